@@ -1,0 +1,85 @@
+//! The command-line interface definition (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// eksmgr: declarative, plan-first management of a multi-account AWS EKS estate.
+#[derive(Debug, Parser)]
+#[command(name = "eksmgr", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        default_value = "eksmgr.toml"
+    )]
+    pub config: PathBuf,
+    /// The state file (default: eksmgr.state.json next to the configuration).
+    #[arg(long = "state", global = true)]
+    pub state: Option<PathBuf>,
+    /// Disable colours (NO_COLOR is honoured too).
+    #[arg(long = "no-color", global = true)]
+    pub no_color: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration without touching AWS.
+    Validate,
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Make the changes (shows the plan and asks first).
+    Apply(ApplyArgs),
+    /// Destroy everything eksmgr manages, in reverse dependency order.
+    Destroy(ApplyArgs),
+    /// Remove a lock left by a run that is gone.
+    Unlock {
+        /// The lock id printed by the run that found the lock.
+        lock_id: String,
+    },
+    /// Print the resource dependency graph (Graphviz DOT) without touching AWS.
+    Graph,
+    /// Inspect state.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+/// `plan` options.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
+    /// How many AWS reads at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+/// `apply` and `destroy` options.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+    /// How many operations at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+/// `state` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the addresses in state.
+    List,
+    /// Show one resource's record.
+    Show {
+        /// The address, e.g. `iam_role.EKSManagerAgentRole[222222222222]`.
+        address: String,
+    },
+}

@@ -1,0 +1,202 @@
+//! The commands: validate, plan, apply, destroy, unlock, graph and state. Each returns the
+//! process exit code; errors bubble up to `main` as `anyhow` errors.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result, bail};
+use eksmgr_engine::apply::Executor;
+use eksmgr_engine::blueprint::{self, Discovery};
+use eksmgr_engine::graph::Graph;
+use eksmgr_engine::plan::Plan;
+use eksmgr_state::{ResourceAddress, StateLock, force_unlock};
+
+use crate::cli::{ApplyArgs, Cli, Command, PlanArgs, StateCommand};
+use crate::context;
+use crate::render::{Styler, human};
+
+/// Runs a command and returns its exit code.
+pub async fn run(cli: Cli, color: bool) -> Result<u8> {
+    let s = Styler::new(color);
+    match &cli.command {
+        Command::Validate => validate(&cli, s),
+        Command::Plan(args) => plan(&cli, args, s).await,
+        Command::Apply(args) => apply(&cli, args, false, s).await,
+        Command::Destroy(args) => apply(&cli, args, true, s).await,
+        Command::Unlock { lock_id } => unlock(&cli, lock_id),
+        Command::Graph => graph(&cli),
+        Command::State(sc) => state(&cli, sc),
+    }
+}
+
+fn validate(cli: &Cli, s: Styler) -> Result<u8> {
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    // Expand with a placeholder management account so blueprint-level checks run offline.
+    let discovery = offline_discovery(&loaded.config);
+    let desired = blueprint::expand(&loaded.config, &discovery)?;
+    Graph::build(
+        desired
+            .iter()
+            .map(|d| (&d.address, d.depends_on.as_slice())),
+    )?;
+    println!(
+        "{} {} is valid ({} resources).",
+        s.green("Success!"),
+        cli.config.display(),
+        desired.len()
+    );
+    Ok(0)
+}
+
+fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
+    Discovery {
+        management_account_id: config
+            .organization
+            .management_account_id
+            .as_ref()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_else(|| "000000000000".into()),
+        partition: "aws".into(),
+    }
+}
+
+async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let lock = StateLock::acquire(&loaded.state_file, "eksmgr plan")?;
+    let state = loaded.state_file.load()?;
+    let (plan, _) = context::plan(&loaded, &state, args.parallelism.into(), false).await?;
+    lock.release()?;
+    print!("{}", human::plan(&plan, s));
+    Ok(plan_exit_code(&plan, args.detailed_exitcode))
+}
+
+fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
+    if !plan.deferred.is_empty() {
+        1
+    } else if detailed && plan.has_changes() {
+        2
+    } else {
+        0
+    }
+}
+
+async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<u8> {
+    let verb = if destroy { "Destroy" } else { "Apply" };
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let command = if destroy {
+        "eksmgr destroy"
+    } else {
+        "eksmgr apply"
+    };
+    let lock = StateLock::acquire(&loaded.state_file, command)?;
+    let mut state = loaded.state_file.load()?;
+    let (plan, provider) = context::plan(&loaded, &state, args.parallelism.into(), destroy).await?;
+    print!("{}", human::plan(&plan, s));
+    if !plan.has_changes() {
+        lock.release()?;
+        return Ok(if plan.deferred.is_empty() { 0 } else { 1 });
+    }
+    if !args.auto_approve && !confirm(destroy)? {
+        println!("{verb} cancelled.");
+        lock.release()?;
+        return Ok(1);
+    }
+    let executor = Executor::new(&provider, args.parallelism.into());
+    let cancel = executor.cancel_flag();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nInterrupt received: finishing the operations under way, starting no new ones (press Ctrl-C again to stop at once)."
+            );
+            cancel.store(true, Ordering::SeqCst);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "Second interrupt: exiting now. Operations under way may have completed in AWS; the next plan adopts them."
+                );
+                std::process::exit(130);
+            }
+        }
+    });
+    let mut store = loaded.state_file.clone();
+    let mut on_event = |e| eprintln!("{}", human::event(&e, s));
+    let outcome = executor
+        .apply(&plan, &mut state, &mut store, &mut on_event)
+        .await;
+    lock.release()?;
+    println!();
+    print!("{}", human::outcome(&outcome, verb, s));
+    Ok(if outcome.is_success() && plan.deferred.is_empty() {
+        0
+    } else {
+        1
+    })
+}
+
+fn confirm(destroy: bool) -> Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "refusing to {} without confirmation: standard input is not a terminal; review the plan above and run again with --auto-approve",
+            if destroy { "destroy" } else { "apply" }
+        );
+    }
+    print!(
+        "\nDo you want to {} these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ",
+        if destroy {
+            "destroy all resources with"
+        } else {
+            "perform"
+        }
+    );
+    std::io::stdout()
+        .flush()
+        .context("cannot write to stdout")?;
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    Ok(answer.trim() == "yes")
+}
+
+fn unlock(cli: &Cli, lock_id: &str) -> Result<u8> {
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let info = force_unlock(&loaded.state_file, lock_id)?;
+    println!(
+        "Lock {} (held by `{}`, pid {} on {}) removed.",
+        info.id, info.command, info.pid, info.host
+    );
+    Ok(0)
+}
+
+fn graph(cli: &Cli) -> Result<u8> {
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let desired = blueprint::expand(&loaded.config, &offline_discovery(&loaded.config))?;
+    let g = Graph::build(
+        desired
+            .iter()
+            .map(|d| (&d.address, d.depends_on.as_slice())),
+    )?;
+    print!("{}", g.to_dot());
+    Ok(0)
+}
+
+fn state(cli: &Cli, sc: &StateCommand) -> Result<u8> {
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let st = loaded.state_file.load()?;
+    match sc {
+        StateCommand::List => {
+            for a in st.resources.keys() {
+                println!("{a}");
+            }
+        }
+        StateCommand::Show { address } => {
+            let addr: ResourceAddress = address.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let Some(rec) = st.resources.get(&addr) else {
+                bail!("{addr} is not in state; `eksmgr state list` shows what is");
+            };
+            println!("{}", serde_json::to_string_pretty(rec)?);
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,80 @@
+//! Shared steps of the commands: load and validate the configuration, locate state, build the
+//! AWS provider from the caller's credentials, and plan.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use eksmgr_engine::blueprint::{self, Discovery};
+use eksmgr_engine::config::{self, Config};
+use eksmgr_engine::model::DesiredResource;
+use eksmgr_engine::plan::{Plan, PlanOptions, Planner};
+use eksmgr_engine::refresh::refresh;
+use eksmgr_providers::AwsProvider;
+use eksmgr_state::{State, StateFile};
+
+/// A loaded configuration and where it came from.
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// sha256 of the file.
+    pub digest: String,
+    /// The state file.
+    pub state_file: StateFile,
+}
+
+/// Loads and validates the configuration; errors are rendered with file:line:column.
+pub fn load(config_path: &Path, state: Option<&Path>) -> Result<Loaded> {
+    let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = std::fs::read(config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
+    let digest = eksmgr_engine::digest(&bytes);
+    let state_path = match state {
+        Some(p) => p.to_path_buf(),
+        None => config_path
+            .parent()
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    d.to_path_buf()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("eksmgr.state.json"),
+    };
+    Ok(Loaded {
+        config,
+        digest,
+        state_file: StateFile::new(state_path),
+    })
+}
+
+/// Connects to AWS, discovers the caller and expands the desired resources.
+pub async fn prepare(config: &Config) -> Result<(AwsProvider, Discovery, Vec<DesiredResource>)> {
+    let (provider, discovery) = eksmgr_providers::connect(config)
+        .await
+        .context("cannot find out who the caller is")?;
+    let desired = blueprint::expand(config, &discovery)?;
+    Ok((provider, discovery, desired))
+}
+
+/// Refreshes and plans.
+pub async fn plan(
+    loaded: &Loaded,
+    state: &State,
+    parallelism: usize,
+    destroy: bool,
+) -> Result<(Plan, AwsProvider)> {
+    let (provider, _discovery, desired) = prepare(&loaded.config).await?;
+    let observed = refresh(&provider, &desired, state, parallelism).await;
+    let plan = Planner::plan(
+        &desired,
+        state,
+        &observed,
+        &PlanOptions {
+            config_digest: loaded.digest.clone(),
+            destroy,
+        },
+    )?;
+    Ok((plan, provider))
+}

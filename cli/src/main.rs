@@ -1,0 +1,43 @@
+//! The `eksmgr` binary: command-line parsing, the commands, rendering and exit codes.
+//!
+//! Exit codes: 0 success (with `plan --detailed-exitcode`: no changes), 1 error, 2 changes
+//! present (`plan --detailed-exitcode` only), 130 interrupted twice.
+
+mod cli;
+mod commands;
+mod context;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let color = render_color(&args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(4)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(args, color)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{} {e:#}", render::Styler::new(color).red("Error:"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Colour only on a terminal, never with `NO_COLOR` set or `--no-color`.
+fn render_color(args: &cli::Cli) -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !args.no_color && !no_color && std::io::stdout().is_terminal()
+}

@@ -1,0 +1,378 @@
+//! Terraform-style human rendering of a plan (`+ ~ - -/+`, attribute by attribute, policy
+//! documents as line diffs, a drift section per account, a summary line) and of apply events.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use eksmgr_engine::apply::{ApplyEvent, ApplyOutcome};
+use eksmgr_engine::diff::AttrDiff;
+use eksmgr_engine::model::AttrValue;
+use eksmgr_engine::plan::{Action, Drift, Plan, PlannedChange};
+use serde_json::Value;
+
+use super::Styler;
+use super::textdiff::{Line, diff_lines};
+
+/// Renders the whole plan.
+pub fn plan(p: &Plan, s: Styler) -> String {
+    let mut out = String::new();
+    if !p.drift.is_empty() {
+        drift(&mut out, &p.drift, s);
+    }
+    let changes: Vec<&PlannedChange> = p
+        .changes
+        .iter()
+        .filter(|c| c.action.is_change() || c.adopt)
+        .collect();
+    if !changes.is_empty() {
+        let _ = writeln!(out, "eksmgr will perform the following actions:\n");
+        let mut by_account: BTreeMap<&str, Vec<&PlannedChange>> = BTreeMap::new();
+        for c in changes {
+            by_account
+                .entry(c.address.account.as_str())
+                .or_default()
+                .push(c);
+        }
+        for (account, list) in by_account {
+            let _ = writeln!(out, "{}", s.bold(&format!("Account {account}")));
+            for c in list {
+                change(&mut out, c, s);
+            }
+        }
+    }
+    if !p.deferred.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            s.bold("Could not be planned (nothing will be done to these):")
+        );
+        for d in &p.deferred {
+            let _ = writeln!(out, "  {} {}", s.red("!"), d.address);
+            for line in d.reason.lines() {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+        out.push('\n');
+    }
+    for w in &p.warnings {
+        let _ = writeln!(out, "{} {w}", s.yellow("Warning:"));
+    }
+    out.push_str(&summary(p, s));
+    out
+}
+
+/// The summary line.
+pub fn summary(p: &Plan, s: Styler) -> String {
+    if !p.has_changes() {
+        return if p.drift.is_empty() {
+            format!(
+                "{} Your estate matches the configuration.\n",
+                s.green("No changes.")
+            )
+        } else {
+            format!(
+                "{} The drift above needs no change: the configuration already allows it, or state will be refreshed on the next apply.\n",
+                s.green("No changes.")
+            )
+        };
+    }
+    let n = p.summary();
+    let mut line = format!(
+        "{} {} to add, {} to change, {} to destroy",
+        s.bold("Plan:"),
+        n.add,
+        n.change,
+        n.destroy
+    );
+    if n.adopt > 0 {
+        let _ = write!(line, ", {} to adopt", n.adopt);
+    }
+    if n.forget > 0 {
+        let _ = write!(line, ", {} to forget", n.forget);
+    }
+    line.push_str(".\n");
+    line
+}
+
+fn symbol(c: &PlannedChange, s: Styler) -> String {
+    match c.action {
+        Action::Create => s.green("+"),
+        Action::Update => s.yellow("~"),
+        Action::Replace => s.red("-/+"),
+        Action::Delete => s.red("-"),
+        Action::Forget => s.dim("-"),
+        Action::NoOp => s.dim("="),
+    }
+}
+
+fn headline(c: &PlannedChange) -> String {
+    let what = match c.action {
+        Action::Create => "will be created",
+        Action::Update if c.adopt => "will be adopted and updated in place",
+        Action::Update => "will be updated in place",
+        Action::Replace => "must be replaced",
+        Action::Delete => "will be destroyed",
+        Action::Forget => "is gone from AWS and will be removed from state",
+        Action::NoOp => "exists and will be adopted into state",
+    };
+    format!("# {} {what}", c.address)
+}
+
+fn change(out: &mut String, c: &PlannedChange, s: Styler) {
+    let _ = writeln!(out, "  {}", s.bold(&headline(c)));
+    if let Some(r) = &c.reason {
+        let _ = writeln!(out, "  # ({r})");
+    }
+    let _ = writeln!(out, "  {} {} {{", symbol(c, s), c.address);
+    match c.action {
+        Action::Create => {
+            if let Some(after) = &c.after {
+                let width = after.keys().map(String::len).max().unwrap_or(0);
+                for (k, v) in after {
+                    let val = match v {
+                        AttrValue::Known(v) => value(v, 8),
+                        AttrValue::Unknown { .. } => "(known after apply)".into(),
+                    };
+                    let _ = writeln!(out, "      {} {k:width$} = {val}", s.green("+"));
+                }
+            }
+        }
+        Action::Delete | Action::Forget => {
+            if let Some(id) = &c.id {
+                let _ = writeln!(out, "      {} id = {}", s.red("-"), quoted(id));
+            }
+        }
+        _ => {
+            for d in &c.attribute_diffs {
+                attr_diff(out, d, s, 6);
+            }
+            let unchanged = c
+                .after
+                .as_ref()
+                .map(|a| a.len().saturating_sub(c.attribute_diffs.len()))
+                .unwrap_or(0);
+            if unchanged > 0 {
+                let _ = writeln!(
+                    out,
+                    "        {}",
+                    s.dim(&format!("# ({unchanged} unchanged attributes hidden)"))
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "    }}\n");
+}
+
+/// One attribute's change.
+fn attr_diff(out: &mut String, d: &AttrDiff, s: Styler, indent: usize) {
+    let pad = " ".repeat(indent);
+    let marker = if d.forces_replacement {
+        format!(" {}", s.red("# forces replacement"))
+    } else {
+        String::new()
+    };
+    let after_known = d.after.as_ref().and_then(AttrValue::known);
+    let unknown = matches!(d.after, Some(AttrValue::Unknown { .. }));
+    if d.document && !unknown {
+        let old = d.before.as_ref().map(pretty).unwrap_or_default();
+        let new = after_known.map(pretty).unwrap_or_default();
+        let _ = writeln!(out, "{pad}{} {} ={marker}", s.yellow("~"), d.name);
+        for line in diff_lines(&old, &new) {
+            let _ = match line {
+                Line::Same(l) => writeln!(out, "{pad}      {l}"),
+                Line::Removed(l) => writeln!(out, "{pad}    {} {l}", s.red("-")),
+                Line::Added(l) => writeln!(out, "{pad}    {} {l}", s.green("+")),
+            };
+        }
+        return;
+    }
+    let before = d
+        .before
+        .as_ref()
+        .map(|v| value(v, indent + 4))
+        .unwrap_or_else(|| "null".into());
+    let after = if unknown {
+        "(known after apply)".to_string()
+    } else {
+        after_known
+            .map(|v| value(v, indent + 4))
+            .unwrap_or_else(|| "null".into())
+    };
+    let _ = writeln!(
+        out,
+        "{pad}{} {} = {before} -> {after}{marker}",
+        s.yellow("~"),
+        d.name
+    );
+}
+
+fn drift(out: &mut String, drifts: &[Drift], s: Styler) {
+    let _ = writeln!(
+        out,
+        "{}",
+        s.bold("Drift: objects changed outside eksmgr since the last apply")
+    );
+    let _ = writeln!(out);
+    let mut by_account: BTreeMap<&str, Vec<&Drift>> = BTreeMap::new();
+    for d in drifts {
+        by_account
+            .entry(d.address.account.as_str())
+            .or_default()
+            .push(d);
+    }
+    for (account, list) in by_account {
+        let _ = writeln!(out, "{}", s.bold(&format!("Account {account}")));
+        for d in list {
+            if d.deleted {
+                let _ = writeln!(
+                    out,
+                    "  {} {} was deleted outside eksmgr\n",
+                    s.red("-"),
+                    d.address
+                );
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "  {} {} changed outside eksmgr {{",
+                s.yellow("~"),
+                d.address
+            );
+            for a in &d.attribute_diffs {
+                attr_diff(out, a, s, 6);
+            }
+            let _ = writeln!(out, "    }}\n");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}\n",
+        s.dim("Unless the configuration agrees with these changes, the plan below undoes them.")
+    );
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| s.to_string())
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// A value on one line when short, else pretty-printed and indented.
+fn value(v: &Value, indent: usize) -> String {
+    let one = serde_json::to_string(v).unwrap_or_default();
+    if one.len() <= 60 || !(v.is_object() || v.is_array()) {
+        return one;
+    }
+    let pad = " ".repeat(indent);
+    pretty(v)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                l.to_string()
+            } else {
+                format!("{pad}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One progress line for an apply event (for stderr).
+pub fn event(e: &ApplyEvent, s: Styler) -> String {
+    match e {
+        ApplyEvent::Started { address, action } => {
+            let verb = match action {
+                Action::Create => "Creating...",
+                Action::Update => "Modifying...",
+                Action::Replace => "Replacing...",
+                Action::Delete => "Destroying...",
+                Action::Forget => "Removing from state...",
+                Action::NoOp => "Adopting...",
+            };
+            format!("{address}: {verb}")
+        }
+        ApplyEvent::Completed {
+            address,
+            action,
+            id,
+            elapsed,
+        } => {
+            let verb = match action {
+                Action::Create => "Creation complete",
+                Action::Update => "Modifications complete",
+                Action::Replace => "Replacement complete",
+                Action::Delete => "Destruction complete",
+                Action::Forget => "Removed from state",
+                Action::NoOp => "Adopted",
+            };
+            let id = id
+                .as_deref()
+                .map(|i| format!(" [id={i}]"))
+                .unwrap_or_default();
+            format!(
+                "{address}: {} after {}s{id}",
+                s.green(verb),
+                elapsed.as_secs()
+            )
+        }
+        ApplyEvent::Failed { address, error, .. } => {
+            format!("{address}: {} {error}", s.red("Error:"))
+        }
+        ApplyEvent::Skipped {
+            address, reason, ..
+        } => {
+            format!("{address}: {} ({reason})", s.yellow("Skipped"))
+        }
+    }
+}
+
+/// The closing lines of an apply.
+pub fn outcome(o: &ApplyOutcome, verb: &str, s: Styler) -> String {
+    let mut added = 0;
+    let mut changed = 0;
+    let mut destroyed = 0;
+    for (_, a) in &o.completed {
+        match a {
+            Action::Create => added += 1,
+            Action::Update => changed += 1,
+            Action::Replace => {
+                added += 1;
+                destroyed += 1
+            }
+            Action::Delete => destroyed += 1,
+            Action::Forget | Action::NoOp => {}
+        }
+    }
+    let mut out = String::new();
+    if o.is_success() {
+        let _ = writeln!(
+            out,
+            "{} Resources: {added} added, {changed} changed, {destroyed} destroyed.",
+            s.green(&format!("{verb} complete!"))
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{} Resources: {added} added, {changed} changed, {destroyed} destroyed; {} failed, {} not started.",
+            s.red(&format!("{verb} incomplete.")),
+            o.failed.len(),
+            o.skipped.len()
+        );
+        for (a, e) in &o.failed {
+            let _ = writeln!(out, "\n{} {a}\n  {e}", s.red("Error:"));
+        }
+        if let Some(e) = &o.state_error {
+            let _ = writeln!(out, "\n{} saving state failed: {e}", s.red("Error:"));
+        }
+        if o.interrupted {
+            let _ = writeln!(
+                out,
+                "\nThe run was interrupted; what completed is recorded in state. Run apply again to finish."
+            );
+        }
+    }
+    out
+}

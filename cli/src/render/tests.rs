@@ -1,0 +1,128 @@
+//! Golden tests of the human plan rendering, on plans made by the real planner from
+//! hand-made observations (no AWS).
+
+use eksmgr_engine::model::{DesiredResource, ObservedResource, ResourceKind};
+use eksmgr_engine::plan::{PlanOptions, Planner};
+use eksmgr_engine::refresh::{Observation, Observations};
+use eksmgr_state::{ResourceRecord, State};
+use serde_json::json;
+
+use super::{Styler, human};
+
+const HUB: &str = "222222222222";
+const MGMT: &str = "123456789012";
+
+fn role(trust_principal: &str) -> DesiredResource {
+    DesiredResource::new(ResourceKind::IamRole, "EKSManagerAgentRole", HUB, None)
+        .set("name", json!("EKSManagerAgentRole"))
+        .set("path", json!("/"))
+        .set("description", json!("agent"))
+        .set(
+            "assume_role_policy",
+            json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":trust_principal},"Action":"sts:AssumeRole"}]}),
+        )
+        .set("managed_policy_arns", json!([]))
+}
+
+fn scp() -> DesiredResource {
+    DesiredResource::new(ResourceKind::OrgPolicy, "EKSManagerDenyPolicy", MGMT, None)
+        .set("name", json!("EKSManagerDenyPolicy"))
+        .set("type", json!("SERVICE_CONTROL_POLICY"))
+        .set("content", json!({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"billing:*","Resource":"*"}]}))
+}
+
+fn attachment(scp: &DesiredResource) -> DesiredResource {
+    DesiredResource::new(
+        ResourceKind::OrgPolicyAttachment,
+        "EKSManagerDenyPolicy:ou-abcd-11111111",
+        MGMT,
+        None,
+    )
+    .set("policy_name", json!("EKSManagerDenyPolicy"))
+    .set_ref("policy_id", &scp.address, "id")
+    .set("target_id", json!("ou-abcd-11111111"))
+}
+
+fn found(d: &DesiredResource, id: &str) -> Observation {
+    let mut attrs = d.known_attrs();
+    attrs.insert("id".into(), json!(id));
+    Observation::Found(ObservedResource {
+        id: id.into(),
+        attrs,
+    })
+}
+
+#[test]
+fn all_create_plan() {
+    let scp = scp();
+    let desired = vec![
+        scp.clone(),
+        attachment(&scp),
+        role("arn:aws:iam::222222222222:root"),
+    ];
+    let observed: Observations = desired
+        .iter()
+        .map(|d| (d.address.clone(), Observation::Missing))
+        .collect();
+    let plan = Planner::plan(&desired, &State::new(), &observed, &PlanOptions::default()).unwrap();
+    insta::assert_snapshot!(human::plan(&plan, Styler::plain()));
+}
+
+#[test]
+fn update_with_drift_and_delete() {
+    let old_role = role("arn:aws:iam::222222222222:root");
+    let new_role = role("arn:aws:iam::222222222222:role/ci");
+    let scp = scp();
+    let mut state = State::new();
+    let mut observed = Observations::new();
+    // The role: recorded with the old trust, changed out of band to a third principal.
+    let mut rec = ResourceRecord::new(old_role.address.clone(), "EKSManagerAgentRole");
+    rec.attrs = old_role.known_attrs();
+    state.upsert(rec);
+    observed.insert(
+        old_role.address.clone(),
+        observed_role("arn:aws:iam::999999999999:root"),
+    );
+    // The SCP: in state and unchanged; its attachment was removed out of band.
+    let mut rec = ResourceRecord::new(scp.address.clone(), "p-1234abcd");
+    rec.attrs = scp.known_attrs();
+    state.upsert(rec);
+    observed.insert(scp.address.clone(), found(&scp, "p-1234abcd"));
+    let att = attachment(&scp);
+    let mut rec = ResourceRecord::new(att.address.clone(), "p-1234abcd:ou-abcd-11111111");
+    rec.attrs = att.known_attrs();
+    state.upsert(rec);
+    observed.insert(att.address.clone(), Observation::Missing);
+    let desired = vec![scp, att, new_role];
+    let plan = Planner::plan(&desired, &state, &observed, &PlanOptions::default()).unwrap();
+    insta::assert_snapshot!(human::plan(&plan, Styler::plain()));
+
+    let plan = Planner::plan(
+        &[],
+        &state,
+        &observed,
+        &PlanOptions {
+            destroy: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    insta::assert_snapshot!("destroy", human::plan(&plan, Styler::plain()));
+}
+
+fn observed_role(principal: &str) -> Observation {
+    found(&role(principal), "EKSManagerAgentRole")
+}
+
+#[test]
+fn no_changes() {
+    let r = role("arn:aws:iam::222222222222:root");
+    let mut state = State::new();
+    let mut rec = ResourceRecord::new(r.address.clone(), "EKSManagerAgentRole");
+    rec.attrs = r.known_attrs();
+    state.upsert(rec);
+    let observed: Observations = [(r.address.clone(), found(&r, "EKSManagerAgentRole"))].into();
+    let plan = Planner::plan(&[r], &state, &observed, &PlanOptions::default()).unwrap();
+    assert!(!plan.has_changes());
+    insta::assert_snapshot!(human::plan(&plan, Styler::plain()));
+}

@@ -1,0 +1,407 @@
+//! The executor: carries out a [`Plan`] through a [`Provider`] in dependency order (deletes in
+//! reverse order), up to `parallelism` operations at once, persisting state after every
+//! completed operation. A failure skips only the failed resource's dependents; independent
+//! branches go on. Progress is reported as [`ApplyEvent`]s; nothing is printed here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use eksmgr_state::{ResourceAddress, ResourceRecord, State, StateError, StateFile};
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+
+use crate::model::{AttrValue, Attrs, DesiredAttrs, ObservedResource};
+use crate::plan::{Action, Plan, PlannedChange};
+use crate::provider::{Provider, ProviderError};
+
+/// Where state goes after each operation.
+pub trait StateStore {
+    /// Persists the state (atomically), bumping its serial.
+    fn persist(&mut self, state: &mut State) -> Result<(), StateError>;
+}
+
+impl StateStore for StateFile {
+    fn persist(&mut self, state: &mut State) -> Result<(), StateError> {
+        self.save(state)
+    }
+}
+
+/// What the executor reports while it works.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ApplyEvent {
+    /// An operation started.
+    Started {
+        /// Resource.
+        address: ResourceAddress,
+        /// Action.
+        action: Action,
+    },
+    /// An operation completed and state was saved.
+    Completed {
+        /// Resource.
+        address: ResourceAddress,
+        /// Action.
+        action: Action,
+        /// Resource id afterwards.
+        id: Option<String>,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// An operation failed.
+    Failed {
+        /// Resource.
+        address: ResourceAddress,
+        /// Action.
+        action: Action,
+        /// The provider's error.
+        error: ProviderError,
+    },
+    /// An operation was not started.
+    Skipped {
+        /// Resource.
+        address: ResourceAddress,
+        /// Action.
+        action: Action,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The result of an apply.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct ApplyOutcome {
+    /// Operations that completed.
+    pub completed: Vec<(ResourceAddress, Action)>,
+    /// Operations that failed, with their errors.
+    pub failed: Vec<(ResourceAddress, ProviderError)>,
+    /// Operations not started, with the reason.
+    pub skipped: Vec<(ResourceAddress, String)>,
+    /// Saving state failed: the run stopped starting new work.
+    pub state_error: Option<String>,
+    /// The run was interrupted.
+    pub interrupted: bool,
+}
+
+impl ApplyOutcome {
+    /// Whether everything planned was done.
+    pub fn is_success(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.state_error.is_none()
+    }
+}
+
+/// Walks a plan's graph and applies it.
+pub struct Executor<'a, P: Provider + ?Sized> {
+    provider: &'a P,
+    parallelism: usize,
+    cancel: Arc<AtomicBool>,
+}
+
+enum Done {
+    Written(ObservedResource),
+    Removed,
+    /// A replacement deleted the old resource but failed to create the new one.
+    RemovedThenFailed(ProviderError),
+}
+
+impl<'a, P: Provider + ?Sized> Executor<'a, P> {
+    /// An executor using `provider`, at most `parallelism` operations at once.
+    pub fn new(provider: &'a P, parallelism: usize) -> Self {
+        Executor {
+            provider,
+            parallelism: parallelism.max(1),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A flag that, once set, stops the executor from starting new operations.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
+    /// Applies the plan, updating and persisting `state` after each operation.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        state: &mut State,
+        store: &mut dyn StateStore,
+        on_event: &mut (dyn FnMut(ApplyEvent) + Send),
+    ) -> ApplyOutcome {
+        let ops: BTreeMap<&ResourceAddress, &PlannedChange> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action.is_change() || c.adopt)
+            .map(|c| (&c.address, c))
+            .collect();
+        let waits_on = wait_graph(&ops);
+        // Values of every resource the plan knows, updated as operations complete.
+        let mut values: BTreeMap<ResourceAddress, Attrs> = plan
+            .changes
+            .iter()
+            .filter_map(|c| c.before.clone().map(|b| (c.address.clone(), b)))
+            .collect();
+
+        let mut outcome = ApplyOutcome::default();
+        let mut pending: BTreeSet<&ResourceAddress> = ops.keys().copied().collect();
+        let mut done: BTreeSet<&ResourceAddress> = BTreeSet::new();
+        let mut blocked: BTreeMap<&ResourceAddress, String> = BTreeMap::new();
+        let mut running = FuturesUnordered::new();
+        let mut stop = false;
+
+        loop {
+            // Skip what can no longer run.
+            let newly: Vec<(&ResourceAddress, String)> = pending
+                .iter()
+                .filter_map(|a| {
+                    waits_on[a].iter().find_map(|w| {
+                        blocked
+                            .get(w)
+                            .map(|_| (*a, format!("{w} did not complete")))
+                    })
+                })
+                .collect();
+            for (a, why) in newly {
+                pending.remove(a);
+                blocked.insert(a, why.clone());
+                on_event(ApplyEvent::Skipped {
+                    address: a.clone(),
+                    action: ops[a].action,
+                    reason: why.clone(),
+                });
+                outcome.skipped.push((a.clone(), why));
+            }
+            if self.cancel.load(Ordering::SeqCst) && !stop {
+                stop = true;
+                outcome.interrupted = true;
+            }
+            if !stop {
+                let ready: Vec<&ResourceAddress> = pending
+                    .iter()
+                    .filter(|a| waits_on[*a].iter().all(|w| done.contains(w)))
+                    .copied()
+                    .take(self.parallelism.saturating_sub(running.len()))
+                    .collect();
+                for a in ready {
+                    pending.remove(a);
+                    let change = ops[a];
+                    on_event(ApplyEvent::Started {
+                        address: a.clone(),
+                        action: change.action,
+                    });
+                    let resolved = change.after.as_ref().map(|after| resolve(after, &values));
+                    running.push(self.run(change, resolved));
+                }
+            }
+            let Some((change, started, result)) = running.next().await else {
+                break;
+            };
+            let addr = &change.address;
+            let key = ops.keys().find(|k| **k == addr).copied().unwrap_or(addr);
+            match result {
+                Ok(d) => {
+                    let id = match &d {
+                        Done::Written(o) => Some(o.id.clone()),
+                        _ => None,
+                    };
+                    let failed_after_delete = record(state, change, d, &mut values);
+                    if let Err(e) = store.persist(state) {
+                        outcome.state_error = Some(e.to_string());
+                        stop = true;
+                    }
+                    if let Some(error) = failed_after_delete {
+                        blocked.insert(key, error.to_string());
+                        on_event(ApplyEvent::Failed {
+                            address: addr.clone(),
+                            action: change.action,
+                            error: error.clone(),
+                        });
+                        outcome.failed.push((addr.clone(), error));
+                    } else {
+                        done.insert(key);
+                        on_event(ApplyEvent::Completed {
+                            address: addr.clone(),
+                            action: change.action,
+                            id,
+                            elapsed: started.elapsed(),
+                        });
+                        outcome.completed.push((addr.clone(), change.action));
+                    }
+                }
+                Err(error) => {
+                    blocked.insert(key, error.to_string());
+                    on_event(ApplyEvent::Failed {
+                        address: addr.clone(),
+                        action: change.action,
+                        error: error.clone(),
+                    });
+                    outcome.failed.push((addr.clone(), error));
+                }
+            }
+        }
+        for a in pending {
+            let reason = if outcome.state_error.is_some() {
+                "not started: saving state failed".to_string()
+            } else {
+                "not started: the run was interrupted".to_string()
+            };
+            on_event(ApplyEvent::Skipped {
+                address: a.clone(),
+                action: ops[a].action,
+                reason: reason.clone(),
+            });
+            outcome.skipped.push((a.clone(), reason));
+        }
+        outcome
+    }
+
+    async fn run(
+        &self,
+        change: &'a PlannedChange,
+        resolved: Option<Result<Attrs, ProviderError>>,
+    ) -> (&'a PlannedChange, Instant, Result<Done, ProviderError>) {
+        let started = Instant::now();
+        let result = self.run_inner(change, resolved).await;
+        (change, started, result)
+    }
+
+    async fn run_inner(
+        &self,
+        change: &PlannedChange,
+        resolved: Option<Result<Attrs, ProviderError>>,
+    ) -> Result<Done, ProviderError> {
+        let p = self.provider;
+        let addr = &change.address;
+        let empty = Attrs::new();
+        let before = change.before.as_ref().unwrap_or(&empty);
+        let id = change.id.as_deref().unwrap_or_default();
+        let after = match resolved {
+            Some(r) => Some(r?),
+            None => None,
+        };
+        match (change.action, after) {
+            (Action::Create, Some(after)) => p.create(addr, &after).await.map(Done::Written),
+            (Action::Update, Some(after)) => {
+                let changed: Vec<String> = change
+                    .attribute_diffs
+                    .iter()
+                    .map(|d| d.name.clone())
+                    .collect();
+                p.update(addr, id, before, &after, &changed)
+                    .await
+                    .map(Done::Written)
+            }
+            (Action::NoOp, _) => Ok(Done::Written(ObservedResource {
+                id: id.to_string(),
+                attrs: before.clone(),
+            })),
+            (Action::Replace, Some(after)) => {
+                p.delete(addr, id, before).await?;
+                match p.create(addr, &after).await {
+                    Ok(o) => Ok(Done::Written(o)),
+                    Err(e) => Ok(Done::RemovedThenFailed(e)),
+                }
+            }
+            (Action::Delete, _) => p.delete(addr, id, before).await.map(|_| Done::Removed),
+            (Action::Forget, _) => Ok(Done::Removed),
+            (action, None) => Err(ProviderError {
+                account: addr.account.clone(),
+                resource: addr.to_string(),
+                api_call: "eksmgr:apply".into(),
+                message: format!("the plan has no desired attributes for a {action:?}"),
+                hint: Some("the plan file is damaged; run `eksmgr plan` again".into()),
+                kind: crate::provider::ErrorKind::Other,
+            }),
+        }
+    }
+}
+
+/// Updates state with an operation's result; returns the error of a half-done replacement.
+fn record(
+    state: &mut State,
+    change: &PlannedChange,
+    done: Done,
+    values: &mut BTreeMap<ResourceAddress, Attrs>,
+) -> Option<ProviderError> {
+    match done {
+        Done::Written(o) => {
+            values.insert(change.address.clone(), o.attrs.clone());
+            state.upsert(ResourceRecord {
+                address: change.address.clone(),
+                id: o.id,
+                attrs: o.attrs,
+                depends_on: change.depends_on.clone(),
+                updated_at: chrono::Utc::now(),
+            });
+            None
+        }
+        Done::Removed => {
+            values.remove(&change.address);
+            state.remove(&change.address);
+            None
+        }
+        Done::RemovedThenFailed(e) => {
+            values.remove(&change.address);
+            state.remove(&change.address);
+            Some(e)
+        }
+    }
+}
+
+/// For each operation, the operations it must wait for.
+fn wait_graph<'p>(
+    ops: &BTreeMap<&'p ResourceAddress, &'p PlannedChange>,
+) -> BTreeMap<&'p ResourceAddress, Vec<&'p ResourceAddress>> {
+    let is_removal = |c: &PlannedChange| matches!(c.action, Action::Delete | Action::Forget);
+    let mut waits: BTreeMap<&ResourceAddress, Vec<&ResourceAddress>> =
+        ops.keys().map(|a| (*a, Vec::new())).collect();
+    for (addr, change) in ops {
+        for dep in &change.depends_on {
+            let Some((dep_key, dep_change)) = ops.get_key_value(dep) else {
+                continue;
+            };
+            if is_removal(dep_change) {
+                // The dependency goes away: this one (delete or update) must go first.
+                if let Some(w) = waits.get_mut(dep_key) {
+                    w.push(addr);
+                }
+            } else if !is_removal(change)
+                && let Some(w) = waits.get_mut(addr)
+            {
+                w.push(dep_key);
+            }
+        }
+    }
+    waits
+}
+
+/// Resolves unknown values from the results so far.
+fn resolve(
+    after: &DesiredAttrs,
+    values: &BTreeMap<ResourceAddress, Attrs>,
+) -> Result<Attrs, ProviderError> {
+    let mut out = Attrs::new();
+    for (k, v) in after {
+        let value = match v {
+            AttrValue::Known(v) => v.clone(),
+            AttrValue::Unknown { from } => values
+                .get(&from.address)
+                .and_then(|a| a.get(&from.attribute))
+                .cloned()
+                .ok_or_else(|| ProviderError {
+                    account: from.address.account.clone(),
+                    resource: from.address.to_string(),
+                    api_call: "eksmgr:resolve".into(),
+                    message: format!("`{}` of {} is not known", from.attribute, from.address),
+                    hint: Some(
+                        "it should have been created earlier in this run; run `eksmgr plan` again"
+                            .into(),
+                    ),
+                    kind: crate::provider::ErrorKind::Other,
+                })?,
+        };
+        out.insert(k.clone(), value);
+    }
+    Ok(out)
+}

@@ -1,0 +1,78 @@
+//! Blueprint: expands the configuration, together with what discovery found (the management
+//! account, later the spoke accounts), into the list of [`DesiredResource`]s for the planner.
+//! Pure: no I/O.
+
+mod governance;
+mod hub;
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::model::DesiredResource;
+use crate::policy;
+
+pub use governance::{scp_document, spoke_admin_template};
+pub use hub::agent_role_permissions;
+
+/// Tag put on everything eksmgr creates, so it can be found again.
+pub const MANAGED_BY_TAG: (&str, &str) = ("managed-by", "eksmgr");
+
+/// Facts found by discovery before planning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// The Organizations management account (the caller's account, or the configured one).
+    pub management_account_id: String,
+    /// The partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: String,
+}
+
+/// Problems that make the configuration unplannable (found only with discovery facts).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum BlueprintError {
+    /// The SCP is over the size quota.
+    #[error(
+        "the SCP `{name}` is {size} characters minified, over the limit of {limit}: remove extra statements or raise `governance.scp.size_limit` if your organization's quota is higher"
+    )]
+    ScpTooLarge {
+        /// SCP name.
+        name: String,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Expands the configuration into desired resources.
+pub fn expand(
+    config: &Config,
+    discovery: &Discovery,
+) -> Result<Vec<DesiredResource>, BlueprintError> {
+    let mut out = Vec::new();
+    let hub_role = hub::agent_role(config, discovery);
+    let hub_role_arn = hub::agent_role_arn(config, discovery);
+    governance::resources(
+        config,
+        discovery,
+        &hub_role_arn,
+        &hub_role.address,
+        &mut out,
+    )?;
+    out.push(hub_role);
+    Ok(out)
+}
+
+/// `{"managed-by": "eksmgr"}` merged with extra tags.
+pub(crate) fn tags(extra: &[(&str, &str)]) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(MANAGED_BY_TAG.0.into(), json!(MANAGED_BY_TAG.1));
+    for (k, v) in extra {
+        m.insert((*k).into(), json!(v));
+    }
+    Value::Object(m)
+}
+
+/// Minified length of a policy document, as the quota counts it.
+pub(crate) fn minified_len(doc: &Value) -> usize {
+    policy::minified_len(doc)
+}

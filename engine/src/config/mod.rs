@@ -1,0 +1,106 @@
+//! Configuration: loading, parsing and validating `eksmgr.toml`.
+//!
+//! [`load`] reads a file and [`parse`] a string; both return a fully validated [`Config`] or
+//! every problem found at once ([`ConfigErrors`]), each with its file, line and column, rendered
+//! like a compiler diagnostic:
+//!
+//! ```text
+//! eksmgr.toml:12:11: error: invalid account id "12345": expected 12 digits
+//!    |
+//! 12 | account = "12345"
+//!    |           ^^^^^^^
+//! ```
+//!
+//! A TOML syntax error stops at the syntax error. Otherwise each top-level section and each
+//! element of the arrays of tables is deserialised on its own, so that an error in one does not
+//! hide errors in another, then the semantic checks (formats, ranges, duplicates, references
+//! between sections) run over everything that deserialised.
+//!
+//! Layout: [`sections`] (the schema), [`ids`] (validated identifiers), `error` (positions and
+//! rendering), `parse` (TOML to sections, serde messages reworded) and `validate` (semantic
+//! checks).
+
+mod error;
+pub mod ids;
+mod parse;
+pub mod sections;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors, Snippet};
+pub use ids::{AccountId, Arn, ClusterAccount, IdError, OuId};
+pub use sections::{
+    AccessConfig, AccessGrantConfig, AccessPolicy, AuthenticationMode, ClusterConfig,
+    ClusterLogType, ClusterOverrideConfig, Config, CrossAccountRoleConfig, EcrRepositoryConfig,
+    GovernanceConfig, HubConfig, ImageTagMutability, KmsConfig, OidcTrustConfig,
+    OrganizationConfig, PodIdentityConfig, ScpConfig, ServiceAccountConfig, SpokesConfig,
+    StackSetConfig,
+};
+
+/// Reads and validates the configuration file at `path`. Errors name the file as given.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::whole_file(&file, format!("cannot read: {e}")))?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => parse(text, &file),
+        Err(e) => {
+            let valid = e.valid_up_to();
+            let lossy = String::from_utf8_lossy(&bytes);
+            // Offsets in the lossy text equal the original ones up to the first bad byte.
+            Err(ConfigError::at(
+                &file,
+                &lossy,
+                valid..valid,
+                format!(
+                    "the file is not valid UTF-8 (invalid byte 0x{:02x} at offset {valid}): save it as UTF-8",
+                    bytes.get(valid).copied().unwrap_or(0)
+                ),
+            )
+            .into())
+        }
+    }
+}
+
+/// Parses and validates configuration text; `file_name` is used in the error positions.
+pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+    parse::parse(source, file_name)
+}
+
+impl Config {
+    /// Region of the hub resources: `hub.region`, or `organization.home_region`.
+    pub fn hub_region(&self) -> &str {
+        self.hub
+            .region
+            .as_deref()
+            .unwrap_or(&self.organization.home_region)
+    }
+
+    /// Regions of the StackSet instances: `governance.stackset.regions`, or
+    /// `[organization.home_region]` when none are given.
+    pub fn stackset_regions(&self) -> Vec<String> {
+        if self.governance.stackset.regions.is_empty() {
+            vec![self.organization.home_region.clone()]
+        } else {
+            self.governance.stackset.regions.clone()
+        }
+    }
+
+    /// Role assumed in the spokes: `spokes.admin_role_name`, or the StackSet's
+    /// `spoke_admin_role_name`.
+    pub fn spoke_admin_role_name(&self) -> &str {
+        self.spokes
+            .admin_role_name
+            .as_deref()
+            .unwrap_or(&self.governance.stackset.spoke_admin_role_name)
+    }
+
+    /// Region of a cluster: its `region`, or `organization.home_region`.
+    pub fn cluster_region<'a>(&'a self, cluster: &'a ClusterConfig) -> &'a str {
+        cluster
+            .region
+            .as_deref()
+            .unwrap_or(&self.organization.home_region)
+    }
+}

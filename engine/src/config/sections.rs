@@ -1,0 +1,650 @@
+//! The configuration schema: one struct per section of `eksmgr.toml`.
+//!
+//! Every struct denies unknown keys, and every optional key has a documented default. The doc
+//! comments are user documentation: they become the descriptions of the JSON Schema.
+//! Formats that need the whole configuration (duplicates, references, ranges) are checked by
+//! `validate` after deserialisation.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, Arn, ClusterAccount, OuId};
+
+/// The whole estate, as declared in `eksmgr.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The AWS Organization and the OU that holds the EKS spoke accounts.
+    pub organization: OrganizationConfig,
+    /// Guard rails set up from the management account: the deny SCP and the StackSet.
+    #[serde(default)]
+    pub governance: GovernanceConfig,
+    /// The hub (shared services) account: the agent role and the ECR registry.
+    pub hub: HubConfig,
+    /// How spoke accounts are found and reached.
+    #[serde(default)]
+    pub spokes: SpokesConfig,
+    /// EKS clusters, one `[[clusters]]` table each.
+    #[serde(default)]
+    pub clusters: Vec<ClusterConfig>,
+    /// Who may use the clusters (EKS access entries).
+    #[serde(default)]
+    pub access: AccessConfig,
+    /// IAM roles in cluster accounts that principals elsewhere assume to reach a cluster.
+    #[serde(default)]
+    pub cross_account_roles: Vec<CrossAccountRoleConfig>,
+}
+
+/// `[organization]`: the AWS Organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    /// The management account. Default: the account of the credentials eksmgr runs with.
+    /// When given, eksmgr refuses to run with credentials of another account.
+    #[serde(default)]
+    pub management_account_id: Option<AccountId>,
+    /// The OU whose accounts are the EKS spokes (`ou-xxxx-xxxxxxxx`).
+    pub eks_ou_id: OuId,
+    /// The region of the organization-level resources (StackSet, default for the rest).
+    #[serde(default = "default_home_region")]
+    pub home_region: String,
+}
+
+fn default_home_region() -> String {
+    "us-east-1".to_string()
+}
+
+/// `[governance]`: the deny SCP and the spoke-admin StackSet.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GovernanceConfig {
+    /// The service control policy attached to the EKS OU.
+    pub scp: ScpConfig,
+    /// The service-managed StackSet that creates the spoke admin role in every spoke.
+    pub stackset: StackSetConfig,
+}
+
+/// `[governance.scp]`: the deny SCP attached to the EKS OU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScpConfig {
+    /// Create and attach the SCP. Default `true`.
+    pub enabled: bool,
+    /// Name of the policy (1 to 128 characters). Default `EKSManagerDenyPolicy`.
+    pub name: String,
+    /// Description of the policy (at most 512 characters).
+    pub description: String,
+    /// Maximum size of the minified policy document, in characters (at most 5120, the AWS
+    /// limit). Default 5120.
+    pub size_limit: usize,
+    /// Deny billing, cost explorer, budgets and payments actions. Default `true`.
+    pub deny_billing: bool,
+    /// Deny KMS key deletion and disabling (except to the spoke admin role). Default `true`.
+    pub deny_kms_key_deletion: bool,
+    /// Deny leaving, deleting or reshaping the organization, and closing accounts.
+    /// Default `true`.
+    pub deny_organizations_changes: bool,
+    /// Extra IAM policy statements appended to the SCP, as `[[governance.scp.extra_statements]]`
+    /// tables; each needs `Effect` and `Action` or `NotAction`.
+    pub extra_statements: Vec<serde_json::Value>,
+}
+
+impl Default for ScpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            name: "EKSManagerDenyPolicy".to_string(),
+            description: "Managed by eksmgr: protects the EKS manager role, KMS keys, billing and \
+                          the organization"
+                .to_string(),
+            size_limit: 5120,
+            deny_billing: true,
+            deny_kms_key_deletion: true,
+            deny_organizations_changes: true,
+            extra_statements: Vec::new(),
+        }
+    }
+}
+
+/// `[governance.stackset]`: the StackSet that deploys the spoke admin role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StackSetConfig {
+    /// Name of the StackSet (a letter, then letters, digits and `-`; at most 128).
+    /// Default `EKSManagerSpokeAdmin`.
+    pub name: String,
+    /// Description of the StackSet.
+    pub description: String,
+    /// Name of the IAM role the StackSet creates in every spoke, assumed by the hub agent.
+    /// Default `EKSManagerAdmin`.
+    pub spoke_admin_role_name: String,
+    /// Regions the stack instances are deployed to. Default: `[organization.home_region]`
+    /// (IAM is global, one region is enough).
+    pub regions: Vec<String>,
+    /// Deploy to accounts that join the OU later (and remove from accounts that leave).
+    /// Default `true`.
+    pub auto_deployment: bool,
+    /// Keep the stack (and the role) when an account leaves the OU. Default `false`.
+    pub retain_stacks_on_account_removal: bool,
+    /// Managed policies attached to the spoke admin role.
+    /// Default `["arn:aws:iam::aws:policy/AdministratorAccess"]`.
+    pub spoke_admin_managed_policy_arns: Vec<Arn>,
+}
+
+impl Default for StackSetConfig {
+    fn default() -> Self {
+        Self {
+            name: "EKSManagerSpokeAdmin".to_string(),
+            description: "eksmgr: the spoke admin role assumed by the eksmgr hub agent".to_string(),
+            spoke_admin_role_name: "EKSManagerAdmin".to_string(),
+            regions: Vec::new(),
+            auto_deployment: true,
+            retain_stacks_on_account_removal: false,
+            spoke_admin_managed_policy_arns: vec![Arn::administrator_access()],
+        }
+    }
+}
+
+impl Arn {
+    /// `arn:aws:iam::aws:policy/AdministratorAccess`.
+    fn administrator_access() -> Self {
+        Self::from_validated("arn:aws:iam::aws:policy/AdministratorAccess")
+    }
+}
+
+/// `[hub]`: the hub (shared services) account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// The hub account id.
+    pub account_id: AccountId,
+    /// Region of the hub resources (ECR registry). Default: `organization.home_region`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Role assumed from the management account to reach the hub.
+    /// Default `OrganizationAccountAccessRole`.
+    #[serde(default = "default_access_role_name")]
+    pub access_role_name: String,
+    /// Name of the agent role eksmgr creates in the hub. Default `EKSManagerAgentRole`.
+    #[serde(default = "default_agent_role_name")]
+    pub agent_role_name: String,
+    /// Principals allowed to assume the agent role. Default: the hub account root (that is,
+    /// whoever the hub account's IAM policies allow).
+    #[serde(default)]
+    pub agent_trusted_principals: Vec<Arn>,
+    /// Secrets Manager name prefix the agent may read; starts and ends with `/`.
+    /// Default `/EksManager/`.
+    #[serde(default = "default_secrets_prefix")]
+    pub secrets_prefix: String,
+    /// ECR repositories in the hub registry, as `[[hub.ecr_repositories]]` tables. Spoke node
+    /// roles may pull from them and spoke build pods may push.
+    #[serde(default)]
+    pub ecr_repositories: Vec<EcrRepositoryConfig>,
+}
+
+fn default_access_role_name() -> String {
+    "OrganizationAccountAccessRole".to_string()
+}
+
+fn default_agent_role_name() -> String {
+    "EKSManagerAgentRole".to_string()
+}
+
+fn default_secrets_prefix() -> String {
+    "/EksManager/".to_string()
+}
+
+/// `[[hub.ecr_repositories]]`: one ECR repository in the hub registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcrRepositoryConfig {
+    /// Repository name: 2 to 256 characters, lowercase letters and digits separated by `.`,
+    /// `_`, `-` or `/` (e.g. `team/app-api`).
+    pub name: String,
+    /// `MUTABLE` or `IMMUTABLE`. Default `MUTABLE`.
+    #[serde(default)]
+    pub image_tag_mutability: ImageTagMutability,
+    /// Scan images for vulnerabilities when they are pushed. Default `true`.
+    #[serde(default = "default_true")]
+    pub scan_on_push: bool,
+}
+
+/// Whether image tags may be overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ImageTagMutability {
+    /// Tags may be moved to another image.
+    #[default]
+    #[serde(rename = "MUTABLE")]
+    Mutable,
+    /// A pushed tag can never change.
+    #[serde(rename = "IMMUTABLE")]
+    Immutable,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[spokes]`: which accounts are spokes and how eksmgr reaches them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpokesConfig {
+    /// Treat every active account of `organization.eks_ou_id` as a spoke. Default `true`.
+    pub discover: bool,
+    /// Also include accounts of OUs nested under the EKS OU. Default `false`.
+    pub include_nested_ous: bool,
+    /// Accounts that are spokes even if discovery does not find them (e.g. `discover = false`).
+    pub accounts: Vec<AccountId>,
+    /// Accounts never treated as spokes, even when found in the OU.
+    pub exclude_accounts: Vec<AccountId>,
+    /// Role assumed in each spoke. Default: `governance.stackset.spoke_admin_role_name`.
+    pub admin_role_name: Option<String>,
+    /// Duration of the assumed-role sessions, 900 to 43200 seconds. Default 3600.
+    pub session_duration_seconds: u32,
+    /// Session name used when assuming spoke roles (2 to 64 characters of
+    /// letters, digits and `=,.@-_`; shows up in CloudTrail). Default `eksmgr`.
+    pub session_name: String,
+}
+
+impl Default for SpokesConfig {
+    fn default() -> Self {
+        Self {
+            discover: true,
+            include_nested_ous: false,
+            accounts: Vec::new(),
+            exclude_accounts: Vec::new(),
+            admin_role_name: None,
+            session_duration_seconds: 3600,
+            session_name: "eksmgr".to_string(),
+        }
+    }
+}
+
+/// `[[clusters]]`: an EKS cluster, or (with `account = "*"`) a template for one cluster in
+/// every spoke.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Cluster name: 1 to 100 characters, a letter or digit then letters, digits, `-`, `_`.
+    /// Unique per account and region.
+    pub name: String,
+    /// The account id the cluster lives in, or `"*"` for every discovered spoke.
+    pub account: ClusterAccount,
+    /// Region of the cluster. Default: `organization.home_region`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Kubernetes version, `"<major>.<minor>"` (e.g. `"1.31"`). Upgrades are in place, one
+    /// minor version at a time; downgrades are refused.
+    pub version: String,
+    /// Subnets of the control plane ENIs (`subnet-...`), in at least two availability zones.
+    /// Required for a cluster in one account; for a template, give them per account in
+    /// `overrides`.
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    /// Extra security groups for the control plane ENIs (`sg-...`).
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// Expose the Kubernetes API endpoint publicly. Default `true`.
+    #[serde(default = "default_true")]
+    pub endpoint_public_access: bool,
+    /// Expose the Kubernetes API endpoint inside the VPC. Default `true`.
+    #[serde(default = "default_true")]
+    pub endpoint_private_access: bool,
+    /// IPv4 CIDR blocks allowed to reach the public endpoint. Default: `0.0.0.0/0`.
+    #[serde(default)]
+    pub public_access_cidrs: Vec<String>,
+    /// Control plane log types sent to CloudWatch. Default: none.
+    #[serde(default)]
+    pub logging: Vec<ClusterLogType>,
+    /// Tags on the cluster and the resources eksmgr creates for it (`managed-by = eksmgr` is
+    /// always added).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// How the cluster authenticates IAM principals. Default `API`.
+    #[serde(default)]
+    pub authentication_mode: AuthenticationMode,
+    /// The KMS key used for envelope encryption of Kubernetes secrets.
+    #[serde(default)]
+    pub kms: KmsConfig,
+    /// Name of the IAM role of the cluster control plane. Default `<cluster>-cluster`.
+    #[serde(default)]
+    pub cluster_role_name: Option<String>,
+    /// Name of the IAM role of the worker nodes. Default `<cluster>-node`.
+    #[serde(default)]
+    pub node_role_name: Option<String>,
+    /// Route 53 hosted zone managed by external-dns (`Z...`). external-dns gets
+    /// `ChangeResourceRecordSets` on this zone only.
+    #[serde(default)]
+    pub hosted_zone_id: Option<String>,
+    /// The service account of build pods; it gets a role that may push to the hub ECR
+    /// repositories. Default: no build pods.
+    #[serde(default)]
+    pub build_pods: Option<ServiceAccountConfig>,
+    /// The service account of external-dns. Default: `external-dns/external-dns` when
+    /// `hosted_zone_id` is set.
+    #[serde(default)]
+    pub external_dns: Option<ServiceAccountConfig>,
+    /// Extra EKS pod identity associations.
+    #[serde(default)]
+    pub pod_identities: Vec<PodIdentityConfig>,
+    /// Allow changes that replace (destroy and recreate) the cluster. Default `false`.
+    #[serde(default)]
+    pub allow_replacement: bool,
+    /// Per-account changes to a template (`account = "*"`), keyed by account id:
+    /// `[clusters.overrides."123456789012"]`.
+    #[serde(default)]
+    pub overrides: BTreeMap<AccountId, ClusterOverrideConfig>,
+}
+
+/// `[clusters.overrides."<account id>"]`: what differs for one account of a template.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterOverrideConfig {
+    /// Skip this account: no cluster is created there. Default `false`.
+    pub skip: bool,
+    /// Replaces `region`.
+    pub region: Option<String>,
+    /// Replaces `version`.
+    pub version: Option<String>,
+    /// Replaces `subnet_ids`.
+    pub subnet_ids: Option<Vec<String>>,
+    /// Replaces `security_group_ids`.
+    pub security_group_ids: Option<Vec<String>>,
+    /// Replaces `endpoint_public_access`.
+    pub endpoint_public_access: Option<bool>,
+    /// Replaces `endpoint_private_access`.
+    pub endpoint_private_access: Option<bool>,
+    /// Replaces `public_access_cidrs`.
+    pub public_access_cidrs: Option<Vec<String>>,
+    /// Replaces `hosted_zone_id`.
+    pub hosted_zone_id: Option<String>,
+    /// Merged over `tags` (same key: the override wins).
+    pub tags: BTreeMap<String, String>,
+    /// Replaces `allow_replacement`.
+    pub allow_replacement: Option<bool>,
+}
+
+impl ClusterConfig {
+    /// The cluster as it applies to `account`: the template with that account's override
+    /// merged in and `account` set. `None` when the cluster does not apply to the account or
+    /// the override skips it.
+    pub fn for_account(&self, account: &AccountId) -> Option<ClusterConfig> {
+        if !self.account.matches(account) {
+            return None;
+        }
+        let mut c = self.clone();
+        c.account = ClusterAccount::Account(account.clone());
+        c.overrides = BTreeMap::new();
+        if let Some(o) = self.overrides.get(account) {
+            if o.skip {
+                return None;
+            }
+            if let Some(v) = &o.region {
+                c.region = Some(v.clone());
+            }
+            if let Some(v) = &o.version {
+                c.version.clone_from(v);
+            }
+            if let Some(v) = &o.subnet_ids {
+                c.subnet_ids.clone_from(v);
+            }
+            if let Some(v) = &o.security_group_ids {
+                c.security_group_ids.clone_from(v);
+            }
+            if let Some(v) = o.endpoint_public_access {
+                c.endpoint_public_access = v;
+            }
+            if let Some(v) = o.endpoint_private_access {
+                c.endpoint_private_access = v;
+            }
+            if let Some(v) = &o.public_access_cidrs {
+                c.public_access_cidrs.clone_from(v);
+            }
+            if let Some(v) = &o.hosted_zone_id {
+                c.hosted_zone_id = Some(v.clone());
+            }
+            if let Some(v) = o.allow_replacement {
+                c.allow_replacement = v;
+            }
+            c.tags
+                .extend(o.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Some(c)
+    }
+
+    /// The control plane role name (`cluster_role_name`, default `<name>-cluster`).
+    pub fn cluster_role_name(&self) -> String {
+        self.cluster_role_name
+            .clone()
+            .unwrap_or_else(|| format!("{}-cluster", self.name))
+    }
+
+    /// The node role name (`node_role_name`, default `<name>-node`).
+    pub fn node_role_name(&self) -> String {
+        self.node_role_name
+            .clone()
+            .unwrap_or_else(|| format!("{}-node", self.name))
+    }
+
+    /// The KMS alias (`kms.alias`, default `alias/eksmgr/<name>`).
+    pub fn kms_alias(&self) -> String {
+        self.kms
+            .alias
+            .clone()
+            .unwrap_or_else(|| format!("alias/eksmgr/{}", self.name))
+    }
+
+    /// The external-dns service account: the configured one, or `external-dns/external-dns`
+    /// when a hosted zone is set.
+    pub fn external_dns_service_account(&self) -> Option<ServiceAccountConfig> {
+        match (&self.external_dns, &self.hosted_zone_id) {
+            (Some(sa), _) => Some(sa.clone()),
+            (None, Some(_)) => Some(ServiceAccountConfig {
+                namespace: "external-dns".to_string(),
+                service_account: "external-dns".to_string(),
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A control plane log type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ClusterLogType {
+    /// `api`
+    Api,
+    /// `audit`
+    Audit,
+    /// `authenticator`
+    Authenticator,
+    /// `controllerManager`
+    ControllerManager,
+    /// `scheduler`
+    Scheduler,
+}
+
+/// How a cluster authenticates IAM principals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum AuthenticationMode {
+    /// EKS access entries only.
+    #[default]
+    #[serde(rename = "API")]
+    Api,
+    /// Access entries and the `aws-auth` ConfigMap.
+    #[serde(rename = "API_AND_CONFIG_MAP")]
+    ApiAndConfigMap,
+}
+
+/// `[clusters.kms]`: the customer managed key for secrets encryption.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KmsConfig {
+    /// Waiting period before a removed key is deleted, 7 to 30 days. Default 30.
+    pub deletion_window_days: u32,
+    /// Alias of the key (`alias/...`). Default `alias/eksmgr/<cluster>`.
+    pub alias: Option<String>,
+}
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        Self {
+            deletion_window_days: 30,
+            alias: None,
+        }
+    }
+}
+
+/// A Kubernetes service account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountConfig {
+    /// Namespace (a DNS label: lowercase letters, digits, `-`; at most 63).
+    pub namespace: String,
+    /// Service account name (lowercase letters, digits, `-` and `.`; at most 253).
+    pub service_account: String,
+}
+
+/// `[[clusters.pod_identities]]`: an EKS pod identity association.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodIdentityConfig {
+    /// Namespace of the service account.
+    pub namespace: String,
+    /// Service account name.
+    pub service_account: String,
+    /// The role the pods get, by ARN. Exactly one of `role_arn` and `role_name`.
+    #[serde(default)]
+    pub role_arn: Option<Arn>,
+    /// The role the pods get, by name, in the cluster's account.
+    #[serde(default)]
+    pub role_name: Option<String>,
+}
+
+/// `[access]`: who may use the clusters.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// A principal (e.g. an SSO role ARN with `*`) that gets `cluster-admin` on every
+    /// cluster.
+    pub admin_principal_arn: Option<Arn>,
+    /// Further grants, as `[[access.grants]]` tables.
+    pub grants: Vec<AccessGrantConfig>,
+}
+
+/// `[[access.grants]]`: an access entry with an access policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessGrantConfig {
+    /// The IAM principal granted access.
+    pub principal_arn: Arn,
+    /// The EKS access policy: `view`, `edit`, `admin` or `cluster-admin`.
+    pub policy: AccessPolicy,
+    /// Limit the policy to these namespaces. Default: the whole cluster. Not allowed with
+    /// `cluster-admin`.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Kubernetes groups of the access entry (for your own RBAC bindings).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Cluster names the grant applies to, or `["*"]` for every cluster.
+    pub clusters: Vec<String>,
+}
+
+/// An EKS access policy.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessPolicy {
+    /// `AmazonEKSViewPolicy`
+    #[default]
+    View,
+    /// `AmazonEKSEditPolicy`
+    Edit,
+    /// `AmazonEKSAdminPolicy`
+    Admin,
+    /// `AmazonEKSClusterAdminPolicy`
+    ClusterAdmin,
+}
+
+impl AccessPolicy {
+    /// The name of the AWS managed access policy.
+    pub fn policy_name(self) -> &'static str {
+        match self {
+            Self::View => "AmazonEKSViewPolicy",
+            Self::Edit => "AmazonEKSEditPolicy",
+            Self::Admin => "AmazonEKSAdminPolicy",
+            Self::ClusterAdmin => "AmazonEKSClusterAdminPolicy",
+        }
+    }
+
+    /// The configuration spelling (`view`, `edit`, `admin`, `cluster-admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::View => "view",
+            Self::Edit => "edit",
+            Self::Admin => "admin",
+            Self::ClusterAdmin => "cluster-admin",
+        }
+    }
+}
+
+/// `[[cross_account_roles]]`: an IAM role in a cluster's account that a principal elsewhere
+/// assumes to reach the cluster (the role may describe the cluster and has an access entry).
+/// Trusted either by an AWS principal (`trusted_principal_arn`) or by an OIDC identity
+/// provider (`[cross_account_roles.oidc]`), not both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossAccountRoleConfig {
+    /// Name of the IAM role; unique among the cross-account roles.
+    pub name: String,
+    /// Name of the cluster (a `[[clusters]]` entry) the role gives access to.
+    pub cluster: String,
+    /// The AWS principal (role, user or account root) allowed to assume the role.
+    #[serde(default)]
+    pub trusted_principal_arn: Option<Arn>,
+    /// Required `sts:ExternalId` (2 to 1224 characters). Only with `trusted_principal_arn`.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Required `sts:SourceIdentity` of the caller. Only with `trusted_principal_arn`.
+    #[serde(default)]
+    pub source_identity: Option<String>,
+    /// Trust an OIDC provider instead (web identity federation, e.g. CI jobs).
+    #[serde(default)]
+    pub oidc: Option<OidcTrustConfig>,
+    /// The EKS access policy of the role in the cluster. Default `view`.
+    #[serde(default)]
+    pub policy: AccessPolicy,
+    /// Limit the access policy to these namespaces. Default: the whole cluster.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Kubernetes groups of the role's access entry.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Maximum session duration, 3600 to 43200 seconds. Default 3600.
+    #[serde(default = "default_max_session")]
+    pub max_session_duration_seconds: u32,
+}
+
+fn default_max_session() -> u32 {
+    3600
+}
+
+/// `[cross_account_roles.oidc]`: trust of a web identity (OIDC) provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcTrustConfig {
+    /// ARN of the IAM OIDC identity provider (`arn:aws:iam::<account>:oidc-provider/<host>`).
+    pub provider_arn: Arn,
+    /// Required audience (`aud`). Default `sts.amazonaws.com`.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Allowed subjects (`sub`, `*` wildcards allowed), at least one.
+    pub subjects: Vec<String>,
+}
+
+fn default_audience() -> String {
+    "sts.amazonaws.com".to_string()
+}

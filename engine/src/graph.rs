@@ -1,0 +1,279 @@
+//! The resource dependency graph: a petgraph DAG over resource addresses, with cycles
+//! reported as the path that closes them, topological order, and DOT output.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use eksmgr_state::ResourceAddress;
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+/// Errors building the graph.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GraphError {
+    /// The dependencies form a cycle; the path lists it, first element repeated at the end.
+    #[error("dependency cycle: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(" -> "))]
+    Cycle(Vec<ResourceAddress>),
+    /// A resource depends on one that is neither desired nor in state.
+    #[error("{from} depends on {to}, which is not defined")]
+    Dangling {
+        /// The dependent.
+        from: ResourceAddress,
+        /// The missing dependency.
+        to: ResourceAddress,
+    },
+}
+
+/// A DAG of addresses; an edge `a -> b` means `b` depends on `a` (a comes first).
+#[derive(Debug, Default, Clone)]
+pub struct Graph {
+    graph: DiGraph<ResourceAddress, ()>,
+    index: BTreeMap<ResourceAddress, NodeIndex>,
+}
+
+impl Graph {
+    /// Builds the graph from (address, dependencies) pairs and checks it is acyclic.
+    pub fn build<'a, I>(nodes: I) -> Result<Graph, GraphError>
+    where
+        I: IntoIterator<Item = (&'a ResourceAddress, &'a [ResourceAddress])>,
+    {
+        let mut g = Graph::default();
+        let nodes: Vec<_> = nodes.into_iter().collect();
+        for (addr, _) in &nodes {
+            g.add(addr);
+        }
+        for (addr, deps) in &nodes {
+            for dep in deps.iter() {
+                let Some(&from) = g.index.get(dep) else {
+                    return Err(GraphError::Dangling {
+                        from: (*addr).clone(),
+                        to: dep.clone(),
+                    });
+                };
+                let to = g.index[*addr];
+                g.graph.update_edge(from, to, ());
+            }
+        }
+        g.check_acyclic()?;
+        Ok(g)
+    }
+
+    fn add(&mut self, addr: &ResourceAddress) -> NodeIndex {
+        if let Some(&i) = self.index.get(addr) {
+            return i;
+        }
+        let i = self.graph.add_node(addr.clone());
+        self.index.insert(addr.clone(), i);
+        i
+    }
+
+    fn check_acyclic(&self) -> Result<(), GraphError> {
+        if toposort(&self.graph, None).is_ok() {
+            return Ok(());
+        }
+        // Find the cycle with a DFS that tracks the current path.
+        let mut state: BTreeMap<NodeIndex, u8> = BTreeMap::new();
+        let mut path = Vec::new();
+        for start in self.graph.node_indices() {
+            if let Some(cycle) = self.dfs_cycle(start, &mut state, &mut path) {
+                return Err(GraphError::Cycle(cycle));
+            }
+        }
+        Err(GraphError::Cycle(Vec::new()))
+    }
+
+    fn dfs_cycle(
+        &self,
+        n: NodeIndex,
+        state: &mut BTreeMap<NodeIndex, u8>,
+        path: &mut Vec<NodeIndex>,
+    ) -> Option<Vec<ResourceAddress>> {
+        match state.get(&n) {
+            Some(2) => return None,
+            Some(1) => {
+                let pos = path.iter().position(|&p| p == n).unwrap_or(0);
+                let mut cycle: Vec<ResourceAddress> =
+                    path[pos..].iter().map(|&i| self.graph[i].clone()).collect();
+                cycle.push(self.graph[n].clone());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(n, 1);
+        path.push(n);
+        let mut next: Vec<NodeIndex> = self.graph.neighbors(n).collect();
+        next.sort_by(|a, b| self.graph[*a].cmp(&self.graph[*b]));
+        for m in next {
+            if let Some(c) = self.dfs_cycle(m, state, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        state.insert(n, 2);
+        None
+    }
+
+    /// Addresses in dependency order (dependencies first), ties broken by address.
+    pub fn topological(&self) -> Vec<ResourceAddress> {
+        let mut indegree: BTreeMap<NodeIndex, usize> = self
+            .graph
+            .node_indices()
+            .map(|n| {
+                (
+                    n,
+                    self.graph.neighbors_directed(n, petgraph::Incoming).count(),
+                )
+            })
+            .collect();
+        let mut ready: BTreeSet<&ResourceAddress> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| &self.graph[*n])
+            .collect();
+        let mut out = Vec::with_capacity(self.graph.node_count());
+        while let Some(addr) = ready.pop_first() {
+            out.push(addr.clone());
+            let n = self.index[addr];
+            for m in self.graph.neighbors(n) {
+                if let Some(d) = indegree.get_mut(&m) {
+                    *d -= 1;
+                    if *d == 0 {
+                        ready.insert(&self.graph[m]);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Direct dependencies of an address.
+    pub fn dependencies(&self, addr: &ResourceAddress) -> Vec<ResourceAddress> {
+        self.index
+            .get(addr)
+            .map(|&n| {
+                let mut v: Vec<_> = self
+                    .graph
+                    .neighbors_directed(n, petgraph::Incoming)
+                    .map(|m| self.graph[m].clone())
+                    .collect();
+                v.sort();
+                v
+            })
+            .unwrap_or_default()
+    }
+
+    /// Direct dependents of an address.
+    pub fn dependents(&self, addr: &ResourceAddress) -> Vec<ResourceAddress> {
+        self.index
+            .get(addr)
+            .map(|&n| {
+                let mut v: Vec<_> = self
+                    .graph
+                    .neighbors(n)
+                    .map(|m| self.graph[m].clone())
+                    .collect();
+                v.sort();
+                v
+            })
+            .unwrap_or_default()
+    }
+
+    /// Number of resources.
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    /// Whether the graph is empty.
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// Graphviz DOT text, stable (sorted) so it can be diffed.
+    pub fn to_dot(&self) -> String {
+        let mut out =
+            String::from("digraph eksmgr {\n  rankdir = \"LR\";\n  node [shape = box];\n");
+        let mut nodes: Vec<&ResourceAddress> = self.index.keys().collect();
+        nodes.sort();
+        for n in nodes {
+            let _ = writeln!(out, "  \"{}\";", escape(&n.to_string()));
+        }
+        let mut edges: Vec<(String, String)> = self
+            .graph
+            .edge_references()
+            .map(|e| {
+                (
+                    self.graph[e.source()].to_string(),
+                    self.graph[e.target()].to_string(),
+                )
+            })
+            .collect();
+        edges.sort();
+        for (a, b) in edges {
+            let _ = writeln!(out, "  \"{}\" -> \"{}\";", escape(&a), escape(&b));
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(n: &str) -> ResourceAddress {
+        ResourceAddress::new("iam_role", n, "111111111111", None)
+    }
+
+    #[test]
+    fn topological_order_puts_dependencies_first() {
+        let (x, y, z) = (a("x"), a("y"), a("z"));
+        let nodes = [
+            (x.clone(), vec![y.clone()]),
+            (y.clone(), vec![z.clone()]),
+            (z.clone(), vec![]),
+        ];
+        let g = Graph::build(nodes.iter().map(|(k, d)| (k, d.as_slice()))).unwrap();
+        assert_eq!(g.topological(), vec![z.clone(), y.clone(), x.clone()]);
+        assert_eq!(g.dependencies(&x), vec![y.clone()]);
+        assert_eq!(g.dependents(&z), vec![y]);
+    }
+
+    #[test]
+    fn cycles_are_reported_as_a_path() {
+        let (x, y, z) = (a("x"), a("y"), a("z"));
+        let nodes = [
+            (x.clone(), vec![y.clone()]),
+            (y.clone(), vec![z.clone()]),
+            (z.clone(), vec![x.clone()]),
+        ];
+        let err = Graph::build(nodes.iter().map(|(k, d)| (k, d.as_slice()))).unwrap_err();
+        let GraphError::Cycle(path) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(path.len(), 4);
+        assert_eq!(path.first(), path.last());
+        assert!(err.to_string().contains(" -> "));
+    }
+
+    #[test]
+    fn dangling_dependency_is_an_error() {
+        let nodes = [(a("x"), vec![a("missing")])];
+        assert!(matches!(
+            Graph::build(nodes.iter().map(|(k, d)| (k, d.as_slice()))),
+            Err(GraphError::Dangling { .. })
+        ));
+    }
+
+    #[test]
+    fn dot_is_stable() {
+        let nodes = [(a("x"), vec![a("y")]), (a("y"), vec![])];
+        let g = Graph::build(nodes.iter().map(|(k, d)| (k, d.as_slice()))).unwrap();
+        let dot = g.to_dot();
+        assert!(dot.contains("\"iam_role.y[111111111111]\" -> \"iam_role.x[111111111111]\""));
+    }
+}

@@ -1,0 +1,183 @@
+//! Core resource types shared by the blueprint, the planner and the providers: resource kinds,
+//! attribute values (including values only known after apply) and desired/observed resources.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use eksmgr_state::ResourceAddress;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Plain attribute map as AWS reports it (and as state stores it).
+pub type Attrs = serde_json::Map<String, Value>;
+
+/// Every kind of resource eksmgr manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// An Organizations service control policy (the governance deny SCP).
+    OrgPolicy,
+    /// The attachment of an SCP to an OU (or account).
+    OrgPolicyAttachment,
+    /// A CloudFormation StackSet (service-managed).
+    StackSet,
+    /// The stack instances of a StackSet deployed to OUs and regions.
+    StackSetInstances,
+    /// An IAM role with its trust policy, managed policies and inline policies.
+    IamRole,
+}
+
+impl ResourceKind {
+    /// All kinds, in a stable order.
+    pub const ALL: &'static [ResourceKind] = &[
+        ResourceKind::OrgPolicy,
+        ResourceKind::OrgPolicyAttachment,
+        ResourceKind::StackSet,
+        ResourceKind::StackSetInstances,
+        ResourceKind::IamRole,
+    ];
+
+    /// The name used in addresses (`iam_role.X[acct]`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::OrgPolicy => "org_policy",
+            ResourceKind::OrgPolicyAttachment => "org_policy_attachment",
+            ResourceKind::StackSet => "stack_set",
+            ResourceKind::StackSetInstances => "stack_set_instances",
+            ResourceKind::IamRole => "iam_role",
+        }
+    }
+
+    /// Parses the address form of a kind.
+    pub fn parse(s: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+
+    /// The kind of an address, if eksmgr knows it.
+    pub fn of(address: &ResourceAddress) -> Option<ResourceKind> {
+        ResourceKind::parse(&address.kind)
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A reference to an attribute of another resource, resolved when that resource exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ref {
+    /// The resource whose attribute is needed.
+    pub address: ResourceAddress,
+    /// The attribute name (e.g. `id`, `arn`).
+    pub attribute: String,
+}
+
+/// A desired attribute value: known now, or only after apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// Not known until the referenced resource exists (`(known after apply)`).
+    Unknown {
+        /// What the value will be taken from.
+        #[serde(rename = "$unknown")]
+        from: Ref,
+    },
+    /// A concrete value.
+    Known(Value),
+}
+
+impl AttrValue {
+    /// The concrete value, if known.
+    pub fn known(&self) -> Option<&Value> {
+        match self {
+            AttrValue::Known(v) => Some(v),
+            AttrValue::Unknown { .. } => None,
+        }
+    }
+}
+
+impl From<Value> for AttrValue {
+    fn from(v: Value) -> Self {
+        AttrValue::Known(v)
+    }
+}
+
+/// Desired attributes, possibly with unknown values.
+pub type DesiredAttrs = BTreeMap<String, AttrValue>;
+
+/// A resource as the configuration wants it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredResource {
+    /// Where it lives and what it is called.
+    pub address: ResourceAddress,
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// The attributes eksmgr manages.
+    pub attrs: DesiredAttrs,
+    /// Resources that must exist first (explicit ones and every `Unknown` reference).
+    pub depends_on: Vec<ResourceAddress>,
+}
+
+impl DesiredResource {
+    /// A new desired resource with no attributes.
+    pub fn new(kind: ResourceKind, name: &str, account: &str, region: Option<&str>) -> Self {
+        DesiredResource {
+            address: ResourceAddress::new(
+                kind.as_str().to_string(),
+                name.to_string(),
+                account.to_string(),
+                region.map(str::to_string),
+            ),
+            kind,
+            attrs: DesiredAttrs::new(),
+            depends_on: Vec::new(),
+        }
+    }
+
+    /// Sets a known attribute.
+    pub fn set(mut self, name: &str, value: Value) -> Self {
+        self.attrs.insert(name.to_string(), AttrValue::Known(value));
+        self
+    }
+
+    /// Sets an attribute to another resource's attribute and records the dependency.
+    pub fn set_ref(mut self, name: &str, target: &ResourceAddress, attribute: &str) -> Self {
+        self.attrs.insert(
+            name.to_string(),
+            AttrValue::Unknown {
+                from: Ref {
+                    address: target.clone(),
+                    attribute: attribute.to_string(),
+                },
+            },
+        );
+        self.depend_on(target)
+    }
+
+    /// Records an explicit dependency.
+    pub fn depend_on(mut self, target: &ResourceAddress) -> Self {
+        if !self.depends_on.contains(target) {
+            self.depends_on.push(target.clone());
+        }
+        self
+    }
+
+    /// The known attributes only (what a provider can use to find the resource).
+    pub fn known_attrs(&self) -> Attrs {
+        self.attrs
+            .iter()
+            .filter_map(|(k, v)| v.known().map(|v| (k.clone(), v.clone())))
+            .collect()
+    }
+}
+
+/// A resource as AWS reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedResource {
+    /// The provider's identifier (policy id, role name, stack set name ...).
+    pub id: String,
+    /// Every attribute read, managed and computed (arn, id ...).
+    pub attrs: Attrs,
+}

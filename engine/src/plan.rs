@@ -1,0 +1,395 @@
+//! The planner: a pure, synchronous function from (desired resources, state, observations) to
+//! a [`Plan`]: one [`PlannedChange`] per resource with its action and attribute diffs, the
+//! drift found since the last apply, what could not be planned, and warnings.
+
+use std::collections::BTreeMap;
+
+use eksmgr_state::{ResourceAddress, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::diff::{self, AttrDiff};
+use crate::graph::{Graph, GraphError};
+use crate::model::{AttrValue, Attrs, DesiredAttrs, DesiredResource, ResourceKind};
+use crate::refresh::{Observation, Observations};
+
+/// Version of the plan's serialised form.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// What will be done to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing to do.
+    NoOp,
+    /// Create it.
+    Create,
+    /// Change it in place.
+    Update,
+    /// Destroy it and create it again.
+    Replace,
+    /// Destroy it.
+    Delete,
+    /// It is already gone: only the state record is removed.
+    Forget,
+}
+
+impl Action {
+    /// Whether apply has any work to do for this action.
+    pub fn is_change(self) -> bool {
+        !matches!(self, Action::NoOp)
+    }
+}
+
+/// One resource's planned change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedChange {
+    /// The resource.
+    pub address: ResourceAddress,
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// What happens to it.
+    pub action: Action,
+    /// It exists in AWS under its natural key but not in state: apply records it (adoption).
+    pub adopt: bool,
+    /// The provider id of the existing resource.
+    pub id: Option<String>,
+    /// The resource as observed now (None when it does not exist).
+    pub before: Option<Attrs>,
+    /// The resource as wanted (None for deletes); unknown values stay unknown.
+    pub after: Option<DesiredAttrs>,
+    /// The attributes that change.
+    pub attribute_diffs: Vec<AttrDiff>,
+    /// Why a replacement is needed, or other explanation.
+    pub reason: Option<String>,
+    /// Addresses this one depends on (for apply order).
+    pub depends_on: Vec<ResourceAddress>,
+}
+
+/// How a resource drifted since eksmgr last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// The resource.
+    pub address: ResourceAddress,
+    /// Deleted outside eksmgr (true) or changed (false).
+    pub deleted: bool,
+    /// What changed, attribute by attribute (recorded -> now).
+    pub attribute_diffs: Vec<AttrDiff>,
+}
+
+/// A resource that could not be planned, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deferred {
+    /// The resource.
+    pub address: ResourceAddress,
+    /// Why (the read error, or the dependency that could not be read).
+    pub reason: String,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Serialised form version.
+    pub format_version: u32,
+    /// Lineage of the state this plan was made against.
+    pub state_lineage: String,
+    /// Serial of that state.
+    pub state_serial: u64,
+    /// Digest of the configuration this plan was made from.
+    pub config_digest: String,
+    /// Every resource's change, in dependency order (dependencies first).
+    pub changes: Vec<PlannedChange>,
+    /// Drift since the last apply.
+    pub drift: Vec<Drift>,
+    /// Resources that could not be planned.
+    pub deferred: Vec<Deferred>,
+    /// Warnings for the reviewer.
+    pub warnings: Vec<String>,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Creates (replacements count here too).
+    pub add: usize,
+    /// In-place updates.
+    pub change: usize,
+    /// Deletes (replacements count here too).
+    pub destroy: usize,
+    /// Adoptions of existing resources into state.
+    pub adopt: usize,
+    /// State records dropped for resources already gone.
+    pub forget: usize,
+}
+
+impl Plan {
+    /// Whether applying would do anything (drift alone with no change does not count).
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action.is_change() || c.adopt)
+    }
+
+    /// Counts of each action.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1
+                }
+                Action::Delete => s.destroy += 1,
+                Action::Forget => s.forget += 1,
+                Action::NoOp => {}
+            }
+            if c.adopt {
+                s.adopt += 1;
+            }
+        }
+        s
+    }
+
+    /// The change for an address.
+    pub fn change(&self, addr: &ResourceAddress) -> Option<&PlannedChange> {
+        self.changes.iter().find(|c| &c.address == addr)
+    }
+}
+
+/// Errors that stop planning.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The dependency graph is broken.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// Two desired resources share an address.
+    #[error("resource {0} is defined twice")]
+    Duplicate(ResourceAddress),
+    /// A state record has a kind this version does not know.
+    #[error("state holds {0}, a kind this version of eksmgr does not know; upgrade eksmgr")]
+    UnknownKind(ResourceAddress),
+}
+
+/// Inputs other than resources.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Digest of the configuration file.
+    pub config_digest: String,
+    /// Plan the destruction of everything in state instead.
+    pub destroy: bool,
+}
+
+/// The pure planner.
+#[derive(Debug, Default)]
+pub struct Planner;
+
+impl Planner {
+    /// Plans the changes that take what is observed to what is desired.
+    pub fn plan(
+        desired: &[DesiredResource],
+        state: &State,
+        observed: &Observations,
+        options: &PlanOptions,
+    ) -> Result<Plan, PlanError> {
+        let empty: Vec<DesiredResource> = Vec::new();
+        let desired = if options.destroy { &empty } else { desired };
+        let mut by_addr: BTreeMap<&ResourceAddress, &DesiredResource> = BTreeMap::new();
+        for d in desired {
+            if by_addr.insert(&d.address, d).is_some() {
+                return Err(PlanError::Duplicate(d.address.clone()));
+            }
+        }
+        // Graph over desired resources and state-only records.
+        let mut nodes: Vec<(&ResourceAddress, Vec<ResourceAddress>)> = desired
+            .iter()
+            .map(|d| (&d.address, d.depends_on.clone()))
+            .collect();
+        for (addr, rec) in &state.resources {
+            if !by_addr.contains_key(addr) {
+                if ResourceKind::of(addr).is_none() {
+                    return Err(PlanError::UnknownKind(addr.clone()));
+                }
+                let deps = rec
+                    .depends_on
+                    .iter()
+                    .filter(|d| state.resources.contains_key(*d) || by_addr.contains_key(*d))
+                    .cloned()
+                    .collect();
+                nodes.push((addr, deps));
+            }
+        }
+        let graph = Graph::build(nodes.iter().map(|(a, d)| (*a, d.as_slice())))?;
+
+        let mut plan = Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            state_lineage: state.lineage.clone(),
+            state_serial: state.serial,
+            config_digest: options.config_digest.clone(),
+            changes: Vec::new(),
+            drift: Vec::new(),
+            deferred: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let mut actions: BTreeMap<ResourceAddress, Action> = BTreeMap::new();
+        let mut deferred: BTreeMap<ResourceAddress, String> = BTreeMap::new();
+
+        for addr in graph.topological() {
+            let record = state.resources.get(&addr);
+            let obs = observed.get(&addr);
+            // Drift: recorded vs now.
+            if let Some(rec) = record {
+                match obs {
+                    Some(Observation::Found(o)) => {
+                        if let Some(kind) = ResourceKind::of(&addr) {
+                            let diffs = diff::diff_observed(kind, &rec.attrs, &o.attrs);
+                            if !diffs.is_empty() {
+                                plan.drift.push(Drift {
+                                    address: addr.clone(),
+                                    deleted: false,
+                                    attribute_diffs: diffs,
+                                });
+                            }
+                        }
+                    }
+                    Some(Observation::Missing) => plan.drift.push(Drift {
+                        address: addr.clone(),
+                        deleted: true,
+                        attribute_diffs: Vec::new(),
+                    }),
+                    _ => {}
+                }
+            }
+            // Unreadable, or depending on something deferred: defer.
+            if let Some(Observation::Unreadable { error }) = obs {
+                deferred.insert(addr.clone(), error.to_string());
+                continue;
+            }
+            if let Some(dep) = graph
+                .dependencies(&addr)
+                .into_iter()
+                .find(|d| deferred.contains_key(d))
+            {
+                deferred.insert(
+                    addr.clone(),
+                    format!("depends on {dep}, which could not be read"),
+                );
+                continue;
+            }
+            let found = match obs {
+                Some(Observation::Found(o)) => Some(o),
+                _ => None,
+            };
+            let change = match by_addr.get(&addr) {
+                Some(d) => plan_desired(d, record.is_some(), found, &actions, observed),
+                None => {
+                    let Some(kind) = ResourceKind::of(&addr) else {
+                        return Err(PlanError::UnknownKind(addr.clone()));
+                    };
+                    let deps = record.map(|r| r.depends_on.clone()).unwrap_or_default();
+                    PlannedChange {
+                        address: addr.clone(),
+                        kind,
+                        action: if found.is_some() {
+                            Action::Delete
+                        } else {
+                            Action::Forget
+                        },
+                        adopt: false,
+                        id: found.map(|o| o.id.clone()).or(record.map(|r| r.id.clone())),
+                        before: found.map(|o| o.attrs.clone()),
+                        after: None,
+                        attribute_diffs: Vec::new(),
+                        reason: if found.is_some() {
+                            None
+                        } else {
+                            Some("already deleted outside eksmgr".into())
+                        },
+                        depends_on: deps,
+                    }
+                }
+            };
+            actions.insert(addr.clone(), change.action);
+            plan.changes.push(change);
+        }
+        plan.deferred = deferred
+            .into_iter()
+            .map(|(address, reason)| Deferred { address, reason })
+            .collect();
+        Ok(plan)
+    }
+}
+
+fn plan_desired(
+    d: &DesiredResource,
+    in_state: bool,
+    found: Option<&crate::model::ObservedResource>,
+    actions: &BTreeMap<ResourceAddress, Action>,
+    observed: &Observations,
+) -> PlannedChange {
+    let after = resolve_refs(&d.attrs, actions, observed);
+    let before = found.map(|o| &o.attrs);
+    let diffs = diff::diff_desired(d.kind, before, &after);
+    let (action, reason) = match found {
+        None => (Action::Create, None),
+        Some(_) => {
+            let forced: Vec<&str> = diffs
+                .iter()
+                .filter(|x| x.forces_replacement)
+                .map(|x| x.name.as_str())
+                .collect();
+            if !forced.is_empty() {
+                (
+                    Action::Replace,
+                    Some(format!("{} cannot be changed in place", forced.join(", "))),
+                )
+            } else if diffs.is_empty() {
+                (Action::NoOp, None)
+            } else {
+                (Action::Update, None)
+            }
+        }
+    };
+    PlannedChange {
+        address: d.address.clone(),
+        kind: d.kind,
+        action,
+        adopt: found.is_some() && !in_state,
+        id: found.map(|o| o.id.clone()),
+        before: before.cloned(),
+        after: Some(after),
+        attribute_diffs: diffs,
+        reason,
+        depends_on: d.depends_on.clone(),
+    }
+}
+
+/// Replaces references whose target exists and stays by the target's observed value.
+fn resolve_refs(
+    attrs: &DesiredAttrs,
+    actions: &BTreeMap<ResourceAddress, Action>,
+    observed: &Observations,
+) -> DesiredAttrs {
+    attrs
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                AttrValue::Unknown { from } => {
+                    let stays = matches!(
+                        actions.get(&from.address),
+                        Some(Action::NoOp | Action::Update)
+                    );
+                    let value: Option<&Value> = match observed.get(&from.address) {
+                        Some(Observation::Found(o)) if stays => o.attrs.get(&from.attribute),
+                        _ => None,
+                    };
+                    match value {
+                        Some(v) => AttrValue::Known(v.clone()),
+                        None => v.clone(),
+                    }
+                }
+                known => known.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}

@@ -1,0 +1,71 @@
+//! Refresh: read every desired and recorded resource through the provider, concurrently and
+//! bounded, producing the observations the planner diffs against. This is the only engine
+//! step besides apply that talks to a provider; the planner itself stays pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use eksmgr_state::{ResourceAddress, State};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{DesiredResource, ObservedResource};
+use crate::provider::{Provider, ProviderError, ReadRequest};
+
+/// What a read found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Observation {
+    /// The resource exists.
+    Found(ObservedResource),
+    /// It does not exist.
+    Missing,
+    /// It could not be read (unreachable account, access denied ...).
+    Unreadable {
+        /// The error.
+        error: ProviderError,
+    },
+}
+
+/// Observations by address.
+pub type Observations = BTreeMap<ResourceAddress, Observation>;
+
+/// Reads every desired resource and every resource recorded in state, `parallelism` at a time.
+pub async fn refresh<P: Provider + ?Sized>(
+    provider: &P,
+    desired: &[DesiredResource],
+    state: &State,
+    parallelism: usize,
+) -> Observations {
+    let desired_by: BTreeMap<&ResourceAddress, &DesiredResource> =
+        desired.iter().map(|d| (&d.address, d)).collect();
+    let addresses: BTreeSet<&ResourceAddress> = desired_by
+        .keys()
+        .copied()
+        .chain(state.resources.keys())
+        .collect();
+    let known: BTreeMap<&ResourceAddress, _> = desired_by
+        .iter()
+        .map(|(a, d)| (*a, d.known_attrs()))
+        .collect();
+    stream::iter(addresses)
+        .map(|addr| {
+            let record = state.resources.get(addr);
+            let req = ReadRequest {
+                address: addr,
+                id: record.map(|r| r.id.as_str()),
+                desired: known.get(addr),
+                recorded: record.map(|r| &r.attrs),
+            };
+            async move {
+                let obs = match provider.read(req).await {
+                    Ok(Some(o)) => Observation::Found(o),
+                    Ok(None) => Observation::Missing,
+                    Err(error) => Observation::Unreadable { error },
+                };
+                (addr.clone(), obs)
+            }
+        })
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await
+}

@@ -1,0 +1,101 @@
+//! Per-kind attribute schema: how each attribute is compared (plain value, set, policy
+//! document, map of policy documents), and which changes force a replacement.
+
+use crate::model::ResourceKind;
+
+/// How an attribute's values are compared and rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    /// Compared by JSON equality.
+    Value,
+    /// A list whose order does not matter.
+    Set,
+    /// An IAM-style policy document (string or object), compared by meaning.
+    Policy,
+    /// A JSON document (e.g. a CloudFormation template), compared after parsing.
+    Document,
+    /// A map from names to policy documents (inline policies).
+    PolicyMap,
+}
+
+/// One attribute's schema.
+#[derive(Debug, Clone, Copy)]
+pub struct AttrSchema {
+    /// Attribute name.
+    pub name: &'static str,
+    /// How it is compared.
+    pub ty: AttrType,
+    /// A change cannot be made in place: the resource is replaced.
+    pub force_new: bool,
+}
+
+const fn a(name: &'static str, ty: AttrType, force_new: bool) -> AttrSchema {
+    AttrSchema {
+        name,
+        ty,
+        force_new,
+    }
+}
+
+use AttrType::*;
+
+const ORG_POLICY: &[AttrSchema] = &[
+    a("name", Value, false),
+    a("description", Value, false),
+    a("type", Value, true),
+    a("content", Policy, false),
+    a("tags", Value, false),
+];
+const ORG_POLICY_ATTACHMENT: &[AttrSchema] = &[
+    a("policy_name", Value, true),
+    a("policy_id", Value, true),
+    a("target_id", Value, true),
+];
+const STACK_SET: &[AttrSchema] = &[
+    a("name", Value, true),
+    a("description", Value, false),
+    a("template_body", Document, false),
+    a("permission_model", Value, true),
+    a("auto_deployment", Value, false),
+    a("capabilities", Set, false),
+    a("tags", Value, false),
+];
+const STACK_SET_INSTANCES: &[AttrSchema] = &[
+    a("stack_set_name", Value, true),
+    a("organizational_unit_ids", Set, false),
+    a("regions", Set, false),
+];
+const IAM_ROLE: &[AttrSchema] = &[
+    a("name", Value, true),
+    a("path", Value, true),
+    a("description", Value, false),
+    a("assume_role_policy", Policy, false),
+    a("max_session_duration", Value, false),
+    a("managed_policy_arns", Set, false),
+    a("inline_policies", PolicyMap, false),
+    a("tags", Value, false),
+];
+
+/// The schema of a kind's managed attributes.
+pub fn attributes(kind: ResourceKind) -> &'static [AttrSchema] {
+    match kind {
+        ResourceKind::OrgPolicy => ORG_POLICY,
+        ResourceKind::OrgPolicyAttachment => ORG_POLICY_ATTACHMENT,
+        ResourceKind::StackSet => STACK_SET,
+        ResourceKind::StackSetInstances => STACK_SET_INSTANCES,
+        ResourceKind::IamRole => IAM_ROLE,
+    }
+}
+
+/// The schema of one attribute; unknown attributes compare as plain values, in place.
+pub fn attribute(kind: ResourceKind, name: &str) -> AttrSchema {
+    attributes(kind)
+        .iter()
+        .copied()
+        .find(|s| s.name == name)
+        .unwrap_or(AttrSchema {
+            name: "",
+            ty: AttrType::Value,
+            force_new: false,
+        })
+}

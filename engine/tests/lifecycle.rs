@@ -1,0 +1,397 @@
+//! Lifecycle tests of planner + executor with an in-memory fake provider: apply, re-plan is
+//! empty, drift is seen and repaired, failures skip only dependents, deletes run in reverse
+//! dependency order, unknown values are resolved from dependencies, adoption.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use eksmgr_engine::apply::{ApplyEvent, Executor};
+use eksmgr_engine::model::{Attrs, DesiredResource, ObservedResource, ResourceKind};
+use eksmgr_engine::plan::{Action, Plan, PlanOptions, Planner};
+use eksmgr_engine::provider::{ErrorKind, Provider, ProviderError, ReadRequest};
+use eksmgr_engine::refresh::refresh;
+use eksmgr_state::{ResourceAddress, State, StateFile};
+use serde_json::json;
+
+/// An in-memory cloud keyed by address.
+#[derive(Default)]
+struct Fake {
+    objects: Mutex<BTreeMap<ResourceAddress, ObservedResource>>,
+    log: Mutex<Vec<String>>,
+    fail_create: Mutex<Vec<String>>,
+    next_id: AtomicUsize,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+}
+
+impl Fake {
+    fn err(addr: &ResourceAddress, what: &str) -> ProviderError {
+        ProviderError {
+            account: addr.account.clone(),
+            resource: addr.to_string(),
+            api_call: format!("fake:{what}"),
+            message: "injected failure".into(),
+            hint: None,
+            kind: ErrorKind::Other,
+        }
+    }
+    async fn busy(&self) {
+        let n = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(n, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Provider for Fake {
+    async fn read(&self, req: ReadRequest<'_>) -> Result<Option<ObservedResource>, ProviderError> {
+        Ok(self.objects.lock().unwrap().get(req.address).cloned())
+    }
+    async fn create(
+        &self,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+    ) -> Result<ObservedResource, ProviderError> {
+        self.busy().await;
+        if self.fail_create.lock().unwrap().contains(&address.name) {
+            return Err(Fake::err(address, "Create"));
+        }
+        let id = format!("id-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
+        let mut attrs = attrs.clone();
+        attrs.insert("id".into(), json!(id));
+        let o = ObservedResource { id, attrs };
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(address.clone(), o.clone());
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("create {}", address.name));
+        Ok(o)
+    }
+    async fn update(
+        &self,
+        address: &ResourceAddress,
+        id: &str,
+        _before: &Attrs,
+        after: &Attrs,
+        _changed: &[String],
+    ) -> Result<ObservedResource, ProviderError> {
+        self.busy().await;
+        let mut attrs = after.clone();
+        attrs.insert("id".into(), json!(id));
+        let o = ObservedResource {
+            id: id.into(),
+            attrs,
+        };
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(address.clone(), o.clone());
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("update {}", address.name));
+        Ok(o)
+    }
+    async fn delete(
+        &self,
+        address: &ResourceAddress,
+        _id: &str,
+        _before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        self.busy().await;
+        self.objects.lock().unwrap().remove(address);
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("delete {}", address.name));
+        Ok(())
+    }
+}
+
+fn role(name: &str, desc: &str) -> DesiredResource {
+    DesiredResource::new(ResourceKind::IamRole, name, "111111111111", None)
+        .set("name", json!(name))
+        .set("description", json!(desc))
+        .set("managed_policy_arns", json!(["b", "a"]))
+}
+
+/// a <- b (b references a's id) <- c; d independent.
+fn estate() -> Vec<DesiredResource> {
+    let a = role("a", "first");
+    let b = role("b", "second").set_ref("parent_id", &a.address, "id");
+    let c = role("c", "third").depend_on(&b.address);
+    let d = role("d", "independent");
+    vec![a, b, c, d]
+}
+
+async fn plan(p: &Fake, desired: &[DesiredResource], state: &State, destroy: bool) -> Plan {
+    let observed = refresh(p, desired, state, 4).await;
+    Planner::plan(
+        desired,
+        state,
+        &observed,
+        &PlanOptions {
+            destroy,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+async fn apply(
+    p: &Fake,
+    plan: &Plan,
+    state: &mut State,
+    file: &mut StateFile,
+) -> (eksmgr_engine::apply::ApplyOutcome, Vec<ApplyEvent>) {
+    let mut events = Vec::new();
+    let mut on = |e| events.push(e);
+    let out = Executor::new(p, 4).apply(plan, state, file, &mut on).await;
+    (out, events)
+}
+
+fn setup() -> (tempfile::TempDir, StateFile) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = StateFile::new(dir.path().join("eksmgr.state.json"));
+    (dir, file)
+}
+
+#[tokio::test]
+async fn create_then_replan_is_empty_and_refs_resolve() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    let mut state = State::new();
+    let desired = estate();
+    let first = plan(&p, &desired, &state, false).await;
+    assert_eq!(first.summary().add, 4);
+    let b = first
+        .changes
+        .iter()
+        .find(|c| c.address.name == "b")
+        .unwrap();
+    assert!(
+        b.after.as_ref().unwrap()["parent_id"].known().is_none(),
+        "known after apply"
+    );
+    let (out, _) = apply(&p, &first, &mut state, &mut file).await;
+    assert!(out.is_success(), "{out:?}");
+    // b got a's real id.
+    let a_id = p
+        .objects
+        .lock()
+        .unwrap()
+        .values()
+        .find(|o| o.attrs["name"] == "a")
+        .unwrap()
+        .id
+        .clone();
+    let b_obj = p
+        .objects
+        .lock()
+        .unwrap()
+        .values()
+        .find(|o| o.attrs["name"] == "b")
+        .unwrap()
+        .clone();
+    assert_eq!(b_obj.attrs["parent_id"], json!(a_id));
+    // State was persisted after each operation and reloads equal.
+    let reloaded = file.load().unwrap();
+    assert_eq!(reloaded.resources.len(), 4);
+    assert!(reloaded.serial >= 4);
+    let second = plan(&p, &desired, &reloaded, false).await;
+    assert!(!second.has_changes(), "{:#?}", second.changes);
+    assert!(second.drift.is_empty());
+    // Order: a before b before c.
+    let log = p.log.lock().unwrap().clone();
+    let pos = |n: &str| {
+        log.iter()
+            .position(|l| l == &format!("create {n}"))
+            .unwrap()
+    };
+    assert!(pos("a") < pos("b") && pos("b") < pos("c"));
+}
+
+#[tokio::test]
+async fn failure_skips_only_dependents() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    p.fail_create.lock().unwrap().push("b".into());
+    let mut state = State::new();
+    let first = plan(&p, &estate(), &state, false).await;
+    let (out, events) = apply(&p, &first, &mut state, &mut file).await;
+    assert_eq!(out.failed.len(), 1);
+    assert_eq!(out.skipped.len(), 1);
+    assert_eq!(out.skipped[0].0.name, "c");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ApplyEvent::Skipped { address, .. } if address.name == "c"))
+    );
+    // a and d were created and recorded.
+    let names: Vec<String> = file
+        .load()
+        .unwrap()
+        .resources
+        .keys()
+        .map(|a| a.name.clone())
+        .collect();
+    assert_eq!(names, vec!["a", "d"]);
+    // Re-run converges.
+    p.fail_create.lock().unwrap().clear();
+    let again = plan(&p, &estate(), &state, false).await;
+    assert_eq!(again.summary().add, 2);
+    let (out, _) = apply(&p, &again, &mut state, &mut file).await;
+    assert!(out.is_success());
+    assert!(!plan(&p, &estate(), &state, false).await.has_changes());
+}
+
+#[tokio::test]
+async fn drift_is_reported_and_repaired() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    let mut state = State::new();
+    let desired = estate();
+    let first = plan(&p, &desired, &state, false).await;
+    apply(&p, &first, &mut state, &mut file).await;
+    // Out of band: change d's description, delete c.
+    {
+        let mut objs = p.objects.lock().unwrap();
+        let d = objs.iter_mut().find(|(a, _)| a.name == "d").unwrap().1;
+        d.attrs.insert("description".into(), json!("hacked"));
+        let c = objs.keys().find(|a| a.name == "c").unwrap().clone();
+        objs.remove(&c);
+    }
+    let drifted = plan(&p, &desired, &state, false).await;
+    assert_eq!(drifted.drift.len(), 2);
+    assert!(
+        drifted
+            .drift
+            .iter()
+            .any(|d| d.address.name == "c" && d.deleted)
+    );
+    assert!(
+        drifted
+            .drift
+            .iter()
+            .any(|d| d.address.name == "d" && d.attribute_diffs[0].name == "description")
+    );
+    let actions: BTreeMap<String, Action> = drifted
+        .changes
+        .iter()
+        .map(|c| (c.address.name.clone(), c.action))
+        .collect();
+    assert_eq!(actions["c"], Action::Create);
+    assert_eq!(actions["d"], Action::Update);
+    let (out, _) = apply(&p, &drifted, &mut state, &mut file).await;
+    assert!(out.is_success());
+    let clean = plan(&p, &desired, &state, false).await;
+    assert!(!clean.has_changes() && clean.drift.is_empty());
+}
+
+#[tokio::test]
+async fn destroy_runs_in_reverse_order() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    let mut state = State::new();
+    let desired = estate();
+    let first = plan(&p, &desired, &state, false).await;
+    apply(&p, &first, &mut state, &mut file).await;
+    p.log.lock().unwrap().clear();
+    let destroy = plan(&p, &desired, &state, true).await;
+    assert_eq!(destroy.summary().destroy, 4);
+    let (out, _) = apply(&p, &destroy, &mut state, &mut file).await;
+    assert!(out.is_success());
+    assert!(state.resources.is_empty());
+    assert!(p.objects.lock().unwrap().is_empty());
+    let log = p.log.lock().unwrap().clone();
+    let pos = |n: &str| {
+        log.iter()
+            .position(|l| l == &format!("delete {n}"))
+            .unwrap()
+    };
+    assert!(pos("c") < pos("b") && pos("b") < pos("a"), "{log:?}");
+}
+
+#[tokio::test]
+async fn existing_resources_are_adopted_not_duplicated() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    let desired = vec![role("x", "exists"), role("y", "differs")];
+    // Both exist already (as after a crash between create and the state write); y differs.
+    for d in &desired {
+        let mut attrs = d.known_attrs();
+        if d.address.name == "y" {
+            attrs.insert("description".into(), json!("old"));
+        }
+        p.objects.lock().unwrap().insert(
+            d.address.clone(),
+            ObservedResource {
+                id: d.address.name.clone(),
+                attrs,
+            },
+        );
+    }
+    let mut state = State::new();
+    let adopt = plan(&p, &desired, &state, false).await;
+    let s = adopt.summary();
+    assert_eq!((s.add, s.change, s.adopt), (0, 1, 2));
+    apply(&p, &adopt, &mut state, &mut file).await;
+    assert_eq!(state.resources.len(), 2);
+    assert!(
+        !p.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("create"))
+    );
+    assert!(!plan(&p, &desired, &state, false).await.has_changes());
+}
+
+#[tokio::test]
+async fn parallelism_is_bounded() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    let desired: Vec<DesiredResource> = (0..20).map(|i| role(&format!("r{i}"), "x")).collect();
+    let mut state = State::new();
+    let pl = plan(&p, &desired, &state, false).await;
+    let mut on = |_e| {};
+    let out = Executor::new(&p, 3)
+        .apply(&pl, &mut state, &mut file, &mut on)
+        .await;
+    assert!(out.is_success());
+    let max = p.max_running.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&max), "max concurrent {max}");
+}
+
+#[tokio::test]
+async fn cancel_stops_new_work() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    let desired: Vec<DesiredResource> = (0..10).map(|i| role(&format!("r{i}"), "x")).collect();
+    let mut state = State::new();
+    let pl = plan(&p, &desired, &state, false).await;
+    let ex = Executor::new(&p, 1);
+    let flag = ex.cancel_flag();
+    let mut n = 0;
+    let mut on = |e| {
+        if matches!(e, ApplyEvent::Completed { .. }) {
+            n += 1;
+            if n == 2 {
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
+    };
+    let out = ex.apply(&pl, &mut state, &mut file, &mut on).await;
+    assert!(out.interrupted);
+    assert_eq!(out.completed.len(), 2);
+    assert_eq!(out.skipped.len(), 8);
+    assert_eq!(file.load().unwrap().resources.len(), 2);
+}

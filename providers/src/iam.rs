@@ -1,0 +1,351 @@
+//! AWS IAM: roles (`iam_role`) with their trust policy, managed policy attachments, inline
+//! policies and tags. IAM returns policy documents URL-encoded; they are decoded and parsed
+//! here so state and plans hold JSON.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+use eksmgr_engine::model::{Attrs, ObservedResource};
+use eksmgr_engine::policy;
+use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
+use eksmgr_state::ResourceAddress;
+use serde_json::{Value, json};
+
+use crate::error::{Call, code, map};
+use crate::sessions::Sessions;
+use crate::{attr_map, attr_str, attr_strings, key};
+
+async fn client(s: &Sessions, account: &str) -> Result<Client, ProviderError> {
+    let conf = s.for_account(account).await?;
+    let c = aws_sdk_iam::config::Builder::from(&conf)
+        .region(s.region(None))
+        .retry_partition(Sessions::partition("iam", account))
+        .timeout_config(Sessions::timeouts())
+        .build();
+    Ok(Client::from_conf(c))
+}
+
+fn doc_string(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+fn parse_doc(s: &str) -> Value {
+    policy::parse_str(s).unwrap_or_else(|_| Value::String(s.to_string()))
+}
+
+async fn get(
+    c: &Client,
+    account: &str,
+    resource: &str,
+    name: &str,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let role = match c.get_role().role_name(name).send().await {
+        Ok(o) => o,
+        Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
+        Err(e) => return Err(map(Call::new(account, resource, "iam:GetRole"), e)),
+    };
+    let Some(role) = role.role() else {
+        return Ok(None);
+    };
+    let mut managed = Vec::new();
+    let mut pages = c
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            map(
+                Call::new(account, resource, "iam:ListAttachedRolePolicies"),
+                e,
+            )
+        })?;
+        managed.extend(
+            page.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string)),
+        );
+    }
+    managed.sort();
+    let mut inline_names = Vec::new();
+    let mut pages = c
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| map(Call::new(account, resource, "iam:ListRolePolicies"), e))?;
+        inline_names.extend(page.policy_names().iter().cloned());
+    }
+    let mut inline = serde_json::Map::new();
+    for pname in inline_names {
+        let p = c
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(&pname)
+            .send()
+            .await
+            .map_err(|e| map(Call::new(account, resource, "iam:GetRolePolicy"), e))?;
+        inline.insert(pname, parse_doc(p.policy_document()));
+    }
+    let tags: serde_json::Map<String, Value> = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), json!(t.value())))
+        .collect();
+    let mut attrs = Attrs::new();
+    attrs.insert("name".into(), json!(role.role_name()));
+    attrs.insert("path".into(), json!(role.path()));
+    attrs.insert(
+        "description".into(),
+        json!(role.description().unwrap_or_default()),
+    );
+    attrs.insert(
+        "assume_role_policy".into(),
+        parse_doc(role.assume_role_policy_document().unwrap_or_default()),
+    );
+    attrs.insert(
+        "max_session_duration".into(),
+        json!(role.max_session_duration().unwrap_or(3600)),
+    );
+    attrs.insert("managed_policy_arns".into(), json!(managed));
+    attrs.insert("inline_policies".into(), Value::Object(inline));
+    attrs.insert("tags".into(), Value::Object(tags));
+    attrs.insert("arn".into(), json!(role.arn()));
+    attrs.insert("role_id".into(), json!(role.role_id()));
+    Ok(Some(ObservedResource {
+        id: role.role_name().to_string(),
+        attrs,
+    }))
+}
+
+/// Reads a role by name.
+pub async fn read_role(
+    s: &Sessions,
+    req: &ReadRequest<'_>,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let account = req.address.account.as_str();
+    let resource = req.address.to_string();
+    let c = client(s, account).await?;
+    get(&c, account, &resource, key(req, "name")).await
+}
+
+fn tags(attrs: &Attrs) -> Vec<Tag> {
+    attr_map(attrs, "tags")
+        .into_iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+/// Creates a role with its policies; a role left by an interrupted run is adopted and updated.
+pub async fn create_role(
+    s: &Sessions,
+    address: &ResourceAddress,
+    attrs: &Attrs,
+) -> Result<ObservedResource, ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account).await?;
+    let name = attr_str(attrs, "name").unwrap_or(&address.name);
+    let created = c
+        .create_role()
+        .role_name(name)
+        .path(attr_str(attrs, "path").unwrap_or("/"))
+        .description(attr_str(attrs, "description").unwrap_or_default())
+        .assume_role_policy_document(doc_string(attrs.get("assume_role_policy")))
+        .max_session_duration(
+            attrs
+                .get("max_session_duration")
+                .and_then(Value::as_i64)
+                .unwrap_or(3600) as i32,
+        )
+        .set_tags(Some(tags(attrs)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if code(&e) == Some("EntityAlreadyExists") => {
+            let before = get(&c, account, &resource, name)
+                .await?
+                .map(|o| o.attrs)
+                .unwrap_or_default();
+            let all: Vec<String> = attrs.keys().cloned().collect();
+            return update_role(s, address, &before, attrs, &all).await;
+        }
+        Err(e) => return Err(map(Call::new(account, &resource, "iam:CreateRole"), e)),
+    }
+    sync_policies(&c, account, &resource, name, &Attrs::new(), attrs).await?;
+    get(&c, account, &resource, name).await?.ok_or_else(|| {
+        Call::new(account, &resource, "iam:GetRole").error(
+            ErrorKind::NotFound,
+            "the role vanished right after it was created",
+            None,
+        )
+    })
+}
+
+async fn sync_policies(
+    c: &Client,
+    account: &str,
+    resource: &str,
+    name: &str,
+    before: &Attrs,
+    after: &Attrs,
+) -> Result<(), ProviderError> {
+    let want = attr_strings(after, "managed_policy_arns");
+    let have = attr_strings(before, "managed_policy_arns");
+    for arn in want.iter().filter(|a| !have.contains(a)) {
+        c.attach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| map(Call::new(account, resource, "iam:AttachRolePolicy"), e))?;
+    }
+    for arn in have.iter().filter(|a| !want.contains(a)) {
+        match c
+            .detach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if code(&e) == Some("NoSuchEntity") => {}
+            Err(e) => return Err(map(Call::new(account, resource, "iam:DetachRolePolicy"), e)),
+        }
+    }
+    let docs = |a: &Attrs| -> BTreeMap<String, Value> {
+        a.get("inline_policies")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    };
+    let (want, have) = (docs(after), docs(before));
+    for (pname, doc) in &want {
+        if have.get(pname).is_some_and(|h| policy::equivalent(h, doc)) {
+            continue;
+        }
+        c.put_role_policy()
+            .role_name(name)
+            .policy_name(pname)
+            .policy_document(doc_string(Some(doc)))
+            .send()
+            .await
+            .map_err(|e| map(Call::new(account, resource, "iam:PutRolePolicy"), e))?;
+    }
+    for pname in have.keys().filter(|k| !want.contains_key(*k)) {
+        match c
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(pname)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if code(&e) == Some("NoSuchEntity") => {}
+            Err(e) => return Err(map(Call::new(account, resource, "iam:DeleteRolePolicy"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Updates what changed.
+pub async fn update_role(
+    s: &Sessions,
+    address: &ResourceAddress,
+    before: &Attrs,
+    after: &Attrs,
+    changed: &[String],
+) -> Result<ObservedResource, ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account).await?;
+    let name = attr_str(after, "name").unwrap_or(&address.name);
+    let has = |n: &str| changed.iter().any(|c| c == n);
+    if has("assume_role_policy") {
+        c.update_assume_role_policy()
+            .role_name(name)
+            .policy_document(doc_string(after.get("assume_role_policy")))
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    Call::new(account, &resource, "iam:UpdateAssumeRolePolicy"),
+                    e,
+                )
+            })?;
+    }
+    if has("description") || has("max_session_duration") {
+        c.update_role()
+            .role_name(name)
+            .description(attr_str(after, "description").unwrap_or_default())
+            .max_session_duration(
+                after
+                    .get("max_session_duration")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(3600) as i32,
+            )
+            .send()
+            .await
+            .map_err(|e| map(Call::new(account, &resource, "iam:UpdateRole"), e))?;
+    }
+    if has("managed_policy_arns") || has("inline_policies") {
+        sync_policies(&c, account, &resource, name, before, after).await?;
+    }
+    if has("tags") {
+        let want = attr_map(after, "tags");
+        let stale: Vec<String> = attr_map(before, "tags")
+            .into_iter()
+            .filter(|(k, _)| !want.iter().any(|(w, _)| w == k))
+            .map(|(k, _)| k)
+            .collect();
+        if !stale.is_empty() {
+            c.untag_role()
+                .role_name(name)
+                .set_tag_keys(Some(stale))
+                .send()
+                .await
+                .map_err(|e| map(Call::new(account, &resource, "iam:UntagRole"), e))?;
+        }
+        if !want.is_empty() {
+            c.tag_role()
+                .role_name(name)
+                .set_tags(Some(tags(after)))
+                .send()
+                .await
+                .map_err(|e| map(Call::new(account, &resource, "iam:TagRole"), e))?;
+        }
+    }
+    get(&c, account, &resource, name).await?.ok_or_else(|| {
+        Call::new(account, &resource, "iam:GetRole").error(
+            ErrorKind::NotFound,
+            "the role vanished during the update",
+            None,
+        )
+    })
+}
+
+/// Deletes a role after detaching its managed policies and deleting its inline ones.
+pub async fn delete_role(s: &Sessions, address: &ResourceAddress) -> Result<(), ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account).await?;
+    let name = address.name.as_str();
+    let Some(current) = get(&c, account, &resource, name).await? else {
+        return Ok(());
+    };
+    let name = current.id.clone();
+    sync_policies(&c, account, &resource, &name, &current.attrs, &Attrs::new()).await?;
+    match c.delete_role().role_name(&name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("NoSuchEntity") => Ok(()),
+        Err(e) => Err(map(Call::new(account, &resource, "iam:DeleteRole"), e)),
+    }
+}

@@ -1,0 +1,449 @@
+//! AWS Organizations: the governance SCP (`org_policy`) and its attachment to the EKS OU
+//! (`org_policy_attachment`), in the management account.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_organizations::Client;
+use aws_sdk_organizations::types::{PolicyType, Tag};
+use eksmgr_engine::model::{Attrs, ObservedResource};
+use eksmgr_engine::policy;
+use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
+use eksmgr_state::ResourceAddress;
+use serde_json::{Value, json};
+
+use crate::error::{Call, code, map};
+use crate::sessions::Sessions;
+use crate::{attr_map, attr_str, key};
+
+pub(crate) async fn client(s: &Sessions, account: &str) -> Result<Client, ProviderError> {
+    let conf = s.for_account(account).await?;
+    let c = aws_sdk_organizations::config::Builder::from(&conf)
+        .region(s.region(None))
+        .retry_partition(Sessions::partition("organizations", account))
+        .timeout_config(Sessions::timeouts())
+        .build();
+    Ok(Client::from_conf(c))
+}
+
+fn content_string(attrs: &Attrs) -> String {
+    match attrs.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+/// Finds an SCP id by name.
+async fn find_policy_id(
+    c: &Client,
+    call: Call<'_>,
+    name: &str,
+) -> Result<Option<String>, ProviderError> {
+    let mut pages = c
+        .list_policies()
+        .filter(PolicyType::ServiceControlPolicy)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map(call, e))?;
+        for p in page.policies() {
+            if p.name() == Some(name) {
+                return Ok(p.id().map(str::to_string));
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn describe(
+    c: &Client,
+    call: Call<'_>,
+    id: &str,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let out = match c.describe_policy().policy_id(id).send().await {
+        Ok(o) => o,
+        Err(e) if code(&e) == Some("PolicyNotFoundException") => return Ok(None),
+        Err(e) => return Err(map(call, e)),
+    };
+    let Some(p) = out.policy() else {
+        return Ok(None);
+    };
+    let summary = p.policy_summary();
+    let content = p.content().unwrap_or_default();
+    let content = policy::parse_str(content).unwrap_or_else(|_| Value::String(content.to_string()));
+    let tags = c
+        .list_tags_for_resource()
+        .resource_id(id)
+        .send()
+        .await
+        .map_err(|e| {
+            map(
+                Call {
+                    api: "organizations:ListTagsForResource",
+                    ..call
+                },
+                e,
+            )
+        })?;
+    let tags: serde_json::Map<String, Value> = tags
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), json!(t.value())))
+        .collect();
+    let mut attrs = Attrs::new();
+    attrs.insert(
+        "name".into(),
+        json!(summary.and_then(|s| s.name()).unwrap_or_default()),
+    );
+    attrs.insert(
+        "description".into(),
+        json!(summary.and_then(|s| s.description()).unwrap_or_default()),
+    );
+    attrs.insert(
+        "type".into(),
+        json!(
+            summary
+                .and_then(|s| s.r#type())
+                .map(|t| t.as_str())
+                .unwrap_or_default()
+        ),
+    );
+    attrs.insert("content".into(), content);
+    attrs.insert("tags".into(), Value::Object(tags));
+    attrs.insert("id".into(), json!(id));
+    attrs.insert(
+        "arn".into(),
+        json!(summary.and_then(|s| s.arn()).unwrap_or_default()),
+    );
+    Ok(Some(ObservedResource {
+        id: id.to_string(),
+        attrs,
+    }))
+}
+
+/// Reads the SCP by recorded id, else by name.
+pub async fn read_policy(
+    s: &Sessions,
+    req: &ReadRequest<'_>,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let account = req.address.account.as_str();
+    let resource = req.address.to_string();
+    let c = client(s, account).await?;
+    if let Some(id) = req.id {
+        let call = Call::new(account, &resource, "organizations:DescribePolicy");
+        if let Some(found) = describe(&c, call, id).await? {
+            return Ok(Some(found));
+        }
+    }
+    let name = key(req, "name");
+    let call = Call::new(account, &resource, "organizations:ListPolicies");
+    match find_policy_id(&c, call, name).await? {
+        Some(id) => {
+            describe(
+                &c,
+                Call::new(account, &resource, "organizations:DescribePolicy"),
+                &id,
+            )
+            .await
+        }
+        None => Ok(None),
+    }
+}
+
+/// Creates the SCP (or adopts one created by an interrupted run).
+pub async fn create_policy(
+    s: &Sessions,
+    address: &ResourceAddress,
+    attrs: &Attrs,
+) -> Result<ObservedResource, ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account).await?;
+    let name = attr_str(attrs, "name").unwrap_or(&address.name);
+    let call = Call::new(account, &resource, "organizations:CreatePolicy");
+    let tags: Vec<Tag> = attr_map(attrs, "tags")
+        .into_iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect();
+    let created = c
+        .create_policy()
+        .name(name)
+        .description(attr_str(attrs, "description").unwrap_or_default())
+        .content(content_string(attrs))
+        .r#type(PolicyType::ServiceControlPolicy)
+        .set_tags(Some(tags))
+        .send()
+        .await;
+    let id = match created {
+        Ok(out) => out
+            .policy()
+            .and_then(|p| p.policy_summary())
+            .and_then(|s| s.id())
+            .unwrap_or_default()
+            .to_string(),
+        Err(e) if code(&e) == Some("DuplicatePolicyException") => {
+            let id = find_policy_id(
+                &c,
+                Call::new(account, &resource, "organizations:ListPolicies"),
+                name,
+            )
+            .await?;
+            let id = id.ok_or_else(|| map(call, e))?;
+            return update_policy(s, address, &id, &Attrs::new(), attrs).await;
+        }
+        Err(e) => return Err(map(call, e)),
+    };
+    describe(
+        &c,
+        Call::new(account, &resource, "organizations:DescribePolicy"),
+        &id,
+    )
+    .await?
+    .ok_or_else(|| {
+        call.error(
+            ErrorKind::NotFound,
+            "the policy vanished right after it was created",
+            None,
+        )
+    })
+}
+
+/// Updates name, description, content and tags.
+pub async fn update_policy(
+    s: &Sessions,
+    address: &ResourceAddress,
+    id: &str,
+    before: &Attrs,
+    after: &Attrs,
+) -> Result<ObservedResource, ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account).await?;
+    let call = Call::new(account, &resource, "organizations:UpdatePolicy");
+    c.update_policy()
+        .policy_id(id)
+        .name(attr_str(after, "name").unwrap_or(&address.name))
+        .description(attr_str(after, "description").unwrap_or_default())
+        .content(content_string(after))
+        .send()
+        .await
+        .map_err(|e| map(call, e))?;
+    let want = attr_map(after, "tags");
+    let have = attr_map(before, "tags");
+    let stale: Vec<String> = have
+        .iter()
+        .filter(|(k, _)| !want.iter().any(|(w, _)| w == k))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !stale.is_empty() {
+        c.untag_resource()
+            .resource_id(id)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    Call::new(account, &resource, "organizations:UntagResource"),
+                    e,
+                )
+            })?;
+    }
+    if !want.is_empty() && want != have {
+        let tags: Vec<Tag> = want
+            .into_iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        c.tag_resource()
+            .resource_id(id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    Call::new(account, &resource, "organizations:TagResource"),
+                    e,
+                )
+            })?;
+    }
+    describe(
+        &c,
+        Call::new(account, &resource, "organizations:DescribePolicy"),
+        id,
+    )
+    .await?
+    .ok_or_else(|| {
+        call.error(
+            ErrorKind::NotFound,
+            "the policy vanished during the update",
+            None,
+        )
+    })
+}
+
+/// Deletes the SCP; already gone is fine.
+pub async fn delete_policy(
+    s: &Sessions,
+    address: &ResourceAddress,
+    id: &str,
+) -> Result<(), ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account).await?;
+    match c.delete_policy().policy_id(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("PolicyNotFoundException") => Ok(()),
+        Err(e) => Err(map(
+            Call::new(account, &resource, "organizations:DeletePolicy"),
+            e,
+        )),
+    }
+}
+
+fn attachment_observed(policy_name: &str, policy_id: &str, target: &str) -> ObservedResource {
+    let mut attrs = Attrs::new();
+    attrs.insert("policy_name".into(), json!(policy_name));
+    attrs.insert("policy_id".into(), json!(policy_id));
+    attrs.insert("target_id".into(), json!(target));
+    ObservedResource {
+        id: format!("{policy_id}:{target}"),
+        attrs,
+    }
+}
+
+/// Reads whether the named SCP is attached to the target.
+pub async fn read_attachment(
+    s: &Sessions,
+    req: &ReadRequest<'_>,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let account = req.address.account.as_str();
+    let resource = req.address.to_string();
+    let c = client(s, account).await?;
+    let name = key(req, "policy_name");
+    let target = key(req, "target_id");
+    let call = Call::new(account, &resource, "organizations:ListPoliciesForTarget");
+    let mut pages = c
+        .list_policies_for_target()
+        .target_id(target)
+        .filter(PolicyType::ServiceControlPolicy)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) if code(&e) == Some("TargetNotFoundException") => return Ok(None),
+            Err(e) => return Err(map(call, e)),
+        };
+        for p in page.policies() {
+            if p.name() == Some(name) {
+                return Ok(Some(attachment_observed(
+                    name,
+                    p.id().unwrap_or_default(),
+                    target,
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Attaches the SCP; an existing attachment is adopted.
+pub async fn create_attachment(
+    s: &Sessions,
+    address: &ResourceAddress,
+    attrs: &Attrs,
+) -> Result<ObservedResource, ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account).await?;
+    let policy_id = attr_str(attrs, "policy_id").unwrap_or_default();
+    let target = attr_str(attrs, "target_id").unwrap_or_default();
+    let name = attr_str(attrs, "policy_name").unwrap_or_default();
+    match c
+        .attach_policy()
+        .policy_id(policy_id)
+        .target_id(target)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if code(&e) == Some("DuplicatePolicyAttachmentException") => {}
+        Err(e) => {
+            return Err(map(
+                Call::new(account, &resource, "organizations:AttachPolicy"),
+                e,
+            ));
+        }
+    }
+    Ok(attachment_observed(name, policy_id, target))
+}
+
+/// Detaches the SCP; not attached is fine.
+pub async fn delete_attachment(
+    s: &Sessions,
+    address: &ResourceAddress,
+    before: &Attrs,
+) -> Result<(), ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account).await?;
+    let policy_id = attr_str(before, "policy_id").unwrap_or_default();
+    let target = attr_str(before, "target_id").unwrap_or_default();
+    match c
+        .detach_policy()
+        .policy_id(policy_id)
+        .target_id(target)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                code(&e),
+                Some(
+                    "PolicyNotAttachedException"
+                        | "PolicyNotFoundException"
+                        | "TargetNotFoundException"
+                )
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(map(
+            Call::new(account, &resource, "organizations:DetachPolicy"),
+            e,
+        )),
+    }
+}
+
+/// The parent OU (or root) of each account, for services that report accounts but not OUs.
+pub(crate) async fn parents(
+    s: &Sessions,
+    call: Call<'_>,
+    management: &str,
+    accounts: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, ProviderError> {
+    let c = client(s, management).await?;
+    let mut out = BTreeSet::new();
+    for account in accounts {
+        let page = c
+            .list_parents()
+            .child_id(account)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    Call {
+                        api: "organizations:ListParents",
+                        ..call
+                    },
+                    e,
+                )
+            })?;
+        out.extend(
+            page.parents()
+                .iter()
+                .filter_map(|p| p.id().map(str::to_string)),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Plan (and optionally apply) examples/eksmgr.toml against a local AWS emulator.
+#
+#   bash scripts/demo.sh [--apply] [--keep] [extra plan args...]
+#
+#   --apply   also run `apply --auto-approve`, then plan again (expect no changes)
+#   --keep    keep the work directory (config + state) and print where it is
+#   anything else is passed to each `eksmgr plan` (e.g. --json, --detailed-exitcode)
+#
+#   EKSMGR_BIN=path   use that eksmgr binary instead of building one
+#
+# Steps: set up the emulator's virtualenv, build eksmgr, start moto_server on a free port
+# (stopped on exit), seed an organization (hub + 2 spokes), copy the example config with
+# its placeholder ids replaced by the seeded ones, and run eksmgr against it.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+apply=false
+keep=false
+plan_args=()
+for arg in "$@"; do
+    case "$arg" in
+        --apply) apply=true ;;
+        --keep) keep=true ;;
+        -h | --help)
+            sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *) plan_args+=("$arg") ;;
+    esac
+done
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+say "setting up the emulator"
+moto_server="$(bash scripts/setup-emulator.sh | tail -n 1)"
+python="$(dirname "$moto_server")/python"
+
+if [[ -n "${EKSMGR_BIN:-}" ]]; then
+    eksmgr="$EKSMGR_BIN"
+else
+    say "building eksmgr"
+    cargo build -q -p eksmgr
+    target_dir="${CARGO_TARGET_DIR:-$repo_root/target}"
+    eksmgr="$target_dir/debug/eksmgr"
+fi
+[[ -x "$eksmgr" ]] || { echo "demo: $eksmgr not found after the build" >&2; exit 1; }
+
+workdir="$(mktemp -d "${TMPDIR:-/tmp}/eksmgr-demo.XXXXXX")"
+moto_pid=""
+cleanup() {
+    if [[ -n "$moto_pid" ]]; then
+        kill "$moto_pid" 2>/dev/null || true
+        wait "$moto_pid" 2>/dev/null || true
+    fi
+    if [[ "$keep" == true ]]; then
+        echo "demo: work directory kept at $workdir" >&2
+    else
+        rm -rf "$workdir"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The same environment the e2e harness gives eksmgr (tests/support: env_for).
+: >"$workdir/aws-config"
+: >"$workdir/aws-credentials"
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^AWS_' || true)
+export AWS_ACCESS_KEY_ID=testing
+export AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=us-east-1
+export AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_CONFIG_FILE="$workdir/aws-config"
+export AWS_SHARED_CREDENTIALS_FILE="$workdir/aws-credentials"
+export NO_COLOR=1
+
+port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+endpoint="http://127.0.0.1:$port"
+say "starting moto_server at $endpoint (log: $workdir/moto_server.log)"
+"$moto_server" -H 127.0.0.1 -p "$port" >"$workdir/moto_server.log" 2>&1 &
+moto_pid=$!
+export AWS_ENDPOINT_URL="$endpoint"
+
+"$python" - "$endpoint" "$moto_pid" <<'PY' || { tail -n 20 "$workdir/moto_server.log" >&2; exit 1; }
+import os, sys, time, urllib.request
+endpoint, pid = sys.argv[1], int(sys.argv[2])
+deadline = time.monotonic() + 30
+while True:
+    try:
+        urllib.request.urlopen(endpoint + "/moto-api/", timeout=2).read(1)
+        sys.exit(0)
+    except Exception:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit("demo: moto_server exited at start")
+    if time.monotonic() > deadline:
+        sys.exit("demo: moto_server did not answer within 30s")
+    time.sleep(0.1)
+PY
+
+say "seeding an organization (hub + 2 spokes)"
+seed_json="$("$python" scripts/seed_emulator.py --endpoint "$endpoint" --spokes 2)"
+read -r management hub eks_ou spoke1 spoke2 < <("$python" -c '
+import json, sys
+s = json.loads(sys.argv[1])
+print(s["management_account_id"], s["hub_account_id"], s["eks_ou_id"], *s["spoke_account_ids"][:2])
+' "$seed_json")
+echo "$seed_json" >&2
+
+config="$workdir/eksmgr.toml"
+sed -e "s/111111111111/$management/g" \
+    -e "s/222222222222/$hub/g" \
+    -e "s/ou-abcd-11111111/$eks_ou/g" \
+    -e "s/333333333333/$spoke1/g" \
+    -e "s/444444444444/$spoke2/g" \
+    examples/eksmgr.toml >"$config"
+
+
+run() {
+    say "eksmgr $*"
+    "$eksmgr" -c "$config" "$@" </dev/null
+}
+
+status=0
+run plan ${plan_args[@]+"${plan_args[@]}"} || status=$?
+if [[ "$apply" == true && ( "$status" == 0 || "$status" == 2 ) ]]; then
+    status=0
+    run apply --auto-approve || status=$?
+    if [[ "$status" == 0 ]]; then
+        run plan ${plan_args[@]+"${plan_args[@]}"} || status=$?
+    fi
+fi
+exit "$status"

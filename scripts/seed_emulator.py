@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Seed a fresh moto server with a realistic AWS Organization for eksmgr.
+
+Run with the emulator's virtualenv (boto3 comes with moto):
+
+    .venv/bin/python scripts/seed_emulator.py --endpoint http://127.0.0.1:PORT [--spokes N]
+
+creates, from the management account (moto's default account 123456789012):
+
+* the organization (FeatureSet=ALL), with SERVICE_CONTROL_POLICY enabled on the root;
+* the OUs ``eks`` and ``shared`` under the root;
+* the hub account ``hub`` (moved into ``shared``);
+* N spoke accounts ``spoke-1`` .. ``spoke-N`` (moved into ``eks``);
+
+and prints ONE JSON object on stdout:
+
+    {"management_account_id", "root_id", "eks_ou_id", "shared_ou_id",
+     "hub_account_id", "spoke_account_ids": [...], "region": "us-east-1"}
+
+``--add-spoke`` instead creates one more spoke account in the ``eks`` OU of an already
+seeded organization and prints ``{"account_id": ..., "name": ...}``.
+
+Everything else (progress, errors) goes to stderr; the exit status is non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+REGION = "us-east-1"
+EKS_OU = "eks"
+SHARED_OU = "shared"
+HUB_NAME = "hub"
+SPOKE_PREFIX = "spoke-"
+EMAIL_DOMAIN = "example.com"
+
+
+def isolate_from_local_aws_config() -> None:
+    """Ignore the caller's AWS profiles and files: only the emulator's test keys count."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+def client(service: str, endpoint: str):
+    """A boto3 client for the management account against the emulator."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+    )
+
+
+def paginate(org, operation: str, key: str, **kwargs) -> list:
+    """All items of a paginated Organizations list call."""
+    items: list = []
+    for page in org.get_paginator(operation).paginate(**kwargs):
+        items.extend(page[key])
+    return items
+
+
+def create_account(org, name: str, timeout: float = 30.0) -> str:
+    """Create a member account and wait until its creation succeeded; return its id.
+
+    moto answers SUCCEEDED at once with a random 12-digit id; the polling loop keeps the
+    script correct should a later moto (or a real organization) report IN_PROGRESS.
+    """
+    status = org.create_account(AccountName=name, Email=f"{name}@{EMAIL_DOMAIN}")[
+        "CreateAccountStatus"
+    ]
+    deadline = time.monotonic() + timeout
+    while status["State"] == "IN_PROGRESS":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"account {name!r} still IN_PROGRESS after {timeout:.0f}s")
+        time.sleep(0.2)
+        status = org.describe_create_account_status(CreateAccountRequestId=status["Id"])[
+            "CreateAccountStatus"
+        ]
+    if status["State"] != "SUCCEEDED":
+        reason = status.get("FailureReason", "unknown reason")
+        raise RuntimeError(f"creating account {name!r} ended {status['State']}: {reason}")
+    return status["AccountId"]
+
+
+def move_to(org, account_id: str, root_id: str, ou_id: str) -> None:
+    """Move an account from the root into an OU."""
+    org.move_account(AccountId=account_id, SourceParentId=root_id, DestinationParentId=ou_id)
+
+
+def root_id_of(org) -> str:
+    roots = paginate(org, "list_roots", "Roots")
+    if len(roots) != 1:
+        raise RuntimeError(f"expected exactly one organization root, found {len(roots)}")
+    return roots[0]["Id"]
+
+
+def seed(endpoint: str, spokes: int) -> dict:
+    org = client("organizations", endpoint)
+    try:
+        created = org.create_organization(FeatureSet="ALL")["Organization"]
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "AlreadyInOrganizationException":
+            raise RuntimeError(
+                "the emulator already holds an organization; seed a fresh server "
+                "(or POST /moto-api/reset first), or use --add-spoke"
+            ) from err
+        raise
+    management_account_id = created["MasterAccountId"]
+    root_id = root_id_of(org)
+
+    try:
+        org.enable_policy_type(RootId=root_id, PolicyType="SERVICE_CONTROL_POLICY")
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "PolicyTypeAlreadyEnabledException":
+            raise
+
+    eks_ou_id = org.create_organizational_unit(ParentId=root_id, Name=EKS_OU)[
+        "OrganizationalUnit"
+    ]["Id"]
+    shared_ou_id = org.create_organizational_unit(ParentId=root_id, Name=SHARED_OU)[
+        "OrganizationalUnit"
+    ]["Id"]
+
+    hub_account_id = create_account(org, HUB_NAME)
+    move_to(org, hub_account_id, root_id, shared_ou_id)
+
+    spoke_account_ids = []
+    for index in range(1, spokes + 1):
+        account_id = create_account(org, f"{SPOKE_PREFIX}{index}")
+        move_to(org, account_id, root_id, eks_ou_id)
+        spoke_account_ids.append(account_id)
+
+    return {
+        "management_account_id": management_account_id,
+        "root_id": root_id,
+        "eks_ou_id": eks_ou_id,
+        "shared_ou_id": shared_ou_id,
+        "hub_account_id": hub_account_id,
+        "spoke_account_ids": spoke_account_ids,
+        "region": REGION,
+    }
+
+
+def add_spoke(endpoint: str) -> dict:
+    org = client("organizations", endpoint)
+    root_id = root_id_of(org)
+    ous = [
+        ou
+        for ou in paginate(
+            org, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=root_id
+        )
+        if ou["Name"] == EKS_OU
+    ]
+    if len(ous) != 1:
+        raise RuntimeError(
+            f"expected one OU named {EKS_OU!r} under the root, found {len(ous)}: seed first"
+        )
+    eks_ou_id = ous[0]["Id"]
+
+    # Name it after the highest existing spoke-N anywhere in the organization.
+    highest = 0
+    for account in paginate(org, "list_accounts", "Accounts"):
+        suffix = account["Name"].removeprefix(SPOKE_PREFIX)
+        if account["Name"].startswith(SPOKE_PREFIX) and suffix.isdigit():
+            highest = max(highest, int(suffix))
+    name = f"{SPOKE_PREFIX}{highest + 1}"
+
+    account_id = create_account(org, name)
+    move_to(org, account_id, root_id, eks_ou_id)
+    return {"account_id": account_id, "name": name}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", required=True, help="e.g. http://127.0.0.1:5000")
+    parser.add_argument("--spokes", type=int, default=2, help="spoke accounts (default 2)")
+    parser.add_argument(
+        "--add-spoke",
+        action="store_true",
+        help="add one spoke account to the eks OU of an already seeded organization",
+    )
+    args = parser.parse_args(argv)
+    if args.spokes < 0:
+        parser.error("--spokes must be 0 or more")
+
+    isolate_from_local_aws_config()
+    try:
+        result = add_spoke(args.endpoint) if args.add_spoke else seed(args.endpoint, args.spokes)
+    except (ClientError, BotoCoreError, RuntimeError) as err:
+        print(f"seed_emulator: error: {err}", file=sys.stderr)
+        return 1
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

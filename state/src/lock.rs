@@ -1,0 +1,363 @@
+//! The run lock: a `<state>.lock` file that keeps two eksmgr runs from
+//! changing the same state at once.
+//!
+//! The lock file is created exclusively (`O_EXCL`, mode 0600) and holds a
+//! [`LockInfo`] JSON document describing the holder. [`StateLock::acquire`]
+//! returns a [`LockGuard`] that removes the file when released or dropped, but
+//! only while the file still carries the guard's lock id. A lock left behind by
+//! a crashed run can be removed with [`force_unlock`] given its lock id.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StateError;
+use crate::file::StateFile;
+
+/// Placeholder used for every field of a lock whose file cannot be read.
+const UNKNOWN: &str = "unknown";
+
+/// How many times to retry when the lock disappears between seeing it and reading it.
+const ACQUIRE_ATTEMPTS: u32 = 3;
+
+/// Who holds a state lock; the content of the lock file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Lock id (uuid v4); needed to force-unlock.
+    pub id: String,
+    /// Process id of the holder.
+    pub pid: u32,
+    /// Host the holder runs on.
+    pub host: String,
+    /// User the holder runs as.
+    pub user: String,
+    /// The command that took the lock, e.g. `eksmgr apply`.
+    pub command: String,
+    /// When the lock was taken.
+    pub created: DateTime<Utc>,
+    /// Version of eksmgr that took the lock.
+    pub version: String,
+}
+
+impl LockInfo {
+    /// A lock description for this process.
+    fn for_current_process(command: &str) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            pid: std::process::id(),
+            host: hostname(),
+            user: username(),
+            command: command.to_owned(),
+            created: Utc::now(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// Stand-in for a lock file that exists but cannot be read or parsed.
+    fn unknown(created: DateTime<Utc>) -> Self {
+        Self {
+            id: UNKNOWN.to_owned(),
+            pid: 0,
+            host: UNKNOWN.to_owned(),
+            user: UNKNOWN.to_owned(),
+            command: UNKNOWN.to_owned(),
+            created,
+            version: UNKNOWN.to_owned(),
+        }
+    }
+
+    /// Whether this describes an unreadable lock file rather than a real holder.
+    pub fn is_unknown(&self) -> bool {
+        self.id == UNKNOWN
+    }
+
+    /// Whether the holder ran on this host and its process is gone.
+    pub fn is_stale(&self) -> bool {
+        !self.is_unknown() && self.host == hostname() && !pid_alive(self.pid)
+    }
+}
+
+/// Entry points for taking and breaking the state lock.
+#[derive(Debug, Clone, Copy)]
+pub struct StateLock;
+
+impl StateLock {
+    /// Takes the lock for `state_file`, recording `command` (e.g. `eksmgr apply`)
+    /// as the holder.
+    ///
+    /// Fails with [`StateError::Locked`] if another run holds it.
+    pub fn acquire(state_file: &StateFile, command: &str) -> Result<LockGuard, StateError> {
+        let path = state_file.lock_path();
+        let info = LockInfo::for_current_process(command);
+        let mut last_seen = None;
+        for _ in 0..ACQUIRE_ATTEMPTS {
+            match create_lock_file(&path, &info) {
+                Ok(()) => {
+                    return Ok(LockGuard {
+                        path,
+                        info,
+                        released: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(StateError::Io {
+                        path,
+                        op: "create lock file",
+                        source,
+                    });
+                }
+            }
+            match read_lock(&path) {
+                // The holder released it in between: try again.
+                Ok(None) => continue,
+                Ok(Some(holder)) => last_seen = Some(holder),
+                Err(_) => last_seen = Some(LockInfo::unknown(Utc::now())),
+            }
+            break;
+        }
+        let holder = last_seen.unwrap_or_else(|| LockInfo::unknown(Utc::now()));
+        let stale = holder.is_stale();
+        Err(StateError::Locked {
+            path,
+            holder: Box::new(holder),
+            stale,
+        })
+    }
+
+    /// The current holder of the lock, if any (an unreadable lock file gives
+    /// a holder whose fields are `unknown`).
+    pub fn current(state_file: &StateFile) -> Result<Option<LockInfo>, StateError> {
+        let path = state_file.lock_path();
+        match read_lock(&path) {
+            Ok(found) => Ok(found),
+            Err(ReadLockError::Io(source)) => Err(StateError::Io {
+                path,
+                op: "read lock file",
+                source,
+            }),
+            Err(ReadLockError::Corrupt) => Ok(Some(LockInfo::unknown(Utc::now()))),
+        }
+    }
+
+    /// Removes the lock if its id is `lock_id`; see [`force_unlock`].
+    pub fn force_unlock(state_file: &StateFile, lock_id: &str) -> Result<LockInfo, StateError> {
+        force_unlock(state_file, lock_id)
+    }
+}
+
+/// Removes the lock of `state_file` if its id is exactly `lock_id`, returning
+/// who held it. Use this only when the holding run is known to be gone.
+pub fn force_unlock(state_file: &StateFile, lock_id: &str) -> Result<LockInfo, StateError> {
+    let path = state_file.lock_path();
+    let holder = match read_lock(&path) {
+        Ok(Some(holder)) => holder,
+        Ok(None) => return Err(StateError::NotLocked { path }),
+        Err(ReadLockError::Io(source)) => {
+            return Err(StateError::Io {
+                path,
+                op: "read lock file",
+                source,
+            });
+        }
+        Err(ReadLockError::Corrupt) => {
+            let expected_hint = format!(
+                "the lock file is unreadable, so no id can match; if no eksmgr run is active, \
+                 delete `{}` by hand",
+                path.display()
+            );
+            return Err(StateError::LockIdMismatch {
+                path,
+                expected_hint,
+                given: lock_id.to_owned(),
+            });
+        }
+    };
+    if holder.id != lock_id {
+        let prefix: String = holder.id.chars().take(8).collect();
+        return Err(StateError::LockIdMismatch {
+            path,
+            expected_hint: format!(
+                "it is held by `{}` (pid {} on host {}) with an id starting `{prefix}`",
+                holder.command, holder.pid, holder.host
+            ),
+            given: lock_id.to_owned(),
+        });
+    }
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(holder),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StateError::NotLocked { path }),
+        Err(source) => Err(StateError::Io {
+            path,
+            op: "remove lock file",
+            source,
+        }),
+    }
+}
+
+/// Proof that this process holds the state lock; releases it on drop.
+#[derive(Debug)]
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard {
+    path: PathBuf,
+    info: LockInfo,
+    released: bool,
+}
+
+impl LockGuard {
+    /// What this guard wrote to the lock file.
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Releases the lock, reporting failure to remove the lock file.
+    ///
+    /// If the lock file is gone or now belongs to someone else (it was
+    /// force-unlocked), it is left alone and this succeeds.
+    pub fn release(mut self) -> Result<(), StateError> {
+        self.released = true;
+        self.remove_if_ours()
+    }
+
+    fn remove_if_ours(&self) -> Result<(), StateError> {
+        match read_lock(&self.path) {
+            Ok(Some(holder)) if holder.id == self.info.id => {}
+            Ok(_) | Err(ReadLockError::Corrupt) => return Ok(()),
+            Err(ReadLockError::Io(source)) => {
+                return Err(StateError::Io {
+                    path: self.path.clone(),
+                    op: "read lock file",
+                    source,
+                });
+            }
+        }
+        match fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io {
+                path: self.path.clone(),
+                op: "remove lock file",
+                source,
+            }),
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if !self.released {
+            self.released = true;
+            let _ = self.remove_if_ours();
+        }
+    }
+}
+
+/// Creates the lock file exclusively and writes `info` into it; on a write
+/// failure the half-written file is removed.
+fn create_lock_file(path: &Path, info: &LockInfo) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    let written = serde_json::to_vec_pretty(info)
+        .map_err(io::Error::other)
+        .and_then(|mut json| {
+            json.push(b'\n');
+            file.write_all(&json)
+        })
+        .and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        drop(file);
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
+}
+
+enum ReadLockError {
+    Io(io::Error),
+    Corrupt,
+}
+
+/// Reads the lock file: `Ok(None)` if there is none.
+fn read_lock(path: &Path) -> Result<Option<LockInfo>, ReadLockError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|_| ReadLockError::Corrupt),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ReadLockError::Io(e)),
+    }
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| UNKNOWN.to_owned())
+}
+
+fn username() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| UNKNOWN.to_owned())
+}
+
+/// Whether process `pid` exists on this host. Where `/proc` is not available
+/// the answer is "yes", so a lock is never wrongly called stale.
+fn pid_alive(pid: u32) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    pid != 0 && Path::new("/proc").join(pid.to_string()).exists()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_checks() {
+        assert!(pid_alive(std::process::id()));
+        assert!(!pid_alive(4_000_000));
+        assert!(!pid_alive(0));
+    }
+
+    #[test]
+    fn hostname_is_known() {
+        assert!(!hostname().is_empty());
+    }
+
+    #[test]
+    fn current_reports_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let sf = StateFile::new(dir.path().join("s.json"));
+        assert!(StateLock::current(&sf).unwrap().is_none());
+        let guard = StateLock::acquire(&sf, "eksmgr plan").unwrap();
+        assert_eq!(
+            StateLock::current(&sf).unwrap().as_ref(),
+            Some(guard.info())
+        );
+        fs::write(sf.lock_path(), "{").unwrap();
+        assert!(StateLock::current(&sf).unwrap().unwrap().is_unknown());
+    }
+}

@@ -1,0 +1,233 @@
+//! The in-memory state: one [`ResourceRecord`] per managed resource, kept in a
+//! [`State`] keyed by [`ResourceAddress`].
+//!
+//! On disk a state is
+//! `{"format_version":1,"lineage":"...","serial":N,"resources":[...]}` with
+//! the records in address order; reading it back rejects a repeated address.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::address::ResourceAddress;
+
+/// The state file format this crate reads and writes.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// What eksmgr knows about one managed resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    /// The resource's address.
+    pub address: ResourceAddress,
+    /// The resource's AWS identifier (ARN, name or id, depending on the kind).
+    pub id: String,
+    /// What eksmgr last saw of the resource in AWS after an operation.
+    #[serde(default)]
+    pub attrs: Map<String, Value>,
+    /// Resources this one depended on when it was last applied.
+    #[serde(default)]
+    pub depends_on: Vec<ResourceAddress>,
+    /// When this record was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ResourceRecord {
+    /// A record with no attributes or dependencies, stamped now.
+    pub fn new(address: ResourceAddress, id: impl Into<String>) -> Self {
+        Self {
+            address,
+            id: id.into(),
+            attrs: Map::new(),
+            depends_on: Vec::new(),
+            updated_at: Utc::now(),
+        }
+    }
+}
+
+/// The whole persisted state of one eksmgr estate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawState")]
+pub struct State {
+    /// Format version of the file ([`STATE_FORMAT_VERSION`]).
+    #[serde(rename = "format_version")]
+    pub version: u32,
+    /// Identifies this state's history; fixed when the state is first created.
+    pub lineage: String,
+    /// Incremented on every save.
+    pub serial: u64,
+    /// The managed resources, by address.
+    #[serde(serialize_with = "serialize_records")]
+    pub resources: BTreeMap<ResourceAddress, ResourceRecord>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl State {
+    /// An empty state with a fresh lineage and serial 0.
+    pub fn new() -> Self {
+        Self {
+            version: STATE_FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            resources: BTreeMap::new(),
+        }
+    }
+
+    /// The record at `address`, if any.
+    pub fn get(&self, address: &ResourceAddress) -> Option<&ResourceRecord> {
+        self.resources.get(address)
+    }
+
+    /// Inserts or replaces the record at `record.address`; returns the old one.
+    pub fn upsert(&mut self, record: ResourceRecord) -> Option<ResourceRecord> {
+        self.resources.insert(record.address.clone(), record)
+    }
+
+    /// Removes and returns the record at `address`.
+    pub fn remove(&mut self, address: &ResourceAddress) -> Option<ResourceRecord> {
+        self.resources.remove(address)
+    }
+
+    /// All addresses, in (account, region, kind, name) order.
+    pub fn addresses(&self) -> impl Iterator<Item = &ResourceAddress> {
+        self.resources.keys()
+    }
+
+    /// Number of resources.
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    /// Whether there are no resources.
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+}
+
+fn serialize_records<S: Serializer>(
+    resources: &BTreeMap<ResourceAddress, ResourceRecord>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(resources.values())
+}
+
+/// The on-disk shape, before the duplicate-address check.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawState {
+    pub(crate) format_version: u32,
+    pub(crate) lineage: String,
+    pub(crate) serial: u64,
+    #[serde(default)]
+    pub(crate) resources: Vec<ResourceRecord>,
+}
+
+impl RawState {
+    /// Builds the state, or returns the first address that appears twice.
+    pub(crate) fn into_state(self) -> Result<State, ResourceAddress> {
+        let mut resources = BTreeMap::new();
+        for record in self.resources {
+            if let Some(previous) = resources.insert(record.address.clone(), record) {
+                return Err(previous.address);
+            }
+        }
+        Ok(State {
+            version: self.format_version,
+            lineage: self.lineage,
+            serial: self.serial,
+            resources,
+        })
+    }
+}
+
+impl TryFrom<RawState> for State {
+    type Error = String;
+
+    fn try_from(raw: RawState) -> Result<Self, Self::Error> {
+        raw.into_state()
+            .map_err(|address| format!("duplicate resource address `{address}`"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> ResourceAddress {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn new_state() {
+        let s = State::new();
+        assert_eq!(s.version, STATE_FORMAT_VERSION);
+        assert_eq!(s.serial, 0);
+        assert!(uuid::Uuid::parse_str(&s.lineage).is_ok());
+        assert_ne!(s.lineage, State::new().lineage);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn helpers() {
+        let mut s = State::new();
+        let a = addr("eks_cluster.prod[1/eu-west-1]");
+        assert!(s.upsert(ResourceRecord::new(a.clone(), "arn:1")).is_none());
+        assert!(s.upsert(ResourceRecord::new(a.clone(), "arn:2")).is_some());
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.get(&a).unwrap().id, "arn:2");
+        assert_eq!(s.addresses().collect::<Vec<_>>(), vec![&a]);
+        assert_eq!(s.remove(&a).unwrap().id, "arn:2");
+        assert!(s.remove(&a).is_none());
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn json_shape_and_round_trip() {
+        let mut s = State::new();
+        let mut rec = ResourceRecord::new(addr("eks_cluster.b[2/eu-west-1]"), "b");
+        rec.attrs.insert("version".into(), Value::from("1.31"));
+        rec.depends_on.push(addr("iam_role.r[2]"));
+        s.upsert(rec);
+        s.upsert(ResourceRecord::new(addr("iam_role.r[2]"), "r"));
+        s.upsert(ResourceRecord::new(addr("eks_cluster.a[1/eu-west-1]"), "a"));
+        let v = serde_json::to_value(&s).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["format_version", "lineage", "serial", "resources"]);
+        assert_eq!(v["format_version"], 1);
+        let addrs: Vec<&str> = v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["address"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            addrs,
+            [
+                "eks_cluster.a[1/eu-west-1]",
+                "iam_role.r[2]",
+                "eks_cluster.b[2/eu-west-1]"
+            ]
+        );
+        let back: State = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn duplicate_address_rejected_by_deserialize() {
+        let r = serde_json::to_value(ResourceRecord::new(addr("iam_role.r[2]"), "r")).unwrap();
+        let v = serde_json::json!({
+            "format_version": 1, "lineage": "x", "serial": 3, "resources": [r.clone(), r]
+        });
+        let err = serde_json::from_value::<State>(v).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("duplicate resource address `iam_role.r[2]`")
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! Runs the compiled `eksmgr` binary in a work directory against the emulator.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::env::env_for;
+use crate::paths;
+
+/// How long one `eksmgr` run may take before it is killed, unless changed with
+/// [`Eksmgr::timeout`].
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What one `eksmgr` run produced.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// The exit code; `None` when the process was ended by a signal.
+    pub code: Option<i32>,
+    /// Standard output (lossily decoded).
+    pub stdout: String,
+    /// Standard error (lossily decoded).
+    pub stderr: String,
+}
+
+impl Output {
+    /// Whether the process exited with code 0.
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+}
+
+impl fmt::Display for Output {
+    /// The exit status and both streams, for assertion messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "eksmgr exited with {}", self.status)?;
+        writeln!(f, "--- stdout ---\n{}", self.stdout)?;
+        write!(f, "--- stderr ---\n{}", self.stderr)
+    }
+}
+
+/// The `eksmgr` binary, run in `workdir` with the emulator's environment (see
+/// [`env_for`]), every other inherited `AWS_*` variable removed, and stdin null.
+#[derive(Debug, Clone)]
+pub struct Eksmgr {
+    binary: PathBuf,
+    workdir: PathBuf,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+impl Eksmgr {
+    /// A runner for `workdir` and the emulator at `endpoint`. Fails, saying to run
+    /// `cargo build -p eksmgr`, when the binary has not been built.
+    pub fn new(workdir: impl Into<PathBuf>, endpoint: &str) -> Result<Eksmgr, String> {
+        Ok(Self::with_binary(
+            paths::eksmgr_binary()?,
+            workdir,
+            endpoint,
+        ))
+    }
+
+    /// Like [`Eksmgr::new`] with an explicit binary (a wrapper script, another build).
+    pub fn with_binary(
+        binary: impl Into<PathBuf>,
+        workdir: impl Into<PathBuf>,
+        endpoint: &str,
+    ) -> Eksmgr {
+        Eksmgr {
+            binary: binary.into(),
+            workdir: workdir.into(),
+            env: env_for(endpoint),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Add (or override) an environment variable for every later run.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.into()));
+        self
+    }
+
+    /// Change how long one run may take before it is killed (default 300 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The work directory runs start in.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// The binary being run.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// The path of `eksmgr.toml` in the work directory.
+    pub fn config_path(&self) -> PathBuf {
+        self.workdir.join("eksmgr.toml")
+    }
+
+    /// Write `contents` to `eksmgr.toml` in the work directory; returns its path.
+    pub fn write_config(&self, contents: &str) -> Result<PathBuf, String> {
+        self.write_file("eksmgr.toml", contents)
+    }
+
+    /// Write `contents` to `name` (relative to the work directory); returns its path.
+    pub fn write_file(&self, name: &str, contents: &str) -> Result<PathBuf, String> {
+        let path = self.workdir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        fs::write(&path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Run `eksmgr ARGS...` to completion (or until the timeout, when it is killed and an
+    /// error returned). A non-zero exit is not an error: check [`Output::code`].
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Output, String> {
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        let mut command = Command::new(&self.binary);
+        command
+            .args(args)
+            .current_dir(&self.workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                command.env_remove(key);
+            }
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let status = wait_with_timeout(&mut child, self.timeout)
+            .map_err(|e| format!("eksmgr {}: {e}", shown.join(" ")))?;
+        Ok(Output {
+            status,
+            code: status.code(),
+            stdout: join_drain(stdout),
+            stderr: join_drain(stderr),
+        })
+    }
+}
+
+type Drain = Option<thread::JoinHandle<Vec<u8>>>;
+
+/// Read a child's pipe to the end on a thread, so neither pipe can fill up and block it.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
+    pipe.map(|mut pipe| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    })
+}
+
+fn join_drain(handle: Drain) -> String {
+    handle
+        .and_then(|h| h.join().ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Result<ExitStatus, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "killed after {}s without finishing",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("cannot wait for the process: {e}")),
+        }
+    }
+}
