@@ -24,7 +24,7 @@ pub struct Loaded {
 
 /// Loads and validates the configuration; errors are rendered with file:line:column.
 pub fn load(config_path: &Path, state: Option<&Path>) -> Result<Loaded> {
-    let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = config::load(config_path)?;
     let bytes = std::fs::read(config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
     let digest = eksmgr_engine::digest(&bytes);

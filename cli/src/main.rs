@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(args, color)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("{} {e:#}", render::Styler::new(color).red("Error:"));
+            eprintln!("{}", render_error(&e, render::Styler::new(color)));
             ExitCode::from(1)
         }
     }
@@ -40,4 +40,20 @@ fn render_color(args: &cli::Cli) -> bool {
     use std::io::IsTerminal;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     !args.no_color && !no_color && std::io::stdout().is_terminal()
+}
+
+/// An error for people: configuration errors as they are (they carry file:line:column),
+/// anything else prefixed `Error:` with each cause once.
+fn render_error(e: &anyhow::Error, s: render::Styler) -> String {
+    if let Some(c) = e.downcast_ref::<eksmgr_engine::config::ConfigErrors>() {
+        return c.to_string();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    format!("{} {}", s.red("Error:"), parts.join(": "))
 }

@@ -2,7 +2,6 @@
 //! API call, the service's error code and message, a classification and a hint.
 
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use eksmgr_engine::provider::{ErrorKind, ProviderError};
 
@@ -74,7 +73,7 @@ where
             ),
         ),
         SdkError::DispatchFailure(_) => {
-            let text = DisplayErrorContext(&err).to_string();
+            let text = chain(&err);
             if text.contains("credentials") || text.contains("AssumeRole") {
                 call.error(
                     ErrorKind::AccessDenied,
@@ -90,7 +89,7 @@ where
             }
         }
         _ => {
-            let text = DisplayErrorContext(&err).to_string();
+            let text = chain(&err);
             let (kind, hint) = if text.contains("credentials") {
                 (
                     ErrorKind::AccessDenied,
@@ -102,6 +101,20 @@ where
             call.error(kind, text, hint)
         }
     }
+}
+
+/// An error and its causes as one line, each cause once, without debug dumps.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
 }
 
 fn classify(code: &str) -> (ErrorKind, Option<&'static str>) {
