@@ -198,7 +198,7 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                 break;
             };
             let addr = &change.address;
-            let key = ops.keys().find(|k| **k == addr).copied().unwrap_or(addr);
+            let key = ops.get_key_value(addr).map(|(k, _)| *k).unwrap_or(addr);
             match result {
                 Ok(d) => {
                     let id = match &d {

@@ -85,7 +85,7 @@ pub fn diff_desired(
                     AttrValue::Known(w) => AttrValue::Known(canonical(s.ty, w)),
                     u => u.clone(),
                 }),
-                forces_replacement: s.force_new && before.is_some(),
+                forces_replacement: before.is_some() && s.forces_replacement(have),
                 document: matches!(
                     s.ty,
                     AttrType::Policy | AttrType::Document | AttrType::PolicyMap

@@ -25,6 +25,12 @@ pub enum ResourceKind {
     StackSetInstances,
     /// An IAM role with its trust policy, managed policies and inline policies.
     IamRole,
+    /// A KMS customer managed key with its alias (found again by the alias).
+    KmsKey,
+    /// An EKS cluster.
+    EksCluster,
+    /// An ECR repository with its repository policy.
+    EcrRepository,
 }
 
 impl ResourceKind {
@@ -35,6 +41,9 @@ impl ResourceKind {
         ResourceKind::StackSet,
         ResourceKind::StackSetInstances,
         ResourceKind::IamRole,
+        ResourceKind::KmsKey,
+        ResourceKind::EksCluster,
+        ResourceKind::EcrRepository,
     ];
 
     /// The name used in addresses (`iam_role.X[acct]`).
@@ -45,6 +54,9 @@ impl ResourceKind {
             ResourceKind::StackSet => "stack_set",
             ResourceKind::StackSetInstances => "stack_set_instances",
             ResourceKind::IamRole => "iam_role",
+            ResourceKind::KmsKey => "kms_key",
+            ResourceKind::EksCluster => "eks_cluster",
+            ResourceKind::EcrRepository => "ecr_repository",
         }
     }
 

@@ -18,6 +18,17 @@ pub enum AttrType {
     PolicyMap,
 }
 
+/// Whether a change to an attribute can be made in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// In place.
+    InPlace,
+    /// Only by replacing the resource.
+    ForcesNew,
+    /// Can be set once in place (from unset); changing or removing it forces replacement.
+    SetOnce,
+}
+
 /// One attribute's schema.
 #[derive(Debug, Clone, Copy)]
 pub struct AttrSchema {
@@ -25,15 +36,38 @@ pub struct AttrSchema {
     pub name: &'static str,
     /// How it is compared.
     pub ty: AttrType,
-    /// A change cannot be made in place: the resource is replaced.
-    pub force_new: bool,
+    /// How a change is made.
+    pub change: Change,
+}
+
+impl AttrSchema {
+    /// Whether changing the attribute from `before` forces a replacement.
+    pub fn forces_replacement(&self, before: Option<&serde_json::Value>) -> bool {
+        match self.change {
+            Change::InPlace => false,
+            Change::ForcesNew => true,
+            Change::SetOnce => before.is_some_and(|b| !b.is_null()),
+        }
+    }
 }
 
 const fn a(name: &'static str, ty: AttrType, force_new: bool) -> AttrSchema {
     AttrSchema {
         name,
         ty,
-        force_new,
+        change: if force_new {
+            Change::ForcesNew
+        } else {
+            Change::InPlace
+        },
+    }
+}
+
+const fn set_once(name: &'static str) -> AttrSchema {
+    AttrSchema {
+        name,
+        ty: AttrType::Value,
+        change: Change::SetOnce,
     }
 }
 
@@ -76,6 +110,36 @@ const IAM_ROLE: &[AttrSchema] = &[
     a("tags", Value, false),
 ];
 
+const KMS_KEY: &[AttrSchema] = &[
+    a("alias", Value, true),
+    a("description", Value, false),
+    a("key_policy", Policy, false),
+    a("enable_key_rotation", Value, false),
+    a("deletion_window_days", Value, false),
+    a("tags", Value, false),
+];
+const EKS_CLUSTER: &[AttrSchema] = &[
+    a("name", Value, true),
+    a("role_arn", Value, true),
+    a("version", Value, false),
+    a("subnet_ids", Set, false),
+    a("security_group_ids", Set, false),
+    a("endpoint_public_access", Value, false),
+    a("endpoint_private_access", Value, false),
+    a("public_access_cidrs", Set, false),
+    a("logging", Set, false),
+    a("authentication_mode", Value, false),
+    set_once("encryption_key_arn"),
+    a("tags", Value, false),
+];
+const ECR_REPOSITORY: &[AttrSchema] = &[
+    a("name", Value, true),
+    a("image_tag_mutability", Value, false),
+    a("scan_on_push", Value, false),
+    a("policy", Policy, false),
+    a("tags", Value, false),
+];
+
 /// The schema of a kind's managed attributes.
 pub fn attributes(kind: ResourceKind) -> &'static [AttrSchema] {
     match kind {
@@ -84,6 +148,9 @@ pub fn attributes(kind: ResourceKind) -> &'static [AttrSchema] {
         ResourceKind::StackSet => STACK_SET,
         ResourceKind::StackSetInstances => STACK_SET_INSTANCES,
         ResourceKind::IamRole => IAM_ROLE,
+        ResourceKind::KmsKey => KMS_KEY,
+        ResourceKind::EksCluster => EKS_CLUSTER,
+        ResourceKind::EcrRepository => ECR_REPOSITORY,
     }
 }
 
@@ -96,6 +163,6 @@ pub fn attribute(kind: ResourceKind, name: &str) -> AttrSchema {
         .unwrap_or(AttrSchema {
             name: "",
             ty: AttrType::Value,
-            force_new: false,
+            change: Change::InPlace,
         })
 }

@@ -50,7 +50,11 @@ pub async fn discover(
     let sts = aws_sdk_sts::Client::new(base);
     let who = sts.get_caller_identity().send().await.map_err(|e| {
         map(
-            Call::new("of the caller", "the caller's identity", "sts:GetCallerIdentity"),
+            Call::new(
+                "of the caller",
+                "the caller's identity",
+                "sts:GetCallerIdentity",
+            ),
             e,
         )
     })?;

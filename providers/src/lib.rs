@@ -6,11 +6,16 @@
 //! account, resource and API call, and one module per service implements its resource kinds.
 
 pub mod discovery;
+pub mod ecr;
+pub mod eks;
 pub mod error;
 pub mod iam;
+pub mod kms;
 pub mod organizations;
 pub mod sessions;
 pub mod stacksets;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use eksmgr_engine::model::{Attrs, ObservedResource, ResourceKind};
@@ -20,15 +25,28 @@ use eksmgr_state::ResourceAddress;
 pub use discovery::{connect, discover};
 pub use sessions::{Sessions, SessionsConfig};
 
+/// Reports progress of long waits (cluster creation ...): the resource and a message.
+pub type Progress = Arc<dyn Fn(&ResourceAddress, &str) + Send + Sync>;
+
 /// The AWS provider: dispatches each resource kind to its service module.
 pub struct AwsProvider {
     sessions: Sessions,
+    progress: Progress,
 }
 
 impl AwsProvider {
     /// A provider reaching accounts through `sessions`.
     pub fn new(sessions: Sessions) -> Self {
-        AwsProvider { sessions }
+        AwsProvider {
+            sessions,
+            progress: Arc::new(|_, _| {}),
+        }
+    }
+
+    /// Reports progress of long waits to `progress`.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// The sessions (for discovery).
@@ -60,6 +78,9 @@ impl Provider for AwsProvider {
             Some(ResourceKind::StackSet) => stacksets::read_stack_set(s, &req).await,
             Some(ResourceKind::StackSetInstances) => stacksets::read_instances(s, &req).await,
             Some(ResourceKind::IamRole) => iam::read_role(s, &req).await,
+            Some(ResourceKind::KmsKey) => kms::read_key(s, &req).await,
+            Some(ResourceKind::EksCluster) => eks::read_cluster(s, &req).await,
+            Some(ResourceKind::EcrRepository) => ecr::read_repository(s, &req).await,
             None => Err(unknown_kind(req.address)),
         }
     }
@@ -80,6 +101,11 @@ impl Provider for AwsProvider {
                 stacksets::create_instances(s, address, attrs).await
             }
             Some(ResourceKind::IamRole) => iam::create_role(s, address, attrs).await,
+            Some(ResourceKind::KmsKey) => kms::create_key(s, address, attrs).await,
+            Some(ResourceKind::EksCluster) => {
+                eks::create_cluster(s, address, attrs, &self.progress).await
+            }
+            Some(ResourceKind::EcrRepository) => ecr::create_repository(s, address, attrs).await,
             None => Err(unknown_kind(address)),
         }
     }
@@ -108,6 +134,15 @@ impl Provider for AwsProvider {
             Some(ResourceKind::IamRole) => {
                 iam::update_role(s, address, before, after, changed).await
             }
+            Some(ResourceKind::KmsKey) => {
+                kms::update_key(s, address, id, before, after, changed).await
+            }
+            Some(ResourceKind::EksCluster) => {
+                eks::update_cluster(s, address, before, after, changed, &self.progress).await
+            }
+            Some(ResourceKind::EcrRepository) => {
+                ecr::update_repository(s, address, before, after, changed).await
+            }
             None => Err(unknown_kind(address)),
         }
     }
@@ -129,6 +164,9 @@ impl Provider for AwsProvider {
                 stacksets::delete_instances(s, address, before).await
             }
             Some(ResourceKind::IamRole) => iam::delete_role(s, address).await,
+            Some(ResourceKind::KmsKey) => kms::delete_key(s, address, id, before).await,
+            Some(ResourceKind::EksCluster) => eks::delete_cluster(s, address, &self.progress).await,
+            Some(ResourceKind::EcrRepository) => ecr::delete_repository(s, address).await,
             None => Err(unknown_kind(address)),
         }
     }
