@@ -50,9 +50,23 @@ pub enum Command {
     State(StateCommand),
 }
 
+/// Opt-ins for destructive changes.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct OptIns {
+    /// Allow scheduling the deletion of KMS keys (after their waiting period).
+    #[arg(long = "allow-key-deletion")]
+    pub allow_key_deletion: bool,
+    /// Allow removing the resources of accounts that left the estate.
+    #[arg(long = "allow-account-removal")]
+    pub allow_account_removal: bool,
+}
+
 /// `plan` options.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
+    /// Opt-ins.
+    #[command(flatten)]
+    pub opt_ins: OptIns,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
@@ -64,6 +78,9 @@ pub struct PlanArgs {
 /// `apply` and `destroy` options.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
+    /// Opt-ins.
+    #[command(flatten)]
+    pub opt_ins: OptIns,
     /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,

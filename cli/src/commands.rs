@@ -48,7 +48,23 @@ fn validate(cli: &Cli, s: Styler) -> Result<u8> {
     Ok(0)
 }
 
+/// Discovery without AWS: a placeholder management account, and as spokes the accounts the
+/// configuration names (explicit cluster accounts, template overrides, `spokes.accounts`).
 fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
+    let mut spokes: Vec<String> = config
+        .spokes
+        .accounts
+        .iter()
+        .map(|a| a.as_str().to_string())
+        .collect();
+    for c in &config.clusters {
+        if let eksmgr_engine::config::ClusterAccount::Account(a) = &c.account {
+            spokes.push(a.as_str().to_string());
+        }
+        spokes.extend(c.overrides.keys().map(|a| a.as_str().to_string()));
+    }
+    spokes.sort();
+    spokes.dedup();
     Discovery {
         management_account_id: config
             .organization
@@ -57,6 +73,14 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
             .map(|a| a.as_str().to_string())
             .unwrap_or_else(|| "000000000000".into()),
         partition: "aws".into(),
+        spokes: spokes
+            .into_iter()
+            .map(|id| eksmgr_engine::blueprint::SpokeAccount {
+                id,
+                name: String::new(),
+            })
+            .collect(),
+        skipped: Vec::new(),
     }
 }
 
@@ -64,14 +88,21 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     let lock = StateLock::acquire(&loaded.state_file, "eksmgr plan")?;
     let state = loaded.state_file.load()?;
-    let (plan, _) = context::plan(&loaded, &state, args.parallelism.into(), false).await?;
+    let (plan, _) = context::plan(
+        &loaded,
+        &state,
+        args.parallelism.into(),
+        false,
+        args.opt_ins,
+    )
+    .await?;
     lock.release()?;
     print!("{}", human::plan(&plan, s));
     Ok(plan_exit_code(&plan, args.detailed_exitcode))
 }
 
 fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
-    if !plan.deferred.is_empty() {
+    if !plan.deferred.is_empty() || plan.blocked().next().is_some() {
         1
     } else if detailed && plan.has_changes() {
         2
@@ -90,11 +121,24 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     };
     let lock = StateLock::acquire(&loaded.state_file, command)?;
     let mut state = loaded.state_file.load()?;
-    let (plan, provider) = context::plan(&loaded, &state, args.parallelism.into(), destroy).await?;
+    let (plan, provider) = context::plan(
+        &loaded,
+        &state,
+        args.parallelism.into(),
+        destroy,
+        args.opt_ins,
+    )
+    .await?;
     print!("{}", human::plan(&plan, s));
     if !plan.has_changes() {
         lock.release()?;
         return Ok(if plan.deferred.is_empty() { 0 } else { 1 });
+    }
+    if plan.blocked().next().is_some() {
+        lock.release()?;
+        bail!(
+            "the plan has changes that need an explicit opt-in (listed above); nothing was changed"
+        );
     }
     if !args.auto_approve && !confirm(destroy)? {
         println!("{verb} cancelled.");

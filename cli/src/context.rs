@@ -12,6 +12,8 @@ use eksmgr_engine::refresh::refresh;
 use eksmgr_providers::AwsProvider;
 use eksmgr_state::{State, StateFile};
 
+use crate::cli::OptIns;
+
 /// A loaded configuration and where it came from.
 pub struct Loaded {
     /// The configuration.
@@ -64,17 +66,26 @@ pub async fn plan(
     state: &State,
     parallelism: usize,
     destroy: bool,
+    opt_ins: OptIns,
 ) -> Result<(Plan, AwsProvider)> {
-    let (provider, _discovery, desired) = prepare(&loaded.config).await?;
+    let (provider, discovery, desired) = prepare(&loaded.config).await?;
     let observed = refresh(&provider, &desired, state, parallelism).await;
-    let plan = Planner::plan(
+    let mut plan = Planner::plan(
         &desired,
         state,
         &observed,
         &PlanOptions {
             config_digest: loaded.digest.clone(),
             destroy,
+            allow_key_deletion: opt_ins.allow_key_deletion,
+            allow_account_removal: opt_ins.allow_account_removal || destroy,
         },
     )?;
+    for a in &discovery.skipped {
+        plan.warnings.push(format!(
+            "account {} ({}) of the EKS OU is not a spoke this run: {}",
+            a.id, a.name, a.reason
+        ));
+    }
     Ok((plan, provider))
 }

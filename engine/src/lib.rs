@@ -16,6 +16,7 @@ pub mod plan;
 pub mod policy;
 pub mod provider;
 pub mod refresh;
+pub mod rules;
 pub mod schema;
 
 pub use eksmgr_state as state;

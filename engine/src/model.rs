@@ -130,6 +130,13 @@ pub struct DesiredResource {
     pub attrs: DesiredAttrs,
     /// Resources that must exist first (explicit ones and every `Unknown` reference).
     pub depends_on: Vec<ResourceAddress>,
+    /// Whether the configuration allows replacing it when a change cannot be made in place.
+    #[serde(default = "yes")]
+    pub allow_replacement: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl DesiredResource {
@@ -145,6 +152,7 @@ impl DesiredResource {
             kind,
             attrs: DesiredAttrs::new(),
             depends_on: Vec::new(),
+            allow_replacement: true,
         }
     }
 

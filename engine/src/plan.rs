@@ -2,7 +2,7 @@
 //! a [`Plan`]: one [`PlannedChange`] per resource with its action and attribute diffs, the
 //! drift found since the last apply, what could not be planned, and warnings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use eksmgr_state::{ResourceAddress, State};
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,12 @@ pub struct PlannedChange {
     pub reason: Option<String>,
     /// Addresses this one depends on (for apply order).
     pub depends_on: Vec<ResourceAddress>,
+    /// What a reviewer must know (irreversible, slow or destructive effects).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Why apply refuses this change until the user opts in, if it does.
+    #[serde(default)]
+    pub blocked: Option<String>,
 }
 
 /// How a resource drifted since eksmgr last saw it.
@@ -150,6 +156,11 @@ impl Plan {
         s
     }
 
+    /// Changes that need an opt-in before apply carries them out.
+    pub fn blocked(&self) -> impl Iterator<Item = &PlannedChange> {
+        self.changes.iter().filter(|c| c.blocked.is_some())
+    }
+
     /// The change for an address.
     pub fn change(&self, addr: &ResourceAddress) -> Option<&PlannedChange> {
         self.changes.iter().find(|c| &c.address == addr)
@@ -177,6 +188,10 @@ pub struct PlanOptions {
     pub config_digest: String,
     /// Plan the destruction of everything in state instead.
     pub destroy: bool,
+    /// Allow scheduling the deletion of KMS keys.
+    pub allow_key_deletion: bool,
+    /// Allow removing the resources of accounts that left the estate.
+    pub allow_account_removal: bool,
 }
 
 /// The pure planner.
@@ -230,6 +245,8 @@ impl Planner {
             deferred: Vec::new(),
             warnings: Vec::new(),
         };
+        let estate_accounts: BTreeSet<&str> =
+            desired.iter().map(|d| d.address.account.as_str()).collect();
         let mut actions: BTreeMap<ResourceAddress, Action> = BTreeMap::new();
         let mut deferred: BTreeMap<ResourceAddress, String> = BTreeMap::new();
 
@@ -305,9 +322,18 @@ impl Planner {
                             Some("already deleted outside eksmgr".into())
                         },
                         depends_on: deps,
+                        notes: Vec::new(),
+                        blocked: None,
                     }
                 }
             };
+            let mut change = change;
+            crate::rules::review(
+                &mut change,
+                by_addr.get(&addr).copied(),
+                &estate_accounts,
+                options,
+            );
             actions.insert(addr.clone(), change.action);
             plan.changes.push(change);
         }
@@ -360,6 +386,8 @@ fn plan_desired(
         attribute_diffs: diffs,
         reason,
         depends_on: d.depends_on.clone(),
+        notes: Vec::new(),
+        blocked: None,
     }
 }
 

@@ -1,7 +1,12 @@
-//! Discovery before planning: who the caller is (the management account and the partition).
+//! Discovery before planning: who the caller is (the management account and the partition),
+//! and which accounts are spokes (the active accounts of the EKS OU, nested OUs included when
+//! configured). Suspended or closed accounts are skipped and reported.
 
+use std::collections::BTreeMap;
+
+use aws_sdk_organizations::types::AccountStatus;
 use aws_types::SdkConfig;
-use eksmgr_engine::blueprint::Discovery;
+use eksmgr_engine::blueprint::{Discovery, SkippedAccount, SpokeAccount};
 use eksmgr_engine::config::Config;
 use eksmgr_engine::provider::ProviderError;
 
@@ -20,7 +25,8 @@ pub async fn base_config(home_region: &str) -> SdkConfig {
         .await
 }
 
-/// Loads the caller's configuration, discovers who it is, and builds the provider.
+/// Loads the caller's configuration, discovers who it is and the spokes, and builds the
+/// provider.
 pub async fn connect(config: &Config) -> Result<(AwsProvider, Discovery), ProviderError> {
     let base = base_config(&config.organization.home_region).await;
     let configured = config
@@ -28,17 +34,9 @@ pub async fn connect(config: &Config) -> Result<(AwsProvider, Discovery), Provid
         .management_account_id
         .as_ref()
         .map(|a| a.as_str());
-    let discovery = discover(&base, configured).await?;
-    let sessions = Sessions::new(
-        base,
-        SessionsConfig {
-            management_account_id: discovery.management_account_id.clone(),
-            hub_account_id: config.hub.account_id.as_str().to_string(),
-            hub_access_role_name: config.hub.access_role_name.clone(),
-            partition: discovery.partition.clone(),
-            home_region: config.organization.home_region.clone(),
-        },
-    );
+    let mut discovery = discover(&base, configured).await?;
+    let sessions = Sessions::new(base, SessionsConfig::from_config(config, &discovery));
+    discover_spokes(&sessions, config, &mut discovery).await?;
     Ok((AwsProvider::new(sessions), discovery))
 }
 
@@ -67,5 +65,100 @@ pub async fn discover(
     Ok(Discovery {
         management_account_id: configured_management.map(str::to_string).unwrap_or(account),
         partition,
+        ..Discovery::default()
     })
+}
+
+/// Lists the spoke accounts into `discovery`.
+pub async fn discover_spokes(
+    sessions: &Sessions,
+    config: &Config,
+    discovery: &mut Discovery,
+) -> Result<(), ProviderError> {
+    let spokes_cfg = &config.spokes;
+    let mgmt = discovery.management_account_id.clone();
+    let ou = config.organization.eks_ou_id.as_str().to_string();
+    let resource = format!("organizational unit {ou}");
+    let mut found: BTreeMap<String, SpokeAccount> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    if spokes_cfg.discover {
+        let c = crate::organizations::client(sessions, &mgmt).await?;
+        let mut ous = vec![ou.clone()];
+        while let Some(parent) = ous.pop() {
+            let call = Call::new(&mgmt, &resource, "organizations:ListAccountsForParent");
+            let mut pages = c
+                .list_accounts_for_parent()
+                .parent_id(&parent)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| map(call, e))?;
+                for a in page.accounts() {
+                    let id = a.id().unwrap_or_default().to_string();
+                    let name = a.name().unwrap_or_default().to_string();
+                    match a.status() {
+                        Some(AccountStatus::Active) | None => {
+                            found.insert(id.clone(), SpokeAccount { id, name });
+                        }
+                        Some(other) => skipped.push(SkippedAccount {
+                            id,
+                            name,
+                            reason: format!("account status is {}", other.as_str()),
+                        }),
+                    }
+                }
+            }
+            if spokes_cfg.include_nested_ous {
+                let call = Call::new(
+                    &mgmt,
+                    &resource,
+                    "organizations:ListOrganizationalUnitsForParent",
+                );
+                let mut pages = c
+                    .list_organizational_units_for_parent()
+                    .parent_id(&parent)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| map(call, e))?;
+                    ous.extend(
+                        page.organizational_units()
+                            .iter()
+                            .filter_map(|u| u.id().map(str::to_string)),
+                    );
+                }
+            }
+        }
+    }
+    for a in &spokes_cfg.accounts {
+        found
+            .entry(a.as_str().to_string())
+            .or_insert_with(|| SpokeAccount {
+                id: a.as_str().to_string(),
+                name: String::new(),
+            });
+    }
+    for a in &spokes_cfg.exclude_accounts {
+        if let Some(s) = found.remove(a.as_str()) {
+            skipped.push(SkippedAccount {
+                id: s.id,
+                name: s.name,
+                reason: "listed in spokes.exclude_accounts".into(),
+            });
+        }
+    }
+    // The hub and management accounts are never spokes, even when placed in the OU.
+    for special in [mgmt.as_str(), config.hub.account_id.as_str()] {
+        if let Some(s) = found.remove(special) {
+            skipped.push(SkippedAccount {
+                id: s.id,
+                name: s.name,
+                reason: "the management or hub account is never a spoke".into(),
+            });
+        }
+    }
+    discovery.spokes = found.into_values().collect();
+    skipped.sort_by(|a, b| a.id.cmp(&b.id));
+    discovery.skipped = skipped;
+    Ok(())
 }

@@ -69,6 +69,51 @@ fn unknown_kind(address: &ResourceAddress) -> ProviderError {
 #[async_trait]
 impl Provider for AwsProvider {
     async fn read(&self, req: ReadRequest<'_>) -> Result<Option<ObservedResource>, ProviderError> {
+        self.read_inner(req)
+            .await
+            .map_err(|e| self.sessions.explain(e))
+    }
+
+    async fn create(
+        &self,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+    ) -> Result<ObservedResource, ProviderError> {
+        self.create_inner(address, attrs)
+            .await
+            .map_err(|e| self.sessions.explain(e))
+    }
+
+    async fn update(
+        &self,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+        after: &Attrs,
+        changed: &[String],
+    ) -> Result<ObservedResource, ProviderError> {
+        self.update_inner(address, id, before, after, changed)
+            .await
+            .map_err(|e| self.sessions.explain(e))
+    }
+
+    async fn delete(
+        &self,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        self.delete_inner(address, id, before)
+            .await
+            .map_err(|e| self.sessions.explain(e))
+    }
+}
+
+impl AwsProvider {
+    async fn read_inner(
+        &self,
+        req: ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
         let s = &self.sessions;
         match ResourceKind::of(req.address) {
             Some(ResourceKind::OrgPolicy) => organizations::read_policy(s, &req).await,
@@ -85,7 +130,7 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn create(
+    async fn create_inner(
         &self,
         address: &ResourceAddress,
         attrs: &Attrs,
@@ -110,7 +155,7 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn update(
+    async fn update_inner(
         &self,
         address: &ResourceAddress,
         id: &str,
@@ -147,7 +192,7 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn delete(
+    async fn delete_inner(
         &self,
         address: &ResourceAddress,
         id: &str,

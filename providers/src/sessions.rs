@@ -15,6 +15,7 @@ use aws_smithy_runtime::client::retries::RetryPartition;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use eksmgr_engine::provider::{ErrorKind, ProviderError};
+
 use tokio::sync::Mutex;
 
 /// How accounts are reached.
@@ -30,6 +31,55 @@ pub struct SessionsConfig {
     pub partition: String,
     /// The home region (global services and the StackSet).
     pub home_region: String,
+    /// The hub agent role, assumed in the hub on the way to the spokes.
+    pub hub_agent_role_name: String,
+    /// The spoke admin role, assumed in each spoke from the hub agent role.
+    pub spoke_role_name: String,
+    /// Session name for assumed roles (shows in CloudTrail).
+    pub session_name: String,
+    /// Duration of assumed-role sessions.
+    pub session_duration: Duration,
+}
+
+impl SessionsConfig {
+    /// The settings for a configuration and what discovery found.
+    pub fn from_config(
+        config: &eksmgr_engine::config::Config,
+        d: &eksmgr_engine::blueprint::Discovery,
+    ) -> Self {
+        SessionsConfig {
+            management_account_id: d.management_account_id.clone(),
+            hub_account_id: config.hub.account_id.as_str().to_string(),
+            hub_access_role_name: config.hub.access_role_name.clone(),
+            partition: d.partition.clone(),
+            home_region: config.organization.home_region.clone(),
+            hub_agent_role_name: config.hub.agent_role_name.clone(),
+            spoke_role_name: config.spoke_admin_role_name().to_string(),
+            session_name: config.spokes.session_name.clone(),
+            session_duration: Duration::from_secs(u64::from(
+                config.spokes.session_duration_seconds,
+            )),
+        }
+    }
+
+    fn role_arn(&self, account: &str, role: &str) -> String {
+        format!("arn:{}:iam::{account}:role/{role}", self.partition)
+    }
+
+    /// The chain of roles assumed to reach an account, for messages.
+    pub fn chain(&self, account: &str) -> Vec<String> {
+        if account == self.management_account_id {
+            Vec::new()
+        } else if account == self.hub_account_id {
+            vec![self.role_arn(account, &self.hub_access_role_name)]
+        } else {
+            vec![
+                self.role_arn(&self.hub_account_id, &self.hub_access_role_name),
+                self.role_arn(&self.hub_account_id, &self.hub_agent_role_name),
+                self.role_arn(account, &self.spoke_role_name),
+            ]
+        }
+    }
 }
 
 /// Per-account SDK configurations, built lazily and cached.
@@ -65,46 +115,62 @@ impl Sessions {
         &self.base
     }
 
-    /// The SDK configuration for an account.
+    /// The SDK configuration for an account: the caller's own for the management account,
+    /// `OrganizationAccountAccessRole` for the hub, and for a spoke its admin role assumed from
+    /// the hub agent role. Built once per account and reused; credentials refresh themselves.
     pub async fn for_account(&self, account: &str) -> Result<SdkConfig, ProviderError> {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.get(account) {
             return Ok(c.clone());
         }
-        let c = if account == self.config.management_account_id {
-            self.base.clone()
-        } else if account == self.config.hub_account_id {
-            let arn = format!(
-                "arn:{}:iam::{}:role/{}",
-                self.config.partition, account, self.config.hub_access_role_name
-            );
-            self.assume(&arn).await
-        } else {
-            return Err(ProviderError {
-                account: account.to_string(),
-                resource: format!("account {account}"),
-                api_call: "sts:AssumeRole".into(),
-                message: "eksmgr does not know how to reach this account".into(),
-                hint: Some(
-                    "only the management and hub accounts are reachable in this version".into(),
-                ),
-                kind: ErrorKind::AccessDenied,
-            });
-        };
-        cache.insert(account.to_string(), c.clone());
-        Ok(c)
+        let mut conf = self.base.clone();
+        let mut reached = String::new();
+        for arn in self.config.chain(account) {
+            let key = if reached.is_empty() {
+                arn.clone()
+            } else {
+                format!("{reached} > {arn}")
+            };
+            conf = match cache.get(&key) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.assume(&conf, &arn).await;
+                    cache.insert(key.clone(), c.clone());
+                    c
+                }
+            };
+            reached = key;
+        }
+        cache.insert(account.to_string(), conf.clone());
+        Ok(conf)
     }
 
-    async fn assume(&self, role_arn: &str) -> SdkConfig {
+    async fn assume(&self, from: &SdkConfig, role_arn: &str) -> SdkConfig {
         let provider = AssumeRoleProvider::builder(role_arn)
-            .session_name("eksmgr")
-            .configure(&self.base)
+            .session_name(self.config.session_name.clone())
+            .session_length(self.config.session_duration)
+            .configure(from)
             .build()
             .await;
         self.base
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(provider))
             .build()
+    }
+
+    /// Adds how the account is reached to a credentials error.
+    pub fn explain(&self, mut e: ProviderError) -> ProviderError {
+        if e.kind == ErrorKind::AccessDenied && e.message.starts_with("could not get credentials") {
+            let chain = self.config.chain(&e.account);
+            if !chain.is_empty() {
+                e.hint = Some(format!(
+                    "eksmgr reaches account {} by assuming {}; check that each role exists and trusts the one before it (the spoke admin role is created by the StackSet: apply the governance layer first)",
+                    e.account,
+                    chain.join(" then ")
+                ));
+            }
+        }
+        e
     }
 
     /// A retry partition of its own for each account and service.

@@ -58,6 +58,23 @@ pub fn plan(p: &Plan, s: Styler) -> String {
         let _ = writeln!(out, "{} {w}", s.yellow("Warning:"));
     }
     out.push_str(&summary(p, s));
+    let blocked: Vec<_> = p.blocked().collect();
+    if !blocked.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} {} change(s) need an explicit opt-in; apply refuses this plan until then:",
+            s.red("Error:"),
+            blocked.len()
+        );
+        for c in blocked {
+            let _ = writeln!(
+                out,
+                "  - {}: {}",
+                c.address,
+                c.blocked.as_deref().unwrap_or_default()
+            );
+        }
+    }
     out
 }
 
@@ -122,6 +139,12 @@ fn change(out: &mut String, c: &PlannedChange, s: Styler) {
     let _ = writeln!(out, "  {}", s.bold(&headline(c)));
     if let Some(r) = &c.reason {
         let _ = writeln!(out, "  # ({r})");
+    }
+    for n in &c.notes {
+        let _ = writeln!(out, "  {} {n}", s.yellow("# note:"));
+    }
+    if let Some(b) = &c.blocked {
+        let _ = writeln!(out, "  {} {b}", s.red("# blocked:"));
     }
     let _ = writeln!(out, "  {} {} {{", symbol(c, s), c.address);
     match c.action {

@@ -4,6 +4,8 @@
 
 mod governance;
 mod hub;
+mod registry;
+mod spokes;
 
 use serde_json::{Value, json};
 
@@ -13,17 +15,43 @@ use crate::policy;
 
 pub use governance::{scp_document, spoke_admin_template};
 pub use hub::agent_role_permissions;
+pub use spokes::{NODE_ROLE_MANAGED_POLICIES, SpokeRoles};
 
 /// Tag put on everything eksmgr creates, so it can be found again.
 pub const MANAGED_BY_TAG: (&str, &str) = ("managed-by", "eksmgr");
 
 /// Facts found by discovery before planning.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Discovery {
     /// The Organizations management account (the caller's account, or the configured one).
     pub management_account_id: String,
     /// The partition (`aws`, `aws-cn`, `aws-us-gov`).
     pub partition: String,
+    /// The spoke accounts: active accounts of the EKS OU (and nested OUs when configured),
+    /// plus `spokes.accounts`, minus `spokes.exclude_accounts`; sorted by id.
+    pub spokes: Vec<SpokeAccount>,
+    /// Accounts of the OU that are not spokes this run, and why (suspended, closed ...).
+    pub skipped: Vec<SkippedAccount>,
+}
+
+/// A spoke account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SpokeAccount {
+    /// Account id.
+    pub id: String,
+    /// Account name (for display).
+    pub name: String,
+}
+
+/// An account of the OU left out of the estate this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedAccount {
+    /// Account id.
+    pub id: String,
+    /// Account name.
+    pub name: String,
+    /// Why it was left out.
+    pub reason: String,
 }
 
 /// Problems that make the configuration unplannable (found only with discovery facts).
@@ -59,6 +87,22 @@ pub fn expand(
         &mut out,
     )?;
     out.push(hub_role);
+    // Spokes are reached through the admin role the StackSet deploys: it comes first.
+    let via: Vec<_> = out
+        .iter()
+        .filter(|r| r.kind == crate::model::ResourceKind::StackSetInstances)
+        .map(|r| r.address.clone())
+        .collect();
+    let first_spoke = out.len();
+    let roles = spokes::resources(config, discovery, &mut out);
+    for r in &mut out[first_spoke..] {
+        for v in &via {
+            if !r.depends_on.contains(v) {
+                r.depends_on.push(v.clone());
+            }
+        }
+    }
+    registry::resources(config, discovery, &roles, &mut out);
     Ok(out)
 }
 

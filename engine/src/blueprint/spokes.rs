@@ -1,0 +1,305 @@
+//! The spoke accounts' resources, per cluster: the KMS key for secrets envelope encryption,
+//! the cluster and node roles, the pod identity roles of the build pods (ECR push) and of
+//! external-dns (Route 53 on the cluster's zone only), and the EKS cluster itself.
+
+use eksmgr_state::ResourceAddress;
+use serde_json::{Value, json};
+
+use super::{Discovery, MANAGED_BY_TAG};
+use crate::config::{AccountId, ClusterConfig, Config};
+use crate::model::{DesiredResource, ResourceKind};
+
+/// The managed policies of a node role, as the seed design lists them.
+pub const NODE_ROLE_MANAGED_POLICIES: &[&str] = &[
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonEKS_CNI_Policy",
+    "AmazonSSMManagedInstanceCore",
+    "AutoScalingFullAccess",
+    "service-role/AmazonEBSCSIDriverPolicy",
+];
+
+/// The roles across all spokes that the hub registry grants pull and push to.
+#[derive(Debug, Default, Clone)]
+pub struct SpokeRoles {
+    /// Node roles (pull), as (address, ARN).
+    pub node: Vec<(ResourceAddress, String)>,
+    /// Build-pod roles (push), as (address, ARN).
+    pub build: Vec<(ResourceAddress, String)>,
+}
+
+fn role_arn(d: &Discovery, account: &str, name: &str) -> String {
+    format!("arn:{}:iam::{account}:role/{name}", d.partition)
+}
+
+fn tags(c: &ClusterConfig, extra: &[(&str, &str)]) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in &c.tags {
+        m.insert(k.clone(), json!(v));
+    }
+    m.insert("eksmgr-cluster".into(), json!(c.name));
+    for (k, v) in extra {
+        m.insert((*k).into(), json!(v));
+    }
+    m.insert(MANAGED_BY_TAG.0.into(), json!(MANAGED_BY_TAG.1));
+    Value::Object(m)
+}
+
+fn trust(service: &str, actions: &[&str], account: Option<&str>) -> Value {
+    let mut st = json!({
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": actions,
+    });
+    if let Some(a) = account {
+        st["Condition"] = json!({"StringEquals": {"aws:SourceAccount": a}});
+    }
+    json!({"Version": "2012-10-17", "Statement": [st]})
+}
+
+fn role(
+    account: &str,
+    name: &str,
+    description: &str,
+    trust: Value,
+    managed: Vec<String>,
+    inline: Value,
+    tags: Value,
+) -> DesiredResource {
+    DesiredResource::new(ResourceKind::IamRole, name, account, None)
+        .set("name", json!(name))
+        .set("path", json!("/"))
+        .set("description", json!(description))
+        .set("assume_role_policy", trust)
+        .set("max_session_duration", json!(3600))
+        .set("managed_policy_arns", json!(managed))
+        .set("inline_policies", inline)
+        .set("tags", tags)
+}
+
+/// Adds every spoke's resources and returns the roles the hub registry grants access to.
+pub(super) fn resources(
+    config: &Config,
+    d: &Discovery,
+    out: &mut Vec<DesiredResource>,
+) -> SpokeRoles {
+    let mut roles = SpokeRoles::default();
+    for spoke in &d.spokes {
+        let Ok(account) = AccountId::try_from(spoke.id.as_str()) else {
+            continue;
+        };
+        for template in &config.clusters {
+            if let Some(c) = template.for_account(&account) {
+                cluster(config, d, &spoke.id, &c, out, &mut roles);
+            }
+        }
+    }
+    roles
+}
+
+fn cluster(
+    config: &Config,
+    d: &Discovery,
+    account: &str,
+    c: &ClusterConfig,
+    out: &mut Vec<DesiredResource>,
+    roles: &mut SpokeRoles,
+) {
+    let p = &d.partition;
+    let region = config.cluster_region(c).to_string();
+    let alias = c.kms_alias();
+
+    // The key: found again by its alias (and its eksmgr-alias tag) after a crash.
+    let key = DesiredResource::new(ResourceKind::KmsKey, &c.name, account, Some(&region))
+        .set("alias", json!(alias))
+        .set(
+            "description",
+            json!(format!(
+                "eksmgr: secrets envelope encryption of EKS cluster {}",
+                c.name
+            )),
+        )
+        .set(
+            "key_policy",
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "AccountAdministration",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": format!("arn:{p}:iam::{account}:root")},
+                    "Action": "kms:*",
+                    "Resource": "*"
+                }]
+            }),
+        )
+        .set("enable_key_rotation", json!(true))
+        .set("deletion_window_days", json!(c.kms.deletion_window_days))
+        .set("tags", tags(c, &[("eksmgr-alias", &alias)]));
+
+    // The control plane role, allowed to use the cluster's key (found by alias).
+    let cluster_role_name = c.cluster_role_name();
+    let cluster_role = role(
+        account,
+        &cluster_role_name,
+        &format!("eksmgr: EKS control plane role of {}", c.name),
+        trust(
+            "eks.amazonaws.com",
+            &["sts:AssumeRole", "sts:TagSession"],
+            None,
+        ),
+        vec![format!("arn:{p}:iam::aws:policy/AmazonEKSClusterPolicy")],
+        json!({
+            "EKSSecretsEncryption": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ListGrants"],
+                    "Resource": "*",
+                    "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
+                }]
+            }
+        }),
+        tags(c, &[]),
+    );
+
+    let node_role_name = c.node_role_name();
+    let node_role = role(
+        account,
+        &node_role_name,
+        &format!("eksmgr: worker node role of {}", c.name),
+        trust("ec2.amazonaws.com", &["sts:AssumeRole"], None),
+        NODE_ROLE_MANAGED_POLICIES
+            .iter()
+            .map(|n| format!("arn:{p}:iam::aws:policy/{n}"))
+            .collect(),
+        json!({}),
+        tags(c, &[]),
+    );
+    roles.node.push((
+        node_role.address.clone(),
+        role_arn(d, account, &node_role_name),
+    ));
+
+    let pods_trust = trust(
+        "pods.eks.amazonaws.com",
+        &["sts:AssumeRole", "sts:TagSession"],
+        Some(account),
+    );
+    if let Some(sa) = &c.build_pods {
+        let name = format!("{}-build", c.name);
+        let hub = config.hub.account_id.as_str();
+        let hub_region = config.hub_region();
+        let build = role(
+            account,
+            &name,
+            &format!(
+                "eksmgr: pod identity role of {}/{} on {} (push to the hub registry)",
+                sa.namespace, sa.service_account, c.name
+            ),
+            pods_trust.clone(),
+            Vec::new(),
+            json!({
+                "EcrPush": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "PushToHubRegistry",
+                            "Effect": "Allow",
+                            "Action": [
+                                "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+                                "ecr:CompleteLayerUpload", "ecr:GetDownloadUrlForLayer",
+                                "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"
+                            ],
+                            "Resource": format!("arn:{p}:ecr:{hub_region}:{hub}:repository/*")
+                        },
+                        {
+                            "Sid": "RegistryLogin",
+                            "Effect": "Allow",
+                            "Action": "ecr:GetAuthorizationToken",
+                            "Resource": "*"
+                        }
+                    ]
+                }
+            }),
+            tags(
+                c,
+                &[(
+                    "eksmgr-service-account",
+                    &format!("{}/{}", sa.namespace, sa.service_account),
+                )],
+            ),
+        );
+        roles
+            .build
+            .push((build.address.clone(), role_arn(d, account, &name)));
+        out.push(build);
+    }
+    if let (Some(sa), Some(zone)) = (c.external_dns_service_account(), &c.hosted_zone_id) {
+        let name = format!("{}-external-dns", c.name);
+        out.push(role(
+            account,
+            &name,
+            &format!("eksmgr: pod identity role of {}/{} on {} (Route 53)", sa.namespace, sa.service_account, c.name),
+            pods_trust.clone(),
+            Vec::new(),
+            json!({
+                "Route53Records": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ChangeClusterZone",
+                            "Effect": "Allow",
+                            "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+                            "Resource": format!("arn:{p}:route53:::hostedzone/{zone}")
+                        },
+                        {
+                            "Sid": "ListZones",
+                            "Effect": "Allow",
+                            "Action": ["route53:ListHostedZones", "route53:ListTagsForResource"],
+                            "Resource": "*"
+                        }
+                    ]
+                }
+            }),
+            tags(c, &[("eksmgr-service-account", &format!("{}/{}", sa.namespace, sa.service_account))]),
+        ));
+    }
+
+    let mut logging: Vec<String> = c
+        .logging
+        .iter()
+        .map(|l| {
+            serde_json::to_value(l)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect();
+    logging.sort();
+    logging.dedup();
+    let cidrs = if c.public_access_cidrs.is_empty() && c.endpoint_public_access {
+        vec!["0.0.0.0/0".to_string()]
+    } else {
+        c.public_access_cidrs.clone()
+    };
+    let auth = serde_json::to_value(c.authentication_mode).unwrap_or(Value::Null);
+    let mut eks = DesiredResource::new(ResourceKind::EksCluster, &c.name, account, Some(&region))
+        .set("name", json!(c.name))
+        .set("role_arn", json!(role_arn(d, account, &cluster_role_name)))
+        .set("version", json!(c.version))
+        .set("subnet_ids", json!(c.subnet_ids))
+        .set("security_group_ids", json!(c.security_group_ids))
+        .set("endpoint_public_access", json!(c.endpoint_public_access))
+        .set("endpoint_private_access", json!(c.endpoint_private_access))
+        .set("public_access_cidrs", json!(cidrs))
+        .set("logging", json!(logging))
+        .set("authentication_mode", auth)
+        .set_ref("encryption_key_arn", &key.address, "arn")
+        .set("tags", tags(c, &[]))
+        .depend_on(&cluster_role.address);
+    eks.allow_replacement = c.allow_replacement;
+    out.push(key);
+    out.push(cluster_role);
+    out.push(node_role);
+    out.push(eks);
+}

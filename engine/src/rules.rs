@@ -1,0 +1,94 @@
+//! Review rules: what a reviewer must know about a change (irreversible, slow, destructive)
+//! and which changes need an explicit opt-in before apply will carry them out.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::model::{DesiredResource, ResourceKind};
+use crate::plan::{Action, PlanOptions, PlannedChange};
+
+/// Command to re-encrypt secrets written before envelope encryption was enabled.
+pub const REENCRYPT_SECRETS: &str = "kubectl get secrets -A -o json | kubectl replace -f -";
+
+/// Adds notes and opt-in requirements to a change.
+pub(crate) fn review(
+    change: &mut PlannedChange,
+    desired: Option<&DesiredResource>,
+    estate_accounts: &BTreeSet<&str>,
+    options: &PlanOptions,
+) {
+    let account = change.address.account.as_str();
+    if change.action == Action::Delete && !options.destroy && !estate_accounts.contains(account) {
+        change
+            .notes
+            .push(format!("account {account} is no longer part of the estate (it left the EKS OU, was suspended or excluded)"));
+        if !options.allow_account_removal {
+            block(
+                change,
+                "it removes a resource of an account that left the estate: confirm with --allow-account-removal",
+            );
+        }
+    }
+    match (change.kind, change.action) {
+        (ResourceKind::KmsKey, Action::Delete | Action::Replace) => {
+            let days = change
+                .before
+                .as_ref()
+                .and_then(|b| b.get("deletion_window_days"))
+                .and_then(Value::as_u64)
+                .unwrap_or(30);
+            change.notes.push(format!(
+                "schedules the key's deletion after a {days}-day waiting period; anything encrypted with it becomes unreadable then"
+            ));
+            if !options.allow_key_deletion {
+                block(
+                    change,
+                    "it deletes a KMS key: confirm with --allow-key-deletion",
+                );
+            }
+        }
+        (ResourceKind::EksCluster, Action::Replace) => {
+            change
+                .notes
+                .push("replacing the cluster destroys it and every workload running on it".into());
+            if !desired.is_none_or(|d| d.allow_replacement) {
+                block(
+                    change,
+                    "the cluster would be replaced: set `allow_replacement = true` for it in eksmgr.toml to allow that",
+                );
+            }
+        }
+        (ResourceKind::EksCluster, Action::Delete) => {
+            change
+                .notes
+                .push("deleting the cluster destroys every workload running on it".into());
+        }
+        (ResourceKind::EksCluster, Action::Create | Action::Update) => {
+            let enables = change.attribute_diffs.iter().any(|d| {
+                d.name == "encryption_key_arn" && d.before.as_ref().is_none_or(Value::is_null)
+            });
+            if enables {
+                change.notes.push(
+                    "secrets envelope encryption can be enabled once and never removed or changed to another key".into(),
+                );
+                if change.action == Action::Update {
+                    change.notes.push(format!(
+                        "secrets written before encryption was enabled stay unencrypted until they are re-written: {REENCRYPT_SECRETS}"
+                    ));
+                }
+            }
+            if change.adopt {
+                change.notes.push(
+                    "an existing cluster is adopted: it is read and updated, never recreated"
+                        .into(),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+fn block(change: &mut PlannedChange, why: &str) {
+    change.blocked = Some(why.to_string());
+}

@@ -1,0 +1,285 @@
+//! Blueprint and review-rule tests: what the configuration expands to for a set of
+//! discovered spokes, how the hub registry policy follows the estate, and which changes need
+//! an opt-in.
+
+#![allow(clippy::unwrap_used)]
+
+use eksmgr_engine::blueprint::{self, Discovery, SpokeAccount};
+use eksmgr_engine::config;
+use eksmgr_engine::model::{DesiredResource, ObservedResource, ResourceKind};
+use eksmgr_engine::plan::{Action, PlanOptions, Planner};
+use eksmgr_engine::policy;
+use eksmgr_engine::refresh::{Observation, Observations};
+use eksmgr_state::{ResourceRecord, State};
+use serde_json::{Value, json};
+
+const CONFIG: &str = r#"
+[organization]
+management_account_id = "111111111111"
+eks_ou_id = "ou-abcd-11111111"
+
+[hub]
+account_id = "222222222222"
+
+[[hub.ecr_repositories]]
+name = "platform/api"
+
+[[clusters]]
+name = "workloads"
+account = "*"
+version = "1.31"
+build_pods = { namespace = "ci", service_account = "builder" }
+
+[clusters.overrides."333333333333"]
+subnet_ids = ["subnet-0a1b2c3d", "subnet-0a1b2c3e"]
+
+[clusters.overrides."555555555555"]
+skip = true
+
+[[clusters]]
+name = "edge"
+account = "444444444444"
+version = "1.31"
+subnet_ids = ["subnet-0a1b2c3f", "subnet-0a1b2c40"]
+hosted_zone_id = "Z0123456789ABCDEFGHIJ"
+"#;
+
+fn discovery(spokes: &[&str]) -> Discovery {
+    Discovery {
+        management_account_id: "111111111111".into(),
+        partition: "aws".into(),
+        spokes: spokes
+            .iter()
+            .map(|id| SpokeAccount {
+                id: (*id).into(),
+                name: format!("spoke-{id}"),
+            })
+            .collect(),
+        skipped: Vec::new(),
+    }
+}
+
+fn expand(spokes: &[&str]) -> Vec<DesiredResource> {
+    let cfg = config::parse(CONFIG, "eksmgr.toml").unwrap();
+    blueprint::expand(&cfg, &discovery(spokes)).unwrap()
+}
+
+fn names(rs: &[DesiredResource], account: &str) -> Vec<String> {
+    let mut v: Vec<String> = rs
+        .iter()
+        .filter(|r| r.address.account == account)
+        .map(|r| format!("{}.{}", r.address.kind, r.address.name))
+        .collect();
+    v.sort();
+    v
+}
+
+fn ecr_policy(rs: &[DesiredResource]) -> Value {
+    let repo = rs
+        .iter()
+        .find(|r| r.kind == ResourceKind::EcrRepository)
+        .unwrap();
+    repo.attrs["policy"].known().unwrap().clone()
+}
+
+#[test]
+fn each_spoke_gets_its_clusters_keys_and_roles() {
+    let rs = expand(&["333333333333", "444444444444", "555555555555"]);
+    assert_eq!(
+        names(&rs, "333333333333"),
+        vec![
+            "eks_cluster.workloads",
+            "iam_role.workloads-build",
+            "iam_role.workloads-cluster",
+            "iam_role.workloads-node",
+            "kms_key.workloads"
+        ]
+    );
+    let four = names(&rs, "444444444444");
+    assert!(four.contains(&"eks_cluster.edge".to_string()));
+    assert!(four.contains(&"iam_role.edge-external-dns".to_string()));
+    assert!(four.contains(&"eks_cluster.workloads".to_string()));
+    // The override skips 555555555555.
+    assert!(names(&rs, "555555555555").is_empty());
+    // The cluster's key is known only after apply, and the cluster depends on it.
+    let eks = rs
+        .iter()
+        .find(|r| r.kind == ResourceKind::EksCluster && r.address.account == "333333333333")
+        .unwrap();
+    assert!(eks.attrs["encryption_key_arn"].known().is_none());
+    assert!(eks.depends_on.iter().any(|d| d.kind == "kms_key"));
+    assert!(
+        eks.depends_on
+            .iter()
+            .any(|d| d.kind == "stack_set_instances")
+    );
+    // Node roles carry the six managed policies of the seed design.
+    let node = rs
+        .iter()
+        .find(|r| r.address.name == "workloads-node")
+        .unwrap();
+    assert_eq!(
+        node.attrs["managed_policy_arns"]
+            .known()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+}
+
+#[test]
+fn registry_policy_follows_the_estate() {
+    let two = ecr_policy(&expand(&["333333333333", "444444444444"]));
+    let text = two.to_string();
+    assert!(text.contains("arn:aws:iam::333333333333:role/workloads-node"));
+    assert!(text.contains("arn:aws:iam::444444444444:role/edge-node"));
+    assert!(text.contains("arn:aws:iam::444444444444:role/workloads-build"));
+    // A new spoke adds its statements' principals; order never matters.
+    let three = ecr_policy(&expand(&["333333333333", "444444444444", "666666666666"]));
+    assert!(
+        three
+            .to_string()
+            .contains("arn:aws:iam::666666666666:role/workloads-node")
+    );
+    let reordered = ecr_policy(&expand(&["444444444444", "333333333333"]));
+    assert!(policy::equivalent(&two, &reordered));
+    // No spoke: no policy at all.
+    assert_eq!(ecr_policy(&expand(&[])), Value::Null);
+}
+
+fn state_with(resources: &[(&DesiredResource, &str)]) -> (State, Observations) {
+    let mut state = State::new();
+    let mut observed = Observations::new();
+    for (r, id) in resources {
+        let mut rec = ResourceRecord::new(r.address.clone(), *id);
+        rec.attrs = r.known_attrs();
+        state.upsert(rec);
+        let mut attrs = r.known_attrs();
+        attrs.insert("arn".into(), json!(format!("arn:{id}")));
+        observed.insert(
+            r.address.clone(),
+            Observation::Found(ObservedResource {
+                id: (*id).into(),
+                attrs,
+            }),
+        );
+    }
+    (state, observed)
+}
+
+#[test]
+fn leaving_account_needs_confirmation_and_key_deletion_an_opt_in() {
+    let before = expand(&["333333333333", "444444444444"]);
+    let all: Vec<(&DesiredResource, &str)> = before.iter().map(|r| (r, "x")).collect();
+    let (state, observed) = state_with(&all);
+    // 444444444444 left the OU.
+    let after = expand(&["333333333333"]);
+    let plan = Planner::plan(&after, &state, &observed, &PlanOptions::default()).unwrap();
+    let gone: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.address.account == "444444444444")
+        .collect();
+    assert!(!gone.is_empty());
+    assert!(
+        gone.iter()
+            .all(|c| c.action == Action::Delete && c.blocked.is_some())
+    );
+    let key = gone
+        .iter()
+        .find(|c| c.kind == ResourceKind::KmsKey)
+        .unwrap();
+    assert!(
+        key.notes
+            .iter()
+            .any(|n| n.contains("30-day waiting period"))
+    );
+    // The registry drops that spoke's principals.
+    let repo = plan
+        .changes
+        .iter()
+        .find(|c| c.kind == ResourceKind::EcrRepository)
+        .unwrap();
+    assert_eq!(repo.action, Action::Update);
+    // With both opt-ins nothing is blocked.
+    let ok = Planner::plan(
+        &after,
+        &state,
+        &observed,
+        &PlanOptions {
+            allow_account_removal: true,
+            allow_key_deletion: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ok.blocked().count(), 0);
+}
+
+#[test]
+fn cluster_replacement_is_blocked_unless_allowed_and_encryption_is_set_once() {
+    let rs = expand(&["444444444444"]);
+    let eks = rs
+        .iter()
+        .find(|r| r.address.name == "edge" && r.kind == ResourceKind::EksCluster)
+        .unwrap();
+    let key = rs
+        .iter()
+        .find(|r| r.address.name == "edge" && r.kind == ResourceKind::KmsKey)
+        .unwrap();
+    // Existing cluster without encryption, created in another role: role change forces replacement.
+    let mut eks_attrs = eks.known_attrs();
+    eks_attrs.insert("encryption_key_arn".into(), Value::Null);
+    let observed: Observations = [
+        (
+            key.address.clone(),
+            Observation::Found(ObservedResource {
+                id: "k".into(),
+                attrs: {
+                    let mut a = key.known_attrs();
+                    a.insert("arn".into(), json!("arn:aws:kms:k"));
+                    a
+                },
+            }),
+        ),
+        (
+            eks.address.clone(),
+            Observation::Found(ObservedResource {
+                id: "edge".into(),
+                attrs: eks_attrs.clone(),
+            }),
+        ),
+    ]
+    .into();
+    // Only the key and the cluster (their other dependencies are left out of this plan).
+    let strip = |r: &DesiredResource| {
+        let mut r = r.clone();
+        r.depends_on.retain(|d| d == &key.address);
+        r
+    };
+    let only = vec![strip(key), strip(eks)];
+    let plan = Planner::plan(&only, &State::new(), &observed, &PlanOptions::default()).unwrap();
+    let c = plan.change(&eks.address).unwrap();
+    assert_eq!(c.action, Action::Update, "adding encryption is in place");
+    assert!(c.adopt);
+    assert!(c.notes.iter().any(|n| n.contains("kubectl replace")));
+    // Changing the key of an encrypted cluster forces replacement, which `edge` forbids.
+    eks_attrs.insert("encryption_key_arn".into(), json!("arn:aws:kms:other"));
+    let observed2: Observations = [
+        (key.address.clone(), observed[&key.address].clone()),
+        (
+            eks.address.clone(),
+            Observation::Found(ObservedResource {
+                id: "edge".into(),
+                attrs: eks_attrs,
+            }),
+        ),
+    ]
+    .into();
+    let plan = Planner::plan(&only, &State::new(), &observed2, &PlanOptions::default()).unwrap();
+    let c = plan.change(&eks.address).unwrap();
+    assert_eq!(c.action, Action::Replace);
+    assert!(c.blocked.as_deref().unwrap().contains("allow_replacement"));
+}
