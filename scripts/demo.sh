@@ -80,7 +80,7 @@ export NO_COLOR=1
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 endpoint="http://127.0.0.1:$port"
 say "starting moto_server at $endpoint (log: $workdir/moto_server.log)"
-"$moto_server" -H 127.0.0.1 -p "$port" >"$workdir/moto_server.log" 2>&1 &
+MOTO_IAM_LOAD_MANAGED_POLICIES=true "$moto_server" -H 127.0.0.1 -p "$port" >"$workdir/moto_server.log" 2>&1 &
 moto_pid=$!
 export AWS_ENDPOINT_URL="$endpoint"
 

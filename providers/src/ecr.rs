@@ -1,52 +1,366 @@
-//! Amazon ECR: hub repositories with their repository policies (`ecr_repository`). (Being written.)
+//! Amazon ECR: hub repositories (`ecr_repository`) with their tag mutability, scan-on-push
+//! setting, repository policy and tags. Repositories are found by name (which may contain
+//! `/`); a repository that exists but is missing from state is adopted.
+//!
+//! The `policy` attribute is a JSON object, or JSON `null` for "no repository policy": reads
+//! report `null` when the repository has none, and writes delete the policy for `null`.
 
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository, Tag};
 use eksmgr_engine::model::{Attrs, ObservedResource};
+use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
+use serde_json::{Value, json};
 
-use crate::error::Call;
+use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
+use crate::{attr_map, attr_str, key};
 
-fn pending(address: &ResourceAddress) -> ProviderError {
-    Call::new(&address.account, &address.to_string(), "ecr").error(
-        ErrorKind::Other,
-        "not implemented yet",
-        None,
-    )
+async fn client(
+    s: &Sessions,
+    account: &str,
+    region: Option<&str>,
+) -> Result<Client, ProviderError> {
+    let conf = s.for_account(account).await?;
+    let c = aws_sdk_ecr::config::Builder::from(&conf)
+        .region(s.region(region))
+        .retry_partition(Sessions::partition("ecr", account))
+        .timeout_config(Sessions::timeouts())
+        .build();
+    Ok(Client::from_conf(c))
+}
+
+/// Where calls for one resource are made.
+struct Ctx<'a> {
+    c: Client,
+    account: &'a str,
+    resource: String,
+}
+
+impl Ctx<'_> {
+    fn call<'b>(&'b self, api: &'b str) -> Call<'b> {
+        Call::new(self.account, &self.resource, api)
+    }
+}
+
+async fn ctx<'a>(s: &Sessions, address: &'a ResourceAddress) -> Result<Ctx<'a>, ProviderError> {
+    Ok(Ctx {
+        c: client(s, &address.account, address.region.as_deref()).await?,
+        account: &address.account,
+        resource: address.to_string(),
+    })
+}
+
+/// The repository name: the `name` attribute, else the address name.
+fn name_of<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> &'a str {
+    attr_str(attrs, "name").unwrap_or(&address.name)
+}
+
+/// The policy document to set, or `None` for "no repository policy".
+fn policy_text(attrs: &Attrs) -> Option<String> {
+    match attrs.get("policy") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(v) => serde_json::to_string(v).ok(),
+    }
+}
+
+fn mutability(attrs: &Attrs) -> ImageTagMutability {
+    ImageTagMutability::from(attr_str(attrs, "image_tag_mutability").unwrap_or("MUTABLE"))
+}
+
+fn scanning(attrs: &Attrs) -> ImageScanningConfiguration {
+    ImageScanningConfiguration::builder()
+        .scan_on_push(
+            attrs
+                .get("scan_on_push")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        )
+        .build()
+}
+
+fn tags(attrs: &Attrs) -> Vec<Tag> {
+    attr_map(attrs, "tags")
+        .into_iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+async fn describe(x: &Ctx<'_>, name: &str) -> Result<Option<Repository>, ProviderError> {
+    match x
+        .c
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o
+            .repositories()
+            .iter()
+            .find(|r| r.repository_name() == Some(name))
+            .cloned()),
+        Err(e) if code(&e) == Some("RepositoryNotFoundException") => Ok(None),
+        Err(e) => Err(map(x.call("ecr:DescribeRepositories"), e)),
+    }
+}
+
+async fn list_tags(
+    x: &Ctx<'_>,
+    arn: &str,
+) -> Result<serde_json::Map<String, Value>, ProviderError> {
+    let out =
+        x.c.list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| map(x.call("ecr:ListTagsForResource"), e))?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), json!(t.value())))
+        .collect())
+}
+
+async fn get(x: &Ctx<'_>, name: &str) -> Result<Option<ObservedResource>, ProviderError> {
+    let Some(repo) = describe(x, name).await? else {
+        return Ok(None);
+    };
+    let policy = match x
+        .c
+        .get_repository_policy()
+        .repository_name(name)
+        .send()
+        .await
+    {
+        Ok(o) => o
+            .policy_text()
+            .map(|t| policy::parse_str(t).unwrap_or_else(|_| Value::String(t.to_string())))
+            .unwrap_or(Value::Null),
+        Err(e) if code(&e) == Some("RepositoryPolicyNotFoundException") => Value::Null,
+        // The repository went away between the two calls.
+        Err(e) if code(&e) == Some("RepositoryNotFoundException") => return Ok(None),
+        Err(e) => return Err(map(x.call("ecr:GetRepositoryPolicy"), e)),
+    };
+    let arn = repo.repository_arn().unwrap_or_default();
+    let tags = if arn.is_empty() {
+        serde_json::Map::new()
+    } else {
+        list_tags(x, arn).await?
+    };
+    let mut attrs = Attrs::new();
+    attrs.insert("name".into(), json!(name));
+    attrs.insert(
+        "image_tag_mutability".into(),
+        json!(
+            repo.image_tag_mutability()
+                .map(ImageTagMutability::as_str)
+                .unwrap_or("MUTABLE")
+        ),
+    );
+    attrs.insert(
+        "scan_on_push".into(),
+        json!(
+            repo.image_scanning_configuration()
+                .is_some_and(ImageScanningConfiguration::scan_on_push)
+        ),
+    );
+    attrs.insert("policy".into(), policy);
+    attrs.insert("tags".into(), Value::Object(tags));
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert(
+        "registry_id".into(),
+        json!(repo.registry_id().unwrap_or_default()),
+    );
+    attrs.insert(
+        "uri".into(),
+        json!(repo.repository_uri().unwrap_or_default()),
+    );
+    Ok(Some(ObservedResource {
+        id: name.to_string(),
+        attrs,
+    }))
+}
+
+async fn read_back(x: &Ctx<'_>, name: &str) -> Result<ObservedResource, ProviderError> {
+    get(x, name).await?.ok_or_else(|| {
+        x.call("ecr:DescribeRepositories").error(
+            ErrorKind::NotFound,
+            format!("repository {name} vanished while it was being changed"),
+            Some("someone else may be changing this repository; run `eksmgr plan` again"),
+        )
+    })
 }
 
 /// Reads a repository by name.
 pub async fn read_repository(
-    _s: &Sessions,
+    s: &Sessions,
     req: &ReadRequest<'_>,
 ) -> Result<Option<ObservedResource>, ProviderError> {
-    Err(pending(req.address))
+    let x = ctx(s, req.address).await?;
+    get(&x, key(req, "name")).await
 }
 
-/// Creates a repository.
+/// Creates a repository with its policy; one that exists already is adopted and updated.
 pub async fn create_repository(
-    _s: &Sessions,
+    s: &Sessions,
     address: &ResourceAddress,
-    _attrs: &Attrs,
+    attrs: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
-    Err(pending(address))
+    let x = ctx(s, address).await?;
+    let name = name_of(attrs, address);
+    let created =
+        x.c.create_repository()
+            .repository_name(name)
+            .image_tag_mutability(mutability(attrs))
+            .image_scanning_configuration(scanning(attrs))
+            .set_tags(Some(tags(attrs)).filter(|t| !t.is_empty()))
+            .send()
+            .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if code(&e) == Some("RepositoryAlreadyExistsException") => {
+            let all: Vec<String> = attrs.keys().cloned().collect();
+            return sync(&x, name, &Attrs::new(), attrs, &all).await;
+        }
+        Err(e) => return Err(map(x.call("ecr:CreateRepository"), e)),
+    }
+    if let Some(doc) = policy_text(attrs) {
+        x.c.set_repository_policy()
+            .repository_name(name)
+            .policy_text(doc)
+            .send()
+            .await
+            .map_err(|e| map(x.call("ecr:SetRepositoryPolicy"), e))?;
+    }
+    read_back(&x, name).await
 }
 
-/// Updates a repository.
+/// Applies the `changed` attributes of `after` to repository `name`, then reads it back.
+async fn sync(
+    x: &Ctx<'_>,
+    name: &str,
+    before: &Attrs,
+    after: &Attrs,
+    changed: &[String],
+) -> Result<ObservedResource, ProviderError> {
+    let has = |n: &str| changed.iter().any(|c| c == n);
+    if has("image_tag_mutability") {
+        x.c.put_image_tag_mutability()
+            .repository_name(name)
+            .image_tag_mutability(mutability(after))
+            .send()
+            .await
+            .map_err(|e| map(x.call("ecr:PutImageTagMutability"), e))?;
+    }
+    if has("scan_on_push") {
+        x.c.put_image_scanning_configuration()
+            .repository_name(name)
+            .image_scanning_configuration(scanning(after))
+            .send()
+            .await
+            .map_err(|e| map(x.call("ecr:PutImageScanningConfiguration"), e))?;
+    }
+    if has("policy") {
+        match policy_text(after) {
+            Some(doc) => {
+                x.c.set_repository_policy()
+                    .repository_name(name)
+                    .policy_text(doc)
+                    .send()
+                    .await
+                    .map_err(|e| map(x.call("ecr:SetRepositoryPolicy"), e))?;
+            }
+            None => match x
+                .c
+                .delete_repository_policy()
+                .repository_name(name)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if code(&e) == Some("RepositoryPolicyNotFoundException") => {}
+                Err(e) => return Err(map(x.call("ecr:DeleteRepositoryPolicy"), e)),
+            },
+        }
+    }
+    if has("tags") {
+        let Some(repo) = describe(x, name).await? else {
+            return read_back(x, name).await;
+        };
+        let arn = repo.repository_arn().unwrap_or_default();
+        let want = attr_map(after, "tags");
+        // What the repository has now, not only what was recorded: tags added out of band go too.
+        let mut current: Vec<String> = list_tags(x, arn).await?.keys().cloned().collect();
+        current.extend(attr_map(before, "tags").into_iter().map(|(k, _)| k));
+        current.sort();
+        current.dedup();
+        let stale: Vec<String> = current
+            .into_iter()
+            .filter(|k| !want.iter().any(|(w, _)| w == k))
+            .collect();
+        if !stale.is_empty() {
+            x.c.untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(stale))
+                .send()
+                .await
+                .map_err(|e| map(x.call("ecr:UntagResource"), e))?;
+        }
+        if !want.is_empty() {
+            x.c.tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(tags(after)))
+                .send()
+                .await
+                .map_err(|e| map(x.call("ecr:TagResource"), e))?;
+        }
+    }
+    read_back(x, name).await
+}
+
+/// Updates the changed attributes of a repository.
 pub async fn update_repository(
-    _s: &Sessions,
+    s: &Sessions,
     address: &ResourceAddress,
-    _before: &Attrs,
-    _after: &Attrs,
-    _changed: &[String],
+    before: &Attrs,
+    after: &Attrs,
+    changed: &[String],
 ) -> Result<ObservedResource, ProviderError> {
-    Err(pending(address))
+    let x = ctx(s, address).await?;
+    sync(&x, name_of(after, address), before, after, changed).await
 }
 
-/// Deletes a repository.
+/// Deletes a repository (never its images: a repository holding images is an error).
 pub async fn delete_repository(
-    _s: &Sessions,
+    s: &Sessions,
     address: &ResourceAddress,
 ) -> Result<(), ProviderError> {
-    Err(pending(address))
+    let x = ctx(s, address).await?;
+    let name = address.name.as_str();
+    match x
+        .c
+        .delete_repository()
+        .repository_name(name)
+        .force(false)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("RepositoryNotFoundException") => Ok(()),
+        Err(e) if code(&e) == Some("RepositoryNotEmptyException") => {
+            let mut err = map(x.call("ecr:DeleteRepository"), e);
+            err.kind = ErrorKind::Conflict;
+            err.hint = Some(format!(
+                "repository {name} still holds images and eksmgr never deletes images; remove them \
+                 first (`aws ecr list-images --repository-name {name}` then \
+                 `aws ecr batch-delete-image --repository-name {name} --image-ids ...`, \
+                 or `aws ecr delete-repository --repository-name {name} --force`), then run \
+                 `eksmgr apply` again"
+            ));
+            Err(err)
+        }
+        Err(e) => Err(map(x.call("ecr:DeleteRepository"), e)),
+    }
 }
