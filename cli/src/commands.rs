@@ -145,6 +145,9 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         lock.release()?;
         return Ok(1);
     }
+    let provider = provider.with_progress(std::sync::Arc::new(|address, message| {
+        eprintln!("{address}: {message}");
+    }));
     let executor = Executor::new(&provider, args.parallelism.into());
     let cancel = executor.cancel_flag();
     tokio::spawn(async move {

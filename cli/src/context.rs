@@ -81,6 +81,18 @@ pub async fn plan(
             allow_account_removal: opt_ins.allow_account_removal || destroy,
         },
     )?;
+    let spokes: Vec<String> = discovery
+        .spokes
+        .iter()
+        .map(|s| if s.name.is_empty() { s.id.clone() } else { format!("{} ({})", s.id, s.name) })
+        .collect();
+    eprintln!(
+        "Spokes: {} account(s) in {}{}{}",
+        spokes.len(),
+        loaded.config.organization.eks_ou_id.as_str(),
+        if spokes.is_empty() { "" } else { ": " },
+        spokes.join(", ")
+    );
     for a in &discovery.skipped {
         plan.warnings.push(format!(
             "account {} ({}) of the EKS OU is not a spoke this run: {}",
