@@ -102,7 +102,7 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
 }
 
 fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
-    if !plan.deferred.is_empty() || plan.blocked().next().is_some() {
+    if plan.unreadable().next().is_some() || plan.blocked().next().is_some() {
         1
     } else if detailed && plan.has_changes() {
         2
@@ -132,7 +132,11 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     print!("{}", human::plan(&plan, s));
     if !plan.has_changes() {
         lock.release()?;
-        return Ok(if plan.deferred.is_empty() { 0 } else { 1 });
+        return Ok(if plan.unreadable().next().is_none() {
+            0
+        } else {
+            1
+        });
     }
     if plan.blocked().next().is_some() {
         lock.release()?;
@@ -172,11 +176,18 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     lock.release()?;
     println!();
     print!("{}", human::outcome(&outcome, verb, s));
-    Ok(if outcome.is_success() && plan.deferred.is_empty() {
-        0
-    } else {
-        1
-    })
+    if plan.deferred.iter().any(|d| d.awaiting.is_some()) {
+        println!(
+            "Some resources can only be planned once this apply's resources exist: run `eksmgr apply` again."
+        );
+    }
+    Ok(
+        if outcome.is_success() && plan.unreadable().next().is_none() {
+            0
+        } else {
+            1
+        },
+    )
 }
 
 fn confirm(destroy: bool) -> Result<bool> {

@@ -84,7 +84,13 @@ pub async fn plan(
     let spokes: Vec<String> = discovery
         .spokes
         .iter()
-        .map(|s| if s.name.is_empty() { s.id.clone() } else { format!("{} ({})", s.id, s.name) })
+        .map(|s| {
+            if s.name.is_empty() {
+                s.id.clone()
+            } else {
+                format!("{} ({})", s.id, s.name)
+            }
+        })
         .collect();
     eprintln!(
         "Spokes: {} account(s) in {}{}{}",

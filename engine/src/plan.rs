@@ -90,6 +90,10 @@ pub struct Deferred {
     pub address: ResourceAddress,
     /// Why (the read error, or the dependency that could not be read).
     pub reason: String,
+    /// The resource this one waits for, when it could not be read because that one does not
+    /// exist yet (a spoke reached through a role this plan creates): expected, not an error.
+    #[serde(default)]
+    pub awaiting: Option<ResourceAddress>,
 }
 
 /// The whole plan.
@@ -130,8 +134,16 @@ pub struct Summary {
 
 impl Plan {
     /// Whether applying would do anything (drift alone with no change does not count).
+    /// Resources awaiting a dependency this plan creates count: they come after the apply.
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action.is_change() || c.adopt)
+            || self.deferred.iter().any(|d| d.awaiting.is_some())
+    }
+
+    /// Resources that could not be read for a reason other than a dependency this plan
+    /// creates: something is wrong (an account unreachable, access denied ...).
+    pub fn unreadable(&self) -> impl Iterator<Item = &Deferred> {
+        self.deferred.iter().filter(|d| d.awaiting.is_none())
     }
 
     /// Counts of each action.
@@ -248,7 +260,8 @@ impl Planner {
         let estate_accounts: BTreeSet<&str> =
             desired.iter().map(|d| d.address.account.as_str()).collect();
         let mut actions: BTreeMap<ResourceAddress, Action> = BTreeMap::new();
-        let mut deferred: BTreeMap<ResourceAddress, String> = BTreeMap::new();
+        let mut deferred: BTreeMap<ResourceAddress, (String, Option<ResourceAddress>)> =
+            BTreeMap::new();
 
         for addr in graph.topological() {
             let record = state.resources.get(&addr);
@@ -277,8 +290,15 @@ impl Planner {
                 }
             }
             // Unreadable, or depending on something deferred: defer.
+            let awaiting = graph.dependencies(&addr).into_iter().find_map(|d| {
+                if matches!(actions.get(&d), Some(Action::Create | Action::Replace)) {
+                    Some(d)
+                } else {
+                    deferred.get(&d).and_then(|(_, a)| a.clone())
+                }
+            });
             if let Some(Observation::Unreadable { error }) = obs {
-                deferred.insert(addr.clone(), error.to_string());
+                deferred.insert(addr.clone(), (error.to_string(), awaiting));
                 continue;
             }
             if let Some(dep) = graph
@@ -288,7 +308,10 @@ impl Planner {
             {
                 deferred.insert(
                     addr.clone(),
-                    format!("depends on {dep}, which could not be read"),
+                    (
+                        format!("depends on {dep}, which could not be read"),
+                        awaiting,
+                    ),
                 );
                 continue;
             }
@@ -339,7 +362,11 @@ impl Planner {
         }
         plan.deferred = deferred
             .into_iter()
-            .map(|(address, reason)| Deferred { address, reason })
+            .map(|(address, (reason, awaiting))| Deferred {
+                address,
+                reason,
+                awaiting,
+            })
             .collect();
         Ok(plan)
     }

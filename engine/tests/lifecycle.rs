@@ -50,7 +50,12 @@ impl Fake {
 #[async_trait]
 impl Provider for Fake {
     async fn read(&self, req: ReadRequest<'_>) -> Result<Option<ObservedResource>, ProviderError> {
-        Ok(self.objects.lock().unwrap().get(req.address).cloned())
+        let objects = self.objects.lock().unwrap();
+        // Resources in account 999999999999 are reachable only once `gate` exists.
+        if req.address.account == "999999999999" && !objects.keys().any(|a| a.name == "gate") {
+            return Err(Fake::err(req.address, "AssumeRole"));
+        }
+        Ok(objects.get(req.address).cloned())
     }
     async fn create(
         &self,
@@ -394,4 +399,52 @@ async fn cancel_stops_new_work() {
     assert_eq!(out.completed.len(), 2);
     assert_eq!(out.skipped.len(), 8);
     assert_eq!(file.load().unwrap().resources.len(), 2);
+}
+
+#[tokio::test]
+async fn resources_behind_a_created_dependency_wait_for_the_next_plan() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    let gate = role("gate", "opens the spoke");
+    let spoke = DesiredResource::new(ResourceKind::IamRole, "inner", "999999999999", None)
+        .set("name", json!("inner"))
+        .depend_on(&gate.address);
+    let desired = vec![gate.clone(), spoke.clone()];
+    let mut state = State::new();
+    let first = plan(&p, &desired, &state, false).await;
+    assert_eq!(first.summary().add, 1);
+    assert_eq!(first.deferred.len(), 1);
+    assert_eq!(first.deferred[0].awaiting.as_ref(), Some(&gate.address));
+    assert!(
+        first.unreadable().next().is_none(),
+        "expected, not an error"
+    );
+    assert!(first.has_changes());
+    apply(&p, &first, &mut state, &mut file).await;
+    let second = plan(&p, &desired, &state, false).await;
+    assert!(second.deferred.is_empty());
+    assert_eq!(
+        second.change(&spoke.address).unwrap().action,
+        Action::Create
+    );
+    apply(&p, &second, &mut state, &mut file).await;
+    assert!(!plan(&p, &desired, &state, false).await.has_changes());
+}
+
+#[tokio::test]
+async fn an_unreadable_resource_is_an_error_not_a_change() {
+    let p = Fake::default();
+    // The gate is not desired: nothing this plan creates would make the spoke reachable.
+    let spoke = DesiredResource::new(ResourceKind::IamRole, "inner", "999999999999", None)
+        .set("name", json!("inner"));
+    let pl = plan(&p, &[spoke.clone()], &State::new(), false).await;
+    assert_eq!(pl.unreadable().count(), 1);
+    assert!(
+        pl.unreadable()
+            .next()
+            .unwrap()
+            .reason
+            .contains("fake:AssumeRole")
+    );
+    assert!(!pl.has_changes());
 }

@@ -40,13 +40,31 @@ pub fn plan(p: &Plan, s: Styler) -> String {
             }
         }
     }
-    if !p.deferred.is_empty() {
+    let awaiting: Vec<_> = p.deferred.iter().filter(|d| d.awaiting.is_some()).collect();
+    if !awaiting.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            s.bold("Planned after this apply (they are reached through resources it creates; run plan again afterwards):")
+        );
+        for d in awaiting {
+            let after = d
+                .awaiting
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {} {} (after {after})", s.dim("…"), d.address);
+        }
+        out.push('\n');
+    }
+    let unreadable: Vec<_> = p.unreadable().collect();
+    if !unreadable.is_empty() {
         let _ = writeln!(
             out,
             "{}",
             s.bold("Could not be planned (nothing will be done to these):")
         );
-        for d in &p.deferred {
+        for d in unreadable {
             let _ = writeln!(out, "  {} {}", s.red("!"), d.address);
             for line in d.reason.lines() {
                 let _ = writeln!(out, "      {line}");
