@@ -437,7 +437,7 @@ async fn an_unreadable_resource_is_an_error_not_a_change() {
     // The gate is not desired: nothing this plan creates would make the spoke reachable.
     let spoke = DesiredResource::new(ResourceKind::IamRole, "inner", "999999999999", None)
         .set("name", json!("inner"));
-    let pl = plan(&p, &[spoke.clone()], &State::new(), false).await;
+    let pl = plan(&p, std::slice::from_ref(&spoke), &State::new(), false).await;
     assert_eq!(pl.unreadable().count(), 1);
     assert!(
         pl.unreadable()

@@ -93,6 +93,8 @@ impl MotoServer {
 
         let child = Command::new(moto_server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // AWS managed policies (AmazonEKSClusterPolicy ...) exist only when loaded.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -262,7 +264,7 @@ fn http_request(port: u16, method: &str, path: &str) -> Result<u16, String> {
     let mut stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(|e| e.to_string())?;
     let request =
         format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n");
