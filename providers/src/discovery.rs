@@ -82,7 +82,7 @@ pub async fn discover_spokes(
     let mut found: BTreeMap<String, SpokeAccount> = BTreeMap::new();
     let mut skipped = Vec::new();
     if spokes_cfg.discover {
-        let c = crate::organizations::client(sessions, &mgmt).await?;
+        let c = crate::organizations::client(sessions, &mgmt, None).await?;
         let mut ous = vec![ou.clone()];
         while let Some(parent) = ous.pop() {
             let call = Call::new(&mgmt, &resource, "organizations:ListAccountsForParent");

@@ -17,19 +17,7 @@ use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
 
-async fn client(
-    s: &Sessions,
-    account: &str,
-    region: Option<&str>,
-) -> Result<Client, ProviderError> {
-    let conf = s.for_account(account).await?;
-    let c = aws_sdk_ecr::config::Builder::from(&conf)
-        .region(s.region(region))
-        .retry_partition(Sessions::partition("ecr", account))
-        .timeout_config(Sessions::timeouts())
-        .build();
-    Ok(Client::from_conf(c))
-}
+crate::service_client!(aws_sdk_ecr, "ecr");
 
 /// Where calls for one resource are made.
 struct Ctx<'a> {

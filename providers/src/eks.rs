@@ -88,16 +88,7 @@ impl Waits {
     }
 }
 
-async fn client(s: &Sessions, address: &ResourceAddress) -> Result<Client, ProviderError> {
-    let account = address.account.as_str();
-    let conf = s.for_account(account).await?;
-    let c = aws_sdk_eks::config::Builder::from(&conf)
-        .region(s.region(address.region.as_deref()))
-        .retry_partition(Sessions::partition("eks", account))
-        .timeout_config(Sessions::timeouts())
-        .build();
-    Ok(Client::from_conf(c))
-}
+crate::service_client!(aws_sdk_eks, "eks");
 
 /// Maps an EKS SDK error, with EKS-specific hints for a busy cluster.
 fn map_eks<E, R>(call: Call<'_>, err: SdkError<E, R>) -> ProviderError
@@ -298,7 +289,7 @@ pub async fn read_cluster(
     s: &Sessions,
     req: &ReadRequest<'_>,
 ) -> Result<Option<ObservedResource>, ProviderError> {
-    let c = client(s, req.address).await?;
+    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
     read_with_client(&c, req.address, key(req, "name")).await
 }
 
@@ -528,7 +519,7 @@ pub async fn create_cluster(
     attrs: &Attrs,
     progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     create_with_client(&c, address, attrs, progress, Waits::production(CREATE_WAIT)).await
 }
 
@@ -967,7 +958,7 @@ pub async fn update_cluster(
     changed: &[String],
     progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     update_with_client(
         &c,
         address,
@@ -1032,7 +1023,7 @@ pub async fn delete_cluster(
     address: &ResourceAddress,
     progress: &Progress,
 ) -> Result<(), ProviderError> {
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     delete_with_client(
         &c,
         address,

@@ -16,15 +16,7 @@ use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, attr_strings, key};
 
-async fn client(s: &Sessions, account: &str) -> Result<Client, ProviderError> {
-    let conf = s.for_account(account).await?;
-    let c = aws_sdk_iam::config::Builder::from(&conf)
-        .region(s.region(None))
-        .retry_partition(Sessions::partition("iam", account))
-        .timeout_config(Sessions::timeouts())
-        .build();
-    Ok(Client::from_conf(c))
-}
+crate::service_client!(aws_sdk_iam, "iam");
 
 fn doc_string(v: Option<&Value>) -> String {
     match v {
@@ -132,7 +124,7 @@ pub async fn read_role(
 ) -> Result<Option<ObservedResource>, ProviderError> {
     let account = req.address.account.as_str();
     let resource = req.address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     get(&c, account, &resource, key(req, "name")).await
 }
 
@@ -151,7 +143,7 @@ pub async fn create_role(
 ) -> Result<ObservedResource, ProviderError> {
     let account = address.account.as_str();
     let resource = address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     let name = attr_str(attrs, "name").unwrap_or(&address.name);
     let created = c
         .create_role()
@@ -266,7 +258,7 @@ pub async fn update_role(
 ) -> Result<ObservedResource, ProviderError> {
     let account = address.account.as_str();
     let resource = address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     let name = attr_str(after, "name").unwrap_or(&address.name);
     let has = |n: &str| changed.iter().any(|c| c == n);
     if has("assume_role_policy") {
@@ -336,7 +328,7 @@ pub async fn update_role(
 pub async fn delete_role(s: &Sessions, address: &ResourceAddress) -> Result<(), ProviderError> {
     let account = address.account.as_str();
     let resource = address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     let name = address.name.as_str();
     let Some(current) = get(&c, account, &resource, name).await? else {
         return Ok(());

@@ -29,19 +29,7 @@ const ALIAS_TAG: &str = "eksmgr-alias";
 /// The tag marking resources eksmgr manages.
 const MANAGED_BY_TAG: &str = "managed-by";
 
-async fn client(
-    s: &Sessions,
-    account: &str,
-    region: Option<&str>,
-) -> Result<Client, ProviderError> {
-    let conf = s.for_account(account).await?;
-    let c = aws_sdk_kms::config::Builder::from(&conf)
-        .region(s.region(region))
-        .retry_partition(Sessions::partition("kms", account))
-        .timeout_config(Sessions::timeouts())
-        .build();
-    Ok(Client::from_conf(c))
-}
+crate::service_client!(aws_sdk_kms, "kms");
 
 /// Where calls for one resource are made.
 struct Ctx<'a> {

@@ -15,15 +15,7 @@ use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
 
-pub(crate) async fn client(s: &Sessions, account: &str) -> Result<Client, ProviderError> {
-    let conf = s.for_account(account).await?;
-    let c = aws_sdk_organizations::config::Builder::from(&conf)
-        .region(s.region(None))
-        .retry_partition(Sessions::partition("organizations", account))
-        .timeout_config(Sessions::timeouts())
-        .build();
-    Ok(Client::from_conf(c))
-}
+crate::service_client!(aws_sdk_organizations, "organizations");
 
 fn content_string(attrs: &Attrs) -> String {
     match attrs.get("content") {
@@ -128,7 +120,7 @@ pub async fn read_policy(
 ) -> Result<Option<ObservedResource>, ProviderError> {
     let account = req.address.account.as_str();
     let resource = req.address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     if let Some(id) = req.id {
         let call = Call::new(account, &resource, "organizations:DescribePolicy");
         if let Some(found) = describe(&c, call, id).await? {
@@ -158,7 +150,7 @@ pub async fn create_policy(
 ) -> Result<ObservedResource, ProviderError> {
     let account = address.account.as_str();
     let resource = address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     let name = attr_str(attrs, "name").unwrap_or(&address.name);
     let call = Call::new(account, &resource, "organizations:CreatePolicy");
     let tags: Vec<Tag> = attr_map(attrs, "tags")
@@ -218,7 +210,7 @@ pub async fn update_policy(
 ) -> Result<ObservedResource, ProviderError> {
     let account = address.account.as_str();
     let resource = address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     let call = Call::new(account, &resource, "organizations:UpdatePolicy");
     c.update_policy()
         .policy_id(id)
@@ -288,7 +280,7 @@ pub async fn delete_policy(
 ) -> Result<(), ProviderError> {
     let account = address.account.as_str();
     let resource = address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     match c.delete_policy().policy_id(id).send().await {
         Ok(_) => Ok(()),
         Err(e) if code(&e) == Some("PolicyNotFoundException") => Ok(()),
@@ -317,7 +309,7 @@ pub async fn read_attachment(
 ) -> Result<Option<ObservedResource>, ProviderError> {
     let account = req.address.account.as_str();
     let resource = req.address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     let name = key(req, "policy_name");
     let target = key(req, "target_id");
     let call = Call::new(account, &resource, "organizations:ListPoliciesForTarget");
@@ -354,7 +346,7 @@ pub async fn create_attachment(
 ) -> Result<ObservedResource, ProviderError> {
     let account = address.account.as_str();
     let resource = address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     let policy_id = attr_str(attrs, "policy_id").unwrap_or_default();
     let target = attr_str(attrs, "target_id").unwrap_or_default();
     let name = attr_str(attrs, "policy_name").unwrap_or_default();
@@ -385,7 +377,7 @@ pub async fn delete_attachment(
 ) -> Result<(), ProviderError> {
     let account = address.account.as_str();
     let resource = address.to_string();
-    let c = client(s, account).await?;
+    let c = client(s, account, None).await?;
     let policy_id = attr_str(before, "policy_id").unwrap_or_default();
     let target = attr_str(before, "target_id").unwrap_or_default();
     match c
@@ -422,7 +414,7 @@ pub(crate) async fn parents(
     management: &str,
     accounts: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, ProviderError> {
-    let c = client(s, management).await?;
+    let c = client(s, management, None).await?;
     let mut out = BTreeSet::new();
     for account in accounts {
         let page = c

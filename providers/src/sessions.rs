@@ -5,6 +5,7 @@
 //! partition (AWS throttles per account) and every call an operation timeout. The assumed-role
 //! credentials are cached by the SDK's identity cache and refreshed before they expire.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,12 +83,51 @@ impl SessionsConfig {
     }
 }
 
-/// Per-account SDK configurations, built lazily and cached.
+/// Per-account SDK configurations and service clients, built lazily and cached.
 #[derive(Clone)]
 pub struct Sessions {
     base: SdkConfig,
     config: SessionsConfig,
     cache: Arc<Mutex<HashMap<String, SdkConfig>>>,
+    clients: Arc<Mutex<HashMap<ClientKey, Arc<dyn Any + Send + Sync>>>>,
+}
+
+/// (service, account, region).
+type ClientKey = (&'static str, String, String);
+
+/// What a service client is built with: the region, its own retry partition, the timeouts.
+pub struct ClientSettings {
+    /// The region.
+    pub region: Region,
+    /// The retry partition of the service in the account.
+    pub partition: RetryPartition,
+    /// Operation and attempt timeouts.
+    pub timeouts: aws_smithy_types::timeout::TimeoutConfig,
+}
+
+/// Defines `client(sessions, account, region)` for an SDK crate, cached per run.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! service_client {
+    ($sdk:ident, $service:literal) => {
+        /// The service's client for an account and region, built once per run.
+        pub(crate) async fn client(
+            s: &$crate::sessions::Sessions,
+            account: &str,
+            region: Option<&str>,
+        ) -> Result<$sdk::Client, eksmgr_engine::provider::ProviderError> {
+            s.client($service, account, region, |conf, settings| {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(conf)
+                        .region(settings.region)
+                        .retry_partition(settings.partition)
+                        .timeout_config(settings.timeouts)
+                        .build(),
+                )
+            })
+            .await
+        }
+    };
 }
 
 /// Timeout for one API call, retries included.
@@ -102,6 +142,7 @@ impl Sessions {
             base,
             config,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            clients: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -171,6 +212,42 @@ impl Sessions {
             }
         }
         e
+    }
+
+    /// A client of `service` for an account and region, built by `make` the first time and
+    /// reused after (clients share connection pools and credential caches).
+    pub async fn client<C: Clone + Send + Sync + 'static>(
+        &self,
+        service: &'static str,
+        account: &str,
+        region: Option<&str>,
+        make: impl FnOnce(&SdkConfig, ClientSettings) -> C,
+    ) -> Result<C, ProviderError> {
+        let region = self.region(region);
+        let key = (service, account.to_string(), region.to_string());
+        if let Some(c) = self
+            .clients
+            .lock()
+            .await
+            .get(&key)
+            .and_then(|c| c.downcast_ref::<C>())
+        {
+            return Ok(c.clone());
+        }
+        let conf = self.for_account(account).await?;
+        let client = make(
+            &conf,
+            ClientSettings {
+                region,
+                partition: Sessions::partition(service, account),
+                timeouts: Sessions::timeouts(),
+            },
+        );
+        self.clients
+            .lock()
+            .await
+            .insert(key, Arc::new(client.clone()));
+        Ok(client)
     }
 
     /// A retry partition of its own for each account and service.

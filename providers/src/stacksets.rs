@@ -26,16 +26,7 @@ const OPERATION_WAIT: Duration = Duration::from_secs(30 * 60);
 /// Poll interval while waiting.
 const POLL: Duration = Duration::from_secs(5);
 
-async fn client(s: &Sessions, address: &ResourceAddress) -> Result<Client, ProviderError> {
-    let account = address.account.as_str();
-    let conf = s.for_account(account).await?;
-    let c = aws_sdk_cloudformation::config::Builder::from(&conf)
-        .region(s.region(address.region.as_deref()))
-        .retry_partition(Sessions::partition("cloudformation", account))
-        .timeout_config(Sessions::timeouts())
-        .build();
-    Ok(Client::from_conf(c))
-}
+crate::service_client!(aws_sdk_cloudformation, "cloudformation");
 
 fn template_string(attrs: &Attrs) -> String {
     match attrs.get("template_body") {
@@ -146,7 +137,7 @@ pub async fn read_stack_set(
     req: &ReadRequest<'_>,
 ) -> Result<Option<ObservedResource>, ProviderError> {
     let resource = req.address.to_string();
-    let c = client(s, req.address).await?;
+    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
     describe(
         &c,
         Call::new(
@@ -239,7 +230,7 @@ pub async fn create_stack_set(
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
     let account = address.account.as_str();
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(attrs, "name").unwrap_or(&address.name);
     let call = Call::new(account, &resource, "cloudformation:CreateStackSet");
     let caps: Vec<Capability> = attr_strings(attrs, "capabilities")
@@ -289,7 +280,7 @@ pub async fn update_stack_set(
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
     let account = address.account.as_str();
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(after, "name").unwrap_or(&address.name);
     let call = Call::new(account, &resource, "cloudformation:UpdateStackSet");
     let caps: Vec<Capability> = attr_strings(after, "capabilities")
@@ -336,7 +327,7 @@ pub async fn delete_stack_set(
     address: &ResourceAddress,
 ) -> Result<(), ProviderError> {
     let resource = address.to_string();
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     let call = Call::new(&address.account, &resource, "cloudformation:DeleteStackSet");
     let r = while_busy!(
         call,
@@ -407,7 +398,7 @@ pub async fn read_instances(
     req: &ReadRequest<'_>,
 ) -> Result<Option<ObservedResource>, ProviderError> {
     let resource = req.address.to_string();
-    let c = client(s, req.address).await?;
+    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
     let name = key(req, "stack_set_name");
     let call = Call::new(
         &req.address.account,
@@ -496,7 +487,7 @@ pub async fn create_instances(
     attrs: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(attrs, "stack_set_name").unwrap_or(&address.name);
     let ous = attr_strings(attrs, "organizational_unit_ids");
     let regions = attr_strings(attrs, "regions");
@@ -521,7 +512,7 @@ pub async fn update_instances(
     after: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(after, "stack_set_name").unwrap_or(&address.name);
     let set = |a: &Attrs, n: &str| attr_strings(a, n).into_iter().collect::<BTreeSet<String>>();
     let (want_ous, have_ous) = (
@@ -559,7 +550,7 @@ pub async fn delete_instances(
     before: &Attrs,
 ) -> Result<(), ProviderError> {
     let resource = address.to_string();
-    let c = client(s, address).await?;
+    let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(before, "stack_set_name").unwrap_or(&address.name);
     let call = Call::new(
         &address.account,
