@@ -34,11 +34,7 @@ fn validate(cli: &Cli, s: Styler) -> Result<u8> {
     // Expand with a placeholder management account so blueprint-level checks run offline.
     let discovery = offline_discovery(&loaded.config);
     let desired = blueprint::expand(&loaded.config, &discovery)?;
-    Graph::build(
-        desired
-            .iter()
-            .map(|d| (&d.address, d.depends_on.as_slice())),
-    )?;
+    Graph::of_desired(&desired)?;
     println!(
         "{} {} is valid ({} resources).",
         s.green("Success!"),
@@ -230,11 +226,7 @@ fn unlock(cli: &Cli, lock_id: &str) -> Result<u8> {
 fn graph(cli: &Cli) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     let desired = blueprint::expand(&loaded.config, &offline_discovery(&loaded.config))?;
-    let g = Graph::build(
-        desired
-            .iter()
-            .map(|d| (&d.address, d.depends_on.as_slice())),
-    )?;
+    let g = Graph::of_desired(&desired)?;
     print!("{}", g.to_dot());
     Ok(0)
 }

@@ -59,6 +59,18 @@ impl Graph {
         Ok(g)
     }
 
+    /// The graph of desired resources (hard and ordering-only dependencies).
+    pub fn of_desired(desired: &[crate::model::DesiredResource]) -> Result<Graph, GraphError> {
+        let deps: Vec<Vec<ResourceAddress>> =
+            desired.iter().map(|d| d.all_dependencies()).collect();
+        Graph::build(
+            desired
+                .iter()
+                .zip(&deps)
+                .map(|(d, x)| (&d.address, x.as_slice())),
+        )
+    }
+
     fn add(&mut self, addr: &ResourceAddress) -> NodeIndex {
         if let Some(&i) = self.index.get(addr) {
             return i;

@@ -130,6 +130,10 @@ pub struct DesiredResource {
     pub attrs: DesiredAttrs,
     /// Resources that must exist first (explicit ones and every `Unknown` reference).
     pub depends_on: Vec<ResourceAddress>,
+    /// Resources to apply first when they change, without waiting for them to be readable:
+    /// a deferred or failed one of these does not defer this resource.
+    #[serde(default)]
+    pub order_after: Vec<ResourceAddress>,
     /// Whether the configuration allows replacing it when a change cannot be made in place.
     #[serde(default = "yes")]
     pub allow_replacement: bool,
@@ -152,6 +156,7 @@ impl DesiredResource {
             kind,
             attrs: DesiredAttrs::new(),
             depends_on: Vec::new(),
+            order_after: Vec::new(),
             allow_replacement: true,
         }
     }
@@ -182,6 +187,26 @@ impl DesiredResource {
             self.depends_on.push(target.clone());
         }
         self
+    }
+
+    /// Records an ordering-only dependency.
+    pub fn order_after(mut self, target: &ResourceAddress) -> Self {
+        if !self.order_after.contains(target) && !self.depends_on.contains(target) {
+            self.order_after.push(target.clone());
+        }
+        self
+    }
+
+    /// Hard and ordering-only dependencies together.
+    pub fn all_dependencies(&self) -> Vec<ResourceAddress> {
+        let mut all = self.depends_on.clone();
+        all.extend(
+            self.order_after
+                .iter()
+                .filter(|a| !self.depends_on.contains(a))
+                .cloned(),
+        );
+        all
     }
 
     /// The known attributes only (what a provider can use to find the resource).

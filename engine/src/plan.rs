@@ -229,7 +229,7 @@ impl Planner {
         // Graph over desired resources and state-only records.
         let mut nodes: Vec<(&ResourceAddress, Vec<ResourceAddress>)> = desired
             .iter()
-            .map(|d| (&d.address, d.depends_on.clone()))
+            .map(|d| (&d.address, d.all_dependencies()))
             .collect();
         for (addr, rec) in &state.resources {
             if !by_addr.contains_key(addr) {
@@ -289,8 +289,13 @@ impl Planner {
                     _ => {}
                 }
             }
-            // Unreadable, or depending on something deferred: defer.
-            let awaiting = graph.dependencies(&addr).into_iter().find_map(|d| {
+            // Unreadable, or depending on something deferred: defer. Ordering-only
+            // dependencies (`order_after`) never defer.
+            let hard: Vec<ResourceAddress> = match by_addr.get(&addr) {
+                Some(d) => d.depends_on.clone(),
+                None => graph.dependencies(&addr),
+            };
+            let awaiting = hard.iter().cloned().find_map(|d| {
                 if matches!(actions.get(&d), Some(Action::Create | Action::Replace)) {
                     Some(d)
                 } else {
@@ -301,11 +306,7 @@ impl Planner {
                 deferred.insert(addr.clone(), (error.to_string(), awaiting));
                 continue;
             }
-            if let Some(dep) = graph
-                .dependencies(&addr)
-                .into_iter()
-                .find(|d| deferred.contains_key(d))
-            {
+            if let Some(dep) = hard.iter().find(|d| deferred.contains_key(*d)) {
                 deferred.insert(
                     addr.clone(),
                     (
@@ -412,7 +413,7 @@ fn plan_desired(
         after: Some(after),
         attribute_diffs: diffs,
         reason,
-        depends_on: d.depends_on.clone(),
+        depends_on: d.all_dependencies(),
         notes: Vec::new(),
         blocked: None,
     }

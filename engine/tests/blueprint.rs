@@ -283,3 +283,56 @@ fn cluster_replacement_is_blocked_unless_allowed_and_encryption_is_set_once() {
     assert_eq!(c.action, Action::Replace);
     assert!(c.blocked.as_deref().unwrap().contains("allow_replacement"));
 }
+
+#[test]
+fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
+    let rs = expand(&["333333333333", "444444444444"]);
+    let error = eksmgr_engine::provider::ProviderError {
+        account: "444444444444".into(),
+        resource: "x".into(),
+        api_call: "sts:AssumeRole".into(),
+        message: "AccessDenied".into(),
+        hint: None,
+        kind: eksmgr_engine::provider::ErrorKind::AccessDenied,
+    };
+    let observed: Observations = rs
+        .iter()
+        .map(|r| {
+            let obs = if r.address.account == "444444444444" {
+                Observation::Unreadable {
+                    error: error.clone(),
+                }
+            } else {
+                Observation::Missing
+            };
+            (r.address.clone(), obs)
+        })
+        .collect();
+    let plan = Planner::plan(&rs, &State::new(), &observed, &PlanOptions::default()).unwrap();
+    let unreadable: Vec<_> = plan
+        .unreadable()
+        .map(|d| d.address.account.clone())
+        .collect();
+    assert!(!unreadable.is_empty());
+    assert!(
+        unreadable.iter().all(|a| a == "444444444444"),
+        "{unreadable:?}"
+    );
+    let repo = plan
+        .changes
+        .iter()
+        .find(|c| c.kind == ResourceKind::EcrRepository)
+        .unwrap();
+    assert_eq!(repo.action, Action::Create);
+    // The unreachable spoke keeps its statements: reachability never revokes access.
+    assert!(
+        serde_json::to_string(&repo.after)
+            .unwrap()
+            .contains("444444444444:role/edge-node")
+    );
+    assert!(
+        plan.changes
+            .iter()
+            .any(|c| c.address.account == "333333333333" && c.action == Action::Create)
+    );
+}

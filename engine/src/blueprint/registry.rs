@@ -77,9 +77,10 @@ pub(super) fn resources(
                 .set("scan_on_push", json!(repo.scan_on_push))
                 .set("policy", policy.clone())
                 .set("tags", tags(&[]));
-        // ECR checks that the principals exist: the roles come first.
+        // ECR checks that the principals exist: the roles come first. Ordering only: a spoke
+        // that cannot be read does not hold the registry back (its statements stay).
         for (addr, _) in roles.node.iter().chain(&roles.build) {
-            r = r.depend_on(addr);
+            r = r.order_after(addr);
         }
         out.push(r);
     }
