@@ -13,7 +13,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 moto_server="$(bash scripts/setup-emulator.sh | tail -n 1)"
 export EKSMGR_MOTO_SERVER="$moto_server"
 
-# The e2e tests run the compiled binary: build it first.
-cargo build -p eksmgr
+# The e2e tests run the compiled binary: build it, with every test target, first. Building the
+# whole workspace with all targets resolves the same dependency features as `cargo test
+# --workspace`, so the AWS SDK crates are compiled once, not twice.
+cargo build --workspace --all-targets
 
 cargo test --workspace --no-fail-fast "$@"
