@@ -34,12 +34,18 @@ fn validate(cli: &Cli, s: Styler) -> Result<u8> {
     // Expand with a placeholder management account so blueprint-level checks run offline.
     let discovery = offline_discovery(&loaded.config);
     let desired = blueprint::expand(&loaded.config, &discovery)?;
-    Graph::of_desired(&desired)?;
+    Graph::of_desired(&desired.resources)?;
+    for p in &desired.problems {
+        eprintln!("{} {p}", s.red("Error:"));
+    }
+    if !desired.problems.is_empty() {
+        return Ok(1);
+    }
     println!(
-        "{} {} is valid ({} resources).",
+        "{} {} is valid ({} resources for the accounts it names).",
         s.green("Success!"),
         cli.config.display(),
-        desired.len()
+        desired.resources.len()
     );
     Ok(0)
 }
@@ -98,7 +104,7 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
 }
 
 fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
-    if plan.unreadable().next().is_some() || plan.blocked().next().is_some() {
+    if plan.has_errors() {
         1
     } else if detailed && plan.has_changes() {
         2
@@ -226,7 +232,7 @@ fn unlock(cli: &Cli, lock_id: &str) -> Result<u8> {
 fn graph(cli: &Cli) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     let desired = blueprint::expand(&loaded.config, &offline_discovery(&loaded.config))?;
-    let g = Graph::of_desired(&desired)?;
+    let g = Graph::of_desired(&desired.resources)?;
     print!("{}", g.to_dot());
     Ok(0)
 }

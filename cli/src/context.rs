@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use eksmgr_engine::blueprint::{self, Discovery};
+use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
-use eksmgr_engine::model::DesiredResource;
 use eksmgr_engine::plan::{Plan, PlanOptions, Planner};
 use eksmgr_engine::refresh::refresh;
 use eksmgr_providers::AwsProvider;
@@ -52,7 +51,7 @@ pub fn load(config_path: &Path, state: Option<&Path>) -> Result<Loaded> {
 }
 
 /// Connects to AWS, discovers the caller and expands the desired resources.
-pub async fn prepare(config: &Config) -> Result<(AwsProvider, Discovery, Vec<DesiredResource>)> {
+pub async fn prepare(config: &Config) -> Result<(AwsProvider, Discovery, Blueprint)> {
     let (provider, discovery) = eksmgr_providers::connect(config)
         .await
         .context("cannot find out who the caller is")?;
@@ -69,9 +68,9 @@ pub async fn plan(
     opt_ins: OptIns,
 ) -> Result<(Plan, AwsProvider)> {
     let (provider, discovery, desired) = prepare(&loaded.config).await?;
-    let observed = refresh(&provider, &desired, state, parallelism).await;
+    let observed = refresh(&provider, &desired.resources, state, parallelism).await;
     let mut plan = Planner::plan(
-        &desired,
+        &desired.resources,
         state,
         &observed,
         &PlanOptions {
@@ -99,6 +98,7 @@ pub async fn plan(
         if spokes.is_empty() { "" } else { ": " },
         spokes.join(", ")
     );
+    plan.problems = desired.problems;
     for a in &discovery.skipped {
         plan.warnings.push(format!(
             "account {} ({}) of the EKS OU is not a spoke this run: {}",

@@ -115,6 +115,10 @@ pub struct Plan {
     pub deferred: Vec<Deferred>,
     /// Warnings for the reviewer.
     pub warnings: Vec<String>,
+    /// Parts of the configuration that could not be planned for some account (the rest
+    /// was planned): errors the user must fix.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 /// Counts for the summary line.
@@ -138,6 +142,14 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action.is_change() || c.adopt)
             || self.deferred.iter().any(|d| d.awaiting.is_some())
+    }
+
+    /// Whether anything in the plan is an error the user must fix (a resource that could not
+    /// be read, a configuration gap, a change that needs an opt-in).
+    pub fn has_errors(&self) -> bool {
+        self.unreadable().next().is_some()
+            || !self.problems.is_empty()
+            || self.blocked().next().is_some()
     }
 
     /// Resources that could not be read for a reason other than a dependency this plan
@@ -256,6 +268,7 @@ impl Planner {
             drift: Vec::new(),
             deferred: Vec::new(),
             warnings: Vec::new(),
+            problems: Vec::new(),
         };
         let estate_accounts: BTreeSet<&str> =
             desired.iter().map(|d| d.address.account.as_str()).collect();
@@ -304,6 +317,24 @@ impl Planner {
             });
             if let Some(Observation::Unreadable { error }) = obs {
                 deferred.insert(addr.clone(), (error.to_string(), awaiting));
+                continue;
+            }
+            // An ordering-only dependency that could not be read and was never created may
+            // not exist: a resource naming it (a policy principal) would be refused.
+            let unknown_soft = by_addr.get(&addr).and_then(|d| {
+                d.order_after
+                    .iter()
+                    .find(|o| deferred.contains_key(*o) && !state.resources.contains_key(*o))
+            });
+            if let Some(dep) = unknown_soft {
+                let awaiting = deferred.get(dep).and_then(|(_, a)| a.clone());
+                deferred.insert(
+                    addr.clone(),
+                    (
+                        format!("waits for {dep}, which could not be read and has not been created by eksmgr yet"),
+                        awaiting,
+                    ),
+                );
                 continue;
             }
             if let Some(dep) = hard.iter().find(|d| deferred.contains_key(*d)) {

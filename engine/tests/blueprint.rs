@@ -28,6 +28,7 @@ name = "platform/api"
 name = "workloads"
 account = "*"
 version = "1.31"
+subnet_ids = ["subnet-0f0f0f01", "subnet-0f0f0f02"]
 build_pods = { namespace = "ci", service_account = "builder" }
 
 [clusters.overrides."333333333333"]
@@ -61,7 +62,9 @@ fn discovery(spokes: &[&str]) -> Discovery {
 
 fn expand(spokes: &[&str]) -> Vec<DesiredResource> {
     let cfg = config::parse(CONFIG, "eksmgr.toml").unwrap();
-    blueprint::expand(&cfg, &discovery(spokes)).unwrap()
+    let b = blueprint::expand(&cfg, &discovery(spokes)).unwrap();
+    assert!(b.problems.is_empty(), "{:?}", b.problems);
+    b.resources
 }
 
 fn names(rs: &[DesiredResource], account: &str) -> Vec<String> {
@@ -314,7 +317,26 @@ fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
             (r.address.clone(), obs)
         })
         .collect();
+    // A spoke eksmgr never created: its roles may not exist, so the registry waits.
     let plan = Planner::plan(&rs, &State::new(), &observed, &PlanOptions::default()).unwrap();
+    let repo = plan
+        .deferred
+        .iter()
+        .find(|d| d.address.kind == "ecr_repository")
+        .unwrap();
+    assert!(
+        repo.reason.contains("has not been created by eksmgr yet"),
+        "{}",
+        repo.reason
+    );
+    // A spoke eksmgr created before (its roles are in state) only fails alone.
+    let mut state = State::new();
+    for r in rs.iter().filter(|r| r.address.account == "444444444444") {
+        let mut rec = ResourceRecord::new(r.address.clone(), "x");
+        rec.attrs = r.known_attrs();
+        state.upsert(rec);
+    }
+    let plan = Planner::plan(&rs, &state, &observed, &PlanOptions::default()).unwrap();
     let unreadable: Vec<_> = plan
         .unreadable()
         .map(|d| d.address.account.clone())
@@ -341,4 +363,21 @@ fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
             .iter()
             .any(|c| c.address.account == "333333333333" && c.action == Action::Create)
     );
+}
+
+#[test]
+fn a_template_without_subnets_for_a_new_account_is_a_problem_not_a_cluster() {
+    let without_default_subnets = CONFIG.replace(
+        "subnet_ids = [\"subnet-0f0f0f01\", \"subnet-0f0f0f02\"]\n",
+        "",
+    );
+    assert_ne!(without_default_subnets, CONFIG);
+    let cfg = config::parse(&without_default_subnets, "eksmgr.toml").unwrap();
+    // 777777777777 joined the OU; the template has no subnets for it.
+    let b = blueprint::expand(&cfg, &discovery(&["333333333333", "777777777777"])).unwrap();
+    assert_eq!(b.problems.len(), 1);
+    assert!(b.problems[0].contains("777777777777"));
+    assert!(b.problems[0].contains("[clusters.overrides.\"777777777777\"]"));
+    assert!(names(&b.resources, "777777777777").is_empty());
+    assert!(!names(&b.resources, "333333333333").is_empty());
 }

@@ -10,14 +10,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::time::SystemTime;
+
 use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, future};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime::client::retries::RetryPartition;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use eksmgr_engine::provider::{ErrorKind, ProviderError};
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
 /// How accounts are reached.
 #[derive(Debug, Clone)]
@@ -88,9 +97,12 @@ impl SessionsConfig {
 pub struct Sessions {
     base: SdkConfig,
     config: SessionsConfig,
-    cache: Arc<Mutex<HashMap<String, SdkConfig>>>,
+    cache: Arc<Mutex<HashMap<String, SessionCell>>>,
     clients: Arc<Mutex<HashMap<ClientKey, Arc<dyn Any + Send + Sync>>>>,
 }
+
+/// The SDK configuration reached through one chain of roles, set up once.
+type SessionCell = Arc<OnceCell<Result<SdkConfig, ProviderError>>>;
 
 /// (service, account, region).
 type ClientKey = (&'static str, String, String);
@@ -158,11 +170,12 @@ impl Sessions {
 
     /// The SDK configuration for an account: the caller's own for the management account,
     /// `OrganizationAccountAccessRole` for the hub, and for a spoke its admin role assumed from
-    /// the hub agent role. Built once per account and reused; credentials refresh themselves.
+    /// the hub agent role. Built once per account and reused: each role is assumed once per
+    /// run (credentials are refreshed before they expire), accounts are set up concurrently,
+    /// and an account whose role cannot be assumed fails at once on every later call.
     pub async fn for_account(&self, account: &str) -> Result<SdkConfig, ProviderError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.get(account) {
-            return Ok(c.clone());
+        if account == self.config.management_account_id {
+            return Ok(self.base.clone());
         }
         let mut conf = self.base.clone();
         let mut reached = String::new();
@@ -172,31 +185,56 @@ impl Sessions {
             } else {
                 format!("{reached} > {arn}")
             };
-            conf = match cache.get(&key) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = self.assume(&conf, &arn).await;
-                    cache.insert(key.clone(), c.clone());
-                    c
-                }
+            let cell = {
+                let mut cells = self.cache.lock().await;
+                cells.entry(key.clone()).or_default().clone()
             };
+            let from = conf.clone();
+            conf = cell
+                .get_or_init(|| async { self.assume(&from, &arn, account).await })
+                .await
+                .clone()?;
             reached = key;
         }
-        cache.insert(account.to_string(), conf.clone());
         Ok(conf)
     }
 
-    async fn assume(&self, from: &SdkConfig, role_arn: &str) -> SdkConfig {
-        let provider = AssumeRoleProvider::builder(role_arn)
+    /// Assumes a role from `from` and checks at once that it works.
+    async fn assume(
+        &self,
+        from: &SdkConfig,
+        role_arn: &str,
+        account: &str,
+    ) -> Result<SdkConfig, ProviderError> {
+        let inner = AssumeRoleProvider::builder(role_arn)
             .session_name(self.config.session_name.clone())
             .session_length(self.config.session_duration)
             .configure(from)
             .build()
             .await;
-        self.base
+        let provider = RunCredentials {
+            inner,
+            cached: Mutex::new(None),
+        };
+        if let Err(e) = provider.provide_credentials().await {
+            let chain = self.config.chain(account);
+            return Err(ProviderError {
+                account: account.to_string(),
+                resource: role_arn.to_string(),
+                api_call: "sts:AssumeRole".into(),
+                message: credentials_error(&e),
+                hint: Some(format!(
+                    "eksmgr reaches account {account} by assuming {}; check that each role exists and trusts the one before it (the spoke admin role is created by the StackSet: apply the governance layer first)",
+                    chain.join(" then ")
+                )),
+                kind: ErrorKind::AccessDenied,
+            });
+        }
+        Ok(self
+            .base
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(provider))
-            .build()
+            .build())
     }
 
     /// Adds how the account is reached to a credentials error.
@@ -268,4 +306,55 @@ impl Sessions {
     pub fn region(&self, region: Option<&str>) -> Region {
         Region::new(region.unwrap_or(&self.config.home_region).to_string())
     }
+}
+
+/// Credentials of an assumed role, shared by every client of the account: the role is assumed
+/// once and again only shortly before the credentials expire.
+#[derive(Debug)]
+struct RunCredentials {
+    inner: AssumeRoleProvider,
+    cached: Mutex<Option<Credentials>>,
+}
+
+/// Credentials are renewed this long before they expire.
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+impl ProvideCredentials for RunCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let mut cached = self.cached.lock().await;
+            if let Some(c) = cached.as_ref() {
+                let fresh = c
+                    .expiry()
+                    .is_none_or(|e| e > SystemTime::now() + REFRESH_MARGIN);
+                if fresh {
+                    return Ok(c.clone());
+                }
+            }
+            let c = self.inner.provide_credentials().await?;
+            *cached = Some(c.clone());
+            Ok(c)
+        })
+    }
+}
+
+/// The service's error code and message of a failed AssumeRole, else the error's causes.
+fn credentials_error(e: &CredentialsError) -> String {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(SdkError::ServiceError(se)) =
+            err.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>()
+        {
+            return format!(
+                "{}: {}",
+                se.err().code().unwrap_or("Unknown"),
+                se.err().message().unwrap_or_default()
+            );
+        }
+        cur = err.source();
+    }
+    crate::error::chain(e)
 }

@@ -26,6 +26,7 @@ mod aws;
 mod env;
 mod moto;
 mod paths;
+pub mod proxy;
 mod runner;
 
 pub use aws::{REGION, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, assume, sdk_config};

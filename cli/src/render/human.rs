@@ -72,6 +72,12 @@ pub fn plan(p: &Plan, s: Styler) -> String {
         }
         out.push('\n');
     }
+    for problem in &p.problems {
+        let _ = writeln!(out, "{} {problem}", s.red("Error:"));
+    }
+    if !p.problems.is_empty() {
+        out.push('\n');
+    }
     for w in &p.warnings {
         let _ = writeln!(out, "{} {w}", s.yellow("Warning:"));
     }

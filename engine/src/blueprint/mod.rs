@@ -71,12 +71,20 @@ pub enum BlueprintError {
     },
 }
 
+/// The desired resources, and what could not be expanded for one account (the rest of the
+/// estate is still planned).
+#[derive(Debug, Clone, Default)]
+pub struct Blueprint {
+    /// The desired resources.
+    pub resources: Vec<DesiredResource>,
+    /// Problems that leave part of an account unplanned, each saying what to change.
+    pub problems: Vec<String>,
+}
+
 /// Expands the configuration into desired resources.
-pub fn expand(
-    config: &Config,
-    discovery: &Discovery,
-) -> Result<Vec<DesiredResource>, BlueprintError> {
+pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, BlueprintError> {
     let mut out = Vec::new();
+    let mut problems = Vec::new();
     let hub_role = hub::agent_role(config, discovery);
     let hub_role_arn = hub::agent_role_arn(config, discovery);
     governance::resources(
@@ -94,7 +102,7 @@ pub fn expand(
         .map(|r| r.address.clone())
         .collect();
     let first_spoke = out.len();
-    let roles = spokes::resources(config, discovery, &mut out);
+    let roles = spokes::resources(config, discovery, &mut out, &mut problems);
     for r in &mut out[first_spoke..] {
         for v in &via {
             if !r.depends_on.contains(v) {
@@ -103,7 +111,10 @@ pub fn expand(
         }
     }
     registry::resources(config, discovery, &roles, &mut out);
-    Ok(out)
+    Ok(Blueprint {
+        resources: out,
+        problems,
+    })
 }
 
 /// `{"managed-by": "eksmgr"}` merged with extra tags.

@@ -82,6 +82,7 @@ pub(super) fn resources(
     config: &Config,
     d: &Discovery,
     out: &mut Vec<DesiredResource>,
+    problems: &mut Vec<String>,
 ) -> SpokeRoles {
     let mut roles = SpokeRoles::default();
     for spoke in &d.spokes {
@@ -89,9 +90,21 @@ pub(super) fn resources(
             continue;
         };
         for template in &config.clusters {
-            if let Some(c) = template.for_account(&account) {
-                cluster(config, d, &spoke.id, &c, out, &mut roles);
+            let Some(c) = template.for_account(&account) else {
+                continue;
+            };
+            if c.subnet_ids.len() < 2 {
+                problems.push(format!(
+                    "cluster `{}` is not planned in account {}{}: it has {} subnet id(s) and EKS needs at least 2 in different availability zones; add `[clusters.overrides.\"{}\"] subnet_ids = [...]` (or `skip = true`) to eksmgr.toml",
+                    c.name,
+                    spoke.id,
+                    if spoke.name.is_empty() { String::new() } else { format!(" ({})", spoke.name) },
+                    c.subnet_ids.len(),
+                    spoke.id
+                ));
+                continue;
             }
+            cluster(config, d, &spoke.id, &c, out, &mut roles);
         }
     }
     roles
