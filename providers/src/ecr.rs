@@ -279,15 +279,11 @@ async fn sync(
         };
         let arn = repo.repository_arn().unwrap_or_default();
         let want = attr_map(after, "tags");
-        // What the repository has now, not only what was recorded: tags added out of band go too.
-        let mut current: Vec<String> = list_tags(x, arn).await?.keys().cloned().collect();
-        current.extend(attr_map(before, "tags").into_iter().map(|(k, _)| k));
-        current.sort();
-        current.dedup();
-        let stale: Vec<String> = current
-            .into_iter()
-            .filter(|k| !want.iter().any(|(w, _)| w == k))
-            .collect();
+        let stale = crate::stale_tag_keys(
+            list_tags(x, arn).await?.into_iter().map(|(k, _)| k),
+            before,
+            after,
+        );
         if !stale.is_empty() {
             x.c.untag_resource()
                 .resource_arn(arn)

@@ -293,11 +293,7 @@ pub async fn update_role(
     }
     if has("tags") {
         let want = attr_map(after, "tags");
-        let stale: Vec<String> = attr_map(before, "tags")
-            .into_iter()
-            .filter(|(k, _)| !want.iter().any(|(w, _)| w == k))
-            .map(|(k, _)| k)
-            .collect();
+        let stale = crate::stale_tag_keys([], before, after);
         if !stale.is_empty() {
             c.untag_role()
                 .role_name(name)

@@ -388,15 +388,11 @@ async fn sync(
     }
     if has("tags") {
         let want = attr_map(after, "tags");
-        // What the key has now, not only what was recorded: tags added out of band go too.
-        let mut current: Vec<String> = list_tags(x, id).await?.keys().cloned().collect();
-        current.extend(attr_map(before, "tags").into_iter().map(|(k, _)| k));
-        current.sort();
-        current.dedup();
-        let stale: Vec<String> = current
-            .into_iter()
-            .filter(|k| !want.iter().any(|(w, _)| w == k))
-            .collect();
+        let stale = crate::stale_tag_keys(
+            list_tags(x, id).await?.into_iter().map(|(k, _)| k),
+            before,
+            after,
+        );
         if !stale.is_empty() {
             x.c.untag_resource()
                 .key_id(id)

@@ -248,6 +248,22 @@ pub(crate) fn attr_map(attrs: &Attrs, name: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// Tag keys to remove so that only the wanted tags remain: those on the resource now
+/// (`present`) or recorded before that `after` no longer has. Tags added out of band go too.
+pub(crate) fn stale_tag_keys(
+    present: impl IntoIterator<Item = String>,
+    before: &Attrs,
+    after: &Attrs,
+) -> Vec<String> {
+    let want: std::collections::BTreeSet<String> = attr_map(after, "tags")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut keys: std::collections::BTreeSet<String> = present.into_iter().collect();
+    keys.extend(attr_map(before, "tags").into_iter().map(|(k, _)| k));
+    keys.into_iter().filter(|k| !want.contains(k)).collect()
+}
+
 /// The natural key attribute, from desired or recorded attributes, else the address name.
 pub(crate) fn key<'a>(req: &'a ReadRequest<'_>, name: &str) -> &'a str {
     req.desired

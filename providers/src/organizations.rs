@@ -222,11 +222,7 @@ pub async fn update_policy(
         .map_err(|e| map(call, e))?;
     let want = attr_map(after, "tags");
     let have = attr_map(before, "tags");
-    let stale: Vec<String> = have
-        .iter()
-        .filter(|(k, _)| !want.iter().any(|(w, _)| w == k))
-        .map(|(k, _)| k.clone())
-        .collect();
+    let stale = crate::stale_tag_keys([], before, after);
     if !stale.is_empty() {
         c.untag_resource()
             .resource_id(id)
