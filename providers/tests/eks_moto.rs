@@ -6,17 +6,17 @@
 //! (its UpdateClusterConfig returns the cluster, no update): those are covered in
 //! `eks_mocks.rs`.
 
-mod eks_support;
+mod support;
 
 use std::sync::{Arc, Mutex};
 
-use eks_support::{ACCOUNT, MotoServer, REGION};
 use eksmgr_engine::diff::diff_desired;
 use eksmgr_engine::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};
 use eksmgr_engine::provider::ReadRequest;
 use eksmgr_providers::{Progress, eks};
 use eksmgr_state::ResourceAddress;
 use serde_json::{Value, json};
+use support::{ACCOUNT, MotoServer, REGION, sessions};
 
 fn attrs(v: Value) -> Attrs {
     match v {
@@ -54,7 +54,7 @@ fn recorder() -> (Progress, Arc<Mutex<Vec<String>>>) {
 async fn cluster_lifecycle_against_moto() -> Result<(), String> {
     let started = std::time::Instant::now();
     let moto = MotoServer::start()?;
-    let s = moto.sessions().await;
+    let s = sessions(eksmgr_e2e::sdk_config(moto.endpoint()));
     let (progress, _log) = recorder();
     let address = ResourceAddress::new("eks_cluster", "prod-eu", ACCOUNT, Some(REGION.into()));
     let key = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab");
@@ -204,7 +204,7 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_of_a_missing_cluster_is_not_found() -> Result<(), String> {
     let moto = MotoServer::start()?;
-    let s = moto.sessions().await;
+    let s = sessions(eksmgr_e2e::sdk_config(moto.endpoint()));
     let (progress, _log) = recorder();
     let address = ResourceAddress::new("eks_cluster", "ghost", ACCOUNT, Some(REGION.into()));
     let before = attrs(json!({"name": "ghost", "tags": {}}));
