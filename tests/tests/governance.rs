@@ -608,7 +608,11 @@ async fn plan_apply_replan_destroy() -> R {
     let seed = &estate.seed;
 
     let out = estate.run_expect(&["validate"], 0)?;
-    assert_contains(&out.stdout, "is valid (5 resources for the accounts it names)", "validate")?;
+    assert_contains(
+        &out.stdout,
+        "is valid (5 resources for the accounts it names)",
+        "validate",
+    )?;
 
     let plan = estate.run_expect(&["plan", "--detailed-exitcode"], 2)?;
     assert_eq!(
