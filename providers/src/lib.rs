@@ -141,9 +141,11 @@ impl AwsProvider {
             Some(ResourceKind::OrgPolicyAttachment) => {
                 organizations::create_attachment(s, address, attrs).await
             }
-            Some(ResourceKind::StackSet) => stacksets::create_stack_set(s, address, attrs).await,
+            Some(ResourceKind::StackSet) => {
+                stacksets::create_stack_set(s, address, attrs, &self.progress).await
+            }
             Some(ResourceKind::StackSetInstances) => {
-                stacksets::create_instances(s, address, attrs).await
+                stacksets::create_instances(s, address, attrs, &self.progress).await
             }
             Some(ResourceKind::IamRole) => iam::create_role(s, address, attrs).await,
             Some(ResourceKind::KmsKey) => kms::create_key(s, address, attrs).await,
@@ -172,9 +174,11 @@ impl AwsProvider {
                 // Every attribute forces replacement; an update is never planned.
                 organizations::create_attachment(s, address, after).await
             }
-            Some(ResourceKind::StackSet) => stacksets::update_stack_set(s, address, after).await,
+            Some(ResourceKind::StackSet) => {
+                stacksets::update_stack_set(s, address, after, &self.progress).await
+            }
             Some(ResourceKind::StackSetInstances) => {
-                stacksets::update_instances(s, address, before, after).await
+                stacksets::update_instances(s, address, before, after, &self.progress).await
             }
             Some(ResourceKind::IamRole) => {
                 iam::update_role(s, address, before, after, changed).await
@@ -206,7 +210,7 @@ impl AwsProvider {
             }
             Some(ResourceKind::StackSet) => stacksets::delete_stack_set(s, address).await,
             Some(ResourceKind::StackSetInstances) => {
-                stacksets::delete_instances(s, address, before).await
+                stacksets::delete_instances(s, address, before, &self.progress).await
             }
             Some(ResourceKind::IamRole) => iam::delete_role(s, address).await,
             Some(ResourceKind::KmsKey) => kms::delete_key(s, address, id, before).await,

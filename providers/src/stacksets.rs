@@ -17,6 +17,7 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use serde_json::{Value, json};
 
+use crate::Progress;
 use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, attr_strings, key};
@@ -156,9 +157,20 @@ async fn wait_operation(
     call: Call<'_>,
     name: &str,
     operation_id: &str,
+    report: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), ProviderError> {
     let start = tokio::time::Instant::now();
+    let mut polls = 0u32;
     loop {
+        if polls > 0 {
+            let secs = start.elapsed().as_secs();
+            report(&format!(
+                "stack set operation {operation_id} still running ({}m{:02}s elapsed)",
+                secs / 60,
+                secs % 60
+            ));
+        }
+        polls += 1;
         let out = c
             .describe_stack_set_operation()
             .stack_set_name(name)
@@ -227,6 +239,7 @@ pub async fn create_stack_set(
     s: &Sessions,
     address: &ResourceAddress,
     attrs: &Attrs,
+    progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
     let account = address.account.as_str();
@@ -253,7 +266,7 @@ pub async fn create_stack_set(
     match created {
         Ok(_) => {}
         Err(e) if code(&e) == Some("NameAlreadyExistsException") => {
-            return update_stack_set(s, address, attrs).await;
+            return update_stack_set(s, address, attrs, progress).await;
         }
         Err(e) => return Err(map(call, e)),
     }
@@ -277,6 +290,7 @@ pub async fn update_stack_set(
     s: &Sessions,
     address: &ResourceAddress,
     after: &Attrs,
+    progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
     let account = address.account.as_str();
@@ -304,7 +318,7 @@ pub async fn update_stack_set(
             .send()
     )?;
     if let Some(id) = out.operation_id() {
-        wait_operation(&c, call, name, id).await?;
+        wait_operation(&c, call, name, id, &|m| progress(address, m)).await?;
     }
     describe(
         &c,
@@ -437,9 +451,9 @@ async fn deploy(
     c: &Client,
     call: Call<'_>,
     name: &str,
-    ous: &[String],
-    regions: &[String],
+    (ous, regions): (&[String], &[String]),
     remove: bool,
+    report: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), ProviderError> {
     if ous.is_empty() || regions.is_empty() {
         return Ok(());
@@ -475,7 +489,7 @@ async fn deploy(
         .map(str::to_string)
     };
     if let Some(id) = id {
-        wait_operation(c, call, name, &id).await?;
+        wait_operation(c, call, name, &id, report).await?;
     }
     Ok(())
 }
@@ -485,6 +499,7 @@ pub async fn create_instances(
     s: &Sessions,
     address: &ResourceAddress,
     attrs: &Attrs,
+    progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
     let c = client(s, &address.account, address.region.as_deref()).await?;
@@ -496,7 +511,10 @@ pub async fn create_instances(
         &resource,
         "cloudformation:CreateStackInstances",
     );
-    deploy(&c, call, name, &ous, &regions, false).await?;
+    deploy(&c, call, name, (&ous, &regions), false, &|m| {
+        progress(address, m)
+    })
+    .await?;
     Ok(instances_observed(
         name,
         &ous.into_iter().collect(),
@@ -510,6 +528,7 @@ pub async fn update_instances(
     address: &ResourceAddress,
     before: &Attrs,
     after: &Attrs,
+    progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
     let c = client(s, &address.account, address.region.as_deref()).await?;
@@ -535,11 +554,44 @@ pub async fn update_instances(
         &resource,
         "cloudformation:DeleteStackInstances",
     );
-    deploy(&c, create, name, &v(&new_ous), &v(&want_regions), false).await?;
+    let report = |m: &str| progress(address, m);
+    deploy(
+        &c,
+        create,
+        name,
+        (&v(&new_ous), &v(&want_regions)),
+        false,
+        &report,
+    )
+    .await?;
     let kept_ous: BTreeSet<String> = want_ous.difference(&new_ous).cloned().collect();
-    deploy(&c, create, name, &v(&kept_ous), &v(&new_regions), false).await?;
-    deploy(&c, delete, name, &v(&gone_ous), &v(&have_regions), true).await?;
-    deploy(&c, delete, name, &v(&want_ous), &v(&gone_regions), true).await?;
+    deploy(
+        &c,
+        create,
+        name,
+        (&v(&kept_ous), &v(&new_regions)),
+        false,
+        &report,
+    )
+    .await?;
+    deploy(
+        &c,
+        delete,
+        name,
+        (&v(&gone_ous), &v(&have_regions)),
+        true,
+        &report,
+    )
+    .await?;
+    deploy(
+        &c,
+        delete,
+        name,
+        (&v(&want_ous), &v(&gone_regions)),
+        true,
+        &report,
+    )
+    .await?;
     Ok(instances_observed(name, &want_ous, &want_regions))
 }
 
@@ -548,6 +600,7 @@ pub async fn delete_instances(
     s: &Sessions,
     address: &ResourceAddress,
     before: &Attrs,
+    progress: &Progress,
 ) -> Result<(), ProviderError> {
     let resource = address.to_string();
     let c = client(s, &address.account, address.region.as_deref()).await?;
@@ -559,7 +612,11 @@ pub async fn delete_instances(
     );
     let ous = attr_strings(before, "organizational_unit_ids");
     let regions = attr_strings(before, "regions");
-    match deploy(&c, call, name, &ous, &regions, true).await {
+    match deploy(&c, call, name, (&ous, &regions), true, &|m| {
+        progress(address, m)
+    })
+    .await
+    {
         Err(e) if e.message.starts_with("StackSetNotFoundException") => Ok(()),
         other => other,
     }
