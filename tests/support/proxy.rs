@@ -786,7 +786,23 @@ mod tests {
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
+                // Read the whole body before answering: closing a socket with unread data
+                // resets the connection, and the proxy may then lose the response.
+                let head_end = find(&buf, b"\r\n\r\n").map_or(buf.len(), |i| i + 4);
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
                 let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nok");
+                let _ = stream.shutdown(std::net::Shutdown::Write);
             }
         });
         addr
