@@ -555,43 +555,17 @@ pub async fn update_instances(
         "cloudformation:DeleteStackInstances",
     );
     let report = |m: &str| progress(address, m);
-    deploy(
-        &c,
-        create,
-        name,
-        (&v(&new_ous), &v(&want_regions)),
-        false,
-        &report,
-    )
-    .await?;
     let kept_ous: BTreeSet<String> = want_ous.difference(&new_ous).cloned().collect();
-    deploy(
-        &c,
-        create,
-        name,
-        (&v(&kept_ous), &v(&new_regions)),
-        false,
-        &report,
-    )
-    .await?;
-    deploy(
-        &c,
-        delete,
-        name,
-        (&v(&gone_ous), &v(&have_regions)),
-        true,
-        &report,
-    )
-    .await?;
-    deploy(
-        &c,
-        delete,
-        name,
-        (&v(&want_ous), &v(&gone_regions)),
-        true,
-        &report,
-    )
-    .await?;
+    // New OUs everywhere, kept OUs in new regions; then removals the same way round.
+    let steps = [
+        (create, v(&new_ous), v(&want_regions), false),
+        (create, v(&kept_ous), v(&new_regions), false),
+        (delete, v(&gone_ous), v(&have_regions), true),
+        (delete, v(&want_ous), v(&gone_regions), true),
+    ];
+    for (call, ous, regions, remove) in steps {
+        deploy(&c, call, name, (&ous, &regions), remove, &report).await?;
+    }
     Ok(instances_observed(name, &want_ous, &want_regions))
 }
 

@@ -23,6 +23,7 @@
 //! where it helps, what to run to fix it.
 
 mod aws;
+pub mod check;
 mod env;
 mod moto;
 mod paths;

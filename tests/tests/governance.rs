@@ -8,14 +8,13 @@
 //! parallel.
 
 use std::collections::BTreeSet;
-use std::fmt::Display;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::PolicyType;
-use aws_sdk_sts::error::DisplayErrorContext;
+use eksmgr_e2e::check::{err, policy_document, sdk_err};
 use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, env_for, repo_root, sdk_config};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -38,14 +37,6 @@ const BUILTIN_SIDS: [&str; 4] = [
 ];
 /// Longest a single eksmgr run may take in these tests.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn sdk_err<E: std::error::Error>(what: impl Display) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {}", DisplayErrorContext(&e))
-}
-
-fn err<E: Display>(what: impl Display) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {e}")
-}
 
 // ---------------------------------------------------------------------------------------------
 // The example configuration
@@ -501,21 +492,11 @@ async fn get_role(iam: &aws_sdk_iam::Client, name: &str) -> R<Option<aws_sdk_iam
 }
 
 /// An IAM policy document as IAM returns it: JSON, possibly URL-encoded.
-fn policy_json(doc: &str) -> R<Value> {
-    if let Ok(v) = serde_json::from_str(doc) {
-        return Ok(v);
-    }
-    let decoded = percent_encoding::percent_decode_str(doc)
-        .decode_utf8()
-        .map_err(err("policy document is not UTF-8"))?;
-    serde_json::from_str(&decoded).map_err(err(format!("policy document is not JSON: {doc}")))
-}
-
 async fn trust_policy(iam: &aws_sdk_iam::Client, role: &str) -> R<Value> {
     let role = get_role(iam, role)
         .await?
         .ok_or_else(|| format!("role {role} does not exist"))?;
-    policy_json(
+    policy_document(
         role.assume_role_policy_document()
             .ok_or("GetRole returned no AssumeRolePolicyDocument")?,
     )
@@ -564,7 +545,7 @@ async fn assert_hub_role_is_desired(estate: &Estate) -> R {
         .send()
         .await
         .map_err(sdk_err("iam:GetRolePolicy"))?;
-    let doc = policy_json(policy.policy_document())?;
+    let doc = policy_document(policy.policy_document())?;
     let got = sids(&doc);
     if !got.iter().any(|s| s == "AssumeSpokeAdminRoles") {
         return Err(format!(

@@ -9,11 +9,10 @@
 //! starts its own moto server and seeds its own organization with two spokes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_sts::error::DisplayErrorContext;
+use eksmgr_e2e::check::{ensure, err, policy_document, sdk_err};
 use eksmgr_e2e::proxy::{Call, Proxy};
 use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, repo_root, sdk_config};
 use serde_json::Value;
@@ -42,18 +41,6 @@ const EXAMPLE_RESOURCES: usize = 22;
 const TEMPLATE_SUBNETS: [&str; 2] = ["subnet-2a1b2c3d4e5f60718", "subnet-2a1b2c3d4e5f60719"];
 /// Longest a single eksmgr run may take in these tests.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn sdk_err<E: std::error::Error>(what: impl Display) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {}", DisplayErrorContext(&e))
-}
-
-fn err<E: Display>(what: impl Display) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {e}")
-}
-
-fn ensure(condition: bool, message: impl FnOnce() -> String) -> R {
-    if condition { Ok(()) } else { Err(message()) }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The example configuration
@@ -307,13 +294,6 @@ fn role_arn(account: &str, name: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// Policy documents as IAM returns them (URL-encoded JSON), parsed.
-fn iam_document(doc: &str) -> R<Value> {
-    let decoded = percent_encoding::percent_decode_str(doc)
-        .decode_utf8()
-        .map_err(err("decode a policy document"))?;
-    serde_json::from_str(&decoded).map_err(err(format!("parse the policy document {decoded}")))
-}
-
 /// Strings of a JSON string-or-array.
 fn strings(v: &Value) -> BTreeSet<String> {
     match v {
@@ -423,7 +403,7 @@ async fn trust_policy(conf: &SdkConfig, role: &str) -> R<Value> {
         .role()
         .and_then(|r| r.assume_role_policy_document())
         .ok_or_else(|| format!("GetRole {role} returned no trust policy"))?;
-    iam_document(doc)
+    policy_document(doc)
 }
 
 async fn repository_policy(hub: &SdkConfig, repo: &str) -> R<Value> {
