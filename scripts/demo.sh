@@ -9,9 +9,11 @@
 #
 #   EKSMGR_BIN=path   use that eksmgr binary instead of building one
 #
-# Steps: set up the emulator's virtualenv, build eksmgr, start moto_server on a free port
+# Steps: set up the emulator's virtualenv, build eksmgr, start the emulator on a free port
 # (stopped on exit), seed an organization (hub + 2 spokes), copy the example config with
-# its placeholder ids replaced by the seeded ones, and run eksmgr against it.
+# its placeholder ids replaced by the seeded ones, and run eksmgr against it. The emulator
+# is moto's server run through scripts/emulator/eksmgr_moto.py, which adds the EKS
+# access-entry and pod-identity-association APIs moto lacks.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +27,7 @@ for arg in "$@"; do
         --apply) apply=true ;;
         --keep) keep=true ;;
         -h | --help)
-            sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) plan_args+=("$arg") ;;
@@ -35,6 +37,7 @@ done
 say() { printf '\n==> %s\n' "$*" >&2; }
 
 say "setting up the emulator"
+# Its last line is the virtualenv's moto_server; the emulator runs on the python beside it.
 moto_server="$(bash scripts/setup-emulator.sh | tail -n 1)"
 python="$(dirname "$moto_server")/python"
 
@@ -79,8 +82,9 @@ export NO_COLOR=1
 
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 endpoint="http://127.0.0.1:$port"
-say "starting moto_server at $endpoint (log: $workdir/moto_server.log)"
-MOTO_IAM_LOAD_MANAGED_POLICIES=true "$moto_server" -H 127.0.0.1 -p "$port" >"$workdir/moto_server.log" 2>&1 &
+say "starting the emulator (moto) at $endpoint (log: $workdir/moto_server.log)"
+MOTO_IAM_LOAD_MANAGED_POLICIES=true "$python" scripts/emulator/eksmgr_moto.py -H 127.0.0.1 -p "$port" \
+    >"$workdir/moto_server.log" 2>&1 &
 moto_pid=$!
 export AWS_ENDPOINT_URL="$endpoint"
 
@@ -97,9 +101,9 @@ while True:
     try:
         os.kill(pid, 0)
     except OSError:
-        sys.exit("demo: moto_server exited at start")
+        sys.exit("demo: the emulator exited at start")
     if time.monotonic() > deadline:
-        sys.exit("demo: moto_server did not answer within 30s")
+        sys.exit("demo: the emulator did not answer within 30s")
     time.sleep(0.1)
 PY
 

@@ -9,7 +9,8 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# Idempotent; its last line is the moto_server path, which the e2e harness is pointed at.
+# Idempotent; its last line is the moto_server path. The e2e harness runs the emulator
+# (scripts/emulator/eksmgr_moto.py) with the Python beside it.
 moto_server="$(bash scripts/setup-emulator.sh | tail -n 1)"
 export EKSMGR_MOTO_SERVER="$moto_server"
 

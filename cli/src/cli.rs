@@ -48,6 +48,8 @@ pub enum Command {
     /// Inspect state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Write a kubeconfig context for every managed EKS cluster in state (no AWS calls).
+    Kubeconfig(KubeconfigArgs),
 }
 
 /// Opt-ins for destructive changes.
@@ -99,4 +101,30 @@ pub enum StateCommand {
         /// The address, e.g. `iam_role.EKSManagerAgentRole[222222222222]`.
         address: String,
     },
+}
+
+/// `kubeconfig` options.
+#[derive(Debug, clap::Args)]
+pub struct KubeconfigArgs {
+    /// The IAM role `aws eks get-token` assumes: a role name (looked up in each cluster's
+    /// account) or a role ARN. Default: the spoke admin role (`spokes.admin_role_name`, else
+    /// `governance.stackset.spoke_admin_role_name`).
+    #[arg(long, value_name = "NAME_OR_ARN")]
+    pub role: Option<String>,
+    /// The kubeconfig to write or merge into. Default: the first path of $KUBECONFIG, else
+    /// ~/.kube/config.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The AWS profile `aws eks get-token` runs with (AWS_PROFILE in its environment).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Only this cluster (its name; repeat for more). Default: every cluster in state.
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<String>,
+    /// Print the resulting kubeconfig on stdout and write nothing.
+    #[arg(long, visible_alias = "dry-run")]
+    pub print: bool,
+    /// Make this the current context: a context name, or the name of one cluster written.
+    #[arg(long = "set-current", value_name = "CONTEXT")]
+    pub set_current: Option<String>,
 }

@@ -1,5 +1,5 @@
-//! The commands: validate, plan, apply, destroy, unlock, graph and state. Each returns the
-//! process exit code; errors bubble up to `main` as `anyhow` errors.
+//! The commands: validate, plan, apply, destroy, unlock, graph, state and kubeconfig. Each
+//! returns the process exit code; errors bubble up to `main` as `anyhow` errors.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::Ordering;
@@ -11,9 +11,9 @@ use eksmgr_engine::graph::Graph;
 use eksmgr_engine::plan::Plan;
 use eksmgr_state::{ResourceAddress, StateLock, force_unlock};
 
-use crate::cli::{ApplyArgs, Cli, Command, PlanArgs, StateCommand};
-use crate::context;
+use crate::cli::{ApplyArgs, Cli, Command, KubeconfigArgs, PlanArgs, StateCommand};
 use crate::render::{Styler, human};
+use crate::{context, kubeconfig};
 
 /// Runs a command and returns its exit code.
 pub async fn run(cli: Cli, color: bool) -> Result<u8> {
@@ -26,6 +26,7 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
         Command::Unlock { lock_id } => unlock(&cli, lock_id),
         Command::Graph => graph(&cli),
         Command::State(sc) => state(&cli, sc),
+        Command::Kubeconfig(args) => kubeconfig(&cli, args),
     }
 }
 
@@ -83,6 +84,8 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
             })
             .collect(),
         skipped: Vec::new(),
+        // Principals are not resolved offline: validate checks their form only.
+        iam_roles: Default::default(),
     }
 }
 
@@ -255,4 +258,9 @@ fn state(cli: &Cli, sc: &StateCommand) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+fn kubeconfig(cli: &Cli, args: &KubeconfigArgs) -> Result<u8> {
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    kubeconfig::run(&loaded, args)
 }

@@ -99,6 +99,7 @@ pub async fn plan(
         spokes.join(", ")
     );
     plan.problems = desired.problems;
+    plan.warnings.extend(desired.warnings);
     for a in &discovery.skipped {
         plan.warnings.push(format!(
             "account {} ({}) of the EKS OU is not a spoke this run: {}",

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod context;
+mod kubeconfig;
 mod render;
 
 use std::process::ExitCode;

@@ -31,6 +31,11 @@ pub enum ResourceKind {
     EksCluster,
     /// An ECR repository with its repository policy.
     EcrRepository,
+    /// An EKS access entry (an IAM principal's access to a cluster) with its associated
+    /// access policies.
+    EksAccessEntry,
+    /// An EKS pod identity association (a service account's IAM role).
+    EksPodIdentityAssociation,
 }
 
 impl ResourceKind {
@@ -44,6 +49,8 @@ impl ResourceKind {
         ResourceKind::KmsKey,
         ResourceKind::EksCluster,
         ResourceKind::EcrRepository,
+        ResourceKind::EksAccessEntry,
+        ResourceKind::EksPodIdentityAssociation,
     ];
 
     /// The name used in addresses (`iam_role.X[acct]`).
@@ -57,6 +64,8 @@ impl ResourceKind {
             ResourceKind::KmsKey => "kms_key",
             ResourceKind::EksCluster => "eks_cluster",
             ResourceKind::EcrRepository => "ecr_repository",
+            ResourceKind::EksAccessEntry => "eks_access_entry",
+            ResourceKind::EksPodIdentityAssociation => "eks_pod_identity_association",
         }
     }
 
@@ -137,6 +146,10 @@ pub struct DesiredResource {
     /// Whether the configuration allows replacing it when a change cannot be made in place.
     #[serde(default = "yes")]
     pub allow_replacement: bool,
+    /// Resources whose replacement replaces this one too (AWS binds an access entry or a pod
+    /// identity association to the role's unique id, not its ARN).
+    #[serde(default)]
+    pub replace_triggered_by: Vec<ResourceAddress>,
 }
 
 fn yes() -> bool {
@@ -158,6 +171,7 @@ impl DesiredResource {
             depends_on: Vec::new(),
             order_after: Vec::new(),
             allow_replacement: true,
+            replace_triggered_by: Vec::new(),
         }
     }
 
@@ -195,6 +209,14 @@ impl DesiredResource {
             self.order_after.push(target.clone());
         }
         self
+    }
+
+    /// Records a dependency whose replacement replaces this resource too.
+    pub fn replaced_with(mut self, target: &ResourceAddress) -> Self {
+        if !self.replace_triggered_by.contains(target) {
+            self.replace_triggered_by.push(target.clone());
+        }
+        self.depend_on(target)
     }
 
     /// Hard and ordering-only dependencies together.

@@ -392,6 +392,7 @@ impl Planner {
             actions.insert(addr.clone(), change.action);
             plan.changes.push(change);
         }
+        role_replacement_notes(&mut plan, desired);
         plan.deferred = deferred
             .into_iter()
             .map(|(address, (reason, awaiting))| Deferred {
@@ -401,6 +402,37 @@ impl Planner {
             })
             .collect();
         Ok(plan)
+    }
+}
+
+/// A replaced role takes its access entries and pod identity associations with it: say so on
+/// the role's change and as a warning.
+fn role_replacement_notes(plan: &mut Plan, desired: &[DesiredResource]) {
+    let mut bound: BTreeMap<&ResourceAddress, Vec<&ResourceAddress>> = BTreeMap::new();
+    for d in desired {
+        for t in &d.replace_triggered_by {
+            bound.entry(t).or_default().push(&d.address);
+        }
+    }
+    for change in &mut plan.changes {
+        if change.action != Action::Replace {
+            continue;
+        }
+        let Some(dependents) = bound.get(&change.address) else {
+            continue;
+        };
+        let list = dependents
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        change.notes.push(format!(
+            "its access entries and pod identity associations are recreated with it (AWS binds them to the role's unique id): {list}"
+        ));
+        plan.warnings.push(format!(
+            "{} will be replaced: {list} will be recreated, and access through them is interrupted meanwhile",
+            change.address
+        ));
     }
 }
 
@@ -422,10 +454,24 @@ fn plan_desired(
                 .filter(|x| x.forces_replacement)
                 .map(|x| x.name.as_str())
                 .collect();
+            let triggered: Vec<String> = d
+                .replace_triggered_by
+                .iter()
+                .filter(|t| actions.get(*t) == Some(&Action::Replace))
+                .map(ToString::to_string)
+                .collect();
             if !forced.is_empty() {
                 (
                     Action::Replace,
                     Some(format!("{} cannot be changed in place", forced.join(", "))),
+                )
+            } else if !triggered.is_empty() {
+                (
+                    Action::Replace,
+                    Some(format!(
+                        "{} is replaced, and AWS binds this to its unique id, not its ARN",
+                        triggered.join(", ")
+                    )),
                 )
             } else if diffs.is_empty() {
                 (Action::NoOp, None)

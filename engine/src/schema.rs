@@ -140,6 +140,21 @@ const ECR_REPOSITORY: &[AttrSchema] = &[
     a("tags", Value, false),
 ];
 
+const EKS_ACCESS_ENTRY: &[AttrSchema] = &[
+    a("cluster_name", Value, true),
+    a("principal_arn", Value, true),
+    a("type", Value, true),
+    a("kubernetes_groups", Set, false),
+    // Policy ARN -> {"type": "cluster"} or {"type": "namespace", "namespaces": [...]}.
+    a("access_policies", Value, false),
+];
+const EKS_POD_IDENTITY_ASSOCIATION: &[AttrSchema] = &[
+    a("cluster_name", Value, true),
+    a("namespace", Value, true),
+    a("service_account", Value, true),
+    a("role_arn", Value, false),
+];
+
 /// The schema of a kind's managed attributes.
 pub fn attributes(kind: ResourceKind) -> &'static [AttrSchema] {
     match kind {
@@ -151,6 +166,8 @@ pub fn attributes(kind: ResourceKind) -> &'static [AttrSchema] {
         ResourceKind::KmsKey => KMS_KEY,
         ResourceKind::EksCluster => EKS_CLUSTER,
         ResourceKind::EcrRepository => ECR_REPOSITORY,
+        ResourceKind::EksAccessEntry => EKS_ACCESS_ENTRY,
+        ResourceKind::EksPodIdentityAssociation => EKS_POD_IDENTITY_ASSOCIATION,
     }
 }
 

@@ -57,6 +57,7 @@ fn discovery(spokes: &[&str]) -> Discovery {
             })
             .collect(),
         skipped: Vec::new(),
+        iam_roles: Default::default(),
     }
 }
 
@@ -92,6 +93,7 @@ fn each_spoke_gets_its_clusters_keys_and_roles() {
         names(&rs, "333333333333"),
         vec![
             "eks_cluster.workloads",
+            "eks_pod_identity_association.workloads/ci/builder",
             "iam_role.workloads-build",
             "iam_role.workloads-cluster",
             "iam_role.workloads-node",
@@ -101,6 +103,9 @@ fn each_spoke_gets_its_clusters_keys_and_roles() {
     let four = names(&rs, "444444444444");
     assert!(four.contains(&"eks_cluster.edge".to_string()));
     assert!(four.contains(&"iam_role.edge-external-dns".to_string()));
+    assert!(
+        four.contains(&"eks_pod_identity_association.edge/external-dns/external-dns".to_string())
+    );
     assert!(four.contains(&"eks_cluster.workloads".to_string()));
     // The override skips 555555555555.
     assert!(names(&rs, "555555555555").is_empty());

@@ -1,6 +1,9 @@
 //! Discovery before planning: who the caller is (the management account and the partition),
 //! and which accounts are spokes (the active accounts of the EKS OU, nested OUs included when
-//! configured). Suspended or closed accounts are skipped and reported.
+//! configured). Suspended or closed accounts are skipped and reported. When the configuration
+//! grants cluster access, the IAM roles of the accounts its principals live in are listed (one
+//! paginated `ListRoles` per account) so the blueprint can resolve patterns and check that
+//! principals exist.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +40,7 @@ pub async fn connect(config: &Config) -> Result<(AwsProvider, Discovery), Provid
     let mut discovery = discover(&base, configured).await?;
     let sessions = Sessions::new(base, SessionsConfig::from_config(config, &discovery));
     discover_spokes(&sessions, config, &mut discovery).await?;
+    discover_principals(&sessions, config, &mut discovery).await;
     Ok((AwsProvider::new(sessions), discovery))
 }
 
@@ -161,4 +165,34 @@ pub async fn discover_spokes(
     skipped.sort_by(|a, b| a.id.cmp(&b.id));
     discovery.skipped = skipped;
     Ok(())
+}
+
+/// Lists the IAM roles of the accounts whose principals the configuration names, in parallel.
+/// An account that cannot be listed (its spoke role not deployed yet, access denied) is left
+/// out: the blueprint then reports its principals as unresolved instead of guessing.
+pub async fn discover_principals(sessions: &Sessions, config: &Config, discovery: &mut Discovery) {
+    let accounts = eksmgr_engine::blueprint::principal_accounts(config, discovery);
+    let lists = futures::future::join_all(accounts.into_iter().map(|account| async move {
+        let roles = list_roles(sessions, &account).await;
+        (account, roles)
+    }))
+    .await;
+    for (account, roles) in lists {
+        if let Ok(roles) = roles {
+            discovery.iam_roles.insert(account, roles);
+        }
+    }
+}
+
+/// Every role ARN of an account.
+pub async fn list_roles(sessions: &Sessions, account: &str) -> Result<Vec<String>, ProviderError> {
+    let c = crate::iam::client(sessions, account, None).await?;
+    let call = Call::new(account, "the account's IAM roles", "iam:ListRoles");
+    let mut out = Vec::new();
+    let mut pages = c.list_roles().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map(call, e))?;
+        out.extend(page.roles().iter().map(|r| r.arn().to_string()));
+    }
+    Ok(out)
 }

@@ -8,6 +8,7 @@
 pub mod discovery;
 pub mod ecr;
 pub mod eks;
+pub mod eks_access;
 pub mod error;
 pub mod iam;
 pub mod kms;
@@ -126,6 +127,10 @@ impl AwsProvider {
             Some(ResourceKind::KmsKey) => kms::read_key(s, &req).await,
             Some(ResourceKind::EksCluster) => eks::read_cluster(s, &req).await,
             Some(ResourceKind::EcrRepository) => ecr::read_repository(s, &req).await,
+            Some(ResourceKind::EksAccessEntry) => eks_access::read_entry(s, &req).await,
+            Some(ResourceKind::EksPodIdentityAssociation) => {
+                eks_access::read_association(s, &req).await
+            }
             None => Err(unknown_kind(req.address)),
         }
     }
@@ -153,6 +158,10 @@ impl AwsProvider {
                 eks::create_cluster(s, address, attrs, &self.progress).await
             }
             Some(ResourceKind::EcrRepository) => ecr::create_repository(s, address, attrs).await,
+            Some(ResourceKind::EksAccessEntry) => eks_access::create_entry(s, address, attrs).await,
+            Some(ResourceKind::EksPodIdentityAssociation) => {
+                eks_access::create_association(s, address, attrs).await
+            }
             None => Err(unknown_kind(address)),
         }
     }
@@ -192,6 +201,12 @@ impl AwsProvider {
             Some(ResourceKind::EcrRepository) => {
                 ecr::update_repository(s, address, before, after, changed).await
             }
+            Some(ResourceKind::EksAccessEntry) => {
+                eks_access::update_entry(s, address, before, after, changed).await
+            }
+            Some(ResourceKind::EksPodIdentityAssociation) => {
+                eks_access::update_association(s, address, id, after).await
+            }
             None => Err(unknown_kind(address)),
         }
     }
@@ -216,6 +231,12 @@ impl AwsProvider {
             Some(ResourceKind::KmsKey) => kms::delete_key(s, address, id, before).await,
             Some(ResourceKind::EksCluster) => eks::delete_cluster(s, address, &self.progress).await,
             Some(ResourceKind::EcrRepository) => ecr::delete_repository(s, address).await,
+            Some(ResourceKind::EksAccessEntry) => {
+                eks_access::delete_entry(s, address, before).await
+            }
+            Some(ResourceKind::EksPodIdentityAssociation) => {
+                eks_access::delete_association(s, address, id, before).await
+            }
             None => Err(unknown_kind(address)),
         }
     }

@@ -1,5 +1,8 @@
 //! A moto server per test: started on a free 127.0.0.1 port, logging to a temp dir,
 //! seeded with an organization by `scripts/seed_emulator.py`, killed on drop.
+//!
+//! The server is moto's own, run through `scripts/emulator/eksmgr_moto.py`, which adds the
+//! EKS access-entry and pod-identity-association APIs that moto lacks.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -48,28 +51,39 @@ pub struct Spoke {
     pub name: String,
 }
 
-/// A running `moto_server` process, killed (and reaped) on drop.
+/// A running moto server process, killed (and reaped) on drop.
 #[derive(Debug)]
 pub struct MotoServer {
     child: Child,
     port: u16,
     endpoint: String,
-    moto_server: PathBuf,
+    /// The virtualenv's Python, which runs the emulator and the seed script.
+    python: PathBuf,
     log_path: PathBuf,
     // Holds the log file; removed on drop after the process is gone.
     _log_dir: TempDir,
 }
 
 impl MotoServer {
-    /// Start `moto_server` on a free 127.0.0.1 port and wait until it answers.
+    /// Start the emulator on a free 127.0.0.1 port and wait until it answers.
     ///
-    /// The executable is `$EKSMGR_MOTO_SERVER`, else `<repo>/.venv/bin/moto_server`
+    /// It runs `python scripts/emulator/eksmgr_moto.py -H 127.0.0.1 -p PORT`: moto's
+    /// server with the EKS APIs moto lacks added. `python` is the one beside the
+    /// `moto_server` executable, `$EKSMGR_MOTO_SERVER`, else `<repo>/.venv/bin/moto_server`
     /// (created by `bash scripts/setup-emulator.sh`).
     pub fn start() -> Result<MotoServer, String> {
         let moto_server = paths::moto_server_binary()?;
+        let python = paths::venv_python(&moto_server);
+        let script = paths::emulator_script();
+        if !script.is_file() {
+            return Err(format!(
+                "the emulator script {} is missing",
+                script.display()
+            ));
+        }
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(&moto_server) {
+            match Self::start_once(&python, &script) {
                 Ok(server) => return Ok(server),
                 Err(StartError::Retry(message)) => last_error = message,
                 Err(StartError::Fatal(message)) => return Err(message),
@@ -78,7 +92,7 @@ impl MotoServer {
         Err(last_error)
     }
 
-    fn start_once(moto_server: &Path) -> Result<MotoServer, StartError> {
+    fn start_once(python: &Path, script: &Path) -> Result<MotoServer, StartError> {
         let log_dir = tempfile::Builder::new()
             .prefix("eksmgr-moto-")
             .tempdir()
@@ -91,7 +105,8 @@ impl MotoServer {
             .map_err(|e| StartError::Fatal(format!("cannot reopen {}: {e}", log_path.display())))?;
         let port = free_port().map_err(StartError::Fatal)?;
 
-        let child = Command::new(moto_server)
+        let child = Command::new(python)
+            .arg(script)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // AWS managed policies (AmazonEKSClusterPolicy ...) exist only when loaded.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -101,15 +116,16 @@ impl MotoServer {
             .spawn()
             .map_err(|e| {
                 StartError::Fatal(format!(
-                    "cannot start {}: {e}; run `bash scripts/setup-emulator.sh`",
-                    moto_server.display()
+                    "cannot start {} {}: {e}; run `bash scripts/setup-emulator.sh`",
+                    python.display(),
+                    script.display()
                 ))
             })?;
         let mut server = MotoServer {
             child,
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
-            moto_server: moto_server.to_path_buf(),
+            python: python.to_path_buf(),
             log_path,
             _log_dir: log_dir,
         };
@@ -123,7 +139,7 @@ impl MotoServer {
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(StartError::Retry(format!(
-                    "moto_server on port {} exited at start ({status}); its log:\n{}",
+                    "the moto server on port {} exited at start ({status}); its log:\n{}",
                     self.port,
                     self.log_tail()
                 )));
@@ -133,7 +149,7 @@ impl MotoServer {
             }
             if Instant::now() > deadline {
                 return Err(StartError::Fatal(format!(
-                    "moto_server on port {} did not answer within {}s; its log:\n{}",
+                    "the moto server on port {} did not answer within {}s; its log:\n{}",
                     self.port,
                     START_TIMEOUT.as_secs(),
                     self.log_tail()
@@ -191,9 +207,9 @@ impl MotoServer {
     }
 
     fn run_seed_script(&self, args: &[&str]) -> Result<String, String> {
-        let python = paths::venv_python(&self.moto_server);
+        let python = &self.python;
         let script = paths::seed_script();
-        let mut command = Command::new(&python);
+        let mut command = Command::new(python);
         // The script isolates itself from local AWS config too; belt and braces.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("AWS_") {

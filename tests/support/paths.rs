@@ -1,5 +1,5 @@
-//! Where things are: the repository root, the emulator's virtualenv and the compiled
-//! `eksmgr` binary.
+//! Where things are: the repository root, the emulator's virtualenv and scripts, and the
+//! compiled `eksmgr` binary.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,9 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The `moto_server` executable: `$EKSMGR_MOTO_SERVER`, else `<repo>/.venv/bin/moto_server`.
+///
+/// The harness does not run it: it only marks the virtualenv whose `python` runs
+/// [`emulator_script`] (see [`venv_python`]).
 pub(crate) fn moto_server_binary() -> Result<PathBuf, String> {
     let (path, origin) = match env::var_os("EKSMGR_MOTO_SERVER") {
         Some(path) if !path.is_empty() => (PathBuf::from(path), "$EKSMGR_MOTO_SERVER"),
@@ -38,6 +41,15 @@ pub(crate) fn venv_python(moto_server: &Path) -> PathBuf {
         .map(|bin| bin.join("python"))
         .filter(|python| python.exists())
         .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// The emulator: moto's server with the EKS APIs moto lacks added,
+/// `<repo>/scripts/emulator/eksmgr_moto.py`. It takes `moto_server`'s arguments.
+pub(crate) fn emulator_script() -> PathBuf {
+    repo_root()
+        .join("scripts")
+        .join("emulator")
+        .join("eksmgr_moto.py")
 }
 
 /// The seed script, `<repo>/scripts/seed_emulator.py`.

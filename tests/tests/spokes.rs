@@ -33,10 +33,11 @@ const NODE_POLICIES: [&str; 6] = [
     "AutoScalingFullAccess",
     "service-role/AmazonEBSCSIDriverPolicy",
 ];
-/// What the full example creates with two spokes: 6 governance and hub resources, 5 per
-/// `workloads` cluster (key, cluster, node and build roles, cluster), 5 for `edge` (key,
-/// cluster, node and external-dns roles, cluster), 2 repositories.
-const EXAMPLE_RESOURCES: usize = 22;
+/// What the full example creates with two spokes: 6 governance and hub resources, 6 per
+/// `workloads` cluster (key, cluster, node and build roles, cluster, the build pods' pod
+/// identity association), 6 for `edge` (key, cluster, node and external-dns roles, cluster,
+/// external-dns's association), 2 repositories.
+const EXAMPLE_RESOURCES: usize = 25;
 /// Subnets the template cluster gets in [`template_subnets_config`].
 const TEMPLATE_SUBNETS: [&str; 2] = ["subnet-2a1b2c3d4e5f60718", "subnet-2a1b2c3d4e5f60719"];
 /// Longest a single eksmgr run may take in these tests.
@@ -273,6 +274,7 @@ fn workloads_addresses(account: &str) -> BTreeSet<String> {
         format!("iam_role.workloads-node[{account}]"),
         format!("kms_key.workloads[{account}/{REGION}]"),
         format!("eks_cluster.workloads[{account}/{REGION}]"),
+        format!("eks_pod_identity_association.workloads/ci/builder[{account}/{REGION}]"),
     ]
     .into_iter()
     .collect()
@@ -699,7 +701,7 @@ async fn new_account_in_the_ou_shows_up_in_the_next_plan() -> R {
         )
     })?;
     ensure(
-        summary(&plan) == "Plan: 5 to add, 2 to change, 0 to destroy.",
+        summary(&plan) == "Plan: 6 to add, 2 to change, 0 to destroy.",
         || format!("summary: {}", summary(&plan)),
     )?;
     // The repository diffs add the new node and build roles.
@@ -976,6 +978,9 @@ async fn unreachable_spoke_fails_alone() -> R {
             format!("iam_role.edge-node[{spoke2}]"),
             format!("kms_key.edge[{spoke2}/{REGION}]"),
             format!("eks_cluster.edge[{spoke2}/{REGION}]"),
+            format!(
+                "eks_pod_identity_association.edge/external-dns/external-dns[{spoke2}/{REGION}]"
+            ),
         ])
         .collect();
     let planned = created(&plan);

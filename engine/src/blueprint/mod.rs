@@ -2,6 +2,7 @@
 //! account, later the spoke accounts), into the list of [`DesiredResource`]s for the planner.
 //! Pure: no I/O.
 
+mod access;
 mod governance;
 mod hub;
 mod registry;
@@ -13,9 +14,10 @@ use crate::config::Config;
 use crate::model::DesiredResource;
 use crate::policy;
 
+pub use access::principal_accounts;
 pub use governance::{scp_document, spoke_admin_template};
 pub use hub::agent_role_permissions;
-pub use spokes::{NODE_ROLE_MANAGED_POLICIES, SpokeRoles};
+pub use spokes::{NODE_ROLE_MANAGED_POLICIES, PlannedCluster, SpokeRoles};
 
 /// Tag put on everything eksmgr creates, so it can be found again.
 pub const MANAGED_BY_TAG: (&str, &str) = ("managed-by", "eksmgr");
@@ -32,6 +34,9 @@ pub struct Discovery {
     pub spokes: Vec<SpokeAccount>,
     /// Accounts of the OU that are not spokes this run, and why (suspended, closed ...).
     pub skipped: Vec<SkippedAccount>,
+    /// The IAM role ARNs of the accounts named by [`principal_accounts`], as listed; an
+    /// account missing here could not be listed. Principals are resolved against these.
+    pub iam_roles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A spoke account.
@@ -79,6 +84,9 @@ pub struct Blueprint {
     pub resources: Vec<DesiredResource>,
     /// Problems that leave part of an account unplanned, each saying what to change.
     pub problems: Vec<String>,
+    /// What a reviewer should know about the expansion (a principal pattern that matched
+    /// nothing, a principal that could not be checked).
+    pub warnings: Vec<String>,
 }
 
 /// Expands the configuration into desired resources.
@@ -110,10 +118,27 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
             }
         }
     }
+    let first_access = out.len();
+    let access = access::resources(config, discovery, &roles.clusters, &mut out);
+    // Access resources in spokes come after the spoke admin role too (the hub's web
+    // identity roles need not).
+    let hub = config.hub.account_id.as_str();
+    for r in &mut out[first_access..] {
+        if r.address.account == hub {
+            continue;
+        }
+        for v in &via {
+            if !r.depends_on.contains(v) {
+                r.depends_on.push(v.clone());
+            }
+        }
+    }
+    problems.extend(access.problems);
     registry::resources(config, discovery, &roles, &mut out);
     Ok(Blueprint {
         resources: out,
         problems,
+        warnings: access.warnings,
     })
 }
 

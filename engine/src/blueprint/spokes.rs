@@ -19,20 +19,56 @@ pub const NODE_ROLE_MANAGED_POLICIES: &[&str] = &[
     "service-role/AmazonEBSCSIDriverPolicy",
 ];
 
-/// The roles across all spokes that the hub registry grants pull and push to.
+/// The roles across all spokes that the hub registry grants pull and push to, and the
+/// clusters planned (their access is planned from these).
 #[derive(Debug, Default, Clone)]
 pub struct SpokeRoles {
     /// Node roles (pull), as (address, ARN).
     pub node: Vec<(ResourceAddress, String)>,
     /// Build-pod roles (push), as (address, ARN).
     pub build: Vec<(ResourceAddress, String)>,
+    /// Every cluster planned, with its template resolved for its account.
+    pub clusters: Vec<PlannedCluster>,
 }
 
-fn role_arn(d: &Discovery, account: &str, name: &str) -> String {
+/// A cluster the blueprint plans in one account.
+#[derive(Debug, Clone)]
+pub struct PlannedCluster {
+    /// The account.
+    pub account: String,
+    /// The region.
+    pub region: String,
+    /// The cluster's configuration for that account (template and override merged).
+    pub config: ClusterConfig,
+    /// The `eks_cluster` resource.
+    pub address: ResourceAddress,
+}
+
+impl PlannedCluster {
+    /// The cluster's ARN (deterministic).
+    pub fn arn(&self, partition: &str) -> String {
+        format!(
+            "arn:{partition}:eks:{}:{}:cluster/{}",
+            self.region, self.account, self.config.name
+        )
+    }
+}
+
+/// Name of the build pods' role of a cluster.
+pub(super) fn build_role_name(c: &ClusterConfig) -> String {
+    format!("{}-build", c.name)
+}
+
+/// Name of external-dns's role of a cluster.
+pub(super) fn external_dns_role_name(c: &ClusterConfig) -> String {
+    format!("{}-external-dns", c.name)
+}
+
+pub(super) fn role_arn(d: &Discovery, account: &str, name: &str) -> String {
     format!("arn:{}:iam::{account}:role/{name}", d.partition)
 }
 
-fn tags(c: &ClusterConfig, extra: &[(&str, &str)]) -> Value {
+pub(super) fn tags(c: &ClusterConfig, extra: &[(&str, &str)]) -> Value {
     let mut m = serde_json::Map::new();
     for (k, v) in &c.tags {
         m.insert(k.clone(), json!(v));
@@ -57,7 +93,7 @@ fn trust(service: &str, actions: &[&str], account: Option<&str>) -> Value {
     json!({"Version": "2012-10-17", "Statement": [st]})
 }
 
-fn role(
+pub(super) fn role(
     account: &str,
     name: &str,
     description: &str,
@@ -199,7 +235,7 @@ fn cluster(
         Some(account),
     );
     if let Some(sa) = &c.build_pods {
-        let name = format!("{}-build", c.name);
+        let name = build_role_name(c);
         let hub = config.hub.account_id.as_str();
         let hub_region = config.hub_region();
         let build = role(
@@ -248,7 +284,7 @@ fn cluster(
         out.push(build);
     }
     if let (Some(sa), Some(zone)) = (c.external_dns_service_account(), &c.hosted_zone_id) {
-        let name = format!("{}-external-dns", c.name);
+        let name = external_dns_role_name(c);
         out.push(role(
             account,
             &name,
@@ -311,6 +347,12 @@ fn cluster(
         .set("tags", tags(c, &[]))
         .depend_on(&cluster_role.address);
     eks.allow_replacement = c.allow_replacement;
+    roles.clusters.push(PlannedCluster {
+        account: account.to_string(),
+        region: region.clone(),
+        config: c.clone(),
+        address: eks.address.clone(),
+    });
     out.push(key);
     out.push(cluster_role);
     out.push(node_role);
