@@ -11,14 +11,18 @@ creates, from the management account (moto's default account 123456789012):
 * the OUs ``eks`` and ``shared`` under the root;
 * the hub account ``hub`` (moved into ``shared``);
 * N spoke accounts ``spoke-1`` .. ``spoke-N`` (moved into ``eks``);
+* the principals an organization already has and eksmgr's example grants access to: the CI
+  pipeline's role ``platform-ci`` in the hub, and in every spoke the IAM Identity Center role
+  of the ``PlatformAdmin`` permission set (``/aws-reserved/sso.amazonaws.com/``
+  ``AWSReservedSSO_PlatformAdmin_0123456789abcdef``);
 
 and prints ONE JSON object on stdout:
 
     {"management_account_id", "root_id", "eks_ou_id", "shared_ou_id",
      "hub_account_id", "spoke_account_ids": [...], "region": "us-east-1"}
 
-``--add-spoke`` instead creates one more spoke account in the ``eks`` OU of an already
-seeded organization and prints ``{"account_id": ..., "name": ...}``.
+``--add-spoke`` instead creates one more spoke account (with its IAM Identity Center role) in
+the ``eks`` OU of an already seeded organization and prints ``{"account_id": ..., "name": ...}``.
 
 Everything else (progress, errors) goes to stderr; the exit status is non-zero on failure.
 """
@@ -41,6 +45,10 @@ SHARED_OU = "shared"
 HUB_NAME = "hub"
 SPOKE_PREFIX = "spoke-"
 EMAIL_DOMAIN = "example.com"
+ACCESS_ROLE = "OrganizationAccountAccessRole"
+CI_ROLE = "platform-ci"
+SSO_PATH = "/aws-reserved/sso.amazonaws.com/"
+SSO_ROLE = "AWSReservedSSO_PlatformAdmin_0123456789abcdef"
 
 
 def isolate_from_local_aws_config() -> None:
@@ -70,6 +78,39 @@ def paginate(org, operation: str, key: str, **kwargs) -> list:
     for page in org.get_paginator(operation).paginate(**kwargs):
         items.extend(page[key])
     return items
+
+
+def client_in(account_id: str, service: str, endpoint: str):
+    """A boto3 client acting in a member account, through OrganizationAccountAccessRole."""
+    creds = client("sts", endpoint).assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/{ACCESS_ROLE}", RoleSessionName="seed"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+    )
+
+
+def create_role(endpoint: str, account_id: str, name: str, path: str = "/") -> None:
+    """A role trusted by its own account (a stand-in for a pipeline or an SSO role)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    client_in(account_id, "iam", endpoint).create_role(
+        RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust)
+    )
 
 
 def create_account(org, name: str, timeout: float = 30.0) -> str:
@@ -136,11 +177,13 @@ def seed(endpoint: str, spokes: int) -> dict:
 
     hub_account_id = create_account(org, HUB_NAME)
     move_to(org, hub_account_id, root_id, shared_ou_id)
+    create_role(endpoint, hub_account_id, CI_ROLE)
 
     spoke_account_ids = []
     for index in range(1, spokes + 1):
         account_id = create_account(org, f"{SPOKE_PREFIX}{index}")
         move_to(org, account_id, root_id, eks_ou_id)
+        create_role(endpoint, account_id, SSO_ROLE, SSO_PATH)
         spoke_account_ids.append(account_id)
 
     return {
@@ -180,6 +223,7 @@ def add_spoke(endpoint: str) -> dict:
 
     account_id = create_account(org, name)
     move_to(org, account_id, root_id, eks_ou_id)
+    create_role(endpoint, account_id, SSO_ROLE, SSO_PATH)
     return {"account_id": account_id, "name": name}
 
 

@@ -31,10 +31,33 @@ use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
 use crate::{attr_str, attr_strings};
 
-/// How long a create waits for a new IAM role to become usable by EKS, in total.
-pub const PROPAGATION_WAIT: Duration = Duration::from_secs(60);
-/// Delay between two tries while waiting for IAM.
-const PROPAGATION_STEP: Duration = Duration::from_secs(5);
+/// How a create waits for a new IAM principal to become visible to EKS: a try every `every`,
+/// for at most `max` in total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Propagation {
+    /// Delay between two tries.
+    pub every: Duration,
+    /// Longest total wait.
+    pub max: Duration,
+}
+
+impl Propagation {
+    /// IAM usually settles within seconds: a try every 5 s for at most a minute.
+    pub const fn production() -> Self {
+        Propagation {
+            every: Duration::from_secs(5),
+            max: Duration::from_secs(60),
+        }
+    }
+
+    /// For tests: no real waiting.
+    pub const fn for_tests() -> Self {
+        Propagation {
+            every: Duration::from_millis(1),
+            max: Duration::from_millis(50),
+        }
+    }
+}
 
 /// The access entry's natural key: (cluster, principal ARN).
 fn entry_key<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> (&'a str, &'a str) {
@@ -65,8 +88,11 @@ fn not_yet_visible<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
             || message.contains("could not be found"))
 }
 
-/// Retries `send` while EKS cannot see a new IAM principal, for at most `max`.
-async fn with_propagation<T, E, R, F, Fut>(max: Duration, mut send: F) -> Result<T, SdkError<E, R>>
+/// Retries `send` while EKS cannot see a new IAM principal, as `wait` says.
+async fn with_propagation<T, E, R, F, Fut>(
+    wait: Propagation,
+    mut send: F,
+) -> Result<T, SdkError<E, R>>
 where
     E: ProvideErrorMetadata,
     F: FnMut() -> Fut,
@@ -75,8 +101,8 @@ where
     let start = std::time::Instant::now();
     loop {
         match send().await {
-            Err(e) if not_yet_visible(&e) && start.elapsed() + PROPAGATION_STEP <= max => {
-                tokio::time::sleep(PROPAGATION_STEP).await;
+            Err(e) if not_yet_visible(&e) && start.elapsed() + wait.every <= wait.max => {
+                tokio::time::sleep(wait.every).await;
             }
             other => return other,
         }
@@ -267,7 +293,7 @@ pub async fn create_entry_with_client(
     c: &Client,
     address: &ResourceAddress,
     attrs: &Attrs,
-    propagation: Duration,
+    propagation: Propagation,
 ) -> Result<ObservedResource, ProviderError> {
     let (cluster, principal) = entry_key(attrs, address);
     let resource = address.to_string();
@@ -411,7 +437,7 @@ pub async fn create_entry(
     attrs: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
     let c = client(s, &address.account, address.region.as_deref()).await?;
-    create_entry_with_client(&c, address, attrs, PROPAGATION_WAIT).await
+    create_entry_with_client(&c, address, attrs, Propagation::production()).await
 }
 
 /// Updates an access entry.
@@ -539,7 +565,7 @@ pub async fn create_association_with_client(
     c: &Client,
     address: &ResourceAddress,
     attrs: &Attrs,
-    propagation: Duration,
+    propagation: Propagation,
 ) -> Result<ObservedResource, ProviderError> {
     let (cluster, namespace, sa) = association_key(attrs, address);
     let role = attr_str(attrs, "role_arn").unwrap_or_default();
@@ -675,7 +701,7 @@ pub async fn create_association(
     attrs: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
     let c = client(s, &address.account, address.region.as_deref()).await?;
-    create_association_with_client(&c, address, attrs, PROPAGATION_WAIT).await
+    create_association_with_client(&c, address, attrs, Propagation::production()).await
 }
 
 /// Updates a pod identity association.

@@ -506,14 +506,71 @@ async fn access_is_created_updated_in_place_repaired_and_removed() -> R {
         || "the reader's association is back".to_owned(),
     )?;
 
+    // An entry that exists already (made by hand before eksmgr managed it) is adopted and
+    // brought to the declaration, not created twice.
+    let reader = format!("arn:aws:iam::{one}:role/app-reader");
+    let eks_one = aws_sdk_eks::Client::new(&conf_one);
+    eks_one
+        .create_access_entry()
+        .cluster_name(CLUSTER)
+        .principal_arn(&reader)
+        .kubernetes_groups("legacy")
+        .send()
+        .await
+        .map_err(sdk_err("create the reader's entry by hand"))?;
+    let with_reader = config(
+        &estate.seed,
+        &["team-a", "team-c"],
+        &["deployers", "releasers"],
+        true,
+    )
+    .replacen(
+        "[[cross_account_roles]]",
+        &format!(
+            "[[access.grants]]\nprincipal_arn = \"arn:aws:iam::*:role/app-reader\"\npolicy = \"view\"\ngroups = [\"readers\"]\nclusters = [\"{CLUSTER}\"]\n\n[[cross_account_roles]]"
+        ),
+        1,
+    );
+    estate.eksmgr.write_config(&with_reader)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
+    let adopted_addr = format!("eks_access_entry.{CLUSTER}/{reader}[{one}/us-east-1]");
+    ensure(
+        headlines(&plan, "will be adopted and updated in place").contains(&adopted_addr)
+            && headlines(&plan, "will be created").contains(&format!(
+                "eks_access_entry.{CLUSTER}/arn:aws:iam::{two}:role/app-reader[{two}/us-east-1]"
+            )),
+        || format!("the hand-made entry is adopted, the other created\n{plan}"),
+    )?;
+    estate.apply()?;
+    estate.replan_clean()?;
+    let e1 = entries(&conf_one).await?;
+    ensure(
+        e1.get(&reader)
+            == Some(&(
+                BTreeSet::from(["readers".to_owned()]),
+                BTreeMap::from([(VIEW.to_owned(), scope("cluster", &[]))]),
+            )),
+        || {
+            format!(
+                "the adopted entry follows the declaration: {:?}",
+                e1.get(&reader)
+            )
+        },
+    )?;
+
     // Removing the grant revokes it.
     estate
         .eksmgr
         .write_config(&config(&estate.seed, &[], &[], false))?;
     let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
     let destroyed = headlines(&plan, "will be destroyed");
-    ensure(destroyed == want, || {
-        format!("the grant's entries are destroyed\n{plan}")
+    let mut gone = want.clone();
+    gone.insert(adopted_addr);
+    gone.insert(format!(
+        "eks_access_entry.{CLUSTER}/arn:aws:iam::{two}:role/app-reader[{two}/us-east-1]"
+    ));
+    ensure(destroyed == gone, || {
+        format!("the grants' entries are destroyed\n{plan}")
     })?;
     estate.apply()?;
     estate.replan_clean()?;

@@ -33,11 +33,12 @@ const NODE_POLICIES: [&str; 6] = [
     "AutoScalingFullAccess",
     "service-role/AmazonEBSCSIDriverPolicy",
 ];
-/// What the full example creates with two spokes: 6 governance and hub resources, 6 per
+/// What the full example creates with two spokes: 5 governance and hub resources, 10 per
 /// `workloads` cluster (key, cluster, node and build roles, cluster, the build pods' pod
-/// identity association), 6 for `edge` (key, cluster, node and external-dns roles, cluster,
-/// external-dns's association), 2 repositories.
-const EXAMPLE_RESOURCES: usize = 25;
+/// identity association, the deployer role, and the access entries of the admin, the CI role
+/// and the deployer role), 8 for `edge` (key, cluster, node and external-dns roles, cluster,
+/// external-dns's association, the admin's and the CI role's access entries), 2 repositories.
+const EXAMPLE_RESOURCES: usize = 35;
 /// Subnets the template cluster gets in [`template_subnets_config`].
 const TEMPLATE_SUBNETS: [&str; 2] = ["subnet-2a1b2c3d4e5f60718", "subnet-2a1b2c3d4e5f60719"];
 /// Longest a single eksmgr run may take in these tests.
@@ -266,8 +267,9 @@ fn summary(out: &Output) -> String {
         .to_owned()
 }
 
-/// The resources of one `workloads` cluster in `account`.
-fn workloads_addresses(account: &str) -> BTreeSet<String> {
+/// The resources of one `workloads` cluster in `account` (`hub` holds the CI role the example
+/// grants access to), except the IAM Identity Center admin's entry: see [`sso_entry`].
+fn workloads_addresses(account: &str, hub: &str) -> BTreeSet<String> {
     [
         format!("iam_role.workloads-build[{account}]"),
         format!("iam_role.workloads-cluster[{account}]"),
@@ -275,9 +277,27 @@ fn workloads_addresses(account: &str) -> BTreeSet<String> {
         format!("kms_key.workloads[{account}/{REGION}]"),
         format!("eks_cluster.workloads[{account}/{REGION}]"),
         format!("eks_pod_identity_association.workloads/ci/builder[{account}/{REGION}]"),
+        ci_entry("workloads", account, hub),
+        format!("iam_role.eks-deployer[{account}]"),
+        format!(
+            "eks_access_entry.workloads/arn:aws:iam::{account}:role/eks-deployer[{account}/{REGION}]"
+        ),
     ]
     .into_iter()
     .collect()
+}
+
+/// The access entry of the hub's CI role on `cluster` in `account`.
+fn ci_entry(cluster: &str, account: &str, hub: &str) -> String {
+    format!("eks_access_entry.{cluster}/arn:aws:iam::{hub}:role/platform-ci[{account}/{REGION}]")
+}
+
+/// The access entry of the IAM Identity Center role the seed puts in every spoke (the
+/// example's admin pattern): planned only when the account's roles can be listed.
+fn sso_entry(cluster: &str, account: &str) -> String {
+    format!(
+        "eks_access_entry.{cluster}/arn:aws:iam::{account}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_PlatformAdmin_0123456789abcdef[{account}/{REGION}]"
+    )
 }
 
 fn repository_addresses(hub: &str) -> BTreeSet<String> {
@@ -687,7 +707,9 @@ async fn new_account_in_the_ou_shows_up_in_the_next_plan() -> R {
         || format!("the plan should discover 3 spokes\n{plan}"),
     )?;
     let added = created(&plan);
-    ensure(added == workloads_addresses(&new), || {
+    let mut want = workloads_addresses(&new, estate.hub());
+    want.insert(sso_entry("workloads", &new));
+    ensure(added == want, || {
         format!(
             "only {new}'s workloads resources should be added: {added:?}\n{}",
             plan.stdout
@@ -701,7 +723,7 @@ async fn new_account_in_the_ou_shows_up_in_the_next_plan() -> R {
         )
     })?;
     ensure(
-        summary(&plan) == "Plan: 6 to add, 2 to change, 0 to destroy.",
+        summary(&plan) == "Plan: 10 to add, 2 to change, 0 to destroy.",
         || format!("summary: {}", summary(&plan)),
     )?;
     // The repository diffs add the new node and build roles.
@@ -914,7 +936,7 @@ async fn unreachable_spoke_fails_alone() -> R {
     let estate = Estate::start(true)?;
     let proxy = estate.proxy()?;
     let (spoke1, spoke2, hub) = (estate.spoke(0), estate.spoke(1), estate.hub());
-    let spoke1_resources = workloads_addresses(spoke1);
+    let spoke1_resources = workloads_addresses(spoke1, hub);
     let registry = repository_addresses(hub);
     proxy.deny_assume_role(spoke1);
 
@@ -970,9 +992,12 @@ async fn unreachable_spoke_fails_alone() -> R {
             format!("the reasons should mention {needle}\n{reasons}")
         })?;
     }
-    let spoke2_all: BTreeSet<String> = workloads_addresses(spoke2)
+    let spoke2_all: BTreeSet<String> = workloads_addresses(spoke2, hub)
         .into_iter()
         .chain([
+            sso_entry("workloads", spoke2),
+            sso_entry("edge", spoke2),
+            ci_entry("edge", spoke2, hub),
             format!("iam_role.edge-cluster[{spoke2}]"),
             format!("iam_role.edge-external-dns[{spoke2}]"),
             format!("iam_role.edge-node[{spoke2}]"),
@@ -1075,6 +1100,9 @@ async fn unreachable_spoke_fails_alone() -> R {
     let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
     let added = created(&plan);
     let changed = updated(&plan);
+    // Its roles can be listed again, so its admin entry is planned too.
+    let mut spoke1_resources = spoke1_resources;
+    spoke1_resources.insert(sso_entry("workloads", spoke1));
     ensure(added == spoke1_resources, || {
         format!(
             "the plan should add {spoke1_resources:?}, it adds {added:?}\n{}",

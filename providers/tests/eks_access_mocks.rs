@@ -1,0 +1,289 @@
+//! Access entries and pod identity associations at the SDK boundary (`aws-smithy-mocks`), for
+//! what neither moto nor its test extension can produce: a new IAM role that EKS cannot see
+//! yet (waited out within a bound, never forever), another invalid-parameter error (no
+//! retry, a hint), and an association that exists already under another role (adopted and
+//! pointed at the desired role). The lifecycle itself is tested end to end against the
+//! emulator (`tests/tests/access.rs`).
+
+use aws_sdk_eks::Client;
+use aws_sdk_eks::config::retry::RetryConfig;
+use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_eks::operation::associate_access_policy::AssociateAccessPolicyOutput;
+use aws_sdk_eks::operation::create_access_entry::{
+    CreateAccessEntryError, CreateAccessEntryOutput,
+};
+use aws_sdk_eks::operation::create_pod_identity_association::CreatePodIdentityAssociationError;
+use aws_sdk_eks::operation::describe_access_entry::DescribeAccessEntryOutput;
+use aws_sdk_eks::operation::describe_pod_identity_association::DescribePodIdentityAssociationOutput;
+use aws_sdk_eks::operation::list_associated_access_policies::ListAssociatedAccessPoliciesOutput;
+use aws_sdk_eks::operation::list_pod_identity_associations::ListPodIdentityAssociationsOutput;
+use aws_sdk_eks::operation::update_pod_identity_association::UpdatePodIdentityAssociationOutput;
+use aws_sdk_eks::types::error::{InvalidParameterException, ResourceInUseException};
+use aws_sdk_eks::types::{
+    AccessEntry, AccessScope, AccessScopeType, AssociatedAccessPolicy, PodIdentityAssociation,
+    PodIdentityAssociationSummary,
+};
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_types::error::ErrorMetadata;
+use eksmgr_engine::model::Attrs;
+use eksmgr_engine::provider::ErrorKind;
+use eksmgr_providers::eks_access::{self, Propagation};
+use eksmgr_state::ResourceAddress;
+use serde_json::{Value, json};
+
+const ACCOUNT: &str = "111122223333";
+const PRINCIPAL: &str = "arn:aws:iam::111122223333:role/eks-deployer";
+const VIEW: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy";
+
+fn client(mode: RuleMode, rules: &[&Rule]) -> Client {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
+    for r in rules {
+        interceptor = interceptor.with_rule(r);
+    }
+    let conf = aws_sdk_eks::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new("a", "b", None, None, "eks-access-mocks"))
+        .http_client(create_mock_http_client())
+        .retry_config(RetryConfig::disabled())
+        .interceptor(interceptor)
+        .build();
+    Client::from_conf(conf)
+}
+
+fn attrs(v: Value) -> Attrs {
+    match v {
+        Value::Object(m) => m,
+        _ => Attrs::new(),
+    }
+}
+
+fn entry_address() -> ResourceAddress {
+    ResourceAddress::new(
+        "eks_access_entry",
+        format!("prod/{PRINCIPAL}"),
+        ACCOUNT,
+        Some("eu-west-1".into()),
+    )
+}
+
+fn entry_attrs() -> Attrs {
+    attrs(json!({
+        "cluster_name": "prod",
+        "principal_arn": PRINCIPAL,
+        "type": "STANDARD",
+        "kubernetes_groups": [],
+        "access_policies": {VIEW: {"type": "cluster"}}
+    }))
+}
+
+fn invalid(message: &str) -> CreateAccessEntryError {
+    CreateAccessEntryError::InvalidParameterException(
+        InvalidParameterException::builder()
+            .message(message)
+            .meta(
+                ErrorMetadata::builder()
+                    .code("InvalidParameterException")
+                    .message(message)
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn read_rules() -> (Rule, Rule) {
+    let describe = mock!(Client::describe_access_entry).then_output(|| {
+        DescribeAccessEntryOutput::builder()
+            .access_entry(
+                AccessEntry::builder()
+                    .cluster_name("prod")
+                    .principal_arn(PRINCIPAL)
+                    .r#type("STANDARD")
+                    .access_entry_arn("arn:aws:eks:eu-west-1:111122223333:access-entry/prod/role/111122223333/eks-deployer/abcd")
+                    .build(),
+            )
+            .build()
+    });
+    let policies = mock!(Client::list_associated_access_policies).then_output(|| {
+        ListAssociatedAccessPoliciesOutput::builder()
+            .associated_access_policies(
+                AssociatedAccessPolicy::builder()
+                    .policy_arn(VIEW)
+                    .access_scope(
+                        AccessScope::builder()
+                            .r#type(AccessScopeType::Cluster)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    (describe, policies)
+}
+
+#[tokio::test]
+async fn a_principal_eks_cannot_see_yet_is_waited_for() {
+    let create = mock!(Client::create_access_entry)
+        .sequence()
+        .error(|| invalid("The specified principal arn:aws:iam::111122223333:role/eks-deployer could not be found."))
+        .times(2)
+        .output(|| CreateAccessEntryOutput::builder().build())
+        .build();
+    let associate = mock!(Client::associate_access_policy)
+        .match_requests(|r| r.policy_arn() == Some(VIEW))
+        .then_output(|| AssociateAccessPolicyOutput::builder().build());
+    let (describe, policies) = read_rules();
+    let c = client(
+        RuleMode::Sequential,
+        &[&create, &associate, &describe, &policies],
+    );
+    let out = eks_access::create_entry_with_client(
+        &c,
+        &entry_address(),
+        &entry_attrs(),
+        Propagation {
+            every: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_secs(5),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.attrs["access_policies"],
+        json!({VIEW: {"type": "cluster"}})
+    );
+    assert_eq!(create.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn the_wait_for_a_principal_is_bounded() {
+    let create = mock!(Client::create_access_entry)
+        .then_error(|| invalid("The specified principal could not be found."));
+    let c = client(RuleMode::MatchAny, &[&create]);
+    let err = eks_access::create_entry_with_client(
+        &c,
+        &entry_address(),
+        &entry_attrs(),
+        Propagation::for_tests(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.api_call, "eks:CreateAccessEntry");
+    assert_eq!(err.account, ACCOUNT);
+    assert!(create.num_calls() >= 2, "it retried");
+    assert!(create.num_calls() < 1000, "and gave up");
+    assert!(err.hint.unwrap_or_default().contains("principal exists"));
+}
+
+#[tokio::test]
+async fn another_invalid_parameter_is_not_retried() {
+    let create = mock!(Client::create_access_entry).then_error(|| {
+        invalid(
+            "The cluster's authentication mode must be set to one of [API, API_AND_CONFIG_MAP].",
+        )
+    });
+    let c = client(RuleMode::MatchAny, &[&create]);
+    let err = eks_access::create_entry_with_client(
+        &c,
+        &entry_address(),
+        &entry_attrs(),
+        Propagation::for_tests(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert!(
+        err.message.contains("authentication mode"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn an_existing_association_is_adopted_and_pointed_at_the_desired_role() {
+    const OLD: &str = "arn:aws:iam::111122223333:role/old-builder";
+    const NEW: &str = "arn:aws:iam::111122223333:role/prod-build";
+    let create = mock!(Client::create_pod_identity_association).then_error(|| {
+        CreatePodIdentityAssociationError::ResourceInUseException(
+            ResourceInUseException::builder()
+                .message("Association already exists")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ResourceInUseException")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let list = || {
+        mock!(Client::list_pod_identity_associations)
+            .match_requests(|r| {
+                r.namespace() == Some("ci") && r.service_account() == Some("builder")
+            })
+            .then_output(|| {
+                ListPodIdentityAssociationsOutput::builder()
+                    .associations(
+                        PodIdentityAssociationSummary::builder()
+                            .cluster_name("prod")
+                            .namespace("ci")
+                            .service_account("builder")
+                            .association_id("a-0123456789abcdefg")
+                            .build(),
+                    )
+                    .build()
+            })
+    };
+    let assoc = |role: &'static str| {
+        move || {
+            DescribePodIdentityAssociationOutput::builder()
+                .association(
+                    PodIdentityAssociation::builder()
+                        .cluster_name("prod")
+                        .namespace("ci")
+                        .service_account("builder")
+                        .association_id("a-0123456789abcdefg")
+                        .role_arn(role)
+                        .build(),
+                )
+                .build()
+        }
+    };
+    let describe_old = mock!(Client::describe_pod_identity_association).then_output(assoc(OLD));
+    let update = mock!(Client::update_pod_identity_association)
+        .match_requests(|r| {
+            r.association_id() == Some("a-0123456789abcdefg") && r.role_arn() == Some(NEW)
+        })
+        .then_output(|| UpdatePodIdentityAssociationOutput::builder().build());
+    let describe_new = mock!(Client::describe_pod_identity_association).then_output(assoc(NEW));
+    let c = client(
+        RuleMode::Sequential,
+        &[
+            &create,
+            &list(),
+            &describe_old,
+            &update,
+            &list(),
+            &describe_new,
+        ],
+    );
+    let address = ResourceAddress::new(
+        "eks_pod_identity_association",
+        "prod/ci/builder",
+        ACCOUNT,
+        Some("eu-west-1".into()),
+    );
+    let out = eks_access::create_association_with_client(
+        &c,
+        &address,
+        &attrs(json!({
+            "cluster_name": "prod", "namespace": "ci", "service_account": "builder", "role_arn": NEW
+        })),
+        Propagation::for_tests(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.id, "a-0123456789abcdefg");
+    assert_eq!(out.attrs["role_arn"], json!(NEW));
+    assert_eq!(update.num_calls(), 1);
+}
