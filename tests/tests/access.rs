@@ -579,6 +579,53 @@ async fn access_is_created_updated_in_place_repaired_and_removed() -> R {
             "the deployer's entries are gone".to_owned()
         })?;
     }
+
+    // A cross-account role's trust changes in place; removing a role removes it, its hub
+    // role and its access entries.
+    let base = config(&estate.seed, &[], &[], false);
+    let auditor_at = base
+        .find("[[cross_account_roles]]\nname = \"eks-auditor\"")
+        .ok_or("the config has no auditor role")?;
+    let changed = base[..auditor_at].replace("deploy-0123456789", "deploy-9876543210");
+    estate.eksmgr.write_config(&changed)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
+    let updated = headlines(&plan, "will be updated in place");
+    let destroyed = headlines(&plan, "will be destroyed");
+    let want_updated: BTreeSet<String> = [&one, &two]
+        .iter()
+        .map(|a| format!("iam_role.eks-deployer[{a}]"))
+        .collect();
+    let mut want_destroyed: BTreeSet<String> = [&one, &two]
+        .iter()
+        .flat_map(|a| {
+            [
+                format!("iam_role.eks-auditor[{a}]"),
+                format!(
+                    "eks_access_entry.{CLUSTER}/arn:aws:iam::{a}:role/eks-auditor[{a}/us-east-1]"
+                ),
+            ]
+        })
+        .collect();
+    want_destroyed.insert(format!("iam_role.eks-auditor[{hub}]"));
+    ensure(
+        updated == want_updated && destroyed == want_destroyed,
+        || format!("the deployer roles change in place and the auditor goes\n{plan}"),
+    )?;
+    estate.apply()?;
+    estate.replan_clean()?;
+    let trust = trust_policy(&conf_two, "eks-deployer").await?;
+    ensure(
+        trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
+            == json!("deploy-9876543210"),
+        || format!("the new external id is in force: {trust}"),
+    )?;
+    ensure(!entries(&conf_two).await?.contains_key(&auditor), || {
+        "the auditor's entry is gone".to_owned()
+    })?;
+    ensure(
+        trust_policy(&hub_conf, "eks-auditor").await.is_err(),
+        || "the hub auditor role is gone".to_owned(),
+    )?;
     Ok(())
 }
 

@@ -556,7 +556,20 @@ async fn check_workloads(conf: &SdkConfig, account: &str, subnets: &[&str]) -> R
         format!(
             "{account}: workloads-build should trust pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession: {trust:#}"
         )
-    })
+    })?;
+    let cluster_arn = format!("arn:aws:eks:{REGION}:{account}:cluster/workloads");
+    ensure(
+        statements.iter().all(|st| {
+            st["Condition"]["ArnEquals"]["aws:SourceArn"] == Value::String(cluster_arn.clone())
+                && st["Condition"]["StringEquals"]["aws:SourceAccount"]
+                    == Value::String(account.to_owned())
+        }),
+        || {
+            format!(
+                "{account}: workloads-build should be assumable for its cluster only: {trust:#}"
+            )
+        },
+    )
 }
 
 /// Checks that no spoke resource of the example exists in an account that is not a spoke.

@@ -229,11 +229,15 @@ fn cluster(
         role_arn(d, account, &node_role_name),
     ));
 
-    let pods_trust = trust(
+    // Pod identity roles are assumable by EKS Pod Identity for this cluster only.
+    let mut pods_trust = trust(
         "pods.eks.amazonaws.com",
         &["sts:AssumeRole", "sts:TagSession"],
         Some(account),
     );
+    pods_trust["Statement"][0]["Condition"]["ArnEquals"] = json!({
+        "aws:SourceArn": format!("arn:{p}:eks:{region}:{account}:cluster/{}", c.name)
+    });
     if let Some(sa) = &c.build_pods {
         let name = build_role_name(c);
         let hub = config.hub.account_id.as_str();
