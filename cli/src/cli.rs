@@ -35,7 +35,7 @@ pub enum Command {
     /// Show what apply would change.
     Plan(PlanArgs),
     /// Make the changes (shows the plan and asks first).
-    Apply(ApplyArgs),
+    Apply(ApplyCommand),
     /// Destroy everything eksmgr manages, in reverse dependency order.
     Destroy(ApplyArgs),
     /// Remove a lock left by a run that is gone.
@@ -69,6 +69,9 @@ pub struct PlanArgs {
     /// Opt-ins.
     #[command(flatten)]
     pub opt_ins: OptIns,
+    /// Also save the complete plan to FILE (mode 0600), for `eksmgr apply FILE`.
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
@@ -89,6 +92,19 @@ pub struct ApplyArgs {
     /// How many operations at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+}
+
+/// `apply` options: the common ones, and maybe a saved plan.
+#[derive(Debug, clap::Args)]
+pub struct ApplyCommand {
+    /// Apply exactly this plan, saved by `eksmgr plan --out FILE`, without asking (it was
+    /// reviewed already). Refused when the state, the configuration or the credentials changed
+    /// since it was made.
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Options shared with destroy.
+    #[command(flatten)]
+    pub args: ApplyArgs,
 }
 
 /// `state` subcommands.

@@ -2,14 +2,15 @@
 //! returns the process exit code; errors bubble up to `main` as `anyhow` errors.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result, bail};
 use eksmgr_engine::apply::Executor;
 use eksmgr_engine::blueprint::{self, Discovery};
 use eksmgr_engine::graph::Graph;
-use eksmgr_engine::plan::Plan;
-use eksmgr_state::{ResourceAddress, StateLock, force_unlock};
+use eksmgr_engine::plan::{Plan, SAVED_PLAN_FORMAT, SavedPlan};
+use eksmgr_state::{ResourceAddress, StateLock, force_unlock, write_private_atomically};
 
 use crate::cli::{ApplyArgs, Cli, Command, KubeconfigArgs, PlanArgs, StateCommand};
 use crate::render::{Styler, human};
@@ -21,7 +22,10 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
     match &cli.command {
         Command::Validate => validate(&cli, s),
         Command::Plan(args) => plan(&cli, args, s).await,
-        Command::Apply(args) => apply(&cli, args, false, s).await,
+        Command::Apply(cmd) => match &cmd.plan_file {
+            Some(file) => apply_saved(&cli, &cmd.args, file, s).await,
+            None => apply(&cli, &cmd.args, false, s).await,
+        },
         Command::Destroy(args) => apply(&cli, args, true, s).await,
         Command::Unlock { lock_id } => unlock(&cli, lock_id),
         Command::Graph => graph(&cli),
@@ -93,7 +97,7 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     let lock = StateLock::acquire(&loaded.state_file, "eksmgr plan")?;
     let state = loaded.state_file.load()?;
-    let (plan, _) = context::plan(
+    let (plan, _, identity) = context::plan(
         &loaded,
         &state,
         args.parallelism.into(),
@@ -102,6 +106,9 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     )
     .await?;
     lock.release()?;
+    if let Some(out) = &args.out {
+        save_plan(out, SavedPlan::new(identity, plan.clone()))?;
+    }
     print!("{}", human::plan(&plan, s));
     Ok(plan_exit_code(&plan, args.detailed_exitcode))
 }
@@ -126,7 +133,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     };
     let lock = StateLock::acquire(&loaded.state_file, command)?;
     let mut state = loaded.state_file.load()?;
-    let (plan, provider) = context::plan(
+    let (plan, provider, _) = context::plan(
         &loaded,
         &state,
         args.parallelism.into(),
@@ -154,6 +161,96 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         lock.release()?;
         return Ok(1);
     }
+    execute(&loaded, lock, &mut state, &plan, provider, args, verb, s).await
+}
+
+/// Writes a saved plan (atomically, mode 0600) and says how to apply it.
+fn save_plan(out: &Path, saved: SavedPlan) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(&saved).context("cannot serialise the plan")?;
+    json.push(b'\n');
+    write_private_atomically(out, &json)
+        .with_context(|| format!("cannot save the plan to {}", out.display()))?;
+    eprintln!(
+        "Saved the plan to {}. To apply exactly this plan: eksmgr apply {}",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Reads a plan saved by `plan --out`.
+fn read_saved_plan(file: &Path) -> Result<SavedPlan> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the saved plan {}", file.display()))?;
+    let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not a plan saved by `eksmgr plan --out`: {e}",
+            file.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if saved.format != SAVED_PLAN_FORMAT {
+        bail!(
+            "{}: not a plan saved by `eksmgr plan --out` (format {:?})",
+            file.display(),
+            saved.format
+        );
+    }
+    Ok(saved)
+}
+
+/// `apply PLAN_FILE`: exactly the saved plan, if it is not stale, without asking.
+async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Result<u8> {
+    let saved = read_saved_plan(file)?;
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let lock = StateLock::acquire(&loaded.state_file, "eksmgr apply PLAN_FILE")?;
+    let mut state = loaded.state_file.load()?;
+    // A plan made before any state existed belongs to the state its apply starts.
+    if !loaded.state_file.path().exists() && state.serial == 0 && saved.plan.state_serial == 0 {
+        state.lineage.clone_from(&saved.plan.state_lineage);
+    }
+    let (provider, discovery) = eksmgr_providers::connect(&loaded.config)
+        .await
+        .context("cannot find out who the caller is")?;
+    let identity = context::identity(&loaded.config, &discovery);
+    let stale = saved.staleness(&state, &loaded.digest, &identity);
+    if !stale.is_empty() {
+        lock.release()?;
+        bail!(
+            "the saved plan {} is stale, nothing was changed:\n  - {}\nmake a new plan with `eksmgr plan --out {}` and review it",
+            file.display(),
+            stale.join("\n  - "),
+            file.display()
+        );
+    }
+    let plan = saved.plan;
+    print!("{}", human::plan(&plan, s));
+    if !plan.has_changes() {
+        lock.release()?;
+        return Ok(0);
+    }
+    if plan.blocked().next().is_some() {
+        lock.release()?;
+        bail!(
+            "the saved plan has changes that need an explicit opt-in (listed above): make it again with the opt-in flags; nothing was changed"
+        );
+    }
+    execute(&loaded, lock, &mut state, &plan, provider, args, "Apply", s).await
+}
+
+/// Carries out a plan under the lock, persisting state after every operation.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    loaded: &context::Loaded,
+    lock: eksmgr_state::LockGuard,
+    state: &mut eksmgr_state::State,
+    plan: &Plan,
+    provider: eksmgr_providers::AwsProvider,
+    args: &ApplyArgs,
+    verb: &str,
+    s: Styler,
+) -> Result<u8> {
     let provider = provider.with_progress(std::sync::Arc::new(|address, message| {
         eprintln!("{address}: {message}");
     }));
@@ -175,9 +272,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     });
     let mut store = loaded.state_file.clone();
     let mut on_event = |e| eprintln!("{}", human::event(&e, s));
-    let outcome = executor
-        .apply(&plan, &mut state, &mut store, &mut on_event)
-        .await;
+    let outcome = executor.apply(plan, state, &mut store, &mut on_event).await;
     lock.release()?;
     println!();
     print!("{}", human::outcome(&outcome, verb, s));

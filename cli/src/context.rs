@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
-use eksmgr_engine::plan::{Plan, PlanOptions, Planner};
+use eksmgr_engine::plan::{Plan, PlanIdentity, PlanOptions, Planner};
 use eksmgr_engine::refresh::refresh;
 use eksmgr_providers::AwsProvider;
 use eksmgr_state::{State, StateFile};
@@ -66,7 +66,7 @@ pub async fn plan(
     parallelism: usize,
     destroy: bool,
     opt_ins: OptIns,
-) -> Result<(Plan, AwsProvider)> {
+) -> Result<(Plan, AwsProvider, PlanIdentity)> {
     let (provider, discovery, desired) = prepare(&loaded.config).await?;
     let observed = refresh(&provider, &desired.resources, state, parallelism).await;
     let mut plan = Planner::plan(
@@ -106,5 +106,14 @@ pub async fn plan(
             a.id, a.name, a.reason
         ));
     }
-    Ok((plan, provider))
+    Ok((plan, provider, identity(&loaded.config, &discovery)))
+}
+
+/// Who eksmgr runs as, for saved plans.
+pub fn identity(config: &Config, discovery: &Discovery) -> PlanIdentity {
+    PlanIdentity {
+        management_account_id: discovery.management_account_id.clone(),
+        partition: discovery.partition.clone(),
+        hub_account_id: config.hub.account_id.as_str().to_string(),
+    }
 }

@@ -191,6 +191,100 @@ impl Plan {
     }
 }
 
+/// Who a plan was made as: a saved plan is applied only with the same identities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanIdentity {
+    /// The Organizations management account the credentials belong to (or the configured one).
+    pub management_account_id: String,
+    /// The partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: String,
+    /// The hub account.
+    pub hub_account_id: String,
+}
+
+/// What `eksmgr plan --out FILE` writes and `eksmgr apply FILE` carries out: the complete plan
+/// and what it was made against. It holds no credentials or secret values (plans never do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// Always [`SAVED_PLAN_FORMAT`].
+    pub format: String,
+    /// The version of eksmgr that wrote it.
+    pub eksmgr_version: String,
+    /// When it was made.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Who it was made as.
+    pub identity: PlanIdentity,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// The `format` of a saved plan file.
+pub const SAVED_PLAN_FORMAT: &str = "eksmgr-saved-plan";
+
+impl SavedPlan {
+    /// A plan to save, made now as `identity`.
+    pub fn new(identity: PlanIdentity, plan: Plan) -> Self {
+        SavedPlan {
+            format: SAVED_PLAN_FORMAT.to_string(),
+            eksmgr_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_at: chrono::Utc::now(),
+            identity,
+            plan,
+        }
+    }
+
+    /// Why the saved plan may no longer be applied (empty: it may): the state moved (another
+    /// lineage, or a newer serial), the configuration changed, or the credentials are for
+    /// another organization. Each reason says what happened and what to do.
+    pub fn staleness(
+        &self,
+        state: &State,
+        config_digest: &str,
+        identity: &PlanIdentity,
+    ) -> Vec<String> {
+        let mut why = Vec::new();
+        let p = &self.plan;
+        if p.format_version != PLAN_FORMAT_VERSION {
+            why.push(format!(
+                "the plan has format version {}, this eksmgr reads version {PLAN_FORMAT_VERSION}",
+                p.format_version
+            ));
+        }
+        if p.state_lineage != state.lineage {
+            why.push(format!(
+                "the state belongs to another estate: its lineage is {}, the plan was made against lineage {}",
+                state.lineage, p.state_lineage
+            ));
+        } else if p.state_serial != state.serial {
+            why.push(format!(
+                "the state changed since the plan was made: it is at serial {}, the plan was made at serial {} (another apply, import or state command ran)",
+                state.serial, p.state_serial
+            ));
+        }
+        if p.config_digest != config_digest {
+            why.push("the configuration file changed since the plan was made".to_string());
+        }
+        if self.identity.partition != identity.partition
+            || self.identity.management_account_id != identity.management_account_id
+        {
+            why.push(format!(
+                "the credentials are for management account {} ({}), the plan was made as {} ({})",
+                identity.management_account_id,
+                identity.partition,
+                self.identity.management_account_id,
+                self.identity.partition
+            ));
+        }
+        if self.identity.hub_account_id != identity.hub_account_id {
+            why.push(format!(
+                "the hub account is {}, the plan was made for hub {}",
+                identity.hub_account_id, self.identity.hub_account_id
+            ));
+        }
+        why
+    }
+}
+
 /// Errors that stop planning.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

@@ -103,60 +103,61 @@ impl StateFile {
     }
 
     fn write_atomically(&self, state: &State) -> Result<(), StateError> {
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "state".to_owned());
         let mut json = serde_json::to_vec_pretty(state).map_err(|e| StateError::Io {
             path: self.path.clone(),
             op: "serialize state for",
             source: io::Error::other(e),
         })?;
         json.push(b'\n');
-
-        let tmp = dir.join(format!(
-            ".{file_name}.tmp-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let io_err = |path: &Path, op: &'static str| {
-            let path = path.to_path_buf();
-            move |source| StateError::Io { path, op, source }
-        };
-
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)
-            .map_err(io_err(&tmp, "create temporary state file"))?;
-        let written = file
-            .set_permissions(Permissions::from_mode(FILE_MODE))
-            .map_err(io_err(&tmp, "set permissions on temporary state file"))
-            .and_then(|()| {
-                file.write_all(&json)
-                    .map_err(io_err(&tmp, "write temporary state file"))
-            })
-            .and_then(|()| {
-                file.sync_all()
-                    .map_err(io_err(&tmp, "sync temporary state file"))
-            })
-            .and_then(|()| {
-                drop(file);
-                fs::rename(&tmp, &self.path)
-                    .map_err(io_err(&self.path, "move the new state into place at"))
-            });
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        sync_dir(&dir)
+        write_private_atomically(&self.path, &json)
     }
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file in the same directory, synced, then
+/// renamed over it, and the directory synced) with mode 0600: the state file, and saved plans.
+/// On failure the old file is untouched and no temporary file is left.
+pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".to_owned());
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let io_err = |path: &Path, op: &'static str| {
+        let path = path.to_path_buf();
+        move |source| StateError::Io { path, op, source }
+    };
+
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(&tmp)
+        .map_err(io_err(&tmp, "create temporary file"))?;
+    let written = file
+        .set_permissions(Permissions::from_mode(FILE_MODE))
+        .map_err(io_err(&tmp, "set permissions on temporary file"))
+        .and_then(|()| {
+            file.write_all(bytes)
+                .map_err(io_err(&tmp, "write temporary file"))
+        })
+        .and_then(|()| file.sync_all().map_err(io_err(&tmp, "sync temporary file")))
+        .and_then(|()| {
+            drop(file);
+            fs::rename(&tmp, path).map_err(io_err(path, "move the new file into place at"))
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(&dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StateError> {

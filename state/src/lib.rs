@@ -18,6 +18,6 @@ pub mod record;
 
 pub use address::{AddressParseError, ResourceAddress};
 pub use error::StateError;
-pub use file::StateFile;
+pub use file::{StateFile, write_private_atomically};
 pub use lock::{LockGuard, LockInfo, StateLock, force_unlock};
 pub use record::{ResourceRecord, STATE_FORMAT_VERSION, State};

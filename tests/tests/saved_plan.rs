@@ -1,0 +1,215 @@
+//! End-to-end tests of saved plans through the real `eksmgr` binary against moto:
+//! `plan --out FILE` then `apply FILE` carries out exactly that plan (and asks nothing), and a
+//! saved plan is refused, with the reason, once the state moved, the configuration changed or
+//! it is applied to another state. What exists is checked through the AWS SDK.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use eksmgr_e2e::check::{ensure, err, sdk_err};
+use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, sdk_config};
+use tempfile::TempDir;
+
+type R<T = ()> = Result<T, String>;
+
+/// The governance layer and one hub repository, with spoke discovery off (fast), and `repos`
+/// more.
+fn config(seed: &Seed, repos: &[&str]) -> String {
+    let mut text = format!(
+        r#"
+[organization]
+eks_ou_id = "{}"
+
+[hub]
+account_id = "{}"
+
+[[hub.ecr_repositories]]
+name = "platform/api"
+
+[spokes]
+discover = false
+"#,
+        seed.eks_ou_id, seed.hub_account_id
+    );
+    for r in repos {
+        text.push_str(&format!("\n[[hub.ecr_repositories]]\nname = \"{r}\"\n"));
+    }
+    text
+}
+
+struct Estate {
+    moto: MotoServer,
+    seed: Seed,
+    dir: TempDir,
+    eksmgr: Eksmgr,
+}
+
+impl Estate {
+    fn start() -> R<Estate> {
+        let moto = MotoServer::start()?;
+        let seed = moto.seed(1)?;
+        let dir = tempfile::Builder::new()
+            .prefix("eksmgr-e2e-saved-")
+            .tempdir()
+            .map_err(err("tempdir"))?;
+        let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
+        Ok(Estate {
+            moto,
+            seed,
+            dir,
+            eksmgr,
+        })
+    }
+
+    fn expect(&self, args: &[&str], code: i32) -> R<Output> {
+        let out = self.eksmgr.run(args)?;
+        ensure(out.code == Some(code), || {
+            format!(
+                "eksmgr {} should exit {code}\n{out}\n--- moto log ---\n{}",
+                args.join(" "),
+                self.moto.log_tail()
+            )
+        })?;
+        Ok(out)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    async fn scps(&self) -> R<usize> {
+        let org = aws_sdk_organizations::Client::new(&sdk_config(self.moto.endpoint()));
+        let list = org
+            .list_policies()
+            .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
+            .send()
+            .await
+            .map_err(sdk_err("ListPolicies"))?;
+        Ok(list
+            .policies()
+            .iter()
+            .filter(|p| p.name() == Some("EKSManagerDenyPolicy"))
+            .count())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_applied_exactly_once_and_refused_when_stale() -> R {
+    let estate = Estate::start()?;
+    estate.eksmgr.write_config(&config(&estate.seed, &[]))?;
+    let p1 = estate.path("first.plan");
+
+    // plan --out: the human plan, and a private file that holds no credentials.
+    let plan = estate.expect(&["plan", "--out", &p1, "--detailed-exitcode"], 2)?;
+    ensure(plan.stderr.contains(&format!("eksmgr apply {p1}")), || {
+        format!("plan --out should say how to apply it\n{plan}")
+    })?;
+    let meta = std::fs::metadata(&p1).map_err(err("stat the saved plan"))?;
+    ensure(meta.permissions().mode() & 0o777 == 0o600, || {
+        format!(
+            "the saved plan should be 0600, it is {:o}",
+            meta.permissions().mode()
+        )
+    })?;
+    let text = std::fs::read_to_string(&p1).map_err(err("read the saved plan"))?;
+    for secret in [
+        eksmgr_e2e::TEST_SECRET_ACCESS_KEY,
+        eksmgr_e2e::TEST_ACCESS_KEY_ID,
+        "SessionToken",
+    ] {
+        ensure(!text.contains(secret), || {
+            format!("the saved plan must not hold {secret:?}")
+        })?;
+    }
+    ensure(estate.scps().await? == 0, || {
+        "plan changed nothing".to_owned()
+    })?;
+
+    // apply FILE: exactly that plan, without a question (stdin is not a terminal here).
+    let applied = estate.expect(&["apply", &p1], 0)?;
+    ensure(applied.stdout.contains("Apply complete!"), || {
+        format!("apply FILE should apply\n{applied}")
+    })?;
+    ensure(estate.scps().await? == 1, || {
+        "the SCP exists once".to_owned()
+    })?;
+    estate.expect(&["plan", "--detailed-exitcode"], 0)?;
+
+    // Applying it again: the state moved on (its serial), so it is refused.
+    let again = estate.expect(&["apply", &p1], 1)?;
+    ensure(
+        again
+            .stderr
+            .contains("the state changed since the plan was made"),
+        || format!("a re-apply names the serial\n{again}"),
+    )?;
+
+    // A plan made before another apply is refused, naming the state change; nothing changes.
+    estate
+        .eksmgr
+        .write_config(&config(&estate.seed, &["platform/worker"]))?;
+    let p2 = estate.path("second.plan");
+    estate.expect(&["plan", "--out", &p2], 0)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
+    estate.eksmgr.write_config(&config(
+        &estate.seed,
+        &["platform/worker", "platform/batch"],
+    ))?;
+    let stale = estate.expect(&["apply", &p2], 1)?;
+    for reason in [
+        "is stale, nothing was changed",
+        "the state changed since the plan was made",
+        "the configuration file changed since the plan was made",
+    ] {
+        ensure(stale.stderr.contains(reason), || {
+            format!("the refusal should say {reason:?}\n{stale}")
+        })?;
+    }
+    ensure(!stale.stdout.contains("Apply complete"), || {
+        format!("nothing is applied\n{stale}")
+    })?;
+    let ecr = aws_sdk_ecr::Client::new(
+        &eksmgr_e2e::assume(
+            estate.moto.endpoint(),
+            &estate.seed.hub_account_id,
+            "OrganizationAccountAccessRole",
+        )
+        .await?,
+    );
+    let repos = ecr
+        .describe_repositories()
+        .send()
+        .await
+        .map_err(sdk_err("DescribeRepositories"))?;
+    ensure(
+        !repos
+            .repositories()
+            .iter()
+            .any(|r| r.repository_name() == Some("platform/batch")),
+        || "the stale plan created nothing".to_owned(),
+    )?;
+
+    // A plan applied to another state (another lineage) is refused.
+    let p3 = estate.path("third.plan");
+    estate.expect(&["plan", "--out", &p3], 0)?;
+    let other = estate.path("other.state.json");
+    let foreign = estate.expect(&["apply", "--state", &other, &p3], 1)?;
+    ensure(
+        foreign
+            .stderr
+            .contains("the state belongs to another estate"),
+        || format!("another state's lineage is refused\n{foreign}"),
+    )?;
+    // And the fresh one applies.
+    estate.expect(&["apply", &p3], 0)?;
+    estate.expect(&["plan", "--detailed-exitcode"], 0)?;
+
+    // Not a saved plan: an error naming the file and position.
+    let junk = estate.path("junk.plan");
+    std::fs::write(&junk, "{\"format\": 1").map_err(err("write junk"))?;
+    let bad = estate.expect(&["apply", &junk], 1)?;
+    ensure(bad.stderr.contains(&format!("{junk}:1:")), || {
+        format!("a broken plan file is named with its position\n{bad}")
+    })?;
+    Ok(())
+}
