@@ -117,6 +117,21 @@ pub enum StateCommand {
         /// The address, e.g. `iam_role.EKSManagerAgentRole[222222222222]`.
         address: String,
     },
+    /// Forget resources: eksmgr stops managing them; they stay in AWS (the next plan adopts
+    /// any that the configuration still declares).
+    Rm {
+        /// The addresses to forget.
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
+    /// Move a record to another address of the same kind (after a rename in the
+    /// configuration), so the next plan does not destroy and recreate it.
+    Mv {
+        /// The address the record has now.
+        source: String,
+        /// The address it should have.
+        destination: String,
+    },
 }
 
 /// `kubeconfig` options.

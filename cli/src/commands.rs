@@ -335,23 +335,101 @@ fn graph(cli: &Cli) -> Result<u8> {
     Ok(0)
 }
 
+fn parse_address(text: &str) -> Result<ResourceAddress> {
+    text.parse()
+        .map_err(|e| anyhow::anyhow!("{e}: an address looks like `iam_role.NAME[ACCOUNT]` or `eks_cluster.NAME[ACCOUNT/REGION]`"))
+}
+
 fn state(cli: &Cli, sc: &StateCommand) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
-    let st = loaded.state_file.load()?;
     match sc {
         StateCommand::List => {
-            for a in st.resources.keys() {
+            for a in loaded.state_file.load()?.resources.keys() {
                 println!("{a}");
             }
+            Ok(0)
         }
         StateCommand::Show { address } => {
-            let addr: ResourceAddress = address.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let addr = parse_address(address)?;
+            let st = loaded.state_file.load()?;
             let Some(rec) = st.resources.get(&addr) else {
                 bail!("{addr} is not in state; `eksmgr state list` shows what is");
             };
             println!("{}", serde_json::to_string_pretty(rec)?);
+            Ok(0)
+        }
+        StateCommand::Rm { addresses } => state_rm(&loaded, addresses),
+        StateCommand::Mv {
+            source,
+            destination,
+        } => state_mv(&loaded, source, destination),
+    }
+}
+
+/// `state rm`: all the addresses must be in state, or nothing is removed.
+fn state_rm(loaded: &context::Loaded, addresses: &[String]) -> Result<u8> {
+    let lock = StateLock::acquire(&loaded.state_file, "eksmgr state rm")?;
+    let mut st = loaded.state_file.load()?;
+    let addrs = addresses
+        .iter()
+        .map(|a| parse_address(a))
+        .collect::<Result<Vec<_>>>()?;
+    let missing: Vec<String> = addrs
+        .iter()
+        .filter(|a| !st.resources.contains_key(*a))
+        .map(ToString::to_string)
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "not in state, nothing was removed: {}; `eksmgr state list` shows what is",
+            missing.join(", ")
+        );
+    }
+    for a in &addrs {
+        st.resources.remove(a);
+    }
+    loaded.state_file.save(&mut st)?;
+    lock.release()?;
+    for a in &addrs {
+        println!("Removed {a} (it still exists in AWS; eksmgr no longer manages it)");
+    }
+    Ok(0)
+}
+
+/// `state mv`: same kind only; the destination must be free; references follow the record.
+fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> Result<u8> {
+    let from = parse_address(source)?;
+    let to = parse_address(destination)?;
+    if from.kind != to.kind {
+        bail!(
+            "cannot move {from} to {to}: a record keeps its kind ({} is not {})",
+            from.kind,
+            to.kind
+        );
+    }
+    let lock = StateLock::acquire(&loaded.state_file, "eksmgr state mv")?;
+    let mut st = loaded.state_file.load()?;
+    if !st.resources.contains_key(&from) {
+        bail!("{from} is not in state; `eksmgr state list` shows what is");
+    }
+    if st.resources.contains_key(&to) {
+        bail!("cannot move {from} to {to}: {to} is in state already");
+    }
+    let Some(mut rec) = st.resources.remove(&from) else {
+        bail!("{from} is not in state; `eksmgr state list` shows what is");
+    };
+    rec.address = to.clone();
+    st.resources.insert(to.clone(), rec);
+    for r in st.resources.values_mut() {
+        for d in &mut r.depends_on {
+            if *d == from {
+                *d = to.clone();
+            }
         }
     }
+    loaded.state_file.save(&mut st)?;
+    lock.release()?;
+    println!("Moved {from} to {to}");
     Ok(0)
 }
 

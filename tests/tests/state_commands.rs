@@ -1,0 +1,136 @@
+//! End-to-end tests of `eksmgr state rm` and `eksmgr state mv` through the real binary against
+//! moto: a forgotten resource stays in AWS and is adopted again by the next apply, never
+//! duplicated; a move keeps the record (and references to it); refusals leave state as it was.
+
+use std::time::Duration;
+
+use eksmgr_e2e::check::{ensure, err, sdk_err};
+use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume};
+use tempfile::TempDir;
+
+type R<T = ()> = Result<T, String>;
+
+fn config(seed: &Seed) -> String {
+    format!(
+        r#"
+[organization]
+eks_ou_id = "{}"
+
+[hub]
+account_id = "{}"
+
+[[hub.ecr_repositories]]
+name = "platform/api"
+
+[spokes]
+discover = false
+"#,
+        seed.eks_ou_id, seed.hub_account_id
+    )
+}
+
+fn expect(eksmgr: &Eksmgr, moto: &MotoServer, args: &[&str], code: i32) -> R<Output> {
+    let out = eksmgr.run(args)?;
+    ensure(out.code == Some(code), || {
+        format!(
+            "eksmgr {} should exit {code}\n{out}\n--- moto log ---\n{}",
+            args.join(" "),
+            moto.log_tail()
+        )
+    })?;
+    Ok(out)
+}
+
+fn listed(out: &Output) -> Vec<String> {
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_rm_forgets_and_state_mv_renames() -> R {
+    let moto = MotoServer::start()?;
+    let seed = moto.seed(1)?;
+    let dir: TempDir = tempfile::Builder::new()
+        .prefix("eksmgr-e2e-state-")
+        .tempdir()
+        .map_err(err("tempdir"))?;
+    let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
+    eksmgr.write_config(&config(&seed))?;
+    expect(&eksmgr, &moto, &["apply", "--auto-approve"], 0)?;
+    let hub = &seed.hub_account_id;
+    let repo = format!("ecr_repository.platform/api[{hub}/us-east-1]");
+    let agent = format!("iam_role.EKSManagerAgentRole[{hub}]");
+    let before = listed(&expect(&eksmgr, &moto, &["state", "list"], 0)?);
+    ensure(before.contains(&repo), || {
+        format!("{repo} in state: {before:?}")
+    })?;
+
+    // rm: gone from state, still in AWS, adopted (not created) by the next plan.
+    let out = expect(&eksmgr, &moto, &["state", "rm", &repo], 0)?;
+    ensure(out.stdout.contains(&format!("Removed {repo}")), || {
+        format!("{out}")
+    })?;
+    let after = listed(&expect(&eksmgr, &moto, &["state", "list"], 0)?);
+    ensure(
+        !after.contains(&repo) && after.len() + 1 == before.len(),
+        || format!("only {repo} is forgotten: {after:?}"),
+    )?;
+    let ecr = aws_sdk_ecr::Client::new(
+        &assume(moto.endpoint(), hub, "OrganizationAccountAccessRole").await?,
+    );
+    let count = || async {
+        ecr.describe_repositories()
+            .send()
+            .await
+            .map(|r| r.repositories().len())
+            .map_err(sdk_err("DescribeRepositories"))
+    };
+    ensure(count().await? == 1, || {
+        "the repository is still in AWS".to_owned()
+    })?;
+    let plan = expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 2)?;
+    ensure(
+        plan.stdout
+            .contains(&format!("# {repo} exists and will be adopted into state")),
+        || format!("the next plan adopts it\n{plan}"),
+    )?;
+    expect(&eksmgr, &moto, &["apply", "--auto-approve"], 0)?;
+    ensure(count().await? == 1, || "adopted, not duplicated".to_owned())?;
+    expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 0)?;
+
+    // rm of an unknown address removes nothing, and says which.
+    let missing = format!("ecr_repository.nope[{hub}/us-east-1]");
+    let out = expect(&eksmgr, &moto, &["state", "rm", &repo, &missing], 1)?;
+    ensure(
+        out.stderr.contains(&missing) && out.stderr.contains("nothing was removed"),
+        || format!("{out}"),
+    )?;
+    ensure(
+        listed(&expect(&eksmgr, &moto, &["state", "list"], 0)?).contains(&repo),
+        || "a refused rm leaves state as it was".to_owned(),
+    )?;
+
+    // mv: the record moves and back; another kind, a taken or a missing address is refused.
+    let moved = format!("iam_role.HubAgent[{hub}]");
+    expect(&eksmgr, &moto, &["state", "mv", &agent, &moved], 0)?;
+    let now = listed(&expect(&eksmgr, &moto, &["state", "list"], 0)?);
+    ensure(now.contains(&moved) && !now.contains(&agent), || {
+        format!("{now:?}")
+    })?;
+    let shown = expect(&eksmgr, &moto, &["state", "show", &moved], 0)?;
+    ensure(shown.stdout.contains("EKSManagerAgentRole"), || {
+        format!("{shown}")
+    })?;
+    for (from, to, why) in [
+        (moved.as_str(), repo.as_str(), "keeps its kind"),
+        (moved.as_str(), moved.as_str(), "is in state already"),
+        (agent.as_str(), moved.as_str(), "is not in state"),
+    ] {
+        let out = expect(&eksmgr, &moto, &["state", "mv", from, to], 1)?;
+        ensure(out.stderr.contains(why), || {
+            format!("mv {from} {to}: {out}")
+        })?;
+    }
+    expect(&eksmgr, &moto, &["state", "mv", &moved, &agent], 0)?;
+    expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 0)?;
+    Ok(())
+}
