@@ -43,13 +43,26 @@ pub enum Command {
         /// The lock id printed by the run that found the lock.
         lock_id: String,
     },
-    /// Print the resource dependency graph (Graphviz DOT) without touching AWS.
-    Graph,
+    /// Print the resource dependency graph without touching AWS.
+    Graph {
+        /// `dot` (Graphviz) or `mermaid` (for Markdown).
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
     /// Inspect state.
     #[command(subcommand)]
     State(StateCommand),
     /// Write a kubeconfig context for every managed EKS cluster in state (no AWS calls).
     Kubeconfig(KubeconfigArgs),
+}
+
+/// Output formats of `graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
 }
 
 /// Opt-ins for destructive changes.

@@ -12,7 +12,7 @@ use eksmgr_engine::graph::Graph;
 use eksmgr_engine::plan::{Plan, SAVED_PLAN_FORMAT, SavedPlan};
 use eksmgr_state::{ResourceAddress, StateLock, force_unlock, write_private_atomically};
 
-use crate::cli::{ApplyArgs, Cli, Command, KubeconfigArgs, PlanArgs, StateCommand};
+use crate::cli::{ApplyArgs, Cli, Command, GraphFormat, KubeconfigArgs, PlanArgs, StateCommand};
 use crate::render::{Styler, human};
 use crate::{context, kubeconfig};
 
@@ -28,7 +28,7 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
         },
         Command::Destroy(args) => apply(&cli, args, true, s).await,
         Command::Unlock { lock_id } => unlock(&cli, lock_id),
-        Command::Graph => graph(&cli),
+        Command::Graph { format } => graph(&cli, *format),
         Command::State(sc) => state(&cli, sc),
         Command::Kubeconfig(args) => kubeconfig(&cli, args),
     }
@@ -327,11 +327,17 @@ fn unlock(cli: &Cli, lock_id: &str) -> Result<u8> {
     Ok(0)
 }
 
-fn graph(cli: &Cli) -> Result<u8> {
+fn graph(cli: &Cli, format: GraphFormat) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     let desired = blueprint::expand(&loaded.config, &offline_discovery(&loaded.config))?;
     let g = Graph::of_desired(&desired.resources)?;
-    print!("{}", g.to_dot());
+    print!(
+        "{}",
+        match format {
+            GraphFormat::Dot => g.to_dot(),
+            GraphFormat::Mermaid => g.to_mermaid(),
+        }
+    );
     Ok(0)
 }
 

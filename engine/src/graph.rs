@@ -1,7 +1,7 @@
 //! The resource dependency graph: a petgraph DAG over resource addresses, with cycles
 //! reported as the path that closes them, topological order, and DOT output.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use eksmgr_state::ResourceAddress;
@@ -227,6 +227,35 @@ impl Graph {
         out.push_str("}\n");
         out
     }
+
+    /// Mermaid flowchart text (for Markdown: a ```mermaid block), stable: nodes sorted and
+    /// numbered, edges from a dependency to what depends on it.
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        let mut nodes: Vec<&ResourceAddress> = self.index.keys().collect();
+        nodes.sort();
+        let ids: HashMap<&ResourceAddress, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        for (i, n) in nodes.iter().enumerate() {
+            let label = n.to_string().replace('"', "#quot;");
+            let _ = writeln!(out, "  n{i}[\"{label}\"]");
+        }
+        let mut edges: Vec<(usize, usize)> = self
+            .graph
+            .edge_references()
+            .filter_map(|e| {
+                Some((
+                    *ids.get(&self.graph[e.source()])?,
+                    *ids.get(&self.graph[e.target()])?,
+                ))
+            })
+            .collect();
+        edges.sort();
+        for (a, b) in edges {
+            let _ = writeln!(out, "  n{a} --> n{b}");
+        }
+        out
+    }
 }
 
 fn escape(s: &str) -> String {
@@ -287,5 +316,15 @@ mod tests {
         let g = Graph::build(nodes.iter().map(|(k, d)| (k, d.as_slice()))).unwrap();
         let dot = g.to_dot();
         assert!(dot.contains("\"iam_role.y[111111111111]\" -> \"iam_role.x[111111111111]\""));
+    }
+
+    #[test]
+    fn mermaid_numbers_sorted_nodes_and_points_dependencies_at_dependents() {
+        let nodes = [(a("x"), vec![a("y")]), (a("y"), vec![])];
+        let g = Graph::build(nodes.iter().map(|(k, d)| (k, d.as_slice()))).unwrap();
+        assert_eq!(
+            g.to_mermaid(),
+            "flowchart LR\n  n0[\"iam_role.x[111111111111]\"]\n  n1[\"iam_role.y[111111111111]\"]\n  n1 --> n0\n"
+        );
     }
 }
