@@ -85,6 +85,9 @@ pub struct PlanArgs {
     /// Also save the complete plan to FILE (mode 0600), for `eksmgr apply FILE`.
     #[arg(long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Plan only this resource and what it depends on (repeatable).
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
@@ -99,6 +102,10 @@ pub struct ApplyArgs {
     /// Opt-ins.
     #[command(flatten)]
     pub opt_ins: OptIns,
+    /// Only this resource and what it depends on; for destroy, what depends on it
+    /// (repeatable).
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
     /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,

@@ -103,6 +103,7 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
         args.parallelism.into(),
         false,
         args.opt_ins,
+        &args.targets,
     )
     .await?;
     lock.release()?;
@@ -139,6 +140,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         args.parallelism.into(),
         destroy,
         args.opt_ins,
+        &args.targets,
     )
     .await?;
     print!("{}", human::plan(&plan, s));

@@ -8,8 +8,9 @@ use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
 use eksmgr_engine::plan::{Plan, PlanIdentity, PlanOptions, Planner};
 use eksmgr_engine::refresh::refresh;
+use eksmgr_engine::target;
 use eksmgr_providers::AwsProvider;
-use eksmgr_state::{State, StateFile};
+use eksmgr_state::{ResourceAddress, State, StateFile};
 
 use crate::cli::OptIns;
 
@@ -66,11 +67,33 @@ pub async fn plan(
     parallelism: usize,
     destroy: bool,
     opt_ins: OptIns,
+    targets: &[String],
 ) -> Result<(Plan, AwsProvider, PlanIdentity)> {
     let (provider, discovery, desired) = prepare(&loaded.config).await?;
-    let observed = refresh(&provider, &desired.resources, state, parallelism).await;
+    let targets = targets
+        .iter()
+        .map(|t| {
+            t.parse::<ResourceAddress>()
+                .map_err(|e| anyhow::anyhow!("--target {t}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let wanted = if destroy {
+        Vec::new()
+    } else {
+        desired.resources.clone()
+    };
+    let narrowed = if targets.is_empty() {
+        None
+    } else {
+        Some(target::narrow(&wanted, state, &targets, destroy)?)
+    };
+    let (resources, state) = match &narrowed {
+        Some(t) => (t.desired.as_slice(), &t.state),
+        None => (desired.resources.as_slice(), state),
+    };
+    let observed = refresh(&provider, resources, state, parallelism).await;
     let mut plan = Planner::plan(
-        &desired.resources,
+        resources,
         state,
         &observed,
         &PlanOptions {
@@ -98,6 +121,13 @@ pub async fn plan(
         if spokes.is_empty() { "" } else { ": " },
         spokes.join(", ")
     );
+    if let Some(t) = &narrowed {
+        plan.warnings.push(format!(
+            "resource targeting is in effect: only {} of the estate's resources were planned ({} named with --target and what they need); a full plan may show more changes",
+            t.addresses.len(),
+            targets.len()
+        ));
+    }
     plan.problems = desired.problems;
     plan.warnings.extend(desired.warnings);
     for a in &discovery.skipped {

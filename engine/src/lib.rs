@@ -18,6 +18,7 @@ pub mod provider;
 pub mod refresh;
 pub mod rules;
 pub mod schema;
+pub mod target;
 
 pub use eksmgr_state as state;
 

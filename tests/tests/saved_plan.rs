@@ -213,3 +213,68 @@ async fn a_saved_plan_is_applied_exactly_once_and_refused_when_stale() -> R {
     })?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_targeted_plan_and_apply_touch_only_the_target_and_what_it_needs() -> R {
+    let estate = Estate::start()?;
+    estate.eksmgr.write_config(&config(&estate.seed, &[]))?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
+    estate.eksmgr.write_config(&config(
+        &estate.seed,
+        &["platform/worker", "platform/batch"],
+    ))?;
+    let hub = estate.seed.hub_account_id.clone();
+    let worker = format!("ecr_repository.platform/worker[{hub}/us-east-1]");
+    let batch = format!("ecr_repository.platform/batch[{hub}/us-east-1]");
+
+    let plan = estate.expect(&["plan", "--target", &worker, "--detailed-exitcode"], 2)?;
+    ensure(
+        plan.stdout.contains(&format!("# {worker} will be created"))
+            && !plan.stdout.contains(&batch)
+            && plan
+                .stdout
+                .contains("Plan: 1 to add, 0 to change, 0 to destroy.")
+            && plan.stdout.contains("resource targeting is in effect"),
+        || format!("only the targeted repository is planned, with a warning\n{plan}"),
+    )?;
+    estate.expect(&["apply", "--auto-approve", "--target", &worker], 0)?;
+    let ecr = aws_sdk_ecr::Client::new(
+        &eksmgr_e2e::assume(
+            estate.moto.endpoint(),
+            &hub,
+            "OrganizationAccountAccessRole",
+        )
+        .await?,
+    );
+    let names: Vec<String> = ecr
+        .describe_repositories()
+        .send()
+        .await
+        .map_err(sdk_err("DescribeRepositories"))?
+        .repositories()
+        .iter()
+        .filter_map(|r| r.repository_name().map(str::to_owned))
+        .collect();
+    ensure(
+        names.contains(&"platform/worker".to_owned())
+            && !names.contains(&"platform/batch".to_owned()),
+        || format!("only the target was created: {names:?}"),
+    )?;
+    let full = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
+    ensure(
+        full.stdout.contains(&format!("# {batch} will be created"))
+            && full
+                .stdout
+                .contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        || format!("the full plan shows the rest\n{full}"),
+    )?;
+
+    let unknown = format!("ecr_repository.nope[{hub}/us-east-1]");
+    let out = estate.expect(&["plan", "--target", &unknown], 1)?;
+    ensure(
+        out.stderr
+            .contains(&format!("--target {unknown}: no such resource")),
+        || format!("an unknown target is an error naming it\n{out}"),
+    )?;
+    Ok(())
+}
