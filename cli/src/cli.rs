@@ -34,6 +34,8 @@ pub enum Command {
     Validate,
     /// Show what apply would change.
     Plan(PlanArgs),
+    /// Print a plan saved by `eksmgr plan --out FILE` (`--json`: as JSON).
+    Show(ShowArgs),
     /// Make the changes (shows the plan and asks first).
     Apply(ApplyCommand),
     /// Destroy everything eksmgr manages, in reverse dependency order.
@@ -49,7 +51,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
-    /// Inspect state.
+    /// Bring a resource made outside eksmgr under management: its address must be declared
+    /// in the configuration; ID is its id or name in AWS.
+    Import {
+        /// The address, e.g. `ecr_repository.platform/api[222222222222/us-east-1]`.
+        address: String,
+        /// The resource's id, name or ARN in AWS.
+        id: String,
+    },
+    /// Inspect and edit state.
     #[command(subcommand)]
     State(StateCommand),
     /// Write a kubeconfig context for every managed EKS cluster in state (no AWS calls).
@@ -94,6 +104,47 @@ pub struct PlanArgs {
     /// How many AWS reads at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+    /// Print the plan as JSON (docs/plan-json.md) instead of the human plan; the same as
+    /// `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// How to print the plan: `human` (default), `json`, or `markdown` (a pull-request
+    /// comment, within GitHub's size limit).
+    #[arg(long, value_enum)]
+    pub format: Option<PlanFormat>,
+}
+
+/// Renderings of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Terraform-style text.
+    Human,
+    /// The versioned JSON document of docs/plan-json.md.
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+}
+
+impl PlanArgs {
+    /// The rendering asked for.
+    pub fn format(&self) -> PlanFormat {
+        if self.json {
+            PlanFormat::Json
+        } else {
+            self.format.unwrap_or(PlanFormat::Human)
+        }
+    }
+}
+
+/// `show` options.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// A plan saved by `eksmgr plan --out FILE`.
+    #[arg(value_name = "PLAN_FILE")]
+    pub file: PathBuf,
+    /// Print it as JSON (docs/plan-json.md) instead of the human plan.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `apply` and `destroy` options.

@@ -12,8 +12,10 @@ use eksmgr_engine::graph::Graph;
 use eksmgr_engine::plan::{Plan, SAVED_PLAN_FORMAT, SavedPlan};
 use eksmgr_state::{ResourceAddress, StateLock, force_unlock, write_private_atomically};
 
-use crate::cli::{ApplyArgs, Cli, Command, GraphFormat, KubeconfigArgs, PlanArgs, StateCommand};
-use crate::render::{Styler, human};
+use crate::cli::{
+    ApplyArgs, Cli, Command, GraphFormat, KubeconfigArgs, PlanArgs, PlanFormat, StateCommand,
+};
+use crate::render::{Styler, human, json, markdown};
 use crate::{context, kubeconfig};
 
 /// Runs a command and returns its exit code.
@@ -22,6 +24,7 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
     match &cli.command {
         Command::Validate => validate(&cli, s),
         Command::Plan(args) => plan(&cli, args, s).await,
+        Command::Show(args) => show(args, s),
         Command::Apply(cmd) => match &cmd.plan_file {
             Some(file) => apply_saved(&cli, &cmd.args, file, s).await,
             None => apply(&cli, &cmd.args, false, s).await,
@@ -29,6 +32,7 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
         Command::Destroy(args) => apply(&cli, args, true, s).await,
         Command::Unlock { lock_id } => unlock(&cli, lock_id),
         Command::Graph { format } => graph(&cli, *format),
+        Command::Import { address, id } => import(&cli, address, id).await,
         Command::State(sc) => state(&cli, sc),
         Command::Kubeconfig(args) => kubeconfig(&cli, args),
     }
@@ -110,7 +114,11 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     if let Some(out) = &args.out {
         save_plan(out, SavedPlan::new(identity, plan.clone()))?;
     }
-    print!("{}", human::plan(&plan, s));
+    match args.format() {
+        PlanFormat::Json => print!("{}", json::render(&plan, env!("CARGO_PKG_VERSION"))?),
+        PlanFormat::Markdown => print!("{}", markdown::plan(&plan, markdown::COMMENT_LIMIT)),
+        PlanFormat::Human => print!("{}", human::plan(&plan, s)),
+    }
     Ok(plan_exit_code(&plan, args.detailed_exitcode))
 }
 
@@ -122,6 +130,17 @@ fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
     } else {
         0
     }
+}
+
+/// `show [--json] PLAN_FILE`: a saved plan, as the human plan or as JSON.
+fn show(args: &crate::cli::ShowArgs, s: Styler) -> Result<u8> {
+    let saved = read_saved_plan(&args.file)?;
+    if args.json {
+        print!("{}", json::render(&saved.plan, &saved.eksmgr_version)?);
+    } else {
+        print!("{}", human::plan(&saved.plan, s));
+    }
+    Ok(0)
 }
 
 async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<u8> {
@@ -339,6 +358,25 @@ fn graph(cli: &Cli, format: GraphFormat) -> Result<u8> {
             GraphFormat::Dot => g.to_dot(),
             GraphFormat::Mermaid => g.to_mermaid(),
         }
+    );
+    Ok(0)
+}
+
+/// `import ADDRESS ID`: the record eksmgr would have written had it created the resource.
+async fn import(cli: &Cli, address: &str, id: &str) -> Result<u8> {
+    let addr = parse_address(address)?;
+    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let lock = StateLock::acquire(&loaded.state_file, "eksmgr import")?;
+    let mut state = loaded.state_file.load()?;
+    let (provider, _, desired) = context::prepare(&loaded.config).await?;
+    let record =
+        eksmgr_engine::import::import(&provider, &desired.resources, &state, &addr, id).await?;
+    let found = record.id.clone();
+    state.upsert(record);
+    loaded.state_file.save(&mut state)?;
+    lock.release()?;
+    println!(
+        "Imported {addr} ({found}). Run `eksmgr plan` to see how it differs from the configuration."
     );
     Ok(0)
 }

@@ -11,6 +11,7 @@ pub mod blueprint;
 pub mod config;
 pub mod diff;
 pub mod graph;
+pub mod import;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_e2e::check::{err, policy_document, sdk_err};
+use eksmgr_e2e::example::governance_slice;
 use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, env_for, repo_root, sdk_config};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -44,50 +45,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn example_path() -> PathBuf {
     repo_root().join("examples").join("eksmgr.toml")
-}
-
-/// Whether a table of the example belongs to the governance layer these tests cover:
-/// `[organization]`, `[governance.*]` and `[hub]`, but not the hub registry
-/// (`[[hub.ecr_repositories]]`), the spokes or the clusters.
-fn is_governance_table(name: &str) -> bool {
-    name == "organization"
-        || name == "governance"
-        || name.starts_with("governance.")
-        || name == "hub"
-}
-
-/// The governance layer of an eksmgr configuration, verbatim: the lines of the tables
-/// [`is_governance_table`] accepts, each with the comments just above it. Whatever else the
-/// example grows (spokes, clusters, registries) is left out, so these tests keep testing the
-/// example's own governance sections.
-fn governance_slice(text: &str) -> String {
-    let mut out = String::new();
-    // Comments and blank lines wait for the next table header or key to decide where they go.
-    let mut pending = String::new();
-    let mut keep = true;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            pending.push_str(line);
-            continue;
-        }
-        if trimmed.starts_with('[') {
-            let name = trimmed
-                .split('#')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim();
-            keep = is_governance_table(name);
-        }
-        if keep {
-            out.push_str(&pending);
-            out.push_str(line);
-        }
-        pending.clear();
-    }
-    out
 }
 
 /// The governance sections of `examples/eksmgr.toml` (see [`governance_slice`]) with the

@@ -1,6 +1,7 @@
-//! End-to-end tests of `eksmgr state rm` and `eksmgr state mv` through the real binary against
-//! moto: a forgotten resource stays in AWS and is adopted again by the next apply, never
-//! duplicated; a move keeps the record (and references to it); refusals leave state as it was.
+//! End-to-end tests of `eksmgr state rm`, `eksmgr state mv` and `eksmgr import` through the
+//! real binary against moto: a forgotten resource stays in AWS and is adopted again by the
+//! next apply, never duplicated; a move keeps the record (and references to it); an import
+//! records what eksmgr would have created (a clean re-plan); refusals leave state as it was.
 
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use tempfile::TempDir;
 
 type R<T = ()> = Result<T, String>;
 
-fn config(seed: &Seed) -> String {
-    format!(
+fn config(seed: &Seed, more: &[&str]) -> String {
+    let mut text = format!(
         r#"
 [organization]
 eks_ou_id = "{}"
@@ -26,7 +27,11 @@ name = "platform/api"
 discover = false
 "#,
         seed.eks_ou_id, seed.hub_account_id
-    )
+    );
+    for r in more {
+        text.push_str(&format!("\n[[hub.ecr_repositories]]\nname = \"{r}\"\n"));
+    }
+    text
 }
 
 fn expect(eksmgr: &Eksmgr, moto: &MotoServer, args: &[&str], code: i32) -> R<Output> {
@@ -45,8 +50,8 @@ fn listed(out: &Output) -> Vec<String> {
     out.stdout.lines().map(str::to_owned).collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn state_rm_forgets_and_state_mv_renames() -> R {
+/// moto with one spoke, and the governance layer and one repository applied.
+fn applied_estate() -> R<(MotoServer, Seed, TempDir, Eksmgr)> {
     let moto = MotoServer::start()?;
     let seed = moto.seed(1)?;
     let dir: TempDir = tempfile::Builder::new()
@@ -54,8 +59,14 @@ async fn state_rm_forgets_and_state_mv_renames() -> R {
         .tempdir()
         .map_err(err("tempdir"))?;
     let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
-    eksmgr.write_config(&config(&seed))?;
+    eksmgr.write_config(&config(&seed, &[]))?;
     expect(&eksmgr, &moto, &["apply", "--auto-approve"], 0)?;
+    Ok((moto, seed, dir, eksmgr))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_rm_forgets_and_state_mv_renames() -> R {
+    let (moto, seed, _dir, eksmgr) = applied_estate()?;
     let hub = &seed.hub_account_id;
     let repo = format!("ecr_repository.platform/api[{hub}/us-east-1]");
     let agent = format!("iam_role.EKSManagerAgentRole[{hub}]");
@@ -132,5 +143,74 @@ async fn state_rm_forgets_and_state_mv_renames() -> R {
     }
     expect(&eksmgr, &moto, &["state", "mv", &moved, &agent], 0)?;
     expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 0)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_records_what_eksmgr_would_have_created() -> R {
+    let (moto, seed, _dir, eksmgr) = applied_estate()?;
+    let hub = &seed.hub_account_id;
+
+    // A repository made by hand, as eksmgr would make it, then declared.
+    let ecr = aws_sdk_ecr::Client::new(
+        &assume(moto.endpoint(), hub, "OrganizationAccountAccessRole").await?,
+    );
+    ecr.create_repository()
+        .repository_name("platform/legacy")
+        .image_scanning_configuration(
+            aws_sdk_ecr::types::ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build(),
+        )
+        .tags(
+            aws_sdk_ecr::types::Tag::builder()
+                .key("managed-by")
+                .value("eksmgr")
+                .build()
+                .map_err(err("tag"))?,
+        )
+        .send()
+        .await
+        .map_err(sdk_err("create platform/legacy by hand"))?;
+    eksmgr.write_config(&config(&seed, &["platform/legacy"]))?;
+    let legacy = format!("ecr_repository.platform/legacy[{hub}/us-east-1]");
+    let api = format!("ecr_repository.platform/api[{hub}/us-east-1]");
+
+    // Refusals first: an undeclared address, an id naming another resource.
+    let undeclared = format!("ecr_repository.platform/none[{hub}/us-east-1]");
+    let out = expect(&eksmgr, &moto, &["import", &undeclared, "platform/none"], 1)?;
+    ensure(
+        out.stderr.contains("is not declared by the configuration"),
+        || format!("{out}"),
+    )?;
+    let out = expect(&eksmgr, &moto, &["import", &legacy, "platform/api"], 1)?;
+    ensure(out.stderr.contains("not platform/api"), || format!("{out}"))?;
+
+    let out = expect(&eksmgr, &moto, &["import", &legacy, "platform/legacy"], 0)?;
+    ensure(out.stdout.contains(&format!("Imported {legacy}")), || {
+        format!("{out}")
+    })?;
+    expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 0)?;
+    let out = expect(&eksmgr, &moto, &["import", &legacy, "platform/legacy"], 1)?;
+    ensure(out.stderr.contains("is in state already"), || {
+        format!("{out}")
+    })?;
+
+    // The same record as for the repository eksmgr created, names and times aside.
+    let show = |addr: &str| -> R<serde_json::Value> {
+        let out = expect(&eksmgr, &moto, &["state", "show", addr], 0)?;
+        serde_json::from_str(&out.stdout).map_err(err("state show is JSON"))
+    };
+    let (a, b) = (show(&api)?, show(&legacy)?);
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v["attrs"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    ensure(
+        keys(&a) == keys(&b) && a["depends_on"] == b["depends_on"],
+        || format!("an imported record has the shape of a created one:\n{a:#}\n{b:#}"),
+    )?;
     Ok(())
 }

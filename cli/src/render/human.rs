@@ -159,7 +159,8 @@ fn headline(c: &PlannedChange) -> String {
     format!("# {} {what}", c.address)
 }
 
-fn change(out: &mut String, c: &PlannedChange, s: Styler) {
+/// One change as a block of text (also the body of the Markdown view's details).
+pub(crate) fn change(out: &mut String, c: &PlannedChange, s: Styler) {
     let _ = writeln!(out, "  {}", s.bold(&headline(c)));
     if let Some(r) = &c.reason {
         let _ = writeln!(out, "  # ({r})");

@@ -1,7 +1,11 @@
 //! Views of plans and apply results. `human` is Terraform-style text for terminals and logs;
 //! colour is applied through [`Styler`] so it can be switched off (`NO_COLOR`, non-terminals).
+//! `json` is the versioned machine-readable plan (`plan --json`, docs/plan-json.md);
+//! `markdown` is the plan as a pull-request comment (`plan --format markdown`).
 
 pub mod human;
+pub mod json;
+pub mod markdown;
 pub mod textdiff;
 
 /// Applies (or not) terminal styles.

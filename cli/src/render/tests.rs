@@ -7,7 +7,7 @@ use eksmgr_engine::refresh::{Observation, Observations};
 use eksmgr_state::{ResourceRecord, State};
 use serde_json::json;
 
-use super::{Styler, human};
+use super::{Styler, human, markdown};
 
 const HUB: &str = "222222222222";
 const MGMT: &str = "123456789012";
@@ -125,4 +125,78 @@ fn no_changes() {
     let plan = Planner::plan(&[r], &state, &observed, &PlanOptions::default()).unwrap();
     assert!(!plan.has_changes());
     insta::assert_snapshot!(human::plan(&plan, Styler::plain()));
+}
+
+#[test]
+fn markdown_plan_labels_risks_and_groups_by_account() {
+    let old_role = role("arn:aws:iam::222222222222:root");
+    let wider = role("*");
+    let scp = scp();
+    let mut state = State::new();
+    let mut observed = Observations::new();
+    let mut rec = ResourceRecord::new(old_role.address.clone(), "EKSManagerAgentRole");
+    rec.attrs = old_role.known_attrs();
+    state.upsert(rec);
+    observed.insert(
+        old_role.address.clone(),
+        found(&old_role, "EKSManagerAgentRole"),
+    );
+    observed.insert(scp.address.clone(), Observation::Missing);
+    let att = attachment(&scp);
+    observed.insert(att.address.clone(), Observation::Missing);
+    let desired = vec![scp, att, wider];
+    let plan = Planner::plan(&desired, &state, &observed, &PlanOptions::default()).unwrap();
+    let md = markdown::plan(&plan, markdown::COMMENT_LIMIT);
+    assert!(md.contains("**widens a trust policy**: `iam_role.EKSManagerAgentRole[222222222222]`"));
+    assert!(md.contains("**changes the SCP**"));
+    assert!(md.contains("| 123456789012 | 2 | 0 | 0 | 0 | 0 |"));
+    insta::assert_snapshot!(md);
+}
+
+#[test]
+fn markdown_plan_narrowing_a_policy_is_not_a_risk() {
+    let wide = role("*");
+    let narrow = role("arn:aws:iam::222222222222:root");
+    let mut state = State::new();
+    let mut rec = ResourceRecord::new(wide.address.clone(), "EKSManagerAgentRole");
+    rec.attrs = wide.known_attrs();
+    state.upsert(rec);
+    let observed: Observations =
+        [(wide.address.clone(), found(&wide, "EKSManagerAgentRole"))].into();
+    let plan = Planner::plan(&[narrow], &state, &observed, &PlanOptions::default()).unwrap();
+    let md = markdown::plan(&plan, markdown::COMMENT_LIMIT);
+    assert!(md.contains("update in place"), "{md}");
+    assert!(!md.contains("Risks"), "{md}");
+}
+
+#[test]
+fn markdown_plan_stays_within_the_limit_and_says_what_it_left_out() {
+    let desired: Vec<DesiredResource> = (0..400)
+        .map(|i| {
+            DesiredResource::new(ResourceKind::IamRole, &format!("role-{i:03}"), HUB, None)
+                .set("name", json!(format!("role-{i:03}")))
+                .set(
+                    "assume_role_policy",
+                    json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":"sts:AssumeRole"}]}),
+                )
+        })
+        .collect();
+    let observed: Observations = desired
+        .iter()
+        .map(|d| (d.address.clone(), Observation::Missing))
+        .collect();
+    let plan = Planner::plan(&desired, &State::new(), &observed, &PlanOptions::default()).unwrap();
+    let limit = 20_000;
+    let md = markdown::plan(&plan, limit);
+    assert!(md.len() <= limit, "{} > {limit}", md.len());
+    assert!(md.contains("more change(s) not shown in detail"));
+    assert!(md.contains("Run `eksmgr plan` for the full plan"));
+    assert!(md.contains("Plan: 400 to add"));
+    // Nothing vanishes silently: every change is either detailed or listed.
+    let shown = md.matches("<details>").count();
+    let listed = md.matches("\n- `iam_role.").count();
+    assert!(
+        shown + listed == 400 || md.contains("(list truncated)"),
+        "{shown} + {listed}"
+    );
 }

@@ -18,6 +18,7 @@ use super::Discovery;
 use super::spokes::{self, PlannedCluster};
 use crate::config::{AccessPolicy, AccountId, Config, CrossAccountRoleConfig};
 use crate::model::{DesiredResource, ResourceKind};
+use crate::policy;
 
 /// What the access layer adds to the blueprint's findings.
 #[derive(Debug, Default)]
@@ -132,30 +133,6 @@ impl<'a> ParsedArn<'a> {
     }
 }
 
-/// `*` and `?` wildcard matching, as IAM does it in ARNs.
-fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
 /// How a principal of the configuration resolved in one account.
 enum Resolved {
     /// These ARNs (exactly one for an exact ARN), each with the eksmgr role it is, if any,
@@ -247,9 +224,9 @@ impl<'a> Resolver<'a> {
                         let name = resource.rsplit('/').next().unwrap_or(resource);
                         if wildcard {
                             if role.contains('/') {
-                                glob(role, resource)
+                                policy::wildcard_match(role, resource)
                             } else {
-                                glob(role, name)
+                                policy::wildcard_match(role, name)
                             }
                         } else if role.contains('/') {
                             resource.eq_ignore_ascii_case(role)
@@ -758,7 +735,7 @@ fn cross_account_role<'c>(
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use crate::policy::wildcard_match as glob;
 
     #[test]
     fn glob_matches_like_iam() {
