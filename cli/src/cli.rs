@@ -98,6 +98,10 @@ pub struct PlanArgs {
     /// Plan only this resource and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
+    /// Show only drift: what changed outside eksmgr since the last apply (with
+    /// `--detailed-exitcode`: 2 when there is drift).
+    #[arg(long = "refresh-only", conflicts_with = "out")]
+    pub refresh_only: bool,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
@@ -157,6 +161,10 @@ pub struct ApplyArgs {
     /// (repeatable).
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
+    /// Change nothing in AWS: record in state what AWS holds for the resources that drifted
+    /// (and forget those deleted outside eksmgr).
+    #[arg(long = "refresh-only")]
+    pub refresh_only: bool,
     /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,

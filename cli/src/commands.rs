@@ -101,7 +101,7 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     let lock = StateLock::acquire(&loaded.state_file, "eksmgr plan")?;
     let state = loaded.state_file.load()?;
-    let (plan, _, identity) = context::plan(
+    let planned = context::plan(
         &loaded,
         &state,
         args.parallelism.into(),
@@ -111,6 +111,22 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     )
     .await?;
     lock.release()?;
+    let (plan, identity) = (planned.plan, planned.identity);
+    if args.refresh_only {
+        let view = drift_only(&plan);
+        match args.format() {
+            PlanFormat::Json => print!("{}", json::render(&view, env!("CARGO_PKG_VERSION"))?),
+            PlanFormat::Markdown => print!("{}", markdown::plan(&view, markdown::COMMENT_LIMIT)),
+            PlanFormat::Human => print!("{}", refresh_only_text(&view, s)),
+        }
+        return Ok(if view.has_errors() {
+            1
+        } else if args.detailed_exitcode && !view.drift.is_empty() {
+            2
+        } else {
+            0
+        });
+    }
     if let Some(out) = &args.out {
         save_plan(out, SavedPlan::new(identity, plan.clone()))?;
     }
@@ -153,7 +169,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     };
     let lock = StateLock::acquire(&loaded.state_file, command)?;
     let mut state = loaded.state_file.load()?;
-    let (plan, provider, _) = context::plan(
+    let planned = context::plan(
         &loaded,
         &state,
         args.parallelism.into(),
@@ -162,6 +178,28 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         &args.targets,
     )
     .await?;
+    let (plan, provider) = (planned.plan, planned.provider);
+    if args.refresh_only && !destroy {
+        let view = drift_only(&plan);
+        print!("{}", refresh_only_text(&view, s));
+        if view.drift.is_empty() {
+            lock.release()?;
+            return Ok(if view.has_errors() { 1 } else { 0 });
+        }
+        if !args.auto_approve && !confirm(false)? {
+            println!("Refresh cancelled.");
+            lock.release()?;
+            return Ok(1);
+        }
+        let drifted: Vec<ResourceAddress> = view.drift.iter().map(|d| d.address.clone()).collect();
+        let n = eksmgr_engine::refresh::record_drift(&mut state, &drifted, &planned.observed);
+        loaded.state_file.save(&mut state)?;
+        lock.release()?;
+        println!(
+            "Refresh complete! {n} record(s) now hold what AWS holds; nothing was changed in AWS."
+        );
+        return Ok(if view.has_errors() { 1 } else { 0 });
+    }
     print!("{}", human::plan(&plan, s));
     if !plan.has_changes() {
         lock.release()?;
@@ -183,6 +221,52 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         return Ok(1);
     }
     execute(&loaded, lock, &mut state, &plan, provider, args, verb, s).await
+}
+
+/// The plan with its changes left out: drift, and what could not be checked.
+fn drift_only(plan: &Plan) -> Plan {
+    let mut view = plan.clone();
+    view.changes.clear();
+    view.deferred.retain(|d| d.awaiting.is_none());
+    view
+}
+
+/// The human view of a refresh-only plan.
+fn refresh_only_text(view: &Plan, s: Styler) -> String {
+    let mut out = String::new();
+    if view.drift.is_empty() {
+        out.push_str("No drift: AWS holds what eksmgr recorded at its last apply.\n");
+    } else {
+        let mut section = String::new();
+        human::drift(&mut section, &view.drift, s);
+        // The section's closing line speaks of a plan below; there is none here.
+        for line in section
+            .lines()
+            .filter(|l| !l.contains("the plan below undoes them"))
+        {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "Refresh-only: {} resource(s) changed outside eksmgr. `eksmgr apply --refresh-only` records what AWS holds in state; nothing in AWS is changed.\n",
+            view.drift.len()
+        ));
+    }
+    for d in view.unreadable() {
+        out.push_str(&format!(
+            "{} {} could not be checked: {}\n",
+            s.red("!"),
+            d.address,
+            d.reason
+        ));
+    }
+    for w in &view.warnings {
+        out.push_str(&format!("{} {w}\n", s.yellow("Warning:")));
+    }
+    for p in &view.problems {
+        out.push_str(&format!("{} {p}\n", s.red("Error:")));
+    }
+    out
 }
 
 /// Writes a saved plan (atomically, mode 0600) and says how to apply it.

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
 use eksmgr_engine::plan::{Plan, PlanIdentity, PlanOptions, Planner};
-use eksmgr_engine::refresh::refresh;
+use eksmgr_engine::refresh::{Observations, refresh};
 use eksmgr_engine::target;
 use eksmgr_providers::AwsProvider;
 use eksmgr_state::{ResourceAddress, State, StateFile};
@@ -68,7 +68,7 @@ pub async fn plan(
     destroy: bool,
     opt_ins: OptIns,
     targets: &[String],
-) -> Result<(Plan, AwsProvider, PlanIdentity)> {
+) -> Result<Planned> {
     let (provider, discovery, desired) = prepare(&loaded.config).await?;
     let targets = targets
         .iter()
@@ -136,7 +136,24 @@ pub async fn plan(
             a.id, a.name, a.reason
         ));
     }
-    Ok((plan, provider, identity(&loaded.config, &discovery)))
+    Ok(Planned {
+        plan,
+        provider,
+        identity: identity(&loaded.config, &discovery),
+        observed,
+    })
+}
+
+/// A plan and what it was made with.
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// The provider, for apply.
+    pub provider: AwsProvider,
+    /// Who eksmgr runs as.
+    pub identity: PlanIdentity,
+    /// What was read (for `--refresh-only`).
+    pub observed: Observations,
 }
 
 /// Who eksmgr runs as, for saved plans.

@@ -69,3 +69,33 @@ pub async fn refresh<P: Provider + ?Sized>(
         .collect()
         .await
 }
+
+/// `apply --refresh-only`: records in `state` what AWS holds for every resource that drifted
+/// (`drifted`, from a plan), and forgets the ones deleted outside eksmgr. Changes nothing in
+/// AWS. Returns how many records changed.
+pub fn record_drift(
+    state: &mut State,
+    drifted: &[ResourceAddress],
+    observed: &Observations,
+) -> usize {
+    let mut changed = 0;
+    for addr in drifted {
+        match observed.get(addr) {
+            Some(Observation::Found(o)) => {
+                if let Some(rec) = state.resources.get_mut(addr) {
+                    rec.id.clone_from(&o.id);
+                    rec.attrs.clone_from(&o.attrs);
+                    rec.updated_at = chrono::Utc::now();
+                    changed += 1;
+                }
+            }
+            Some(Observation::Missing) => {
+                if state.resources.remove(addr).is_some() {
+                    changed += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    changed
+}

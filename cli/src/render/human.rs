@@ -254,7 +254,8 @@ fn attr_diff(out: &mut String, d: &AttrDiff, s: Styler, indent: usize) {
     );
 }
 
-fn drift(out: &mut String, drifts: &[Drift], s: Styler) {
+/// The drift section (also the whole of a refresh-only plan).
+pub(crate) fn drift(out: &mut String, drifts: &[Drift], s: Styler) {
     let _ = writeln!(
         out,
         "{}",

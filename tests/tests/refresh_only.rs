@@ -1,0 +1,101 @@
+//! End-to-end test of `plan --refresh-only` and `apply --refresh-only` through the real binary
+//! against moto: drift alone is shown (exit 2 with `--detailed-exitcode`), recording it changes
+//! state and nothing in AWS, and afterwards only the configuration's own difference remains.
+
+use std::time::Duration;
+
+use eksmgr_e2e::check::{ensure, err, sdk_err};
+use eksmgr_e2e::{Eksmgr, MotoServer, assume};
+
+type R<T = ()> = Result<T, String>;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_only_shows_and_records_drift_without_touching_aws() -> R {
+    let moto = MotoServer::start()?;
+    let seed = moto.seed(1)?;
+    let dir = tempfile::Builder::new()
+        .prefix("eksmgr-e2e-refresh-")
+        .tempdir()
+        .map_err(err("tempdir"))?;
+    let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
+    let hub = &seed.hub_account_id;
+    eksmgr.write_config(&format!(
+        "[organization]\neks_ou_id = \"{}\"\n\n[hub]\naccount_id = \"{hub}\"\n\n[[hub.ecr_repositories]]\nname = \"platform/api\"\n\n[spokes]\ndiscover = false\n",
+        seed.eks_ou_id
+    ))?;
+    let run = |args: &[&str], code: i32| -> R<eksmgr_e2e::Output> {
+        let out = eksmgr.run(args)?;
+        ensure(out.code == Some(code), || {
+            format!("eksmgr {} should exit {code}\n{out}", args.join(" "))
+        })?;
+        Ok(out)
+    };
+    run(&["apply", "--auto-approve"], 0)?;
+    let clean = run(&["plan", "--refresh-only", "--detailed-exitcode"], 0)?;
+    ensure(clean.stdout.contains("No drift"), || format!("{clean}"))?;
+
+    let ecr = aws_sdk_ecr::Client::new(
+        &assume(moto.endpoint(), hub, "OrganizationAccountAccessRole").await?,
+    );
+    ecr.put_image_tag_mutability()
+        .repository_name("platform/api")
+        .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+        .send()
+        .await
+        .map_err(sdk_err("PutImageTagMutability"))?;
+    let addr = format!("ecr_repository.platform/api[{hub}/us-east-1]");
+
+    let drift = run(&["plan", "--refresh-only", "--detailed-exitcode"], 2)?;
+    ensure(
+        drift
+            .stdout
+            .contains(&format!("~ {addr} changed outside eksmgr"))
+            && drift
+                .stdout
+                .contains("Refresh-only: 1 resource(s) changed outside eksmgr")
+            && !drift.stdout.contains("will be updated"),
+        || format!("only the drift is shown\n{drift}"),
+    )?;
+    let json = run(&["plan", "--refresh-only", "--json"], 0)?;
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).map_err(err("JSON"))?;
+    ensure(
+        doc["resource_changes"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            && doc["drift"][0]["address"] == serde_json::Value::String(addr.clone()),
+        || {
+            format!(
+                "the JSON view has the drift and no changes\n{}",
+                json.stdout
+            )
+        },
+    )?;
+
+    let recorded = run(&["apply", "--refresh-only", "--auto-approve"], 0)?;
+    ensure(
+        recorded.stdout.contains("Refresh complete! 1 record(s)"),
+        || format!("{recorded}"),
+    )?;
+    let now = ecr
+        .describe_repositories()
+        .repository_names("platform/api")
+        .send()
+        .await
+        .map_err(sdk_err("DescribeRepositories"))?;
+    ensure(
+        now.repositories()[0].image_tag_mutability()
+            == Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable),
+        || "apply --refresh-only changed nothing in AWS".to_owned(),
+    )?;
+    run(&["plan", "--refresh-only", "--detailed-exitcode"], 0)?;
+    // The configuration still wants MUTABLE: a normal plan undoes the change, now as a plain
+    // update rather than drift.
+    let plan = run(&["plan", "--detailed-exitcode"], 2)?;
+    ensure(
+        plan.stdout
+            .contains(&format!("# {addr} will be updated in place"))
+            && !plan.stdout.contains("changed outside eksmgr"),
+        || format!("{plan}"),
+    )?;
+    Ok(())
+}
