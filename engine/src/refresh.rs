@@ -89,10 +89,8 @@ pub fn record_drift(
                     changed += 1;
                 }
             }
-            Some(Observation::Missing) => {
-                if state.resources.remove(addr).is_some() {
-                    changed += 1;
-                }
+            Some(Observation::Missing) if state.resources.remove(addr).is_some() => {
+                changed += 1;
             }
             _ => {}
         }
