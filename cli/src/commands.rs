@@ -160,6 +160,9 @@ fn show(args: &crate::cli::ShowArgs, s: Styler) -> Result<u8> {
 }
 
 async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<u8> {
+    if args.refresh_only && destroy {
+        bail!("destroy does not take --refresh-only: use `eksmgr apply --refresh-only`");
+    }
     let verb = if destroy { "Destroy" } else { "Apply" };
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     let command = if destroy {
@@ -179,7 +182,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     )
     .await?;
     let (plan, provider) = (planned.plan, planned.provider);
-    if args.refresh_only && !destroy {
+    if args.refresh_only {
         let view = drift_only(&plan);
         print!("{}", refresh_only_text(&view, s));
         if view.drift.is_empty() {

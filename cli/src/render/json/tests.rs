@@ -2,6 +2,8 @@
 //! observations (no AWS), targeted checks of each rule of the format, and validation of every
 //! rendered plan against `docs/plan-json.schema.json` (which must also reject what the format
 //! forbids, stay in step with the engine's attribute schema, and match `docs/plan-json.md`).
+//! The same mixed plan is also snapshotted in the human and Markdown views, so the three
+//! renderings of one plan can be compared side by side.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +16,7 @@ use eksmgr_state::{ResourceRecord, State};
 use serde_json::{Value, json};
 
 use super::{FORMAT_VERSION, document, render};
+use crate::render::{Styler, human, markdown};
 
 const SCHEMA: &str = include_str!("../../../../docs/plan-json.schema.json");
 const DOC: &str = include_str!("../../../../docs/plan-json.md");
@@ -1258,4 +1261,25 @@ fn the_documentation_example_is_a_real_plan() {
         "the example of docs/plan-json.md is not what eksmgr renders; it renders:\n{}",
         serde_json::to_string_pretty(&want).unwrap_or_default()
     );
+}
+
+#[test]
+fn the_mixed_plan_in_the_human_and_markdown_views() {
+    let plan = mixed_plan();
+    let human_text = human::plan(&plan, Styler::plain());
+    let md = markdown::plan(&plan, markdown::COMMENT_LIMIT);
+    // Every resource change and every drift entry of the JSON view is in the other two.
+    let doc: Value = serde_json::from_str(&render(&plan, "0.0.0-test").unwrap()).unwrap();
+    for section in ["resource_changes", "drift"] {
+        for c in doc[section].as_array().unwrap() {
+            let addr = c["address"].as_str().unwrap();
+            assert!(
+                human_text.contains(addr),
+                "{addr} missing from the human view"
+            );
+            assert!(md.contains(addr), "{addr} missing from the Markdown view");
+        }
+    }
+    insta::assert_snapshot!("mixed_plan_human", human_text);
+    insta::assert_snapshot!("mixed_plan_markdown", md);
 }
