@@ -25,6 +25,7 @@
 mod aws;
 pub mod check;
 mod env;
+pub mod estate;
 pub mod example;
 mod moto;
 mod paths;

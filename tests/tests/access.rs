@@ -9,13 +9,12 @@
 //! made through the SDK too.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use aws_config::SdkConfig;
-use eksmgr_e2e::check::{ensure, err, policy_document, sdk_err};
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume};
+use eksmgr_e2e::check::{ensure, policy_document, sdk_err};
+use eksmgr_e2e::estate::Estate;
+use eksmgr_e2e::{Output, Seed, assume};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 type R<T = ()> = Result<T, String>;
 
@@ -103,44 +102,23 @@ subjects = ["system:serviceaccount:audit:auditor"]
     )
 }
 
-struct Estate {
-    moto: MotoServer,
-    seed: Seed,
-    _dir: TempDir,
-    eksmgr: Eksmgr,
+/// The shared test estate, with two spokes, and what these tests do with it.
+struct Access(Estate);
+
+impl std::ops::Deref for Access {
+    type Target = Estate;
+    fn deref(&self) -> &Estate {
+        &self.0
+    }
 }
 
-impl Estate {
-    fn start() -> R<Estate> {
-        let moto = MotoServer::start()?;
-        let seed = moto.seed(2)?;
-        let dir = tempfile::Builder::new()
-            .prefix("eksmgr-e2e-access-")
-            .tempdir()
-            .map_err(err("tempdir"))?;
-        let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
-        Ok(Estate {
-            moto,
-            seed,
-            _dir: dir,
-            eksmgr,
-        })
+impl Access {
+    fn start() -> R<Access> {
+        Ok(Access(Estate::start("eksmgr-e2e-access-", 2)?))
     }
 
     fn spoke(&self, i: usize) -> &str {
         &self.seed.spoke_account_ids[i]
-    }
-
-    fn expect(&self, args: &[&str], code: i32) -> R<Output> {
-        let out = self.eksmgr.run(args)?;
-        ensure(out.code == Some(code), || {
-            format!(
-                "eksmgr {} should exit {code}\n{out}\n--- moto log ---\n{}",
-                args.join(" "),
-                self.moto.log_tail()
-            )
-        })?;
-        Ok(out)
     }
 
     fn apply(&self) -> R<Output> {
@@ -307,7 +285,7 @@ fn headlines(out: &Output, what: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn access_is_created_updated_in_place_repaired_and_removed() -> R {
-    let estate = Estate::start()?;
+    let estate = Access::start()?;
     estate.create_outside_principals().await?;
     let (one, two) = (estate.spoke(0).to_owned(), estate.spoke(1).to_owned());
     let hub = estate.seed.hub_account_id.clone();
@@ -631,7 +609,7 @@ async fn access_is_created_updated_in_place_repaired_and_removed() -> R {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_principal_that_does_not_exist_is_reported_at_plan_time() -> R {
-    let estate = Estate::start()?;
+    let estate = Access::start()?;
     estate.create_outside_principals().await?;
     let one = estate.spoke(0).to_owned();
     let text = config(&estate.seed, &[], &[], false).replacen(

@@ -2,27 +2,16 @@
 //! resource edited out of band shows in the comment's drift details, with the per-account
 //! table, and the exit codes are those of the human plan.
 
-use std::time::Duration;
-
-use eksmgr_e2e::check::{ensure, err, sdk_err};
-use eksmgr_e2e::{Eksmgr, MotoServer, assume};
+use eksmgr_e2e::assume;
+use eksmgr_e2e::check::{ensure, sdk_err};
+use eksmgr_e2e::estate::Estate;
 
 type R<T = ()> = Result<T, String>;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_shows_in_the_markdown_plan() -> R {
-    let moto = MotoServer::start()?;
-    let seed = moto.seed(1)?;
-    let dir = tempfile::Builder::new()
-        .prefix("eksmgr-e2e-markdown-")
-        .tempdir()
-        .map_err(err("tempdir"))?;
-    let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
-    let hub = &seed.hub_account_id;
-    eksmgr.write_config(&format!(
-        "[organization]\neks_ou_id = \"{}\"\n\n[hub]\naccount_id = \"{hub}\"\n\n[[hub.ecr_repositories]]\nname = \"platform/api\"\n\n[spokes]\ndiscover = false\n",
-        seed.eks_ou_id
-    ))?;
+    let estate = Estate::start("eksmgr-e2e-markdown-", 1)?;
+    let (moto, eksmgr, hub) = (&estate.moto, &estate.eksmgr, estate.hub());
     let first = eksmgr.run(&["plan", "--format", "markdown", "--detailed-exitcode"])?;
     ensure(first.code == Some(2), || {
         format!("changes: exit 2\n{first}")

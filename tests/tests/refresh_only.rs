@@ -2,36 +2,18 @@
 //! against moto: drift alone is shown (exit 2 with `--detailed-exitcode`), recording it changes
 //! state and nothing in AWS, and afterwards only the configuration's own difference remains.
 
-use std::time::Duration;
-
+use eksmgr_e2e::assume;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
-use eksmgr_e2e::{Eksmgr, MotoServer, assume};
+use eksmgr_e2e::estate::Estate;
 
 type R<T = ()> = Result<T, String>;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refresh_only_shows_and_records_drift_without_touching_aws() -> R {
-    let moto = MotoServer::start()?;
-    let seed = moto.seed(1)?;
-    let dir = tempfile::Builder::new()
-        .prefix("eksmgr-e2e-refresh-")
-        .tempdir()
-        .map_err(err("tempdir"))?;
-    let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
-    let hub = &seed.hub_account_id;
-    eksmgr.write_config(&format!(
-        "[organization]\neks_ou_id = \"{}\"\n\n[hub]\naccount_id = \"{hub}\"\n\n[[hub.ecr_repositories]]\nname = \"platform/api\"\n\n[spokes]\ndiscover = false\n",
-        seed.eks_ou_id
-    ))?;
-    let run = |args: &[&str], code: i32| -> R<eksmgr_e2e::Output> {
-        let out = eksmgr.run(args)?;
-        ensure(out.code == Some(code), || {
-            format!("eksmgr {} should exit {code}\n{out}", args.join(" "))
-        })?;
-        Ok(out)
-    };
-    run(&["apply", "--auto-approve"], 0)?;
-    let clean = run(&["plan", "--refresh-only", "--detailed-exitcode"], 0)?;
+    let estate = Estate::start("eksmgr-e2e-refresh-", 1)?;
+    let (moto, hub) = (&estate.moto, estate.hub());
+    estate.expect(&["apply", "--auto-approve"], 0)?;
+    let clean = estate.expect(&["plan", "--refresh-only", "--detailed-exitcode"], 0)?;
     ensure(clean.stdout.contains("No drift"), || format!("{clean}"))?;
 
     let ecr = aws_sdk_ecr::Client::new(
@@ -45,7 +27,7 @@ async fn refresh_only_shows_and_records_drift_without_touching_aws() -> R {
         .map_err(sdk_err("PutImageTagMutability"))?;
     let addr = format!("ecr_repository.platform/api[{hub}/us-east-1]");
 
-    let drift = run(&["plan", "--refresh-only", "--detailed-exitcode"], 2)?;
+    let drift = estate.expect(&["plan", "--refresh-only", "--detailed-exitcode"], 2)?;
     ensure(
         drift
             .stdout
@@ -56,7 +38,7 @@ async fn refresh_only_shows_and_records_drift_without_touching_aws() -> R {
             && !drift.stdout.contains("will be updated"),
         || format!("only the drift is shown\n{drift}"),
     )?;
-    let json = run(&["plan", "--refresh-only", "--json"], 0)?;
+    let json = estate.expect(&["plan", "--refresh-only", "--json"], 0)?;
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).map_err(err("JSON"))?;
     ensure(
         doc["resource_changes"]
@@ -71,7 +53,7 @@ async fn refresh_only_shows_and_records_drift_without_touching_aws() -> R {
         },
     )?;
 
-    let recorded = run(&["apply", "--refresh-only", "--auto-approve"], 0)?;
+    let recorded = estate.expect(&["apply", "--refresh-only", "--auto-approve"], 0)?;
     ensure(
         recorded.stdout.contains("Refresh complete! 1 record(s)"),
         || format!("{recorded}"),
@@ -87,10 +69,10 @@ async fn refresh_only_shows_and_records_drift_without_touching_aws() -> R {
             == Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable),
         || "apply --refresh-only changed nothing in AWS".to_owned(),
     )?;
-    run(&["plan", "--refresh-only", "--detailed-exitcode"], 0)?;
+    estate.expect(&["plan", "--refresh-only", "--detailed-exitcode"], 0)?;
     // The configuration still wants MUTABLE: a normal plan undoes the change, now as a plain
     // update rather than drift.
-    let plan = run(&["plan", "--detailed-exitcode"], 2)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
     ensure(
         plan.stdout
             .contains(&format!("# {addr} will be updated in place"))

@@ -4,99 +4,32 @@
 //! it is applied to another state. What exists is checked through the AWS SDK.
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
 
 use eksmgr_e2e::check::{ensure, err, sdk_err};
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, sdk_config};
-use tempfile::TempDir;
+use eksmgr_e2e::estate::{Estate, registry_config};
+use eksmgr_e2e::sdk_config;
 
 type R<T = ()> = Result<T, String>;
 
-/// The governance layer and one hub repository, with spoke discovery off (fast), and `repos`
-/// more.
-fn config(seed: &Seed, repos: &[&str]) -> String {
-    let mut text = format!(
-        r#"
-[organization]
-eks_ou_id = "{}"
-
-[hub]
-account_id = "{}"
-
-[[hub.ecr_repositories]]
-name = "platform/api"
-
-[spokes]
-discover = false
-"#,
-        seed.eks_ou_id, seed.hub_account_id
-    );
-    for r in repos {
-        text.push_str(&format!("\n[[hub.ecr_repositories]]\nname = \"{r}\"\n"));
-    }
-    text
-}
-
-struct Estate {
-    moto: MotoServer,
-    seed: Seed,
-    dir: TempDir,
-    eksmgr: Eksmgr,
-}
-
-impl Estate {
-    fn start() -> R<Estate> {
-        let moto = MotoServer::start()?;
-        let seed = moto.seed(1)?;
-        let dir = tempfile::Builder::new()
-            .prefix("eksmgr-e2e-saved-")
-            .tempdir()
-            .map_err(err("tempdir"))?;
-        let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
-        Ok(Estate {
-            moto,
-            seed,
-            dir,
-            eksmgr,
-        })
-    }
-
-    fn expect(&self, args: &[&str], code: i32) -> R<Output> {
-        let out = self.eksmgr.run(args)?;
-        ensure(out.code == Some(code), || {
-            format!(
-                "eksmgr {} should exit {code}\n{out}\n--- moto log ---\n{}",
-                args.join(" "),
-                self.moto.log_tail()
-            )
-        })?;
-        Ok(out)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    async fn scps(&self) -> R<usize> {
-        let org = aws_sdk_organizations::Client::new(&sdk_config(self.moto.endpoint()));
-        let list = org
-            .list_policies()
-            .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
-            .send()
-            .await
-            .map_err(sdk_err("ListPolicies"))?;
-        Ok(list
-            .policies()
-            .iter()
-            .filter(|p| p.name() == Some("EKSManagerDenyPolicy"))
-            .count())
-    }
+/// The SCPs named like eksmgr's in the organization.
+async fn scps(estate: &Estate) -> R<usize> {
+    let org = aws_sdk_organizations::Client::new(&sdk_config(estate.moto.endpoint()));
+    let list = org
+        .list_policies()
+        .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
+        .send()
+        .await
+        .map_err(sdk_err("ListPolicies"))?;
+    Ok(list
+        .policies()
+        .iter()
+        .filter(|p| p.name() == Some("EKSManagerDenyPolicy"))
+        .count())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_is_applied_exactly_once_and_refused_when_stale() -> R {
-    let estate = Estate::start()?;
-    estate.eksmgr.write_config(&config(&estate.seed, &[]))?;
+    let estate = Estate::start("eksmgr-e2e-saved-", 1)?;
     let p1 = estate.path("first.plan");
 
     // plan --out: the human plan, and a private file that holds no credentials.
@@ -121,7 +54,7 @@ async fn a_saved_plan_is_applied_exactly_once_and_refused_when_stale() -> R {
             format!("the saved plan must not hold {secret:?}")
         })?;
     }
-    ensure(estate.scps().await? == 0, || {
+    ensure(scps(&estate).await? == 0, || {
         "plan changed nothing".to_owned()
     })?;
 
@@ -130,7 +63,7 @@ async fn a_saved_plan_is_applied_exactly_once_and_refused_when_stale() -> R {
     ensure(applied.stdout.contains("Apply complete!"), || {
         format!("apply FILE should apply\n{applied}")
     })?;
-    ensure(estate.scps().await? == 1, || {
+    ensure(scps(&estate).await? == 1, || {
         "the SCP exists once".to_owned()
     })?;
     estate.expect(&["plan", "--detailed-exitcode"], 0)?;
@@ -147,11 +80,11 @@ async fn a_saved_plan_is_applied_exactly_once_and_refused_when_stale() -> R {
     // A plan made before another apply is refused, naming the state change; nothing changes.
     estate
         .eksmgr
-        .write_config(&config(&estate.seed, &["platform/worker"]))?;
+        .write_config(&registry_config(&estate.seed, &["platform/worker"]))?;
     let p2 = estate.path("second.plan");
     estate.expect(&["plan", "--out", &p2], 0)?;
     estate.expect(&["apply", "--auto-approve"], 0)?;
-    estate.eksmgr.write_config(&config(
+    estate.eksmgr.write_config(&registry_config(
         &estate.seed,
         &["platform/worker", "platform/batch"],
     ))?;
@@ -216,10 +149,9 @@ async fn a_saved_plan_is_applied_exactly_once_and_refused_when_stale() -> R {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_targeted_plan_and_apply_touch_only_the_target_and_what_it_needs() -> R {
-    let estate = Estate::start()?;
-    estate.eksmgr.write_config(&config(&estate.seed, &[]))?;
+    let estate = Estate::start("eksmgr-e2e-saved-", 1)?;
     estate.expect(&["apply", "--auto-approve"], 0)?;
-    estate.eksmgr.write_config(&config(
+    estate.eksmgr.write_config(&registry_config(
         &estate.seed,
         &["platform/worker", "platform/batch"],
     ))?;

@@ -3,90 +3,46 @@
 //! next apply, never duplicated; a move keeps the record (and references to it); an import
 //! records what eksmgr would have created (a clean re-plan); refusals leave state as it was.
 
-use std::time::Duration;
-
 use eksmgr_e2e::check::{ensure, err, sdk_err};
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume};
-use tempfile::TempDir;
+use eksmgr_e2e::estate::{Estate, registry_config};
+use eksmgr_e2e::{Output, assume};
 
 type R<T = ()> = Result<T, String>;
-
-fn config(seed: &Seed, more: &[&str]) -> String {
-    let mut text = format!(
-        r#"
-[organization]
-eks_ou_id = "{}"
-
-[hub]
-account_id = "{}"
-
-[[hub.ecr_repositories]]
-name = "platform/api"
-
-[spokes]
-discover = false
-"#,
-        seed.eks_ou_id, seed.hub_account_id
-    );
-    for r in more {
-        text.push_str(&format!("\n[[hub.ecr_repositories]]\nname = \"{r}\"\n"));
-    }
-    text
-}
-
-fn expect(eksmgr: &Eksmgr, moto: &MotoServer, args: &[&str], code: i32) -> R<Output> {
-    let out = eksmgr.run(args)?;
-    ensure(out.code == Some(code), || {
-        format!(
-            "eksmgr {} should exit {code}\n{out}\n--- moto log ---\n{}",
-            args.join(" "),
-            moto.log_tail()
-        )
-    })?;
-    Ok(out)
-}
 
 fn listed(out: &Output) -> Vec<String> {
     out.stdout.lines().map(str::to_owned).collect()
 }
 
 /// moto with one spoke, and the governance layer and one repository applied.
-fn applied_estate() -> R<(MotoServer, Seed, TempDir, Eksmgr)> {
-    let moto = MotoServer::start()?;
-    let seed = moto.seed(1)?;
-    let dir: TempDir = tempfile::Builder::new()
-        .prefix("eksmgr-e2e-state-")
-        .tempdir()
-        .map_err(err("tempdir"))?;
-    let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(Duration::from_secs(120));
-    eksmgr.write_config(&config(&seed, &[]))?;
-    expect(&eksmgr, &moto, &["apply", "--auto-approve"], 0)?;
-    Ok((moto, seed, dir, eksmgr))
+fn applied_estate() -> R<Estate> {
+    let estate = Estate::start("eksmgr-e2e-state-", 1)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
+    Ok(estate)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn state_rm_forgets_and_state_mv_renames() -> R {
-    let (moto, seed, _dir, eksmgr) = applied_estate()?;
-    let hub = &seed.hub_account_id;
+    let estate = applied_estate()?;
+    let hub = estate.hub();
     let repo = format!("ecr_repository.platform/api[{hub}/us-east-1]");
     let agent = format!("iam_role.EKSManagerAgentRole[{hub}]");
-    let before = listed(&expect(&eksmgr, &moto, &["state", "list"], 0)?);
+    let before = listed(&estate.expect(&["state", "list"], 0)?);
     ensure(before.contains(&repo), || {
         format!("{repo} in state: {before:?}")
     })?;
 
     // rm: gone from state, still in AWS, adopted (not created) by the next plan.
-    let out = expect(&eksmgr, &moto, &["state", "rm", &repo], 0)?;
+    let out = estate.expect(&["state", "rm", &repo], 0)?;
     ensure(out.stdout.contains(&format!("Removed {repo}")), || {
         format!("{out}")
     })?;
-    let after = listed(&expect(&eksmgr, &moto, &["state", "list"], 0)?);
+    let after = listed(&estate.expect(&["state", "list"], 0)?);
     ensure(
         !after.contains(&repo) && after.len() + 1 == before.len(),
         || format!("only {repo} is forgotten: {after:?}"),
     )?;
     let ecr = aws_sdk_ecr::Client::new(
-        &assume(moto.endpoint(), hub, "OrganizationAccountAccessRole").await?,
+        &assume(estate.moto.endpoint(), hub, "OrganizationAccountAccessRole").await?,
     );
     let count = || async {
         ecr.describe_repositories()
@@ -98,36 +54,36 @@ async fn state_rm_forgets_and_state_mv_renames() -> R {
     ensure(count().await? == 1, || {
         "the repository is still in AWS".to_owned()
     })?;
-    let plan = expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 2)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
     ensure(
         plan.stdout
             .contains(&format!("# {repo} exists and will be adopted into state")),
         || format!("the next plan adopts it\n{plan}"),
     )?;
-    expect(&eksmgr, &moto, &["apply", "--auto-approve"], 0)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
     ensure(count().await? == 1, || "adopted, not duplicated".to_owned())?;
-    expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 0)?;
+    estate.expect(&["plan", "--detailed-exitcode"], 0)?;
 
     // rm of an unknown address removes nothing, and says which.
     let missing = format!("ecr_repository.nope[{hub}/us-east-1]");
-    let out = expect(&eksmgr, &moto, &["state", "rm", &repo, &missing], 1)?;
+    let out = estate.expect(&["state", "rm", &repo, &missing], 1)?;
     ensure(
         out.stderr.contains(&missing) && out.stderr.contains("nothing was removed"),
         || format!("{out}"),
     )?;
     ensure(
-        listed(&expect(&eksmgr, &moto, &["state", "list"], 0)?).contains(&repo),
+        listed(&estate.expect(&["state", "list"], 0)?).contains(&repo),
         || "a refused rm leaves state as it was".to_owned(),
     )?;
 
     // mv: the record moves and back; another kind, a taken or a missing address is refused.
     let moved = format!("iam_role.HubAgent[{hub}]");
-    expect(&eksmgr, &moto, &["state", "mv", &agent, &moved], 0)?;
-    let now = listed(&expect(&eksmgr, &moto, &["state", "list"], 0)?);
+    estate.expect(&["state", "mv", &agent, &moved], 0)?;
+    let now = listed(&estate.expect(&["state", "list"], 0)?);
     ensure(now.contains(&moved) && !now.contains(&agent), || {
         format!("{now:?}")
     })?;
-    let shown = expect(&eksmgr, &moto, &["state", "show", &moved], 0)?;
+    let shown = estate.expect(&["state", "show", &moved], 0)?;
     ensure(shown.stdout.contains("EKSManagerAgentRole"), || {
         format!("{shown}")
     })?;
@@ -136,24 +92,24 @@ async fn state_rm_forgets_and_state_mv_renames() -> R {
         (moved.as_str(), moved.as_str(), "is in state already"),
         (agent.as_str(), moved.as_str(), "is not in state"),
     ] {
-        let out = expect(&eksmgr, &moto, &["state", "mv", from, to], 1)?;
+        let out = estate.expect(&["state", "mv", from, to], 1)?;
         ensure(out.stderr.contains(why), || {
             format!("mv {from} {to}: {out}")
         })?;
     }
-    expect(&eksmgr, &moto, &["state", "mv", &moved, &agent], 0)?;
-    expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 0)?;
+    estate.expect(&["state", "mv", &moved, &agent], 0)?;
+    estate.expect(&["plan", "--detailed-exitcode"], 0)?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_records_what_eksmgr_would_have_created() -> R {
-    let (moto, seed, _dir, eksmgr) = applied_estate()?;
-    let hub = &seed.hub_account_id;
+    let estate = applied_estate()?;
+    let hub = estate.hub();
 
     // A repository made by hand, as eksmgr would make it, then declared.
     let ecr = aws_sdk_ecr::Client::new(
-        &assume(moto.endpoint(), hub, "OrganizationAccountAccessRole").await?,
+        &assume(estate.moto.endpoint(), hub, "OrganizationAccountAccessRole").await?,
     );
     ecr.create_repository()
         .repository_name("platform/legacy")
@@ -172,33 +128,35 @@ async fn import_records_what_eksmgr_would_have_created() -> R {
         .send()
         .await
         .map_err(sdk_err("create platform/legacy by hand"))?;
-    eksmgr.write_config(&config(&seed, &["platform/legacy"]))?;
+    estate
+        .eksmgr
+        .write_config(&registry_config(&estate.seed, &["platform/legacy"]))?;
     let legacy = format!("ecr_repository.platform/legacy[{hub}/us-east-1]");
     let api = format!("ecr_repository.platform/api[{hub}/us-east-1]");
 
     // Refusals first: an undeclared address, an id naming another resource.
     let undeclared = format!("ecr_repository.platform/none[{hub}/us-east-1]");
-    let out = expect(&eksmgr, &moto, &["import", &undeclared, "platform/none"], 1)?;
+    let out = estate.expect(&["import", &undeclared, "platform/none"], 1)?;
     ensure(
         out.stderr.contains("is not declared by the configuration"),
         || format!("{out}"),
     )?;
-    let out = expect(&eksmgr, &moto, &["import", &legacy, "platform/api"], 1)?;
+    let out = estate.expect(&["import", &legacy, "platform/api"], 1)?;
     ensure(out.stderr.contains("not platform/api"), || format!("{out}"))?;
 
-    let out = expect(&eksmgr, &moto, &["import", &legacy, "platform/legacy"], 0)?;
+    let out = estate.expect(&["import", &legacy, "platform/legacy"], 0)?;
     ensure(out.stdout.contains(&format!("Imported {legacy}")), || {
         format!("{out}")
     })?;
-    expect(&eksmgr, &moto, &["plan", "--detailed-exitcode"], 0)?;
-    let out = expect(&eksmgr, &moto, &["import", &legacy, "platform/legacy"], 1)?;
+    estate.expect(&["plan", "--detailed-exitcode"], 0)?;
+    let out = estate.expect(&["import", &legacy, "platform/legacy"], 1)?;
     ensure(out.stderr.contains("is in state already"), || {
         format!("{out}")
     })?;
 
     // The same record as for the repository eksmgr created, names and times aside.
     let show = |addr: &str| -> R<serde_json::Value> {
-        let out = expect(&eksmgr, &moto, &["state", "show", addr], 0)?;
+        let out = estate.expect(&["state", "show", addr], 0)?;
         serde_json::from_str(&out.stdout).map_err(err("state show is JSON"))
     };
     let (a, b) = (show(&api)?, show(&legacy)?);
