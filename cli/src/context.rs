@@ -77,15 +77,11 @@ pub async fn plan(
                 .map_err(|e| anyhow::anyhow!("--target {t}: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let wanted = if destroy {
-        Vec::new()
-    } else {
-        desired.resources.clone()
-    };
     let narrowed = if targets.is_empty() {
         None
     } else {
-        Some(target::narrow(&wanted, state, &targets, destroy)?)
+        let wanted: &[_] = if destroy { &[] } else { &desired.resources };
+        Some(target::narrow(wanted, state, &targets, destroy)?)
     };
     let (resources, state) = match &narrowed {
         Some(t) => (t.desired.as_slice(), &t.state),

@@ -244,15 +244,6 @@ impl<'a> Resolver<'a> {
                     Resolved::Problem(format!(
                         "{what}: the principal {concrete} does not exist in account {principal_account}; create it first or correct the ARN in eksmgr.toml"
                     ))
-                } else if !wildcard
-                    && found.len() == 1
-                    && !found[0].eq_ignore_ascii_case(&concrete)
-                    && role.contains('/')
-                {
-                    Resolved::Problem(format!(
-                        "{what}: the principal {concrete} does not exist in account {principal_account} (a role of that name is {}); correct the ARN in eksmgr.toml",
-                        found[0]
-                    ))
                 } else {
                     Resolved::Principals(found.into_iter().map(|a| (a, None)).collect(), None)
                 }
