@@ -205,6 +205,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     }
     print!("{}", human::plan(&plan, s));
     if !plan.has_changes() {
+        close_resolved_intents(&loaded, &mut state, &plan)?;
         lock.release()?;
         return Ok(if plan.unreadable().next().is_none() {
             0
@@ -335,6 +336,7 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
     let plan = saved.plan;
     print!("{}", human::plan(&plan, s));
     if !plan.has_changes() {
+        close_resolved_intents(&loaded, &mut state, &plan)?;
         lock.release()?;
         return Ok(0);
     }
@@ -347,7 +349,46 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
     execute(&loaded, lock, &mut state, &plan, provider, args, "Apply", s).await
 }
 
-/// Carries out a plan under the lock, persisting state after every operation.
+/// Closes the intents of interrupted operations the plan found nothing left to do for (when
+/// the plan has changes, the executor closes them).
+fn close_resolved_intents(
+    loaded: &context::Loaded,
+    state: &mut eksmgr_state::State,
+    plan: &Plan,
+) -> Result<()> {
+    if plan.resolved_intents.is_empty() {
+        return Ok(());
+    }
+    for address in &plan.resolved_intents {
+        let address = address.clone();
+        state.apply_entry(&eksmgr_state::JournalEntry::Abandon { address });
+    }
+    loaded.state_file.save(state)?;
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (what CI runners and `kill` send), as one stream.
+struct Interrupts {
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn new() -> Result<Self> {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("could not listen for SIGTERM")?;
+        Ok(Self { term })
+    }
+
+    /// Waits for the next interrupt; `false` if signals can no longer be received.
+    async fn next(&mut self) -> bool {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            r = self.term.recv() => r.is_some(),
+        }
+    }
+}
+
+/// Carries out a plan under the lock, recording every step in the state journal.
 #[allow(clippy::too_many_arguments)]
 async fn execute(
     loaded: &context::Loaded,
@@ -364,23 +405,30 @@ async fn execute(
     }));
     let executor = Executor::new(&provider, args.parallelism.into());
     let cancel = executor.cancel_flag();
+    let mut interrupts = Interrupts::new()?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupts.next().await {
             eprintln!(
                 "\nInterrupt received: finishing the operations under way, starting no new ones (press Ctrl-C again to stop at once)."
             );
             cancel.store(true, Ordering::SeqCst);
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupts.next().await {
                 eprintln!(
-                    "Second interrupt: exiting now. Operations under way may have completed in AWS; the next plan adopts them."
+                    "Second interrupt: exiting now. The operations under way are recorded as intents in the state journal; the next plan looks them up and adopts what AWS made."
                 );
                 std::process::exit(130);
             }
         }
     });
-    let mut store = loaded.state_file.clone();
+    // Every step goes to the journal (one synced line, O(1)); the state file is rewritten
+    // once at the end.
+    let mut journal = loaded.state_file.start_journal(state)?;
     let mut on_event = |e| eprintln!("{}", human::event(&e, s));
-    let outcome = executor.apply(plan, state, &mut store, &mut on_event).await;
+    let outcome = executor
+        .apply(plan, state, &mut journal, &mut on_event)
+        .await;
+    drop(journal);
+    loaded.state_file.save(state)?;
     lock.release()?;
     println!();
     print!("{}", human::outcome(&outcome, verb, s));

@@ -15,6 +15,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    init_logging();
     let color = render_color(&args);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,6 +35,19 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Diagnostic logs (the AWS SDK's among them: retries, credentials refresh) on stderr when
+/// `RUST_LOG` asks for them, e.g. `RUST_LOG=aws_smithy_runtime=debug`; silent otherwise.
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
 
 /// Colour only on a terminal, never with `NO_COLOR` set or `--no-color`.

@@ -1,14 +1,19 @@
 //! The executor: carries out a [`Plan`] through a [`Provider`] in dependency order (deletes in
-//! reverse order), up to `parallelism` operations at once, persisting state after every
-//! completed operation. A failure skips only the failed resource's dependents; independent
-//! branches go on. Progress is reported as [`ApplyEvent`]s; nothing is printed here.
+//! reverse order), up to `parallelism` operations at once. Before each operation that changes
+//! AWS it records an [`Intent`] (with the client request token a create carries), and after it
+//! the result, through a [`StateStore`] (the state journal in production: O(1) per step), so a
+//! run killed at any point leaves a trace the next plan resolves. A failure skips only the
+//! failed resource's dependents; independent branches go on. Progress is reported as
+//! [`ApplyEvent`]s; nothing is printed here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use eksmgr_state::{ResourceAddress, ResourceRecord, State, StateError, StateFile};
+use eksmgr_state::{
+    Intent, Journal, JournalEntry, ResourceAddress, ResourceRecord, State, StateError, StateFile,
+};
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 
@@ -16,15 +21,36 @@ use crate::model::{AttrValue, Attrs, DesiredAttrs, ObservedResource};
 use crate::plan::{Action, Plan, PlannedChange};
 use crate::provider::{Provider, ProviderError};
 
-/// Where state goes after each operation.
+/// Where each step of an apply is recorded before the run goes on.
 pub trait StateStore {
-    /// Persists the state (atomically), bumping its serial.
-    fn persist(&mut self, state: &mut State) -> Result<(), StateError>;
+    /// Records `entry` durably and applies it to `state`.
+    fn record(&mut self, state: &mut State, entry: JournalEntry) -> Result<(), StateError>;
 }
 
+/// Production: one synced journal line per step, O(1) in the state's size.
+impl StateStore for Journal {
+    fn record(&mut self, state: &mut State, entry: JournalEntry) -> Result<(), StateError> {
+        self.append(&entry)?;
+        state.apply_entry(&entry);
+        Ok(())
+    }
+}
+
+/// The whole state file rewritten at every completed step (intents are kept in memory only):
+/// for small states and tests.
 impl StateStore for StateFile {
-    fn persist(&mut self, state: &mut State) -> Result<(), StateError> {
-        self.save(state)
+    fn record(&mut self, state: &mut State, entry: JournalEntry) -> Result<(), StateError> {
+        let writes = !matches!(
+            entry,
+            JournalEntry::Intent(_) | JournalEntry::Begin { .. } | JournalEntry::Abandon { .. }
+        );
+        state.apply_entry(&entry);
+        if writes {
+            // `apply_entry` counted the write; `save` counts it again.
+            state.serial -= 1;
+            self.save(state)?;
+        }
+        Ok(())
     }
 }
 
@@ -144,6 +170,15 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             .collect();
 
         let mut outcome = ApplyOutcome::default();
+        for address in &plan.resolved_intents {
+            if state.intents.contains_key(address) {
+                let address = address.clone();
+                if let Err(e) = store.record(state, JournalEntry::Abandon { address }) {
+                    outcome.state_error = Some(e.to_string());
+                    return outcome;
+                }
+            }
+        }
         let mut pending: BTreeSet<&ResourceAddress> = ops.keys().copied().collect();
         let mut done: BTreeSet<&ResourceAddress> = BTreeSet::new();
         let mut blocked: BTreeMap<&ResourceAddress, String> = BTreeMap::new();
@@ -186,12 +221,25 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                 for a in ready {
                     pending.remove(a);
                     let change = ops[a];
+                    let token = match intent_for(state, change) {
+                        None => None,
+                        Some(intent) => {
+                            let token = intent.token.clone();
+                            if let Err(e) = store.record(state, JournalEntry::Intent(intent)) {
+                                outcome.state_error = Some(e.to_string());
+                                stop = true;
+                                pending.insert(a);
+                                break;
+                            }
+                            Some(token)
+                        }
+                    };
                     on_event(ApplyEvent::Started {
                         address: a.clone(),
                         action: change.action,
                     });
                     let resolved = change.after.as_ref().map(|after| resolve(after, &values));
-                    running.push(self.run(change, resolved));
+                    running.push(self.run(change, resolved, token));
                 }
             }
             let Some((change, started, result)) = running.next().await else {
@@ -205,8 +253,8 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                         Done::Written(o) => Some(o.id.clone()),
                         _ => None,
                     };
-                    let failed_after_delete = record(state, change, d, &mut values);
-                    if let Err(e) = store.persist(state) {
+                    let (entry, failed_after_delete) = record(change, d, &mut values);
+                    if let Err(e) = store.record(state, entry) {
                         outcome.state_error = Some(e.to_string());
                         stop = true;
                     }
@@ -260,9 +308,10 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
         &self,
         change: &'a PlannedChange,
         resolved: Option<Result<Attrs, ProviderError>>,
+        token: Option<String>,
     ) -> (&'a PlannedChange, Instant, Result<Done, ProviderError>) {
         let started = Instant::now();
-        let result = self.run_inner(change, resolved).await;
+        let result = self.run_inner(change, resolved, token).await;
         (change, started, result)
     }
 
@@ -270,8 +319,10 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
         &self,
         change: &PlannedChange,
         resolved: Option<Result<Attrs, ProviderError>>,
+        token: Option<String>,
     ) -> Result<Done, ProviderError> {
         let p = self.provider;
+        let token = token.unwrap_or_default();
         let addr = &change.address;
         let empty = Attrs::new();
         let before = change.before.as_ref().unwrap_or(&empty);
@@ -281,7 +332,10 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             None => None,
         };
         match (change.action, after) {
-            (Action::Create, Some(after)) => p.create(addr, &after).await.map(Done::Written),
+            (Action::Create, Some(after)) => p
+                .create_with_token(addr, &after, &token)
+                .await
+                .map(Done::Written),
             (Action::Update, Some(after)) => {
                 let changed: Vec<String> = change
                     .attribute_diffs
@@ -298,7 +352,7 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             })),
             (Action::Replace, Some(after)) => {
                 p.delete(addr, id, before).await?;
-                match p.create(addr, &after).await {
+                match p.create_with_token(addr, &after, &token).await {
                     Ok(o) => Ok(Done::Written(o)),
                     Err(e) => Ok(Done::RemovedThenFailed(e)),
                 }
@@ -317,34 +371,54 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
     }
 }
 
-/// Updates state with an operation's result; returns the error of a half-done replacement.
+/// The intent to record before `change` starts: none for steps that change nothing in AWS
+/// (adopting, forgetting). An open intent for the same address and action from an interrupted
+/// run lends its token, so a retried create is the same request to AWS.
+fn intent_for(state: &State, change: &PlannedChange) -> Option<Intent> {
+    let action = match change.action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Replace => "replace",
+        Action::Delete => "delete",
+        Action::NoOp | Action::Forget => return None,
+    };
+    let mut intent = Intent::new(change.address.clone(), action);
+    if let Some(open) = state.intents.get(&change.address)
+        && (open.action == action || (open.action == "replace" && action == "create"))
+    {
+        intent.token = open.token.clone();
+    }
+    Some(intent)
+}
+
+/// The journal entry for an operation's result; also returns the error of a half-done
+/// replacement.
 fn record(
-    state: &mut State,
     change: &PlannedChange,
     done: Done,
     values: &mut BTreeMap<ResourceAddress, Attrs>,
-) -> Option<ProviderError> {
+) -> (JournalEntry, Option<ProviderError>) {
     match done {
         Done::Written(o) => {
             values.insert(change.address.clone(), o.attrs.clone());
-            state.upsert(ResourceRecord {
+            let record = ResourceRecord {
                 address: change.address.clone(),
                 id: o.id,
                 attrs: o.attrs,
                 depends_on: change.depends_on.clone(),
                 updated_at: chrono::Utc::now(),
-            });
-            None
+            };
+            (JournalEntry::Put { record }, None)
         }
         Done::Removed => {
             values.remove(&change.address);
-            state.remove(&change.address);
-            None
+            let address = change.address.clone();
+            (JournalEntry::Remove { address }, None)
         }
         Done::RemovedThenFailed(e) => {
             values.remove(&change.address);
-            state.remove(&change.address);
-            Some(e)
+            let address = change.address.clone();
+            (JournalEntry::Remove { address }, Some(e))
         }
     }
 }

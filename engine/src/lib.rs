@@ -5,12 +5,15 @@
 //! `refresh` (ask a [`provider::Provider`] what exists) -> `plan` (a pure, synchronous diff of
 //! desired, state and observed) -> `apply` (an [`apply::Executor`] that walks the plan's graph
 //! with bounded concurrency and reports [`apply::ApplyEvent`]s instead of printing).
+//! [`guardrails`] checks the expanded blueprint (the deny SCP against what eksmgr needs, the
+//! trust policies of the roles it creates) before anything is planned.
 
 pub mod apply;
 pub mod blueprint;
 pub mod config;
 pub mod diff;
 pub mod graph;
+pub mod guardrails;
 pub mod import;
 pub mod model;
 pub mod plan;

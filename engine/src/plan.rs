@@ -119,6 +119,10 @@ pub struct Plan {
     /// was planned): errors the user must fix.
     #[serde(default)]
     pub problems: Vec<String>,
+    /// Operations an interrupted apply started (open intents in state) that need no step in
+    /// this plan: AWS already matches. Applying closes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved_intents: Vec<ResourceAddress>,
 }
 
 /// Counts for the summary line.
@@ -363,6 +367,7 @@ impl Planner {
             deferred: Vec::new(),
             warnings: Vec::new(),
             problems: Vec::new(),
+            resolved_intents: Vec::new(),
         };
         let estate_accounts: BTreeSet<&str> =
             desired.iter().map(|d| d.address.account.as_str()).collect();
@@ -487,6 +492,7 @@ impl Planner {
             plan.changes.push(change);
         }
         role_replacement_notes(&mut plan, desired);
+        interrupted_operations(&mut plan, state, &deferred);
         plan.deferred = deferred
             .into_iter()
             .map(|(address, (reason, awaiting))| Deferred {
@@ -496,6 +502,46 @@ impl Planner {
             })
             .collect();
         Ok(plan)
+    }
+}
+
+/// Resolves the operations an interrupted apply left open (its intents): the resource was
+/// looked up like any other, so this plan already adopts it, creates it again, or finds that
+/// nothing is left to do. Says which, on the change and as a warning.
+fn interrupted_operations(
+    plan: &mut Plan,
+    state: &State,
+    deferred: &BTreeMap<ResourceAddress, (String, Option<ResourceAddress>)>,
+) {
+    for (address, intent) in &state.intents {
+        let what = format!(
+            "an earlier apply was interrupted during the {} of {address} (started {})",
+            intent.action,
+            intent.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        if deferred.contains_key(address) {
+            plan.warnings.push(format!(
+                "{what}; it could not be read now, so it stays open until a plan can read it"
+            ));
+            continue;
+        }
+        match plan.changes.iter_mut().find(|c| &c.address == address) {
+            Some(change) if change.action.is_change() || change.adopt => {
+                let next = if change.adopt {
+                    "AWS holds it: this plan adopts it into state".to_string()
+                } else {
+                    format!("this plan finishes it ({:?})", change.action).to_lowercase()
+                };
+                change.notes.push(format!("{what}; {next}"));
+                plan.warnings.push(format!("{what}; {next}"));
+            }
+            _ => {
+                plan.warnings.push(format!(
+                    "{what}; AWS already matches, so nothing is left to do: the next apply closes it"
+                ));
+                plan.resolved_intents.push(address.clone());
+            }
+        }
     }
 }
 

@@ -87,6 +87,20 @@ pub trait Provider: Send + Sync {
         address: &ResourceAddress,
         attrs: &Attrs,
     ) -> Result<ObservedResource, ProviderError>;
+    /// Creates a resource carrying `token` as its client request token, where the API takes
+    /// one: the executor keeps the token in the operation's journal intent, so a create retried
+    /// after a crash sends the same token and AWS answers with the resource it already made.
+    /// Kinds whose API takes no token are found by their natural key instead; by default the
+    /// token is not used.
+    async fn create_with_token(
+        &self,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: &str,
+    ) -> Result<ObservedResource, ProviderError> {
+        let _ = token;
+        self.create(address, attrs).await
+    }
     /// Updates the changed attributes of an existing resource in place.
     async fn update(
         &self,

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::model::{DesiredResource, ResourceKind};
+use crate::diff::AttrDiff;
+use crate::model::{AttrValue, DesiredResource, ResourceKind};
 use crate::plan::{Action, PlanOptions, PlannedChange};
 
 /// Command to re-encrypt secrets written before envelope encryption was enabled.
@@ -18,6 +19,7 @@ pub(crate) fn review(
     estate_accounts: &BTreeSet<&str>,
     options: &PlanOptions,
 ) {
+    wait_for_busy_cluster(change);
     let account = change.address.account.as_str();
     if change.action == Action::Delete && !options.destroy && !estate_accounts.contains(account) {
         change
@@ -87,6 +89,39 @@ pub(crate) fn review(
         }
         _ => {}
     }
+}
+
+/// A cluster AWS is still creating or updating (an earlier run's wait timed out, or an update
+/// made elsewhere is under way) is not ready for its access entries and associations: the plan
+/// waits for it, as `status: CREATING -> ACTIVE`, instead of adopting it as it is.
+fn wait_for_busy_cluster(change: &mut PlannedChange) {
+    if change.kind != ResourceKind::EksCluster
+        || !matches!(change.action, Action::NoOp | Action::Update)
+        || change.after.is_none()
+    {
+        return;
+    }
+    let status = change
+        .before
+        .as_ref()
+        .and_then(|b| b.get("status"))
+        .and_then(Value::as_str)
+        .unwrap_or("ACTIVE")
+        .to_string();
+    if !matches!(status.as_str(), "CREATING" | "UPDATING" | "PENDING") {
+        return;
+    }
+    change.action = Action::Update;
+    change.attribute_diffs.push(AttrDiff {
+        name: "status".into(),
+        before: Some(json!(status)),
+        after: Some(AttrValue::Known(json!("ACTIVE"))),
+        forces_replacement: false,
+        document: false,
+    });
+    change.notes.push(format!(
+        "the cluster is {status} in AWS: apply waits until it is ACTIVE (it is never created again), then goes on with what depends on it"
+    ));
 }
 
 fn block(change: &mut PlannedChange, why: &str) {

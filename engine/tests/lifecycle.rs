@@ -1,6 +1,8 @@
 //! Lifecycle tests of planner + executor with an in-memory fake provider: apply, re-plan is
 //! empty, drift is seen and repaired, failures skip only dependents, deletes run in reverse
-//! dependency order, unknown values are resolved from dependencies, adoption.
+//! dependency order, unknown values are resolved from dependencies, adoption, and the journal's
+//! intents: recorded before each operation, left open by a failure or a crash, resolved by the
+//! next plan (adopt, create again with the same token, or close).
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +16,7 @@ use eksmgr_engine::model::{Attrs, DesiredResource, ObservedResource, ResourceKin
 use eksmgr_engine::plan::{Action, Plan, PlanOptions, Planner};
 use eksmgr_engine::provider::{ErrorKind, Provider, ProviderError, ReadRequest};
 use eksmgr_engine::refresh::refresh;
-use eksmgr_state::{ResourceAddress, State, StateFile};
+use eksmgr_state::{Intent, JournalEntry, ResourceAddress, State, StateFile};
 use serde_json::json;
 
 /// An in-memory cloud keyed by address.
@@ -26,6 +28,7 @@ struct Fake {
     next_id: AtomicUsize,
     running: AtomicUsize,
     max_running: AtomicUsize,
+    tokens: Mutex<Vec<(String, String)>>,
 }
 
 impl Fake {
@@ -38,6 +41,15 @@ impl Fake {
             hint: None,
             kind: ErrorKind::Other,
         }
+    }
+    /// The client request tokens the creates of `name` carried, in order.
+    fn tokens_for(&self, name: &str) -> Vec<String> {
+        let tokens = self.tokens.lock().unwrap();
+        tokens
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
     async fn busy(&self) {
         let n = self.running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -79,6 +91,18 @@ impl Provider for Fake {
             .unwrap()
             .push(format!("create {}", address.name));
         Ok(o)
+    }
+    async fn create_with_token(
+        &self,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: &str,
+    ) -> Result<ObservedResource, ProviderError> {
+        self.tokens
+            .lock()
+            .unwrap()
+            .push((address.name.clone(), token.to_string()));
+        self.create(address, attrs).await
     }
     async fn update(
         &self,
@@ -447,4 +471,155 @@ async fn an_unreadable_resource_is_an_error_not_a_change() {
             .contains("fake:AssumeRole")
     );
     assert!(!pl.has_changes());
+}
+
+#[tokio::test]
+async fn an_interrupted_create_is_retried_with_its_token_adopted_or_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = StateFile::new(dir.path().join("s.json"));
+    let p = Fake::default();
+    p.fail_create.lock().unwrap().push("d".into());
+    let desired = estate();
+    let mut state = file.load().unwrap();
+    let pl = plan(&p, &desired, &state, false).await;
+    let mut journal = file.start_journal(&mut state).unwrap();
+    let mut on = |_| {};
+    let out = Executor::new(&p, 4)
+        .apply(&pl, &mut state, &mut journal, &mut on)
+        .await;
+    assert_eq!(out.failed.len(), 1);
+    drop(journal);
+    // No save: as after a crash, the state comes back from the file and its journal.
+    let mut state = file.load().unwrap();
+    assert_eq!(state.len(), 3);
+    let open: Vec<&Intent> = state.intents.values().collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(
+        (open[0].address.name.as_str(), open[0].action.as_str()),
+        ("d", "create")
+    );
+    let token = open[0].token.clone();
+    let first = p.tokens_for("d");
+    assert_eq!(first, vec![token.clone()]);
+
+    // The next run sends the same token, and says why.
+    p.fail_create.lock().unwrap().clear();
+    let pl = plan(&p, &desired, &state, false).await;
+    let d = pl.changes.iter().find(|c| c.address.name == "d").unwrap();
+    assert_eq!(d.action, Action::Create);
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.contains("interrupted during the create")),
+        "{:?}",
+        d.notes
+    );
+    assert!(
+        pl.warnings
+            .iter()
+            .any(|w| w.contains("this plan finishes it (create)")),
+        "{:?}",
+        pl.warnings
+    );
+    let mut journal = file.start_journal(&mut state).unwrap();
+    let out = Executor::new(&p, 4)
+        .apply(&pl, &mut state, &mut journal, &mut on)
+        .await;
+    assert!(out.is_success(), "{out:?}");
+    let tokens = p.tokens_for("d");
+    assert_eq!(tokens, vec![token.clone(), token]);
+    assert!(state.intents.is_empty());
+    file.save(&mut state).unwrap();
+
+    // AWS made it, the run died before recording it: adopted, never created twice.
+    let e = role("e", "made before the crash");
+    p.create(&e.address, &e.known_attrs()).await.unwrap();
+    // And one whose create never reached AWS, no longer wanted: nothing left to do.
+    let gone: ResourceAddress = "iam_role.gone[111111111111]".parse().unwrap();
+    state.apply_entry(&JournalEntry::Intent(Intent::new(
+        e.address.clone(),
+        "create",
+    )));
+    state.apply_entry(&JournalEntry::Intent(Intent::new(gone.clone(), "create")));
+    let mut desired = estate();
+    desired.push(e.clone());
+    let pl = plan(&p, &desired, &state, false).await;
+    let ce = pl.change(&e.address).unwrap();
+    assert!(ce.adopt, "{ce:?}");
+    assert!(
+        ce.notes.iter().any(|n| n.contains("this plan adopts it")),
+        "{:?}",
+        ce.notes
+    );
+    assert_eq!(pl.resolved_intents, vec![gone.clone()]);
+    let creates_before = p.log.lock().unwrap().len();
+    let mut journal = file.start_journal(&mut state).unwrap();
+    let out = Executor::new(&p, 4)
+        .apply(&pl, &mut state, &mut journal, &mut on)
+        .await;
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(
+        p.log.lock().unwrap().len(),
+        creates_before,
+        "nothing created twice"
+    );
+    assert!(state.intents.is_empty(), "{:?}", state.intents);
+    drop(journal);
+    assert_eq!(file.load().unwrap(), state);
+    assert!(
+        plan(&p, &desired, &state, false)
+            .await
+            .changes
+            .iter()
+            .all(|c| !c.action.is_change() && !c.adopt)
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_still_creating_is_waited_for_not_created_again() {
+    let p = Fake::default();
+    let cluster = DesiredResource::new(
+        ResourceKind::EksCluster,
+        "prod",
+        "111111111111",
+        Some("eu-west-1"),
+    )
+    .set("name", json!("prod"))
+    .set("version", json!("1.31"));
+    let mut attrs = cluster.known_attrs();
+    attrs.insert("status".into(), json!("CREATING"));
+    let observed = ObservedResource {
+        id: "prod".into(),
+        attrs: attrs.clone(),
+    };
+    p.objects
+        .lock()
+        .unwrap()
+        .insert(cluster.address.clone(), observed);
+    let desired = vec![cluster.clone()];
+    let pl = plan(&p, &desired, &State::new(), false).await;
+    let c = pl.change(&cluster.address).unwrap();
+    assert_eq!((c.action, c.adopt), (Action::Update, true));
+    let changed: Vec<&str> = c.attribute_diffs.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(changed, ["status"]);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("waits until it is ACTIVE")),
+        "{:?}",
+        c.notes
+    );
+    // Once it is active there is nothing to wait for.
+    attrs.insert("status".into(), json!("ACTIVE"));
+    let observed = ObservedResource {
+        id: "prod".into(),
+        attrs,
+    };
+    p.objects
+        .lock()
+        .unwrap()
+        .insert(cluster.address.clone(), observed);
+    let pl = plan(&p, &desired, &State::new(), false).await;
+    let c = pl.change(&cluster.address).unwrap();
+    assert_eq!((c.action, c.adopt), (Action::NoOp, true));
 }

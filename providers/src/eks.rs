@@ -364,7 +364,7 @@ async fn wait_active(
                 waits.max.as_secs() / 60
             ),
             Some(
-                "the cluster creation goes on in AWS; the next `eksmgr plan` picks the cluster up (it is adopted, never created again)",
+                "the cluster creation goes on in AWS; the next `eksmgr apply` adopts it and waits again (it is never created twice)",
             ),
         )
     })
@@ -462,10 +462,14 @@ fn encryption(key_arn: &str) -> EncryptionConfig {
 
 /// Creates a cluster through `c` (adopting one that exists under the name) and waits until it
 /// is active.
+///
+/// `token` is the client request token (kept in the apply journal's intent, so a create
+/// retried after a crash is the same request); `None` lets the SDK make one.
 pub async fn create_with_client(
     c: &Client,
     address: &ResourceAddress,
     attrs: &Attrs,
+    token: Option<&str>,
     progress: &Progress,
     waits: Waits,
 ) -> Result<ObservedResource, ProviderError> {
@@ -484,7 +488,8 @@ pub async fn create_with_client(
         .name(name)
         .role_arn(role_arn)
         .resources_vpc_config(vpc_full(attrs))
-        .set_version(attr_str(attrs, "version").map(str::to_string));
+        .set_version(attr_str(attrs, "version").map(str::to_string))
+        .set_client_request_token(token.filter(|t| !t.is_empty()).map(str::to_string));
     if has(attrs, "logging") {
         req = req.logging(logging(attrs));
     }
@@ -517,10 +522,12 @@ pub async fn create_cluster(
     s: &Sessions,
     address: &ResourceAddress,
     attrs: &Attrs,
+    token: Option<&str>,
     progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
     let c = client(s, &address.account, address.region.as_deref()).await?;
-    create_with_client(&c, address, attrs, progress, Waits::production(CREATE_WAIT)).await
+    let waits = Waits::production(CREATE_WAIT);
+    create_with_client(&c, address, attrs, token, progress, waits).await
 }
 
 /// `1.31` as (1, 31).
@@ -731,6 +738,11 @@ pub async fn update_with_client(
                 ),
             );
         }
+    }
+    // Still being created or updated (an earlier run stopped waiting for it): wait until it
+    // is ACTIVE, as the create would have, before changing anything else.
+    if is("status") {
+        wait_active(c, address, name, progress, waits).await?;
     }
     let version_call = Call::new(account, &resource, "eks:UpdateClusterVersion");
     let to_version = if is("version") {

@@ -80,7 +80,18 @@ impl Provider for AwsProvider {
         address: &ResourceAddress,
         attrs: &Attrs,
     ) -> Result<ObservedResource, ProviderError> {
-        self.create_inner(address, attrs)
+        self.create_inner(address, attrs, None)
+            .await
+            .map_err(|e| self.sessions.explain(e))
+    }
+
+    async fn create_with_token(
+        &self,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: &str,
+    ) -> Result<ObservedResource, ProviderError> {
+        self.create_inner(address, attrs, Some(token))
             .await
             .map_err(|e| self.sessions.explain(e))
     }
@@ -139,6 +150,7 @@ impl AwsProvider {
         &self,
         address: &ResourceAddress,
         attrs: &Attrs,
+        token: Option<&str>,
     ) -> Result<ObservedResource, ProviderError> {
         let s = &self.sessions;
         match ResourceKind::of(address) {
@@ -155,7 +167,7 @@ impl AwsProvider {
             Some(ResourceKind::IamRole) => iam::create_role(s, address, attrs).await,
             Some(ResourceKind::KmsKey) => kms::create_key(s, address, attrs).await,
             Some(ResourceKind::EksCluster) => {
-                eks::create_cluster(s, address, attrs, &self.progress).await
+                eks::create_cluster(s, address, attrs, token, &self.progress).await
             }
             Some(ResourceKind::EcrRepository) => ecr::create_repository(s, address, attrs).await,
             Some(ResourceKind::EksAccessEntry) => eks_access::create_entry(s, address, attrs).await,

@@ -115,6 +115,8 @@ pub struct ClientSettings {
     pub partition: RetryPartition,
     /// Operation and attempt timeouts.
     pub timeouts: aws_smithy_types::timeout::TimeoutConfig,
+    /// Standard retry with backoff (see [`Sessions::retry`]).
+    pub retry: aws_smithy_types::retry::RetryConfig,
 }
 
 /// Defines `client(sessions, account, region)` for an SDK crate, cached per run.
@@ -134,6 +136,7 @@ macro_rules! service_client {
                         .region(settings.region)
                         .retry_partition(settings.partition)
                         .timeout_config(settings.timeouts)
+                        .retry_config(settings.retry)
                         .build(),
                 )
             })
@@ -142,6 +145,9 @@ macro_rules! service_client {
     };
 }
 
+/// Attempts per call (the first one included) unless `AWS_MAX_ATTEMPTS` says otherwise: more
+/// than the SDK's 3, since one account's quota is shared by every parallel operation in it.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
 /// Timeout for one API call, retries included.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 /// Timeout for one attempt.
@@ -279,6 +285,7 @@ impl Sessions {
                 region,
                 partition: Sessions::partition(service, account),
                 timeouts: Sessions::timeouts(),
+                retry: self.retry(),
             },
         );
         self.clients
@@ -291,6 +298,20 @@ impl Sessions {
     /// A retry partition of its own for each account and service.
     pub fn partition(service: &str, account: &str) -> RetryPartition {
         RetryPartition::new(format!("{service}-{account}"))
+    }
+
+    /// The SDK's standard retry mode (exponential backoff with jitter, a retry quota per
+    /// partition) with [`DEFAULT_MAX_ATTEMPTS`], or the caller's own settings when
+    /// `AWS_MAX_ATTEMPTS` or `AWS_RETRY_MODE` is set.
+    pub fn retry(&self) -> aws_smithy_types::retry::RetryConfig {
+        let user_set = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        match self.base.retry_config() {
+            Some(r) if user_set => r.clone(),
+            _ => aws_smithy_types::retry::RetryConfig::standard()
+                .with_max_attempts(DEFAULT_MAX_ATTEMPTS),
+        }
     }
 
     /// The timeouts every client uses.

@@ -364,6 +364,39 @@ async fn a_newly_set_key_is_associated_and_waited_for() -> Result<(), String> {
     Ok(())
 }
 
+/// A cluster an earlier run stopped waiting for (the plan shows `status: CREATING -> ACTIVE`):
+/// the update waits for it and creates nothing.
+#[tokio::test]
+async fn a_cluster_still_creating_is_waited_for() -> Result<(), String> {
+    let wait = mock!(Client::describe_cluster)
+        .sequence()
+        .output(|| describe_ok(cluster(ClusterStatus::Creating, "1.31")))
+        .times(2)
+        .output(|| describe_ok(cluster(ClusterStatus::Active, "1.31")))
+        .times(2)
+        .build();
+    let c = client(RuleMode::Sequential, &[&wait]);
+    let (progress, log) = recorder();
+    let before = attrs(json!({"name": NAME, "version": "1.31", "status": "CREATING"}));
+    let after = attrs(json!({"name": NAME, "version": "1.31"}));
+    let out = eks::update_with_client(
+        &c,
+        &address(),
+        &before,
+        &after,
+        &["status".to_string()],
+        &progress,
+        Waits::for_tests(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    assert_eq!(out.attrs["status"], json!("ACTIVE"));
+    assert!(wait.num_calls() >= 3, "{}", wait.num_calls());
+    let msgs = messages(&log);
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_failed_update_names_the_update_errors() -> Result<(), String> {
     let upgrade = mock!(Client::update_cluster_version).then_output(|| {
@@ -584,6 +617,8 @@ async fn create_sends_everything_and_waits_for_active() -> Result<(), String> {
                 })
                 && r.tags().and_then(|t| t.get("team")).map(String::as_str) == Some("platform")
                 && r.logging().is_some_and(|l| l.cluster_logging().len() == 2)
+                // The intent's token, so a create retried after a crash is the same request.
+                && r.client_request_token() == Some("intent-token-1")
         })
         .then_output(|| CreateClusterOutput::builder().build());
     let wait = mock!(Client::describe_cluster)
@@ -598,6 +633,7 @@ async fn create_sends_everything_and_waits_for_active() -> Result<(), String> {
         &c,
         &address(),
         &create_attrs(),
+        Some("intent-token-1"),
         &progress,
         Waits::for_tests(),
     )
@@ -645,6 +681,7 @@ async fn create_adopts_an_existing_cluster_and_waits_for_it() -> Result<(), Stri
         &c,
         &address(),
         &create_attrs(),
+        None,
         &progress,
         Waits::for_tests(),
     )
@@ -684,6 +721,7 @@ async fn a_creation_that_ends_failed_is_an_error() -> Result<(), String> {
         &c,
         &address(),
         &create_attrs(),
+        None,
         &progress,
         Waits::for_tests(),
     )
@@ -701,7 +739,7 @@ async fn a_creation_that_ends_failed_is_an_error() -> Result<(), String> {
 }
 
 #[tokio::test]
-async fn a_creation_wait_that_times_out_says_the_next_plan_picks_it_up() -> Result<(), String> {
+async fn a_creation_wait_that_times_out_says_the_next_apply_waits_again() -> Result<(), String> {
     let create =
         mock!(Client::create_cluster).then_output(|| CreateClusterOutput::builder().build());
     let wait = mock!(Client::describe_cluster)
@@ -716,14 +754,14 @@ async fn a_creation_wait_that_times_out_says_the_next_plan_picks_it_up() -> Resu
         every: Duration::from_millis(2),
         max: Duration::from_millis(30),
     };
-    let err = eks::create_with_client(&c, &address(), &create_attrs(), &progress, waits)
+    let err = eks::create_with_client(&c, &address(), &create_attrs(), None, &progress, waits)
         .await
         .err()
         .ok_or("the wait must time out")?;
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
     let hint = err.hint.clone().unwrap_or_default();
     assert!(hint.contains("goes on in AWS"), "{err}");
-    assert!(hint.contains("eksmgr plan"), "{err}");
+    assert!(hint.contains("waits again"), "{err}");
     assert_eq!(create.num_calls(), 1);
     assert!(wait.num_calls() >= 2);
     assert_eq!(messages(&log).len(), wait.num_calls() - 1);

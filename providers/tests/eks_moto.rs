@@ -88,7 +88,7 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
     );
 
     // Create: what comes back is what was asked for (a plan right after shows no changes).
-    let created = eks::create_cluster(&s, &address, &want, &progress)
+    let created = eks::create_cluster(&s, &address, &want, None, &progress)
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(created.id, "prod-eu");
@@ -135,7 +135,7 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
     assert_eq!(read, created);
 
     // Create again (a crash between create and the state write): adopted, not duplicated.
-    let adopted = eks::create_cluster(&s, &address, &want, &progress)
+    let adopted = eks::create_cluster(&s, &address, &want, None, &progress)
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(adopted, created);

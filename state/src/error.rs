@@ -69,6 +69,37 @@ pub enum StateError {
         address: String,
     },
 
+    /// The journal beside the state file is damaged somewhere other than its last line.
+    #[error(
+        "could not replay journal `{}` at line {line}: {message}; the state file beside it \
+         holds every step before the last compaction: move the journal away to fall back to \
+         it, then run `eksmgr plan` (resources created since are adopted by name)",
+        path.display()
+    )]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// 1-based line of the damaged entry.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A file belongs to another state (its lineage differs).
+    #[error(
+        "`{}` belongs to another state (lineage {found}, but the state is lineage {expected}); \
+         it was made for a different state file: use that one, or remove this file",
+        path.display()
+    )]
+    LineageMismatch {
+        /// The file of the other lineage.
+        path: PathBuf,
+        /// The state's lineage.
+        expected: String,
+        /// The lineage found in the file.
+        found: String,
+    },
+
     /// Another run holds the state lock.
     #[error("{}", locked_message(path, holder, *stale))]
     Locked {

@@ -1,8 +1,9 @@
-//! The state file on disk: loading it, and saving it atomically.
+//! The state file on disk: loading it (with its journal replayed), and saving it atomically.
 //!
 //! Saving writes a private (mode 0600) temporary file next to the target,
 //! syncs it, renames it over the target and syncs the directory, so a crash
-//! leaves either the old or the new state, never a torn one.
+//! leaves either the old or the new state, never a torn one; then it removes
+//! the journal, whose entries the saved state now holds (see [`crate::journal`]).
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::StateError;
+use crate::journal::{self, Journal, Replayed};
 use crate::record::{RawState, STATE_FORMAT_VERSION, State};
 
 /// Permissions of the state file and its temporary files.
@@ -48,10 +50,53 @@ impl StateFile {
         PathBuf::from(p)
     }
 
-    /// Reads the state; a missing file gives a fresh, empty [`State`].
+    /// The journal's path: the state path with `.journal` appended.
+    pub fn journal_path(&self) -> PathBuf {
+        let mut p: OsString = self.path.clone().into_os_string();
+        p.push(".journal");
+        PathBuf::from(p)
+    }
+
+    /// Reads the state and replays its journal, if one was left by an interrupted apply; a
+    /// missing file gives a fresh, empty [`State`].
     pub fn load(&self) -> Result<State, StateError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
+        self.load_replayed().map(|(state, _)| state)
+    }
+
+    /// Like [`StateFile::load`], also saying what the journal held.
+    pub fn load_replayed(&self) -> Result<(State, Replayed), StateError> {
+        let mut state = self.load_file()?;
+        let journal_path = self.journal_path();
+        let replayed = match fs::read(&journal_path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                journal::replay(&journal_path, &text, &mut state)?
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Replayed::default(),
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: journal_path,
+                    op: "read journal",
+                    source,
+                });
+            }
+        };
+        Ok((state, replayed))
+    }
+
+    /// Starts the journal an apply appends its steps to. A journal left by an earlier run is
+    /// compacted into the state file first (so `state` must be what [`StateFile::load`]
+    /// returned).
+    pub fn start_journal(&self, state: &mut State) -> Result<Journal, StateError> {
+        if self.journal_path().exists() || !self.path.exists() {
+            self.save(state)?;
+        }
+        Journal::start(&self.journal_path(), state)
+    }
+
+    fn load_file(&self) -> Result<State, StateError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::new()),
             Err(source) => {
                 return Err(StateError::Io {
@@ -61,7 +106,70 @@ impl StateFile {
                 });
             }
         };
-        let probe: VersionProbe = serde_json::from_str(&text).map_err(|e| self.parse_error(&e))?;
+        self.parse_bytes(&bytes)
+    }
+
+    /// Parses the raw contents of a state file, as [`StateFile::load`] does once it has read
+    /// them (without the journal); errors name this file's path. Bytes that are not UTF-8 are
+    /// a [`StateError::Parse`] at the line and column (in characters) of the first invalid
+    /// byte.
+    pub fn parse_bytes(&self, bytes: &[u8]) -> Result<State, StateError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.parse(text),
+            Err(e) => {
+                let valid = e.valid_up_to();
+                // Everything before `valid` is UTF-8 by definition.
+                let before = bytes
+                    .get(..valid)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .unwrap_or("");
+                Err(self.error_at(
+                    before,
+                    valid,
+                    format!(
+                        "the file is not valid UTF-8 (invalid byte 0x{:02x} at offset {valid}): \
+                         it is not a state file, or it was damaged",
+                        bytes.get(valid).copied().unwrap_or(0)
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Parses the text of a state file: its format version first (a newer format may have
+    /// another shape), then the whole state, then the check for repeated addresses. Errors
+    /// name this file's path; nothing is read from disk and the journal is not replayed.
+    pub fn parse(&self, text: &str) -> Result<State, StateError> {
+        let body = text.trim_start_matches([' ', '\t', '\n', '\r']);
+        let start = text.len() - body.len();
+        match body.chars().next() {
+            Some('{') => {}
+            None => {
+                return Err(self.error_at(
+                    text,
+                    start,
+                    "the file is empty: a state file is a JSON object with format_version, \
+                     lineage, serial and resources",
+                ));
+            }
+            Some('\u{feff}') => {
+                return Err(self.error_at(
+                    text,
+                    start,
+                    "the file starts with a byte order mark (U+FEFF): save it as UTF-8 without one",
+                ));
+            }
+            Some(_) => {
+                return Err(self.error_at(
+                    text,
+                    start,
+                    "expected a JSON object ({\"format_version\": 1, \"lineage\": ...}): this is \
+                     not a state file",
+                ));
+            }
+        }
+        let probe: VersionProbe =
+            serde_json::from_str(text).map_err(|e| self.parse_error(text, &e))?;
         if probe.format_version != STATE_FORMAT_VERSION {
             return Err(StateError::UnsupportedVersion {
                 path: self.path.clone(),
@@ -69,7 +177,7 @@ impl StateFile {
                 supported: STATE_FORMAT_VERSION,
             });
         }
-        let raw: RawState = serde_json::from_str(&text).map_err(|e| self.parse_error(&e))?;
+        let raw: RawState = serde_json::from_str(text).map_err(|e| self.parse_error(text, &e))?;
         raw.into_state()
             .map_err(|address| StateError::DuplicateAddress {
                 path: self.path.clone(),
@@ -77,19 +185,43 @@ impl StateFile {
             })
     }
 
-    fn parse_error(&self, e: &serde_json::Error) -> StateError {
-        let full = e.to_string();
-        let suffix = format!(" at line {} column {}", e.line(), e.column());
-        let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    /// A [`StateError::Parse`] at byte `offset` of `text` (line and column in characters).
+    fn error_at(&self, text: &str, offset: usize, message: impl Into<String>) -> StateError {
+        let before = text.get(..offset).unwrap_or(text);
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         StateError::Parse {
             path: self.path.clone(),
-            line: e.line(),
-            column: e.column(),
-            message,
+            line: before.matches('\n').count() + 1,
+            column: before.get(line_start..).map_or(0, |l| l.chars().count()) + 1,
+            message: message.into(),
         }
     }
 
-    /// Increments `state.serial` and writes the state atomically with mode 0600.
+    /// serde_json's error in the words of a state file: JSON's names for types, the field a
+    /// timestamp error is about, and a merge conflict named as such.
+    fn parse_error(&self, text: &str, e: &serde_json::Error) -> StateError {
+        if let Some(offset) = conflict_marker(text) {
+            return self.error_at(
+                text,
+                offset,
+                "the file contains a merge conflict marker: keep one side of the conflict \
+                 (the higher serial) or restore the file from a backup",
+            );
+        }
+        let full = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = full.strip_suffix(&suffix).unwrap_or(&full);
+        StateError::Parse {
+            path: self.path.clone(),
+            line: e.line(),
+            // serde_json says column 0 at the start of a line (e.g. the end of the file).
+            column: e.column().max(1),
+            message: reword(message),
+        }
+    }
+
+    /// Increments `state.serial`, writes the state atomically with mode 0600, and removes the
+    /// journal (the saved state holds its entries).
     ///
     /// On failure `state.serial` is put back, so it always matches what is on
     /// disk, and the temporary file is removed.
@@ -98,8 +230,19 @@ impl StateFile {
         let result = self.write_atomically(state);
         if result.is_err() {
             state.serial -= 1;
+            return result;
         }
-        result
+        // A crash before this removal leaves a journal with an older base serial, which
+        // loading ignores.
+        match fs::remove_file(self.journal_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io {
+                path: self.journal_path(),
+                op: "remove the compacted journal",
+                source,
+            }),
+        }
     }
 
     fn write_atomically(&self, state: &State) -> Result<(), StateError> {
@@ -111,6 +254,74 @@ impl StateFile {
         json.push(b'\n');
         write_private_atomically(&self.path, &json)
     }
+}
+
+/// Byte offset of the first line that is a merge conflict marker (`<<<<<<< `, `=======`,
+/// `>>>>>>> `), if any.
+fn conflict_marker(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim_end_matches(['\n', '\r']);
+        if l.starts_with("<<<<<<<") || l == "=======" || l.starts_with(">>>>>>>") {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// serde's names of types and serde_json's and chrono's terse messages, reworded for a JSON
+/// file.
+fn reword(message: &str) -> String {
+    const CHRONO: &[&str] = &[
+        "input contains invalid characters",
+        "premature end of input",
+        "trailing input",
+        "input is out of range",
+        "input is not enough for unique date and time",
+        "no possible date and time matching input",
+    ];
+    if CHRONO.contains(&message) {
+        return format!(
+            "invalid timestamp ({message}): expected an RFC 3339 date and time such as \
+             \"2025-03-01T12:00:00Z\""
+        );
+    }
+    if message.starts_with("EOF while parsing") {
+        return format!("the file ends too early ({message}): it was cut short");
+    }
+    match message {
+        "trailing characters" => {
+            return "unexpected text after the end of the state object (trailing characters)"
+                .to_owned();
+        }
+        "recursion limit exceeded" => {
+            return "values are nested too deeply (recursion limit exceeded)".to_owned();
+        }
+        _ => {}
+    }
+    let json_type = |t: &str| match t {
+        "map" => "an object".to_owned(),
+        "sequence" => "an array".to_owned(),
+        "a map" => "an object".to_owned(),
+        "a sequence" => "an array".to_owned(),
+        "u32" | "u64" => "a non-negative integer".to_owned(),
+        "struct ResourceRecord" => "a resource record (an object)".to_owned(),
+        "struct Intent" => "an intent (an object)".to_owned(),
+        t => t.to_owned(),
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((found, expected)) = rest.split_once(", expected ")
+        {
+            return format!(
+                "{prefix}{}, expected {}",
+                json_type(found),
+                json_type(expected)
+            );
+        }
+    }
+    message.to_owned()
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file in the same directory, synced, then
@@ -160,7 +371,8 @@ pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateEr
     sync_dir(&dir)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StateError> {
+/// Syncs a directory, so a file created or renamed in it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|source| StateError::Io {

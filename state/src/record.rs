@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::address::ResourceAddress;
+use crate::journal::Intent;
 
 /// The state file format this crate reads and writes.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -60,6 +61,13 @@ pub struct State {
     /// The managed resources, by address.
     #[serde(serialize_with = "serialize_records")]
     pub resources: BTreeMap<ResourceAddress, ResourceRecord>,
+    /// Operations an interrupted run started and never recorded the result of (see
+    /// [`crate::journal`]); the next plan resolves them by looking the resources up.
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "serialize_intents"
+    )]
+    pub intents: BTreeMap<ResourceAddress, Intent>,
 }
 
 impl Default for State {
@@ -76,6 +84,7 @@ impl State {
             lineage: uuid::Uuid::new_v4().to_string(),
             serial: 0,
             resources: BTreeMap::new(),
+            intents: BTreeMap::new(),
         }
     }
 
@@ -117,6 +126,13 @@ fn serialize_records<S: Serializer>(
     serializer.collect_seq(resources.values())
 }
 
+fn serialize_intents<S: Serializer>(
+    intents: &BTreeMap<ResourceAddress, Intent>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(intents.values())
+}
+
 /// The on-disk shape, before the duplicate-address check.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawState {
@@ -125,6 +141,8 @@ pub(crate) struct RawState {
     pub(crate) serial: u64,
     #[serde(default)]
     pub(crate) resources: Vec<ResourceRecord>,
+    #[serde(default)]
+    pub(crate) intents: Vec<Intent>,
 }
 
 impl RawState {
@@ -141,6 +159,11 @@ impl RawState {
             lineage: self.lineage,
             serial: self.serial,
             resources,
+            intents: self
+                .intents
+                .into_iter()
+                .map(|i| (i.address.clone(), i))
+                .collect(),
         })
     }
 }

@@ -1,5 +1,54 @@
-//! The example configuration's governance layer: the tables of `examples/eksmgr.toml` that
-//! the governance tests (and the JSON plan tests) plan on their own, without spokes.
+//! The example configuration, `examples/eksmgr.toml`, as the end-to-end tests use it: whole or
+//! only its governance layer (the tables the governance and JSON plan tests plan on their own,
+//! without spokes), with the placeholder ids replaced by a seeded organization's, exactly as
+//! `scripts/demo.sh` does, so the example file itself is what is tested.
+
+use crate::{Seed, repo_root};
+
+/// The placeholders of the example, in the order of the ids that replace them.
+const MANAGEMENT: &str = "111111111111";
+const HUB: &str = "222222222222";
+const EKS_OU: &str = "ou-abcd-11111111";
+const SPOKES: [&str; 2] = ["333333333333", "444444444444"];
+
+/// The text of `examples/eksmgr.toml`.
+pub fn example_text() -> Result<String, String> {
+    let path = repo_root().join("examples").join("eksmgr.toml");
+    std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))
+}
+
+/// The whole example with the seed's ids.
+pub fn example_config(seed: &Seed) -> Result<String, String> {
+    with_seed(&example_text()?, seed, &[HUB, EKS_OU, SPOKES[0], SPOKES[1]])
+}
+
+/// The governance layer of the example (see [`governance_slice`]) with the seed's ids.
+pub fn governance_config(seed: &Seed) -> Result<String, String> {
+    with_seed(&governance_slice(&example_text()?), seed, &[HUB, EKS_OU])
+}
+
+/// `text` with the placeholders replaced by the seed's ids; each of `required` must be in
+/// `text`, or the substitution would silently test something else. A spoke the seed does
+/// not have gets a made-up id.
+fn with_seed(text: &str, seed: &Seed, required: &[&str]) -> Result<String, String> {
+    if let Some(missing) = required.iter().find(|p| !text.contains(*p)) {
+        return Err(format!(
+            "examples/eksmgr.toml no longer contains the placeholder {missing}; update tests/support/example.rs"
+        ));
+    }
+    let spoke = |i: usize| {
+        seed.spoke_account_ids
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("{}", 333333333333_u64 + 111111111111 * i as u64))
+    };
+    Ok(text
+        .replace(MANAGEMENT, &seed.management_account_id)
+        .replace(HUB, &seed.hub_account_id)
+        .replace(EKS_OU, &seed.eks_ou_id)
+        .replace(SPOKES[0], &spoke(0))
+        .replace(SPOKES[1], &spoke(1)))
+}
 
 /// Whether a table of the example belongs to the governance layer: `[organization]`,
 /// `[governance.*]` and `[hub]`, not the hub registry, the spokes, the clusters or access.

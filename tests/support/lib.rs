@@ -36,4 +36,4 @@ pub use aws::{REGION, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, assume, sdk_co
 pub use env::env_for;
 pub use moto::{MotoServer, Seed, Spoke};
 pub use paths::{eksmgr_binary, repo_root};
-pub use runner::{Eksmgr, Output};
+pub use runner::{Eksmgr, Output, Running};

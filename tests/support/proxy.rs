@@ -18,7 +18,18 @@
 //!
 //! Faults: [`Proxy::deny_assume_role`] answers any `sts:AssumeRole` of a role in an account
 //! with HTTP 403 and STS's `AccessDenied` XML error, as AWS does when the role does not trust
-//! the caller.
+//! the caller. [`Proxy::inject_faults`] answers every n-th request, without forwarding it,
+//! with throttling (HTTP 400 `Throttling` / `ThrottlingException` in the protocol's error
+//! shape) or a server error (HTTP 500 / 503), in turn, as AWS does under load.
+//!
+//! Crashes: [`Proxy::freeze_after_writes`] lets the n-th write call (anything but a read:
+//! `Get*`, `List*`, `Describe*`, `AssumeRole`, REST `GET`) reach moto, then holds its answer
+//! and every later request: AWS has done the work and the client does not know it. The test
+//! kills the client while it is frozen, the worst moment for a crash, then calls
+//! [`Proxy::thaw`].
+//!
+//! Secrets: the credentials moto hands out in `AssumeRole` answers are remembered
+//! ([`Proxy::secrets_seen`]), so a test can check they appear in no file or log.
 //!
 //! Bounded: the proxy listens on 127.0.0.1 only and forwards only to the loopback endpoint
 //! it was started with. It runs its own Tokio runtime on its own thread (so it works from
@@ -73,6 +84,18 @@ impl Call {
         self.action.contains(' ')
     }
 
+    /// Whether the call changes something: anything but `Get*`, `List*`, `Describe*`,
+    /// `BatchGet*`, `AssumeRole` and REST `GET`/`HEAD`.
+    pub fn is_write(&self) -> bool {
+        if let Some((method, _)) = self.action.split_once(' ') {
+            return !matches!(method, "GET" | "HEAD");
+        }
+        let read = ["Get", "List", "Describe", "BatchGet"]
+            .iter()
+            .any(|p| self.action.starts_with(p));
+        !(read || self.action == "AssumeRole")
+    }
+
     /// The account of the `RoleArn` of an `AssumeRole`.
     pub fn role_account(&self) -> Option<&str> {
         self.role_arn.as_deref().and_then(arn_account)
@@ -84,6 +107,23 @@ impl Call {
 struct Shared {
     calls: Vec<Call>,
     denied_assume_role: BTreeSet<String>,
+    /// Inject a fault on every n-th request (0: never).
+    fault_every: usize,
+    /// Requests counted for fault injection, and faults injected.
+    fault_counter: usize,
+    faults_injected: usize,
+    /// Freeze once this many write calls have been answered by moto.
+    freeze_after: Option<usize>,
+    writes: usize,
+    /// Secret keys and session tokens seen in `AssumeRole` answers.
+    secrets: BTreeSet<String>,
+}
+
+/// The fault the proxy injected, if any, for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Throttle,
+    ServerError,
 }
 
 /// The running proxy; stops (and closes every connection) when dropped.
@@ -92,6 +132,8 @@ pub struct Proxy {
     endpoint: String,
     upstream: SocketAddr,
     shared: Arc<Mutex<Shared>>,
+    /// `true` while frozen; requests wait for `false`.
+    frozen: Arc<watch::Sender<bool>>,
     stop: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -118,11 +160,19 @@ impl Proxy {
             .map_err(|e| format!("proxy: cannot build a Tokio runtime: {e}"))?;
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let frozen = Arc::new(watch::Sender::new(false));
         let task_shared = Arc::clone(&shared);
+        let task_frozen = Arc::clone(&frozen);
         let thread = std::thread::Builder::new()
             .name("eksmgr-e2e-proxy".into())
             .spawn(move || {
-                runtime.block_on(accept_loop(listener, upstream_addr, task_shared, stop_rx));
+                runtime.block_on(accept_loop(
+                    listener,
+                    upstream_addr,
+                    task_shared,
+                    task_frozen,
+                    stop_rx,
+                ));
                 // Open connections are abandoned with the runtime.
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
@@ -131,6 +181,7 @@ impl Proxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             upstream: upstream_addr,
             shared,
+            frozen,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -159,7 +210,50 @@ impl Proxy {
 
     /// Remove every fault rule.
     pub fn clear_faults(&self) {
-        self.lock().denied_assume_role.clear();
+        let mut shared = self.lock();
+        shared.denied_assume_role.clear();
+        shared.fault_every = 0;
+    }
+
+    /// From now on, answer every `every`-th request (counting from the next) with a fault,
+    /// throttling and server errors in turn, without forwarding it; `0` stops.
+    pub fn inject_faults(&self, every: usize) {
+        let mut shared = self.lock();
+        shared.fault_every = every;
+        shared.fault_counter = 0;
+    }
+
+    /// How many faults were injected so far.
+    pub fn faults_injected(&self) -> usize {
+        self.lock().faults_injected
+    }
+
+    /// Freeze once `writes` more write calls have been answered by moto (see the module doc).
+    pub fn freeze_after_writes(&self, writes: usize) {
+        let mut shared = self.lock();
+        shared.writes = 0;
+        shared.freeze_after = Some(writes);
+    }
+
+    /// Whether the proxy is frozen, holding answers.
+    pub fn frozen(&self) -> bool {
+        *self.frozen.borrow()
+    }
+
+    /// Write calls answered by moto since [`Proxy::freeze_after_writes`].
+    pub fn writes(&self) -> usize {
+        self.lock().writes
+    }
+
+    /// Stop freezing and let held requests go on (their clients are usually gone).
+    pub fn thaw(&self) {
+        self.lock().freeze_after = None;
+        self.frozen.send_replace(false);
+    }
+
+    /// The secret access keys and session tokens moto handed out in `AssumeRole` answers.
+    pub fn secrets_seen(&self) -> BTreeSet<String> {
+        self.lock().secrets.clone()
     }
 
     /// Every call seen since the start or the last [`Proxy::reset_counts`], in order.
@@ -227,6 +321,7 @@ async fn accept_loop(
     listener: std::net::TcpListener,
     upstream: SocketAddr,
     shared: Arc<Mutex<Shared>>,
+    frozen: Arc<watch::Sender<bool>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Ok(listener) = TcpListener::from_std(listener) else {
@@ -238,7 +333,8 @@ async fn accept_loop(
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
                     let shared = Arc::clone(&shared);
-                    tokio::spawn(serve(stream, upstream, shared));
+                    let frozen = Arc::clone(&frozen);
+                    tokio::spawn(serve(stream, upstream, shared, frozen));
                 }
             }
         }
@@ -357,7 +453,12 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Serves one client connection: request after request until the client closes it or asks
 /// for `Connection: close`.
-async fn serve(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Mutex<Shared>>) {
+async fn serve(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    frozen: Arc<watch::Sender<bool>>,
+) {
     let mut buf = Vec::new();
     loop {
         let head = match read_head(&mut client, &mut buf).await {
@@ -413,17 +514,26 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Mutex<Sh
         };
         let close = request.has_token("connection", "close") || request.first[2] == "HTTP/1.0";
 
+        // While frozen, nothing goes on (the client is about to be killed).
+        let _ = frozen.subscribe().wait_for(|f| !*f).await;
         let mut call = classify(&request, &body);
         let denied = call.action == "AssumeRole"
             && call
                 .role_account()
                 .is_some_and(|account| lock(&shared).denied_assume_role.contains(account));
+        let fault = next_fault(&mut lock(&shared));
         let written = if denied {
             call.status = 403;
             call.injected = true;
             lock(&shared).calls.push(call.clone());
             let role = call.role_arn.clone().unwrap_or_default();
             write_simple(&mut client, 403, "text/xml", &access_denied(&role)).await
+        } else if let Some(fault) = fault {
+            let response = fault_response(fault, &request);
+            call.status = response.status;
+            call.injected = true;
+            lock(&shared).calls.push(call);
+            write_response(&mut client, &response, false, close).await
         } else {
             let response =
                 match tokio::time::timeout(UPSTREAM_TIMEOUT, forward(upstream, &request, &body))
@@ -436,7 +546,25 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Mutex<Sh
                     Err(_) => Response::error(504, "proxy: moto did not answer in time"),
                 };
             call.status = response.status;
-            lock(&shared).calls.push(call);
+            let freeze = {
+                let mut shared = lock(&shared);
+                if call.action == "AssumeRole" {
+                    remember_secrets(&mut shared.secrets, &response.body);
+                }
+                let write = call.is_write() && response.status < 300;
+                if write {
+                    shared.writes += 1;
+                }
+                let freeze = write && shared.freeze_after.is_some_and(|n| shared.writes >= n);
+                shared.calls.push(call);
+                freeze
+            };
+            if freeze {
+                // AWS did it; the client never hears so.
+                frozen.send_replace(true);
+                let _ = frozen.subscribe().wait_for(|f| !*f).await;
+                return;
+            }
             let head_only = request.first[0].eq_ignore_ascii_case("HEAD");
             write_response(&mut client, &response, head_only, close).await
         };
@@ -608,9 +736,90 @@ fn reason(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         403 => "Forbidden",
+        500 => "Internal Server Error",
         502 => "Bad Gateway",
+        503 => "Service Unavailable",
         504 => "Gateway Timeout",
         _ => "Error",
+    }
+}
+
+/// Counts a request for fault injection; the fault to answer it with, if it is its turn.
+fn next_fault(shared: &mut Shared) -> Option<Fault> {
+    if shared.fault_every == 0 {
+        return None;
+    }
+    shared.fault_counter += 1;
+    if !shared.fault_counter.is_multiple_of(shared.fault_every) {
+        return None;
+    }
+    shared.faults_injected += 1;
+    Some(if !shared.faults_injected.is_multiple_of(2) {
+        Fault::Throttle
+    } else {
+        Fault::ServerError
+    })
+}
+
+/// The answer AWS gives when it throttles or fails, in the request's protocol: XML for the
+/// query protocols (STS, IAM, CloudFormation), JSON with `__type` (and the
+/// `x-amzn-ErrorType` header REST-JSON services use) otherwise.
+fn fault_response(fault: Fault, request: &Head) -> Response {
+    let (status, code, message) = match fault {
+        Fault::Throttle => (400, "Throttling", "Rate exceeded"),
+        Fault::ServerError => (503, "ServiceUnavailable", "Service is unavailable"),
+    };
+    let query = request.header("x-amz-target").is_none()
+        && request.header("content-type").is_some_and(|t| {
+            t.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let id = request_id();
+    let (content_type, body, json_code) = if query {
+        let body = format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
+             <Message>{message} (injected by the eksmgr e2e proxy)</Message></Error>\
+             <RequestId>{id}</RequestId></ErrorResponse>"
+        );
+        ("text/xml", body, code.to_string())
+    } else {
+        let json_code = match fault {
+            Fault::Throttle => "ThrottlingException",
+            Fault::ServerError => "ServiceUnavailableException",
+        };
+        let body = format!(
+            "{{\"__type\":\"{json_code}\",\"message\":\"{message} (injected by the eksmgr e2e proxy)\"}}"
+        );
+        ("application/x-amz-json-1.1", body, json_code.to_string())
+    };
+    Response {
+        status,
+        status_line: format!("{status} {}", reason(status)),
+        headers: vec![
+            ("Content-Type".into(), content_type.into()),
+            ("x-amzn-RequestId".into(), id),
+            ("x-amzn-ErrorType".into(), json_code),
+        ],
+        body: body.into_bytes(),
+        bodiless: false,
+    }
+}
+
+/// Remembers the `SecretAccessKey` and `SessionToken` of an STS `AssumeRole` answer.
+fn remember_secrets(secrets: &mut BTreeSet<String>, body: &[u8]) {
+    let text = String::from_utf8_lossy(body);
+    for tag in ["SecretAccessKey", "SessionToken"] {
+        let open = format!("<{tag}>");
+        let close = format!("</{tag}>");
+        if let Some(start) = text.find(&open) {
+            let rest = &text[start + open.len()..];
+            if let Some(end) = rest.find(&close) {
+                let value = rest[..end].trim();
+                if !value.is_empty() {
+                    secrets.insert(value.to_string());
+                }
+            }
+        }
     }
 }
 

@@ -128,6 +128,11 @@ impl Eksmgr {
     /// Run `eksmgr ARGS...` to completion (or until the timeout, when it is killed and an
     /// error returned). A non-zero exit is not an error: check [`Output::code`].
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Output, String> {
+        self.spawn(args)?.wait(self.timeout)
+    }
+
+    /// Start `eksmgr ARGS...` and return at once: the test decides when it ends.
+    pub fn spawn<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Running, String> {
         let shown: Vec<String> = args
             .iter()
             .map(|a| a.as_ref().to_string_lossy().into_owned())
@@ -151,14 +156,58 @@ impl Eksmgr {
             .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
         let stdout = drain(child.stdout.take());
         let stderr = drain(child.stderr.take());
-        let status = wait_with_timeout(&mut child, self.timeout)
-            .map_err(|e| format!("eksmgr {}: {e}", shown.join(" ")))?;
-        Ok(Output {
+        Ok(Running {
+            child,
+            stdout,
+            stderr,
+            shown: shown.join(" "),
+        })
+    }
+}
+
+/// An eksmgr process started by [`Eksmgr::spawn`].
+pub struct Running {
+    child: Child,
+    stdout: Drain,
+    stderr: Drain,
+    shown: String,
+}
+
+impl Running {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the process with SIGKILL (no handler runs, nothing is flushed) and collects it.
+    pub fn kill(mut self) -> Result<Output, String> {
+        let _ = self.child.kill();
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| format!("eksmgr {}: cannot wait for the process: {e}", self.shown))?;
+        Ok(self.output(status))
+    }
+
+    /// Waits for the process to exit (killing it after `timeout`, which is an error).
+    pub fn wait(mut self, timeout: Duration) -> Result<Output, String> {
+        let status = wait_with_timeout(&mut self.child, timeout)
+            .map_err(|e| format!("eksmgr {}: {e}", self.shown))?;
+        Ok(self.output(status))
+    }
+
+    fn output(self, status: ExitStatus) -> Output {
+        Output {
             status,
             code: status.code(),
-            stdout: join_drain(stdout),
-            stderr: join_drain(stderr),
-        })
+            stdout: join_drain(self.stdout),
+            stderr: join_drain(self.stderr),
+        }
     }
 }
 

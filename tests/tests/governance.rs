@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_e2e::check::{err, policy_document, sdk_err};
-use eksmgr_e2e::example::governance_slice;
+use eksmgr_e2e::example::{governance_config as example_config, governance_slice};
 use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, env_for, repo_root, sdk_config};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -45,37 +45,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn example_path() -> PathBuf {
     repo_root().join("examples").join("eksmgr.toml")
-}
-
-/// The governance sections of `examples/eksmgr.toml` (see [`governance_slice`]) with the
-/// placeholder ids replaced by the seed's, exactly as `scripts/demo.sh` does, so the example
-/// file itself is what is tested.
-fn example_config(seed: &Seed) -> R<String> {
-    let path = example_path();
-    let text = std::fs::read_to_string(&path).map_err(err(format!("read {}", path.display())))?;
-    let text = governance_slice(&text);
-    // The placeholders the tests depend on must be in the example, or the substitution would
-    // silently test something else.
-    for placeholder in ["222222222222", "ou-abcd-11111111"] {
-        if !text.contains(placeholder) {
-            return Err(format!(
-                "{} no longer contains the placeholder {placeholder}; update example_config",
-                path.display()
-            ));
-        }
-    }
-    let spoke = |i: usize| {
-        seed.spoke_account_ids
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| format!("{}", 333333333333_u64 + 111111111111 * i as u64))
-    };
-    Ok(text
-        .replace("111111111111", &seed.management_account_id)
-        .replace("222222222222", &seed.hub_account_id)
-        .replace("ou-abcd-11111111", &seed.eks_ou_id)
-        .replace("333333333333", &spoke(0))
-        .replace("444444444444", &spoke(1)))
 }
 
 /// The example's `[[governance.scp.extra_statements]]`, as JSON.

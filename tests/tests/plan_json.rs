@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
-use eksmgr_e2e::example::governance_slice;
+use eksmgr_e2e::example::governance_config as example_config;
 use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, repo_root, sdk_config};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -27,34 +27,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 // The example configuration's governance layer (as in tests/governance.rs)
 // ---------------------------------------------------------------------------------------------
-
-/// The governance sections of `examples/eksmgr.toml` with the seed's ids, as
-/// `scripts/demo.sh` substitutes them.
-fn example_config(seed: &Seed) -> R<String> {
-    let path = repo_root().join("examples").join("eksmgr.toml");
-    let text = std::fs::read_to_string(&path).map_err(err(format!("read {}", path.display())))?;
-    let text = governance_slice(&text);
-    for placeholder in ["222222222222", "ou-abcd-11111111"] {
-        ensure(text.contains(placeholder), || {
-            format!(
-                "{} no longer contains the placeholder {placeholder}",
-                path.display()
-            )
-        })?;
-    }
-    let spoke = |i: usize| {
-        seed.spoke_account_ids
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| format!("{}", 333333333333_u64 + 111111111111 * i as u64))
-    };
-    Ok(text
-        .replace("111111111111", &seed.management_account_id)
-        .replace("222222222222", &seed.hub_account_id)
-        .replace("ou-abcd-11111111", &seed.eks_ou_id)
-        .replace("333333333333", &spoke(0))
-        .replace("444444444444", &spoke(1)))
-}
 
 struct Estate {
     moto: MotoServer,

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use eksmgr_e2e::check::{ensure, err, policy_document, sdk_err};
+use eksmgr_e2e::example::example_config;
 use eksmgr_e2e::proxy::{Call, Proxy};
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, repo_root, sdk_config};
+use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, sdk_config};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -47,33 +48,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 // ---------------------------------------------------------------------------------------------
 // The example configuration
 // ---------------------------------------------------------------------------------------------
-
-/// `examples/eksmgr.toml` verbatim with the placeholder ids replaced by the seed's, as
-/// `scripts/demo.sh` does.
-fn example_config(seed: &Seed) -> R<String> {
-    let path = repo_root().join("examples").join("eksmgr.toml");
-    let text = std::fs::read_to_string(&path).map_err(err(format!("read {}", path.display())))?;
-    for placeholder in [
-        "222222222222",
-        "ou-abcd-11111111",
-        "333333333333",
-        "444444444444",
-    ] {
-        ensure(text.contains(placeholder), || {
-            format!(
-                "{} no longer contains the placeholder {placeholder}; update example_config",
-                path.display()
-            )
-        })?;
-    }
-    let spoke = |i: usize| seed.spoke_account_ids.get(i).cloned().unwrap_or_default();
-    Ok(text
-        .replace("111111111111", &seed.management_account_id)
-        .replace("222222222222", &seed.hub_account_id)
-        .replace("ou-abcd-11111111", &seed.eks_ou_id)
-        .replace("333333333333", &spoke(0))
-        .replace("444444444444", &spoke(1)))
-}
 
 /// The example with default `subnet_ids` on the `workloads` template, so an account that
 /// joins the OU without an override of its own gets a cluster with subnets.

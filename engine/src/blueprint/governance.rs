@@ -13,8 +13,10 @@ use crate::model::{DesiredResource, ResourceKind};
 /// It protects the spoke admin role (only CloudFormation's StackSet execution may change it),
 /// denies KMS key deletion and disabling to everyone but the spoke admin role (so eksmgr can
 /// still schedule an opted-in deletion), denies billing and cost tools, and denies sensitive
-/// Organizations actions. SCPs never restrict service-linked roles, which is how a
-/// service-managed StackSet deploys, so the StackSet keeps working.
+/// Organizations actions. A service-managed StackSet's stacks run in each member account as
+/// the `stacksets-exec-*` role, which is not a service-linked role, so SCPs do apply to it:
+/// the role protection exempts it. [`crate::guardrails::scp`] proves, at plan time, that the
+/// whole document (extra statements included) leaves eksmgr what it needs.
 pub fn scp_document(config: &Config, d: &Discovery) -> Value {
     let p = &d.partition;
     let scp = &config.governance.scp;

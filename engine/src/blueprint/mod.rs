@@ -59,7 +59,8 @@ pub struct SkippedAccount {
     pub reason: String,
 }
 
-/// Problems that make the configuration unplannable (found only with discovery facts).
+/// Problems that make the configuration unplannable (found only with discovery facts), for
+/// the whole estate: `validate`, `plan` and `apply` refuse them.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BlueprintError {
     /// The SCP is over the size quota.
@@ -74,6 +75,23 @@ pub enum BlueprintError {
         /// The limit.
         limit: usize,
     },
+    /// The blueprint breaks a security guardrail (the SCP would lock eksmgr out, a role would
+    /// trust a whole account): see [`crate::guardrails`].
+    #[error("{}", guardrail_message(.0))]
+    Guardrails(Vec<String>),
+}
+
+fn guardrail_message(errors: &[String]) -> String {
+    let mut out = format!(
+        "the configuration breaks {} security guardrail{}; nothing was planned:",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    for e in errors {
+        out.push_str("\n  - ");
+        out.push_str(e);
+    }
+    out
 }
 
 /// The desired resources, and what could not be expanded for one account (the rest of the
@@ -135,10 +153,16 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
     }
     problems.extend(access.problems);
     registry::resources(config, discovery, &roles, &mut out);
+    let guardrails = crate::guardrails::check(config, discovery, &out);
+    if !guardrails.errors.is_empty() {
+        return Err(BlueprintError::Guardrails(guardrails.errors));
+    }
+    let mut warnings = access.warnings;
+    warnings.extend(guardrails.warnings);
     Ok(Blueprint {
         resources: out,
         problems,
-        warnings: access.warnings,
+        warnings,
     })
 }
 

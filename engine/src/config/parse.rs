@@ -81,6 +81,8 @@ pub(super) struct Document<'i> {
     text: &'i str,
     root: Spanned<DeTable<'i>>,
     nodes: Vec<NodeInfo>,
+    /// Indices in `nodes` of the arrays written where the schema has a table (usually none).
+    misplaced_arrays: Vec<usize>,
 }
 
 /// What the sections deserialised into, each element with its index in its TOML array.
@@ -268,11 +270,18 @@ impl<'i> Document<'i> {
             type_name: "a table",
             is_table: true,
         });
+        let misplaced_arrays = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.type_name == "an array" && is_table_position(&n.path))
+            .map(|(i, _)| i)
+            .collect();
         Self {
             file,
             text,
             root,
             nodes,
+            misplaced_arrays,
         }
     }
 
@@ -285,6 +294,18 @@ impl<'i> Document<'i> {
     /// table).
     pub(super) fn error(&self, path: &[Seg<'_>], message: impl Into<String>) -> ConfigError {
         self.error_at(self.span_of(path), message)
+    }
+
+    /// An error at the key a path names (an unknown key, a bad tag key), or at the value
+    /// when the key has no span of its own (an element of an array) or is absent.
+    pub(super) fn key_error(&self, path: &[Seg<'_>], message: impl Into<String>) -> ConfigError {
+        let key_span = self
+            .nodes
+            .iter()
+            .find(|n| same_path(&n.path, path))
+            .and_then(|n| n.key_span.clone());
+        let span = key_span.unwrap_or_else(|| self.span_of(path));
+        self.error_at(span, message)
     }
 
     /// 1-based line of the value a path names.
@@ -413,6 +434,21 @@ impl<'i> Document<'i> {
             if expected == "an array" && found == "a table" {
                 m.push_str(" (write each element as its own [[table]], or use [...])");
             }
+            if expected == "an array"
+                && matches!(found, "a string" | "an integer" | "a float" | "a boolean")
+                && !raw.is_empty()
+            {
+                m.push_str(&format!(" (write it in brackets: [{raw}])"));
+            }
+            if expected == "a boolean" {
+                match raw {
+                    "\"true\"" | "\"false\"" => m.push_str(&format!(
+                        " (write it without quotes: {})",
+                        raw.trim_matches('"')
+                    )),
+                    _ => m.push_str(" (write true or false)"),
+                }
+            }
             return m;
         }
         if let Some(rest) = msg.strip_prefix("invalid value: ") {
@@ -444,7 +480,30 @@ impl<'i> Document<'i> {
         msg.to_string()
     }
 
-    fn de<T: DeserializeOwned>(&self, node: &Spanned<DeValue<'i>>) -> Result<T, ConfigError> {
+    /// Deserialises `node`, found at `path` (without its keys in `skip`). An array where the
+    /// schema has a table is refused first: serde would read it field by field
+    /// (`kms = [7]` as `deletion_window_days = 7`).
+    fn de<T: DeserializeOwned>(
+        &self,
+        path: &[PathSeg],
+        skip: &[&str],
+        node: &Spanned<DeValue<'i>>,
+    ) -> Result<T, ConfigError> {
+        let misplaced = self
+            .misplaced_arrays
+            .iter()
+            .filter_map(|i| self.nodes.get(*i))
+            .filter(|n| {
+                n.path.starts_with(path)
+                    && !matches!(n.path.get(path.len()), Some(PathSeg::Key(k)) if skip.contains(&k.as_str()))
+            })
+            .min_by_key(|n| n.value_span.start);
+        if let Some(n) = misplaced {
+            return Err(self.error_at(
+                n.value_span.clone(),
+                "expected a table, found an array (write it as { key = value, ... }, or under a [table] header)",
+            ));
+        }
         let fallback = node.span();
         T::deserialize(ValueDeserializer::from(node.clone()))
             .map_err(|e| self.de_error(&e, fallback))
@@ -491,32 +550,44 @@ impl<'i> Document<'i> {
             }
             _ => node.clone(),
         };
-        self.de(&node).map_err(|e| errors.push(e)).ok()
+        self.de(&[PathSeg::Key(key.to_string())], skip, &node)
+            .map_err(|e| errors.push(e))
+            .ok()
     }
 
-    /// An array of tables, element by element.
+    /// An array of tables (`clusters`, or `section.key`), element by element.
     fn array<T: DeserializeOwned>(
         &self,
-        node: Option<&Spanned<DeValue<'i>>>,
+        keys: &[&str],
         errors: &mut Vec<ConfigError>,
     ) -> Vec<(usize, T)> {
+        let node = match keys {
+            [key] => self.top(key),
+            [section, key] => self.nested(section, key),
+            _ => None,
+        };
         let Some(node) = node else {
             return Vec::new();
         };
+        let path: Vec<PathSeg> = keys.iter().map(|k| PathSeg::Key(k.to_string())).collect();
         match node.get_ref() {
             DeValue::Array(a) => a
                 .iter()
                 .enumerate()
-                .filter_map(|(i, el)| match self.de::<T>(el) {
-                    Ok(v) => Some((i, v)),
-                    Err(e) => {
-                        errors.push(e);
-                        None
+                .filter_map(|(i, el)| {
+                    let mut here = path.clone();
+                    here.push(PathSeg::Index(i));
+                    match self.de::<T>(&here, &[], el) {
+                        Ok(v) => Some((i, v)),
+                        Err(e) => {
+                            errors.push(e);
+                            None
+                        }
                     }
                 })
                 .collect(),
             // Not an array: let serde say what was expected.
-            _ => match self.de::<Vec<T>>(node) {
+            _ => match self.de::<Vec<T>>(&path, &[], node) {
                 Ok(v) => v.into_iter().enumerate().collect(),
                 Err(e) => {
                     errors.push(e);
@@ -551,19 +622,61 @@ impl<'i> Document<'i> {
             organization: self.section_without("organization", &[], errors, None),
             governance: self.section("governance", errors),
             hub: self.section_without("hub", &["ecr_repositories"], errors, None),
-            ecr_repositories: self.array(self.nested("hub", "ecr_repositories"), errors),
+            ecr_repositories: self.array(&["hub", "ecr_repositories"], errors),
             spokes: self.section("spokes", errors),
-            clusters: self.array(self.top("clusters"), errors),
+            clusters: self.array(&["clusters"], errors),
             access: self.section_without(
                 "access",
                 &["grants"],
                 errors,
                 Some(AccessConfig::default),
             ),
-            grants: self.array(self.nested("access", "grants"), errors),
-            cross_account_roles: self.array(self.top("cross_account_roles"), errors),
+            grants: self.array(&["access", "grants"], errors),
+            cross_account_roles: self.array(&["cross_account_roles"], errors),
         }
     }
+}
+
+/// Where the schema has a table (a struct): `#` is any array index, `*` any key.
+const TABLE_POSITIONS: &[&[&str]] = &[
+    &["organization"],
+    &["governance"],
+    &["governance", "scp"],
+    &["governance", "stackset"],
+    &["hub"],
+    &["hub", "ecr_repositories", "#"],
+    &["spokes"],
+    &["clusters", "#"],
+    &["clusters", "#", "kms"],
+    &["clusters", "#", "build_pods"],
+    &["clusters", "#", "external_dns"],
+    &["clusters", "#", "pod_identities", "#"],
+    &["clusters", "#", "overrides", "*"],
+    &["access"],
+    &["access", "grants", "#"],
+    &["cross_account_roles", "#"],
+    &["cross_account_roles", "#", "oidc"],
+];
+
+/// Whether the schema has a table at `path`.
+fn is_table_position(path: &[PathSeg]) -> bool {
+    TABLE_POSITIONS.iter().any(|pattern| {
+        pattern.len() == path.len()
+            && pattern.iter().zip(path).all(|(p, seg)| match seg {
+                PathSeg::Index(_) => *p == "#",
+                PathSeg::Key(k) => *p == "*" || p == k,
+            })
+    })
+}
+
+/// Whether an indexed node's path is the path `path` names.
+fn same_path(node: &[PathSeg], path: &[Seg<'_>]) -> bool {
+    node.len() == path.len()
+        && node.iter().zip(path).all(|(n, p)| match (n, p) {
+            (PathSeg::Key(a), Seg::K(b)) => a == b,
+            (PathSeg::Index(a), Seg::I(b)) => a == b,
+            _ => false,
+        })
 }
 
 fn in_table(path: &[PathSeg]) -> String {

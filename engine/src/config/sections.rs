@@ -88,6 +88,11 @@ pub struct ScpConfig {
     /// Extra IAM policy statements appended to the SCP, as `[[governance.scp.extra_statements]]`
     /// tables; each needs `Effect` and `Action` or `NotAction`.
     pub extra_statements: Vec<serde_json::Value>,
+    /// `Sid`s of extra statements that eksmgr cannot prove harmless to its own calls (a
+    /// condition key or operator its policy check does not evaluate) and that you have
+    /// reviewed: for them the check warns instead of refusing to plan. A statement that
+    /// certainly denies what eksmgr needs is always an error. Default: none.
+    pub acknowledged_unverifiable_sids: Vec<String>,
 }
 
 impl Default for ScpConfig {
@@ -103,6 +108,7 @@ impl Default for ScpConfig {
             deny_kms_key_deletion: true,
             deny_organizations_changes: true,
             extra_statements: Vec::new(),
+            acknowledged_unverifiable_sids: Vec::new(),
         }
     }
 }
@@ -173,6 +179,12 @@ pub struct HubConfig {
     /// whoever the hub account's IAM policies allow).
     #[serde(default)]
     pub agent_trusted_principals: Vec<Arn>,
+    /// Allow `agent_trusted_principals` to name a whole other account (its root ARN): every
+    /// principal of that account its IAM policies allow could then act as eksmgr in every
+    /// spoke. Without it such a principal is refused at plan time. The default trust of the
+    /// hub's own account root needs no opt-in. Default `false`.
+    #[serde(default)]
+    pub allow_account_root_trust: bool,
     /// Secrets Manager name prefix the agent may read; starts and ends with `/`.
     /// Default `/EksManager/`.
     #[serde(default = "default_secrets_prefix")]
@@ -611,6 +623,12 @@ pub struct CrossAccountRoleConfig {
     /// Required `sts:SourceIdentity` of the caller. Only with `trusted_principal_arn`.
     #[serde(default)]
     pub source_identity: Option<String>,
+    /// Allow `trusted_principal_arn` to be a whole other account (its root ARN) with neither
+    /// `external_id` nor `source_identity`: every principal of that account its IAM policies
+    /// allow could assume the role. Without it that is refused at plan time. Only with
+    /// `trusted_principal_arn`. Default `false`.
+    #[serde(default)]
+    pub allow_account_root_trust: bool,
     /// Trust an OIDC provider instead (web identity federation, e.g. CI jobs).
     #[serde(default)]
     pub oidc: Option<OidcTrustConfig>,

@@ -75,7 +75,22 @@ impl Validator<'_, '_> {
             );
         }
         for (i, st) in scp.extra_statements.iter().enumerate() {
-            self.extra_statement(i, st);
+            self.extra_statement(i, st, &scp.extra_statements[..i]);
+        }
+        let sids: BTreeSet<&str> = scp
+            .extra_statements
+            .iter()
+            .filter_map(|st| st.get("Sid").and_then(Value::as_str))
+            .collect();
+        for (i, sid) in scp.acknowledged_unverifiable_sids.iter().enumerate() {
+            if !sids.contains(sid.as_str()) {
+                self.report(
+                    at!["governance", "scp", "acknowledged_unverifiable_sids", i],
+                    format!(
+                        "no [[governance.scp.extra_statements]] has Sid {sid:?}: list the Sid of an extra statement"
+                    ),
+                );
+            }
         }
         let ss = &g.stackset;
         self.check(
@@ -111,7 +126,13 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn extra_statement(&mut self, i: usize, st: &Value) {
+    /// Reports an error at the key a path names (not at its value).
+    fn report_key(&mut self, at: &[Seg<'_>], message: impl Into<String>) {
+        self.errors.push(self.doc.key_error(at, message));
+    }
+
+    /// Extra SCP statement `i`; `earlier` are the statements before it (for duplicate Sids).
+    fn extra_statement(&mut self, i: usize, st: &Value, earlier: &[Value]) {
         const KEYS: &[&str] = &[
             "Sid",
             "Effect",
@@ -135,7 +156,7 @@ impl Validator<'_, '_> {
         for (k, v) in map {
             let key_at = at!["governance", "scp", "extra_statements", i, k.as_str()];
             if !KEYS.contains(&k.as_str()) {
-                self.report(
+                self.report_key(
                     key_at,
                     format!(
                         "unknown key `{k}` in an SCP statement, expected one of: {}",
@@ -175,10 +196,111 @@ impl Validator<'_, '_> {
                 if !is_string_or_strings(a) {
                     self.report(
                         at!["governance", "scp", "extra_statements", i, key],
-                        format!("invalid {key}: expected a string or an array of strings"),
+                        format!(
+                            "invalid {key}: expected a non-empty string or a non-empty array of non-empty strings"
+                        ),
                     );
                 }
             }
+        }
+        self.statement_shape(i, map, earlier);
+    }
+
+    /// `Resource`/`NotResource`, `Condition` and `Sid` of extra SCP statement `i`: the shapes
+    /// IAM accepts, which AWS would otherwise only refuse (the whole policy) at apply time.
+    fn statement_shape(
+        &mut self,
+        i: usize,
+        map: &serde_json::Map<String, Value>,
+        earlier: &[Value],
+    ) {
+        match (map.get("Resource"), map.get("NotResource")) {
+            (Some(_), Some(_)) => self.report(
+                at!["governance", "scp", "extra_statements", i, "NotResource"],
+                "an SCP statement takes Resource or NotResource, not both",
+            ),
+            (Some(r), None) | (None, Some(r)) => {
+                let key = if map.contains_key("Resource") {
+                    "Resource"
+                } else {
+                    "NotResource"
+                };
+                if !is_string_or_strings(r) && !contains_datetime(r) {
+                    self.report(
+                        at!["governance", "scp", "extra_statements", i, key],
+                        format!(
+                            "invalid {key}: expected a non-empty string or a non-empty array of non-empty strings (ARNs, or \"*\")"
+                        ),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(c) = map.get("Condition")
+            && !contains_datetime(c)
+        {
+            match c {
+                Value::Object(ops) if !ops.is_empty() => {
+                    for (op, keys) in ops {
+                        let op_at = at!["governance", "scp", "extra_statements", i, "Condition", op.as_str()];
+                        let Value::Object(keys) = keys else {
+                            self.report(
+                                op_at,
+                                format!(
+                                    "invalid condition `{op}`: expected a table of condition keys and their values, e.g. {{ \"aws:RequestedRegion\" = [\"eu-west-1\"] }}"
+                                ),
+                            );
+                            continue;
+                        };
+                        if keys.is_empty() {
+                            self.report(op_at, format!("invalid condition `{op}`: expected at least one condition key"));
+                        }
+                        for (key, value) in keys {
+                            if !is_condition_value(value) {
+                                self.report(
+                                    at!["governance", "scp", "extra_statements", i, "Condition", op.as_str(), key.as_str()],
+                                    format!(
+                                        "invalid value of condition key `{key}`: expected a string, number or boolean, or a non-empty array of them"
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => self.report(
+                    at!["governance", "scp", "extra_statements", i, "Condition"],
+                    format!(
+                        "invalid Condition: expected a table of condition operators, found {}, e.g. {{ StringNotEquals = {{ \"aws:RequestedRegion\" = [\"eu-west-1\"] }} }}",
+                        if c.as_object().is_some() { "an empty table" } else { json_type(c) }
+                    ),
+                ),
+            }
+        }
+        let Some(sid) = map.get("Sid") else { return };
+        let sid_at = at!["governance", "scp", "extra_statements", i, "Sid"];
+        match sid {
+            Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                let first = earlier
+                    .iter()
+                    .position(|o| o.get("Sid").and_then(Value::as_str) == Some(s));
+                if let Some(j) = first {
+                    let line =
+                        self.doc
+                            .line_of(at!["governance", "scp", "extra_statements", j, "Sid"]);
+                    self.report(
+                        sid_at,
+                        format!(
+                            "duplicate Sid {s:?}: already used by the statement at line {line}"
+                        ),
+                    );
+                }
+            }
+            _ => self.report(
+                sid_at,
+                format!(
+                    "invalid Sid {sid}: expected letters and digits only, e.g. \"DenyOutsideEU\""
+                ),
+            ),
         }
     }
 
@@ -472,12 +594,12 @@ impl Validator<'_, '_> {
             let mut here = at.to_vec();
             here.push(Seg::K(k));
             if k.is_empty() || k.chars().count() > 128 {
-                self.report(
+                self.report_key(
                     &here,
                     format!("invalid tag key {k:?}: expected 1 to 128 characters"),
                 );
             } else if k.starts_with("aws:") {
-                self.report(
+                self.report_key(
                     &here,
                     format!("invalid tag key {k:?}: the aws: prefix is reserved"),
                 );
@@ -695,11 +817,15 @@ impl Validator<'_, '_> {
                             );
                         }
                     }
-                    for key in ["external_id", "source_identity"] {
-                        let given = if key == "external_id" {
-                            r.external_id.is_some()
-                        } else {
-                            r.source_identity.is_some()
+                    for key in [
+                        "external_id",
+                        "source_identity",
+                        "allow_account_root_trust",
+                    ] {
+                        let given = match key {
+                            "external_id" => r.external_id.is_some(),
+                            "source_identity" => r.source_identity.is_some(),
+                            _ => r.allow_account_root_trust,
                         };
                         if given {
                             self.report(
@@ -763,8 +889,21 @@ fn contains_datetime(v: &Value) -> bool {
 fn is_string_or_strings(v: &Value) -> bool {
     match v {
         Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty() && a.iter().all(|x| matches!(x, Value::String(_))),
+        Value::Array(a) => {
+            !a.is_empty()
+                && a.iter()
+                    .all(|x| matches!(x, Value::String(s) if !s.is_empty()))
+        }
         _ => false,
+    }
+}
+
+/// A value of a condition key: a string, number or boolean, or a non-empty array of them.
+fn is_condition_value(v: &Value) -> bool {
+    let scalar = |x: &Value| matches!(x, Value::String(_) | Value::Number(_) | Value::Bool(_));
+    match v {
+        Value::Array(a) => !a.is_empty() && a.iter().all(scalar),
+        x => scalar(x),
     }
 }
 

@@ -1,0 +1,598 @@
+//! A small, deliberately conservative evaluator of the `Deny` statements of an IAM-style policy
+//! document (a service control policy), for one request.
+//!
+//! Given a policy and a [`Request`] (principal ARN, action, resource ARN and the condition keys
+//! known before apply), [`evaluate`] decides whether some statement certainly denies the request
+//! ([`Decision::Denied`]), certainly none does ([`Decision::NotDenied`]), or it cannot tell
+//! ([`Decision::Unknown`], with each statement that may deny and why it cannot be proven not
+//! to). It answers `NotDenied` only when every statement is proven not to apply.
+//!
+//! What it understands:
+//!
+//! - `Effect`: only `"Deny"` statements are evaluated (an SCP's `Allow` statements never
+//!   restrict anything as long as `FullAWSAccess` stays attached).
+//! - `Action` / `NotAction`: `*` and `?` wildcards, case-insensitive.
+//! - `Resource` / `NotResource`: `*` and `?` wildcards, case-sensitive, compared segment by
+//!   segment when both sides are six-part ARNs; no `Resource` counts as every resource.
+//! - `Condition`: every operator must hold, every key of an operator must hold, and one of a
+//!   key's values is enough (none, for the negated operators). The operators
+//!   `StringEquals`, `StringNotEquals`, `StringEqualsIgnoreCase`, `StringNotEqualsIgnoreCase`,
+//!   `StringLike`, `StringNotLike`, `ArnEquals`, `ArnLike`, `ArnNotEquals`, `ArnNotLike` (each
+//!   also with `IfExists`, and with the `ForAnyValue:` / `ForAllValues:` qualifiers, which
+//!   reduce to the plain operator for the single-valued keys a request carries) and `Null`.
+//!
+//! The request's condition keys are whatever its caller knows; [`Request::new`] fills in
+//! `aws:PrincipalArn` and `aws:PrincipalAccount`, [`Request::in_region`] adds
+//! `aws:RequestedRegion`, [`Request::with_key`] anything else (`aws:PrincipalOrgID` when the
+//! organization id is known). A key the request does not carry, an operator not listed above,
+//! a policy variable (`${...}`) or an element other than the ones above makes the statement
+//! "may deny": it is never silently taken as not applying.
+//!
+//! A request value may be known only as a pattern ([`RequestValue::Pattern`], `*` standing for
+//! any text): the StackSet execution role is `stacksets-exec-<hash>`, and only its prefix is
+//! known before it exists. A pattern matches a policy pattern when every text it stands for
+//! does, does not when none does (by their literal prefixes and suffixes), and may otherwise.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::policy::{self, PolicyError, wildcard_match};
+
+/// A value of the request: known exactly, or only as a pattern where `*` stands for any text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RequestValue {
+    /// The value itself.
+    Exact(String),
+    /// A pattern every possible value matches (`*` is any text, `?` is not special).
+    Pattern(String),
+}
+
+impl RequestValue {
+    /// An exactly known value.
+    pub fn exact(s: impl Into<String>) -> Self {
+        RequestValue::Exact(s.into())
+    }
+
+    /// A value known only as a pattern (`*` is any text).
+    pub fn pattern(s: impl Into<String>) -> Self {
+        RequestValue::Pattern(s.into())
+    }
+
+    /// The text (the value, or its pattern).
+    pub fn as_str(&self) -> &str {
+        match self {
+            RequestValue::Exact(s) | RequestValue::Pattern(s) => s,
+        }
+    }
+
+    /// A part of this value, exact unless it is a pattern part holding a `*`.
+    fn part(&self, text: &str) -> RequestValue {
+        match self {
+            RequestValue::Pattern(_) if text.contains('*') => RequestValue::pattern(text),
+            _ => RequestValue::exact(text),
+        }
+    }
+}
+
+impl fmt::Display for RequestValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One API call to check: who makes it, what it is, on what, and the condition keys known.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Request {
+    /// The calling principal's ARN (for a role session: the role's ARN).
+    pub principal: RequestValue,
+    /// The action, `service:Operation`.
+    pub action: String,
+    /// The resource ARN (`*` for actions without a resource).
+    pub resource: RequestValue,
+    /// Condition keys known before apply, by lower-case name.
+    context: BTreeMap<String, RequestValue>,
+}
+
+impl Request {
+    /// A request; `aws:PrincipalArn` is the principal and `aws:PrincipalAccount` its ARN's
+    /// account (when that part holds no wildcard).
+    pub fn new(principal: RequestValue, action: impl Into<String>, resource: RequestValue) -> Self {
+        let mut context = BTreeMap::new();
+        if let Some(account) = principal.as_str().split(':').nth(4)
+            && !account.is_empty()
+            && !account.contains(['*', '?'])
+        {
+            context.insert(
+                "aws:principalaccount".to_string(),
+                RequestValue::exact(account),
+            );
+        }
+        context.insert("aws:principalarn".to_string(), principal.clone());
+        Request {
+            principal,
+            action: action.into(),
+            resource,
+            context,
+        }
+    }
+
+    /// Sets `aws:RequestedRegion`.
+    pub fn in_region(self, region: &str) -> Self {
+        self.with_key("aws:RequestedRegion", RequestValue::exact(region))
+    }
+
+    /// Sets a condition key (names are case-insensitive).
+    pub fn with_key(mut self, key: &str, value: RequestValue) -> Self {
+        self.context.insert(key.to_ascii_lowercase(), value);
+        self
+    }
+
+    /// A condition key's value, if the request carries it.
+    pub fn key(&self, key: &str) -> Option<&RequestValue> {
+        self.context.get(&key.to_ascii_lowercase())
+    }
+}
+
+/// Which statement of a document: its position and its `Sid`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatementRef {
+    /// Position in the document's `Statement` list, from 0.
+    pub index: usize,
+    /// The statement's `Sid`, if it has one.
+    pub sid: Option<String>,
+}
+
+impl fmt::Display for StatementRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.sid {
+            Some(sid) => write!(f, "`{sid}`"),
+            None => write!(f, "#{} (no Sid)", self.index + 1),
+        }
+    }
+}
+
+/// A statement that may deny the request, and why that cannot be ruled out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unproven {
+    /// The statement.
+    pub statement: StatementRef,
+    /// What could not be evaluated (`condition key aws:SourceVpc is not known ...`).
+    pub reason: String,
+}
+
+/// What the policy does to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// This statement certainly denies it (the first such statement).
+    Denied {
+        /// The denying statement.
+        statement: StatementRef,
+    },
+    /// No statement denies it.
+    NotDenied,
+    /// No statement certainly denies it, but these may.
+    Unknown {
+        /// The statements that may deny it.
+        statements: Vec<Unproven>,
+    },
+}
+
+/// Why a document could not be evaluated at all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EvalError {
+    /// Not a policy document.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// An object without a `Statement`.
+    #[error("the policy document has no `Statement`")]
+    NoStatement,
+}
+
+/// Evaluates the `Deny` statements of `doc` (an object, or a possibly URL-encoded JSON string)
+/// for `req`.
+pub fn evaluate(doc: &Value, req: &Request) -> Result<Decision, EvalError> {
+    let parsed;
+    let doc = match doc {
+        Value::Object(_) => doc,
+        other => {
+            parsed = policy::parse(other)?;
+            &parsed
+        }
+    };
+    let statements: &[Value] = match doc.get("Statement") {
+        Some(Value::Array(list)) => list,
+        Some(single) => std::slice::from_ref(single),
+        None => return Err(EvalError::NoStatement),
+    };
+    let mut unproven = Vec::new();
+    for (index, st) in statements.iter().enumerate() {
+        let statement = StatementRef {
+            index,
+            sid: st.get("Sid").and_then(Value::as_str).map(str::to_string),
+        };
+        let outcome = statement_applies(st, req);
+        match outcome.tri {
+            Tri::Yes => return Ok(Decision::Denied { statement }),
+            Tri::No => {}
+            Tri::Maybe => unproven.push(Unproven {
+                statement,
+                reason: outcome.why.join("; "),
+            }),
+        }
+    }
+    Ok(if unproven.is_empty() {
+        Decision::NotDenied
+    } else {
+        Decision::Unknown {
+            statements: unproven,
+        }
+    })
+}
+
+/// Three-valued truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    Yes,
+    No,
+    Maybe,
+}
+
+/// A three-valued result with the reasons for a `Maybe`.
+#[derive(Debug, Clone)]
+struct Eval {
+    tri: Tri,
+    why: Vec<String>,
+}
+
+impl Eval {
+    fn yes() -> Self {
+        Eval {
+            tri: Tri::Yes,
+            why: Vec::new(),
+        }
+    }
+
+    fn no() -> Self {
+        Eval {
+            tri: Tri::No,
+            why: Vec::new(),
+        }
+    }
+
+    fn maybe(why: impl Into<String>) -> Self {
+        Eval {
+            tri: Tri::Maybe,
+            why: vec![why.into()],
+        }
+    }
+
+    fn of(tri: Tri) -> Self {
+        Eval {
+            tri,
+            why: Vec::new(),
+        }
+    }
+
+    fn from_bool(b: bool) -> Self {
+        if b { Eval::yes() } else { Eval::no() }
+    }
+
+    fn and(self, other: Eval) -> Eval {
+        match (self.tri, other.tri) {
+            (Tri::No, _) | (_, Tri::No) => Eval::no(),
+            (Tri::Yes, Tri::Yes) => Eval::yes(),
+            _ => {
+                let mut why = self.why;
+                why.extend(other.why);
+                Eval {
+                    tri: Tri::Maybe,
+                    why,
+                }
+            }
+        }
+    }
+
+    fn not(self) -> Eval {
+        let tri = match self.tri {
+            Tri::Yes => Tri::No,
+            Tri::No => Tri::Yes,
+            Tri::Maybe => Tri::Maybe,
+        };
+        Eval { tri, why: self.why }
+    }
+
+    /// True when one is, false when all are not (an empty list is false).
+    fn any(items: impl IntoIterator<Item = Eval>) -> Eval {
+        let mut why = Vec::new();
+        let mut maybe = false;
+        for e in items {
+            match e.tri {
+                Tri::Yes => return Eval::yes(),
+                Tri::No => {}
+                Tri::Maybe => {
+                    maybe = true;
+                    why.extend(e.why);
+                }
+            }
+        }
+        if maybe {
+            Eval {
+                tri: Tri::Maybe,
+                why,
+            }
+        } else {
+            Eval::no()
+        }
+    }
+
+    /// True when all are (an empty list is true).
+    fn all(items: impl IntoIterator<Item = Eval>) -> Eval {
+        items.into_iter().fold(Eval::yes(), Eval::and)
+    }
+}
+
+const STATEMENT_KEYS: &[&str] = &[
+    "Sid",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
+
+/// Whether a statement denies the request.
+fn statement_applies(st: &Value, req: &Request) -> Eval {
+    let Value::Object(m) = st else {
+        return Eval::maybe("the statement is not an object");
+    };
+    if m.get("Effect").and_then(Value::as_str) != Some("Deny") {
+        return Eval::no();
+    }
+    let action = match (m.get("Action"), m.get("NotAction")) {
+        (Some(a), None) => values_any(a, "Action", |p| action_matches(p, &req.action)),
+        (None, Some(a)) => values_any(a, "NotAction", |p| action_matches(p, &req.action)).not(),
+        _ => Eval::maybe("the statement needs exactly one of Action and NotAction"),
+    };
+    if action.tri == Tri::No {
+        return Eval::no();
+    }
+    let resource = match (m.get("Resource"), m.get("NotResource")) {
+        (Some(r), None) => values_any(r, "Resource", |p| resource_matches(p, &req.resource)),
+        (None, Some(r)) => {
+            values_any(r, "NotResource", |p| resource_matches(p, &req.resource)).not()
+        }
+        (None, None) => Eval::yes(),
+        (Some(_), Some(_)) => Eval::maybe("the statement has both Resource and NotResource"),
+    };
+    let mut result = action.and(resource);
+    if result.tri == Tri::No {
+        return result;
+    }
+    for k in m.keys() {
+        if !STATEMENT_KEYS.contains(&k.as_str()) {
+            result = result.and(Eval::maybe(format!("the element `{k}` is not evaluated")));
+        }
+    }
+    if let Some(c) = m.get("Condition") {
+        result = result.and(condition(c, req));
+    }
+    result
+}
+
+/// One of the strings of a policy element (a string or a list of strings) satisfies `f`.
+fn values_any(v: &Value, element: &str, f: impl Fn(&str) -> Eval) -> Eval {
+    match strings(v) {
+        Some(list) => Eval::any(list.iter().map(|s| f(s))),
+        None => Eval::maybe(format!("{element} is not a string or a list of strings")),
+    }
+}
+
+/// The strings of a value (booleans and numbers as text, as IAM reads them).
+fn strings(v: &Value) -> Option<Vec<String>> {
+    let one = |x: &Value| match x {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match v {
+        Value::Array(list) => list.iter().map(one).collect(),
+        other => one(other).map(|s| vec![s]),
+    }
+}
+
+fn action_matches(pattern: &str, action: &str) -> Eval {
+    Eval::from_bool(wildcard_match(
+        &pattern.to_ascii_lowercase(),
+        &action.to_ascii_lowercase(),
+    ))
+}
+
+/// A `Resource` pattern against the request's resource.
+fn resource_matches(pattern: &str, resource: &RequestValue) -> Eval {
+    if pattern == "*" {
+        return Eval::yes();
+    }
+    match (arn_parts(pattern), arn_parts(resource.as_str())) {
+        (Some(p), Some(r)) => Eval::all(
+            p.iter()
+                .zip(&r)
+                .map(|(p, r)| Eval::of(like(p, &resource.part(r), false))),
+        ),
+        _ => Eval::of(like(pattern, resource, false)),
+    }
+}
+
+/// The six colon-separated parts of an ARN (the last one keeps its colons).
+fn arn_parts(s: &str) -> Option<Vec<&str>> {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    (parts.len() == 6 && parts[0] == "arn").then_some(parts)
+}
+
+fn fold(s: &str, ci: bool) -> String {
+    if ci { s.to_lowercase() } else { s.to_string() }
+}
+
+/// A wildcard pattern of the policy against a request value.
+fn like(pattern: &str, value: &RequestValue, ci: bool) -> Tri {
+    let p = fold(pattern, ci);
+    match value {
+        RequestValue::Exact(t) => {
+            if wildcard_match(&p, &fold(t, ci)) {
+                Tri::Yes
+            } else {
+                Tri::No
+            }
+        }
+        RequestValue::Pattern(t) => {
+            let t = fold(t, ci);
+            // The policy's literal characters are never `*`, so when the pattern matches the
+            // request pattern read literally, every `*` of the latter fell in a `*` of the
+            // former, which matches whatever that `*` stands for. `?` could eat a `*`.
+            if !p.contains('?') && wildcard_match(&p, &t) {
+                Tri::Yes
+            } else if may_overlap(&p, &t) {
+                Tri::Maybe
+            } else {
+                Tri::No
+            }
+        }
+    }
+}
+
+/// A literal value of the policy against a request value.
+fn equals(literal: &str, value: &RequestValue, ci: bool) -> Tri {
+    let l = fold(literal, ci);
+    match value {
+        RequestValue::Exact(t) => {
+            if l == fold(t, ci) {
+                Tri::Yes
+            } else {
+                Tri::No
+            }
+        }
+        RequestValue::Pattern(t) => {
+            let t = fold(t, ci);
+            if !t.contains('*') {
+                if l == t { Tri::Yes } else { Tri::No }
+            } else if wildcard_match(&t.replace('?', "\u{0}"), &l) {
+                // `?` is literal in a request pattern; NUL never occurs in a policy.
+                Tri::Maybe
+            } else {
+                Tri::No
+            }
+        }
+    }
+}
+
+/// Whether a policy pattern and a request pattern could match a common text: false only when
+/// their literal prefixes or suffixes disagree.
+fn may_overlap(policy: &str, request: &str) -> bool {
+    let is_policy_wild = |c: char| c == '*' || c == '?';
+    let p_prefix: Vec<char> = policy.chars().take_while(|c| !is_policy_wild(*c)).collect();
+    let r_prefix: Vec<char> = request.chars().take_while(|c| *c != '*').collect();
+    let n = p_prefix.len().min(r_prefix.len());
+    if p_prefix[..n] != r_prefix[..n] {
+        return false;
+    }
+    let p_suffix: Vec<char> = policy
+        .chars()
+        .rev()
+        .take_while(|c| !is_policy_wild(*c))
+        .collect();
+    let r_suffix: Vec<char> = request.chars().rev().take_while(|c| *c != '*').collect();
+    let n = p_suffix.len().min(r_suffix.len());
+    p_suffix[..n] == r_suffix[..n]
+}
+
+/// An ARN condition value against a request value, part by part.
+fn arn_like(pattern: &str, value: &RequestValue) -> Eval {
+    match (arn_parts(pattern), arn_parts(value.as_str())) {
+        (Some(p), Some(v)) => Eval::all(
+            p.iter()
+                .zip(&v)
+                .map(|(p, v)| Eval::of(like(p, &value.part(v), false))),
+        ),
+        (None, _) => Eval::maybe(format!("{pattern:?} is not an ARN")),
+        (Some(_), None) => Eval::no(),
+    }
+}
+
+/// Every operator of a `Condition` block holds.
+fn condition(c: &Value, req: &Request) -> Eval {
+    let Value::Object(ops) = c else {
+        return Eval::maybe("Condition is not an object");
+    };
+    Eval::all(ops.iter().map(|(op, keys)| {
+        match keys {
+            Value::Object(keys) => Eval::all(
+                keys.iter()
+                    .map(|(key, values)| key_condition(op, key, values, req)),
+            ),
+            _ => Eval::maybe(format!("the {op} condition is not an object")),
+        }
+    }))
+}
+
+/// One key of one condition operator.
+fn key_condition(op: &str, key: &str, values: &Value, req: &Request) -> Eval {
+    let Some(actual) = req.key(key) else {
+        return Eval::maybe(format!(
+            "the condition key {key} ({op}) is not known before apply"
+        ));
+    };
+    let Some(values) = strings(values) else {
+        return Eval::maybe(format!("the values of {op} {key} are not strings"));
+    };
+    if values.iter().any(|v| v.contains("${")) {
+        return Eval::maybe(format!(
+            "{op} {key} uses a policy variable, which is not evaluated"
+        ));
+    }
+    // The request's keys are single-valued and present: both set qualifiers reduce to the
+    // plain operator, and `IfExists` changes nothing.
+    let base = op
+        .strip_prefix("ForAnyValue:")
+        .or_else(|| op.strip_prefix("ForAllValues:"))
+        .unwrap_or(op);
+    let base = base.strip_suffix("IfExists").unwrap_or(base);
+    let any = |f: &dyn Fn(&str) -> Eval| Eval::any(values.iter().map(|v| f(v)));
+    match base {
+        "StringEquals" => any(&|v| Eval::of(equals(v, actual, false))),
+        "StringNotEquals" => any(&|v| Eval::of(equals(v, actual, false))).not(),
+        "StringEqualsIgnoreCase" => any(&|v| Eval::of(equals(v, actual, true))),
+        "StringNotEqualsIgnoreCase" => any(&|v| Eval::of(equals(v, actual, true))).not(),
+        "StringLike" => any(&|v| Eval::of(like(v, actual, false))),
+        "StringNotLike" => any(&|v| Eval::of(like(v, actual, false))).not(),
+        "ArnEquals" | "ArnLike" => any(&|v| arn_like(v, actual)),
+        "ArnNotEquals" | "ArnNotLike" => any(&|v| arn_like(v, actual)).not(),
+        // The key is present: `Null: true` is false, `Null: false` is true.
+        "Null" if base == op => any(&|v| Eval::from_bool(v.eq_ignore_ascii_case("false"))),
+        _ => Eval::maybe(format!("the condition operator {op} is not evaluated")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_values() {
+        let exec = RequestValue::pattern("stacksets-exec-*");
+        assert_eq!(like("stacksets-exec-*", &exec, false), Tri::Yes);
+        assert_eq!(like("*", &exec, false), Tri::Yes);
+        assert_eq!(like("stacksets-*", &exec, false), Tri::Yes);
+        assert_eq!(like("stacksets-exec-a*", &exec, false), Tri::Maybe);
+        assert_eq!(like("stacksets-exec-?*", &exec, false), Tri::Maybe);
+        assert_eq!(like("admin-*", &exec, false), Tri::No);
+        assert_eq!(
+            like("*-admin", &RequestValue::pattern("x*-user"), false),
+            Tri::No
+        );
+        assert_eq!(equals("stacksets-exec-1", &exec, false), Tri::Maybe);
+        assert_eq!(equals("other", &exec, false), Tri::No);
+    }
+}

@@ -1,0 +1,662 @@
+//! The SCP guardrail: the deny SCP eksmgr attaches to the EKS OU must not block what eksmgr
+//! itself needs in the spokes.
+//!
+//! [`requirements`] lists, from the planned resources, every call eksmgr depends on in each
+//! spoke, as a [`Requirement`]: who makes it ([`Caller`]), the action, the resource and the
+//! region. [`check`] evaluates the planned SCP for each of them with [`super::eval`] and turns
+//! what it denies, or cannot be proven not to deny, into errors and warnings:
+//!
+//! | finding | [`Need::Required`] | [`Need::Deletion`] |
+//! |---|---|---|
+//! | denied | error | warning |
+//! | cannot be proven not denied | error, or a warning when the statement's `Sid` is listed in `governance.scp.acknowledged_unverifiable_sids` | warning |
+//!
+//! Deletions only warn: an organization may mean to forbid them (a cluster or key that nobody
+//! may delete), and nothing is deleted without a plan that says so.
+//!
+//! The calls, and why each is needed:
+//!
+//! - The StackSet execution role (`stacksets-exec-*`, the role a service-managed StackSet runs
+//!   as in each member account; not a service-linked role, so SCPs do apply to it) on the spoke
+//!   admin role: [`STACKSET_EXECUTION_ACTIONS`] (what CloudFormation calls to create, update
+//!   and read an `AWS::IAM::Role`), and `iam:DeleteRole` when an account leaves the OU.
+//! - The hub agent role: `sts:AssumeRole` on the spoke admin role of each spoke. An SCP only
+//!   restricts principals of the accounts under it, so this matters when the hub itself is
+//!   under the OU; it is checked regardless, since a statement that denies it signals a
+//!   mistake.
+//! - The spoke admin role (`spokes.admin_role_name`, else the StackSet's role), for the calls
+//!   the providers make in each spoke: [`ROLE_ACTIONS`] on every role eksmgr plans there,
+//!   `iam:PassRole` on the cluster role and on the pod identity roles (EKS checks it on
+//!   `CreateCluster` and `CreatePodIdentityAssociation`), `iam:CreateServiceLinkedRole` for
+//!   EKS's service-linked role (created with the first cluster), `iam:ListRoles` where
+//!   principals are resolved, [`KMS_ACCOUNT_ACTIONS`] and [`KEY_ACTIONS`] for each cluster key
+//!   (`kms:CreateGrant` and `kms:DescribeKey` because EKS checks the caller may use the key
+//!   when encryption is set), [`ALIAS_ACTIONS`] on its alias, [`CLUSTER_ACTIONS`] on each
+//!   cluster, and the access entry and pod identity association calls.
+//!   Deletions ([`Need::Deletion`]): `iam:DeleteRole`, `kms:ScheduleKeyDeletion`,
+//!   `kms:DeleteAlias`, `eks:DeleteCluster`, `eks:DeleteAccessEntry`,
+//!   `eks:DeletePodIdentityAssociation`.
+//!
+//! The seed design's `DenyKMSKeyDeletion` statement exempts the StackSet's spoke admin role, so
+//! eksmgr can still schedule a key deletion the user opted into (`--allow-key-deletion`); with
+//! `spokes.admin_role_name` naming another role, that exemption no longer covers eksmgr and
+//! the check warns.
+//!
+//! Calls in the management account (Organizations, StackSets) and in the hub (ECR, the agent
+//! role) are not checked: an SCP never restricts the management account, and the hub is not a
+//! spoke. The hub account's own resources are left out even when the hub is also a spoke:
+//! eksmgr manages them through `hub.access_role_name`, not the spoke admin role.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::Findings;
+use super::eval::{self, Decision, Request, RequestValue, StatementRef};
+use crate::blueprint::{Discovery, principal_accounts};
+use crate::config::Config;
+use crate::model::{DesiredResource, ResourceKind};
+
+/// Who makes a call eksmgr needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Caller {
+    /// The role a service-managed StackSet runs as in a member account (`stacksets-exec-*`).
+    StackSetExecution,
+    /// The hub agent role, assuming the spoke admin roles.
+    HubAgent,
+    /// The spoke admin role, managing a spoke's resources.
+    SpokeAdmin,
+}
+
+impl Caller {
+    fn describe(self) -> &'static str {
+        match self {
+            Caller::StackSetExecution => "the StackSet execution role",
+            Caller::HubAgent => "the hub agent role",
+            Caller::SpokeAdmin => "the spoke admin role",
+        }
+    }
+
+    fn consequence(self, need: Need) -> &'static str {
+        match (self, need) {
+            (_, Need::Deletion) => {
+                "eksmgr could not delete what it manages there: destroy, replacements and the removal of clusters or accounts would fail at apply"
+            }
+            (Caller::StackSetExecution, Need::Required) => {
+                "the StackSet could not create or update the spoke admin role, and eksmgr could not reach the spokes"
+            }
+            (Caller::HubAgent, Need::Required) => {
+                "eksmgr could not reach the spokes through the spoke admin role"
+            }
+            (Caller::SpokeAdmin, Need::Required) => {
+                "eksmgr could not create or update the resources it plans in the spokes"
+            }
+        }
+    }
+}
+
+/// How much a call matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Need {
+    /// Needed to create, read or update what the configuration declares.
+    Required,
+    /// Needed only to delete (destroy, replacement, removal).
+    Deletion,
+}
+
+/// One call eksmgr depends on in a spoke.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Requirement {
+    /// Who makes it.
+    pub caller: Caller,
+    /// How much it matters.
+    pub need: Need,
+    /// The spoke account.
+    pub account: String,
+    /// The call.
+    pub request: Request,
+}
+
+/// What the StackSet execution role calls on the spoke admin role (besides `iam:DeleteRole`).
+pub const STACKSET_EXECUTION_ACTIONS: &[&str] = &[
+    "iam:AttachRolePolicy",
+    "iam:CreateRole",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+];
+
+/// What the spoke admin role calls on each role eksmgr plans in a spoke (besides
+/// `iam:DeleteRole`).
+pub const ROLE_ACTIONS: &[&str] = &[
+    "iam:AttachRolePolicy",
+    "iam:CreateRole",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+];
+
+/// KMS calls without a key (resource `*`): creating a key, and listing keys to find one a
+/// crash left without its alias.
+pub const KMS_ACCOUNT_ACTIONS: &[&str] = &["kms:CreateKey", "kms:ListKeys"];
+
+/// KMS calls on a cluster's key (besides `kms:ScheduleKeyDeletion`).
+pub const KEY_ACTIONS: &[&str] = &[
+    "kms:CreateAlias",
+    "kms:CreateGrant",
+    "kms:DescribeKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+];
+
+/// KMS calls on a cluster key's alias (besides `kms:DeleteAlias`).
+pub const ALIAS_ACTIONS: &[&str] = &["kms:CreateAlias", "kms:UpdateAlias"];
+
+/// EKS calls on a cluster (besides `eks:DeleteCluster`).
+pub const CLUSTER_ACTIONS: &[&str] = &[
+    "eks:AssociateEncryptionConfig",
+    "eks:CreateCluster",
+    "eks:DescribeCluster",
+    "eks:DescribeUpdate",
+    "eks:TagResource",
+    "eks:UntagResource",
+    "eks:UpdateClusterConfig",
+    "eks:UpdateClusterVersion",
+];
+
+/// EKS calls on a cluster's access entries (besides `eks:DeleteAccessEntry`;
+/// `eks:CreateAccessEntry` is on the cluster).
+pub const ACCESS_ENTRY_ACTIONS: &[&str] = &[
+    "eks:AssociateAccessPolicy",
+    "eks:DescribeAccessEntry",
+    "eks:DisassociateAccessPolicy",
+    "eks:ListAssociatedAccessPolicies",
+    "eks:UpdateAccessEntry",
+];
+
+/// EKS calls on a cluster's pod identity associations (besides
+/// `eks:DeletePodIdentityAssociation`; creating and listing them is on the cluster).
+pub const POD_IDENTITY_ACTIONS: &[&str] = &[
+    "eks:DescribePodIdentityAssociation",
+    "eks:UpdatePodIdentityAssociation",
+];
+
+/// The region IAM (a global service) requests are made in, as `aws:RequestedRegion` sees it.
+pub fn global_region(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "cn-north-1",
+        "aws-us-gov" => "us-gov-west-1",
+        _ => "us-east-1",
+    }
+}
+
+fn attr<'a>(r: &'a DesiredResource, name: &str) -> Option<&'a str> {
+    r.attrs
+        .get(name)
+        .and_then(|v| v.known())
+        .and_then(Value::as_str)
+}
+
+/// Collects requirements of one caller in one account.
+struct Collector<'a> {
+    out: &'a mut BTreeSet<Requirement>,
+    caller: Caller,
+    account: &'a str,
+    principal: RequestValue,
+}
+
+impl Collector<'_> {
+    fn add(&mut self, need: Need, actions: &[&str], resource: RequestValue, region: &str) {
+        for action in actions {
+            self.out.insert(Requirement {
+                caller: self.caller,
+                need,
+                account: self.account.to_string(),
+                request: Request::new(self.principal.clone(), *action, resource.clone())
+                    .in_region(region),
+            });
+        }
+    }
+}
+
+/// Every call eksmgr depends on in the spokes, for the planned `resources`.
+pub fn requirements(
+    config: &Config,
+    d: &Discovery,
+    resources: &[DesiredResource],
+) -> Vec<Requirement> {
+    let p = d.partition.as_str();
+    let iam_region = global_region(p);
+    let hub = config.hub.account_id.as_str();
+    let home = config.organization.home_region.as_str();
+    let stackset_role = &config.governance.stackset.spoke_admin_role_name;
+    let spoke_role = config.spoke_admin_role_name();
+    let agent = format!("arn:{p}:iam::{hub}:role/{}", config.hub.agent_role_name);
+    let listed = principal_accounts(config, d);
+    let mut out = BTreeSet::new();
+    for spoke in &d.spokes {
+        let s = spoke.id.as_str();
+        let mut exec = Collector {
+            out: &mut out,
+            caller: Caller::StackSetExecution,
+            account: s,
+            principal: RequestValue::pattern(format!("arn:{p}:iam::{s}:role/stacksets-exec-*")),
+        };
+        let admin_by_stackset =
+            RequestValue::exact(format!("arn:{p}:iam::{s}:role/{stackset_role}"));
+        exec.add(
+            Need::Required,
+            STACKSET_EXECUTION_ACTIONS,
+            admin_by_stackset.clone(),
+            iam_region,
+        );
+        exec.add(
+            Need::Deletion,
+            &["iam:DeleteRole"],
+            admin_by_stackset,
+            iam_region,
+        );
+
+        let mut hub_agent = Collector {
+            out: &mut out,
+            caller: Caller::HubAgent,
+            account: s,
+            principal: RequestValue::exact(agent.clone()),
+        };
+        hub_agent.add(
+            Need::Required,
+            &["sts:AssumeRole"],
+            RequestValue::exact(format!("arn:{p}:iam::{s}:role/{spoke_role}")),
+            home,
+        );
+
+        if s == hub {
+            continue;
+        }
+        let mut admin = Collector {
+            out: &mut out,
+            caller: Caller::SpokeAdmin,
+            account: s,
+            principal: RequestValue::exact(format!("arn:{p}:iam::{s}:role/{spoke_role}")),
+        };
+        if listed.contains(s) {
+            admin.add(
+                Need::Required,
+                &["iam:ListRoles"],
+                RequestValue::exact("*"),
+                iam_region,
+            );
+        }
+        spoke_resources(&mut admin, p, iam_region, resources);
+    }
+    out.into_iter().collect()
+}
+
+/// The spoke admin role's calls for the resources planned in its account.
+fn spoke_resources(
+    admin: &mut Collector<'_>,
+    p: &str,
+    iam_region: &str,
+    resources: &[DesiredResource],
+) {
+    let s = admin.account.to_string();
+    let mut clusters = false;
+    for r in resources.iter().filter(|r| r.address.account == s) {
+        let region = r.address.region.as_deref().unwrap_or(iam_region);
+        let cluster_arn = |name: &str| format!("arn:{p}:eks:{region}:{s}:cluster/{name}");
+        match r.kind {
+            ResourceKind::IamRole => {
+                let path = attr(r, "path").unwrap_or("/");
+                let name = attr(r, "name").unwrap_or(&r.address.name);
+                let arn = RequestValue::exact(format!("arn:{p}:iam::{s}:role{path}{name}"));
+                admin.add(Need::Required, ROLE_ACTIONS, arn.clone(), iam_region);
+                admin.add(Need::Deletion, &["iam:DeleteRole"], arn, iam_region);
+            }
+            ResourceKind::KmsKey => {
+                let key = RequestValue::pattern(format!("arn:{p}:kms:{region}:{s}:key/*"));
+                admin.add(
+                    Need::Required,
+                    KMS_ACCOUNT_ACTIONS,
+                    RequestValue::exact("*"),
+                    region,
+                );
+                admin.add(Need::Required, KEY_ACTIONS, key.clone(), region);
+                admin.add(Need::Deletion, &["kms:ScheduleKeyDeletion"], key, region);
+                if let Some(alias) = attr(r, "alias") {
+                    let alias = RequestValue::exact(format!("arn:{p}:kms:{region}:{s}:{alias}"));
+                    admin.add(Need::Required, ALIAS_ACTIONS, alias.clone(), region);
+                    admin.add(Need::Deletion, &["kms:DeleteAlias"], alias, region);
+                }
+            }
+            ResourceKind::EksCluster => {
+                clusters = true;
+                let name = attr(r, "name").unwrap_or(&r.address.name);
+                let arn = RequestValue::exact(cluster_arn(name));
+                admin.add(Need::Required, CLUSTER_ACTIONS, arn.clone(), region);
+                admin.add(Need::Deletion, &["eks:DeleteCluster"], arn, region);
+                if let Some(role) = attr(r, "role_arn") {
+                    admin.add(
+                        Need::Required,
+                        &["iam:PassRole"],
+                        RequestValue::exact(role),
+                        iam_region,
+                    );
+                }
+            }
+            ResourceKind::EksAccessEntry => {
+                let Some(cluster) = attr(r, "cluster_name") else {
+                    continue;
+                };
+                admin.add(
+                    Need::Required,
+                    &["eks:CreateAccessEntry"],
+                    RequestValue::exact(cluster_arn(cluster)),
+                    region,
+                );
+                let entries = RequestValue::pattern(format!(
+                    "arn:{p}:eks:{region}:{s}:access-entry/{cluster}/*"
+                ));
+                admin.add(
+                    Need::Required,
+                    ACCESS_ENTRY_ACTIONS,
+                    entries.clone(),
+                    region,
+                );
+                admin.add(Need::Deletion, &["eks:DeleteAccessEntry"], entries, region);
+            }
+            ResourceKind::EksPodIdentityAssociation => {
+                let Some(cluster) = attr(r, "cluster_name") else {
+                    continue;
+                };
+                admin.add(
+                    Need::Required,
+                    &[
+                        "eks:CreatePodIdentityAssociation",
+                        "eks:ListPodIdentityAssociations",
+                    ],
+                    RequestValue::exact(cluster_arn(cluster)),
+                    region,
+                );
+                let associations = RequestValue::pattern(format!(
+                    "arn:{p}:eks:{region}:{s}:podidentityassociation/{cluster}/*"
+                ));
+                admin.add(
+                    Need::Required,
+                    POD_IDENTITY_ACTIONS,
+                    associations.clone(),
+                    region,
+                );
+                admin.add(
+                    Need::Deletion,
+                    &["eks:DeletePodIdentityAssociation"],
+                    associations,
+                    region,
+                );
+                if let Some(role) = attr(r, "role_arn") {
+                    admin.add(
+                        Need::Required,
+                        &["iam:PassRole"],
+                        RequestValue::exact(role),
+                        iam_region,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    if clusters {
+        admin.add(
+            Need::Required,
+            &["iam:CreateServiceLinkedRole"],
+            RequestValue::exact(format!(
+                "arn:{p}:iam::{s}:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS"
+            )),
+            iam_region,
+        );
+    }
+}
+
+/// What a statement does to a group of requirements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verdict {
+    Denied,
+    Unproven,
+}
+
+/// Requirements one statement denies (or may deny): for a denial, those of one caller (the
+/// fix names that caller); for a statement that cannot be proven harmless, all of them.
+#[derive(Debug, Default)]
+struct Group<'r> {
+    actions: BTreeMap<Caller, BTreeSet<String>>,
+    accounts: BTreeSet<String>,
+    reasons: BTreeSet<String>,
+    /// Whether something other than a deletion is blocked.
+    required: bool,
+    example: Option<&'r Request>,
+    /// Whether the example is a call other than a deletion.
+    example_required: bool,
+}
+
+impl Group<'_> {
+    /// `iam:CreateRole, iam:GetRole to the StackSet execution role; sts:AssumeRole to ...`,
+    /// then an example call and the accounts.
+    fn describe(&self) -> String {
+        let per_caller: Vec<String> = self
+            .actions
+            .iter()
+            .map(|(caller, actions)| {
+                const SHOWN: usize = 10;
+                let list: Vec<&str> = actions.iter().map(String::as_str).take(SHOWN).collect();
+                let more = match actions.len().saturating_sub(SHOWN) {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
+                format!("{}{more} to {}", list.join(", "), caller.describe())
+            })
+            .collect();
+        let example = self
+            .example
+            .map(|r| {
+                format!(
+                    ", e.g. {} calling {} on {}",
+                    r.principal, r.action, r.resource
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "{}{example}, in {}",
+            per_caller.join("; "),
+            accounts(&self.accounts)
+        )
+    }
+
+    fn need(&self) -> Need {
+        if self.required {
+            Need::Required
+        } else {
+            Need::Deletion
+        }
+    }
+}
+
+/// Checks the planned SCP against every requirement; what it blocks goes to `findings`.
+pub(crate) fn check(
+    config: &Config,
+    d: &Discovery,
+    resources: &[DesiredResource],
+    findings: &mut Findings,
+) {
+    let scp = &config.governance.scp;
+    let Some(doc) = resources
+        .iter()
+        .find(|r| r.kind == ResourceKind::OrgPolicy && r.address.name == scp.name)
+        .and_then(|r| r.attrs.get("content"))
+        .and_then(|v| v.known())
+    else {
+        return;
+    };
+    let requirements = requirements(config, d, resources);
+    let mut groups: BTreeMap<(StatementRef, Verdict, Option<Caller>), Group<'_>> = BTreeMap::new();
+    for req in &requirements {
+        let decision = match eval::evaluate(doc, &req.request) {
+            Ok(decision) => decision,
+            Err(e) => {
+                findings.errors.push(format!(
+                    "the SCP `{}` cannot be checked against what eksmgr needs: {e}",
+                    scp.name
+                ));
+                return;
+            }
+        };
+        let hits: Vec<(StatementRef, Verdict, Option<String>)> = match decision {
+            Decision::NotDenied => continue,
+            Decision::Denied { statement } => vec![(statement, Verdict::Denied, None)],
+            Decision::Unknown { statements } => statements
+                .into_iter()
+                .map(|u| (u.statement, Verdict::Unproven, Some(u.reason)))
+                .collect(),
+        };
+        for (statement, verdict, reason) in hits {
+            let caller = (verdict == Verdict::Denied).then_some(req.caller);
+            let g = groups.entry((statement, verdict, caller)).or_default();
+            g.actions
+                .entry(req.caller)
+                .or_default()
+                .insert(req.request.action.clone());
+            g.accounts.insert(req.account.clone());
+            g.reasons.extend(reason);
+            g.required |= req.need == Need::Required;
+            // The example shows the most serious kind of call blocked.
+            if g.example.is_none() || (req.need == Need::Required && !g.example_required) {
+                g.example = Some(&req.request);
+                g.example_required = req.need == Need::Required;
+            }
+        }
+    }
+    let doc_len = doc
+        .get("Statement")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len);
+    let first_extra = doc_len.saturating_sub(scp.extra_statements.len());
+    for ((statement, verdict, _), g) in groups {
+        let label = statement_label(&statement, first_extra);
+        let what = g.describe();
+        let need = g.need();
+        let exceptions: Vec<String> = g
+            .actions
+            .keys()
+            .map(|c| format!("\"{}\"", exception(config, d, *c)))
+            .collect();
+        let exceptions = exceptions.join(", ");
+        let consequences: Vec<&str> = g.actions.keys().map(|c| c.consequence(need)).collect();
+        let consequence = consequences.join("; ");
+        match verdict {
+            Verdict::Denied => {
+                let message = format!(
+                    "the SCP `{name}` blocks eksmgr: its statement {label} denies {what}. Without these calls, {consequence}. Add an exception to that statement, e.g. \"Condition\": {{\"ArnNotLike\": {{\"aws:PrincipalArn\": [{exceptions}]}}}} (or add it to the statement's existing ArnNotLike aws:PrincipalArn list), or narrow its Action or Resource",
+                    name = scp.name,
+                );
+                match need {
+                    Need::Required => findings.errors.push(message),
+                    Need::Deletion => findings.warnings.push(message),
+                }
+            }
+            Verdict::Unproven => {
+                let reasons = g.reasons.into_iter().collect::<Vec<_>>().join("; ");
+                let acknowledged = statement
+                    .sid
+                    .as_ref()
+                    .is_some_and(|sid| scp.acknowledged_unverifiable_sids.contains(sid));
+                if acknowledged || need == Need::Deletion {
+                    findings.warnings.push(format!(
+                        "the SCP `{name}` may block eksmgr: its statement {label} may deny {what} ({reasons}){ack}",
+                        name = scp.name,
+                        ack = if acknowledged {
+                            "; accepted in governance.scp.acknowledged_unverifiable_sids"
+                        } else {
+                            ""
+                        },
+                    ));
+                } else {
+                    let how = match &statement.sid {
+                        Some(sid) => format!(
+                            "add \"{sid}\" to governance.scp.acknowledged_unverifiable_sids"
+                        ),
+                        None => "give the statement a Sid and add it to governance.scp.acknowledged_unverifiable_sids".to_string(),
+                    };
+                    findings.errors.push(format!(
+                        "the SCP `{name}` may block eksmgr, and eksmgr cannot prove it does not: its statement {label} may deny {what} ({reasons}). If it does, {consequence}. Review the statement: add an exception for eksmgr's roles (ArnNotLike aws:PrincipalArn [{exceptions}]), or, if it never blocks these calls, {how} to accept it (the check then only warns)",
+                        name = scp.name,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// How a statement is named in messages: its Sid, or its place among the extra statements.
+fn statement_label(statement: &StatementRef, first_extra: usize) -> String {
+    match &statement.sid {
+        Some(_) => statement.to_string(),
+        None if statement.index >= first_extra => format!(
+            "[[governance.scp.extra_statements]] #{} (no Sid)",
+            statement.index - first_extra + 1
+        ),
+        None => statement.to_string(),
+    }
+}
+
+/// The principal pattern an exception for `caller` names.
+fn exception(config: &Config, d: &Discovery, caller: Caller) -> String {
+    let p = &d.partition;
+    match caller {
+        Caller::StackSetExecution => format!("arn:{p}:iam::*:role/stacksets-exec-*"),
+        Caller::HubAgent => format!(
+            "arn:{p}:iam::{}:role/{}",
+            config.hub.account_id.as_str(),
+            config.hub.agent_role_name
+        ),
+        Caller::SpokeAdmin => format!("arn:{p}:iam::*:role/{}", config.spoke_admin_role_name()),
+    }
+}
+
+/// `account 1`, or `accounts 1, 2, 3 and 4 more`.
+fn accounts(set: &BTreeSet<String>) -> String {
+    const SHOWN: usize = 5;
+    let list: Vec<&str> = set.iter().map(String::as_str).take(SHOWN).collect();
+    let more = set.len().saturating_sub(SHOWN);
+    format!(
+        "account{} {}{}",
+        if set.len() == 1 { "" } else { "s" },
+        list.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
