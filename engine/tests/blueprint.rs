@@ -386,3 +386,19 @@ fn a_template_without_subnets_for_a_new_account_is_a_problem_not_a_cluster() {
     assert!(names(&b.resources, "777777777777").is_empty());
     assert!(!names(&b.resources, "333333333333").is_empty());
 }
+
+#[test]
+fn an_scp_over_the_size_quota_is_refused_with_its_size_and_the_limit() {
+    // The seed statements alone are well under the default 5,120 characters; a lower limit
+    // (the setting exists because AWS may raise the quota) makes the same SCP too large.
+    let text = CONFIG.replace("[hub]", "[governance.scp]\nsize_limit = 600\n\n[hub]");
+    let cfg = config::parse(&text, "eksmgr.toml").unwrap();
+    let err = blueprint::expand(&cfg, &discovery(&["333333333333"]))
+        .expect_err("an SCP over its size limit must be refused");
+    let msg = err.to_string();
+    assert!(msg.contains("600"), "{msg}");
+    assert!(msg.contains("EKSManagerDenyPolicy"), "{msg}");
+    // Under the default limit it expands.
+    let cfg = config::parse(CONFIG, "eksmgr.toml").unwrap();
+    assert!(blueprint::expand(&cfg, &discovery(&["333333333333"])).is_ok());
+}
