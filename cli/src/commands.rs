@@ -356,12 +356,12 @@ fn close_resolved_intents(
     state: &mut eksmgr_state::State,
     plan: &Plan,
 ) -> Result<()> {
-    if plan.resolved_intents.is_empty() {
+    let entries = eksmgr_engine::apply::closing_entries(plan, state);
+    if entries.is_empty() {
         return Ok(());
     }
-    for address in &plan.resolved_intents {
-        let address = address.clone();
-        state.apply_entry(&eksmgr_state::JournalEntry::Abandon { address });
+    for entry in &entries {
+        state.apply_entry(entry);
     }
     loaded.state_file.save(state)?;
     Ok(())

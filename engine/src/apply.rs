@@ -170,13 +170,10 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             .collect();
 
         let mut outcome = ApplyOutcome::default();
-        for address in &plan.resolved_intents {
-            if state.intents.contains_key(address) {
-                let address = address.clone();
-                if let Err(e) = store.record(state, JournalEntry::Abandon { address }) {
-                    outcome.state_error = Some(e.to_string());
-                    return outcome;
-                }
+        for entry in closing_entries(plan, state) {
+            if let Err(e) = store.record(state, entry) {
+                outcome.state_error = Some(e.to_string());
+                return outcome;
             }
         }
         let mut pending: BTreeSet<&ResourceAddress> = ops.keys().copied().collect();
@@ -369,6 +366,18 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             }),
         }
     }
+}
+
+/// The journal entries that close the open intents `plan` found nothing left to do for (the
+/// executor records them first; a plan with no change at all has them applied by the caller).
+pub fn closing_entries(plan: &Plan, state: &State) -> Vec<JournalEntry> {
+    plan.resolved_intents
+        .iter()
+        .filter(|a| state.intents.contains_key(*a))
+        .map(|address| JournalEntry::Abandon {
+            address: address.clone(),
+        })
+        .collect()
 }
 
 /// The intent to record before `change` starts: none for steps that change nothing in AWS
