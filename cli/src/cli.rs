@@ -22,10 +22,16 @@ pub struct Cli {
     /// Disable colours (NO_COLOR is honoured too).
     #[arg(long = "no-color", global = true)]
     pub no_color: bool,
+    /// After the command, print on stderr how many AWS calls it made, by operation.
+    #[arg(long = "stats", global = true)]
+    pub stats: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `--parallelism` when not given.
+pub const DEFAULT_PARALLELISM: u16 = 10;
 
 /// Commands.
 #[derive(Debug, Subcommand)]
@@ -106,8 +112,12 @@ pub struct PlanArgs {
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
     /// How many AWS reads at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+    /// How many AWS reads at once in one account (AWS throttles per account); default: half
+    /// of --parallelism, rounded up.
+    #[arg(long = "account-parallelism", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub account_parallelism: Option<u16>,
     /// Print the plan as JSON (docs/plan-json.md) instead of the human plan; the same as
     /// `--format json`.
     #[arg(long, conflicts_with = "format")]
@@ -168,9 +178,13 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,
-    /// How many operations at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// How many operations at once (and reads, when planning first).
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+    /// How many operations (and reads) at once in one account (AWS throttles per account);
+    /// default: half of --parallelism, rounded up.
+    #[arg(long = "account-parallelism", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub account_parallelism: Option<u16>,
 }
 
 /// `apply` options: the common ones, and maybe a saved plan.
@@ -237,4 +251,16 @@ pub struct KubeconfigArgs {
     /// Make this the current context: a context name, or the name of one cluster written.
     #[arg(long = "set-current", value_name = "CONTEXT")]
     pub set_current: Option<String>,
+}
+
+/// The concurrency limits of `--parallelism` and `--account-parallelism`.
+pub fn limits(
+    parallelism: u16,
+    account_parallelism: Option<u16>,
+) -> eksmgr_engine::schedule::Limits {
+    use eksmgr_engine::schedule::Limits;
+    match account_parallelism {
+        Some(n) => Limits::new(parallelism.into(), n.into()),
+        None => Limits::with_default_per_account(parallelism.into()),
+    }
 }

@@ -21,20 +21,33 @@ use crate::{context, kubeconfig};
 /// Runs a command and returns its exit code.
 pub async fn run(cli: Cli, color: bool) -> Result<u8> {
     let s = Styler::new(color);
+    let started = std::time::Instant::now();
+    let code = command(&cli, s).await;
+    if cli.stats {
+        let stats = eksmgr_providers::stats::global();
+        eprint!(
+            "{}",
+            crate::render::stats::render(stats, started.elapsed(), s)
+        );
+    }
+    code
+}
+
+async fn command(cli: &Cli, s: Styler) -> Result<u8> {
     match &cli.command {
-        Command::Validate => validate(&cli, s),
-        Command::Plan(args) => plan(&cli, args, s).await,
+        Command::Validate => validate(cli, s),
+        Command::Plan(args) => plan(cli, args, s).await,
         Command::Show(args) => show(args, s),
         Command::Apply(cmd) => match &cmd.plan_file {
-            Some(file) => apply_saved(&cli, &cmd.args, file, s).await,
-            None => apply(&cli, &cmd.args, false, s).await,
+            Some(file) => apply_saved(cli, &cmd.args, file, s).await,
+            None => apply(cli, &cmd.args, false, s).await,
         },
-        Command::Destroy(args) => apply(&cli, args, true, s).await,
-        Command::Unlock { lock_id } => unlock(&cli, lock_id),
-        Command::Graph { format } => graph(&cli, *format),
-        Command::Import { address, id } => import(&cli, address, id).await,
-        Command::State(sc) => state(&cli, sc),
-        Command::Kubeconfig(args) => kubeconfig(&cli, args),
+        Command::Destroy(args) => apply(cli, args, true, s).await,
+        Command::Unlock { lock_id } => unlock(cli, lock_id),
+        Command::Graph { format } => graph(cli, *format),
+        Command::Import { address, id } => import(cli, address, id).await,
+        Command::State(sc) => state(cli, sc),
+        Command::Kubeconfig(args) => kubeconfig(cli, args),
     }
 }
 
@@ -104,7 +117,7 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     let planned = context::plan(
         &loaded,
         &state,
-        args.parallelism.into(),
+        crate::cli::limits(args.parallelism, args.account_parallelism),
         false,
         args.opt_ins,
         &args.targets,
@@ -175,7 +188,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     let planned = context::plan(
         &loaded,
         &state,
-        args.parallelism.into(),
+        crate::cli::limits(args.parallelism, args.account_parallelism),
         destroy,
         args.opt_ins,
         &args.targets,
@@ -319,7 +332,7 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
     if !loaded.state_file.path().exists() && state.serial == 0 && saved.plan.state_serial == 0 {
         state.lineage.clone_from(&saved.plan.state_lineage);
     }
-    let (provider, discovery) = eksmgr_providers::connect(&loaded.config)
+    let (provider, discovery) = eksmgr_providers::connect(&loaded.config, args.parallelism.into())
         .await
         .context("cannot find out who the caller is")?;
     let identity = context::identity(&loaded.config, &discovery);
@@ -403,7 +416,10 @@ async fn execute(
     let provider = provider.with_progress(std::sync::Arc::new(|address, message| {
         eprintln!("{address}: {message}");
     }));
-    let executor = Executor::new(&provider, args.parallelism.into());
+    let executor = Executor::new(
+        &provider,
+        crate::cli::limits(args.parallelism, args.account_parallelism),
+    );
     let cancel = executor.cancel_flag();
     let mut interrupts = Interrupts::new()?;
     tokio::spawn(async move {
@@ -503,7 +519,8 @@ async fn import(cli: &Cli, address: &str, id: &str) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     let lock = StateLock::acquire(&loaded.state_file, "eksmgr import")?;
     let mut state = loaded.state_file.load()?;
-    let (provider, _, desired) = context::prepare(&loaded.config).await?;
+    let (provider, _, desired) =
+        context::prepare(&loaded.config, crate::cli::DEFAULT_PARALLELISM.into()).await?;
     let record =
         eksmgr_engine::import::import(&provider, &desired.resources, &state, &addr, id).await?;
     let found = record.id.clone();

@@ -8,6 +8,7 @@ use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
 use eksmgr_engine::plan::{Plan, PlanIdentity, PlanOptions, Planner};
 use eksmgr_engine::refresh::{Observations, refresh};
+use eksmgr_engine::schedule::Limits;
 use eksmgr_engine::target;
 use eksmgr_providers::AwsProvider;
 use eksmgr_state::{ResourceAddress, State, StateFile};
@@ -52,8 +53,11 @@ pub fn load(config_path: &Path, state: Option<&Path>) -> Result<Loaded> {
 }
 
 /// Connects to AWS, discovers the caller and expands the desired resources.
-pub async fn prepare(config: &Config) -> Result<(AwsProvider, Discovery, Blueprint)> {
-    let (provider, discovery) = eksmgr_providers::connect(config)
+pub async fn prepare(
+    config: &Config,
+    parallelism: usize,
+) -> Result<(AwsProvider, Discovery, Blueprint)> {
+    let (provider, discovery) = eksmgr_providers::connect(config, parallelism)
         .await
         .context("cannot find out who the caller is")?;
     let desired = blueprint::expand(config, &discovery)?;
@@ -64,12 +68,12 @@ pub async fn prepare(config: &Config) -> Result<(AwsProvider, Discovery, Bluepri
 pub async fn plan(
     loaded: &Loaded,
     state: &State,
-    parallelism: usize,
+    limits: Limits,
     destroy: bool,
     opt_ins: OptIns,
     targets: &[String],
 ) -> Result<Planned> {
-    let (provider, discovery, desired) = prepare(&loaded.config).await?;
+    let (provider, discovery, desired) = prepare(&loaded.config, limits.total).await?;
     let targets = targets
         .iter()
         .map(|t| {
@@ -87,7 +91,7 @@ pub async fn plan(
         Some(t) => (t.desired.as_slice(), &t.state),
         None => (desired.resources.as_slice(), state),
     };
-    let observed = refresh(&provider, resources, state, parallelism).await;
+    let observed = refresh(&provider, resources, state, limits).await;
     let mut plan = Planner::plan(
         resources,
         state,

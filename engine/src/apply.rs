@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::model::{AttrValue, Attrs, DesiredAttrs, ObservedResource};
 use crate::plan::{Action, Plan, PlannedChange};
 use crate::provider::{Provider, ProviderError};
+use crate::schedule::{FairQueue, Limits};
 
 /// Where each step of an apply is recorded before the run goes on.
 pub trait StateStore {
@@ -121,7 +122,7 @@ impl ApplyOutcome {
 /// Walks a plan's graph and applies it.
 pub struct Executor<'a, P: Provider + ?Sized> {
     provider: &'a P,
-    parallelism: usize,
+    limits: Limits,
     cancel: Arc<AtomicBool>,
 }
 
@@ -133,11 +134,12 @@ enum Done {
 }
 
 impl<'a, P: Provider + ?Sized> Executor<'a, P> {
-    /// An executor using `provider`, at most `parallelism` operations at once.
-    pub fn new(provider: &'a P, parallelism: usize) -> Self {
+    /// An executor using `provider`, within `limits` (a `usize` is `--parallelism` with the
+    /// default per-account limit): accounts take turns for the free slots.
+    pub fn new(provider: &'a P, limits: impl Into<Limits>) -> Self {
         Executor {
             provider,
-            parallelism: parallelism.max(1),
+            limits: limits.into(),
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -176,75 +178,63 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                 return outcome;
             }
         }
+        // Not started yet (waiting for dependencies, or queued).
         let mut pending: BTreeSet<&ResourceAddress> = ops.keys().copied().collect();
-        let mut done: BTreeSet<&ResourceAddress> = BTreeSet::new();
-        let mut blocked: BTreeMap<&ResourceAddress, String> = BTreeMap::new();
+        let mut dependents: BTreeMap<&ResourceAddress, Vec<&ResourceAddress>> = BTreeMap::new();
+        for (a, waits) in &waits_on {
+            for w in waits {
+                dependents.entry(*w).or_default().push(*a);
+            }
+        }
+        // How many dependencies each operation still waits for; at zero it is queued.
+        let mut remaining: BTreeMap<&ResourceAddress, usize> =
+            waits_on.iter().map(|(a, w)| (*a, w.len())).collect();
+        let mut queue = FairQueue::new(self.limits);
+        for (a, _) in remaining.iter().filter(|(_, n)| **n == 0) {
+            queue.push(&a.account, *a);
+        }
         let mut running = FuturesUnordered::new();
         let mut stop = false;
 
         loop {
-            // Skip what can no longer run.
-            let newly: Vec<(&ResourceAddress, String)> = pending
-                .iter()
-                .filter_map(|a| {
-                    waits_on[a].iter().find_map(|w| {
-                        blocked
-                            .get(w)
-                            .map(|_| (*a, format!("{w} did not complete")))
-                    })
-                })
-                .collect();
-            for (a, why) in newly {
-                pending.remove(a);
-                blocked.insert(a, why.clone());
-                on_event(ApplyEvent::Skipped {
-                    address: a.clone(),
-                    action: ops[a].action,
-                    reason: why.clone(),
-                });
-                outcome.skipped.push((a.clone(), why));
-            }
             if self.cancel.load(Ordering::SeqCst) && !stop {
                 stop = true;
                 outcome.interrupted = true;
             }
-            if !stop {
-                let ready: Vec<&ResourceAddress> = pending
-                    .iter()
-                    .filter(|a| waits_on[*a].iter().all(|w| done.contains(w)))
-                    .copied()
-                    .take(self.parallelism.saturating_sub(running.len()))
-                    .collect();
-                for a in ready {
-                    pending.remove(a);
-                    let change = ops[a];
-                    let token = match intent_for(state, change) {
-                        None => None,
-                        Some(intent) => {
-                            let token = intent.token.clone();
-                            if let Err(e) = store.record(state, JournalEntry::Intent(intent)) {
-                                outcome.state_error = Some(e.to_string());
-                                stop = true;
-                                pending.insert(a);
-                                break;
-                            }
-                            Some(token)
+            while !stop {
+                let Some((_, a)) = queue.start_next() else {
+                    break;
+                };
+                pending.remove(a);
+                let change = ops[a];
+                let token = match intent_for(state, change) {
+                    None => None,
+                    Some(intent) => {
+                        let token = intent.token.clone();
+                        if let Err(e) = store.record(state, JournalEntry::Intent(intent)) {
+                            outcome.state_error = Some(e.to_string());
+                            stop = true;
+                            pending.insert(a);
+                            queue.finished(&a.account);
+                            break;
                         }
-                    };
-                    on_event(ApplyEvent::Started {
-                        address: a.clone(),
-                        action: change.action,
-                    });
-                    let resolved = change.after.as_ref().map(|after| resolve(after, &values));
-                    running.push(self.run(change, resolved, token));
-                }
+                        Some(token)
+                    }
+                };
+                on_event(ApplyEvent::Started {
+                    address: a.clone(),
+                    action: change.action,
+                });
+                let resolved = change.after.as_ref().map(|after| resolve(after, &values));
+                running.push(self.run(change, resolved, token));
             }
             let Some((change, started, result)) = running.next().await else {
                 break;
             };
             let addr = &change.address;
+            queue.finished(&addr.account);
             let key = ops.get_key_value(addr).map(|(k, _)| *k).unwrap_or(addr);
-            match result {
+            let failure = match result {
                 Ok(d) => {
                     let id = match &d {
                         Done::Written(o) => Some(o.id.clone()),
@@ -255,16 +245,7 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                         outcome.state_error = Some(e.to_string());
                         stop = true;
                     }
-                    if let Some(error) = failed_after_delete {
-                        blocked.insert(key, error.to_string());
-                        on_event(ApplyEvent::Failed {
-                            address: addr.clone(),
-                            action: change.action,
-                            error: error.clone(),
-                        });
-                        outcome.failed.push((addr.clone(), error));
-                    } else {
-                        done.insert(key);
+                    if failed_after_delete.is_none() {
                         on_event(ApplyEvent::Completed {
                             address: addr.clone(),
                             action: change.action,
@@ -272,16 +253,41 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                             elapsed: started.elapsed(),
                         });
                         outcome.completed.push((addr.clone(), change.action));
+                        for d in dependents.get(key).into_iter().flatten() {
+                            if let Some(n) = remaining.get_mut(d) {
+                                *n = n.saturating_sub(1);
+                                if *n == 0 && pending.contains(d) {
+                                    queue.push(&d.account, *d);
+                                }
+                            }
+                        }
                     }
+                    failed_after_delete
                 }
-                Err(error) => {
-                    blocked.insert(key, error.to_string());
-                    on_event(ApplyEvent::Failed {
-                        address: addr.clone(),
-                        action: change.action,
-                        error: error.clone(),
-                    });
-                    outcome.failed.push((addr.clone(), error));
+                Err(error) => Some(error),
+            };
+            if let Some(error) = failure {
+                on_event(ApplyEvent::Failed {
+                    address: addr.clone(),
+                    action: change.action,
+                    error: error.clone(),
+                });
+                outcome.failed.push((addr.clone(), error));
+                // Everything that waits on it, directly or not, is skipped.
+                let mut failed = vec![key];
+                while let Some(f) = failed.pop() {
+                    for d in dependents.get(f).into_iter().flatten() {
+                        if pending.remove(d) {
+                            let why = format!("{f} did not complete");
+                            on_event(ApplyEvent::Skipped {
+                                address: (*d).clone(),
+                                action: ops[d].action,
+                                reason: why.clone(),
+                            });
+                            outcome.skipped.push(((*d).clone(), why));
+                            failed.push(d);
+                        }
+                    }
                 }
             }
         }

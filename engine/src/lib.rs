@@ -21,6 +21,7 @@ pub mod policy;
 pub mod provider;
 pub mod refresh;
 pub mod rules;
+pub mod schedule;
 pub mod schema;
 pub mod target;
 

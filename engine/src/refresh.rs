@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use eksmgr_state::{ResourceAddress, State};
-use futures::stream::{self, StreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{DesiredResource, ObservedResource};
 use crate::provider::{Provider, ProviderError, ReadRequest};
+use crate::schedule::{FairQueue, Limits};
 
 /// What a read found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,12 +30,15 @@ pub enum Observation {
 /// Observations by address.
 pub type Observations = BTreeMap<ResourceAddress, Observation>;
 
-/// Reads every desired resource and every resource recorded in state, `parallelism` at a time.
+/// Reads every desired resource and every resource recorded in state, within `limits` (a
+/// `usize` is `--parallelism` with the default per-account limit): accounts take turns, so the
+/// first reads of every account (role assumption, account-wide listings) overlap and a
+/// throttled account holds only its own share of the slots.
 pub async fn refresh<P: Provider + ?Sized>(
     provider: &P,
     desired: &[DesiredResource],
     state: &State,
-    parallelism: usize,
+    limits: impl Into<Limits>,
 ) -> Observations {
     let desired_by: BTreeMap<&ResourceAddress, &DesiredResource> =
         desired.iter().map(|d| (&d.address, d)).collect();
@@ -47,8 +51,14 @@ pub async fn refresh<P: Provider + ?Sized>(
         .iter()
         .map(|(a, d)| (*a, d.known_attrs()))
         .collect();
-    stream::iter(addresses)
-        .map(|addr| {
+    let mut queue = FairQueue::new(limits.into());
+    for addr in addresses {
+        queue.push(&addr.account, addr);
+    }
+    let mut running = FuturesUnordered::new();
+    let mut observed = Observations::new();
+    loop {
+        while let Some((_, addr)) = queue.start_next() {
             let record = state.resources.get(addr);
             let req = ReadRequest {
                 address: addr,
@@ -56,18 +66,22 @@ pub async fn refresh<P: Provider + ?Sized>(
                 desired: known.get(addr),
                 recorded: record.map(|r| &r.attrs),
             };
-            async move {
+            running.push(async move {
                 let obs = match provider.read(req).await {
                     Ok(Some(o)) => Observation::Found(o),
                     Ok(None) => Observation::Missing,
                     Err(error) => Observation::Unreadable { error },
                 };
                 (addr.clone(), obs)
-            }
-        })
-        .buffer_unordered(parallelism.max(1))
-        .collect()
-        .await
+            });
+        }
+        let Some((addr, obs)) = running.next().await else {
+            break;
+        };
+        queue.finished(&addr.account);
+        observed.insert(addr, obs);
+    }
+    observed
 }
 
 /// `apply --refresh-only`: records in `state` what AWS holds for every resource that drifted

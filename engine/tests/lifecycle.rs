@@ -16,6 +16,7 @@ use eksmgr_engine::model::{Attrs, DesiredResource, ObservedResource, ResourceKin
 use eksmgr_engine::plan::{Action, Plan, PlanOptions, Planner};
 use eksmgr_engine::provider::{ErrorKind, Provider, ProviderError, ReadRequest};
 use eksmgr_engine::refresh::refresh;
+use eksmgr_engine::schedule::Limits;
 use eksmgr_state::{Intent, JournalEntry, ResourceAddress, State, StateFile};
 use serde_json::json;
 
@@ -28,6 +29,10 @@ struct Fake {
     next_id: AtomicUsize,
     running: AtomicUsize,
     max_running: AtomicUsize,
+    /// Per account: operations running now, and the most at once.
+    by_account: Mutex<BTreeMap<String, (usize, usize)>>,
+    /// Operations in this account take 50 ms instead of 5 ms (a throttled account).
+    slow_account: Mutex<Option<String>>,
     tokens: Mutex<Vec<(String, String)>>,
 }
 
@@ -51,10 +56,24 @@ impl Fake {
             .map(|(_, t)| t.clone())
             .collect()
     }
-    async fn busy(&self) {
+    async fn busy(&self, account: &str) {
         let n = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(n, Ordering::SeqCst);
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        {
+            let mut by = self.by_account.lock().unwrap();
+            let e = by.entry(account.to_string()).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(e.0);
+        }
+        let slow = self.slow_account.lock().unwrap().as_deref() == Some(account);
+        let ms = if slow { 50 } else { 5 };
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        self.by_account
+            .lock()
+            .unwrap()
+            .entry(account.to_string())
+            .or_default()
+            .0 -= 1;
         self.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -74,7 +93,7 @@ impl Provider for Fake {
         address: &ResourceAddress,
         attrs: &Attrs,
     ) -> Result<ObservedResource, ProviderError> {
-        self.busy().await;
+        self.busy(&address.account).await;
         if self.fail_create.lock().unwrap().contains(&address.name) {
             return Err(Fake::err(address, "Create"));
         }
@@ -112,7 +131,7 @@ impl Provider for Fake {
         after: &Attrs,
         _changed: &[String],
     ) -> Result<ObservedResource, ProviderError> {
-        self.busy().await;
+        self.busy(&address.account).await;
         let mut attrs = after.clone();
         attrs.insert("id".into(), json!(id));
         let o = ObservedResource {
@@ -135,7 +154,7 @@ impl Provider for Fake {
         _id: &str,
         _before: &Attrs,
     ) -> Result<(), ProviderError> {
-        self.busy().await;
+        self.busy(&address.account).await;
         self.objects.lock().unwrap().remove(address);
         self.log
             .lock()
@@ -398,6 +417,48 @@ async fn parallelism_is_bounded() {
     assert!(out.is_success());
     let max = p.max_running.load(Ordering::SeqCst);
     assert!((2..=3).contains(&max), "max concurrent {max}");
+}
+
+#[tokio::test]
+async fn a_slow_account_holds_only_its_share_of_the_slots() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    *p.slow_account.lock().unwrap() = Some("111111111111".into());
+    let mut desired: Vec<DesiredResource> = (0..8).map(|i| role(&format!("s{i}"), "x")).collect();
+    desired.extend((0..8).map(|i| {
+        DesiredResource::new(
+            ResourceKind::IamRole,
+            &format!("f{i}"),
+            "222222222222",
+            None,
+        )
+        .set("name", json!(format!("f{i}")))
+    }));
+    let mut state = State::new();
+    let pl = plan(&p, &desired, &state, false).await;
+    let mut completed: Vec<String> = Vec::new();
+    let mut on = |e| {
+        if let ApplyEvent::Completed { address, .. } = e {
+            completed.push(address.account.clone());
+        }
+    };
+    let out = Executor::new(&p, Limits::new(4, 2))
+        .apply(&pl, &mut state, &mut file, &mut on)
+        .await;
+    assert!(out.is_success());
+    let by = p.by_account.lock().unwrap().clone();
+    assert_eq!(by["111111111111"].1, 2, "{by:?}");
+    assert_eq!(by["222222222222"].1, 2, "{by:?}");
+    // The fast account is done long before the slow one: it never waited for its slots.
+    let last_fast = completed.iter().rposition(|a| a == "222222222222").unwrap();
+    let first_slow_half = completed
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| *a == "111111111111")
+        .nth(3)
+        .map(|(i, _)| i)
+        .unwrap();
+    assert!(last_fast < first_slow_half, "{completed:?}");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use aws_types::SdkConfig;
 use eksmgr_engine::blueprint::{Discovery, SkippedAccount, SpokeAccount};
 use eksmgr_engine::config::Config;
 use eksmgr_engine::provider::ProviderError;
+use futures::StreamExt;
 
 use crate::AwsProvider;
 use crate::error::{Call, map};
@@ -29,8 +30,11 @@ pub async fn base_config(home_region: &str) -> SdkConfig {
 }
 
 /// Loads the caller's configuration, discovers who it is and the spokes, and builds the
-/// provider.
-pub async fn connect(config: &Config) -> Result<(AwsProvider, Discovery), ProviderError> {
+/// provider. Discovery lists the roles of up to `parallelism` accounts at once.
+pub async fn connect(
+    config: &Config,
+    parallelism: usize,
+) -> Result<(AwsProvider, Discovery), ProviderError> {
     let base = base_config(&config.organization.home_region).await;
     let configured = config
         .organization
@@ -40,7 +44,7 @@ pub async fn connect(config: &Config) -> Result<(AwsProvider, Discovery), Provid
     let mut discovery = discover(&base, configured).await?;
     let sessions = Sessions::new(base, SessionsConfig::from_config(config, &discovery));
     discover_spokes(&sessions, config, &mut discovery).await?;
-    discover_principals(&sessions, config, &mut discovery).await;
+    discover_principals(&sessions, config, &mut discovery, parallelism).await;
     Ok((AwsProvider::new(sessions), discovery))
 }
 
@@ -50,7 +54,15 @@ pub async fn discover(
     configured_management: Option<&str>,
 ) -> Result<Discovery, ProviderError> {
     let sts = aws_sdk_sts::Client::new(base);
-    let who = sts.get_caller_identity().send().await.map_err(|e| {
+    let who = sts.get_caller_identity().send().await;
+    // Who the caller is, and so the account to count the call in, is what this call finds out.
+    let caller = who
+        .as_ref()
+        .ok()
+        .and_then(|w| w.account())
+        .unwrap_or("unknown");
+    crate::stats::global().called(caller, "sts", "GetCallerIdentity", who.is_ok());
+    let who = who.map_err(|e| {
         map(
             Call::new(
                 "of the caller",
@@ -89,27 +101,19 @@ pub async fn discover_spokes(
         let c = crate::organizations::client(sessions, &mgmt, None).await?;
         let mut ous = vec![ou.clone()];
         while let Some(parent) = ous.pop() {
-            let call = Call::new(&mgmt, &resource, "organizations:ListAccountsForParent");
-            let mut pages = c
-                .list_accounts_for_parent()
-                .parent_id(&parent)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| map(call, e))?;
-                for a in page.accounts() {
-                    let id = a.id().unwrap_or_default().to_string();
-                    let name = a.name().unwrap_or_default().to_string();
-                    match a.status() {
-                        Some(AccountStatus::Active) | None => {
-                            found.insert(id.clone(), SpokeAccount { id, name });
-                        }
-                        Some(other) => skipped.push(SkippedAccount {
-                            id,
-                            name,
-                            reason: format!("account status is {}", other.as_str()),
-                        }),
+            let accounts = crate::organizations::accounts_in(sessions, &mgmt, &parent).await?;
+            for a in accounts.iter() {
+                let id = a.id().unwrap_or_default().to_string();
+                let name = a.name().unwrap_or_default().to_string();
+                match a.status() {
+                    Some(AccountStatus::Active) | None => {
+                        found.insert(id.clone(), SpokeAccount { id, name });
                     }
+                    Some(other) => skipped.push(SkippedAccount {
+                        id,
+                        name,
+                        reason: format!("account status is {}", other.as_str()),
+                    }),
                 }
             }
             if spokes_cfg.include_nested_ous {
@@ -167,16 +171,25 @@ pub async fn discover_spokes(
     Ok(())
 }
 
-/// Lists the IAM roles of the accounts whose principals the configuration names, in parallel.
-/// An account that cannot be listed (its spoke role not deployed yet, access denied) is left
-/// out: the blueprint then reports its principals as unresolved instead of guessing.
-pub async fn discover_principals(sessions: &Sessions, config: &Config, discovery: &mut Discovery) {
+/// Lists the IAM roles of the accounts whose principals the configuration names, up to
+/// `parallelism` accounts at once. An account that cannot be listed (its spoke role not
+/// deployed yet, access denied) is left out: the blueprint then reports its principals as
+/// unresolved instead of guessing.
+pub async fn discover_principals(
+    sessions: &Sessions,
+    config: &Config,
+    discovery: &mut Discovery,
+    parallelism: usize,
+) {
     let accounts = eksmgr_engine::blueprint::principal_accounts(config, discovery);
-    let lists = futures::future::join_all(accounts.into_iter().map(|account| async move {
-        let roles = list_roles(sessions, &account).await;
-        (account, roles)
-    }))
-    .await;
+    let lists: Vec<_> = futures::stream::iter(accounts)
+        .map(|account| async move {
+            let roles = list_roles(sessions, &account).await;
+            (account, roles)
+        })
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await;
     for (account, roles) in lists {
         if let Ok(roles) = roles {
             discovery.iam_roles.insert(account, roles);
@@ -184,15 +197,9 @@ pub async fn discover_principals(sessions: &Sessions, config: &Config, discovery
     }
 }
 
-/// Every role ARN of an account.
+/// Every role ARN of an account, from the account's role listing (shared with the reads of
+/// the plan that follows, so the roles are listed once per run).
 pub async fn list_roles(sessions: &Sessions, account: &str) -> Result<Vec<String>, ProviderError> {
-    let c = crate::iam::client(sessions, account, None).await?;
-    let call = Call::new(account, "the account's IAM roles", "iam:ListRoles");
-    let mut out = Vec::new();
-    let mut pages = c.list_roles().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| map(call, e))?;
-        out.extend(page.roles().iter().map(|r| r.arn().to_string()));
-    }
-    Ok(out)
+    let roles = crate::iam::listed_roles(sessions, account).await?;
+    Ok(roles.iter().map(|r| r.arn().to_string()).collect())
 }

@@ -2,10 +2,11 @@
 //! policies and tags. IAM returns policy documents URL-encoded; they are decoded and parsed
 //! here so state and plans hold JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use aws_sdk_iam::Client;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{EntityType, Role, RoleDetail, Tag};
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
@@ -63,7 +64,6 @@ async fn get(
                 .filter_map(|p| p.policy_arn().map(str::to_string)),
         );
     }
-    managed.sort();
     let mut inline_names = Vec::new();
     let mut pages = c
         .list_role_policies()
@@ -86,8 +86,19 @@ async fn get(
             .map_err(|e| map(Call::new(account, resource, "iam:GetRolePolicy"), e))?;
         inline.insert(pname, parse_doc(p.policy_document()));
     }
-    let tags: serde_json::Map<String, Value> = role
-        .tags()
+    Ok(Some(observed(role, managed, inline, role.tags())))
+}
+
+/// A role as state and plans hold it, from its description (`GetRole` or `ListRoles`), its
+/// managed policy ARNs, its inline policies and its tags.
+fn observed(
+    role: &Role,
+    mut managed: Vec<String>,
+    inline: serde_json::Map<String, Value>,
+    tags: &[Tag],
+) -> ObservedResource {
+    managed.sort();
+    let tags: serde_json::Map<String, Value> = tags
         .iter()
         .map(|t| (t.key().to_string(), json!(t.value())))
         .collect();
@@ -111,10 +122,124 @@ async fn get(
     attrs.insert("tags".into(), Value::Object(tags));
     attrs.insert("arn".into(), json!(role.arn()));
     attrs.insert("role_id".into(), json!(role.role_id()));
-    Ok(Some(ObservedResource {
+    ObservedResource {
         id: role.role_name().to_string(),
         attrs,
-    }))
+    }
+}
+
+/// Page size of the account-wide listings (the most IAM allows).
+const PAGE: i32 = 1000;
+
+fn listed_key(account: &str) -> String {
+    format!("iam:ListRoles:{account}")
+}
+
+fn details_key(account: &str) -> String {
+    format!("iam:GetAccountAuthorizationDetails:{account}")
+}
+
+/// Every role of an account (`ListRoles`: names, paths, descriptions, trust policies, session
+/// durations; no tags, no policies), listed once per run and shared: by discovery, which
+/// resolves principal patterns from it, and by [`read_role`].
+pub(crate) async fn listed_roles(
+    s: &Sessions,
+    account: &str,
+) -> Result<Arc<Vec<Role>>, ProviderError> {
+    s.shared_read(&listed_key(account), async {
+        let c = client(s, account, None).await?;
+        let call = Call::new(account, "the account's IAM roles", "iam:ListRoles");
+        let mut out = Vec::new();
+        let mut pages = c.list_roles().max_items(PAGE).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map(call, e))?;
+            out.extend(page.roles().iter().cloned());
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// The policies and tags of every role of an account (`GetAccountAuthorizationDetails`
+/// filtered to roles), read once per run and shared; `None` when the caller may not make that
+/// call, and each role is then read on its own.
+async fn role_details(
+    s: &Sessions,
+    account: &str,
+) -> Result<Arc<Option<HashMap<String, RoleDetail>>>, ProviderError> {
+    s.shared_read(&details_key(account), async {
+        let c = client(s, account, None).await?;
+        let call = Call::new(
+            account,
+            "the account's IAM roles",
+            "iam:GetAccountAuthorizationDetails",
+        );
+        let mut out = HashMap::new();
+        let mut pages = c
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .max_items(PAGE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if matches!(code(&e), Some("AccessDenied" | "AccessDeniedException")) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(map(call, e)),
+            };
+            for r in page.role_detail_list() {
+                if let Some(name) = r.role_name() {
+                    out.insert(name.to_string(), r.clone());
+                }
+            }
+        }
+        Ok(Some(out))
+    })
+    .await
+}
+
+/// After a write in an account, its listings no longer describe it.
+async fn forget_listings(s: &Sessions, account: &str) {
+    s.forget(&listed_key(account)).await;
+    s.forget(&details_key(account)).await;
+}
+
+/// A role from the account-wide listings: two paginated calls per account serve every role
+/// of it, instead of four calls per role. `None` when the listings cannot tell (the caller
+/// may not list, or the role appeared between the two listings): read the role itself.
+async fn from_listings(
+    s: &Sessions,
+    account: &str,
+    name: &str,
+) -> Result<Option<Option<ObservedResource>>, ProviderError> {
+    let listed = match listed_roles(s, account).await {
+        Ok(l) => l,
+        Err(e) if e.kind == ErrorKind::AccessDenied => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(role) = listed.iter().find(|r| r.role_name() == name) else {
+        return Ok(Some(None));
+    };
+    let details = role_details(s, account).await?;
+    let Some(detail) = details.as_ref().as_ref().and_then(|d| d.get(name)) else {
+        return Ok(None);
+    };
+    let managed = detail
+        .attached_managed_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect();
+    let inline = detail
+        .role_policy_list()
+        .iter()
+        .filter_map(|p| {
+            let name = p.policy_name()?;
+            Some((name.to_string(), parse_doc(p.policy_document()?)))
+        })
+        .collect();
+    Ok(Some(Some(observed(role, managed, inline, detail.tags()))))
 }
 
 /// Reads a role by name.
@@ -124,8 +249,12 @@ pub async fn read_role(
 ) -> Result<Option<ObservedResource>, ProviderError> {
     let account = req.address.account.as_str();
     let resource = req.address.to_string();
+    let name = key(req, "name");
+    if let Some(found) = from_listings(s, account, name).await? {
+        return Ok(found);
+    }
     let c = client(s, account, None).await?;
-    get(&c, account, &resource, key(req, "name")).await
+    get(&c, account, &resource, name).await
 }
 
 fn tags(attrs: &Attrs) -> Vec<Tag> {
@@ -144,6 +273,7 @@ pub async fn create_role(
     let account = address.account.as_str();
     let resource = address.to_string();
     let c = client(s, account, None).await?;
+    forget_listings(s, account).await;
     let name = attr_str(attrs, "name").unwrap_or(&address.name);
     let created = c
         .create_role()
@@ -259,6 +389,7 @@ pub async fn update_role(
     let account = address.account.as_str();
     let resource = address.to_string();
     let c = client(s, account, None).await?;
+    forget_listings(s, account).await;
     let name = attr_str(after, "name").unwrap_or(&address.name);
     let has = |n: &str| changed.iter().any(|c| c == n);
     if has("assume_role_policy") {
@@ -325,6 +456,7 @@ pub async fn delete_role(s: &Sessions, address: &ResourceAddress) -> Result<(), 
     let account = address.account.as_str();
     let resource = address.to_string();
     let c = client(s, account, None).await?;
+    forget_listings(s, account).await;
     let name = address.name.as_str();
     let Some(current) = get(&c, account, &resource, name).await? else {
         return Ok(());

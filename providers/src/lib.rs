@@ -15,6 +15,7 @@ pub mod kms;
 pub mod organizations;
 pub mod sessions;
 pub mod stacksets;
+pub mod stats;
 
 use std::sync::Arc;
 

@@ -2,9 +2,10 @@
 //! (`org_policy_attachment`), in the management account.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use aws_sdk_organizations::Client;
-use aws_sdk_organizations::types::{PolicyType, Tag};
+use aws_sdk_organizations::types::{Account, PolicyType, Tag};
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
@@ -403,16 +404,59 @@ pub async fn delete_attachment(
     }
 }
 
-/// The parent OU (or root) of each account, for services that report accounts but not OUs.
+/// The accounts directly in an OU (`ListAccountsForParent`, all pages), listed once per run
+/// and shared: discovery finds the spokes with it, and the stack-instance read maps accounts
+/// back to their OU with it.
+pub(crate) async fn accounts_in(
+    s: &Sessions,
+    management: &str,
+    ou: &str,
+) -> Result<Arc<Vec<Account>>, ProviderError> {
+    s.shared_read(
+        &format!("organizations:ListAccountsForParent:{ou}"),
+        async {
+            let c = client(s, management, None).await?;
+            let resource = format!("organizational unit {ou}");
+            let call = Call::new(management, &resource, "organizations:ListAccountsForParent");
+            let mut out = Vec::new();
+            let mut pages = c
+                .list_accounts_for_parent()
+                .parent_id(ou)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| map(call, e))?;
+                out.extend(page.accounts().iter().cloned());
+            }
+            Ok(out)
+        },
+    )
+    .await
+}
+
+/// The OUs among `candidates` that hold at least one of `accounts`, plus the parent of each
+/// account in none of them, for services that report accounts but not OUs. The candidates'
+/// listings are the ones discovery made, so usually no call is needed.
 pub(crate) async fn parents(
     s: &Sessions,
     call: Call<'_>,
     management: &str,
+    candidates: &BTreeSet<String>,
     accounts: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, ProviderError> {
-    let c = client(s, management, None).await?;
     let mut out = BTreeSet::new();
-    for account in accounts {
+    let mut placed = BTreeSet::new();
+    for ou in candidates {
+        let members = accounts_in(s, management, ou).await?;
+        for a in members.iter().filter_map(Account::id) {
+            if accounts.contains(a) {
+                out.insert(ou.clone());
+                placed.insert(a.to_string());
+            }
+        }
+    }
+    let c = client(s, management, None).await?;
+    for account in accounts.iter().filter(|a| !placed.contains(*a)) {
         let page = c
             .list_parents()
             .child_id(account)

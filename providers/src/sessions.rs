@@ -28,6 +28,8 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError};
 
 use tokio::sync::{Mutex, OnceCell};
 
+use crate::stats::{CallStats, CountCalls};
+
 /// How accounts are reached.
 #[derive(Debug, Clone)]
 pub struct SessionsConfig {
@@ -99,7 +101,12 @@ pub struct Sessions {
     config: SessionsConfig,
     cache: Arc<Mutex<HashMap<String, SessionCell>>>,
     clients: Arc<Mutex<HashMap<ClientKey, Arc<dyn Any + Send + Sync>>>>,
+    reads: Arc<Mutex<HashMap<String, ReadCell>>>,
+    stats: CallStats,
 }
+
+/// The result of a read shared by the whole run (see [`Sessions::shared_read`]).
+type ReadCell = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
 
 /// The SDK configuration reached through one chain of roles, set up once.
 type SessionCell = Arc<OnceCell<Result<SdkConfig, ProviderError>>>;
@@ -117,6 +124,8 @@ pub struct ClientSettings {
     pub timeouts: aws_smithy_types::timeout::TimeoutConfig,
     /// Standard retry with backoff (see [`Sessions::retry`]).
     pub retry: aws_smithy_types::retry::RetryConfig,
+    /// Counts the client's calls (`--stats`).
+    pub interceptor: CountCalls,
 }
 
 /// Defines `client(sessions, account, region)` for an SDK crate, cached per run.
@@ -137,6 +146,7 @@ macro_rules! service_client {
                         .retry_partition(settings.partition)
                         .timeout_config(settings.timeouts)
                         .retry_config(settings.retry)
+                        .interceptor(settings.interceptor)
                         .build(),
                 )
             })
@@ -154,14 +164,68 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Sessions {
-    /// Sessions starting from the caller's configuration.
+    /// Sessions starting from the caller's configuration, counting calls into the process's
+    /// counters ([`crate::stats::global`]).
     pub fn new(base: SdkConfig, config: SessionsConfig) -> Self {
+        Sessions::with_stats(base, config, crate::stats::global().clone())
+    }
+
+    /// Sessions counting calls into `stats`.
+    pub fn with_stats(base: SdkConfig, config: SessionsConfig, stats: CallStats) -> Self {
         Sessions {
             base,
             config,
             cache: Arc::new(Mutex::new(HashMap::new())),
             clients: Arc::new(Mutex::new(HashMap::new())),
+            reads: Arc::new(Mutex::new(HashMap::new())),
+            stats,
         }
+    }
+
+    /// The call counters.
+    pub fn stats(&self) -> &CallStats {
+        &self.stats
+    }
+
+    /// Runs `read` once per run for `key` and shares its result (an error included) with
+    /// every caller asking for the same key, concurrent ones too: an account-wide listing
+    /// serves the reads of many resources, and nothing is asked twice. Writes that change
+    /// what a key describes call [`Sessions::forget`].
+    pub(crate) async fn shared_read<T, F>(
+        &self,
+        key: &str,
+        read: F,
+    ) -> Result<Arc<T>, ProviderError>
+    where
+        T: Send + Sync + 'static,
+        F: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let cell = {
+            let mut cells = self.reads.lock().await;
+            cells.entry(key.to_string()).or_default().clone()
+        };
+        let value = cell
+            .get_or_init(|| async {
+                let shared: Arc<dyn Any + Send + Sync> = Arc::new(read.await.map(Arc::new));
+                shared
+            })
+            .await;
+        match value.downcast_ref::<Result<Arc<T>, ProviderError>>() {
+            Some(r) => r.clone(),
+            None => Err(ProviderError {
+                account: self.config.management_account_id.clone(),
+                resource: key.to_string(),
+                api_call: "eksmgr:shared-read".into(),
+                message: "a shared read was asked for with two different result types".into(),
+                hint: Some("this is a bug in eksmgr; please report it".into()),
+                kind: ErrorKind::Other,
+            }),
+        }
+    }
+
+    /// Drops the shared read of `key`, so that the next one asks AWS again.
+    pub(crate) async fn forget(&self, key: &str) {
+        self.reads.lock().await.remove(key);
     }
 
     /// The settings.
@@ -221,6 +285,8 @@ impl Sessions {
         let provider = RunCredentials {
             inner,
             cached: Mutex::new(None),
+            stats: self.stats.clone(),
+            account: account_of(role_arn).to_string(),
         };
         if let Err(e) = provider.provide_credentials().await {
             let chain = self.config.chain(account);
@@ -286,6 +352,7 @@ impl Sessions {
                 partition: Sessions::partition(service, account),
                 timeouts: Sessions::timeouts(),
                 retry: self.retry(),
+                interceptor: self.stats.interceptor(account),
             },
         );
         self.clients
@@ -335,6 +402,14 @@ impl Sessions {
 struct RunCredentials {
     inner: AssumeRoleProvider,
     cached: Mutex<Option<Credentials>>,
+    stats: CallStats,
+    /// The account of the role.
+    account: String,
+}
+
+/// The account id of a role ARN (`arn:aws:iam::ACCOUNT:role/NAME`).
+fn account_of(role_arn: &str) -> &str {
+    role_arn.split(':').nth(4).unwrap_or_default()
 }
 
 /// Credentials are renewed this long before they expire.
@@ -355,7 +430,9 @@ impl ProvideCredentials for RunCredentials {
                     return Ok(c.clone());
                 }
             }
-            let c = self.inner.provide_credentials().await?;
+            let c = self.inner.provide_credentials().await;
+            self.stats.assumed_role(&self.account, c.is_ok());
+            let c = c?;
             *cached = Some(c.clone());
             Ok(c)
         })

@@ -4,6 +4,7 @@
 //! set is waited out within a bound.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
@@ -132,23 +133,43 @@ async fn describe(
     }))
 }
 
+fn described_key(address: &ResourceAddress, name: &str) -> String {
+    format!(
+        "cloudformation:DescribeStackSet:{}:{}:{name}",
+        address.account,
+        address.region.as_deref().unwrap_or_default()
+    )
+}
+
+/// The stack set as the plan's reads see it: described once per run and shared by the read
+/// of the stack set and the read of its instances.
+async fn described(
+    s: &Sessions,
+    address: &ResourceAddress,
+    name: &str,
+) -> Result<Arc<Option<ObservedResource>>, ProviderError> {
+    s.shared_read(&described_key(address, name), async {
+        let resource = address.to_string();
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        let call = Call::new(
+            &address.account,
+            &resource,
+            "cloudformation:DescribeStackSet",
+        );
+        describe(&c, call, name).await
+    })
+    .await
+}
+
 /// Reads the stack set by name.
 pub async fn read_stack_set(
     s: &Sessions,
     req: &ReadRequest<'_>,
 ) -> Result<Option<ObservedResource>, ProviderError> {
-    let resource = req.address.to_string();
-    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
-    describe(
-        &c,
-        Call::new(
-            &req.address.account,
-            &resource,
-            "cloudformation:DescribeStackSet",
-        ),
-        key(req, "name"),
-    )
-    .await
+    Ok(described(s, req.address, key(req, "name"))
+        .await?
+        .as_ref()
+        .clone())
 }
 
 /// Waits for a stack set operation to finish.
@@ -245,6 +266,7 @@ pub async fn create_stack_set(
     let account = address.account.as_str();
     let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(attrs, "name").unwrap_or(&address.name);
+    s.forget(&described_key(address, name)).await;
     let call = Call::new(account, &resource, "cloudformation:CreateStackSet");
     let caps: Vec<Capability> = attr_strings(attrs, "capabilities")
         .iter()
@@ -296,6 +318,7 @@ pub async fn update_stack_set(
     let account = address.account.as_str();
     let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(after, "name").unwrap_or(&address.name);
+    s.forget(&described_key(address, name)).await;
     let call = Call::new(account, &resource, "cloudformation:UpdateStackSet");
     let caps: Vec<Capability> = attr_strings(after, "capabilities")
         .iter()
@@ -342,6 +365,7 @@ pub async fn delete_stack_set(
 ) -> Result<(), ProviderError> {
     let resource = address.to_string();
     let c = client(s, &address.account, address.region.as_deref()).await?;
+    s.forget(&described_key(address, &address.name)).await;
     let call = Call::new(&address.account, &resource, "cloudformation:DeleteStackSet");
     let r = while_busy!(
         call,
@@ -423,23 +447,18 @@ pub async fn read_instances(
         return Ok(None);
     };
     // The stack set also records the OUs it targets (deployments to empty OUs leave no instance).
-    if let Some(ss) = describe(
-        &c,
-        Call::new(
-            &req.address.account,
-            &resource,
-            "cloudformation:DescribeStackSet",
-        ),
-        name,
-    )
-    .await?
-    {
+    if let Some(ss) = described(s, req.address, name).await?.as_ref() {
         ous.extend(crate::attr_strings(&ss.attrs, "organizational_unit_ids"));
     }
     // Some endpoints (the moto emulator) report instances without their OU: ask Organizations
     // which OU each instance's account is in.
     if ous.is_empty() && !accounts.is_empty() {
-        ous = crate::organizations::parents(s, call, &req.address.account, &accounts).await?;
+        let mut candidates: BTreeSet<String> = BTreeSet::new();
+        for attrs in [req.desired, req.recorded].into_iter().flatten() {
+            candidates.extend(crate::attr_strings(attrs, "organizational_unit_ids"));
+        }
+        ous = crate::organizations::parents(s, call, &req.address.account, &candidates, &accounts)
+            .await?;
     }
     if ous.is_empty() || regions.is_empty() {
         return Ok(None);
@@ -504,6 +523,7 @@ pub async fn create_instances(
     let resource = address.to_string();
     let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(attrs, "stack_set_name").unwrap_or(&address.name);
+    s.forget(&described_key(address, name)).await;
     let ous = attr_strings(attrs, "organizational_unit_ids");
     let regions = attr_strings(attrs, "regions");
     let call = Call::new(
@@ -533,6 +553,7 @@ pub async fn update_instances(
     let resource = address.to_string();
     let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(after, "stack_set_name").unwrap_or(&address.name);
+    s.forget(&described_key(address, name)).await;
     let set = |a: &Attrs, n: &str| attr_strings(a, n).into_iter().collect::<BTreeSet<String>>();
     let (want_ous, have_ous) = (
         set(after, "organizational_unit_ids"),
@@ -579,6 +600,7 @@ pub async fn delete_instances(
     let resource = address.to_string();
     let c = client(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(before, "stack_set_name").unwrap_or(&address.name);
+    s.forget(&described_key(address, name)).await;
     let call = Call::new(
         &address.account,
         &resource,

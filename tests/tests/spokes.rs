@@ -1179,7 +1179,7 @@ async fn no_op_plan_call_budget() -> R {
 
     proxy.reset_counts();
     let plan_started = Instant::now();
-    let plan = estate.expect(&["plan", "--detailed-exitcode"], 0)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode", "--stats"], 0)?;
     let plan_time = plan_started.elapsed();
     let calls = proxy.calls();
     ensure(plan.stdout.contains("No changes."), || format!("{plan}"))?;
@@ -1195,6 +1195,20 @@ async fn no_op_plan_call_budget() -> R {
         total as f64 / EXAMPLE_RESOURCES as f64,
         plan_time.as_secs_f64()
     );
+    // `--stats` counts the same calls from inside eksmgr as the proxy sees on the wire.
+    let reported: Option<usize> = plan
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("AWS calls: "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok());
+    ensure(reported == Some(calls.len()), || {
+        format!(
+            "--stats reported {reported:?} calls, the proxy saw {}: {}",
+            calls.len(),
+            plan.stderr
+        )
+    })?;
     let mut assumed: BTreeMap<String, usize> = BTreeMap::new();
     for call in calls.iter().filter(|c| c.action == "AssumeRole") {
         *assumed
@@ -1231,12 +1245,41 @@ async fn no_op_plan_call_budget() -> R {
     for spoke in &estate.seed.spoke_account_ids {
         let arn = role_arn(spoke, SPOKE_ADMIN_ROLE);
         let n = assumed.get(&arn).copied().unwrap_or(0);
-        ensure((1..=2).contains(&n), || {
-            format!(
-                "{arn} should be assumed once (at most twice) per plan, it was {n} times: {assumed:?}"
-            )
+        ensure(n == 1, || {
+            format!("{arn} should be assumed once per plan, it was {n} times: {assumed:?}")
         })?;
     }
+    ensure(total <= 2 * EXAMPLE_RESOURCES, || {
+        format!(
+            "a no-op plan should make at most 2 calls per resource: {total} calls for {EXAMPLE_RESOURCES} resources ({counts:?})"
+        )
+    })?;
+    // Nothing is asked twice: an account-wide listing serves every resource of the account,
+    // and an EKS path names one thing (calls signed with the same key are in one account).
+    const ONCE_PER_ACCOUNT: [&str; 6] = [
+        "ListRoles",
+        "GetAccountAuthorizationDetails",
+        "ListAccountsForParent",
+        "DescribeStackSet",
+        "ListStackInstances",
+        "GetCallerIdentity",
+    ];
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for call in calls
+        .iter()
+        .filter(|c| c.is_rest() || ONCE_PER_ACCOUNT.contains(&c.action.as_str()))
+    {
+        *seen
+            .entry((
+                call.access_key_id.clone().unwrap_or_default(),
+                call.qualified(),
+            ))
+            .or_insert(0) += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    ensure(twice.is_empty(), || {
+        format!("a no-op plan asked for the same thing more than once: {twice:?}")
+    })?;
     eprintln!(
         "no_op_plan_call_budget: {:.1}s",
         started.elapsed().as_secs_f64()

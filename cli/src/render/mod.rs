@@ -6,6 +6,7 @@
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod stats;
 pub mod textdiff;
 
 /// Applies (or not) terminal styles.

@@ -29,7 +29,9 @@
 //!   `iam:PassRole` on the cluster role and on the pod identity roles (EKS checks it on
 //!   `CreateCluster` and `CreatePodIdentityAssociation`), `iam:CreateServiceLinkedRole` for
 //!   EKS's service-linked role (created with the first cluster), `iam:ListRoles` where
-//!   principals are resolved, [`KMS_ACCOUNT_ACTIONS`] and [`KEY_ACTIONS`] for each cluster key
+//!   principals are resolved (role reads also list the account's roles with `iam:ListRoles`
+//!   and `iam:GetAccountAuthorizationDetails`, but fall back to the per-role reads of
+//!   [`ROLE_ACTIONS`] when denied, so neither is required for them), [`KMS_ACCOUNT_ACTIONS`] and [`KEY_ACTIONS`] for each cluster key
 //!   (`kms:CreateGrant` and `kms:DescribeKey` because EKS checks the caller may use the key
 //!   when encryption is set), [`ALIAS_ACTIONS`] on its alias, [`CLUSTER_ACTIONS`] on each
 //!   cluster, and the access entry and pod identity association calls.

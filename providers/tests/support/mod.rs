@@ -51,18 +51,24 @@ impl Moto {
 
 /// Sessions from `base` whose management and hub account are moto's default account.
 pub fn sessions(base: SdkConfig) -> Sessions {
-    Sessions::new(
-        base,
-        SessionsConfig {
-            management_account_id: ACCOUNT.into(),
-            hub_account_id: ACCOUNT.into(),
-            hub_access_role_name: "OrganizationAccountAccessRole".into(),
-            partition: "aws".into(),
-            home_region: REGION.into(),
-            hub_agent_role_name: "EKSManagerAgentRole".into(),
-            spoke_role_name: "EKSManagerAdmin".into(),
-            session_name: "eksmgr-test".into(),
-            session_duration: Duration::from_secs(3600),
-        },
-    )
+    Sessions::new(base, sessions_config())
+}
+
+/// Sessions of moto's default account counting calls into `stats`.
+pub fn counted_sessions(base: SdkConfig, stats: eksmgr_providers::stats::CallStats) -> Sessions {
+    Sessions::with_stats(base, sessions_config(), stats)
+}
+
+fn sessions_config() -> SessionsConfig {
+    SessionsConfig {
+        management_account_id: ACCOUNT.into(),
+        hub_account_id: ACCOUNT.into(),
+        hub_access_role_name: "OrganizationAccountAccessRole".into(),
+        partition: "aws".into(),
+        home_region: REGION.into(),
+        hub_agent_role_name: "EKSManagerAgentRole".into(),
+        spoke_role_name: "EKSManagerAdmin".into(),
+        session_name: "eksmgr-test".into(),
+        session_duration: Duration::from_secs(3600),
+    }
 }
