@@ -7,7 +7,8 @@ mod cli;
 mod commands;
 mod context;
 mod kubeconfig;
-mod render;
+
+use eksmgr::render;
 
 use std::process::ExitCode;
 

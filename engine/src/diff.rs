@@ -31,7 +31,7 @@ pub fn canonical(ty: AttrType, v: &Value) -> Value {
             Value::Array(items) => {
                 let mut items: Vec<Value> =
                     items.iter().cloned().map(policy::sort_object).collect();
-                items.sort_by_key(|x| serde_json::to_string(x).unwrap_or_default());
+                items.sort_by_cached_key(|x| serde_json::to_string(x).unwrap_or_default());
                 items.dedup();
                 Value::Array(items)
             }
@@ -53,6 +53,11 @@ pub fn canonical(ty: AttrType, v: &Value) -> Value {
 
 /// Whether two values of an attribute mean the same.
 pub fn same(kind: ResourceKind, name: &str, a: &Value, b: &Value) -> bool {
+    // Equal values have equal canonical forms: only values that differ are canonicalised
+    // (which copies them).
+    if a == b {
+        return true;
+    }
     let ty = schema::attribute(kind, name).ty;
     canonical(ty, a) == canonical(ty, b)
 }
@@ -68,7 +73,7 @@ pub fn diff_desired(
     let mut out = Vec::new();
     for (name, want) in after {
         let s = schema::attribute(kind, name);
-        let have = before.and_then(|b| b.get(name));
+        let have = before.and_then(|b| get(b, name));
         let differs = match (want, have) {
             (AttrValue::Unknown { .. }, _) => true,
             (AttrValue::Known(w), Some(h)) => !same(kind, name, w, h),
@@ -96,12 +101,25 @@ pub fn diff_desired(
     out
 }
 
+/// `attrs[name]`. A resource has a dozen attributes or so: comparing names is cheaper than
+/// hashing one, and planning looks up every attribute of every resource.
+fn get<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a Value> {
+    if attrs.len() <= 16 {
+        attrs
+            .iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
+    } else {
+        attrs.get(name)
+    }
+}
+
 /// The diffs between two observations of the same resource (drift: what was recorded after
 /// the last apply vs what AWS reports now), over the attributes that were recorded.
 pub fn diff_observed(kind: ResourceKind, recorded: &Attrs, now: &Attrs) -> Vec<AttrDiff> {
     let mut out = Vec::new();
     for s in schema::attributes(kind) {
-        let (a, b) = (recorded.get(s.name), now.get(s.name));
+        let (a, b) = (get(recorded, s.name), get(now, s.name));
         let differs = match (a, b) {
             (Some(a), Some(b)) => !same(kind, s.name, a, b),
             (None, None) => false,

@@ -1,7 +1,7 @@
 //! The resource dependency graph: a petgraph DAG over resource addresses, with cycles
 //! reported as the path that closes them, topological order, and DOT output.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use eksmgr_state::ResourceAddress;
@@ -29,7 +29,8 @@ pub enum GraphError {
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
     graph: DiGraph<ResourceAddress, ()>,
-    index: BTreeMap<ResourceAddress, NodeIndex>,
+    /// Looked up for every edge: hashed, not searched (outputs sort the addresses).
+    index: HashMap<ResourceAddress, NodeIndex>,
 }
 
 impl Graph {
@@ -38,21 +39,36 @@ impl Graph {
     where
         I: IntoIterator<Item = (&'a ResourceAddress, &'a [ResourceAddress])>,
     {
+        Graph::build_with(nodes.into_iter().map(|(addr, deps)| (addr, deps.iter())))
+    }
+
+    /// [`Graph::build`] with each resource's dependencies given as any iterator of addresses
+    /// (one may repeat): nothing needs to be copied to build the graph.
+    pub fn build_with<'a, I, D>(nodes: I) -> Result<Graph, GraphError>
+    where
+        I: IntoIterator<Item = (&'a ResourceAddress, D)>,
+        D: IntoIterator<Item = &'a ResourceAddress>,
+    {
         let mut g = Graph::default();
         let nodes: Vec<_> = nodes.into_iter().collect();
         for (addr, _) in &nodes {
             g.add(addr);
         }
-        for (addr, deps) in &nodes {
-            for dep in deps.iter() {
+        // Edges already added: `update_edge` would look through a node's edges for each one,
+        // quadratic for a resource with thousands of dependencies (a registry repository).
+        let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
+        for (addr, deps) in nodes {
+            let to = g.index[addr];
+            for dep in deps {
                 let Some(&from) = g.index.get(dep) else {
                     return Err(GraphError::Dangling {
-                        from: (*addr).clone(),
+                        from: addr.clone(),
                         to: dep.clone(),
                     });
                 };
-                let to = g.index[*addr];
-                g.graph.update_edge(from, to, ());
+                if edges.insert((from, to)) {
+                    g.graph.add_edge(from, to, ());
+                }
             }
         }
         g.check_acyclic()?;
@@ -61,13 +77,10 @@ impl Graph {
 
     /// The graph of desired resources (hard and ordering-only dependencies).
     pub fn of_desired(desired: &[crate::model::DesiredResource]) -> Result<Graph, GraphError> {
-        let deps: Vec<Vec<ResourceAddress>> =
-            desired.iter().map(|d| d.all_dependencies()).collect();
-        Graph::build(
+        Graph::build_with(
             desired
                 .iter()
-                .zip(&deps)
-                .map(|(d, x)| (&d.address, x.as_slice())),
+                .map(|d| (&d.address, d.depends_on.iter().chain(&d.order_after))),
         )
     }
 
@@ -128,30 +141,27 @@ impl Graph {
 
     /// Addresses in dependency order (dependencies first), ties broken by address.
     pub fn topological(&self) -> Vec<ResourceAddress> {
-        let mut indegree: BTreeMap<NodeIndex, usize> = self
+        // In-degrees by node index; the ready nodes ordered by address (unique, so the index
+        // beside it never decides the order).
+        let mut indegree: Vec<usize> = self
             .graph
             .node_indices()
-            .map(|n| {
-                (
-                    n,
-                    self.graph.neighbors_directed(n, petgraph::Incoming).count(),
-                )
-            })
+            .map(|n| self.graph.neighbors_directed(n, petgraph::Incoming).count())
             .collect();
-        let mut ready: BTreeSet<&ResourceAddress> = indegree
-            .iter()
-            .filter(|(_, d)| **d == 0)
-            .map(|(n, _)| &self.graph[*n])
+        let mut ready: BTreeSet<(&ResourceAddress, NodeIndex)> = self
+            .graph
+            .node_indices()
+            .filter(|n| indegree[n.index()] == 0)
+            .map(|n| (&self.graph[n], n))
             .collect();
         let mut out = Vec::with_capacity(self.graph.node_count());
-        while let Some(addr) = ready.pop_first() {
+        while let Some((addr, n)) = ready.pop_first() {
             out.push(addr.clone());
-            let n = self.index[addr];
             for m in self.graph.neighbors(n) {
-                if let Some(d) = indegree.get_mut(&m) {
+                if let Some(d) = indegree.get_mut(m.index()) {
                     *d -= 1;
                     if *d == 0 {
-                        ready.insert(&self.graph[m]);
+                        ready.insert((&self.graph[m], m));
                     }
                 }
             }

@@ -6,7 +6,8 @@
 //! desired, state and observed) -> `apply` (an [`apply::Executor`] that walks the plan's graph
 //! with bounded concurrency and reports [`apply::ApplyEvent`]s instead of printing).
 //! [`guardrails`] checks the expanded blueprint (the deny SCP against what eksmgr needs, the
-//! trust policies of the roles it creates) before anything is planned.
+//! trust policies of the roles it creates) before anything is planned. [`synthetic`] generates
+//! estates of any size, with an in-memory cloud, for benchmarks and scale tests.
 
 pub mod apply;
 pub mod blueprint;
@@ -23,6 +24,7 @@ pub mod refresh;
 pub mod rules;
 pub mod schedule;
 pub mod schema;
+pub mod synthetic;
 pub mod target;
 
 pub use eksmgr_state as state;

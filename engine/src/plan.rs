@@ -2,7 +2,7 @@
 //! a [`Plan`]: one [`PlannedChange`] per resource with its action and attribute diffs, the
 //! drift found since the last apply, what could not be planned, and warnings.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use eksmgr_state::{ResourceAddress, State};
 use serde::{Deserialize, Serialize};
@@ -330,32 +330,38 @@ impl Planner {
     ) -> Result<Plan, PlanError> {
         let empty: Vec<DesiredResource> = Vec::new();
         let desired = if options.destroy { &empty } else { desired };
-        let mut by_addr: BTreeMap<&ResourceAddress, &DesiredResource> = BTreeMap::new();
+        // Looked up for every resource: hashed, not searched.
+        let mut by_addr: HashMap<&ResourceAddress, &DesiredResource> =
+            HashMap::with_capacity(desired.len());
         for d in desired {
             if by_addr.insert(&d.address, d).is_some() {
                 return Err(PlanError::Duplicate(d.address.clone()));
             }
         }
-        // Graph over desired resources and state-only records.
-        let mut nodes: Vec<(&ResourceAddress, Vec<ResourceAddress>)> = desired
+        // Graph over desired resources and state-only records (their dependencies borrowed,
+        // not copied).
+        type Deps<'a> = Box<dyn Iterator<Item = &'a ResourceAddress> + 'a>;
+        let mut nodes: Vec<(&ResourceAddress, Deps<'_>)> = desired
             .iter()
-            .map(|d| (&d.address, d.all_dependencies()))
+            .map(|d| {
+                let deps: Deps<'_> = Box::new(d.depends_on.iter().chain(&d.order_after));
+                (&d.address, deps)
+            })
             .collect();
         for (addr, rec) in &state.resources {
             if !by_addr.contains_key(addr) {
                 if ResourceKind::of(addr).is_none() {
                     return Err(PlanError::UnknownKind(addr.clone()));
                 }
-                let deps = rec
-                    .depends_on
-                    .iter()
-                    .filter(|d| state.resources.contains_key(*d) || by_addr.contains_key(*d))
-                    .cloned()
-                    .collect();
+                let by_addr = &by_addr;
+                let deps: Deps<'_> =
+                    Box::new(rec.depends_on.iter().filter(move |d| {
+                        state.resources.contains_key(*d) || by_addr.contains_key(*d)
+                    }));
                 nodes.push((addr, deps));
             }
         }
-        let graph = Graph::build(nodes.iter().map(|(a, d)| (*a, d.as_slice())))?;
+        let graph = Graph::build_with(nodes)?;
 
         let mut plan = Plan {
             format_version: PLAN_FORMAT_VERSION,
@@ -371,18 +377,20 @@ impl Planner {
         };
         let estate_accounts: BTreeSet<&str> =
             desired.iter().map(|d| d.address.account.as_str()).collect();
-        let mut actions: BTreeMap<ResourceAddress, Action> = BTreeMap::new();
+        let order = graph.topological();
+        let mut actions: BTreeMap<&ResourceAddress, Action> = BTreeMap::new();
         let mut deferred: BTreeMap<ResourceAddress, (String, Option<ResourceAddress>)> =
             BTreeMap::new();
 
-        for addr in graph.topological() {
-            let record = state.resources.get(&addr);
-            let obs = observed.get(&addr);
+        for addr in &order {
+            let wanted = by_addr.get(addr).copied();
+            let record = state.resources.get(addr);
+            let obs = observed.get(addr);
             // Drift: recorded vs now.
             if let Some(rec) = record {
                 match obs {
                     Some(Observation::Found(o)) => {
-                        if let Some(kind) = ResourceKind::of(&addr) {
+                        if let Some(kind) = ResourceKind::of(addr) {
                             let diffs = diff::diff_observed(kind, &rec.attrs, &o.attrs);
                             if !diffs.is_empty() {
                                 plan.drift.push(Drift {
@@ -403,15 +411,19 @@ impl Planner {
             }
             // Unreadable, or depending on something deferred: defer. Ordering-only
             // dependencies (`order_after`) never defer.
-            let hard: Vec<ResourceAddress> = match by_addr.get(&addr) {
-                Some(d) => d.depends_on.clone(),
-                None => graph.dependencies(&addr),
+            let state_only_deps;
+            let hard: &[ResourceAddress] = match wanted {
+                Some(d) => &d.depends_on,
+                None => {
+                    state_only_deps = graph.dependencies(addr);
+                    &state_only_deps
+                }
             };
-            let awaiting = hard.iter().cloned().find_map(|d| {
-                if matches!(actions.get(&d), Some(Action::Create | Action::Replace)) {
-                    Some(d)
+            let awaiting = hard.iter().find_map(|d| {
+                if matches!(actions.get(d), Some(Action::Create | Action::Replace)) {
+                    Some(d.clone())
                 } else {
-                    deferred.get(&d).and_then(|(_, a)| a.clone())
+                    deferred.get(d).and_then(|(_, a)| a.clone())
                 }
             });
             if let Some(Observation::Unreadable { error }) = obs {
@@ -420,7 +432,7 @@ impl Planner {
             }
             // An ordering-only dependency that could not be read and was never created may
             // not exist: a resource naming it (a policy principal) would be refused.
-            let unknown_soft = by_addr.get(&addr).and_then(|d| {
+            let unknown_soft = wanted.and_then(|d| {
                 d.order_after
                     .iter()
                     .find(|o| deferred.contains_key(*o) && !state.resources.contains_key(*o))
@@ -450,10 +462,10 @@ impl Planner {
                 Some(Observation::Found(o)) => Some(o),
                 _ => None,
             };
-            let change = match by_addr.get(&addr) {
+            let change = match wanted {
                 Some(d) => plan_desired(d, record.is_some(), found, &actions, observed),
                 None => {
-                    let Some(kind) = ResourceKind::of(&addr) else {
+                    let Some(kind) = ResourceKind::of(addr) else {
                         return Err(PlanError::UnknownKind(addr.clone()));
                     };
                     let deps = record.map(|r| r.depends_on.clone()).unwrap_or_default();
@@ -482,13 +494,8 @@ impl Planner {
                 }
             };
             let mut change = change;
-            crate::rules::review(
-                &mut change,
-                by_addr.get(&addr).copied(),
-                &estate_accounts,
-                options,
-            );
-            actions.insert(addr.clone(), change.action);
+            crate::rules::review(&mut change, wanted, &estate_accounts, options);
+            actions.insert(addr, change.action);
             plan.changes.push(change);
         }
         role_replacement_notes(&mut plan, desired);
@@ -580,7 +587,7 @@ fn plan_desired(
     d: &DesiredResource,
     in_state: bool,
     found: Option<&crate::model::ObservedResource>,
-    actions: &BTreeMap<ResourceAddress, Action>,
+    actions: &BTreeMap<&ResourceAddress, Action>,
     observed: &Observations,
 ) -> PlannedChange {
     let after = resolve_refs(&d.attrs, actions, observed);
@@ -639,7 +646,7 @@ fn plan_desired(
 /// Replaces references whose target exists and stays by the target's observed value.
 fn resolve_refs(
     attrs: &DesiredAttrs,
-    actions: &BTreeMap<ResourceAddress, Action>,
+    actions: &BTreeMap<&ResourceAddress, Action>,
     observed: &Observations,
 ) -> DesiredAttrs {
     attrs

@@ -59,7 +59,7 @@ pub fn normalize(doc: &Value) -> Value {
             "Statement" => {
                 let mut statements: Vec<Value> =
                     as_list(&v).iter().map(normalize_statement).collect();
-                statements.sort_by_key(canonical_string);
+                statements.sort_by_cached_key(canonical_string);
                 statements.dedup();
                 out.insert(k, Value::Array(statements));
             }
@@ -173,7 +173,7 @@ fn string_set(v: &Value) -> Value {
             other => other,
         })
         .collect();
-    list.sort_by_key(canonical_string);
+    list.sort_by_cached_key(canonical_string);
     list.dedup();
     Value::Array(list)
 }
@@ -213,26 +213,51 @@ fn canonical_string(v: &Value) -> String {
 
 /// `*` and `?` wildcard matching, as IAM does it in ARNs, actions and principals.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    if pattern.is_ascii() && text.is_ascii() {
+        // One byte per character: no need to decode them.
+        glob(pattern.as_bytes(), text.as_bytes(), b'*', b'?', |a, b| {
+            a == b
+        })
+    } else {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        glob(&p, &t, '*', '?', |a, b| a == b)
+    }
+}
+
+/// [`wildcard_match`] of both strings in ASCII lower case (IAM actions), without making the
+/// lower-cased copies.
+pub fn wildcard_match_ignore_ascii_case(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        glob(pattern.as_bytes(), text.as_bytes(), b'*', b'?', |a, b| {
+            a.eq_ignore_ascii_case(&b)
+        })
+    } else {
+        wildcard_match(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
+    }
+}
+
+/// The wildcard matching of [`wildcard_match`] over characters (or bytes), `eq` comparing two
+/// of them.
+fn glob<T: Copy + PartialEq>(p: &[T], t: &[T], star: T, one: T, eq: impl Fn(T, T) -> bool) -> bool {
     let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
+    let mut backtrack: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == one || eq(p[pi], t[ti])) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
+        } else if pi < p.len() && p[pi] == star {
+            backtrack = Some((pi, ti));
             pi += 1;
-        } else if let Some((sp, st)) = star {
+        } else if let Some((sp, st)) = backtrack {
             pi = sp + 1;
             ti = st + 1;
-            star = Some((sp, st + 1));
+            backtrack = Some((sp, st + 1));
         } else {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == star)
 }
 
 #[cfg(test)]

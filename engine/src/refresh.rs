@@ -2,7 +2,7 @@
 //! bounded, producing the observations the planner diffs against. This is the only engine
 //! step besides apply that talks to a provider; the planner itself stays pure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use eksmgr_state::{ResourceAddress, State};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -47,26 +47,45 @@ pub async fn refresh<P: Provider + ?Sized>(
         .copied()
         .chain(state.resources.keys())
         .collect();
-    let known: BTreeMap<&ResourceAddress, _> = desired_by
-        .iter()
-        .map(|(a, d)| (*a, d.known_attrs()))
-        .collect();
-    let mut queue = FairQueue::new(limits.into());
+    // Within an account, kinds take turns too: the first reads of an account start the
+    // listings of different services (one role read lists the account's roles for all the
+    // others) instead of several reads waiting on the same listing.
+    type Kinds<'a> = BTreeMap<&'a str, VecDeque<&'a ResourceAddress>>;
+    let mut by_account: BTreeMap<&str, Kinds<'_>> = BTreeMap::new();
     for addr in addresses {
-        queue.push(&addr.account, addr);
+        by_account
+            .entry(addr.account.as_str())
+            .or_default()
+            .entry(addr.kind.as_str())
+            .or_default()
+            .push_back(addr);
+    }
+    let mut queue = FairQueue::new(limits.into());
+    for (account, mut kinds) in by_account {
+        while !kinds.is_empty() {
+            kinds.retain(|_, group| {
+                if let Some(addr) = group.pop_front() {
+                    queue.push(account, addr);
+                }
+                !group.is_empty()
+            });
+        }
     }
     let mut running = FuturesUnordered::new();
     let mut observed = Observations::new();
     loop {
         while let Some((_, addr)) = queue.start_next() {
             let record = state.resources.get(addr);
-            let req = ReadRequest {
-                address: addr,
-                id: record.map(|r| r.id.as_str()),
-                desired: known.get(addr),
-                recorded: record.map(|r| &r.attrs),
-            };
+            let desired = desired_by.get(addr).copied();
             running.push(async move {
+                // Made for the read and dropped after it: only the reads in flight hold a copy.
+                let known = desired.map(DesiredResource::known_attrs);
+                let req = ReadRequest {
+                    address: addr,
+                    id: record.map(|r| r.id.as_str()),
+                    desired: known.as_ref(),
+                    recorded: record.map(|r| &r.attrs),
+                };
                 let obs = match provider.read(req).await {
                     Ok(Some(o)) => Observation::Found(o),
                     Ok(None) => Observation::Missing,

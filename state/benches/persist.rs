@@ -1,7 +1,7 @@
 //! What persisting one apply step costs as the state grows: appending the step to the journal
 //! (one synced line, the same at any size) against rewriting the whole state file (what every
-//! step cost before the journal; now done once per apply), and loading a state with its
-//! journal replayed.
+//! step cost before the journal; now done once per apply), loading a state with its
+//! journal replayed, and loading and saving a whole state of 100,000 resources.
 //!
 //! `cargo bench -p eksmgr-state --bench persist`. The files live in a temporary directory on
 //! the target's disk, so the figures include the fsyncs.
@@ -74,5 +74,44 @@ fn persist(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, persist);
+/// Loading and saving a whole state of 100,000 records (what every plan and every apply
+/// does once).
+fn load_and_save(c: &mut Criterion) {
+    let dir = match tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")) {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let mut group = c.benchmark_group("whole state");
+    group.sample_size(10);
+    let n = 100_000usize;
+    let file = StateFile::new(dir.path().join("whole.json"));
+    let mut state = state_of(n);
+    group.bench_with_input(BenchmarkId::new("save", n), &n, |b, _| {
+        b.iter(|| {
+            if let Err(e) = file.save(&mut state) {
+                panic!("{e}");
+            }
+        })
+    });
+    group.bench_with_input(BenchmarkId::new("load", n), &n, |b, _| {
+        b.iter_with_large_drop(|| match file.load() {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        })
+    });
+    group.bench_with_input(BenchmarkId::new("load + save", n), &n, |b, _| {
+        b.iter(|| {
+            let mut loaded = match file.load() {
+                Ok(s) => s,
+                Err(e) => panic!("{e}"),
+            };
+            if let Err(e) = file.save(&mut loaded) {
+                panic!("{e}");
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, persist, load_and_save);
 criterion_main!(benches);

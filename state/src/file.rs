@@ -168,21 +168,37 @@ impl StateFile {
                 ));
             }
         }
-        let probe: VersionProbe =
-            serde_json::from_str(text).map_err(|e| self.parse_error(text, &e))?;
-        if probe.format_version != STATE_FORMAT_VERSION {
-            return Err(StateError::UnsupportedVersion {
-                path: self.path.clone(),
-                found: probe.format_version,
-                supported: STATE_FORMAT_VERSION,
-            });
+        // The whole state is read in one pass; the version alone is read (a second pass) only
+        // when that fails, so that a newer format is named as such rather than as a shape
+        // error. Either way the outcome is that of checking the version first.
+        let raw: RawState = match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let probe: VersionProbe =
+                    serde_json::from_str(text).map_err(|e| self.parse_error(text, &e))?;
+                if probe.format_version != STATE_FORMAT_VERSION {
+                    return Err(self.unsupported(probe.format_version));
+                }
+                return Err(self.parse_error(text, &e));
+            }
+        };
+        if raw.format_version != STATE_FORMAT_VERSION {
+            return Err(self.unsupported(raw.format_version));
         }
-        let raw: RawState = serde_json::from_str(text).map_err(|e| self.parse_error(text, &e))?;
         raw.into_state()
             .map_err(|address| StateError::DuplicateAddress {
                 path: self.path.clone(),
                 address: address.to_string(),
             })
+    }
+
+    /// A [`StateError::UnsupportedVersion`] for a file of format `found`.
+    fn unsupported(&self, found: u32) -> StateError {
+        StateError::UnsupportedVersion {
+            path: self.path.clone(),
+            found,
+            supported: STATE_FORMAT_VERSION,
+        }
     }
 
     /// A [`StateError::Parse`] at byte `offset` of `text` (line and column in characters).

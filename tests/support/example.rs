@@ -22,6 +22,26 @@ pub fn example_config(seed: &Seed) -> Result<String, String> {
     with_seed(&example_text()?, seed, &[HUB, EKS_OU, SPOKES[0], SPOKES[1]])
 }
 
+/// The whole example with the seed's ids, and default `subnet_ids` on the `workloads` cluster
+/// template, so every spoke of a seed with more than two spokes (the example overrides the
+/// subnets of two) gets a `workloads` cluster too.
+pub fn example_config_every_spoke(seed: &Seed) -> Result<String, String> {
+    const TEMPLATE: &str = "name = \"workloads\"\naccount = \"*\"\n";
+    let text = example_config(seed)?;
+    if !text.contains(TEMPLATE) {
+        return Err(format!(
+            "examples/eksmgr.toml's workloads template no longer starts with {TEMPLATE:?}; update tests/support/example.rs"
+        ));
+    }
+    Ok(text.replacen(
+        TEMPLATE,
+        &format!(
+            "{TEMPLATE}subnet_ids = [\"subnet-2a1b2c3d4e5f60718\", \"subnet-2a1b2c3d4e5f60719\"]\n"
+        ),
+        1,
+    ))
+}
+
 /// The governance layer of the example (see [`governance_slice`]) with the seed's ids.
 pub fn governance_config(seed: &Seed) -> Result<String, String> {
     with_seed(&governance_slice(&example_text()?), seed, &[HUB, EKS_OU])

@@ -28,6 +28,15 @@
 //! kills the client while it is frozen, the worst moment for a crash, then calls
 //! [`Proxy::thaw`].
 //!
+//! Latency: [`Proxy::set_latency`] holds every request for a fixed delay once it has been
+//! read, before it is answered (forwarded to moto, or answered with an injected fault), as a
+//! network round trip to AWS would. Each connection is served by its own task, so requests in
+//! flight at once each wait their own delay, concurrently: `n` parallel requests take about one
+//! delay, `n` sequential ones `n` delays. Every [`Call`] records when the proxy received it and
+//! when its answer was ready ([`Call::received`], [`Call::answered`], measured from the
+//! proxy's start; [`Proxy::now`] is the same clock), so a test or a benchmark can see which
+//! calls overlapped and which waited for others.
+//!
 //! Secrets: the credentials moto hands out in `AssumeRole` answers are remembered
 //! ([`Proxy::secrets_seen`]), so a test can check they appear in no file or log.
 //!
@@ -40,7 +49,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -71,6 +80,11 @@ pub struct Call {
     pub status: u16,
     /// Whether the answer was an injected fault.
     pub injected: bool,
+    /// When the proxy had read the whole request, since the proxy started ([`Proxy::now`]).
+    pub received: Duration,
+    /// When the answer was ready to be written back (after the injected latency and moto's
+    /// answer), since the proxy started.
+    pub answered: Duration,
 }
 
 impl Call {
@@ -117,6 +131,8 @@ struct Shared {
     writes: usize,
     /// Secret keys and session tokens seen in `AssumeRole` answers.
     secrets: BTreeSet<String>,
+    /// Delay added to every request before it is answered.
+    latency: Duration,
 }
 
 /// The fault the proxy injected, if any, for a request.
@@ -131,6 +147,8 @@ enum Fault {
 pub struct Proxy {
     endpoint: String,
     upstream: SocketAddr,
+    /// The start of the clock [`Call::received`] and [`Call::answered`] are measured on.
+    epoch: Instant,
     shared: Arc<Mutex<Shared>>,
     /// `true` while frozen; requests wait for `false`.
     frozen: Arc<watch::Sender<bool>>,
@@ -159,6 +177,7 @@ impl Proxy {
             .build()
             .map_err(|e| format!("proxy: cannot build a Tokio runtime: {e}"))?;
         let shared = Arc::new(Mutex::new(Shared::default()));
+        let epoch = Instant::now();
         let (stop_tx, stop_rx) = watch::channel(false);
         let frozen = Arc::new(watch::Sender::new(false));
         let task_shared = Arc::clone(&shared);
@@ -169,6 +188,7 @@ impl Proxy {
                 runtime.block_on(accept_loop(
                     listener,
                     upstream_addr,
+                    epoch,
                     task_shared,
                     task_frozen,
                     stop_rx,
@@ -180,6 +200,7 @@ impl Proxy {
         Ok(Proxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             upstream: upstream_addr,
+            epoch,
             shared,
             frozen,
             stop: Some(stop_tx),
@@ -195,6 +216,23 @@ impl Proxy {
     /// The moto endpoint requests are forwarded to.
     pub fn upstream(&self) -> SocketAddr {
         self.upstream
+    }
+
+    /// From now on, hold every request for `latency` before answering it (see the module doc);
+    /// `Duration::ZERO` stops. Requests already waiting keep the delay they started with.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// The delay added to every request now.
+    pub fn latency(&self) -> Duration {
+        self.lock().latency
+    }
+
+    /// The time since the proxy started: the clock of [`Call::received`] and
+    /// [`Call::answered`].
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
     }
 
     /// From now on, answer every `sts:AssumeRole` of a role in `account_id` with HTTP 403
@@ -320,6 +358,7 @@ fn loopback_addr(endpoint: &str) -> Result<SocketAddr, String> {
 async fn accept_loop(
     listener: std::net::TcpListener,
     upstream: SocketAddr,
+    epoch: Instant,
     shared: Arc<Mutex<Shared>>,
     frozen: Arc<watch::Sender<bool>>,
     mut stop: watch::Receiver<bool>,
@@ -334,7 +373,7 @@ async fn accept_loop(
                 if let Ok((stream, _)) = accepted {
                     let shared = Arc::clone(&shared);
                     let frozen = Arc::clone(&frozen);
-                    tokio::spawn(serve(stream, upstream, shared, frozen));
+                    tokio::spawn(serve(stream, upstream, epoch, shared, frozen));
                 }
             }
         }
@@ -456,6 +495,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 async fn serve(
     mut client: TcpStream,
     upstream: SocketAddr,
+    epoch: Instant,
     shared: Arc<Mutex<Shared>>,
     frozen: Arc<watch::Sender<bool>>,
 ) {
@@ -513,10 +553,18 @@ async fn serve(
             }
         };
         let close = request.has_token("connection", "close") || request.first[2] == "HTTP/1.0";
+        let received = epoch.elapsed();
+
+        // The network round trip: this task's own wait, concurrent with every other's.
+        let latency = lock(&shared).latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
 
         // While frozen, nothing goes on (the client is about to be killed).
         let _ = frozen.subscribe().wait_for(|f| !*f).await;
         let mut call = classify(&request, &body);
+        call.received = received;
         let denied = call.action == "AssumeRole"
             && call
                 .role_account()
@@ -525,6 +573,7 @@ async fn serve(
         let written = if denied {
             call.status = 403;
             call.injected = true;
+            call.answered = epoch.elapsed();
             lock(&shared).calls.push(call.clone());
             let role = call.role_arn.clone().unwrap_or_default();
             write_simple(&mut client, 403, "text/xml", &access_denied(&role)).await
@@ -532,6 +581,7 @@ async fn serve(
             let response = fault_response(fault, &request);
             call.status = response.status;
             call.injected = true;
+            call.answered = epoch.elapsed();
             lock(&shared).calls.push(call);
             write_response(&mut client, &response, false, close).await
         } else {
@@ -546,6 +596,7 @@ async fn serve(
                     Err(_) => Response::error(504, "proxy: moto did not answer in time"),
                 };
             call.status = response.status;
+            call.answered = epoch.elapsed();
             let freeze = {
                 let mut shared = lock(&shared);
                 if call.action == "AssumeRole" {
@@ -887,6 +938,8 @@ fn classify(request: &Head, body: &[u8]) -> Call {
         role_arn,
         status: 0,
         injected: false,
+        received: Duration::ZERO,
+        answered: Duration::ZERO,
     }
 }
 

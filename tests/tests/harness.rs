@@ -1,8 +1,15 @@
 //! Smoke test of the end-to-end harness itself: moto starts, the seed script builds the
 //! organization, the SDK helpers see it, and an assumed-role config acts in the member
-//! account rather than in the management account.
+//! account rather than in the management account; the proxy's injected latency delays
+//! concurrent requests concurrently, not one after the other.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use aws_sdk_organizations::types::ChildType;
+use eksmgr_e2e::check::ensure;
+use eksmgr_e2e::proxy::Proxy;
 use eksmgr_e2e::{MotoServer, assume, env_for, sdk_config};
 
 fn err<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> String {
@@ -194,5 +201,138 @@ fn runner_passes_args_env_and_exit_code() -> Result<(), String> {
         "{out}"
     );
     assert_eq!(out.stderr.trim(), "oops");
+    Ok(())
+}
+
+/// A loopback upstream answering `200 ok` at once to every request, a thread per connection.
+fn instant_upstream() -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(err("bind"))?;
+    let addr = listener.local_addr().map_err(err("local_addr"))?;
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                // The proxy's requests in this test have no body: the head is the request.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+                );
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// One `GET` through the proxy on its own connection; the response.
+fn get_through(proxy: &Proxy, path: &str) -> Result<String, String> {
+    let port: u16 = proxy
+        .endpoint()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("no port in {}", proxy.endpoint()))?;
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(err("connect"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(err("set_read_timeout"))?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .map_err(err("write"))?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out).map_err(err("read"))?;
+    Ok(out)
+}
+
+#[test]
+fn proxy_latency_is_per_request_and_concurrent() -> Result<(), String> {
+    const N: u32 = 16;
+    const LATENCY: Duration = Duration::from_millis(50);
+    let upstream = instant_upstream()?;
+    let proxy = Proxy::start(&format!("http://127.0.0.1:{}", upstream.port()))?;
+
+    // Without latency a request is quick (a loopback round trip).
+    let started = Instant::now();
+    ensure(
+        get_through(&proxy, "/warm")?.starts_with("HTTP/1.1 200"),
+        || "the warm-up request failed".into(),
+    )?;
+    let unloaded = started.elapsed();
+
+    proxy.set_latency(LATENCY);
+    ensure(proxy.latency() == LATENCY, || "latency not kept".into())?;
+    proxy.reset_counts();
+
+    // One request: at least the delay.
+    let started = Instant::now();
+    get_through(&proxy, "/one")?;
+    let one = started.elapsed();
+    ensure(one >= LATENCY, || {
+        format!("one request took {one:?}, less than the {LATENCY:?} latency")
+    })?;
+
+    // N requests at once: each waits its own delay, concurrently.
+    let started = Instant::now();
+    let answers: Vec<Result<String, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let proxy = &proxy;
+                scope.spawn(move || get_through(proxy, &format!("/parallel/{i}")))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a client thread panicked".into()))
+            })
+            .collect()
+    });
+    let parallel = started.elapsed();
+    for answer in answers {
+        let answer = answer?;
+        ensure(answer.starts_with("HTTP/1.1 200"), || answer.clone())?;
+    }
+    ensure(parallel >= LATENCY, || {
+        format!("{N} parallel requests took {parallel:?}, less than the {LATENCY:?} latency")
+    })?;
+    // Serialised, they would take N x 50 ms = 800 ms; concurrent, about 50 ms. Generous bound.
+    let serial = LATENCY * N;
+    ensure(parallel < serial / 2, || {
+        format!(
+            "{N} parallel requests took {parallel:?}: the latency is applied one request after \
+             another (serial would be {serial:?}; one request unloaded took {unloaded:?})"
+        )
+    })?;
+
+    // Every call records when it was received and answered, at least the latency apart.
+    let calls = proxy.calls();
+    ensure(calls.len() == N as usize + 1, || {
+        format!("expected {} calls, saw {calls:?}", N + 1)
+    })?;
+    for call in &calls {
+        let held = call.answered.saturating_sub(call.received);
+        ensure(held >= LATENCY && call.answered <= proxy.now(), || {
+            format!("{call:?} was held {held:?}, not the {LATENCY:?} latency")
+        })?;
+    }
+
+    // Switched off, requests are quick again.
+    proxy.set_latency(Duration::ZERO);
+    let started = Instant::now();
+    get_through(&proxy, "/after")?;
+    let after = started.elapsed();
+    ensure(after < LATENCY, || {
+        format!("with the latency off a request still took {after:?}")
+    })?;
     Ok(())
 }

@@ -255,7 +255,7 @@ fn attr_diff(out: &mut String, d: &AttrDiff, s: Styler, indent: usize) {
 }
 
 /// The drift section (also the whole of a refresh-only plan).
-pub(crate) fn drift(out: &mut String, drifts: &[Drift], s: Styler) {
+pub fn drift(out: &mut String, drifts: &[Drift], s: Styler) {
     let _ = writeln!(
         out,
         "{}",

@@ -39,11 +39,7 @@ pub fn principal_accounts(config: &Config, d: &Discovery) -> BTreeSet<String> {
         let Ok(account) = AccountId::try_from(spoke.id.as_str()) else {
             continue;
         };
-        if config
-            .clusters
-            .iter()
-            .any(|c| c.for_account(&account).is_some())
-        {
+        if config.clusters.iter().any(|c| c.applies_to(&account)) {
             cluster_accounts.insert(spoke.id.clone());
         }
     }
@@ -82,8 +78,7 @@ pub fn principal_accounts(config: &Config, d: &Discovery) -> BTreeSet<String> {
                     cluster_accounts
                         .iter()
                         .filter(|a| {
-                            AccountId::try_from(a.as_str())
-                                .is_ok_and(|id| c.for_account(&id).is_some())
+                            AccountId::try_from(a.as_str()).is_ok_and(|id| c.applies_to(&id))
                         })
                         .cloned(),
                 ),
@@ -344,18 +339,32 @@ pub(super) fn resources(
             &mut cross,
         );
     }
+    // The cross-account roles of each cluster, in the order they were planned (looked up per
+    // cluster: a scan of them all for each cluster is quadratic in the number of spokes).
+    let mut cross_of: BTreeMap<&ResourceAddress, Vec<CrossRole<'_>>> = BTreeMap::new();
+    for (r, c, role) in &cross {
+        cross_of.entry(&c.address).or_default().push((*r, *c, role));
+    }
     for c in clusters {
-        access_entries(config, d, c, &cross, out, &mut resolver, &mut f);
+        let cross = cross_of.get(&c.address).map_or(&[][..], Vec::as_slice);
+        access_entries(config, d, c, cross, out, &mut resolver, &mut f);
         pod_identities(d, c, out, &mut resolver, &mut f);
     }
     f
 }
 
+/// A cross-account role planned for a cluster: its configuration, the cluster, and the role.
+type CrossRole<'a> = (
+    &'a CrossAccountRoleConfig,
+    &'a PlannedCluster,
+    &'a ResourceAddress,
+);
+
 fn access_entries(
     config: &Config,
     d: &Discovery,
     c: &PlannedCluster,
-    cross: &[(&CrossAccountRoleConfig, &PlannedCluster, ResourceAddress)],
+    cross: &[CrossRole<'_>],
     out: &mut Vec<DesiredResource>,
     resolver: &mut Resolver<'_>,
     f: &mut Findings,
@@ -399,7 +408,7 @@ fn access_entries(
         }
         let arn = spokes::role_arn(d, &c.account, &r.name);
         let e = entries.entry(arn).or_default();
-        e.role = Some(role.clone());
+        e.role = Some((*role).clone());
         e.grant(policy_arn(p, r.policy), &r.namespaces, &r.groups);
     }
     for (principal, e) in entries {

@@ -1,6 +1,9 @@
 //! The hub registry: ECR repositories whose policies grant pull to every spoke node role and
 //! push to every spoke build-pod role, computed from the whole estate.
 
+use std::collections::HashSet;
+
+use eksmgr_state::ResourceAddress;
 use serde_json::{Value, json};
 
 use super::spokes::SpokeRoles;
@@ -68,6 +71,17 @@ pub(super) fn resources(
     let hub = config.hub.account_id.as_str();
     let region = config.hub_region();
     let policy = repository_policy(roles);
+    // ECR checks that the principals exist: the roles come first. Ordering only: a spoke
+    // that cannot be read does not hold the registry back (its statements stay). Listed once
+    // each, in order (one look-up each: thousands of spokes have thousands of roles).
+    let mut seen = HashSet::new();
+    let after: Vec<&ResourceAddress> = roles
+        .node
+        .iter()
+        .chain(&roles.build)
+        .map(|(addr, _)| addr)
+        .filter(|addr| seen.insert(*addr))
+        .collect();
     for repo in &config.hub.ecr_repositories {
         let mutability = serde_json::to_value(repo.image_tag_mutability).unwrap_or(Value::Null);
         let mut r =
@@ -77,11 +91,11 @@ pub(super) fn resources(
                 .set("scan_on_push", json!(repo.scan_on_push))
                 .set("policy", policy.clone())
                 .set("tags", tags(&[]));
-        // ECR checks that the principals exist: the roles come first. Ordering only: a spoke
-        // that cannot be read does not hold the registry back (its statements stay).
-        for (addr, _) in roles.node.iter().chain(&roles.build) {
-            r = r.order_after(addr);
-        }
+        r.order_after = after
+            .iter()
+            .filter(|addr| !r.depends_on.contains(addr))
+            .map(|addr| (*addr).clone())
+            .collect();
         out.push(r);
     }
 }

@@ -385,9 +385,7 @@ impl ClusterConfig {
         if !self.account.matches(account) {
             return None;
         }
-        let mut c = self.clone();
-        c.account = ClusterAccount::Account(account.clone());
-        c.overrides = BTreeMap::new();
+        let mut c = self.without_overrides(ClusterAccount::Account(account.clone()));
         if let Some(o) = self.overrides.get(account) {
             if o.skip {
                 return None;
@@ -423,6 +421,63 @@ impl ClusterConfig {
                 .extend(o.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         Some(c)
+    }
+
+    /// Whether the cluster applies to `account` (what [`ClusterConfig::for_account`] says,
+    /// without building the merged configuration).
+    pub fn applies_to(&self, account: &AccountId) -> bool {
+        self.account.matches(account) && !self.overrides.get(account).is_some_and(|o| o.skip)
+    }
+
+    /// A copy of the template for `account`, without its overrides: a template may have one
+    /// per spoke, and copying them for every spoke would make expanding an estate quadratic.
+    fn without_overrides(&self, account: ClusterAccount) -> ClusterConfig {
+        let ClusterConfig {
+            name,
+            account: _,
+            region,
+            version,
+            subnet_ids,
+            security_group_ids,
+            endpoint_public_access,
+            endpoint_private_access,
+            public_access_cidrs,
+            logging,
+            tags,
+            authentication_mode,
+            kms,
+            cluster_role_name,
+            node_role_name,
+            hosted_zone_id,
+            build_pods,
+            external_dns,
+            pod_identities,
+            allow_replacement,
+            overrides: _,
+        } = self;
+        ClusterConfig {
+            name: name.clone(),
+            account,
+            region: region.clone(),
+            version: version.clone(),
+            subnet_ids: subnet_ids.clone(),
+            security_group_ids: security_group_ids.clone(),
+            endpoint_public_access: *endpoint_public_access,
+            endpoint_private_access: *endpoint_private_access,
+            public_access_cidrs: public_access_cidrs.clone(),
+            logging: logging.clone(),
+            tags: tags.clone(),
+            authentication_mode: *authentication_mode,
+            kms: kms.clone(),
+            cluster_role_name: cluster_role_name.clone(),
+            node_role_name: node_role_name.clone(),
+            hosted_zone_id: hosted_zone_id.clone(),
+            build_pods: build_pods.clone(),
+            external_dns: external_dns.clone(),
+            pod_identities: pod_identities.clone(),
+            allow_replacement: *allow_replacement,
+            overrides: BTreeMap::new(),
+        }
     }
 
     /// The control plane role name (`cluster_role_name`, default `<name>-cluster`).

@@ -33,6 +33,7 @@
 //! known before it exists. A pattern matches a policy pattern when every text it stands for
 //! does, does not when none does (by their literal prefixes and suffixes), and may otherwise.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -67,11 +68,37 @@ impl RequestValue {
         }
     }
 
-    /// A part of this value, exact unless it is a pattern part holding a `*`.
-    fn part(&self, text: &str) -> RequestValue {
+    /// The value, borrowed.
+    fn text(&self) -> Text<'_> {
         match self {
-            RequestValue::Pattern(_) if text.contains('*') => RequestValue::pattern(text),
-            _ => RequestValue::exact(text),
+            RequestValue::Exact(s) => Text::Exact(s),
+            RequestValue::Pattern(s) => Text::Pattern(s),
+        }
+    }
+}
+
+/// A [`RequestValue`] or a part of one, borrowed (the evaluator looks at millions of them and
+/// copies none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text<'a> {
+    /// The value itself.
+    Exact(&'a str),
+    /// A pattern every possible value matches (`*` is any text, `?` is not special).
+    Pattern(&'a str),
+}
+
+impl<'a> Text<'a> {
+    fn as_str(self) -> &'a str {
+        match self {
+            Text::Exact(s) | Text::Pattern(s) => s,
+        }
+    }
+
+    /// A part of this value, exact unless it is a pattern part holding a `*`.
+    fn part(self, text: &'a str) -> Text<'a> {
+        match self {
+            Text::Pattern(_) if text.contains('*') => Text::Pattern(text),
+            _ => Text::Exact(text),
         }
     }
 }
@@ -131,7 +158,12 @@ impl Request {
 
     /// A condition key's value, if the request carries it.
     pub fn key(&self, key: &str) -> Option<&RequestValue> {
-        self.context.get(&key.to_ascii_lowercase())
+        // The names are stored in lower case: comparing without case finds the same one as
+        // looking the lower-cased name up, without making it.
+        self.context
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .map(|(_, value)| value)
     }
 }
 
@@ -208,16 +240,20 @@ pub fn evaluate(doc: &Value, req: &Request) -> Result<Decision, EvalError> {
     };
     let mut unproven = Vec::new();
     for (index, st) in statements.iter().enumerate() {
-        let statement = StatementRef {
+        let statement = || StatementRef {
             index,
             sid: st.get("Sid").and_then(Value::as_str).map(str::to_string),
         };
         let outcome = statement_applies(st, req);
         match outcome.tri {
-            Tri::Yes => return Ok(Decision::Denied { statement }),
+            Tri::Yes => {
+                return Ok(Decision::Denied {
+                    statement: statement(),
+                });
+            }
             Tri::No => {}
             Tri::Maybe => unproven.push(Unproven {
-                statement,
+                statement: statement(),
                 reason: outcome.why.join("; "),
             }),
         }
@@ -391,13 +427,15 @@ fn values_any(v: &Value, element: &str, f: impl Fn(&str) -> Eval) -> Eval {
 }
 
 /// The strings of a value (booleans and numbers as text, as IAM reads them).
-fn strings(v: &Value) -> Option<Vec<String>> {
-    let one = |x: &Value| match x {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
+fn strings(v: &Value) -> Option<Vec<Cow<'_, str>>> {
+    fn one(x: &Value) -> Option<Cow<'_, str>> {
+        match x {
+            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        }
+    }
     match v {
         Value::Array(list) => list.iter().map(one).collect(),
         other => one(other).map(|s| vec![s]),
@@ -405,10 +443,7 @@ fn strings(v: &Value) -> Option<Vec<String>> {
 }
 
 fn action_matches(pattern: &str, action: &str) -> Eval {
-    Eval::from_bool(wildcard_match(
-        &pattern.to_ascii_lowercase(),
-        &action.to_ascii_lowercase(),
-    ))
+    Eval::from_bool(policy::wildcard_match_ignore_ascii_case(pattern, action))
 }
 
 /// A `Resource` pattern against the request's resource.
@@ -416,38 +451,51 @@ fn resource_matches(pattern: &str, resource: &RequestValue) -> Eval {
     if pattern == "*" {
         return Eval::yes();
     }
+    let resource = resource.text();
     match (arn_parts(pattern), arn_parts(resource.as_str())) {
         (Some(p), Some(r)) => Eval::all(
             p.iter()
-                .zip(&r)
-                .map(|(p, r)| Eval::of(like(p, &resource.part(r), false))),
+                .zip(r)
+                .map(|(p, r)| Eval::of(like(p, resource.part(r), false))),
         ),
         _ => Eval::of(like(pattern, resource, false)),
     }
 }
 
 /// The six colon-separated parts of an ARN (the last one keeps its colons).
-fn arn_parts(s: &str) -> Option<Vec<&str>> {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    (parts.len() == 6 && parts[0] == "arn").then_some(parts)
+fn arn_parts(s: &str) -> Option<[&str; 6]> {
+    let mut it = s.splitn(6, ':');
+    let parts = [
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+    ];
+    (parts[0] == "arn").then_some(parts)
 }
 
-fn fold(s: &str, ci: bool) -> String {
-    if ci { s.to_lowercase() } else { s.to_string() }
+fn fold(s: &str, ci: bool) -> Cow<'_, str> {
+    if ci {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// A wildcard pattern of the policy against a request value.
-fn like(pattern: &str, value: &RequestValue, ci: bool) -> Tri {
+fn like(pattern: &str, value: Text<'_>, ci: bool) -> Tri {
     let p = fold(pattern, ci);
     match value {
-        RequestValue::Exact(t) => {
+        Text::Exact(t) => {
             if wildcard_match(&p, &fold(t, ci)) {
                 Tri::Yes
             } else {
                 Tri::No
             }
         }
-        RequestValue::Pattern(t) => {
+        Text::Pattern(t) => {
             let t = fold(t, ci);
             // The policy's literal characters are never `*`, so when the pattern matches the
             // request pattern read literally, every `*` of the latter fell in a `*` of the
@@ -464,17 +512,17 @@ fn like(pattern: &str, value: &RequestValue, ci: bool) -> Tri {
 }
 
 /// A literal value of the policy against a request value.
-fn equals(literal: &str, value: &RequestValue, ci: bool) -> Tri {
+fn equals(literal: &str, value: Text<'_>, ci: bool) -> Tri {
     let l = fold(literal, ci);
     match value {
-        RequestValue::Exact(t) => {
+        Text::Exact(t) => {
             if l == fold(t, ci) {
                 Tri::Yes
             } else {
                 Tri::No
             }
         }
-        RequestValue::Pattern(t) => {
+        Text::Pattern(t) => {
             let t = fold(t, ci);
             if !t.contains('*') {
                 if l == t { Tri::Yes } else { Tri::No }
@@ -510,11 +558,12 @@ fn may_overlap(policy: &str, request: &str) -> bool {
 
 /// An ARN condition value against a request value, part by part.
 fn arn_like(pattern: &str, value: &RequestValue) -> Eval {
+    let value = value.text();
     match (arn_parts(pattern), arn_parts(value.as_str())) {
         (Some(p), Some(v)) => Eval::all(
             p.iter()
-                .zip(&v)
-                .map(|(p, v)| Eval::of(like(p, &value.part(v), false))),
+                .zip(v)
+                .map(|(p, v)| Eval::of(like(p, value.part(v), false))),
         ),
         (None, _) => Eval::maybe(format!("{pattern:?} is not an ARN")),
         (Some(_), None) => Eval::no(),
@@ -561,12 +610,12 @@ fn key_condition(op: &str, key: &str, values: &Value, req: &Request) -> Eval {
     let base = base.strip_suffix("IfExists").unwrap_or(base);
     let any = |f: &dyn Fn(&str) -> Eval| Eval::any(values.iter().map(|v| f(v)));
     match base {
-        "StringEquals" => any(&|v| Eval::of(equals(v, actual, false))),
-        "StringNotEquals" => any(&|v| Eval::of(equals(v, actual, false))).not(),
-        "StringEqualsIgnoreCase" => any(&|v| Eval::of(equals(v, actual, true))),
-        "StringNotEqualsIgnoreCase" => any(&|v| Eval::of(equals(v, actual, true))).not(),
-        "StringLike" => any(&|v| Eval::of(like(v, actual, false))),
-        "StringNotLike" => any(&|v| Eval::of(like(v, actual, false))).not(),
+        "StringEquals" => any(&|v| Eval::of(equals(v, actual.text(), false))),
+        "StringNotEquals" => any(&|v| Eval::of(equals(v, actual.text(), false))).not(),
+        "StringEqualsIgnoreCase" => any(&|v| Eval::of(equals(v, actual.text(), true))),
+        "StringNotEqualsIgnoreCase" => any(&|v| Eval::of(equals(v, actual.text(), true))).not(),
+        "StringLike" => any(&|v| Eval::of(like(v, actual.text(), false))),
+        "StringNotLike" => any(&|v| Eval::of(like(v, actual.text(), false))).not(),
         "ArnEquals" | "ArnLike" => any(&|v| arn_like(v, actual)),
         "ArnNotEquals" | "ArnNotLike" => any(&|v| arn_like(v, actual)).not(),
         // The key is present: `Null: true` is false, `Null: false` is true.
@@ -581,18 +630,15 @@ mod tests {
 
     #[test]
     fn pattern_values() {
-        let exec = RequestValue::pattern("stacksets-exec-*");
-        assert_eq!(like("stacksets-exec-*", &exec, false), Tri::Yes);
-        assert_eq!(like("*", &exec, false), Tri::Yes);
-        assert_eq!(like("stacksets-*", &exec, false), Tri::Yes);
-        assert_eq!(like("stacksets-exec-a*", &exec, false), Tri::Maybe);
-        assert_eq!(like("stacksets-exec-?*", &exec, false), Tri::Maybe);
-        assert_eq!(like("admin-*", &exec, false), Tri::No);
-        assert_eq!(
-            like("*-admin", &RequestValue::pattern("x*-user"), false),
-            Tri::No
-        );
-        assert_eq!(equals("stacksets-exec-1", &exec, false), Tri::Maybe);
-        assert_eq!(equals("other", &exec, false), Tri::No);
+        let exec = Text::Pattern("stacksets-exec-*");
+        assert_eq!(like("stacksets-exec-*", exec, false), Tri::Yes);
+        assert_eq!(like("*", exec, false), Tri::Yes);
+        assert_eq!(like("stacksets-*", exec, false), Tri::Yes);
+        assert_eq!(like("stacksets-exec-a*", exec, false), Tri::Maybe);
+        assert_eq!(like("stacksets-exec-?*", exec, false), Tri::Maybe);
+        assert_eq!(like("admin-*", exec, false), Tri::No);
+        assert_eq!(like("*-admin", Text::Pattern("x*-user"), false), Tri::No);
+        assert_eq!(equals("stacksets-exec-1", exec, false), Tri::Maybe);
+        assert_eq!(equals("other", exec, false), Tri::No);
     }
 }

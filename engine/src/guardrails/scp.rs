@@ -251,71 +251,130 @@ pub fn requirements(
     d: &Discovery,
     resources: &[DesiredResource],
 ) -> Vec<Requirement> {
+    let mut out = BTreeSet::new();
+    for_each_spoke(config, d, resources, |reqs| out.append(reqs));
+    out.into_iter().collect()
+}
+
+/// What the requirements of every spoke share.
+struct Context<'a> {
+    p: &'a str,
+    iam_region: &'a str,
+    hub: &'a str,
+    home: &'a str,
+    stackset_role: &'a str,
+    spoke_role: &'a str,
+    agent: String,
+    listed: BTreeSet<String>,
+}
+
+/// Calls `f` with the requirements of each spoke in turn (each set holds that spoke's only:
+/// every requirement names its account), so that they need not all be held at once; the
+/// resources are grouped by account first, so each spoke's are found without a scan.
+fn for_each_spoke(
+    config: &Config,
+    d: &Discovery,
+    resources: &[DesiredResource],
+    mut f: impl FnMut(&mut BTreeSet<Requirement>),
+) {
     let p = d.partition.as_str();
-    let iam_region = global_region(p);
     let hub = config.hub.account_id.as_str();
-    let home = config.organization.home_region.as_str();
-    let stackset_role = &config.governance.stackset.spoke_admin_role_name;
-    let spoke_role = config.spoke_admin_role_name();
-    let agent = format!("arn:{p}:iam::{hub}:role/{}", config.hub.agent_role_name);
-    let listed = principal_accounts(config, d);
+    let ctx = Context {
+        p,
+        iam_region: global_region(p),
+        hub,
+        home: config.organization.home_region.as_str(),
+        stackset_role: &config.governance.stackset.spoke_admin_role_name,
+        spoke_role: config.spoke_admin_role_name(),
+        agent: format!("arn:{p}:iam::{hub}:role/{}", config.hub.agent_role_name),
+        listed: principal_accounts(config, d),
+    };
+    let mut by_account: BTreeMap<&str, Vec<&DesiredResource>> = BTreeMap::new();
+    for r in resources {
+        by_account
+            .entry(r.address.account.as_str())
+            .or_default()
+            .push(r);
+    }
     let mut out = BTreeSet::new();
     for spoke in &d.spokes {
         let s = spoke.id.as_str();
-        let mut exec = Collector {
-            out: &mut out,
-            caller: Caller::StackSetExecution,
-            account: s,
-            principal: RequestValue::pattern(format!("arn:{p}:iam::{s}:role/stacksets-exec-*")),
-        };
-        let admin_by_stackset =
-            RequestValue::exact(format!("arn:{p}:iam::{s}:role/{stackset_role}"));
-        exec.add(
-            Need::Required,
-            STACKSET_EXECUTION_ACTIONS,
-            admin_by_stackset.clone(),
-            iam_region,
-        );
-        exec.add(
-            Need::Deletion,
-            &["iam:DeleteRole"],
-            admin_by_stackset,
-            iam_region,
-        );
-
-        let mut hub_agent = Collector {
-            out: &mut out,
-            caller: Caller::HubAgent,
-            account: s,
-            principal: RequestValue::exact(agent.clone()),
-        };
-        hub_agent.add(
-            Need::Required,
-            &["sts:AssumeRole"],
-            RequestValue::exact(format!("arn:{p}:iam::{s}:role/{spoke_role}")),
-            home,
-        );
-
-        if s == hub {
-            continue;
-        }
-        let mut admin = Collector {
-            out: &mut out,
-            caller: Caller::SpokeAdmin,
-            account: s,
-            principal: RequestValue::exact(format!("arn:{p}:iam::{s}:role/{spoke_role}")),
-        };
-        if listed.contains(s) {
-            admin.add(
-                Need::Required,
-                &["iam:ListRoles"],
-                RequestValue::exact("*"),
-                iam_region,
-            );
-        }
-        spoke_resources(&mut admin, p, iam_region, resources);
+        let planned = by_account.get(s).map_or(&[][..], Vec::as_slice);
+        spoke_requirements(&ctx, s, planned, &mut out);
+        f(&mut out);
+        out.clear();
     }
-    out.into_iter().collect()
+}
+
+/// The requirements of one spoke, given the resources planned in it.
+fn spoke_requirements(
+    ctx: &Context<'_>,
+    spoke: &str,
+    resources: &[&DesiredResource],
+    out: &mut BTreeSet<Requirement>,
+) {
+    let Context {
+        p,
+        iam_region,
+        hub,
+        home,
+        stackset_role,
+        spoke_role,
+        agent,
+        listed,
+    } = ctx;
+    let s = spoke;
+    let mut exec = Collector {
+        out: &mut *out,
+        caller: Caller::StackSetExecution,
+        account: s,
+        principal: RequestValue::pattern(format!("arn:{p}:iam::{s}:role/stacksets-exec-*")),
+    };
+    let admin_by_stackset = RequestValue::exact(format!("arn:{p}:iam::{s}:role/{stackset_role}"));
+    exec.add(
+        Need::Required,
+        STACKSET_EXECUTION_ACTIONS,
+        admin_by_stackset.clone(),
+        iam_region,
+    );
+    exec.add(
+        Need::Deletion,
+        &["iam:DeleteRole"],
+        admin_by_stackset,
+        iam_region,
+    );
+
+    let mut hub_agent = Collector {
+        out: &mut *out,
+        caller: Caller::HubAgent,
+        account: s,
+        principal: RequestValue::exact(agent.clone()),
+    };
+    hub_agent.add(
+        Need::Required,
+        &["sts:AssumeRole"],
+        RequestValue::exact(format!("arn:{p}:iam::{s}:role/{spoke_role}")),
+        home,
+    );
+
+    if s == *hub {
+        return;
+    }
+    let mut admin = Collector {
+        out: &mut *out,
+        caller: Caller::SpokeAdmin,
+        account: s,
+        principal: RequestValue::exact(format!("arn:{p}:iam::{s}:role/{spoke_role}")),
+    };
+    if listed.contains(s) {
+        admin.add(
+            Need::Required,
+            &["iam:ListRoles"],
+            RequestValue::exact("*"),
+            iam_region,
+        );
+    }
+    spoke_resources(&mut admin, p, iam_region, resources);
 }
 
 /// The spoke admin role's calls for the resources planned in its account.
@@ -323,11 +382,11 @@ fn spoke_resources(
     admin: &mut Collector<'_>,
     p: &str,
     iam_region: &str,
-    resources: &[DesiredResource],
+    resources: &[&DesiredResource],
 ) {
     let s = admin.account.to_string();
     let mut clusters = false;
-    for r in resources.iter().filter(|r| r.address.account == s) {
+    for r in resources {
         let region = r.address.region.as_deref().unwrap_or(iam_region);
         let cluster_arn = |name: &str| format!("arn:{p}:eks:{region}:{s}:cluster/{name}");
         match r.kind {
@@ -452,18 +511,32 @@ enum Verdict {
 /// Requirements one statement denies (or may deny): for a denial, those of one caller (the
 /// fix names that caller); for a statement that cannot be proven harmless, all of them.
 #[derive(Debug, Default)]
-struct Group<'r> {
+struct Group {
     actions: BTreeMap<Caller, BTreeSet<String>>,
     accounts: BTreeSet<String>,
     reasons: BTreeSet<String>,
     /// Whether something other than a deletion is blocked.
     required: bool,
-    example: Option<&'r Request>,
-    /// Whether the example is a call other than a deletion.
-    example_required: bool,
+    /// The call shown as an example: the first blocked call other than a deletion, in the
+    /// order of [`Requirement`]s, or the first deletion when only deletions are blocked.
+    example: Option<Requirement>,
 }
 
-impl Group<'_> {
+impl Group {
+    /// Takes `req` as the example if it comes before the current one (the requirements of
+    /// each spoke are offered in turn, not in their overall order).
+    fn offer_example(&mut self, req: &Requirement) {
+        let better = match &self.example {
+            None => true,
+            Some(current) => {
+                (req.need != Need::Required, req) < (current.need != Need::Required, current)
+            }
+        };
+        if better {
+            self.example = Some(req.clone());
+        }
+    }
+
     /// `iam:CreateRole, iam:GetRole to the StackSet execution role; sts:AssumeRole to ...`,
     /// then an example call and the accounts.
     fn describe(&self) -> String {
@@ -482,7 +555,8 @@ impl Group<'_> {
             .collect();
         let example = self
             .example
-            .map(|r| {
+            .as_ref()
+            .map(|Requirement { request: r, .. }| {
                 format!(
                     ", e.g. {} calling {} on {}",
                     r.principal, r.action, r.resource
@@ -521,43 +595,48 @@ pub(crate) fn check(
     else {
         return;
     };
-    let requirements = requirements(config, d, resources);
-    let mut groups: BTreeMap<(StatementRef, Verdict, Option<Caller>), Group<'_>> = BTreeMap::new();
-    for req in &requirements {
-        let decision = match eval::evaluate(doc, &req.request) {
-            Ok(decision) => decision,
-            Err(e) => {
-                findings.errors.push(format!(
-                    "the SCP `{}` cannot be checked against what eksmgr needs: {e}",
-                    scp.name
-                ));
-                return;
-            }
-        };
-        let hits: Vec<(StatementRef, Verdict, Option<String>)> = match decision {
-            Decision::NotDenied => continue,
-            Decision::Denied { statement } => vec![(statement, Verdict::Denied, None)],
-            Decision::Unknown { statements } => statements
-                .into_iter()
-                .map(|u| (u.statement, Verdict::Unproven, Some(u.reason)))
-                .collect(),
-        };
-        for (statement, verdict, reason) in hits {
-            let caller = (verdict == Verdict::Denied).then_some(req.caller);
-            let g = groups.entry((statement, verdict, caller)).or_default();
-            g.actions
-                .entry(req.caller)
-                .or_default()
-                .insert(req.request.action.clone());
-            g.accounts.insert(req.account.clone());
-            g.reasons.extend(reason);
-            g.required |= req.need == Need::Required;
-            // The example shows the most serious kind of call blocked.
-            if g.example.is_none() || (req.need == Need::Required && !g.example_required) {
-                g.example = Some(&req.request);
-                g.example_required = req.need == Need::Required;
+    let mut groups: BTreeMap<(StatementRef, Verdict, Option<Caller>), Group> = BTreeMap::new();
+    let mut error = None;
+    for_each_spoke(config, d, resources, |requirements| {
+        if error.is_some() {
+            return;
+        }
+        for req in std::mem::take(requirements) {
+            let decision = match eval::evaluate(doc, &req.request) {
+                Ok(decision) => decision,
+                Err(e) => {
+                    error = Some(e);
+                    return;
+                }
+            };
+            let hits: Vec<(StatementRef, Verdict, Option<String>)> = match decision {
+                Decision::NotDenied => continue,
+                Decision::Denied { statement } => vec![(statement, Verdict::Denied, None)],
+                Decision::Unknown { statements } => statements
+                    .into_iter()
+                    .map(|u| (u.statement, Verdict::Unproven, Some(u.reason)))
+                    .collect(),
+            };
+            for (statement, verdict, reason) in hits {
+                let caller = (verdict == Verdict::Denied).then_some(req.caller);
+                let g = groups.entry((statement, verdict, caller)).or_default();
+                g.actions
+                    .entry(req.caller)
+                    .or_default()
+                    .insert(req.request.action.clone());
+                g.accounts.insert(req.account.clone());
+                g.reasons.extend(reason);
+                g.required |= req.need == Need::Required;
+                g.offer_example(&req);
             }
         }
+    });
+    if let Some(e) = error {
+        findings.errors.push(format!(
+            "the SCP `{}` cannot be checked against what eksmgr needs: {e}",
+            scp.name
+        ));
+        return;
     }
     let doc_len = doc
         .get("Statement")
