@@ -17,7 +17,10 @@
 //!
 //! Memory is read from `/proc/self/status` (Linux): `VmHWM` after each step, the high-water
 //! mark having been reset before it through `/proc/self/clear_refs`, so each step's figure is
-//! the peak of the process during that step; the process's peak is the largest of them. Each
+//! the peak of the process during that step; the process's peak is the largest of them.
+//! Resident memory includes what the allocator keeps after a free (the setup step's state
+//! file, for one, is reused by later steps), so a counting allocator also reports the bytes
+//! live after each step and the peak of live bytes during it: what eksmgr's data holds. Each
 //! scenario runs in a process of its own. `--no-registry` leaves out the hub
 //! ECR repositories, whose whole-estate policies AWS would refuse beyond a few dozen spokes.
 
@@ -30,14 +33,21 @@ use eksmgr_engine::plan::{PlanOptions, Planner};
 use eksmgr_engine::refresh::refresh;
 use eksmgr_engine::synthetic::{self, Estate, RecordedProvider};
 use eksmgr_state::{State, StateFile};
+use peak_alloc::PeakAlloc;
 
 type Error = Box<dyn std::error::Error>;
+
+/// The system allocator, counting the bytes live and their peak.
+#[global_allocator]
+static ALLOCATOR: PeakAlloc = PeakAlloc;
 
 /// Memory figures of the process, in KiB.
 #[derive(Debug, Clone, Copy, Default)]
 struct Memory {
     rss: u64,
     peak: u64,
+    live: u64,
+    live_peak: u64,
 }
 
 fn memory() -> Memory {
@@ -53,6 +63,8 @@ fn memory() -> Memory {
     Memory {
         rss: field("VmRSS:"),
         peak: field("VmHWM:"),
+        live: ALLOCATOR.current_usage() as u64 / 1024,
+        live_peak: ALLOCATOR.peak_usage() as u64 / 1024,
     }
 }
 
@@ -79,6 +91,7 @@ impl Steps {
         if self.resettable {
             reset_peak();
         }
+        ALLOCATOR.reset_peak_usage();
         let start = Instant::now();
         let out = f()?;
         let elapsed = start.elapsed();
@@ -89,7 +102,7 @@ impl Steps {
     fn print(&self, title: &str) {
         println!("{title}");
         println!(
-            "  {:<34} {:>10} {:>12} {:>12}",
+            "  {:<34} {:>10} {:>12} {:>12} {:>12} {:>12}",
             "step",
             "time",
             if self.resettable {
@@ -97,15 +110,19 @@ impl Steps {
             } else {
                 "peak so far"
             },
-            "RSS after"
+            "RSS after",
+            "live peak",
+            "live after"
         );
         let mut eksmgr = Duration::ZERO;
         for (name, t, m) in &self.rows {
             println!(
-                "  {name:<34} {:>10} {:>12} {:>12}",
+                "  {name:<34} {:>10} {:>12} {:>12} {:>12} {:>12}",
                 ms(*t),
                 mib(m.peak),
-                mib(m.rss)
+                mib(m.rss),
+                mib(m.live_peak),
+                mib(m.live)
             );
             if !name.starts_with("setup:") {
                 eksmgr += *t;

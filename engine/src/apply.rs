@@ -165,7 +165,7 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             .collect();
         let waits_on = wait_graph(&ops);
         // Values of every resource the plan knows, updated as operations complete.
-        let mut values: BTreeMap<ResourceAddress, Attrs> = plan
+        let mut values: BTreeMap<ResourceAddress, Arc<Attrs>> = plan
             .changes
             .iter()
             .filter_map(|c| c.before.clone().map(|b| (c.address.clone(), b)))
@@ -328,7 +328,7 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
         let token = token.unwrap_or_default();
         let addr = &change.address;
         let empty = Attrs::new();
-        let before = change.before.as_ref().unwrap_or(&empty);
+        let before = change.before.as_deref().unwrap_or(&empty);
         let id = change.id.as_deref().unwrap_or_default();
         let after = match resolved {
             Some(r) => Some(r?),
@@ -351,7 +351,7 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             }
             (Action::NoOp, _) => Ok(Done::Written(ObservedResource {
                 id: id.to_string(),
-                attrs: before.clone(),
+                attrs: change.before.clone().unwrap_or_default(),
             })),
             (Action::Replace, Some(after)) => {
                 p.delete(addr, id, before).await?;
@@ -411,7 +411,7 @@ fn intent_for(state: &State, change: &PlannedChange) -> Option<Intent> {
 fn record(
     change: &PlannedChange,
     done: Done,
-    values: &mut BTreeMap<ResourceAddress, Attrs>,
+    values: &mut BTreeMap<ResourceAddress, Arc<Attrs>>,
 ) -> (JournalEntry, Option<ProviderError>) {
     match done {
         Done::Written(o) => {
@@ -419,7 +419,7 @@ fn record(
             let record = ResourceRecord {
                 address: change.address.clone(),
                 id: o.id,
-                attrs: o.attrs,
+                attrs: Arc::unwrap_or_clone(o.attrs),
                 depends_on: change.depends_on.clone(),
                 updated_at: chrono::Utc::now(),
             };
@@ -468,7 +468,7 @@ fn wait_graph<'p>(
 /// Resolves unknown values from the results so far.
 fn resolve(
     after: &DesiredAttrs,
-    values: &BTreeMap<ResourceAddress, Attrs>,
+    values: &BTreeMap<ResourceAddress, Arc<Attrs>>,
 ) -> Result<Attrs, ProviderError> {
     let mut out = Attrs::new();
     for (k, v) in after {

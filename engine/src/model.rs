@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use eksmgr_state::ResourceAddress;
 use serde::{Deserialize, Serialize};
@@ -101,9 +102,10 @@ pub struct Ref {
 pub enum AttrValue {
     /// Not known until the referenced resource exists (`(known after apply)`).
     Unknown {
-        /// What the value will be taken from.
+        /// What the value will be taken from (boxed: an address is four strings, and every
+        /// attribute map's node would otherwise reserve that much for each of its entries).
         #[serde(rename = "$unknown")]
-        from: Ref,
+        from: Box<Ref>,
     },
     /// A concrete value.
     Known(Value),
@@ -135,8 +137,9 @@ pub struct DesiredResource {
     pub address: ResourceAddress,
     /// Its kind.
     pub kind: ResourceKind,
-    /// The attributes eksmgr manages.
-    pub attrs: DesiredAttrs,
+    /// The attributes eksmgr manages; shared with the plan's `after` when no reference
+    /// needs resolving (change them with [`Arc::make_mut`]).
+    pub attrs: Arc<DesiredAttrs>,
     /// Resources that must exist first (explicit ones and every `Unknown` reference).
     pub depends_on: Vec<ResourceAddress>,
     /// Resources to apply first when they change, without waiting for them to be readable:
@@ -167,7 +170,7 @@ impl DesiredResource {
                 region.map(str::to_string),
             ),
             kind,
-            attrs: DesiredAttrs::new(),
+            attrs: Arc::new(DesiredAttrs::new()),
             depends_on: Vec::new(),
             order_after: Vec::new(),
             allow_replacement: true,
@@ -177,19 +180,19 @@ impl DesiredResource {
 
     /// Sets a known attribute.
     pub fn set(mut self, name: &str, value: Value) -> Self {
-        self.attrs.insert(name.to_string(), AttrValue::Known(value));
+        Arc::make_mut(&mut self.attrs).insert(name.to_string(), AttrValue::Known(value));
         self
     }
 
     /// Sets an attribute to another resource's attribute and records the dependency.
     pub fn set_ref(mut self, name: &str, target: &ResourceAddress, attribute: &str) -> Self {
-        self.attrs.insert(
+        Arc::make_mut(&mut self.attrs).insert(
             name.to_string(),
             AttrValue::Unknown {
-                from: Ref {
+                from: Box::new(Ref {
                     address: target.clone(),
                     attribute: attribute.to_string(),
-                },
+                }),
             },
         );
         self.depend_on(target)
@@ -245,6 +248,7 @@ impl DesiredResource {
 pub struct ObservedResource {
     /// The provider's identifier (policy id, role name, stack set name ...).
     pub id: String,
-    /// Every attribute read, managed and computed (arn, id ...).
-    pub attrs: Attrs,
+    /// Every attribute read, managed and computed (arn, id ...); shared with the plan's
+    /// `before`.
+    pub attrs: Arc<Attrs>,
 }

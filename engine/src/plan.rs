@@ -3,6 +3,7 @@
 //! drift found since the last apply, what could not be planned, and warnings.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use eksmgr_state::{ResourceAddress, State};
 use serde::{Deserialize, Serialize};
@@ -54,10 +55,12 @@ pub struct PlannedChange {
     pub adopt: bool,
     /// The provider id of the existing resource.
     pub id: Option<String>,
-    /// The resource as observed now (None when it does not exist).
-    pub before: Option<Attrs>,
-    /// The resource as wanted (None for deletes); unknown values stay unknown.
-    pub after: Option<DesiredAttrs>,
+    /// The resource as observed now (None when it does not exist); shared with the
+    /// observation.
+    pub before: Option<Arc<Attrs>>,
+    /// The resource as wanted (None for deletes); unknown values stay unknown. Shared with the
+    /// desired resource unless a reference was resolved.
+    pub after: Option<Arc<DesiredAttrs>>,
     /// The attributes that change.
     pub attribute_diffs: Vec<AttrDiff>,
     /// Why a replacement is needed, or other explanation.
@@ -479,7 +482,7 @@ impl Planner {
                         },
                         adopt: false,
                         id: found.map(|o| o.id.clone()).or(record.map(|r| r.id.clone())),
-                        before: found.map(|o| o.attrs.clone()),
+                        before: found.map(|o| Arc::clone(&o.attrs)),
                         after: None,
                         attribute_diffs: Vec::new(),
                         reason: if found.is_some() {
@@ -591,7 +594,7 @@ fn plan_desired(
     observed: &Observations,
 ) -> PlannedChange {
     let after = resolve_refs(&d.attrs, actions, observed);
-    let before = found.map(|o| &o.attrs);
+    let before = found.map(|o| &*o.attrs);
     let diffs = diff::diff_desired(d.kind, before, &after);
     let (action, reason) = match found {
         None => (Action::Create, None),
@@ -633,7 +636,7 @@ fn plan_desired(
         action,
         adopt: found.is_some() && !in_state,
         id: found.map(|o| o.id.clone()),
-        before: before.cloned(),
+        before: found.map(|o| Arc::clone(&o.attrs)),
         after: Some(after),
         attribute_diffs: diffs,
         reason,
@@ -643,33 +646,35 @@ fn plan_desired(
     }
 }
 
-/// Replaces references whose target exists and stays by the target's observed value.
+/// Replaces references whose target exists and stays by the target's observed value. The
+/// desired attributes are shared, not copied, when no reference resolves.
 fn resolve_refs(
-    attrs: &DesiredAttrs,
+    attrs: &Arc<DesiredAttrs>,
     actions: &BTreeMap<&ResourceAddress, Action>,
     observed: &Observations,
-) -> DesiredAttrs {
-    attrs
-        .iter()
-        .map(|(k, v)| {
-            let v = match v {
-                AttrValue::Unknown { from } => {
-                    let stays = matches!(
-                        actions.get(&from.address),
-                        Some(Action::NoOp | Action::Update)
-                    );
-                    let value: Option<&Value> = match observed.get(&from.address) {
-                        Some(Observation::Found(o)) if stays => o.attrs.get(&from.attribute),
-                        _ => None,
-                    };
-                    match value {
-                        Some(v) => AttrValue::Known(v.clone()),
-                        None => v.clone(),
-                    }
-                }
-                known => known.clone(),
-            };
-            (k.clone(), v)
-        })
-        .collect()
+) -> Arc<DesiredAttrs> {
+    let resolved = |v: &AttrValue| -> Option<Value> {
+        let AttrValue::Unknown { from } = v else {
+            return None;
+        };
+        let stays = matches!(
+            actions.get(&from.address),
+            Some(Action::NoOp | Action::Update)
+        );
+        match observed.get(&from.address) {
+            Some(Observation::Found(o)) if stays => o.attrs.get(&from.attribute).cloned(),
+            _ => None,
+        }
+    };
+    let mut out: Option<DesiredAttrs> = None;
+    for (k, v) in attrs.iter() {
+        if let Some(value) = resolved(v) {
+            out.get_or_insert_with(|| DesiredAttrs::clone(attrs))
+                .insert(k.clone(), AttrValue::Known(value));
+        }
+    }
+    match out {
+        Some(map) => Arc::new(map),
+        None => Arc::clone(attrs),
+    }
 }

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use eksmgr_state::{ResourceAddress, ResourceRecord, State};
@@ -246,12 +246,18 @@ pub fn cloud_matching(desired: &[DesiredResource]) -> BTreeMap<ResourceAddress, 
             let mut attrs: Attrs = d.known_attrs();
             attrs.insert("id".into(), json!(id));
             attrs.insert("arn".into(), json!(arn));
-            (a.clone(), ObservedResource { id, attrs })
+            (
+                a.clone(),
+                ObservedResource {
+                    id,
+                    attrs: attrs.into(),
+                },
+            )
         })
         .collect();
     // References (an encryption key's ARN, a policy's id) take the referenced attribute.
     for d in desired {
-        for (name, value) in &d.attrs {
+        for (name, value) in d.attrs.iter() {
             let AttrValue::Unknown { from } = value else {
                 continue;
             };
@@ -260,7 +266,7 @@ pub fn cloud_matching(desired: &[DesiredResource]) -> BTreeMap<ResourceAddress, 
                 .and_then(|o| o.attrs.get(&from.attribute))
                 .cloned();
             if let (Some(v), Some(o)) = (resolved, cloud.get_mut(&d.address)) {
-                o.attrs.insert(name.clone(), v);
+                Arc::make_mut(&mut o.attrs).insert(name.clone(), v);
             }
         }
     }
@@ -296,7 +302,7 @@ pub fn state_matching(
             continue;
         };
         let mut record = ResourceRecord::new(d.address.clone(), o.id.clone());
-        record.attrs = o.attrs.clone();
+        record.attrs = Attrs::clone(&o.attrs);
         record.depends_on = d.all_dependencies();
         state.upsert(record);
     }
@@ -349,7 +355,10 @@ impl Provider for InMemoryProvider {
         let id = format!("{}-{:08x}", address.kind, objects.len());
         let mut attrs = attrs.clone();
         attrs.insert("id".into(), Value::String(id.clone()));
-        let o = ObservedResource { id, attrs };
+        let o = ObservedResource {
+            id,
+            attrs: attrs.into(),
+        };
         objects.insert(address.clone(), o.clone());
         Ok(o)
     }
@@ -366,7 +375,7 @@ impl Provider for InMemoryProvider {
         attrs.insert("id".into(), Value::String(id.to_string()));
         let o = ObservedResource {
             id: id.to_string(),
-            attrs,
+            attrs: attrs.into(),
         };
         self.objects(address, "update")?
             .insert(address.clone(), o.clone());
@@ -410,7 +419,7 @@ impl Provider for RecordedProvider {
         Ok(match (req.id, req.recorded) {
             (Some(id), Some(attrs)) => Some(ObservedResource {
                 id: id.to_string(),
-                attrs: attrs.clone(),
+                attrs: Arc::new(attrs.clone()),
             }),
             _ => None,
         })
@@ -479,6 +488,28 @@ mod tests {
             .collect();
         assert!(changed.is_empty(), "{changed:#?}");
         assert!(plan.drift.is_empty());
+        // The plan shares attribute trees instead of copying them: `before` is the observation's
+        // and `after` the desired resource's, unless a reference was resolved into it.
+        let desired: BTreeMap<_, _> = bp.resources.iter().map(|d| (&d.address, d)).collect();
+        let mut shared_after = 0;
+        for c in &plan.changes {
+            let (Some(before), Some(Observation::Found(o))) = (&c.before, observed.get(&c.address))
+            else {
+                panic!("{}: no before", c.address);
+            };
+            assert!(
+                Arc::ptr_eq(before, &o.attrs),
+                "{}: before copied",
+                c.address
+            );
+            let (Some(after), Some(d)) = (&c.after, desired.get(&c.address)) else {
+                panic!("{}: no after", c.address);
+            };
+            let resolves = d.attrs.values().any(|v| v.known().is_none());
+            assert_eq!(Arc::ptr_eq(after, &d.attrs), !resolves, "{}", c.address);
+            shared_after += usize::from(!resolves);
+        }
+        assert!(shared_after > plan.changes.len() / 2, "{shared_after}");
 
         let empty = BTreeMap::new();
         let plan = Planner::plan(

@@ -421,7 +421,7 @@ fn principal_accounts_lists_what_the_blueprint_needs() {
 fn observed(r: &DesiredResource) -> ObservedResource {
     ObservedResource {
         id: r.address.name.clone(),
-        attrs: r.known_attrs(),
+        attrs: r.known_attrs().into(),
     }
 }
 
@@ -437,16 +437,16 @@ fn replacing_a_role_replaces_its_entries_and_associations_and_warns() {
             && r.address.name == "eks-deployer"
             && r.address.account == A
         {
-            o.attrs.insert("path".into(), json!("/old/"));
+            std::sync::Arc::make_mut(&mut o.attrs).insert("path".into(), json!("/old/"));
         }
         // Values only known after apply: use what the reference would resolve to.
-        for (k, v) in &r.attrs {
+        for (k, v) in r.attrs.iter() {
             if v.known().is_none() {
-                o.attrs.insert(k.clone(), json!("arn:resolved"));
+                std::sync::Arc::make_mut(&mut o.attrs).insert(k.clone(), json!("arn:resolved"));
             }
         }
         let mut rec = ResourceRecord::new(r.address.clone(), o.id.clone());
-        rec.attrs = o.attrs.clone();
+        rec.attrs = serde_json::Map::clone(&o.attrs);
         state.resources.insert(r.address.clone(), rec);
         obs.insert(r.address.clone(), Observation::Found(o));
     }

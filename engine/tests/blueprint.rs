@@ -170,7 +170,7 @@ fn state_with(resources: &[(&DesiredResource, &str)]) -> (State, Observations) {
             r.address.clone(),
             Observation::Found(ObservedResource {
                 id: (*id).into(),
-                attrs,
+                attrs: attrs.into(),
             }),
         );
     }
@@ -248,7 +248,7 @@ fn cluster_replacement_is_blocked_unless_allowed_and_encryption_is_set_once() {
                 attrs: {
                     let mut a = key.known_attrs();
                     a.insert("arn".into(), json!("arn:aws:kms:k"));
-                    a
+                    a.into()
                 },
             }),
         ),
@@ -256,7 +256,7 @@ fn cluster_replacement_is_blocked_unless_allowed_and_encryption_is_set_once() {
             eks.address.clone(),
             Observation::Found(ObservedResource {
                 id: "edge".into(),
-                attrs: eks_attrs.clone(),
+                attrs: eks_attrs.clone().into(),
             }),
         ),
     ]
@@ -281,7 +281,7 @@ fn cluster_replacement_is_blocked_unless_allowed_and_encryption_is_set_once() {
             eks.address.clone(),
             Observation::Found(ObservedResource {
                 id: "edge".into(),
-                attrs: eks_attrs,
+                attrs: eks_attrs.into(),
             }),
         ),
     ]
@@ -316,7 +316,7 @@ fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
                 // The governance layer exists already: the spokes' admin roles are deployed.
                 Observation::Found(ObservedResource {
                     id: "x".into(),
-                    attrs: r.known_attrs(),
+                    attrs: r.known_attrs().into(),
                 })
             };
             (r.address.clone(), obs)

@@ -100,7 +100,10 @@ impl Provider for Fake {
         let id = format!("id-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
         let mut attrs = attrs.clone();
         attrs.insert("id".into(), json!(id));
-        let o = ObservedResource { id, attrs };
+        let o = ObservedResource {
+            id,
+            attrs: attrs.into(),
+        };
         self.objects
             .lock()
             .unwrap()
@@ -136,7 +139,7 @@ impl Provider for Fake {
         attrs.insert("id".into(), json!(id));
         let o = ObservedResource {
             id: id.into(),
-            attrs,
+            attrs: attrs.into(),
         };
         self.objects
             .lock()
@@ -313,7 +316,7 @@ async fn drift_is_reported_and_repaired() {
     {
         let mut objs = p.objects.lock().unwrap();
         let d = objs.iter_mut().find(|(a, _)| a.name == "d").unwrap().1;
-        d.attrs.insert("description".into(), json!("hacked"));
+        std::sync::Arc::make_mut(&mut d.attrs).insert("description".into(), json!("hacked"));
         let c = objs.keys().find(|a| a.name == "c").unwrap().clone();
         objs.remove(&c);
     }
@@ -383,7 +386,7 @@ async fn existing_resources_are_adopted_not_duplicated() {
             d.address.clone(),
             ObservedResource {
                 id: d.address.name.clone(),
-                attrs,
+                attrs: attrs.into(),
             },
         );
     }
@@ -651,7 +654,7 @@ async fn a_cluster_still_creating_is_waited_for_not_created_again() {
     attrs.insert("status".into(), json!("CREATING"));
     let observed = ObservedResource {
         id: "prod".into(),
-        attrs: attrs.clone(),
+        attrs: attrs.clone().into(),
     };
     p.objects
         .lock()
@@ -674,7 +677,7 @@ async fn a_cluster_still_creating_is_waited_for_not_created_again() {
     attrs.insert("status".into(), json!("ACTIVE"));
     let observed = ObservedResource {
         id: "prod".into(),
-        attrs,
+        attrs: attrs.into(),
     };
     p.objects
         .lock()

@@ -167,7 +167,7 @@ async fn get(x: &Ctx<'_>, name: &str) -> Result<Option<ObservedResource>, Provid
     );
     Ok(Some(ObservedResource {
         id: name.to_string(),
-        attrs,
+        attrs: attrs.into(),
     }))
 }
 

@@ -250,7 +250,7 @@ fn observe(cl: &Cluster, fallback_name: &str) -> ObservedResource {
     }
     ObservedResource {
         id: name.to_string(),
-        attrs: a,
+        attrs: a.into(),
     }
 }
 

@@ -224,7 +224,7 @@ pub async fn read_entry_with_client(
         } else {
             arn
         },
-        attrs: a,
+        attrs: a.into(),
     }))
 }
 
@@ -555,7 +555,10 @@ pub async fn read_association_with_client(
         if let Some(arn) = a.association_arn() {
             attrs.insert("arn".into(), json!(arn));
         }
-        ObservedResource { id, attrs }
+        ObservedResource {
+            id,
+            attrs: attrs.into(),
+        }
     }))
 }
 

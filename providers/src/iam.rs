@@ -124,7 +124,7 @@ fn observed(
     attrs.insert("role_id".into(), json!(role.role_id()));
     ObservedResource {
         id: role.role_name().to_string(),
-        attrs,
+        attrs: attrs.into(),
     }
 }
 

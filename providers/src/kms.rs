@@ -180,7 +180,10 @@ async fn get(
         "key_state".into(),
         json!(meta.key_state().map(KeyState::as_str).unwrap_or_default()),
     );
-    Ok(Some(ObservedResource { id, attrs }))
+    Ok(Some(ObservedResource {
+        id,
+        attrs: attrs.into(),
+    }))
 }
 
 async fn read_back(

@@ -110,7 +110,7 @@ async fn describe(
     );
     Ok(Some(ObservedResource {
         id: id.to_string(),
-        attrs,
+        attrs: attrs.into(),
     }))
 }
 
@@ -295,7 +295,7 @@ fn attachment_observed(policy_name: &str, policy_id: &str, target: &str) -> Obse
     attrs.insert("target_id".into(), json!(target));
     ObservedResource {
         id: format!("{policy_id}:{target}"),
-        attrs,
+        attrs: attrs.into(),
     }
 }
 

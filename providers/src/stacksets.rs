@@ -129,7 +129,7 @@ async fn describe(
     attrs.insert("arn".into(), json!(ss.stack_set_arn().unwrap_or_default()));
     Ok(Some(ObservedResource {
         id: ss.stack_set_name().unwrap_or(name).to_string(),
-        attrs,
+        attrs: attrs.into(),
     }))
 }
 
@@ -426,7 +426,7 @@ fn instances_observed(
     attrs.insert("regions".into(), json!(regions));
     ObservedResource {
         id: name.to_string(),
-        attrs,
+        attrs: attrs.into(),
     }
 }
 

@@ -73,7 +73,7 @@ async fn read(s: &eksmgr_providers::Sessions, name: &str) -> Option<Attrs> {
     )
     .await
     .expect("the read succeeds")
-    .map(|o| o.attrs)
+    .map(|o| std::sync::Arc::unwrap_or_clone(o.attrs))
 }
 
 fn calls(stats: &CallStats, operation: &str) -> u64 {
@@ -116,7 +116,7 @@ async fn every_role_of_an_account_is_read_from_two_listings() {
         let o = iam::create_role(&writer, &address(name), &desired(name, &managed[..i], i))
             .await
             .expect("the role is created");
-        created.push((name.to_string(), o.attrs));
+        created.push((name.to_string(), std::sync::Arc::unwrap_or_clone(o.attrs)));
     }
 
     // Read by a later run: the listings, once for the account.

@@ -151,7 +151,7 @@ async fn read_key(s: &Sessions, address: &ResourceAddress, desired: &Attrs) -> O
     kms::read_key(s, &request(address, desired))
         .await
         .expect("read_key")
-        .map(|o| o.attrs)
+        .map(|o| std::sync::Arc::unwrap_or_clone(o.attrs))
 }
 
 #[tokio::test]
@@ -193,7 +193,7 @@ async fn kms_key_lifecycle() {
     assert_eq!(live, vec![created.id.clone()]);
 
     // Update each attribute in turn.
-    let mut before = read.attrs.clone();
+    let mut before = Attrs::clone(&read.attrs);
     let steps: Vec<(&str, Value)> = vec![
         ("description", json!("rotated description")),
         ("key_policy", key_policy("RootAdminV2")),
@@ -226,7 +226,7 @@ async fn kms_key_lifecycle() {
         assert_converged(&want, &updated.attrs);
         let reread = read_key(&s, &address, &after).await.expect("exists");
         assert_converged(&want, &reread);
-        before = updated.attrs;
+        before = std::sync::Arc::unwrap_or_clone(updated.attrs);
     }
     // The removed tag is gone, not just the new one added.
     assert!(before["tags"].get("cluster").is_none());
@@ -389,7 +389,7 @@ async fn read_repo(s: &Sessions, address: &ResourceAddress, desired: &Attrs) -> 
     ecr::read_repository(s, &request(address, desired))
         .await
         .expect("read_repository")
-        .map(|o| o.attrs)
+        .map(|o| std::sync::Arc::unwrap_or_clone(o.attrs))
 }
 
 async fn repository_policy(moto: &Moto, name: &str) -> Option<String> {
@@ -487,7 +487,7 @@ async fn ecr_repository_lifecycle() {
         assert_converged(&want, &updated.attrs);
         let reread = read_repo(&s, &address, &after).await.expect("exists");
         assert_converged(&want, &reread);
-        before = updated.attrs;
+        before = std::sync::Arc::unwrap_or_clone(updated.attrs);
     }
     assert!(before["tags"].get("team").is_none());
     // policy null removed the repository policy.

@@ -261,27 +261,62 @@ impl Drop for LockGuard {
     }
 }
 
-/// Creates the lock file exclusively and writes `info` into it; on a write
-/// failure the half-written file is removed.
+/// Creates the lock file exclusively, already holding `info`.
+///
+/// The document is written to a private temporary file beside the lock, which
+/// is then hard-linked to the lock path. `link` fails if the lock exists, like
+/// `O_EXCL`, but the lock file never exists empty or half-written, so a run
+/// that loses the race always reads a whole holder. Where the file system has
+/// no hard links, the lock is created with `O_EXCL` and written in place.
 fn create_lock_file(path: &Path, info: &LockInfo) -> io::Result<()> {
+    let mut json = serde_json::to_vec_pretty(info).map_err(io::Error::other)?;
+    json.push(b'\n');
+    let tmp = temp_path(path, &info.id);
+    if let Err(e) = write_new(&tmp, &json) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if no_hard_links(&e) => {
+            if let Err(e) = write_new(path, &json) {
+                if e.kind() != io::ErrorKind::AlreadyExists {
+                    let _ = fs::remove_file(path);
+                }
+                return Err(e);
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `path` exclusively (mode 0600) holding `bytes`, synced to disk.
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)?;
-    let written = serde_json::to_vec_pretty(info)
-        .map_err(io::Error::other)
-        .and_then(|mut json| {
-            json.push(b'\n');
-            file.write_all(&json)
-        })
-        .and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        drop(file);
-        let _ = fs::remove_file(path);
-        return Err(e);
-    }
-    Ok(())
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// The temporary file a lock is written to before it is linked into place.
+fn temp_path(path: &Path, id: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{id}.tmp"))
+}
+
+/// Whether a `link` error means the file system cannot make hard links at all.
+fn no_hard_links(e: &io::Error) -> bool {
+    // EPERM (some FUSE and network file systems), EOPNOTSUPP / ENOTSUP, EXDEV.
+    matches!(e.raw_os_error(), Some(1 | 95 | 18)) || e.kind() == io::ErrorKind::Unsupported
 }
 
 enum ReadLockError {
@@ -359,5 +394,38 @@ mod tests {
         );
         fs::write(sf.lock_path(), "{").unwrap();
         assert!(StateLock::current(&sf).unwrap().unwrap().is_unknown());
+    }
+
+    /// Runs racing for the lock always see a whole holder, never an empty or
+    /// half-written lock file (the file appears with its content, by `link`).
+    #[test]
+    fn a_losing_run_always_reads_the_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let sf = StateFile::new(dir.path().join("s.json"));
+        for _ in 0..200 {
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..4)
+                    .map(|_| scope.spawn(|| StateLock::acquire(&sf, "eksmgr apply")))
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let mut winners = 0;
+            for result in results {
+                match result {
+                    Ok(guard) => {
+                        winners += 1;
+                        guard.release().unwrap();
+                    }
+                    Err(StateError::Locked { holder, .. }) => {
+                        assert!(!holder.is_unknown(), "a losing run read an unfinished lock");
+                        assert_eq!(holder.command, "eksmgr apply");
+                    }
+                    Err(other) => panic!("unexpected error: {other}"),
+                }
+            }
+            assert!(winners >= 1);
+        }
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "temporary lock files were left behind");
     }
 }

@@ -176,7 +176,7 @@ pub(crate) fn change(out: &mut String, c: &PlannedChange, s: Styler) {
         Action::Create => {
             if let Some(after) = &c.after {
                 let width = after.keys().map(String::len).max().unwrap_or(0);
-                for (k, v) in after {
+                for (k, v) in after.iter() {
                     let val = match v {
                         AttrValue::Known(v) => value(v, 8),
                         AttrValue::Unknown { .. } => "(known after apply)".into(),

@@ -48,7 +48,7 @@ fn found(d: &DesiredResource, id: &str) -> Observation {
     attrs.insert("id".into(), json!(id));
     Observation::Found(ObservedResource {
         id: id.into(),
-        attrs,
+        attrs: attrs.into(),
     })
 }
 

@@ -149,7 +149,7 @@ fn found_attrs(mut attrs: Attrs, id: &str) -> Observation {
     attrs.insert("id".into(), json!(id));
     Observation::Found(ObservedResource {
         id: id.into(),
-        attrs,
+        attrs: attrs.into(),
     })
 }
 
@@ -747,7 +747,7 @@ fn unparseable_documents_are_kept_as_text() {
     let Some(before) = role else {
         panic!("no role change");
     };
-    before.insert("assume_role_policy".into(), json!("not a policy"));
+    std::sync::Arc::make_mut(before).insert("assume_role_policy".into(), json!("not a policy"));
     let doc = to_value(&plan);
     let role = change(&doc, &format!("iam_role.EKSManagerAgentRole[{HUB}]"));
     assert_eq!(role["before"]["assume_role_policy"], "not a policy");
