@@ -4,6 +4,10 @@
 //! syncs it, renames it over the target and syncs the directory, so a crash
 //! leaves either the old or the new state, never a torn one; then it removes
 //! the journal, whose entries the saved state now holds (see [`crate::journal`]).
+//!
+//! A large state's records are parsed and serialised on several threads (the file is the
+//! same byte for byte as a single-threaded `serde_json` write, and a parse error keeps its line
+//! and column in the file).
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions};
@@ -15,10 +19,17 @@ use serde::Deserialize;
 
 use crate::error::StateError;
 use crate::journal::{self, Journal, Replayed};
-use crate::record::{RawState, STATE_FORMAT_VERSION, State};
+use crate::record::{LazyState, RawState, ResourceRecord, STATE_FORMAT_VERSION, State};
+use serde_json::value::RawValue;
 
 /// Permissions of the state file and its temporary files.
 const FILE_MODE: u32 = 0o600;
+
+/// Below this many records a state is parsed on one thread.
+const PARALLEL_PARSE_MIN: usize = 4096;
+
+/// At most this many threads parse records.
+const PARALLEL_PARSE_MAX: usize = 8;
 
 /// A state file at a given path (which need not exist yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,10 +179,11 @@ impl StateFile {
                 ));
             }
         }
-        // The whole state is read in one pass; the version alone is read (a second pass) only
-        // when that fails, so that a newer format is named as such rather than as a shape
-        // error. Either way the outcome is that of checking the version first.
-        let raw: RawState = match serde_json::from_str(text) {
+        // The file is read in one pass with each resource record kept as its text; the version
+        // alone is read (a second pass) only when that fails, so that a newer format is named
+        // as such rather than as a shape error. Either way the outcome is that of checking the
+        // version first. The records are parsed next, on several threads for a large state.
+        let lazy: LazyState<'_> = match serde_json::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
                 let probe: VersionProbe =
@@ -182,14 +194,70 @@ impl StateFile {
                 return Err(self.parse_error(text, &e));
             }
         };
-        if raw.format_version != STATE_FORMAT_VERSION {
-            return Err(self.unsupported(raw.format_version));
+        if lazy.format_version != STATE_FORMAT_VERSION {
+            return Err(self.unsupported(lazy.format_version));
         }
+        let raw = RawState {
+            resources: self.parse_records(text, &lazy.resources)?,
+            format_version: lazy.format_version,
+            lineage: lazy.lineage,
+            serial: lazy.serial,
+            intents: lazy.intents,
+        };
         raw.into_state()
             .map_err(|address| StateError::DuplicateAddress {
                 path: self.path.clone(),
                 address: address.to_string(),
             })
+    }
+
+    /// Parses the records (each a slice of `text`), in file order: on one thread for a small
+    /// state, else in as many contiguous parts as there are cores (up to a limit). The first
+    /// error in file order is reported, at its line and column in the file.
+    fn parse_records(
+        &self,
+        text: &str,
+        records: &[&RawValue],
+    ) -> Result<Vec<ResourceRecord>, StateError> {
+        let parse_part = |part: &[&RawValue]| -> Result<Vec<ResourceRecord>, StateError> {
+            part.iter().map(|r| self.parse_record(text, r)).collect()
+        };
+        let threads = if records.len() < PARALLEL_PARSE_MIN {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZero::get)
+                .min(PARALLEL_PARSE_MAX)
+        };
+        if threads <= 1 {
+            return parse_part(records);
+        }
+        let parts = in_parts(records, threads, parse_part);
+        let mut all = Vec::with_capacity(records.len());
+        for part in parts {
+            all.extend(part?);
+        }
+        Ok(all)
+    }
+
+    /// Parses one record, whose text `raw` lies within `text`; an error is placed in the file.
+    fn parse_record(&self, text: &str, raw: &RawValue) -> Result<ResourceRecord, StateError> {
+        let record = raw.get();
+        serde_json::from_str(record).map_err(|e| {
+            // Where the record starts in the file, and the error within the record (serde_json
+            // counts columns in bytes).
+            let start = (record.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+            let line_start: usize = record
+                .split_inclusive('\n')
+                .take(e.line().saturating_sub(1))
+                .map(str::len)
+                .sum();
+            let offset = start + line_start + e.column().saturating_sub(1);
+            let full = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            let message = full.strip_suffix(&suffix).unwrap_or(&full);
+            self.error_at(text, offset.min(text.len()), reword(message))
+        })
     }
 
     /// A [`StateError::UnsupportedVersion`] for a file of format `found`.
@@ -262,13 +330,90 @@ impl StateFile {
     }
 
     fn write_atomically(&self, state: &State) -> Result<(), StateError> {
-        let mut json = serde_json::to_vec_pretty(state).map_err(|e| StateError::Io {
+        let mut json = to_pretty_json(state, PARALLEL_PARSE_MIN).map_err(|e| StateError::Io {
             path: self.path.clone(),
             op: "serialize state for",
             source: io::Error::other(e),
         })?;
         json.push(b'\n');
         write_private_atomically(&self.path, &json)
+    }
+}
+
+/// The state as pretty JSON, exactly as `serde_json::to_vec_pretty` writes it, with the
+/// records of a state of at least `parallel_min` records serialised on several threads.
+fn to_pretty_json(state: &State, parallel_min: usize) -> Result<Vec<u8>, serde_json::Error> {
+    let records: Vec<&ResourceRecord> = state.resources.values().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(PARALLEL_PARSE_MAX);
+    if records.len() < parallel_min.max(1) || threads <= 1 {
+        return serde_json::to_vec_pretty(state);
+    }
+    // Each record is written at the depth it has in the document (inside `resources`): two
+    // levels, so every line after its first is indented by four more spaces. A JSON string
+    // never holds a raw newline, so every newline of the output is one of the formatter's.
+    let part = |part: &[&ResourceRecord]| -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::new();
+        for (i, record) in part.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",\n");
+            }
+            out.extend_from_slice(b"    ");
+            indent_into(&mut out, &serde_json::to_vec_pretty(record)?, b"    ");
+        }
+        Ok(out)
+    };
+    let parts = in_parts(&records, threads, part);
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(b"{\n  \"format_version\": ");
+    out.extend_from_slice(&serde_json::to_vec(&state.version)?);
+    out.extend_from_slice(b",\n  \"lineage\": ");
+    out.extend_from_slice(&serde_json::to_vec(&state.lineage)?);
+    out.extend_from_slice(b",\n  \"serial\": ");
+    out.extend_from_slice(&serde_json::to_vec(&state.serial)?);
+    out.extend_from_slice(b",\n  \"resources\": [\n");
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        out.extend_from_slice(&part?);
+    }
+    out.extend_from_slice(b"\n  ]");
+    if !state.intents.is_empty() {
+        out.extend_from_slice(b",\n  \"intents\": ");
+        let intents: Vec<_> = state.intents.values().collect();
+        indent_into(&mut out, &serde_json::to_vec_pretty(&intents)?, b"  ");
+    }
+    out.extend_from_slice(b"\n}");
+    Ok(out)
+}
+
+/// `f` of each of `threads` contiguous parts of `items`, each on a thread of its own, in order.
+fn in_parts<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    let f = &f;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .chunks(items.len().div_ceil(threads.max(1)).max(1))
+            .map(|part| scope.spawn(move || f(part)))
+            .collect();
+        running
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Appends `json` to `out` with `indent` after every newline.
+fn indent_into(out: &mut Vec<u8>, json: &[u8], indent: &[u8]) {
+    let mut lines = json.split(|b| *b == b'\n');
+    if let Some(first) = lines.next() {
+        out.extend_from_slice(first);
+    }
+    for line in lines {
+        out.push(b'\n');
+        out.extend_from_slice(indent);
+        out.extend_from_slice(line);
     }
 }
 
@@ -402,6 +547,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::address::ResourceAddress;
 
     #[test]
     fn lock_path_appends_suffix() {
@@ -442,5 +588,79 @@ mod tests {
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert_eq!(s.serial, 0);
+    }
+
+    /// A state of `n` records with nested attributes, odd strings and an intent.
+    fn big_state(n: usize) -> State {
+        let mut state = State::new();
+        for i in 0..n {
+            let address: ResourceAddress =
+                format!("iam_role.r{i}[{:012}]", i / 20).parse().unwrap();
+            let mut record = ResourceRecord::new(address, format!("r{i}"));
+            record.attrs.insert(
+                "policy".into(),
+                serde_json::json!({"Statement": [{"Effect": "Allow", "Action": ["a:B", "c:*"],
+                    "Condition": {}}], "Empty": [], "Text": "line\nbreak \"quoted\" é"}),
+            );
+            record.attrs.insert("n".into(), serde_json::json!(i));
+            state.upsert(record);
+        }
+        let address: ResourceAddress = "iam_role.r0[000000000000]".parse().unwrap();
+        state.intents.insert(
+            address.clone(),
+            crate::journal::Intent::new(address, "create"),
+        );
+        state
+    }
+
+    #[test]
+    fn parallel_serialisation_is_byte_for_byte_serde_json() {
+        for n in [1, 2, 7, 100] {
+            let state = big_state(n);
+            let expected = serde_json::to_vec_pretty(&state).unwrap();
+            assert_eq!(
+                String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "{n} records"
+            );
+        }
+        let mut no_intents = big_state(5);
+        no_intents.intents.clear();
+        assert_eq!(
+            to_pretty_json(&no_intents, 1).unwrap(),
+            serde_json::to_vec_pretty(&no_intents).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_large_state_parsed_in_parts_is_the_same_and_errors_keep_their_place() {
+        let n = PARALLEL_PARSE_MIN + 1000;
+        let state = big_state(n);
+        let text = String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap();
+        let f = StateFile::new("s.json");
+        assert_eq!(f.parse(&text).unwrap(), state);
+
+        // A bad value in a record near the end (parsed by the last part): the error is at the
+        // value's line and column in the file, as a whole-file parse would say.
+        let target = format!("\"id\": \"r{}\"", n - 10);
+        let at = text.find(&target).unwrap();
+        let broken = format!("{}\"id\": true{}", &text[..at], &text[at + target.len()..]);
+        let line = text[..at].matches('\n').count() + 1;
+        let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + "\"id\": true".len();
+        match f.parse(&broken) {
+            Err(StateError::Parse {
+                line: l,
+                column: c,
+                message,
+                ..
+            }) => {
+                assert_eq!((l, c), (line, column), "{message}");
+            }
+            Err(other) => panic!("expected a parse error, got {other}"),
+            Ok(_) => panic!("the broken record was accepted"),
+        }
+        let whole: Result<RawState, _> = serde_json::from_str(&broken);
+        let e = whole.unwrap_err();
+        assert_eq!((e.line(), e.column()), (line, column));
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::address::ResourceAddress;
@@ -131,6 +132,19 @@ fn serialize_intents<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(intents.values())
+}
+
+/// The on-disk shape with every resource record still as its text, so that the format version
+/// is checked before the records are trusted, and the records are parsed in parallel.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LazyState<'a> {
+    pub(crate) format_version: u32,
+    pub(crate) lineage: String,
+    pub(crate) serial: u64,
+    #[serde(default, borrow)]
+    pub(crate) resources: Vec<&'a RawValue>,
+    #[serde(default)]
+    pub(crate) intents: Vec<Intent>,
 }
 
 /// The on-disk shape, before the duplicate-address check.
