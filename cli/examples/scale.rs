@@ -11,7 +11,8 @@
 //! Scenarios: `no-change` (every resource exists as desired and state records it: the steady
 //! state) and `create` (an empty cloud and state: the first plan). Steps: generate the
 //! configuration text, load it (parse and validate), expand the blueprint, write the state file
-//! an apply would have left (setup, not part of eksmgr), parse it, refresh through an
+//! an apply would have left (setup, in a child process, not part of eksmgr), load it (read and
+//! parse), refresh through an
 //! in-memory provider whose cloud is what state records (`RecordedProvider`: it holds no copy,
 //! so the figures are eksmgr's), plan, and render the plan as JSON and as text.
 //!
@@ -32,7 +33,7 @@ use eksmgr_engine::config;
 use eksmgr_engine::plan::{PlanOptions, Planner};
 use eksmgr_engine::refresh::refresh;
 use eksmgr_engine::synthetic::{self, Estate, RecordedProvider};
-use eksmgr_state::{State, StateFile};
+use eksmgr_state::StateFile;
 use peak_alloc::PeakAlloc;
 
 type Error = Box<dyn std::error::Error>;
@@ -169,20 +170,29 @@ fn scenario(estate: Estate, existing: bool, parallelism: usize) -> Result<Steps,
     let bp = steps.run("blueprint expand (+ guardrails)", || {
         Ok(blueprint::expand(&config, &discovery)?)
     })?;
-    // The state file an apply of the whole estate leaves; the cloud is what it records.
-    let state_text = steps.run("setup: state file", || {
-        let state = if existing {
-            let cloud = synthetic::cloud_matching(&bp.resources);
-            synthetic::state_matching(&bp.resources, &cloud)
-        } else {
-            State::new()
-        };
-        Ok(serde_json::to_string_pretty(&state)?)
-    })?;
-    let state = steps.run("state parse", || {
-        Ok(StateFile::new("eksmgr.state.json").parse(&state_text)?)
-    })?;
-    drop(state_text);
+    // The state file an apply of the whole estate leaves (the cloud is what it records),
+    // written by a child process, so that this process's allocator holds nothing of it: as
+    // in `eksmgr plan`, the state is read from disk and parsed.
+    let dir = std::env::temp_dir().join(format!("eksmgr-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = StateFile::new(dir.join("eksmgr.state.json"));
+    if existing {
+        steps.run("setup: state file (child process)", || {
+            let status = std::process::Command::new(std::env::current_exe()?)
+                .arg(estate.spokes.to_string())
+                .arg("--write-state")
+                .arg(file.path())
+                .args((estate.ecr_repositories == 0).then_some("--no-registry"))
+                .status()?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("writing the state file failed: {status}").into())
+            }
+        })?;
+    }
+    let state = steps.run("state load (read + parse)", || Ok(file.load()?))?;
+    std::fs::remove_dir_all(&dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let observed = steps.run("refresh (in-memory provider)", || {
         Ok(runtime.block_on(refresh(
@@ -223,6 +233,17 @@ fn scenario(estate: Estate, existing: bool, parallelism: usize) -> Result<Steps,
     Ok(steps)
 }
 
+/// Writes the state file an apply of the whole estate leaves (the child process's job).
+fn write_state_file(estate: Estate, path: &str) -> Result<(), Error> {
+    let config = config::parse(&estate.config_toml(), "eksmgr.toml")?;
+    let bp = blueprint::expand(&config, &estate.discovery())?;
+    let cloud = synthetic::cloud_matching(&bp.resources);
+    let mut state = synthetic::state_matching(&bp.resources, &cloud);
+    drop((bp, cloud));
+    StateFile::new(path).save(&mut state)?;
+    Ok(())
+}
+
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let n: usize = match args.next() {
@@ -233,12 +254,17 @@ fn main() -> Result<(), Error> {
     };
     let mut mode = "both".to_string();
     let mut estate = Estate::new(n);
-    for a in args {
+    let mut write_state = None;
+    while let Some(a) = args.next() {
         match a.as_str() {
             "--no-registry" => estate.ecr_repositories = 0,
+            "--write-state" => write_state = args.next(),
             "both" | "no-change" | "create" => mode = a,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
+    }
+    if let Some(path) = write_state {
+        return write_state_file(estate, &path);
     }
     if mode == "both" {
         // One process per scenario, so that each one's memory figures are its own.

@@ -419,7 +419,7 @@ fn record(
             let record = ResourceRecord {
                 address: change.address.clone(),
                 id: o.id,
-                attrs: Arc::unwrap_or_clone(o.attrs),
+                attrs: o.attrs,
                 depends_on: change.depends_on.clone(),
                 updated_at: chrono::Utc::now(),
             };

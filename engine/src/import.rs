@@ -4,8 +4,6 @@
 //! the state record is exactly the one eksmgr would have written after creating it, so the
 //! next plan is clean when the resource already matches the configuration.
 
-use std::sync::Arc;
-
 use eksmgr_state::{ResourceAddress, ResourceRecord, State};
 
 use crate::model::DesiredResource;
@@ -93,7 +91,7 @@ pub async fn import<P: Provider + ?Sized>(
     Ok(ResourceRecord {
         address: address.clone(),
         id: found.id,
-        attrs: Arc::unwrap_or_clone(found.attrs),
+        attrs: found.attrs,
         depends_on: d.all_dependencies(),
         updated_at: chrono::Utc::now(),
     })

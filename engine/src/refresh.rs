@@ -3,6 +3,7 @@
 //! step besides apply that talks to a provider; the planner itself stays pure.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use eksmgr_state::{ResourceAddress, State};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -84,10 +85,17 @@ pub async fn refresh<P: Provider + ?Sized>(
                     address: addr,
                     id: record.map(|r| r.id.as_str()),
                     desired: known.as_ref(),
-                    recorded: record.map(|r| &r.attrs),
+                    recorded: record.map(|r| &*r.attrs),
                 };
                 let obs = match provider.read(req).await {
-                    Ok(Some(o)) => Observation::Found(o),
+                    Ok(Some(mut o)) => {
+                        // What AWS holds is what state records (the steady state): keep one
+                        // copy, shared by state, the observation and the plan.
+                        if let Some(r) = record.filter(|r| r.attrs == o.attrs) {
+                            o.attrs = Arc::clone(&r.attrs);
+                        }
+                        Observation::Found(o)
+                    }
                     Ok(None) => Observation::Missing,
                     Err(error) => Observation::Unreadable { error },
                 };

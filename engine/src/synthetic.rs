@@ -302,7 +302,7 @@ pub fn state_matching(
             continue;
         };
         let mut record = ResourceRecord::new(d.address.clone(), o.id.clone());
-        record.attrs = Attrs::clone(&o.attrs);
+        record.attrs = Arc::new(Attrs::clone(&o.attrs));
         record.depends_on = d.all_dependencies();
         state.upsert(record);
     }
@@ -538,6 +538,16 @@ mod tests {
         let state = state_matching(&bp.resources, &cloud);
         let read = crate::refresh::refresh(&RecordedProvider, &bp.resources, &state, 4).await;
         assert_eq!(read, observations(&bp.resources, &cloud));
+        // What AWS holds equals what state records: one copy, shared.
+        for (addr, obs) in &read {
+            let Observation::Found(o) = obs else {
+                panic!("{addr}: not found");
+            };
+            assert!(
+                Arc::ptr_eq(&o.attrs, &state.resources[addr].attrs),
+                "{addr}"
+            );
+        }
         let none =
             crate::refresh::refresh(&RecordedProvider, &bp.resources, &State::new(), 4).await;
         assert_eq!(none, observations(&bp.resources, &BTreeMap::new()));

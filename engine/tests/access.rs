@@ -446,7 +446,7 @@ fn replacing_a_role_replaces_its_entries_and_associations_and_warns() {
             }
         }
         let mut rec = ResourceRecord::new(r.address.clone(), o.id.clone());
-        rec.attrs = serde_json::Map::clone(&o.attrs);
+        rec.attrs = std::sync::Arc::clone(&o.attrs);
         state.resources.insert(r.address.clone(), rec);
         obs.insert(r.address.clone(), Observation::Found(o));
     }

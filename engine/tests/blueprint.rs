@@ -162,7 +162,7 @@ fn state_with(resources: &[(&DesiredResource, &str)]) -> (State, Observations) {
     let mut observed = Observations::new();
     for (r, id) in resources {
         let mut rec = ResourceRecord::new(r.address.clone(), *id);
-        rec.attrs = r.known_attrs();
+        rec.attrs = r.known_attrs().into();
         state.upsert(rec);
         let mut attrs = r.known_attrs();
         attrs.insert("arn".into(), json!(format!("arn:{id}")));
@@ -338,7 +338,7 @@ fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
     let mut state = State::new();
     for r in rs.iter().filter(|r| r.address.account == "444444444444") {
         let mut rec = ResourceRecord::new(r.address.clone(), "x");
-        rec.attrs = r.known_attrs();
+        rec.attrs = r.known_attrs().into();
         state.upsert(rec);
     }
     let plan = Planner::plan(&rs, &state, &observed, &PlanOptions::default()).unwrap();

@@ -20,15 +20,13 @@ fn state_of(n: usize) -> State {
             Err(e) => panic!("bad bench address: {e}"),
         };
         let mut record = ResourceRecord::new(address, format!("role-{i}"));
-        record
-            .attrs
+        std::sync::Arc::make_mut(&mut record.attrs)
             .insert("name".into(), json!(format!("role-{i}")));
-        record.attrs.insert(
+        std::sync::Arc::make_mut(&mut record.attrs).insert(
             "arn".into(),
             json!(format!("arn:aws:iam::{account}:role/role-{i}")),
         );
-        record
-            .attrs
+        std::sync::Arc::make_mut(&mut record.attrs)
             .insert("tags".into(), json!({"managed-by": "eksmgr"}));
         state.upsert(record);
     }

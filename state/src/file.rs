@@ -597,12 +597,12 @@ mod tests {
             let address: ResourceAddress =
                 format!("iam_role.r{i}[{:012}]", i / 20).parse().unwrap();
             let mut record = ResourceRecord::new(address, format!("r{i}"));
-            record.attrs.insert(
+            std::sync::Arc::make_mut(&mut record.attrs).insert(
                 "policy".into(),
                 serde_json::json!({"Statement": [{"Effect": "Allow", "Action": ["a:B", "c:*"],
                     "Condition": {}}], "Empty": [], "Text": "line\nbreak \"quoted\" é"}),
             );
-            record.attrs.insert("n".into(), serde_json::json!(i));
+            std::sync::Arc::make_mut(&mut record.attrs).insert("n".into(), serde_json::json!(i));
             state.upsert(record);
         }
         let address: ResourceAddress = "iam_role.r0[000000000000]".parse().unwrap();

@@ -6,6 +6,7 @@
 //! the records in address order; reading it back rejects a repeated address.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
@@ -25,9 +26,11 @@ pub struct ResourceRecord {
     pub address: ResourceAddress,
     /// The resource's AWS identifier (ARN, name or id, depending on the kind).
     pub id: String,
-    /// What eksmgr last saw of the resource in AWS after an operation.
+    /// What eksmgr last saw of the resource in AWS after an operation. Shared (not copied)
+    /// with a plan's observation of the resource when AWS still holds exactly this; change it
+    /// with [`Arc::make_mut`].
     #[serde(default)]
-    pub attrs: Map<String, Value>,
+    pub attrs: Arc<Map<String, Value>>,
     /// Resources this one depended on when it was last applied.
     #[serde(default)]
     pub depends_on: Vec<ResourceAddress>,
@@ -41,7 +44,7 @@ impl ResourceRecord {
         Self {
             address,
             id: id.into(),
-            attrs: Map::new(),
+            attrs: Arc::default(),
             depends_on: Vec::new(),
             updated_at: Utc::now(),
         }
@@ -228,7 +231,7 @@ mod tests {
     fn json_shape_and_round_trip() {
         let mut s = State::new();
         let mut rec = ResourceRecord::new(addr("eks_cluster.b[2/eu-west-1]"), "b");
-        rec.attrs.insert("version".into(), Value::from("1.31"));
+        std::sync::Arc::make_mut(&mut rec.attrs).insert("version".into(), Value::from("1.31"));
         rec.depends_on.push(addr("iam_role.r[2]"));
         s.upsert(rec);
         s.upsert(ResourceRecord::new(addr("iam_role.r[2]"), "r"));

@@ -24,7 +24,7 @@ fn cluster(
 ) -> ResourceRecord {
     let address = ResourceAddress::new("eks_cluster", name, account, Some(region.into()));
     let mut r = ResourceRecord::new(address, name);
-    let a = &mut r.attrs;
+    let a = std::sync::Arc::make_mut(&mut r.attrs);
     a.insert("name".into(), json!(name));
     a.insert(
         "arn".into(),

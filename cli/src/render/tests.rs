@@ -77,7 +77,7 @@ fn update_with_drift_and_delete() {
     let mut observed = Observations::new();
     // The role: recorded with the old trust, changed out of band to a third principal.
     let mut rec = ResourceRecord::new(old_role.address.clone(), "EKSManagerAgentRole");
-    rec.attrs = old_role.known_attrs();
+    rec.attrs = old_role.known_attrs().into();
     state.upsert(rec);
     observed.insert(
         old_role.address.clone(),
@@ -85,12 +85,12 @@ fn update_with_drift_and_delete() {
     );
     // The SCP: in state and unchanged; its attachment was removed out of band.
     let mut rec = ResourceRecord::new(scp.address.clone(), "p-1234abcd");
-    rec.attrs = scp.known_attrs();
+    rec.attrs = scp.known_attrs().into();
     state.upsert(rec);
     observed.insert(scp.address.clone(), found(&scp, "p-1234abcd"));
     let att = attachment(&scp);
     let mut rec = ResourceRecord::new(att.address.clone(), "p-1234abcd:ou-abcd-11111111");
-    rec.attrs = att.known_attrs();
+    rec.attrs = att.known_attrs().into();
     state.upsert(rec);
     observed.insert(att.address.clone(), Observation::Missing);
     let desired = vec![scp, att, new_role];
@@ -119,7 +119,7 @@ fn no_changes() {
     let r = role("arn:aws:iam::222222222222:root");
     let mut state = State::new();
     let mut rec = ResourceRecord::new(r.address.clone(), "EKSManagerAgentRole");
-    rec.attrs = r.known_attrs();
+    rec.attrs = r.known_attrs().into();
     state.upsert(rec);
     let observed: Observations = [(r.address.clone(), found(&r, "EKSManagerAgentRole"))].into();
     let plan = Planner::plan(&[r], &state, &observed, &PlanOptions::default()).unwrap();
@@ -135,7 +135,7 @@ fn markdown_plan_labels_risks_and_groups_by_account() {
     let mut state = State::new();
     let mut observed = Observations::new();
     let mut rec = ResourceRecord::new(old_role.address.clone(), "EKSManagerAgentRole");
-    rec.attrs = old_role.known_attrs();
+    rec.attrs = old_role.known_attrs().into();
     state.upsert(rec);
     observed.insert(
         old_role.address.clone(),
@@ -159,7 +159,7 @@ fn markdown_plan_narrowing_a_policy_is_not_a_risk() {
     let narrow = role("arn:aws:iam::222222222222:root");
     let mut state = State::new();
     let mut rec = ResourceRecord::new(wide.address.clone(), "EKSManagerAgentRole");
-    rec.attrs = wide.known_attrs();
+    rec.attrs = wide.known_attrs().into();
     state.upsert(rec);
     let observed: Observations =
         [(wide.address.clone(), found(&wide, "EKSManagerAgentRole"))].into();

@@ -155,7 +155,7 @@ fn found_attrs(mut attrs: Attrs, id: &str) -> Observation {
 
 fn record(state: &mut State, d: &DesiredResource, id: &str, attrs: Attrs) {
     let mut rec = ResourceRecord::new(d.address.clone(), id);
-    rec.attrs = attrs;
+    rec.attrs = attrs.into();
     state.upsert(rec);
 }
 
