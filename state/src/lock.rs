@@ -315,8 +315,14 @@ fn temp_path(path: &Path, id: &str) -> PathBuf {
 
 /// Whether a `link` error means the file system cannot make hard links at all.
 fn no_hard_links(e: &io::Error) -> bool {
-    // EPERM (some FUSE and network file systems), EOPNOTSUPP / ENOTSUP, EXDEV.
-    matches!(e.raw_os_error(), Some(1 | 95 | 18)) || e.kind() == io::ErrorKind::Unsupported
+    // EPERM (some FUSE and network file systems), EOPNOTSUPP / ENOTSUP, EXDEV. A directory
+    // that cannot be written (EACCES, also `PermissionDenied`) fails the fallback the same way.
+    matches!(
+        e.kind(),
+        io::ErrorKind::PermissionDenied
+            | io::ErrorKind::Unsupported
+            | io::ErrorKind::CrossesDevices
+    )
 }
 
 enum ReadLockError {
