@@ -25,11 +25,11 @@ use serde_json::value::RawValue;
 /// Permissions of the state file and its temporary files.
 const FILE_MODE: u32 = 0o600;
 
-/// Below this many records a state is parsed on one thread.
-const PARALLEL_PARSE_MIN: usize = 4096;
+/// Below this many records a state is parsed and serialised on one thread.
+const PARALLEL_RECORDS_MIN: usize = 4096;
 
-/// At most this many threads parse records.
-const PARALLEL_PARSE_MAX: usize = 8;
+/// At most this many threads parse or serialise records.
+const PARALLEL_THREADS_MAX: usize = 8;
 
 /// A state file at a given path (which need not exist yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,12 +222,12 @@ impl StateFile {
         let parse_part = |part: &[&RawValue]| -> Result<Vec<ResourceRecord>, StateError> {
             part.iter().map(|r| self.parse_record(text, r)).collect()
         };
-        let threads = if records.len() < PARALLEL_PARSE_MIN {
+        let threads = if records.len() < PARALLEL_RECORDS_MIN {
             1
         } else {
             std::thread::available_parallelism()
                 .map_or(1, std::num::NonZero::get)
-                .min(PARALLEL_PARSE_MAX)
+                .min(PARALLEL_THREADS_MAX)
         };
         if threads <= 1 {
             return parse_part(records);
@@ -330,7 +330,7 @@ impl StateFile {
     }
 
     fn write_atomically(&self, state: &State) -> Result<(), StateError> {
-        let mut json = to_pretty_json(state, PARALLEL_PARSE_MIN).map_err(|e| StateError::Io {
+        let mut json = to_pretty_json(state, PARALLEL_RECORDS_MIN).map_err(|e| StateError::Io {
             path: self.path.clone(),
             op: "serialize state for",
             source: io::Error::other(e),
@@ -346,7 +346,7 @@ fn to_pretty_json(state: &State, parallel_min: usize) -> Result<Vec<u8>, serde_j
     let records: Vec<&ResourceRecord> = state.resources.values().collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
-        .min(PARALLEL_PARSE_MAX);
+        .min(PARALLEL_THREADS_MAX);
     if records.len() < parallel_min.max(1) || threads <= 1 {
         return serde_json::to_vec_pretty(state);
     }
@@ -634,7 +634,7 @@ mod tests {
 
     #[test]
     fn a_large_state_parsed_in_parts_is_the_same_and_errors_keep_their_place() {
-        let n = PARALLEL_PARSE_MIN + 1000;
+        let n = PARALLEL_RECORDS_MIN + 1000;
         let state = big_state(n);
         let text = String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap();
         let f = StateFile::new("s.json");

@@ -188,6 +188,9 @@ pub fn force_unlock(state_file: &StateFile, lock_id: &str) -> Result<LockInfo, S
             given: lock_id.to_owned(),
         });
     }
+    // The run was killed after linking its lock and before removing the temporary file it
+    // linked from (the same inode): nothing else will remove it.
+    let _ = fs::remove_file(temp_path(&path, lock_id));
     match fs::remove_file(&path) {
         Ok(()) => Ok(holder),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StateError::NotLocked { path }),
@@ -433,5 +436,25 @@ mod tests {
         }
         let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "temporary lock files were left behind");
+    }
+
+    /// A run killed between linking its lock and removing the temporary file leaves both;
+    /// force-unlocking it removes both.
+    #[test]
+    fn force_unlock_removes_the_killed_runs_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sf = StateFile::new(dir.path().join("s.json"));
+        let guard = StateLock::acquire(&sf, "eksmgr apply").unwrap();
+        let id = guard.info().id.clone();
+        fs::hard_link(sf.lock_path(), temp_path(&sf.lock_path(), &id)).unwrap();
+        std::mem::forget(guard);
+        let other = temp_path(&sf.lock_path(), "another-run");
+        fs::write(&other, "{}").unwrap();
+        StateLock::force_unlock(&sf, &id).unwrap();
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, vec![other], "only another run's file is left");
     }
 }
