@@ -213,8 +213,11 @@ fn scenario(estate: Estate, existing: bool, parallelism: usize) -> Result<Steps,
             },
         )?)
     })?;
-    let json_text = steps.run("render JSON", || {
-        Ok(json::render(&plan, env!("CARGO_PKG_VERSION"))?)
+    // Written as `eksmgr plan --json` writes it to stdout, as it is serialised; counted here.
+    let json_bytes = steps.run("render JSON", || {
+        let mut out = ByteCount(0);
+        json::write(&plan, env!("CARGO_PKG_VERSION"), &mut out)?;
+        Ok(out.0)
     })?;
     let human_text = steps.run("render human", || {
         let s = Styler::new(false);
@@ -226,11 +229,25 @@ fn scenario(estate: Estate, existing: bool, parallelism: usize) -> Result<Steps,
         "{} resources desired, {} changes, JSON {:.1} MiB, text {:.1} MiB; {}",
         bp.resources.len(),
         plan.changes.iter().filter(|c| c.action.is_change()).count(),
-        json_text.len() as f64 / 1048576.0,
+        json_bytes as f64 / 1048576.0,
         human_text.len() as f64 / 1048576.0,
         human::summary(&plan, Styler::new(false)).trim_end()
     );
     Ok(steps)
+}
+
+/// A sink that counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes the state file an apply of the whole estate leaves (the child process's job).

@@ -128,7 +128,7 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     if args.refresh_only {
         let view = drift_only(&plan);
         match args.format() {
-            PlanFormat::Json => print!("{}", json::render(&view, env!("CARGO_PKG_VERSION"))?),
+            PlanFormat::Json => print_json(&view, env!("CARGO_PKG_VERSION"))?,
             PlanFormat::Markdown => print!("{}", markdown::plan(&view, markdown::COMMENT_LIMIT)),
             PlanFormat::Human => print!("{}", refresh_only_text(&view, s)),
         }
@@ -144,11 +144,20 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
         save_plan(out, SavedPlan::new(identity, plan.clone()))?;
     }
     match args.format() {
-        PlanFormat::Json => print!("{}", json::render(&plan, env!("CARGO_PKG_VERSION"))?),
+        PlanFormat::Json => print_json(&plan, env!("CARGO_PKG_VERSION"))?,
         PlanFormat::Markdown => print!("{}", markdown::plan(&plan, markdown::COMMENT_LIMIT)),
         PlanFormat::Human => print!("{}", human::plan(&plan, s)),
     }
     Ok(plan_exit_code(&plan, args.detailed_exitcode))
+}
+
+/// Writes the JSON plan to stdout as it is serialised (a large plan is never held whole as
+/// text).
+fn print_json(plan: &Plan, eksmgr_version: &str) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    json::write(plan, eksmgr_version, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(())
 }
 
 fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
@@ -165,7 +174,7 @@ fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
 fn show(args: &crate::cli::ShowArgs, s: Styler) -> Result<u8> {
     let saved = read_saved_plan(&args.file)?;
     if args.json {
-        print!("{}", json::render(&saved.plan, &saved.eksmgr_version)?);
+        print_json(&saved.plan, &saved.eksmgr_version)?;
     } else {
         print!("{}", human::plan(&saved.plan, s));
     }

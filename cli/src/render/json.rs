@@ -7,8 +7,12 @@
 //! type is a policy, a map of policies or a JSON document) are emitted parsed, as JSON objects:
 //! IAM returns them URL-encoded, other services as JSON text.
 
+use std::borrow::Cow;
+use std::io;
+
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::ser::SerializeMap;
+use serde_json::Value;
 
 use eksmgr_engine::diff::AttrDiff;
 use eksmgr_engine::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};
@@ -21,29 +25,31 @@ use eksmgr_engine::schema::{self, AttrType};
 /// given another meaning or type, a new `action` value) bumps the major version.
 pub const FORMAT_VERSION: &str = "1.0";
 
-/// The whole document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanJson {
+/// The whole document. It borrows from the plan: a change's attributes are serialised straight
+/// from the plan's own maps (policy documents parsed one at a time as they are written), so a
+/// large plan is never copied whole.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanJson<'a> {
     /// [`FORMAT_VERSION`].
     pub format_version: &'static str,
     /// The version of eksmgr that made the plan.
-    pub eksmgr_version: String,
+    pub eksmgr_version: &'a str,
     /// The state the plan was made against.
-    pub state: StateJson,
+    pub state: StateJson<'a>,
     /// sha256 (hex) of the configuration file the plan was made from.
-    pub config_digest: String,
+    pub config_digest: &'a str,
     /// Counts of the changes.
     pub summary: SummaryJson,
     /// Every change apply would make (and every adoption), in apply order.
-    pub resource_changes: Vec<ResourceChangeJson>,
+    pub resource_changes: Vec<ResourceChangeJson<'a>>,
     /// What changed outside eksmgr since the last apply.
-    pub drift: Vec<DriftJson>,
+    pub drift: Vec<DriftJson<'a>>,
     /// Resources that could not be planned this time.
-    pub deferred: Vec<DeferredJson>,
+    pub deferred: Vec<DeferredJson<'a>>,
     /// Configuration errors found while planning.
-    pub problems: Vec<String>,
+    pub problems: &'a [String],
     /// Warnings for the reviewer.
-    pub warnings: Vec<String>,
+    pub warnings: &'a [String],
     /// Whether the plan has errors (apply would refuse or skip something).
     pub errors: bool,
     /// Whether applying would do anything.
@@ -52,9 +58,9 @@ pub struct PlanJson {
 
 /// `state`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StateJson {
+pub struct StateJson<'a> {
     /// The state's lineage (one per estate).
-    pub lineage: String,
+    pub lineage: &'a str,
     /// The state's serial (incremented by every write).
     pub serial: u64,
 }
@@ -75,99 +81,139 @@ pub struct SummaryJson {
 }
 
 /// One entry of `resource_changes`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ResourceChangeJson {
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceChangeJson<'a> {
     /// The address, e.g. `iam_role.EKSManagerAgentRole[222222222222]`.
     pub address: String,
     /// The resource kind, e.g. `iam_role`.
-    pub kind: String,
+    pub kind: &'static str,
     /// The name within kind, account and region.
-    pub name: String,
+    pub name: &'a str,
     /// The AWS account id.
-    pub account: String,
+    pub account: &'a str,
     /// The region; `None` for account-global resources (IAM, Organizations).
-    pub region: Option<String>,
+    pub region: Option<&'a str>,
     /// `create`, `update`, `replace`, `delete`, `forget` or `no-op`.
     pub action: &'static str,
     /// The resource exists in AWS but not in state: apply records it.
     pub adopt: bool,
     /// The provider id of the existing resource.
-    pub id: Option<String>,
+    pub id: Option<&'a str>,
     /// Every attribute as read from AWS now; `None` when it does not exist.
-    pub before: Option<Map<String, Value>>,
+    pub before: Option<ObservedJson<'a>>,
     /// Every managed attribute as wanted; `None` for deletes. Values known only after apply
     /// are `null` here and named in `after_unknown`.
-    pub after: Option<Map<String, Value>>,
+    pub after: Option<DesiredJson<'a>>,
     /// The attributes of `after` known only after apply.
-    pub after_unknown: Vec<String>,
+    pub after_unknown: Vec<&'a str>,
     /// Why the resource must be replaced (only for `replace`).
-    pub replace_reason: Option<String>,
+    pub replace_reason: Option<&'a str>,
     /// The attributes that differ, by meaning.
-    pub changed_attributes: Vec<ChangedAttributeJson>,
+    pub changed_attributes: Vec<ChangedAttributeJson<'a>>,
     /// What a reviewer must know.
-    pub notes: Vec<String>,
+    pub notes: &'a [String],
     /// Why apply refuses this change until the user opts in.
-    pub blocked: Option<String>,
+    pub blocked: Option<&'a str>,
+}
+
+/// A change's `before`: the observed attributes, written with their policy documents parsed.
+#[derive(Debug, Clone, Copy)]
+pub struct ObservedJson<'a> {
+    kind: ResourceKind,
+    attrs: &'a Attrs,
+}
+
+impl Serialize for ObservedJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.attrs.len()))?;
+        for (k, v) in self.attrs {
+            map.serialize_entry(k, &attribute_value(Some(self.kind), k, v))?;
+        }
+        map.end()
+    }
+}
+
+/// A change's `after`: the desired attributes, written with their policy documents parsed and
+/// the values known only after apply as `null`.
+#[derive(Debug, Clone, Copy)]
+pub struct DesiredJson<'a> {
+    kind: ResourceKind,
+    attrs: &'a DesiredAttrs,
+}
+
+impl Serialize for DesiredJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.attrs.len()))?;
+        for (k, v) in self.attrs {
+            match v {
+                AttrValue::Known(v) => {
+                    map.serialize_entry(k, &attribute_value(Some(self.kind), k, v))?;
+                }
+                AttrValue::Unknown { .. } => map.serialize_entry(k, &Value::Null)?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// One entry of a change's `changed_attributes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChangedAttributeJson {
+pub struct ChangedAttributeJson<'a> {
     /// The attribute.
-    pub name: String,
+    pub name: &'a str,
     /// Changing it replaces the resource.
     pub forces_replacement: bool,
 }
 
 /// One entry of `drift`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DriftJson {
+pub struct DriftJson<'a> {
     /// The address.
     pub address: String,
     /// The AWS account id.
-    pub account: String,
+    pub account: &'a str,
     /// Deleted outside eksmgr (then `changed_attributes` is empty).
     pub deleted: bool,
     /// The attributes changed outside eksmgr: as recorded after the last apply, and now.
-    pub changed_attributes: Vec<DriftAttributeJson>,
+    pub changed_attributes: Vec<DriftAttributeJson<'a>>,
 }
 
 /// One entry of a drift's `changed_attributes`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DriftAttributeJson {
+pub struct DriftAttributeJson<'a> {
     /// The attribute.
-    pub name: String,
+    pub name: &'a str,
     /// As recorded after the last apply (`null`: not recorded).
-    pub before: Value,
+    pub before: Cow<'a, Value>,
     /// As read now (`null`: not reported any more).
-    pub after: Value,
+    pub after: Cow<'a, Value>,
 }
 
 /// One entry of `deferred`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeferredJson {
+pub struct DeferredJson<'a> {
     /// The address.
     pub address: String,
     /// The AWS account id.
-    pub account: String,
+    pub account: &'a str,
     /// Why it could not be planned.
-    pub reason: String,
+    pub reason: &'a str,
     /// The resource this plan creates that it waits for: it is planned after this apply
     /// (expected, not an error). `None`: it could not be read (an error).
     pub awaiting: Option<String>,
 }
 
 /// The document for a plan made by eksmgr `eksmgr_version`.
-pub fn document(p: &Plan, eksmgr_version: &str) -> PlanJson {
+pub fn document<'a>(p: &'a Plan, eksmgr_version: &'a str) -> PlanJson<'a> {
     let s = p.summary();
     PlanJson {
         format_version: FORMAT_VERSION,
-        eksmgr_version: eksmgr_version.to_string(),
+        eksmgr_version,
         state: StateJson {
-            lineage: p.state_lineage.clone(),
+            lineage: &p.state_lineage,
             serial: p.state_serial,
         },
-        config_digest: p.config_digest.clone(),
+        config_digest: &p.config_digest,
         summary: SummaryJson {
             add: s.add,
             change: s.change,
@@ -183,18 +229,24 @@ pub fn document(p: &Plan, eksmgr_version: &str) -> PlanJson {
             .collect(),
         drift: p.drift.iter().map(drift).collect(),
         deferred: p.deferred.iter().map(deferred).collect(),
-        problems: p.problems.clone(),
-        warnings: p.warnings.clone(),
+        problems: &p.problems,
+        warnings: &p.warnings,
         errors: p.has_errors(),
         changes: p.has_changes(),
     }
 }
 
+/// Writes the document to `out` as it is made: pretty-printed JSON and a final newline.
+pub fn write(p: &Plan, eksmgr_version: &str, mut out: impl io::Write) -> serde_json::Result<()> {
+    serde_json::to_writer_pretty(&mut out, &document(p, eksmgr_version))?;
+    out.write_all(b"\n").map_err(serde_json::Error::io)
+}
+
 /// The document as text: pretty-printed JSON and a final newline.
 pub fn render(p: &Plan, eksmgr_version: &str) -> serde_json::Result<String> {
-    let mut text = serde_json::to_string_pretty(&document(p, eksmgr_version))?;
-    text.push('\n');
-    Ok(text)
+    let mut text = Vec::new();
+    write(p, eksmgr_version, &mut text)?;
+    String::from_utf8(text).map_err(|e| serde_json::Error::io(io::Error::other(e)))
 }
 
 /// The `action` string.
@@ -209,28 +261,33 @@ pub fn action_name(a: Action) -> &'static str {
     }
 }
 
-fn resource_change(c: &PlannedChange) -> ResourceChangeJson {
-    let (after, after_unknown) = match &c.after {
-        Some(a) => {
-            let (after, unknown) = desired_attrs(c.kind, a);
-            (Some(after), unknown)
-        }
-        None => (None, Vec::new()),
-    };
+fn resource_change(c: &PlannedChange) -> ResourceChangeJson<'_> {
+    let after_unknown = c.after.as_deref().map_or_else(Vec::new, |a| {
+        a.iter()
+            .filter(|(_, v)| matches!(v, AttrValue::Unknown { .. }))
+            .map(|(k, _)| k.as_str())
+            .collect()
+    });
     ResourceChangeJson {
         address: c.address.to_string(),
-        kind: c.kind.as_str().to_string(),
-        name: c.address.name.clone(),
-        account: c.address.account.clone(),
-        region: c.address.region.clone(),
+        kind: c.kind.as_str(),
+        name: &c.address.name,
+        account: &c.address.account,
+        region: c.address.region.as_deref(),
         action: action_name(c.action),
         adopt: c.adopt,
-        id: c.id.clone(),
-        before: c.before.as_ref().map(|b| observed_attrs(Some(c.kind), b)),
-        after,
+        id: c.id.as_deref(),
+        before: c.before.as_deref().map(|attrs| ObservedJson {
+            kind: c.kind,
+            attrs,
+        }),
+        after: c.after.as_deref().map(|attrs| DesiredJson {
+            kind: c.kind,
+            attrs,
+        }),
         after_unknown,
         replace_reason: if c.action == Action::Replace {
-            c.reason.clone()
+            c.reason.as_deref()
         } else {
             None
         },
@@ -238,20 +295,20 @@ fn resource_change(c: &PlannedChange) -> ResourceChangeJson {
             .attribute_diffs
             .iter()
             .map(|d| ChangedAttributeJson {
-                name: d.name.clone(),
+                name: &d.name,
                 forces_replacement: d.forces_replacement,
             })
             .collect(),
-        notes: c.notes.clone(),
-        blocked: c.blocked.clone(),
+        notes: &c.notes,
+        blocked: c.blocked.as_deref(),
     }
 }
 
-fn drift(d: &Drift) -> DriftJson {
+fn drift(d: &Drift) -> DriftJson<'_> {
     let kind = ResourceKind::of(&d.address);
     DriftJson {
         address: d.address.to_string(),
-        account: d.address.account.clone(),
+        account: &d.address.account,
         deleted: d.deleted,
         changed_attributes: d
             .attribute_diffs
@@ -261,90 +318,63 @@ fn drift(d: &Drift) -> DriftJson {
     }
 }
 
-fn drift_attribute(kind: Option<ResourceKind>, a: &AttrDiff) -> DriftAttributeJson {
-    let value = |v: Option<&Value>| match v {
-        Some(v) => attribute_value(kind, &a.name, v),
-        None => Value::Null,
-    };
+fn drift_attribute(kind: Option<ResourceKind>, a: &AttrDiff) -> DriftAttributeJson<'_> {
+    fn value<'v>(kind: Option<ResourceKind>, name: &str, v: Option<&'v Value>) -> Cow<'v, Value> {
+        v.map_or(Cow::Owned(Value::Null), |v| attribute_value(kind, name, v))
+    }
     DriftAttributeJson {
-        name: a.name.clone(),
-        before: value(a.before.as_ref()),
-        after: value(a.after.as_ref().and_then(AttrValue::known)),
+        name: &a.name,
+        before: value(kind, &a.name, a.before.as_ref()),
+        after: value(kind, &a.name, a.after.as_ref().and_then(AttrValue::known)),
     }
 }
 
-fn deferred(d: &Deferred) -> DeferredJson {
+fn deferred(d: &Deferred) -> DeferredJson<'_> {
     DeferredJson {
         address: d.address.to_string(),
-        account: d.address.account.clone(),
-        reason: d.reason.clone(),
+        account: &d.address.account,
+        reason: &d.reason,
         awaiting: d.awaiting.as_ref().map(ToString::to_string),
     }
 }
 
-/// Observed attributes with their policy documents parsed.
-fn observed_attrs(kind: Option<ResourceKind>, attrs: &Attrs) -> Map<String, Value> {
-    attrs
-        .iter()
-        .map(|(k, v)| (k.clone(), attribute_value(kind, k, v)))
-        .collect()
-}
-
-/// Desired attributes with their policy documents parsed, unknown values as `null`, and the
-/// names of the unknown ones.
-fn desired_attrs(kind: ResourceKind, attrs: &DesiredAttrs) -> (Map<String, Value>, Vec<String>) {
-    let mut unknown = Vec::new();
-    let map = attrs
-        .iter()
-        .map(|(k, v)| {
-            let v = match v {
-                AttrValue::Known(v) => attribute_value(Some(kind), k, v),
-                AttrValue::Unknown { .. } => {
-                    unknown.push(k.clone());
-                    Value::Null
-                }
-            };
-            (k.clone(), v)
-        })
-        .collect();
-    (map, unknown)
-}
-
 /// One attribute's value for the document: policy documents (and JSON documents) parsed into
-/// JSON, every other value as it is.
-fn attribute_value(kind: Option<ResourceKind>, name: &str, v: &Value) -> Value {
+/// JSON, every other value as it is (borrowed).
+fn attribute_value<'v>(kind: Option<ResourceKind>, name: &str, v: &'v Value) -> Cow<'v, Value> {
     let Some(kind) = kind else {
-        return v.clone();
+        return Cow::Borrowed(v);
     };
     match schema::attribute(kind, name).ty {
         AttrType::Policy => policy_value(v),
         AttrType::PolicyMap => match v {
-            Value::Object(m) => Value::Object(
+            Value::Object(m) => Cow::Owned(Value::Object(
                 m.iter()
-                    .map(|(name, doc)| (name.clone(), policy_value(doc)))
+                    .map(|(name, doc)| (name.clone(), policy_value(doc).into_owned()))
                     .collect(),
-            ),
+            )),
             // The whole map as JSON text.
             Value::String(s) => match serde_json::from_str::<Value>(s) {
-                Ok(Value::Object(m)) => attribute_value(Some(kind), name, &Value::Object(m)),
-                _ => v.clone(),
+                Ok(Value::Object(m)) => {
+                    Cow::Owned(attribute_value(Some(kind), name, &Value::Object(m)).into_owned())
+                }
+                _ => Cow::Borrowed(v),
             },
-            other => other.clone(),
+            other => Cow::Borrowed(other),
         },
         AttrType::Document => match v {
-            Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
-            other => other.clone(),
+            Value::String(s) => serde_json::from_str(s).map_or(Cow::Borrowed(v), Cow::Owned),
+            other => Cow::Borrowed(other),
         },
-        AttrType::Value | AttrType::Set => v.clone(),
+        AttrType::Value | AttrType::Set => Cow::Borrowed(v),
     }
 }
 
 /// A policy document parsed (URL-decoded first when IAM encoded it). A document that is not
 /// JSON even after decoding (AWS never returns one) is kept as its text, so nothing is lost.
-fn policy_value(v: &Value) -> Value {
+fn policy_value(v: &Value) -> Cow<'_, Value> {
     match v {
-        Value::Null => Value::Null,
-        other => policy::parse(other).unwrap_or_else(|_| other.clone()),
+        Value::Null => Cow::Borrowed(v),
+        other => policy::parse(other).map_or(Cow::Borrowed(other), Cow::Owned),
     }
 }
 
