@@ -111,7 +111,8 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
-    /// How many AWS reads at once.
+    /// How many resources are read at once, and the most AWS calls in flight at once (role
+    /// assumptions, retries and the calls within one read included).
     #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// How many AWS reads at once in one account (AWS throttles per account); default: half
@@ -178,7 +179,8 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,
-    /// How many operations at once (and reads, when planning first).
+    /// How many operations at once (and reads, when planning first), and the most AWS calls
+    /// in flight at once.
     #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// How many operations (and reads) at once in one account (AWS throttles per account);

@@ -91,7 +91,12 @@ pub async fn plan(
         Some(t) => (t.desired.as_slice(), &t.state),
         None => (desired.resources.as_slice(), state),
     };
-    let observed = refresh(&provider, resources, state, limits).await;
+    // Twice as many reads as `--parallelism`: a read waiting for an account-wide listing, or
+    // between two of its calls, holds no call, and the calls themselves are capped at
+    // `--parallelism` where they are sent (`eksmgr_providers::limit`), so the extra reads keep
+    // every call slot busy without ever going past it.
+    let reads = Limits::new(limits.total.saturating_mul(2), limits.per_account);
+    let observed = refresh(&provider, resources, state, reads).await;
     let mut plan = Planner::plan(
         resources,
         state,

@@ -30,12 +30,16 @@ pub async fn base_config(home_region: &str) -> SdkConfig {
 }
 
 /// Loads the caller's configuration, discovers who it is and the spokes, and builds the
-/// provider. Discovery lists the roles of up to `parallelism` accounts at once.
+/// provider. No more than `parallelism` AWS calls of the run are in flight at once
+/// ([`crate::limit`]).
 pub async fn connect(
     config: &Config,
     parallelism: usize,
 ) -> Result<(AwsProvider, Discovery), ProviderError> {
-    let base = base_config(&config.organization.home_region).await;
+    let base = crate::limit::limit_calls(
+        base_config(&config.organization.home_region).await,
+        parallelism,
+    );
     let configured = config
         .organization
         .management_account_id
@@ -43,8 +47,21 @@ pub async fn connect(
         .map(|a| a.as_str());
     let mut discovery = discover(&base, configured).await?;
     let sessions = Sessions::new(base, SessionsConfig::from_config(config, &discovery));
-    discover_spokes(&sessions, config, &mut discovery).await?;
-    discover_principals(&sessions, config, &mut discovery, parallelism).await;
+    // The hub roles every spoke is reached through are assumed while the OU is listed.
+    let (spokes, ()) = futures::join!(
+        discover_spokes(&sessions, config, &mut discovery),
+        sessions.warm_up()
+    );
+    spokes?;
+    // Twice as many accounts as calls: an account's listing waits for its role assumption
+    // first, and the calls are capped at `parallelism` anyway.
+    discover_principals(
+        &sessions,
+        config,
+        &mut discovery,
+        parallelism.saturating_mul(2),
+    )
+    .await;
     Ok((AwsProvider::new(sessions), discovery))
 }
 

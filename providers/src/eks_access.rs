@@ -159,46 +159,55 @@ pub async fn read_entry_with_client(
     cluster: &str,
     principal: &str,
 ) -> Result<Option<ObservedResource>, ProviderError> {
+    read_entry_at_once(c, address, cluster, principal, false).await
+}
+
+/// [`read_entry_with_client`]; when `at_once` (state records the entry, so it most likely
+/// exists) the entry and its policies are read at the same time, else the policies only once
+/// the entry is found (a missing entry costs one call).
+pub async fn read_entry_at_once(
+    c: &Client,
+    address: &ResourceAddress,
+    cluster: &str,
+    principal: &str,
+    at_once: bool,
+) -> Result<Option<ObservedResource>, ProviderError> {
     let resource = address.to_string();
-    let call = Call::new(&address.account, &resource, "eks:DescribeAccessEntry");
-    let entry = match c
-        .describe_access_entry()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .send()
-        .await
-    {
-        Ok(o) => o.access_entry,
-        Err(e) if not_found(&e) => None,
-        Err(e) => return Err(map(call, e)),
+    let describe = async {
+        let call = Call::new(&address.account, &resource, "eks:DescribeAccessEntry");
+        match c
+            .describe_access_entry()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(o.access_entry),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(map(call, e)),
+        }
+    };
+    let (entry, associated) = if at_once {
+        let (entry, associated) = futures::join!(
+            describe,
+            associated_policies(c, address, cluster, principal)
+        );
+        (entry?, associated)
+    } else {
+        match describe.await? {
+            Some(entry) => (
+                Some(entry),
+                associated_policies(c, address, cluster, principal).await,
+            ),
+            None => (None, Ok(None)),
+        }
     };
     let Some(entry) = entry else {
         return Ok(None);
     };
-    let call = Call::new(
-        &address.account,
-        &resource,
-        "eks:ListAssociatedAccessPolicies",
-    );
-    let mut associated = serde_json::Map::new();
-    let mut pages = c
-        .list_associated_access_policies()
-        .cluster_name(cluster)
-        .principal_arn(principal)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(map(call, e)),
-        };
-        for p in page.associated_access_policies() {
-            if let Some(arn) = p.policy_arn() {
-                associated.insert(arn.to_string(), scope_json(p.access_scope()));
-            }
-        }
-    }
+    let Some(associated) = associated? else {
+        return Ok(None);
+    };
     let mut groups: Vec<String> = entry.kubernetes_groups().to_vec();
     groups.sort();
     groups.dedup();
@@ -226,6 +235,42 @@ pub async fn read_entry_with_client(
         },
         attrs: a.into(),
     }))
+}
+
+/// The access policies associated with an entry, by policy ARN with their scopes; `None` when
+/// the entry (or its cluster) does not exist.
+async fn associated_policies(
+    c: &Client,
+    address: &ResourceAddress,
+    cluster: &str,
+    principal: &str,
+) -> Result<Option<serde_json::Map<String, Value>>, ProviderError> {
+    let resource = address.to_string();
+    let call = Call::new(
+        &address.account,
+        &resource,
+        "eks:ListAssociatedAccessPolicies",
+    );
+    let mut associated = serde_json::Map::new();
+    let mut pages = c
+        .list_associated_access_policies()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(map(call, e)),
+        };
+        for p in page.associated_access_policies() {
+            if let Some(arn) = p.policy_arn() {
+                associated.insert(arn.to_string(), scope_json(p.access_scope()));
+            }
+        }
+    }
+    Ok(Some(associated))
 }
 
 /// Associates and disassociates access policies so that `before` becomes `after`.
@@ -427,7 +472,7 @@ pub async fn read_entry(
     let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
     let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
     let (cluster, principal) = entry_key(&attrs, req.address);
-    read_entry_with_client(&c, req.address, cluster, principal).await
+    read_entry_at_once(&c, req.address, cluster, principal, req.id.is_some()).await
 }
 
 /// Creates an access entry.

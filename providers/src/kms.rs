@@ -123,40 +123,75 @@ async fn list_tags(
     Ok(out)
 }
 
+/// What a key holds besides its metadata: its policy document, whether rotation is on, and
+/// its tags.
+struct Details {
+    policy: Value,
+    rotation: bool,
+    tags: serde_json::Map<String, Value>,
+}
+
+/// Reads a key's policy, rotation status and tags, the three calls at once.
+async fn details(x: &Ctx<'_>, id: &str) -> Result<Details, ProviderError> {
+    let policy = async {
+        x.c.get_key_policy()
+            .key_id(id)
+            .policy_name("default")
+            .send()
+            .await
+            .map_err(|e| map(x.call("kms:GetKeyPolicy"), e))
+    };
+    let rotation = async {
+        x.c.get_key_rotation_status()
+            .key_id(id)
+            .send()
+            .await
+            .map_err(|e| map(x.call("kms:GetKeyRotationStatus"), e))
+    };
+    let (policy, rotation, tags) = futures::try_join!(policy, rotation, list_tags(x, id))?;
+    Ok(Details {
+        policy: policy.policy().map(parse_doc).unwrap_or(Value::Null),
+        rotation: rotation.key_rotation_enabled(),
+        tags,
+    })
+}
+
 /// Reads a key by alias or key id. `alias` is the alias reported; `window` the
-/// `deletion_window_days` echoed back.
+/// `deletion_window_days` echoed back. `recorded` is the key id state records for it: its
+/// details are then read at the same time as the key is described, and read again only if
+/// `key_id` no longer leads to that key.
 async fn get(
     x: &Ctx<'_>,
     key_id: &str,
     alias: &str,
     window: i64,
+    recorded: Option<&str>,
 ) -> Result<Option<ObservedResource>, ProviderError> {
-    let described = match x.c.describe_key().key_id(key_id).send().await {
-        Ok(o) => o,
-        Err(e) if code(&e) == Some("NotFoundException") => return Ok(None),
-        Err(e) => return Err(map(x.call("kms:DescribeKey"), e)),
+    let describe = async {
+        match x.c.describe_key().key_id(key_id).send().await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if code(&e) == Some("NotFoundException") => Ok(None),
+            Err(e) => Err(map(x.call("kms:DescribeKey"), e)),
+        }
     };
-    let Some(meta) = described.key_metadata() else {
+    let (described, early) = match recorded {
+        Some(id) => {
+            let (described, early) = futures::join!(describe, details(x, id));
+            (described?, Some((id, early)))
+        }
+        None => (describe.await?, None),
+    };
+    let Some(meta) = described.as_ref().and_then(|d| d.key_metadata()) else {
         return Ok(None);
     };
     if is_pending_deletion(meta.key_state()) {
         return Ok(None);
     }
     let id = meta.key_id().to_string();
-    let policy_text =
-        x.c.get_key_policy()
-            .key_id(&id)
-            .policy_name("default")
-            .send()
-            .await
-            .map_err(|e| map(x.call("kms:GetKeyPolicy"), e))?;
-    let rotation =
-        x.c.get_key_rotation_status()
-            .key_id(&id)
-            .send()
-            .await
-            .map_err(|e| map(x.call("kms:GetKeyRotationStatus"), e))?;
-    let tags = list_tags(x, &id).await?;
+    let details = match early {
+        Some((early_id, early)) if early_id == id => early?,
+        _ => details(x, &id).await?,
+    };
 
     let mut attrs = Attrs::new();
     attrs.insert("alias".into(), json!(alias));
@@ -164,16 +199,10 @@ async fn get(
         "description".into(),
         json!(meta.description().unwrap_or_default()),
     );
-    attrs.insert(
-        "key_policy".into(),
-        policy_text.policy().map(parse_doc).unwrap_or(Value::Null),
-    );
-    attrs.insert(
-        "enable_key_rotation".into(),
-        json!(rotation.key_rotation_enabled()),
-    );
+    attrs.insert("key_policy".into(), details.policy);
+    attrs.insert("enable_key_rotation".into(), json!(details.rotation));
     attrs.insert("deletion_window_days".into(), json!(window));
-    attrs.insert("tags".into(), Value::Object(tags));
+    attrs.insert("tags".into(), Value::Object(details.tags));
     attrs.insert("arn".into(), json!(meta.arn().unwrap_or_default()));
     attrs.insert("key_id".into(), json!(id));
     attrs.insert(
@@ -192,7 +221,7 @@ async fn read_back(
     alias: &str,
     window: i64,
 ) -> Result<ObservedResource, ProviderError> {
-    get(x, key_id, alias, window).await?.ok_or_else(|| {
+    get(x, key_id, alias, window, None).await?.ok_or_else(|| {
         x.call("kms:DescribeKey").error(
             ErrorKind::NotFound,
             format!("key {key_id} ({alias}) vanished or was scheduled for deletion while it was being changed"),
@@ -201,7 +230,7 @@ async fn read_back(
     })
 }
 
-/// Reads a key by alias.
+/// Reads a key by alias; with the key id state records, in one round of calls.
 pub async fn read_key(
     s: &Sessions,
     req: &ReadRequest<'_>,
@@ -211,7 +240,7 @@ pub async fn read_key(
     let window = window_days(req.desired)
         .or_else(|| window_days(req.recorded))
         .unwrap_or(DEFAULT_DELETION_WINDOW_DAYS);
-    get(&x, alias, alias, window).await
+    get(&x, alias, alias, window, req.id).await
 }
 
 /// A customer managed key tagged for `alias` by eksmgr that lost (or never got) its alias:

@@ -2,7 +2,8 @@
 //! official AWS SDK for Rust.
 //!
 //! [`sessions`] reaches every account (management credentials, the hub through
-//! `OrganizationAccountAccessRole`), [`error`] maps SDK errors to typed errors naming the
+//! `OrganizationAccountAccessRole`), [`limit`] caps the AWS calls in flight at `--parallelism`,
+//! [`error`] maps SDK errors to typed errors naming the
 //! account, resource and API call, and one module per service implements its resource kinds.
 
 pub mod discovery;
@@ -12,6 +13,7 @@ pub mod eks_access;
 pub mod error;
 pub mod iam;
 pub mod kms;
+pub mod limit;
 pub mod organizations;
 pub mod sessions;
 pub mod stacksets;

@@ -85,12 +85,18 @@ impl SessionsConfig {
         } else if account == self.hub_account_id {
             vec![self.role_arn(account, &self.hub_access_role_name)]
         } else {
-            vec![
-                self.role_arn(&self.hub_account_id, &self.hub_access_role_name),
-                self.role_arn(&self.hub_account_id, &self.hub_agent_role_name),
-                self.role_arn(account, &self.spoke_role_name),
-            ]
+            let mut chain = self.hub_agent_chain();
+            chain.push(self.role_arn(account, &self.spoke_role_name));
+            chain
         }
+    }
+
+    /// The roles assumed before any spoke's own: the hub's access role, then its agent role.
+    fn hub_agent_chain(&self) -> Vec<String> {
+        vec![
+            self.role_arn(&self.hub_account_id, &self.hub_access_role_name),
+            self.role_arn(&self.hub_account_id, &self.hub_agent_role_name),
+        ]
     }
 }
 
@@ -247,9 +253,25 @@ impl Sessions {
         if account == self.config.management_account_id {
             return Ok(self.base.clone());
         }
+        self.through(self.config.chain(account), account).await
+    }
+
+    /// Assumes the hub roles every spoke is reached through (the hub's access role, then its
+    /// agent role), so that the spokes' own role assumptions need not wait for them: called
+    /// while discovery lists the accounts. The outcome is kept as every role assumption's is;
+    /// a failure is reported by the first call that needs the role, naming its account.
+    pub async fn warm_up(&self) {
+        let hub = &self.config.hub_account_id;
+        // Kept in the session cache; the calls that need the role report a failure.
+        let _kept = self.through(self.config.hub_agent_chain(), hub).await;
+    }
+
+    /// The configuration reached by assuming each role of `chain` in turn (for `account`),
+    /// every step assumed once per run and shared.
+    async fn through(&self, chain: Vec<String>, account: &str) -> Result<SdkConfig, ProviderError> {
         let mut conf = self.base.clone();
         let mut reached = String::new();
-        for arn in self.config.chain(account) {
+        for arn in &chain {
             let key = if reached.is_empty() {
                 arn.clone()
             } else {
@@ -261,7 +283,7 @@ impl Sessions {
             };
             let from = conf.clone();
             conf = cell
-                .get_or_init(|| async { self.assume(&from, &arn, account).await })
+                .get_or_init(|| async { self.assume(&from, arn, account, &chain).await })
                 .await
                 .clone()?;
             reached = key;
@@ -269,12 +291,14 @@ impl Sessions {
         Ok(conf)
     }
 
-    /// Assumes a role from `from` and checks at once that it works.
+    /// Assumes a role from `from` (a step of `chain`, the way to `account`) and checks at once
+    /// that it works.
     async fn assume(
         &self,
         from: &SdkConfig,
         role_arn: &str,
         account: &str,
+        chain: &[String],
     ) -> Result<SdkConfig, ProviderError> {
         let inner = AssumeRoleProvider::builder(role_arn)
             .session_name(self.config.session_name.clone())
@@ -289,7 +313,6 @@ impl Sessions {
             account: account_of(role_arn).to_string(),
         };
         if let Err(e) = provider.provide_credentials().await {
-            let chain = self.config.chain(account);
             return Err(ProviderError {
                 account: account.to_string(),
                 resource: role_arn.to_string(),

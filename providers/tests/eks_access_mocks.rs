@@ -287,3 +287,61 @@ async fn an_existing_association_is_adopted_and_pointed_at_the_desired_role() {
     assert_eq!(out.attrs["role_arn"], json!(NEW));
     assert_eq!(update.num_calls(), 1);
 }
+
+fn entry_not_found() -> (Rule, Rule) {
+    use aws_sdk_eks::operation::describe_access_entry::DescribeAccessEntryError;
+    use aws_sdk_eks::operation::list_associated_access_policies::ListAssociatedAccessPoliciesError;
+    use aws_sdk_eks::types::error::ResourceNotFoundException;
+    let missing = || {
+        ResourceNotFoundException::builder()
+            .message("No access entry found")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("ResourceNotFoundException")
+                    .message("No access entry found")
+                    .build(),
+            )
+            .build()
+    };
+    let describe = mock!(Client::describe_access_entry)
+        .then_error(move || DescribeAccessEntryError::ResourceNotFoundException(missing()));
+    let policies = mock!(Client::list_associated_access_policies).then_error(move || {
+        ListAssociatedAccessPoliciesError::ResourceNotFoundException(missing())
+    });
+    (describe, policies)
+}
+
+/// An entry state records is read with its policies in one round of calls, the same as one
+/// read after the other; an entry state does not record is described first, so a missing one
+/// costs one call.
+#[tokio::test]
+async fn a_recorded_entry_is_read_in_one_round_and_a_missing_one_in_one_call() {
+    for at_once in [true, false] {
+        let (describe, policies) = read_rules();
+        let c = client(RuleMode::MatchAny, &[&describe, &policies]);
+        let found =
+            eks_access::read_entry_at_once(&c, &entry_address(), "prod", PRINCIPAL, at_once)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("the entry was not found"));
+        assert_eq!(
+            found.attrs["access_policies"],
+            json!({VIEW: {"type": "cluster"}})
+        );
+        assert_eq!((describe.num_calls(), policies.num_calls()), (1, 1));
+
+        let (describe, policies) = entry_not_found();
+        let c = client(RuleMode::MatchAny, &[&describe, &policies]);
+        let missing =
+            eks_access::read_entry_at_once(&c, &entry_address(), "prod", PRINCIPAL, at_once)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(missing.is_none());
+        assert_eq!(describe.num_calls(), 1);
+        assert_eq!(
+            policies.num_calls(),
+            usize::from(at_once),
+            "at_once: {at_once}"
+        );
+    }
+}

@@ -293,6 +293,14 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
         .await
         .expect("ScheduleKeyDeletion");
     assert!(read_key(&s, &address, &desired).await.is_none());
+    // Read as a plan reads it, with the key state records: also gone.
+    let recorded = ReadRequest {
+        address: &address,
+        id: Some(&created.id),
+        desired: Some(&desired),
+        recorded: Some(&desired),
+    };
+    assert!(kms::read_key(&s, &recorded).await.expect("read").is_none());
 
     // Creating again does not adopt the doomed key: a new key takes the alias over.
     let replacement = kms::create_key(&s, &address, &desired)
@@ -304,6 +312,21 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
     assert_eq!(live, vec![replacement.id.clone()]);
     let read = read_key(&s, &address, &desired).await.expect("exists");
     assert_eq!(read["key_id"], json!(replacement.id));
+    // State still records the old key: the alias leads to the new one, whose details are read
+    // (its rotation, turned off here, tells the two keys' details apart).
+    kms_client(&moto)
+        .disable_key_rotation()
+        .key_id(&replacement.id)
+        .send()
+        .await
+        .expect("DisableKeyRotation");
+    let read = kms::read_key(&s, &recorded)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(read.id, replacement.id);
+    assert_eq!(read.attrs["key_id"], json!(replacement.id));
+    assert_eq!(read.attrs["enable_key_rotation"], json!(false));
 
     // Deleting the old key (as recorded) leaves the new key's alias alone.
     kms::delete_key(&s, &address, &created.id, &desired)

@@ -36,7 +36,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
 
 use eksmgr_e2e::example::example_config_every_spoke;
-use eksmgr_e2e::proxy::{Call, Proxy};
+use eksmgr_e2e::proxy::{Call, Proxy, max_in_flight};
 use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, eksmgr_binary, repo_root};
 use tempfile::TempDir;
 
@@ -522,7 +522,7 @@ impl Trace {
                     of.len(),
                     from.saturating_sub(run.started),
                     to.saturating_sub(run.started),
-                    max_in_flight(&of),
+                    max_in_flight(of.iter().copied()),
                 )
             })
             .collect();
@@ -535,7 +535,7 @@ impl Trace {
             per_spoke,
             failures,
             writes,
-            max_in_flight: max_in_flight(&all),
+            max_in_flight: max_in_flight(all.iter().copied()),
             mean_in_flight,
             sequential_depth: sequential_depth(&all),
             mean_call: if calls.is_empty() {
@@ -577,22 +577,6 @@ fn action_kind(call: &Call) -> String {
         }
         None => call.qualified(),
     }
-}
-
-/// The most calls in flight at once (a call is in flight from received to answered).
-fn max_in_flight(calls: &[&Call]) -> usize {
-    let mut events: Vec<(Duration, i64)> = calls
-        .iter()
-        .flat_map(|c| [(c.received, 1), (c.answered, -1)])
-        .collect();
-    // At the same instant, an answer comes before a new request.
-    events.sort();
-    let (mut now, mut most) = (0_i64, 0_i64);
-    for (_, delta) in events {
-        now += delta;
-        most = most.max(now);
-    }
-    usize::try_from(most).unwrap_or(0)
 }
 
 /// The shortest stretch with no call in flight that [`Trace::gaps`] lists.

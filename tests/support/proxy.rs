@@ -318,6 +318,24 @@ impl Proxy {
     }
 }
 
+/// The most calls in flight at once, a call being in flight from when the proxy received it
+/// to when its answer was ready. The client waited for it at least that long, so eksmgr had at
+/// least this many calls in flight.
+pub fn max_in_flight<'a>(calls: impl IntoIterator<Item = &'a Call>) -> usize {
+    let mut events: Vec<(Duration, i64)> = calls
+        .into_iter()
+        .flat_map(|c| [(c.received, 1), (c.answered, -1)])
+        .collect();
+    // At the same instant, an answer comes before a new request.
+    events.sort();
+    let (mut now, mut most) = (0_i64, 0_i64);
+    for (_, delta) in events {
+        now += delta;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or(0)
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

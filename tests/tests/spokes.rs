@@ -1169,6 +1169,9 @@ fn is_write(call: &Call) -> bool {
     WRITE_PREFIXES.iter().any(|p| call.action.starts_with(p))
 }
 
+/// `--parallelism` of the plan in [`no_op_plan_call_budget`].
+const PLAN_PARALLELISM: usize = 4;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_op_plan_call_budget() -> R {
     let started = Instant::now();
@@ -1179,10 +1182,27 @@ async fn no_op_plan_call_budget() -> R {
 
     proxy.reset_counts();
     let plan_started = Instant::now();
-    let plan = estate.expect(&["plan", "--detailed-exitcode", "--stats"], 0)?;
+    let plan = estate.expect(
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--stats",
+            "--parallelism",
+            &PLAN_PARALLELISM.to_string(),
+        ],
+        0,
+    )?;
     let plan_time = plan_started.elapsed();
     let calls = proxy.calls();
     ensure(plan.stdout.contains("No changes."), || format!("{plan}"))?;
+    // `--parallelism` caps the calls in flight, a KMS key's or an access entry's concurrent
+    // calls and the role assumptions included. Without the cap this plan has 3 to 4 times
+    // as many in flight.
+    let most = eksmgr_e2e::proxy::max_in_flight(&calls);
+    eprintln!("no-op plan: at most {most} calls in flight (--parallelism {PLAN_PARALLELISM})");
+    ensure(most <= PLAN_PARALLELISM, || {
+        format!("{most} calls were in flight at once, more than --parallelism {PLAN_PARALLELISM}")
+    })?;
 
     let counts = proxy.counts();
     eprintln!("no-op plan: calls per action");
