@@ -219,18 +219,18 @@ fn scenario(estate: Estate, existing: bool, parallelism: usize) -> Result<Steps,
         json::write(&plan, env!("CARGO_PKG_VERSION"), &mut out)?;
         Ok(out.0)
     })?;
-    let human_text = steps.run("render human", || {
-        let s = Styler::new(false);
-        let mut out = human::plan(&plan, s);
-        out.push_str(&human::summary(&plan, s));
-        Ok(out)
+    // The same for the human plan (its summary included), written one change at a time.
+    let human_bytes = steps.run("render human", || {
+        let mut out = ByteCount(0);
+        human::write_plan(&plan, Styler::new(false), &mut out)?;
+        Ok(out.0)
     })?;
     println!(
         "{} resources desired, {} changes, JSON {:.1} MiB, text {:.1} MiB; {}",
         bp.resources.len(),
         plan.changes.iter().filter(|c| c.action.is_change()).count(),
         json_bytes as f64 / 1048576.0,
-        human_text.len() as f64 / 1048576.0,
+        human_bytes as f64 / 1048576.0,
         human::summary(&plan, Styler::new(false)).trim_end()
     );
     Ok(steps)

@@ -146,9 +146,17 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     match args.format() {
         PlanFormat::Json => print_json(&plan, env!("CARGO_PKG_VERSION"))?,
         PlanFormat::Markdown => print!("{}", markdown::plan(&plan, markdown::COMMENT_LIMIT)),
-        PlanFormat::Human => print!("{}", human::plan(&plan, s)),
+        PlanFormat::Human => print_human(&plan, s)?,
     }
     Ok(plan_exit_code(&plan, args.detailed_exitcode))
+}
+
+/// Writes the human plan to stdout as it is rendered, one change at a time.
+fn print_human(plan: &Plan, s: Styler) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    human::write_plan(plan, s, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(())
 }
 
 /// Writes the JSON plan to stdout as it is serialised (a large plan is never held whole as
@@ -176,7 +184,7 @@ fn show(args: &crate::cli::ShowArgs, s: Styler) -> Result<u8> {
     if args.json {
         print_json(&saved.plan, &saved.eksmgr_version)?;
     } else {
-        print!("{}", human::plan(&saved.plan, s));
+        print_human(&saved.plan, s)?;
     }
     Ok(0)
 }
@@ -225,7 +233,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         );
         return Ok(if view.has_errors() { 1 } else { 0 });
     }
-    print!("{}", human::plan(&plan, s));
+    print_human(&plan, s)?;
     if !plan.has_changes() {
         close_resolved_intents(&loaded, &mut state, &plan)?;
         lock.release()?;
@@ -356,7 +364,7 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
         );
     }
     let plan = saved.plan;
-    print!("{}", human::plan(&plan, s));
+    print_human(&plan, s)?;
     if !plan.has_changes() {
         close_resolved_intents(&loaded, &mut state, &plan)?;
         lock.release()?;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io;
 
 use eksmgr_engine::apply::{ApplyEvent, ApplyOutcome};
 use eksmgr_engine::diff::AttrDiff;
@@ -15,6 +16,15 @@ use super::textdiff::{Line, diff_lines};
 
 /// Renders the whole plan.
 pub fn plan(p: &Plan, s: Styler) -> String {
+    let mut text = Vec::new();
+    // Writing to a vector cannot fail, and the text is UTF-8.
+    let _infallible = write_plan(p, s, &mut text);
+    String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes the whole plan to `w` as it is rendered, one change at a time (a large plan is never
+/// held whole as text).
+pub fn write_plan(p: &Plan, s: Styler, w: &mut impl io::Write) -> io::Result<()> {
     let mut out = String::new();
     if !p.drift.is_empty() {
         drift(&mut out, &p.drift, s);
@@ -37,6 +47,8 @@ pub fn plan(p: &Plan, s: Styler) -> String {
             let _ = writeln!(out, "{}", s.bold(&format!("Account {account}")));
             for c in list {
                 change(&mut out, c, s);
+                w.write_all(out.as_bytes())?;
+                out.clear();
             }
         }
     }
@@ -99,7 +111,7 @@ pub fn plan(p: &Plan, s: Styler) -> String {
             );
         }
     }
-    out
+    w.write_all(out.as_bytes())
 }
 
 /// The summary line.
