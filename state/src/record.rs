@@ -165,12 +165,21 @@ pub(crate) struct RawState {
 impl RawState {
     /// Builds the state, or returns the first address that appears twice.
     pub(crate) fn into_state(self) -> Result<State, ResourceAddress> {
-        let mut resources = BTreeMap::new();
-        for record in self.resources {
-            if let Some(previous) = resources.insert(record.address.clone(), record) {
-                return Err(previous.address);
-            }
+        // Saved states are in address order, so the sort is one pass that finds them sorted,
+        // repeats are neighbours, and the map is built from sorted input in one go (inserting
+        // one record at a time compared addresses 17 times each at 100,000 records).
+        let mut records = self.resources;
+        records.sort_by(|a, b| a.address.cmp(&b.address));
+        if let Some(pair) = records
+            .windows(2)
+            .find(|pair| pair[0].address == pair[1].address)
+        {
+            return Err(pair[1].address.clone());
         }
+        let resources = records
+            .into_iter()
+            .map(|r| (r.address.clone(), r))
+            .collect();
         Ok(State {
             version: self.format_version,
             lineage: self.lineage,
