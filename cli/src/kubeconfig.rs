@@ -35,7 +35,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use eksmgr_state::{ResourceRecord, State};
-use serde_json::Value as Json;
 use serde_norway::{Mapping, Sequence, Value};
 
 use crate::cli::KubeconfigArgs;
@@ -195,7 +194,7 @@ pub fn select(
 fn attr<'a>(r: &'a ResourceRecord, key: &str) -> Option<&'a str> {
     r.attrs
         .get(key)
-        .and_then(Json::as_str)
+        .and_then(eksmgr_state::value::Value::as_str)
         .filter(|s| !s.is_empty())
 }
 

@@ -490,7 +490,7 @@ fn resolve(
                     kind: crate::provider::ErrorKind::Other,
                 })?,
         };
-        out.insert(k.clone(), value);
+        out.insert(k.as_str().into(), value);
     }
     Ok(out)
 }

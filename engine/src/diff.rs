@@ -1,8 +1,8 @@
 //! Attribute-level diffs between what is wanted and what exists, using each kind's schema:
 //! sets ignore order, policy documents compare by meaning, unknown values always differ.
 
+use crate::model::Value;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};
 use crate::policy;
@@ -43,7 +43,7 @@ pub fn canonical(ty: AttrType, v: &Value) -> Value {
             Value::Object(m) => Value::Object(
                 m.iter()
                     .map(|(k, doc)| (k.clone(), policy::normalize(doc)))
-                    .collect::<serde_json::Map<_, _>>(),
+                    .collect::<crate::model::Attrs>(),
             ),
             other => other.clone(),
         },
@@ -144,7 +144,7 @@ pub fn diff_observed(kind: ResourceKind, recorded: &Attrs, now: &Attrs) -> Vec<A
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use eksmgr_state::json;
 
     fn attrs(v: Value) -> Attrs {
         v.as_object().cloned().unwrap_or_default()

@@ -6,11 +6,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use eksmgr_state::ResourceAddress;
+pub use eksmgr_state::value::Value;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-/// Plain attribute map as AWS reports it (and as state stores it).
-pub type Attrs = serde_json::Map<String, Value>;
+/// Plain attribute map as AWS reports it (and as state stores it): compact (see
+/// [`eksmgr_state::value`]).
+pub type Attrs = eksmgr_state::value::Map;
 
 /// Every kind of resource eksmgr manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -179,8 +180,8 @@ impl DesiredResource {
     }
 
     /// Sets a known attribute.
-    pub fn set(mut self, name: &str, value: Value) -> Self {
-        Arc::make_mut(&mut self.attrs).insert(name.to_string(), AttrValue::Known(value));
+    pub fn set(mut self, name: &str, value: impl Into<Value>) -> Self {
+        Arc::make_mut(&mut self.attrs).insert(name.to_string(), AttrValue::Known(value.into()));
         self
     }
 

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::model::Value;
 use eksmgr_state::{ResourceAddress, State};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::diff::{self, AttrDiff};
 use crate::graph::{Graph, GraphError};

@@ -6,7 +6,9 @@
 //! account id vs its root ARN as a principal, and the URL-encoding IAM applies when it returns
 //! a document are all ignored. [`normalize`] yields a canonical form; compare those.
 
-use serde_json::{Map, Value};
+use eksmgr_state::value::Map;
+
+use crate::model::Value;
 
 /// Why a policy document could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -68,8 +70,7 @@ pub fn normalize(doc: &Value) -> Value {
             }
         }
     }
-    out.entry("Version")
-        .or_insert_with(|| Value::String("2008-10-17".into()));
+    out.entry_or_insert_with("Version", || Value::String("2008-10-17".into()));
     sort_object(Value::Object(out))
 }
 
@@ -136,7 +137,7 @@ fn normalize_principal(v: &Value) -> Value {
                 list.dedup();
                 out.insert(
                     k.clone(),
-                    Value::Array(list.into_iter().map(Value::String).collect()),
+                    Value::Array(list.into_iter().map(Value::from).collect()),
                 );
             }
             Value::Object(out)
@@ -168,8 +169,8 @@ fn string_set(v: &Value) -> Value {
     let mut list: Vec<Value> = as_list(v)
         .into_iter()
         .map(|x| match x {
-            Value::Bool(b) => Value::String(b.to_string()),
-            Value::Number(n) => Value::String(n.to_string()),
+            Value::Bool(b) => Value::String(b.to_string().into()),
+            Value::Number(n) => Value::String(n.to_string().into()),
             other => other,
         })
         .collect();
@@ -192,15 +193,12 @@ fn is_account_id(s: &str) -> bool {
 /// Recursively sorts object keys, so equal documents serialise identically.
 pub fn sort_object(v: Value) -> Value {
     match v {
-        Value::Object(m) => {
-            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, sort_object(v)))
-                    .collect(),
-            )
+        Value::Object(mut m) => {
+            m.sort_keys();
+            for v in m.values_mut() {
+                *v = sort_object(v.take());
+            }
+            Value::Object(m)
         }
         Value::Array(a) => Value::Array(a.into_iter().map(sort_object).collect()),
         other => other,
@@ -263,7 +261,7 @@ fn glob<T: Copy + PartialEq>(p: &[T], t: &[T], star: T, one: T, eq: impl Fn(T, T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use eksmgr_state::json;
 
     #[test]
     fn statement_order_and_single_values_do_not_matter() {
@@ -285,7 +283,7 @@ mod tests {
         let encoded: String =
             percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
-        assert!(equivalent(&doc, &Value::String(encoded)));
+        assert!(equivalent(&doc, &Value::from(encoded)));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{Value, json};
+use crate::model::Value;
+use eksmgr_state::json;
 
 use crate::diff::AttrDiff;
 use crate::model::{AttrValue, DesiredResource, ResourceKind};

@@ -42,7 +42,7 @@ pub struct AttrSchema {
 
 impl AttrSchema {
     /// Whether changing the attribute from `before` forces a replacement.
-    pub fn forces_replacement(&self, before: Option<&serde_json::Value>) -> bool {
+    pub fn forces_replacement(&self, before: Option<&crate::model::Value>) -> bool {
         match self.change {
             Change::InPlace => false,
             Change::ForcesNew => true,

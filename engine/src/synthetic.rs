@@ -23,9 +23,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use crate::model::Value;
 use async_trait::async_trait;
+use eksmgr_state::json;
 use eksmgr_state::{ResourceAddress, ResourceRecord, State};
-use serde_json::{Value, json};
 
 use crate::blueprint::{Discovery, SpokeAccount};
 use crate::model::{AttrValue, Attrs, DesiredResource, ObservedResource, ResourceKind};
@@ -266,7 +267,7 @@ pub fn cloud_matching(desired: &[DesiredResource]) -> BTreeMap<ResourceAddress, 
                 .and_then(|o| o.attrs.get(&from.attribute))
                 .cloned();
             if let (Some(v), Some(o)) = (resolved, cloud.get_mut(&d.address)) {
-                Arc::make_mut(&mut o.attrs).insert(name.clone(), v);
+                Arc::make_mut(&mut o.attrs).insert(name.as_str().into(), v);
             }
         }
     }
@@ -354,7 +355,7 @@ impl Provider for InMemoryProvider {
         let mut objects = self.objects(address, "create")?;
         let id = format!("{}-{:08x}", address.kind, objects.len());
         let mut attrs = attrs.clone();
-        attrs.insert("id".into(), Value::String(id.clone()));
+        attrs.insert("id".into(), Value::from(id.as_str()));
         let o = ObservedResource {
             id,
             attrs: attrs.into(),
@@ -372,7 +373,7 @@ impl Provider for InMemoryProvider {
         _changed: &[String],
     ) -> Result<ObservedResource, ProviderError> {
         let mut attrs = after.clone();
-        attrs.insert("id".into(), Value::String(id.to_string()));
+        attrs.insert("id".into(), Value::from(id));
         let o = ObservedResource {
             id: id.to_string(),
             attrs: attrs.into(),

@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 
 use eksmgr_engine::blueprint::{self, Blueprint, Discovery, SpokeAccount};
 use eksmgr_engine::config;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{DesiredResource, ObservedResource, ResourceKind};
 use eksmgr_engine::plan::{Action, PlanOptions, Planner};
 use eksmgr_engine::refresh::{Observation, Observations};
+use eksmgr_state::json;
 use eksmgr_state::{ResourceRecord, State};
-use serde_json::{Value, json};
 
 const HUB: &str = "222222222222";
 const A: &str = "333333333333";
@@ -442,7 +443,8 @@ fn replacing_a_role_replaces_its_entries_and_associations_and_warns() {
         // Values only known after apply: use what the reference would resolve to.
         for (k, v) in r.attrs.iter() {
             if v.known().is_none() {
-                std::sync::Arc::make_mut(&mut o.attrs).insert(k.clone(), json!("arn:resolved"));
+                std::sync::Arc::make_mut(&mut o.attrs)
+                    .insert(k.as_str().into(), json!("arn:resolved"));
             }
         }
         let mut rec = ResourceRecord::new(r.address.clone(), o.id.clone());

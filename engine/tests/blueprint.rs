@@ -6,12 +6,13 @@
 
 use eksmgr_engine::blueprint::{self, Discovery, SpokeAccount};
 use eksmgr_engine::config;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{DesiredResource, ObservedResource, ResourceKind};
 use eksmgr_engine::plan::{Action, PlanOptions, Planner};
 use eksmgr_engine::policy;
 use eksmgr_engine::refresh::{Observation, Observations};
+use eksmgr_state::json;
 use eksmgr_state::{ResourceRecord, State};
-use serde_json::{Value, json};
 
 const CONFIG: &str = r#"
 [organization]

@@ -10,7 +10,7 @@ use eksmgr_engine::config::{self, Config};
 use eksmgr_engine::guardrails::eval::{Decision, Request, RequestValue, evaluate};
 use eksmgr_engine::guardrails::scp::{Caller, Need, requirements};
 use eksmgr_engine::guardrails::trust::{TrustScope, broad_trust};
-use serde_json::json;
+use eksmgr_state::json;
 
 const BASE: &str = r#"
 [organization]
@@ -720,7 +720,7 @@ fn broad_principals_are_found_in_every_form() {
 
 #[test]
 fn only_conditions_on_who_is_calling_narrow_a_broad_trust() {
-    let with = |condition: serde_json::Value| json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "sts:AssumeRole", "Condition": condition}]});
+    let with = |condition: eksmgr_state::value::Value| json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "sts:AssumeRole", "Condition": condition}]});
     for narrowing in [
         json!({"StringEquals": {"sts:ExternalId": "secret"}}),
         json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/ci-*"}}),

@@ -17,8 +17,8 @@ use eksmgr_engine::plan::{Action, Plan, PlanOptions, Planner};
 use eksmgr_engine::provider::{ErrorKind, Provider, ProviderError, ReadRequest};
 use eksmgr_engine::refresh::refresh;
 use eksmgr_engine::schedule::Limits;
+use eksmgr_state::json;
 use eksmgr_state::{Intent, JournalEntry, ResourceAddress, State, StateFile};
-use serde_json::json;
 
 /// An in-memory cloud keyed by address.
 #[derive(Default)]

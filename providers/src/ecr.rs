@@ -7,11 +7,12 @@
 
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository, Tag};
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
@@ -49,7 +50,7 @@ fn name_of<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> &'a str {
 fn policy_text(attrs: &Attrs) -> Option<String> {
     match attrs.get("policy") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => Some(s.to_string()),
         Some(v) => serde_json::to_string(v).ok(),
     }
 }
@@ -94,10 +95,7 @@ async fn describe(x: &Ctx<'_>, name: &str) -> Result<Option<Repository>, Provide
     }
 }
 
-async fn list_tags(
-    x: &Ctx<'_>,
-    arn: &str,
-) -> Result<serde_json::Map<String, Value>, ProviderError> {
+async fn list_tags(x: &Ctx<'_>, arn: &str) -> Result<eksmgr_state::value::Map, ProviderError> {
     let out =
         x.c.list_tags_for_resource()
             .resource_arn(arn)
@@ -124,7 +122,7 @@ async fn get(x: &Ctx<'_>, name: &str) -> Result<Option<ObservedResource>, Provid
     {
         Ok(o) => o
             .policy_text()
-            .map(|t| policy::parse_str(t).unwrap_or_else(|_| Value::String(t.to_string())))
+            .map(|t| policy::parse_str(t).unwrap_or_else(|_| Value::from(t)))
             .unwrap_or(Value::Null),
         Err(e) if code(&e) == Some("RepositoryPolicyNotFoundException") => Value::Null,
         // The repository went away between the two calls.
@@ -133,7 +131,7 @@ async fn get(x: &Ctx<'_>, name: &str) -> Result<Option<ObservedResource>, Provid
     };
     let arn = repo.repository_arn().unwrap_or_default();
     let tags = if arn.is_empty() {
-        serde_json::Map::new()
+        eksmgr_state::value::Map::new()
     } else {
         list_tags(x, arn).await?
     };
@@ -209,7 +207,7 @@ pub async fn create_repository(
     match created {
         Ok(_) => {}
         Err(e) if code(&e) == Some("RepositoryAlreadyExistsException") => {
-            let all: Vec<String> = attrs.keys().cloned().collect();
+            let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
             return sync(&x, name, &Attrs::new(), attrs, &all).await;
         }
         Err(e) => return Err(map(x.call("ecr:CreateRepository"), e)),
@@ -280,7 +278,10 @@ async fn sync(
         let arn = repo.repository_arn().unwrap_or_default();
         let want = attr_map(after, "tags");
         let stale = crate::stale_tag_keys(
-            list_tags(x, arn).await?.into_iter().map(|(k, _)| k),
+            list_tags(x, arn)
+                .await?
+                .into_iter()
+                .map(|(k, _)| k.into_string()),
             before,
             after,
         );

@@ -26,10 +26,11 @@ use aws_sdk_eks::types::{
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use crate::Progress;
 use crate::error::{Call, code, map};
@@ -703,10 +704,10 @@ fn group_changed(changed: &[String], group: &[&str], before: &Attrs, after: &Att
             "subnet_ids" | "security_group_ids" | "logging" => {
                 Some(json!(sorted(&attr_strings(attrs, a))))
             }
-            _ => attrs.get(*a).cloned(),
+            _ => attrs.get(a).cloned(),
         };
         // Not desired: nothing to apply; unknown before: make the call.
-        after.contains_key(*a) && (!before.contains_key(*a) || norm(before) != norm(after))
+        after.contains_key(a) && (!before.contains_key(a) || norm(before) != norm(after))
     })
 }
 

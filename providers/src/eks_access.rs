@@ -21,10 +21,11 @@ use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use eksmgr_engine::blueprint::MANAGED_BY_TAG;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use crate::eks::client;
 use crate::error::{Call, code, map};
@@ -147,7 +148,7 @@ fn policies(attrs: &Attrs) -> BTreeMap<String, Value> {
     attrs
         .get("access_policies")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .map(|m| m.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
         .unwrap_or_default()
 }
 
@@ -244,14 +245,14 @@ async fn associated_policies(
     address: &ResourceAddress,
     cluster: &str,
     principal: &str,
-) -> Result<Option<serde_json::Map<String, Value>>, ProviderError> {
+) -> Result<Option<eksmgr_state::value::Map>, ProviderError> {
     let resource = address.to_string();
     let call = Call::new(
         &address.account,
         &resource,
         "eks:ListAssociatedAccessPolicies",
     );
-    let mut associated = serde_json::Map::new();
+    let mut associated = eksmgr_state::value::Map::new();
     let mut pages = c
         .list_associated_access_policies()
         .cluster_name(cluster)
@@ -266,7 +267,7 @@ async fn associated_policies(
         };
         for p in page.associated_access_policies() {
             if let Some(arn) = p.policy_arn() {
-                associated.insert(arn.to_string(), scope_json(p.access_scope()));
+                associated.insert(arn.into(), scope_json(p.access_scope()));
             }
         }
     }

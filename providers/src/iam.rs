@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::{EntityType, Role, RoleDetail, Tag};
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
@@ -21,14 +22,14 @@ crate::service_client!(aws_sdk_iam, "iam");
 
 fn doc_string(v: Option<&Value>) -> String {
     match v {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => s.to_string(),
         Some(v) => serde_json::to_string(v).unwrap_or_default(),
         None => String::new(),
     }
 }
 
 fn parse_doc(s: &str) -> Value {
-    policy::parse_str(s).unwrap_or_else(|_| Value::String(s.to_string()))
+    policy::parse_str(s).unwrap_or_else(|_| Value::from(s))
 }
 
 async fn get(
@@ -75,7 +76,7 @@ async fn get(
             page.map_err(|e| map(Call::new(account, resource, "iam:ListRolePolicies"), e))?;
         inline_names.extend(page.policy_names().iter().cloned());
     }
-    let mut inline = serde_json::Map::new();
+    let mut inline = eksmgr_state::value::Map::new();
     for pname in inline_names {
         let p = c
             .get_role_policy()
@@ -84,7 +85,7 @@ async fn get(
             .send()
             .await
             .map_err(|e| map(Call::new(account, resource, "iam:GetRolePolicy"), e))?;
-        inline.insert(pname, parse_doc(p.policy_document()));
+        inline.insert(pname.into(), parse_doc(p.policy_document()));
     }
     Ok(Some(observed(role, managed, inline, role.tags())))
 }
@@ -94,11 +95,11 @@ async fn get(
 fn observed(
     role: &Role,
     mut managed: Vec<String>,
-    inline: serde_json::Map<String, Value>,
+    inline: eksmgr_state::value::Map,
     tags: &[Tag],
 ) -> ObservedResource {
     managed.sort();
-    let tags: serde_json::Map<String, Value> = tags
+    let tags: eksmgr_state::value::Map = tags
         .iter()
         .map(|t| (t.key().to_string(), json!(t.value())))
         .collect();
@@ -297,7 +298,7 @@ pub async fn create_role(
                 .await?
                 .map(|o| o.attrs)
                 .unwrap_or_default();
-            let all: Vec<String> = attrs.keys().cloned().collect();
+            let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
             return update_role(s, address, &before, attrs, &all).await;
         }
         Err(e) => return Err(map(Call::new(account, &resource, "iam:CreateRole"), e)),
@@ -346,7 +347,7 @@ async fn sync_policies(
     let docs = |a: &Attrs| -> BTreeMap<String, Value> {
         a.get("inline_policies")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|m| m.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
             .unwrap_or_default()
     };
     let (want, have) = (docs(after), docs(before));

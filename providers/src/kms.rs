@@ -12,11 +12,12 @@
 
 use aws_sdk_kms::Client;
 use aws_sdk_kms::types::{KeyManagerType, KeySpec, KeyState, KeyUsageType, Tag};
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
@@ -70,13 +71,13 @@ fn is_pending_deletion(state: Option<&KeyState>) -> bool {
 fn policy_string(v: Option<&Value>) -> Option<String> {
     match v {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => Some(s.to_string()),
         Some(v) => serde_json::to_string(v).ok(),
     }
 }
 
 fn parse_doc(s: &str) -> Value {
-    policy::parse_str(s).unwrap_or_else(|_| Value::String(s.to_string()))
+    policy::parse_str(s).unwrap_or_else(|_| Value::from(s))
 }
 
 fn tags(attrs: &Attrs) -> Vec<Tag> {
@@ -104,11 +105,8 @@ async fn describe(
     }
 }
 
-async fn list_tags(
-    x: &Ctx<'_>,
-    key_id: &str,
-) -> Result<serde_json::Map<String, Value>, ProviderError> {
-    let mut out = serde_json::Map::new();
+async fn list_tags(x: &Ctx<'_>, key_id: &str) -> Result<eksmgr_state::value::Map, ProviderError> {
+    let mut out = eksmgr_state::value::Map::new();
     let mut pages =
         x.c.list_resource_tags()
             .key_id(key_id)
@@ -117,7 +115,7 @@ async fn list_tags(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| map(x.call("kms:ListResourceTags"), e))?;
         for t in page.tags() {
-            out.insert(t.tag_key().to_string(), json!(t.tag_value()));
+            out.insert(t.tag_key().into(), json!(t.tag_value()));
         }
     }
     Ok(out)
@@ -128,7 +126,7 @@ async fn list_tags(
 struct Details {
     policy: Value,
     rotation: bool,
-    tags: serde_json::Map<String, Value>,
+    tags: eksmgr_state::value::Map,
 }
 
 /// Reads a key's policy, rotation status and tags, the three calls at once.
@@ -321,7 +319,7 @@ pub async fn create_key(
 ) -> Result<ObservedResource, ProviderError> {
     let x = ctx(s, address).await?;
     let alias = alias_of(attrs, address);
-    let all: Vec<String> = attrs.keys().cloned().collect();
+    let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
 
     // 1. The alias points to a live key: adopt it.
     let behind_alias = describe(&x, &alias).await?;
@@ -421,7 +419,10 @@ async fn sync(
     if has("tags") {
         let want = attr_map(after, "tags");
         let stale = crate::stale_tag_keys(
-            list_tags(x, id).await?.into_iter().map(|(k, _)| k),
+            list_tags(x, id)
+                .await?
+                .into_iter()
+                .map(|(k, _)| k.into_string()),
             before,
             after,
         );

@@ -282,7 +282,7 @@ pub(crate) fn attr_map(attrs: &Attrs, name: &str) -> Vec<(String, String)> {
         .and_then(|v| v.as_object())
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.to_string(), v.to_string())))
                 .collect()
         })
         .unwrap_or_default()

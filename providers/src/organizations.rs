@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{Account, PolicyType, Tag};
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
@@ -20,7 +21,7 @@ crate::service_client!(aws_sdk_organizations, "organizations");
 
 fn content_string(attrs: &Attrs) -> String {
     match attrs.get("content") {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => s.to_string(),
         Some(v) => serde_json::to_string(v).unwrap_or_default(),
         None => String::new(),
     }
@@ -63,7 +64,7 @@ async fn describe(
     };
     let summary = p.policy_summary();
     let content = p.content().unwrap_or_default();
-    let content = policy::parse_str(content).unwrap_or_else(|_| Value::String(content.to_string()));
+    let content = policy::parse_str(content).unwrap_or_else(|_| Value::from(content));
     let tags = c
         .list_tags_for_resource()
         .resource_id(id)
@@ -78,7 +79,7 @@ async fn describe(
                 e,
             )
         })?;
-    let tags: serde_json::Map<String, Value> = tags
+    let tags: eksmgr_state::value::Map = tags
         .tags()
         .iter()
         .map(|t| (t.key().to_string(), json!(t.value())))

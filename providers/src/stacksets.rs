@@ -12,11 +12,12 @@ use aws_sdk_cloudformation::types::{
     AutoDeployment, Capability, DeploymentTargets, PermissionModels, StackSetOperationStatus,
     StackSetStatus, Tag,
 };
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use crate::Progress;
 use crate::error::{Call, code, map};
@@ -32,7 +33,7 @@ crate::service_client!(aws_sdk_cloudformation, "cloudformation");
 
 fn template_string(attrs: &Attrs) -> String {
     match attrs.get("template_body") {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => s.to_string(),
         Some(v) => serde_json::to_string(v).unwrap_or_default(),
         None => String::new(),
     }
@@ -77,9 +78,9 @@ async fn describe(
     let template = ss.template_body().unwrap_or_default();
     let template = policy::parse_str(template)
         .or_else(|_| serde_json::from_str::<Value>(template))
-        .unwrap_or_else(|_| Value::String(template.to_string()));
+        .unwrap_or_else(|_| Value::from(template));
     let auto = ss.auto_deployment();
-    let tags: serde_json::Map<String, Value> = ss
+    let tags: eksmgr_state::value::Map = ss
         .tags()
         .iter()
         .map(|t| (t.key().unwrap_or_default().to_string(), json!(t.value())))

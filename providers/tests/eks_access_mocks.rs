@@ -26,10 +26,11 @@ use aws_sdk_eks::types::{
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use aws_smithy_types::error::ErrorMetadata;
 use eksmgr_engine::model::Attrs;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ErrorKind;
 use eksmgr_providers::eks_access::{self, Propagation};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 const ACCOUNT: &str = "111122223333";
 const PRINCIPAL: &str = "arn:aws:iam::111122223333:role/eks-deployer";

@@ -26,11 +26,12 @@ use aws_sdk_eks::types::{
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use aws_smithy_types::error::ErrorMetadata;
 use eksmgr_engine::model::Attrs;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ErrorKind;
 use eksmgr_providers::Progress;
 use eksmgr_providers::eks::{self, Waits};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 const NAME: &str = "prod-eu";
 const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";

@@ -11,11 +11,12 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use eksmgr_engine::diff::diff_desired;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};
 use eksmgr_engine::provider::ReadRequest;
 use eksmgr_providers::{Progress, eks};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 use support::{ACCOUNT, MotoServer, REGION, sessions};
 
 fn attrs(v: Value) -> Attrs {
@@ -27,7 +28,7 @@ fn attrs(v: Value) -> Attrs {
 
 fn desired(a: &Attrs) -> DesiredAttrs {
     a.iter()
-        .map(|(k, v)| (k.clone(), AttrValue::Known(v.clone())))
+        .map(|(k, v)| (k.to_string(), AttrValue::Known(v.clone())))
         .collect()
 }
 

@@ -9,11 +9,12 @@
 mod support;
 
 use eksmgr_engine::model::Attrs;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ReadRequest;
 use eksmgr_providers::iam;
 use eksmgr_providers::stats::CallStats;
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 use support::{ACCOUNT, Moto};
 
 fn attrs(v: Value) -> Attrs {
@@ -36,7 +37,7 @@ fn trust(service: &str) -> Value {
 }
 
 fn desired(name: &str, managed: &[String], inline: usize) -> Attrs {
-    let inline: serde_json::Map<String, Value> = (0..inline)
+    let inline: eksmgr_state::value::Map = (0..inline)
         .map(|i| {
             (
                 format!("inline-{i}"),

@@ -8,11 +8,12 @@
 mod support;
 
 use eksmgr_engine::model::Attrs;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ReadRequest};
 use eksmgr_providers::{Sessions, ecr, kms};
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 use support::{ACCOUNT, Moto, REGION};
 
 fn attrs(v: Value) -> Attrs {
@@ -206,7 +207,7 @@ async fn kms_key_lifecycle() {
     ];
     for (name, value) in steps {
         let mut after = before.clone();
-        after.insert(name.to_string(), value);
+        after.insert(name.into(), value);
         let updated = kms::update_key(
             &s,
             &address,
@@ -220,7 +221,7 @@ async fn kms_key_lifecycle() {
         assert_eq!(updated.id, created.id);
         let want: Attrs = after
             .iter()
-            .filter(|(k, _)| desired.contains_key(*k))
+            .filter(|(k, _)| desired.contains_key(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         assert_converged(&want, &updated.attrs);
@@ -498,13 +499,13 @@ async fn ecr_repository_lifecycle() {
     ];
     for (attr, value) in steps {
         let mut after = before.clone();
-        after.insert(attr.to_string(), value);
+        after.insert(attr.into(), value);
         let updated = ecr::update_repository(&s, &address, &before, &after, &[attr.to_string()])
             .await
             .unwrap_or_else(|e| panic!("update {attr}: {e}"));
         let want: Attrs = after
             .iter()
-            .filter(|(k, _)| desired.contains_key(*k))
+            .filter(|(k, _)| desired.contains_key(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         assert_converged(&want, &updated.attrs);

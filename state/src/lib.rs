@@ -18,6 +18,7 @@ pub mod file;
 pub mod journal;
 pub mod lock;
 pub mod record;
+pub mod value;
 
 pub use address::{AddressParseError, ResourceAddress};
 pub use error::StateError;

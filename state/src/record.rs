@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::value::Map;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use crate::address::ResourceAddress;
 use crate::journal::Intent;
@@ -30,7 +30,7 @@ pub struct ResourceRecord {
     /// with a plan's observation of the resource when AWS still holds exactly this; change it
     /// with [`Arc::make_mut`].
     #[serde(default)]
-    pub attrs: Arc<Map<String, Value>>,
+    pub attrs: Arc<Map>,
     /// Resources this one depended on when it was last applied.
     #[serde(default)]
     pub depends_on: Vec<ResourceAddress>,
@@ -240,7 +240,7 @@ mod tests {
     fn json_shape_and_round_trip() {
         let mut s = State::new();
         let mut rec = ResourceRecord::new(addr("eks_cluster.b[2/eu-west-1]"), "b");
-        std::sync::Arc::make_mut(&mut rec.attrs).insert("version".into(), Value::from("1.31"));
+        std::sync::Arc::make_mut(&mut rec.attrs).insert("version".into(), "1.31");
         rec.depends_on.push(addr("iam_role.r[2]"));
         s.upsert(rec);
         s.upsert(ResourceRecord::new(addr("iam_role.r[2]"), "r"));

@@ -8,8 +8,8 @@ use std::io;
 use eksmgr_engine::apply::{ApplyEvent, ApplyOutcome};
 use eksmgr_engine::diff::AttrDiff;
 use eksmgr_engine::model::AttrValue;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::plan::{Action, Drift, Plan, PlannedChange};
-use serde_json::Value;
 
 use super::Styler;
 use super::textdiff::{Line, diff_lines};

@@ -10,9 +10,9 @@
 use std::borrow::Cow;
 use std::io;
 
+use eksmgr_engine::model::Value;
 use serde::Serialize;
 use serde::ser::SerializeMap;
-use serde_json::Value;
 
 use eksmgr_engine::diff::AttrDiff;
 use eksmgr_engine::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};

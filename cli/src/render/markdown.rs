@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use eksmgr_engine::model::ResourceKind;
+use eksmgr_engine::model::Value;
 use eksmgr_engine::plan::{Action, Plan, PlannedChange};
 use eksmgr_engine::policy;
 use eksmgr_engine::schema::{self, AttrType};
-use serde_json::Value;
 
 use super::{Styler, human};
 
@@ -85,7 +85,7 @@ fn grants(ty: AttrType, doc: Option<&Value>) -> Vec<Grant> {
     };
     let strings = |v: &Value| -> Vec<String> {
         match v {
-            Value::String(s) => vec![s.clone()],
+            Value::String(s) => vec![s.to_string()],
             Value::Array(a) => a
                 .iter()
                 .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))

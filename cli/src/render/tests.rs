@@ -4,8 +4,8 @@
 use eksmgr_engine::model::{DesiredResource, ObservedResource, ResourceKind};
 use eksmgr_engine::plan::{PlanOptions, Planner};
 use eksmgr_engine::refresh::{Observation, Observations};
+use eksmgr_state::json;
 use eksmgr_state::{ResourceRecord, State};
-use serde_json::json;
 
 use super::{Styler, human, markdown};
 

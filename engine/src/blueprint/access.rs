@@ -11,8 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::model::Value;
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use super::Discovery;
 use super::spokes::{self, PlannedCluster};
@@ -412,7 +413,7 @@ fn access_entries(
         e.grant(policy_arn(p, r.policy), &r.namespaces, &r.groups);
     }
     for (principal, e) in entries {
-        let policies: serde_json::Map<String, Value> = e
+        let policies: eksmgr_state::value::Map = e
             .policies
             .into_iter()
             .map(|(arn, scope)| {
@@ -560,10 +561,9 @@ fn web_identity_statement(provider_arn: &str, audience: &str, subjects: &[String
         json!(subjects)
     };
     if let Some(obj) = condition.as_object_mut() {
-        obj.entry(op)
-            .or_insert_with(|| json!({}))
+        obj.entry_or_insert_with(op, || json!({}))
             .as_object_mut()
-            .map(|m| m.insert(format!("{host}:sub"), sub));
+            .map(|m| m.insert(format!("{host}:sub").into(), sub));
     }
     json!({
         "Effect": "Allow",
@@ -669,7 +669,7 @@ fn cross_account_role<'c>(
                     continue;
                 };
                 let mut actions = vec!["sts:AssumeRole"];
-                let mut equals = serde_json::Map::new();
+                let mut equals = eksmgr_state::value::Map::new();
                 if let Some(e) = &r.external_id {
                     equals.insert("sts:ExternalId".into(), json!(e));
                 }

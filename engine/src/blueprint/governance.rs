@@ -1,8 +1,9 @@
 //! The management account's governance layer: the deny SCP attached to the EKS OU, and the
 //! service-managed StackSet that puts the spoke admin role into every account of the OU.
 
+use crate::model::Value;
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use super::{BlueprintError, Discovery, minified_len, tags};
 use crate::config::Config;
@@ -62,7 +63,7 @@ pub fn scp_document(config: &Config, d: &Discovery) -> Value {
             "Resource": "*"
         }));
     }
-    statements.extend(scp.extra_statements.iter().cloned());
+    statements.extend(scp.extra_statements.iter().map(Value::from));
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 

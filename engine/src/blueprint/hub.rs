@@ -1,7 +1,8 @@
 //! The hub account's resources: the eksmgr agent role that assumes the spoke admin roles,
 //! lists the organization, reads eksmgr's secrets and manages the hub ECR registry.
 
-use serde_json::{Value, json};
+use crate::model::Value;
+use eksmgr_state::json;
 
 use super::{Discovery, tags};
 use crate::config::Config;

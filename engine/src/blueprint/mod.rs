@@ -8,7 +8,8 @@ mod hub;
 mod registry;
 mod spokes;
 
-use serde_json::{Value, json};
+use crate::model::Value;
+use eksmgr_state::json;
 
 use crate::config::Config;
 use crate::model::DesiredResource;
@@ -168,7 +169,7 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
 
 /// `{"managed-by": "eksmgr"}` merged with extra tags.
 pub(crate) fn tags(extra: &[(&str, &str)]) -> Value {
-    let mut m = serde_json::Map::new();
+    let mut m = eksmgr_state::value::Map::new();
     m.insert(MANAGED_BY_TAG.0.into(), json!(MANAGED_BY_TAG.1));
     for (k, v) in extra {
         m.insert((*k).into(), json!(v));

@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 
+use crate::model::Value;
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use super::spokes::SpokeRoles;
 use super::{Discovery, tags};
@@ -83,7 +84,8 @@ pub(super) fn resources(
         .filter(|addr| seen.insert(*addr))
         .collect();
     for repo in &config.hub.ecr_repositories {
-        let mutability = serde_json::to_value(repo.image_tag_mutability).unwrap_or(Value::Null);
+        let mutability =
+            serde_json::to_value(repo.image_tag_mutability).map_or(Value::Null, Value::from);
         let mut r =
             DesiredResource::new(ResourceKind::EcrRepository, &repo.name, hub, Some(region))
                 .set("name", json!(repo.name))

@@ -2,8 +2,9 @@
 //! the cluster and node roles, the pod identity roles of the build pods (ECR push) and of
 //! external-dns (Route 53 on the cluster's zone only), and the EKS cluster itself.
 
+use crate::model::Value;
 use eksmgr_state::ResourceAddress;
-use serde_json::{Value, json};
+use eksmgr_state::json;
 
 use super::{Discovery, MANAGED_BY_TAG};
 use crate::config::{AccountId, ClusterConfig, Config};
@@ -69,9 +70,9 @@ pub(super) fn role_arn(d: &Discovery, account: &str, name: &str) -> String {
 }
 
 pub(super) fn tags(c: &ClusterConfig, extra: &[(&str, &str)]) -> Value {
-    let mut m = serde_json::Map::new();
+    let mut m = eksmgr_state::value::Map::new();
     for (k, v) in &c.tags {
-        m.insert(k.clone(), json!(v));
+        m.insert(k.as_str().into(), json!(v));
     }
     m.insert("eksmgr-cluster".into(), json!(c.name));
     for (k, v) in extra {
@@ -335,7 +336,7 @@ fn cluster(
     } else {
         c.public_access_cidrs.clone()
     };
-    let auth = serde_json::to_value(c.authentication_mode).unwrap_or(Value::Null);
+    let auth = serde_json::to_value(c.authentication_mode).map_or(Value::Null, Value::from);
     let mut eks = DesiredResource::new(ResourceKind::EksCluster, &c.name, account, Some(&region))
         .set("name", json!(c.name))
         .set("role_arn", json!(role_arn(d, account, &cluster_role_name)))

@@ -37,7 +37,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_json::Value;
+use crate::model::Value;
 
 use crate::policy::{self, PolicyError, wildcard_match};
 

@@ -51,7 +51,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use crate::model::Value;
 
 use super::Findings;
 use super::eval::{self, Decision, Request, RequestValue, StatementRef};

@@ -20,7 +20,7 @@
 //! in, and leaves the decision to the account's own IAM policies (IAM Access Analyzer does not
 //! report it as external access either). That is the hub agent role's default trust.
 
-use serde_json::Value;
+use crate::model::Value;
 
 use super::Findings;
 use super::eval::StatementRef;
@@ -123,7 +123,7 @@ pub fn broad_trust(doc: &Value, own_account: Option<&str>) -> Vec<BroadTrust> {
 /// (principal type, value) pairs of a `Principal` element.
 fn principals(p: Option<&Value>) -> Vec<(String, String)> {
     match p {
-        Some(Value::String(s)) => vec![("AWS".into(), s.clone())],
+        Some(Value::String(s)) => vec![("AWS".into(), s.to_string())],
         Some(Value::Object(m)) => m
             .iter()
             .flat_map(|(kind, v)| {
@@ -134,7 +134,7 @@ fn principals(p: Option<&Value>) -> Vec<(String, String)> {
                 };
                 values
                     .into_iter()
-                    .map(|s| (kind.clone(), s.to_string()))
+                    .map(|s| (kind.to_string(), s.to_string()))
                     .collect::<Vec<_>>()
             })
             .collect(),

@@ -261,7 +261,7 @@ fn estate() -> (Vec<DesiredResource>, State, Observations) {
         unchanged.known_attrs(),
     );
     let mut attrs = unchanged.known_attrs();
-    let policy = attrs.get("policy").map(Value::to_string);
+    let policy = attrs.get("policy").map(ToString::to_string);
     attrs.insert("policy".into(), json!(policy));
     observed.insert(
         unchanged.address.clone(),
@@ -280,7 +280,7 @@ fn estate() -> (Vec<DesiredResource>, State, Observations) {
         unwanted.known_attrs(),
     );
     let mut attrs = unwanted.known_attrs();
-    let policy = attrs.get("key_policy").map(Value::to_string);
+    let policy = attrs.get("key_policy").map(ToString::to_string);
     attrs.insert("key_policy".into(), json!(policy));
     observed.insert(
         unwanted.address.clone(),
