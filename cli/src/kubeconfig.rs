@@ -149,7 +149,7 @@ pub fn select(
     let name_of = |r: &ResourceRecord| -> String {
         attr(r, "name")
             .map(str::to_owned)
-            .unwrap_or_else(|| r.address.name.clone())
+            .unwrap_or_else(|| r.address.name.to_string())
     };
     let matches = |r: &ResourceRecord, f: &str| name_of(r) == f || r.address.name == f;
     let unknown: Vec<&str> = filter
@@ -209,7 +209,8 @@ fn entry(
     let region = r
         .address
         .region
-        .clone()
+        .as_ref()
+        .map(ToString::to_string)
         .ok_or_else(|| "its address has no region".to_owned())?;
     let arn = attr(r, "arn").ok_or_else(|| {
         format!("no cluster ARN in state yet (status {status}); run `eksmgr apply` again")
@@ -224,7 +225,7 @@ fn entry(
             "no endpoint or certificate authority in state yet (status {status}); run `eksmgr apply` again once the cluster is ACTIVE"
         ));
     };
-    let account = r.address.account.clone();
+    let account = r.address.account.to_string();
     let role_arn = role.arn_for(partition, &account);
     Ok(Entry {
         context: format!("{name}@{account}/{region}"),

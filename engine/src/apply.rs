@@ -363,7 +363,7 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             (Action::Delete, _) => p.delete(addr, id, before).await.map(|_| Done::Removed),
             (Action::Forget, _) => Ok(Done::Removed),
             (action, None) => Err(ProviderError {
-                account: addr.account.clone(),
+                account: addr.account.to_string(),
                 resource: addr.to_string(),
                 api_call: "eksmgr:apply".into(),
                 message: format!("the plan has no desired attributes for a {action:?}"),
@@ -479,7 +479,7 @@ fn resolve(
                 .and_then(|a| a.get(&from.attribute))
                 .cloned()
                 .ok_or_else(|| ProviderError {
-                    account: from.address.account.clone(),
+                    account: from.address.account.to_string(),
                     resource: from.address.to_string(),
                     api_call: "eksmgr:resolve".into(),
                     message: format!("`{}` of {} is not known", from.attribute, from.address),

@@ -233,7 +233,7 @@ pub fn cloud_matching(desired: &[DesiredResource]) -> BTreeMap<ResourceAddress, 
         .map(|(n, d)| {
             let a = &d.address;
             let id = match d.kind {
-                ResourceKind::IamRole => a.name.clone(),
+                ResourceKind::IamRole => a.name.to_string(),
                 kind => format!("{kind}-{n:08x}"),
             };
             let arn = format!(
@@ -331,7 +331,7 @@ impl InMemoryProvider {
     ) -> Result<std::sync::MutexGuard<'_, BTreeMap<ResourceAddress, ObservedResource>>, ProviderError>
     {
         self.objects.lock().map_err(|_| ProviderError {
-            account: address.account.clone(),
+            account: address.account.to_string(),
             resource: address.to_string(),
             api_call: format!("memory:{call}"),
             message: "the in-memory cloud was poisoned by a panic".into(),
@@ -404,7 +404,7 @@ pub struct RecordedProvider;
 impl RecordedProvider {
     fn refuse(address: &ResourceAddress, call: &str) -> ProviderError {
         ProviderError {
-            account: address.account.clone(),
+            account: address.account.to_string(),
             resource: address.to_string(),
             api_call: format!("recorded:{call}"),
             message: "this in-memory cloud is read-only".into(),

@@ -421,7 +421,7 @@ fn principal_accounts_lists_what_the_blueprint_needs() {
 
 fn observed(r: &DesiredResource) -> ObservedResource {
     ObservedResource {
-        id: r.address.name.clone(),
+        id: r.address.name.to_string(),
         attrs: r.known_attrs().into(),
     }
 }

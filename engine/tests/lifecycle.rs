@@ -39,7 +39,7 @@ struct Fake {
 impl Fake {
     fn err(addr: &ResourceAddress, what: &str) -> ProviderError {
         ProviderError {
-            account: addr.account.clone(),
+            account: addr.account.to_string(),
             resource: addr.to_string(),
             api_call: format!("fake:{what}"),
             message: "injected failure".into(),
@@ -94,7 +94,12 @@ impl Provider for Fake {
         attrs: &Attrs,
     ) -> Result<ObservedResource, ProviderError> {
         self.busy(&address.account).await;
-        if self.fail_create.lock().unwrap().contains(&address.name) {
+        if self
+            .fail_create
+            .lock()
+            .unwrap()
+            .contains(&address.name.to_string())
+        {
             return Err(Fake::err(address, "Create"));
         }
         let id = format!("id-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
@@ -123,7 +128,7 @@ impl Provider for Fake {
         self.tokens
             .lock()
             .unwrap()
-            .push((address.name.clone(), token.to_string()));
+            .push((address.name.to_string(), token.to_string()));
         self.create(address, attrs).await
     }
     async fn update(
@@ -292,7 +297,7 @@ async fn failure_skips_only_dependents() {
         .unwrap()
         .resources
         .keys()
-        .map(|a| a.name.clone())
+        .map(|a| a.name.to_string())
         .collect();
     assert_eq!(names, vec!["a", "d"]);
     // Re-run converges.
@@ -337,7 +342,7 @@ async fn drift_is_reported_and_repaired() {
     let actions: BTreeMap<String, Action> = drifted
         .changes
         .iter()
-        .map(|c| (c.address.name.clone(), c.action))
+        .map(|c| (c.address.name.to_string(), c.action))
         .collect();
     assert_eq!(actions["c"], Action::Create);
     assert_eq!(actions["d"], Action::Update);
@@ -385,7 +390,7 @@ async fn existing_resources_are_adopted_not_duplicated() {
         p.objects.lock().unwrap().insert(
             d.address.clone(),
             ObservedResource {
-                id: d.address.name.clone(),
+                id: d.address.name.to_string(),
                 attrs: attrs.into(),
             },
         );
@@ -442,7 +447,7 @@ async fn a_slow_account_holds_only_its_share_of_the_slots() {
     let mut completed: Vec<String> = Vec::new();
     let mut on = |e| {
         if let ApplyEvent::Completed { address, .. } = e {
-            completed.push(address.account.clone());
+            completed.push(address.account.to_string());
         }
     };
     let out = Executor::new(&p, Limits::new(4, 2))

@@ -61,7 +61,7 @@ impl AwsProvider {
 
 fn unknown_kind(address: &ResourceAddress) -> ProviderError {
     ProviderError {
-        account: address.account.clone(),
+        account: address.account.to_string(),
         resource: address.to_string(),
         api_call: "eksmgr:dispatch".into(),
         message: format!("no provider for resource kind `{}`", address.kind),

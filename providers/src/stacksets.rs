@@ -370,7 +370,9 @@ pub async fn delete_stack_set(
     let call = Call::new(&address.account, &resource, "cloudformation:DeleteStackSet");
     let r = while_busy!(
         call,
-        c.delete_stack_set().stack_set_name(&address.name).send()
+        c.delete_stack_set()
+            .stack_set_name(address.name.as_str())
+            .send()
     );
     match r {
         Ok(_) => Ok(()),

@@ -12,35 +12,40 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The address of one managed resource.
+///
+/// Its parts are inline strings (up to 24 bytes without an allocation: account ids, regions
+/// and almost every kind and name), since a plan holds several copies of every resource's
+/// address (the resource, state's key and record, the dependencies that name it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceAddress {
     /// Resource kind, e.g. `eks_cluster`; never contains `.`.
-    pub kind: String,
+    pub kind: CompactString,
     /// Resource name within its kind, account and region.
-    pub name: String,
+    pub name: CompactString,
     /// AWS account id the resource lives in.
-    pub account: String,
+    pub account: CompactString,
     /// AWS region, or `None` for account-global resources such as IAM.
-    pub region: Option<String>,
+    pub region: Option<CompactString>,
 }
 
 impl ResourceAddress {
     /// Builds an address from its parts (no validation; use [`str::parse`] for
     /// untrusted input).
     pub fn new(
-        kind: impl Into<String>,
-        name: impl Into<String>,
-        account: impl Into<String>,
+        kind: impl Into<CompactString>,
+        name: impl Into<CompactString>,
+        account: impl Into<CompactString>,
         region: Option<String>,
     ) -> Self {
         Self {
             kind: kind.into(),
             name: name.into(),
             account: account.into(),
-            region,
+            region: region.map(Into::into),
         }
     }
 
@@ -141,7 +146,12 @@ impl FromStr for ResourceAddress {
                 return Err(err("the region contains `/`"));
             }
         }
-        Ok(Self::new(kind, name, account, region.map(str::to_owned)))
+        Ok(Self {
+            kind: kind.into(),
+            name: name.into(),
+            account: account.into(),
+            region: region.map(CompactString::from),
+        })
     }
 }
 
@@ -153,8 +163,22 @@ impl Serialize for ResourceAddress {
 
 impl<'de> Deserialize<'de> for ResourceAddress {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        deserializer.deserialize_str(AddressVisitor)
+    }
+}
+
+/// Parses an address from the string as the deserializer has it (no copy of it first).
+struct AddressVisitor;
+
+impl serde::de::Visitor<'_> for AddressVisitor {
+    type Value = ResourceAddress;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ResourceAddress, E> {
+        s.parse().map_err(E::custom)
     }
 }
 

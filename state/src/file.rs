@@ -7,7 +7,8 @@
 //!
 //! A large state's records are parsed and serialised on several threads (the file is the
 //! same byte for byte as a single-threaded `serde_json` write, and a parse error keeps its line
-//! and column in the file).
+//! and column in the file). Saving streams the text to the file a few thousand records at a
+//! time, so the text of a large state is never held whole in memory.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions};
@@ -27,6 +28,9 @@ const FILE_MODE: u32 = 0o600;
 
 /// Below this many records a state is parsed and serialised on one thread.
 const PARALLEL_RECORDS_MIN: usize = 4096;
+
+/// Below this many bytes a state file in eksmgr's layout is parsed on one thread.
+const PARALLEL_BYTES_MIN: usize = 4 << 20;
 
 /// At most this many threads parse or serialise records.
 const PARALLEL_THREADS_MAX: usize = 8;
@@ -179,6 +183,26 @@ impl StateFile {
                 ));
             }
         }
+        // A file in the layout eksmgr writes is split at record boundaries found without
+        // parsing, and its parts parsed at once; whatever that does not take (another layout, a
+        // newer format, an error) is read by the general path below, which places errors.
+        let threads = if text.len() < PARALLEL_BYTES_MIN {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZero::get)
+                .min(PARALLEL_THREADS_MAX)
+        };
+        if let Some(raw) = self.parse_split(text, threads)
+            && raw.format_version == STATE_FORMAT_VERSION
+        {
+            return raw
+                .into_state()
+                .map_err(|address| StateError::DuplicateAddress {
+                    path: self.path.clone(),
+                    address: address.to_string(),
+                });
+        }
         // The file is read in one pass with each resource record kept as its text; the version
         // alone is read (a second pass) only when that fails, so that a newer format is named
         // as such rather than as a shape error. Either way the outcome is that of checking the
@@ -209,6 +233,83 @@ impl StateFile {
                 path: self.path.clone(),
                 address: address.to_string(),
             })
+    }
+
+    /// The state of a file in the layout [`write_pretty_json`] writes, parsed without first
+    /// finding where each record is: `None` for any other file, and whenever anything fails to
+    /// parse (the general path then reads it, and places the error).
+    ///
+    /// In that layout the header holds no `{` or `[` before `"resources": [`, and every record
+    /// starts a line indented by four spaces. A JSON string never holds a raw newline, so such
+    /// a line is structure, not text: the records are split into parts at such lines near even
+    /// offsets (one part per thread), and the parts are parsed record by record, each on a thread of its own. A
+    /// split is only accepted when the part before it ends exactly there, at a record
+    /// boundary. The header and what follows the records (the intents) are read as the
+    /// document with an empty `resources` array.
+    fn parse_split(&self, text: &str, threads: usize) -> Option<RawState> {
+        const OPEN: &str = "\n  \"resources\": [";
+        const RECORD: &str = "\n    {\n      \"";
+        let array = text.find(OPEN)? + OPEN.len();
+        let header = text.get(..array)?;
+        if header.matches(['{', '[']).count() != 2 {
+            return None;
+        }
+        let body = text.get(array..)?;
+        let (records, end) = if body.starts_with(']') {
+            (Vec::new(), array + 1)
+        } else if body.starts_with(RECORD) {
+            let first = array + "\n    ".len();
+            let mut starts = vec![first];
+            for k in 1..threads {
+                let target = first + (text.len() - first) * k / threads;
+                let found = text.get(target..)?.find(RECORD);
+                if let Some(at) = found.map(|at| target + at + "\n    ".len())
+                    && starts.last().is_some_and(|&last| at > last)
+                {
+                    starts.push(at);
+                }
+            }
+            let ends: Vec<Option<usize>> = starts
+                .iter()
+                .skip(1)
+                .map(|&s| Some(s))
+                .chain([None])
+                .collect();
+            let bounds: Vec<(usize, Option<usize>)> = starts.into_iter().zip(ends).collect();
+            let runs = in_parts(&bounds, bounds.len(), |part| {
+                part.iter()
+                    .map(|&(start, stop)| parse_run(text, start, stop))
+                    .collect::<Vec<_>>()
+            });
+            // The runs in order, up to the one that reaches the `]`: a split point found after
+            // it (in the intents, which are laid out as records are) is not one.
+            let mut records = Vec::new();
+            let mut end = None;
+            for run in runs.into_iter().flatten() {
+                let (run, run_end, closed) = run?;
+                records.extend(run);
+                if closed {
+                    end = Some(run_end);
+                    break;
+                }
+            }
+            (records, end?)
+        } else {
+            return None;
+        };
+        let rest = text.get(end..)?;
+        let outside = format!("{header}]{rest}");
+        let lazy: LazyState<'_> = serde_json::from_str(&outside).ok()?;
+        if !lazy.resources.is_empty() {
+            return None;
+        }
+        Some(RawState {
+            format_version: lazy.format_version,
+            lineage: lazy.lineage,
+            serial: lazy.serial,
+            resources: records,
+            intents: lazy.intents,
+        })
     }
 
     /// Parses the records (each a slice of `text`), in file order: on one thread for a small
@@ -330,63 +431,213 @@ impl StateFile {
     }
 
     fn write_atomically(&self, state: &State) -> Result<(), StateError> {
-        let mut json = to_pretty_json(state, PARALLEL_RECORDS_MIN).map_err(|e| StateError::Io {
-            path: self.path.clone(),
-            op: "serialize state for",
-            source: io::Error::other(e),
-        })?;
-        json.push(b'\n');
-        write_private_atomically(&self.path, &json)
+        write_private_atomically_with(&self.path, |out| {
+            write_pretty_json(state, PARALLEL_RECORDS_MIN, out)?;
+            out.write_all(b"\n")
+        })
     }
 }
 
-/// The state as pretty JSON, exactly as `serde_json::to_vec_pretty` writes it, with the
-/// records of a state of at least `parallel_min` records serialised on several threads.
-fn to_pretty_json(state: &State, parallel_min: usize) -> Result<Vec<u8>, serde_json::Error> {
+/// Records serialised by one thread in one round of [`write_pretty_json`]: enough to keep
+/// the threads busy, few enough that a round's text stays small (a few megabytes).
+const RECORDS_PER_PART: usize = 2048;
+
+/// Writes the state as pretty JSON, exactly as `serde_json::to_writer_pretty` writes it. The
+/// records of a state of at least `parallel_min` records are serialised on several threads, in
+/// rounds of a few thousand records per thread, each round written out before the next, so the
+/// text of the whole state is never held in memory.
+fn write_pretty_json(state: &State, parallel_min: usize, out: &mut dyn Write) -> io::Result<()> {
     let records: Vec<&ResourceRecord> = state.resources.values().collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(PARALLEL_THREADS_MAX);
-    if records.len() < parallel_min.max(1) || threads <= 1 {
-        return serde_json::to_vec_pretty(state);
-    }
-    // Each record is written at the depth it has in the document (inside `resources`): two
-    // levels, so every line after its first is indented by four more spaces. A JSON string
-    // never holds a raw newline, so every newline of the output is one of the formatter's.
-    let part = |part: &[&ResourceRecord]| -> Result<Vec<u8>, serde_json::Error> {
-        let mut out = Vec::new();
-        for (i, record) in part.iter().enumerate() {
-            if i > 0 {
-                out.extend_from_slice(b",\n");
-            }
-            out.extend_from_slice(b"    ");
-            indent_into(&mut out, &serde_json::to_vec_pretty(record)?, b"    ");
-        }
-        Ok(out)
+    let threads = if records.len() < parallel_min.max(1) {
+        1
+    } else {
+        threads
     };
-    let parts = in_parts(&records, threads, part);
-    let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(b"{\n  \"format_version\": ");
-    out.extend_from_slice(&serde_json::to_vec(&state.version)?);
-    out.extend_from_slice(b",\n  \"lineage\": ");
-    out.extend_from_slice(&serde_json::to_vec(&state.lineage)?);
-    out.extend_from_slice(b",\n  \"serial\": ");
-    out.extend_from_slice(&serde_json::to_vec(&state.serial)?);
-    out.extend_from_slice(b",\n  \"resources\": [\n");
-    for (i, part) in parts.into_iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b",\n");
+    out.write_all(b"{\n  \"format_version\": ")?;
+    serde_json::to_writer(&mut *out, &state.version)?;
+    out.write_all(b",\n  \"lineage\": ")?;
+    serde_json::to_writer(&mut *out, &state.lineage)?;
+    out.write_all(b",\n  \"serial\": ")?;
+    serde_json::to_writer(&mut *out, &state.serial)?;
+    out.write_all(b",\n  \"resources\": [")?;
+    // Each record is written at the depth it has in the document (inside `resources`).
+    let write_part = |part: &[&ResourceRecord], first: bool, buf: &mut Vec<u8>| {
+        buf.clear();
+        for (i, record) in part.iter().enumerate() {
+            buf.extend_from_slice(if first && i == 0 {
+                b"\n    "
+            } else {
+                b",\n    "
+            });
+            let mut ser = serde_json::Serializer::with_formatter(&mut *buf, Pretty::at(2));
+            serde::Serialize::serialize(record, &mut ser)?;
         }
-        out.extend_from_slice(&part?);
+        Ok::<(), serde_json::Error>(())
+    };
+    let mut bufs: Vec<Vec<u8>> = (0..threads).map(|_| Vec::new()).collect();
+    for (round, in_round) in records.chunks(threads * RECORDS_PER_PART).enumerate() {
+        let parts: Vec<_> = in_round
+            .chunks(RECORDS_PER_PART)
+            .zip(bufs.iter_mut())
+            .collect();
+        if threads <= 1 {
+            for (i, (part, buf)) in parts.into_iter().enumerate() {
+                write_part(part, round == 0 && i == 0, buf)?;
+                out.write_all(buf)?;
+            }
+            continue;
+        }
+        let written: Vec<Result<(), serde_json::Error>> = std::thread::scope(|scope| {
+            let running: Vec<_> = parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, (part, buf))| {
+                    let write_part = &write_part;
+                    scope.spawn(move || write_part(part, round == 0 && i == 0, buf))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for (result, buf) in written.into_iter().zip(&bufs) {
+            result?;
+            out.write_all(buf)?;
+        }
     }
-    out.extend_from_slice(b"\n  ]");
+    out.write_all(if records.is_empty() { b"]" } else { b"\n  ]" })?;
     if !state.intents.is_empty() {
-        out.extend_from_slice(b",\n  \"intents\": ");
+        out.write_all(b",\n  \"intents\": ")?;
         let intents: Vec<_> = state.intents.values().collect();
-        indent_into(&mut out, &serde_json::to_vec_pretty(&intents)?, b"  ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut *out, Pretty::at(1));
+        serde::Serialize::serialize(&intents, &mut ser)?;
     }
-    out.extend_from_slice(b"\n}");
-    Ok(out)
+    out.write_all(b"\n}")
+}
+
+/// `serde_json`'s pretty formatter (two spaces), starting `depth` levels deep: what it writes
+/// for a value nested that deep in a document.
+struct Pretty {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Pretty {
+    fn at(depth: usize) -> Self {
+        Pretty {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn indent<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        for _ in 0..self.depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + Write>(&self, w: &mut W, first: bool) -> io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+}
+
+impl serde_json::ser::Formatter for Pretty {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+/// The records from the one starting at `start` in `text`, each followed by a `,` and the
+/// next, up to the record that starts at `stop` (exclusive), or to the `]` that closes the
+/// array (always so when `stop` is `None`); with where it stopped (after the `]`) and whether
+/// that was the `]`. `None` when a record does not parse or the records do not end exactly at
+/// `stop` or at the `]`.
+fn parse_run(
+    text: &str,
+    start: usize,
+    stop: Option<usize>,
+) -> Option<(Vec<ResourceRecord>, usize, bool)> {
+    let skip_space = |mut at: usize| {
+        while text.as_bytes().get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        at
+    };
+    let mut records = Vec::new();
+    let mut at = start;
+    loop {
+        let mut stream =
+            serde_json::Deserializer::from_str(text.get(at..)?).into_iter::<ResourceRecord>();
+        records.push(stream.next()?.ok()?);
+        at = skip_space(at + stream.byte_offset());
+        match text.as_bytes().get(at) {
+            Some(b',') => {
+                at = skip_space(at + 1);
+                match stop {
+                    Some(stop) if at == stop => return Some((records, at, false)),
+                    Some(stop) if at > stop => return None,
+                    _ => {}
+                }
+            }
+            Some(b']') => return Some((records, at + 1, true)),
+            _ => return None,
+        }
+    }
 }
 
 /// `f` of each of `threads` contiguous parts of `items`, each on a thread of its own, in order.
@@ -402,19 +653,6 @@ fn in_parts<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R
             .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
-}
-
-/// Appends `json` to `out` with `indent` after every newline.
-fn indent_into(out: &mut Vec<u8>, json: &[u8], indent: &[u8]) {
-    let mut lines = json.split(|b| *b == b'\n');
-    if let Some(first) = lines.next() {
-        out.extend_from_slice(first);
-    }
-    for line in lines {
-        out.push(b'\n');
-        out.extend_from_slice(indent);
-        out.extend_from_slice(line);
-    }
 }
 
 /// Byte offset of the first line that is a merge conflict marker (`<<<<<<< `, `=======`,
@@ -489,6 +727,15 @@ fn reword(message: &str) -> String {
 /// renamed over it, and the directory synced) with mode 0600: the state file, and saved plans.
 /// On failure the old file is untouched and no temporary file is left.
 pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    write_private_atomically_with(path, |out| out.write_all(bytes))
+}
+
+/// [`write_private_atomically`] of what `write` writes (through a buffer) to the temporary
+/// file.
+pub(crate) fn write_private_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), StateError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -517,7 +764,9 @@ pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateEr
         .set_permissions(Permissions::from_mode(FILE_MODE))
         .map_err(io_err(&tmp, "set permissions on temporary file"))
         .and_then(|()| {
-            file.write_all(bytes)
+            let mut out = io::BufWriter::with_capacity(1 << 20, &mut file);
+            write(&mut out)
+                .and_then(|()| out.flush())
                 .map_err(io_err(&tmp, "write temporary file"))
         })
         .and_then(|()| file.sync_all().map_err(io_err(&tmp, "sync temporary file")))
@@ -613,9 +862,16 @@ mod tests {
         state
     }
 
+    fn to_pretty_json(state: &State, parallel_min: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        write_pretty_json(state, parallel_min, &mut out)?;
+        Ok(out)
+    }
+
     #[test]
     fn parallel_serialisation_is_byte_for_byte_serde_json() {
-        for n in [1, 2, 7, 100] {
+        // Several rounds of parts, on as many threads as there are cores, included.
+        for n in [0, 1, 2, 7, 100, 4 * RECORDS_PER_PART * 2 + 3] {
             let state = big_state(n);
             let expected = serde_json::to_vec_pretty(&state).unwrap();
             assert_eq!(
@@ -630,6 +886,56 @@ mod tests {
             to_pretty_json(&no_intents, 1).unwrap(),
             serde_json::to_vec_pretty(&no_intents).unwrap()
         );
+    }
+
+    #[test]
+    fn a_file_in_eksmgrs_layout_is_split_without_a_first_pass_and_reads_the_same() {
+        let f = StateFile::new("s.json");
+        let mut empty = big_state(0);
+        empty.intents.clear();
+        let mut no_intents = big_state(40);
+        no_intents.intents.clear();
+        for state in [big_state(1), big_state(300), no_intents, empty] {
+            let text = String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap();
+            let general: RawState = serde_json::from_str(&text).unwrap();
+            let general = general.into_state().unwrap();
+            assert_eq!(general, state);
+            for threads in [1, 2, 3, 8] {
+                let split = f
+                    .parse_split(&text, threads)
+                    .expect("the layout is eksmgr's");
+                assert_eq!(split.into_state().unwrap(), state, "{threads} threads");
+            }
+            assert_eq!(f.parse(&text).unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn other_layouts_and_broken_files_take_the_general_path() {
+        let f = StateFile::new("s.json");
+        let state = big_state(50);
+        let compact = serde_json::to_string(&state).unwrap();
+        assert!(f.parse_split(&compact, 2).is_none());
+        assert_eq!(f.parse(&compact).unwrap(), state);
+        // Four-space indentation: records do not start where eksmgr's layout has them.
+        let mut wide = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        serde::Serialize::serialize(
+            &state,
+            &mut serde_json::Serializer::with_formatter(&mut wide, formatter),
+        )
+        .unwrap();
+        let wide = String::from_utf8(wide).unwrap();
+        assert!(f.parse_split(&wide, 2).is_none());
+        assert_eq!(f.parse(&wide).unwrap(), state);
+        // A record that does not parse, in any part: no split result, whatever the threads.
+        let text = String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap();
+        for victim in ["\"id\": \"r3\"", "\"id\": \"r48\""] {
+            let broken = text.replacen(victim, "\"id\": 7", 1);
+            for threads in [1, 2, 3] {
+                assert!(f.parse_split(&broken, threads).is_none(), "{victim}");
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use compact_str::CompactString;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 pub use serde_json::Number;
+use smallvec::SmallVec;
 
 #[doc(hidden)]
 pub use serde_json as __serde_json;
@@ -736,36 +737,57 @@ impl<'de> Deserialize<'de> for Map {
     }
 }
 
+/// Entries or elements read before they are moved, once, into an allocation of their exact
+/// size: most objects and arrays of attributes have fewer than this many.
+const INLINE: usize = 8;
+
 /// Reads an object's entries; a repeated key keeps the last value, in the first one's place
 /// (as `serde_json` does). Repeats are found by a linear search in a small object and through
 /// an index in a large one, so that reading an object of n keys is never O(n²).
 fn read_map<'de, A: MapAccess<'de>>(mut access: A) -> Result<Map, A::Error> {
     const INDEXED_FROM: usize = 32;
-    let mut map = Map::with_capacity(access.size_hint().unwrap_or(0).min(4096));
+    let mut entries: SmallVec<[(Str, Value); INLINE]> = SmallVec::new();
     let mut index: Option<std::collections::HashMap<Str, usize>> = None;
     while let Some(key) = access.next_key::<Str>()? {
         let value: Value = access.next_value()?;
-        if map.len() < INDEXED_FROM {
-            map.insert(key, value);
-            continue;
-        }
-        let index = index.get_or_insert_with(|| {
-            map.entries
-                .iter()
-                .enumerate()
-                .map(|(i, (k, _))| (k.clone(), i))
-                .collect()
-        });
-        match index.get(&key).and_then(|&i| map.entries.get_mut(i)) {
-            Some((_, v)) => *v = value,
-            None => {
-                index.insert(key.clone(), map.entries.len());
-                map.entries.push((key, value));
+        let at = if entries.len() < INDEXED_FROM {
+            entries.iter().position(|(k, _)| *k == key)
+        } else {
+            let index = index.get_or_insert_with(|| {
+                entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i))
+                    .collect()
+            });
+            let at = index.get(&key).copied();
+            if at.is_none() {
+                index.insert(key.clone(), entries.len());
             }
+            at
+        };
+        match at.and_then(|i| entries.get_mut(i)) {
+            Some((_, v)) => *v = value,
+            None => entries.push((key, value)),
         }
     }
-    map.entries.shrink_to_fit();
-    Ok(map)
+    Ok(Map {
+        entries: exact(entries),
+    })
+}
+
+/// The items in a vector of their exact size (one allocation when they were inline).
+fn exact<T, const N: usize>(items: SmallVec<[T; N]>) -> Vec<T>
+where
+    [T; N]: smallvec::Array<Item = T>,
+{
+    if items.spilled() {
+        let mut v = items.into_vec();
+        v.shrink_to_fit();
+        v
+    } else {
+        items.into_iter().collect()
+    }
 }
 
 struct MapVisitor;
@@ -828,12 +850,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        let mut out: SmallVec<[Value; INLINE]> = SmallVec::new();
         while let Some(v) = seq.next_element()? {
             out.push(v);
         }
-        out.shrink_to_fit();
-        Ok(Value::Array(out))
+        Ok(Value::Array(exact(out)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Value, A::Error> {
