@@ -84,7 +84,7 @@ pub fn diff_desired(
         };
         if differs {
             out.push(AttrDiff {
-                name: name.clone(),
+                name: name.to_string(),
                 before: have.map(|h| canonical(s.ty, h)),
                 after: Some(match want {
                     AttrValue::Known(w) => AttrValue::Known(canonical(s.ty, w)),
@@ -158,10 +158,10 @@ mod tests {
             "arn": "arn:aws:iam::1:role/R"
         }));
         let mut after = DesiredAttrs::new();
-        after.insert("name".into(), json!("R").into());
-        after.insert("managed_policy_arns".into(), json!(["a", "b"]).into());
+        after.insert("name", json!("R").into());
+        after.insert("managed_policy_arns", json!(["a", "b"]).into());
         after.insert(
-            "assume_role_policy".into(),
+            "assume_role_policy",
             json!({"Statement":[{"Effect":"Allow","Action":["sts:AssumeRole"]}]}).into(),
         );
         assert!(diff_desired(ResourceKind::IamRole, Some(&before), &after).is_empty());
@@ -171,7 +171,7 @@ mod tests {
     fn force_new_marks_replacement_only_for_existing() {
         let before = attrs(json!({"name": "A", "path": "/"}));
         let mut after = DesiredAttrs::new();
-        after.insert("path".into(), json!("/x/").into());
+        after.insert("path", json!("/x/").into());
         let d = diff_desired(ResourceKind::IamRole, Some(&before), &after);
         assert_eq!(d.len(), 1);
         assert!(d[0].forces_replacement);

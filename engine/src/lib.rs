@@ -24,6 +24,7 @@ pub mod refresh;
 pub mod rules;
 pub mod schedule;
 pub mod schema;
+pub mod sorted_map;
 pub mod synthetic;
 pub mod target;
 

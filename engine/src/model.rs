@@ -1,7 +1,6 @@
 //! Core resource types shared by the blueprint, the planner and the providers: resource kinds,
 //! attribute values (including values only known after apply) and desired/observed resources.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -128,8 +127,9 @@ impl From<Value> for AttrValue {
     }
 }
 
-/// Desired attributes, possibly with unknown values.
-pub type DesiredAttrs = BTreeMap<String, AttrValue>;
+/// Desired attributes, possibly with unknown values, in name order (a compact map: see
+/// [`crate::sorted_map`]).
+pub type DesiredAttrs = crate::sorted_map::SortedMap<AttrValue>;
 
 /// A resource as the configuration wants it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,6 +177,21 @@ impl DesiredResource {
             allow_replacement: true,
             replace_triggered_by: Vec::new(),
         }
+    }
+
+    /// Gives back the room its attributes and dependency lists grew into while it was built.
+    pub fn shrink_to_fit(&mut self) {
+        if let Some(attrs) = Arc::get_mut(&mut self.attrs) {
+            attrs.shrink_to_fit();
+            for v in attrs.values_mut() {
+                if let AttrValue::Known(v) = v {
+                    v.shrink_to_fit();
+                }
+            }
+        }
+        self.depends_on.shrink_to_fit();
+        self.order_after.shrink_to_fit();
+        self.replace_triggered_by.shrink_to_fit();
     }
 
     /// Sets a known attribute.

@@ -170,6 +170,12 @@ impl Map {
         self.entries.retain_mut(|(k, v)| f(k, v));
     }
 
+    /// Gives back the room the entries, and nested arrays and objects, grew into.
+    pub fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+        self.values_mut().for_each(Value::shrink_to_fit);
+    }
+
     /// Puts the entries in the order of their keys.
     pub fn sort_keys(&mut self) {
         self.entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -451,6 +457,19 @@ impl Value {
         }
     }
 
+    /// Gives back the room its arrays and objects, nested ones included, grew into while they
+    /// were built.
+    pub fn shrink_to_fit(&mut self) {
+        match self {
+            Value::Array(a) => {
+                a.shrink_to_fit();
+                a.iter_mut().for_each(Value::shrink_to_fit);
+            }
+            Value::Object(m) => m.shrink_to_fit(),
+            _ => {}
+        }
+    }
+
     /// Takes the value out, leaving `null`.
     pub fn take(&mut self) -> Value {
         std::mem::take(self)
@@ -504,25 +523,25 @@ impl From<&serde_json::Value> for Value {
     }
 }
 
+// Vectors are filled with `extend` into their exact size: `collect` from an iterator that is
+// not a vector's own gives room for at least four items, a waste in every small object.
+
 impl From<serde_json::Map<String, serde_json::Value>> for Map {
     fn from(m: serde_json::Map<String, serde_json::Value>) -> Self {
-        Map {
-            entries: m
-                .into_iter()
-                .map(|(k, v)| (Str::from(k), Value::from(v)))
-                .collect(),
-        }
+        let mut entries = Vec::with_capacity(m.len());
+        entries.extend(m.into_iter().map(|(k, v)| (Str::from(k), Value::from(v))));
+        Map { entries }
     }
 }
 
 impl From<&serde_json::Map<String, serde_json::Value>> for Map {
     fn from(m: &serde_json::Map<String, serde_json::Value>) -> Self {
-        Map {
-            entries: m
-                .iter()
-                .map(|(k, v)| (Str::from(k.as_str()), Value::from(v)))
-                .collect(),
-        }
+        let mut entries = Vec::with_capacity(m.len());
+        entries.extend(
+            m.iter()
+                .map(|(k, v)| (Str::from(k.as_str()), Value::from(v))),
+        );
+        Map { entries }
     }
 }
 
@@ -786,7 +805,10 @@ where
         v.shrink_to_fit();
         v
     } else {
-        items.into_iter().collect()
+        // Not `collect`: it gives room for at least four items.
+        let mut v = Vec::with_capacity(items.len());
+        v.extend(items);
+        v
     }
 }
 

@@ -187,7 +187,7 @@ pub(crate) fn change(out: &mut String, c: &PlannedChange, s: Styler) {
     match c.action {
         Action::Create => {
             if let Some(after) = &c.after {
-                let width = after.keys().map(String::len).max().unwrap_or(0);
+                let width = after.keys().map(|k| k.len()).max().unwrap_or(0);
                 for (k, v) in after.iter() {
                     let val = match v {
                         AttrValue::Known(v) => value(v, 8),

@@ -160,6 +160,12 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
     }
     let mut warnings = access.warnings;
     warnings.extend(guardrails.warnings);
+    // The estate's resources are held for the whole run: give back the room their vectors
+    // grew into while they were built.
+    for r in &mut out {
+        r.shrink_to_fit();
+    }
+    out.shrink_to_fit();
     Ok(Blueprint {
         resources: out,
         problems,
