@@ -364,6 +364,7 @@ impl Planner {
                 nodes.push((addr, deps));
             }
         }
+        let graph_len = nodes.len();
         let graph = Graph::build_with(nodes)?;
 
         let mut plan = Plan {
@@ -371,7 +372,9 @@ impl Planner {
             state_lineage: state.lineage.clone(),
             state_serial: state.serial,
             config_digest: options.config_digest.clone(),
-            changes: Vec::new(),
+            // One change per resource at most: sized once rather than grown by doubling (at
+            // 100,000 resources the doubling left 30,000 changes' room unused).
+            changes: Vec::with_capacity(graph_len),
             drift: Vec::new(),
             deferred: Vec::new(),
             warnings: Vec::new(),

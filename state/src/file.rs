@@ -12,7 +12,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -31,6 +31,20 @@ const PARALLEL_RECORDS_MIN: usize = 4096;
 
 /// Below this many bytes a state file in eksmgr's layout is parsed on one thread.
 const PARALLEL_BYTES_MIN: usize = 4 << 20;
+
+/// A state file in eksmgr's layout of at least this many bytes is read this many at a time.
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// The threads that parse a state file in eksmgr's layout of `bytes` bytes.
+fn parse_threads(bytes: usize) -> usize {
+    if bytes < PARALLEL_BYTES_MIN {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(PARALLEL_THREADS_MAX)
+    }
+}
 
 /// At most this many threads parse or serialise records.
 const PARALLEL_THREADS_MAX: usize = 8;
@@ -110,18 +124,40 @@ impl StateFile {
     }
 
     fn load_file(&self) -> Result<State, StateError> {
-        let bytes = match fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::new()),
-            Err(source) => {
-                return Err(StateError::Io {
-                    path: self.path.clone(),
-                    op: "read state file",
-                    source,
-                });
-            }
+        let io_error = |source| StateError::Io {
+            path: self.path.clone(),
+            op: "read state file",
+            source,
         };
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::new()),
+            Err(source) => return Err(io_error(source)),
+        };
+        let size = file.metadata().map_err(io_error)?.len();
+        // A large file in eksmgr's layout is read a chunk at a time; anything else (and
+        // whatever that path does not take) is read whole, by the path that places errors.
+        if size >= CHUNK_BYTES as u64 {
+            if let Some(raw) =
+                self.read_layout_chunks(&mut file, parse_threads(size as usize), CHUNK_BYTES)
+                && raw.format_version == STATE_FORMAT_VERSION
+            {
+                return self.checked_state(raw);
+            }
+            file.rewind().map_err(io_error)?;
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.read_to_end(&mut bytes).map_err(io_error)?;
         self.parse_bytes(&bytes)
+    }
+
+    /// The state of what was read, or the error that names the first repeated address.
+    fn checked_state(&self, raw: RawState) -> Result<State, StateError> {
+        raw.into_state()
+            .map_err(|address| StateError::DuplicateAddress {
+                path: self.path.clone(),
+                address: address.to_string(),
+            })
     }
 
     /// Parses the raw contents of a state file, as [`StateFile::load`] does once it has read
@@ -186,22 +222,10 @@ impl StateFile {
         // A file in the layout eksmgr writes is split at record boundaries found without
         // parsing, and its parts parsed at once; whatever that does not take (another layout, a
         // newer format, an error) is read by the general path below, which places errors.
-        let threads = if text.len() < PARALLEL_BYTES_MIN {
-            1
-        } else {
-            std::thread::available_parallelism()
-                .map_or(1, std::num::NonZero::get)
-                .min(PARALLEL_THREADS_MAX)
-        };
-        if let Some(raw) = self.parse_split(text, threads)
+        if let Some(raw) = self.parse_split(text, parse_threads(text.len()))
             && raw.format_version == STATE_FORMAT_VERSION
         {
-            return raw
-                .into_state()
-                .map_err(|address| StateError::DuplicateAddress {
-                    path: self.path.clone(),
-                    address: address.to_string(),
-                });
+            return self.checked_state(raw);
         }
         // The file is read in one pass with each resource record kept as its text; the version
         // alone is read (a second pass) only when that fails, so that a newer format is named
@@ -237,79 +261,81 @@ impl StateFile {
 
     /// The state of a file in the layout [`write_pretty_json`] writes, parsed without first
     /// finding where each record is: `None` for any other file, and whenever anything fails to
-    /// parse (the general path then reads it, and places the error).
-    ///
-    /// In that layout the header holds no `{` or `[` before `"resources": [`, and every record
-    /// starts a line indented by four spaces. A JSON string never holds a raw newline, so such
-    /// a line is structure, not text: the records are split into parts at such lines near even
-    /// offsets (one part per thread), and the parts are parsed record by record, each on a thread of its own. A
-    /// split is only accepted when the part before it ends exactly there, at a record
-    /// boundary. The header and what follows the records (the intents) are read as the
-    /// document with an empty `resources` array.
+    /// parse (the general path then reads it, and places the error). See
+    /// [`parse_layout_records`].
     fn parse_split(&self, text: &str, threads: usize) -> Option<RawState> {
-        const OPEN: &str = "\n  \"resources\": [";
-        const RECORD: &str = "\n    {\n      \"";
-        let array = text.find(OPEN)? + OPEN.len();
-        let header = text.get(..array)?;
-        if header.matches(['{', '[']).count() != 2 {
-            return None;
-        }
+        let array = layout_records_start(text)?;
         let body = text.get(array..)?;
         let (records, end) = if body.starts_with(']') {
             (Vec::new(), array + 1)
-        } else if body.starts_with(RECORD) {
-            let first = array + "\n    ".len();
-            let mut starts = vec![first];
-            for k in 1..threads {
-                let target = first + (text.len() - first) * k / threads;
-                let found = text.get(target..)?.find(RECORD);
-                if let Some(at) = found.map(|at| target + at + "\n    ".len())
-                    && starts.last().is_some_and(|&last| at > last)
-                {
-                    starts.push(at);
-                }
-            }
-            let ends: Vec<Option<usize>> = starts
-                .iter()
-                .skip(1)
-                .map(|&s| Some(s))
-                .chain([None])
-                .collect();
-            let bounds: Vec<(usize, Option<usize>)> = starts.into_iter().zip(ends).collect();
-            let runs = in_parts(&bounds, bounds.len(), |part| {
-                part.iter()
-                    .map(|&(start, stop)| parse_run(text, start, stop))
-                    .collect::<Vec<_>>()
-            });
-            // The runs in order, up to the one that reaches the `]`: a split point found after
-            // it (in the intents, which are laid out as records are) is not one.
-            let mut records = Vec::new();
-            let mut end = None;
-            for run in runs.into_iter().flatten() {
-                let (run, run_end, closed) = run?;
-                records.extend(run);
-                if closed {
-                    end = Some(run_end);
-                    break;
-                }
-            }
+        } else if body.starts_with(LAYOUT_RECORD) {
+            let (records, end) = parse_layout_records(text, array + RECORD_INDENT, None, threads)?;
             (records, end?)
         } else {
             return None;
         };
-        let rest = text.get(end..)?;
-        let outside = format!("{header}]{rest}");
-        let lazy: LazyState<'_> = serde_json::from_str(&outside).ok()?;
-        if !lazy.resources.is_empty() {
+        layout_state(text.get(..array)?, text.get(end..)?, records)
+    }
+
+    /// The state of a file in eksmgr's layout read `chunk` bytes at a time, the records of
+    /// each chunk parsed as [`StateFile::parse_split`] parses a whole file, so that the text
+    /// of a large state (130 MB at 100,000 resources) is never held whole. `None` whenever
+    /// that does not work out (another layout, text that is not UTF-8 or JSON, a read error):
+    /// the caller then reads the file whole and places any error.
+    fn read_layout_chunks(
+        &self,
+        file: &mut dyn io::Read,
+        threads: usize,
+        chunk: usize,
+    ) -> Option<RawState> {
+        let mut buf = Vec::with_capacity(2 * chunk);
+        let mut eof = read_more(file, &mut buf, chunk)?;
+        // The header is a few lines: it must be whole in the first chunk.
+        let head = match std::str::from_utf8(&buf) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(buf.get(..e.valid_up_to())?).ok()?,
+        };
+        let array = layout_records_start(head)?;
+        let header = head.get(..array)?.to_owned();
+        buf.drain(..array);
+        let mut records = Vec::new();
+        if buf.starts_with(b"]") {
+            let rest = read_rest(file, buf.get(1..)?)?;
+            return layout_state(&header, &rest, records);
+        }
+        if !buf.starts_with(LAYOUT_RECORD.as_bytes()) {
             return None;
         }
-        Some(RawState {
-            format_version: lazy.format_version,
-            lineage: lazy.lineage,
-            serial: lazy.serial,
-            resources: records,
-            intents: lazy.intents,
-        })
+        buf.drain(..RECORD_INDENT);
+        loop {
+            if !eof {
+                eof = read_more(file, &mut buf, chunk)?;
+            }
+            if eof {
+                let text = std::str::from_utf8(&buf).ok()?;
+                let (more, end) = parse_layout_records(text, 0, None, threads)?;
+                records.extend(more);
+                return layout_state(&header, text.get(end?..)?, records);
+            }
+            // Up to the last record that starts in the buffer; a record longer than the
+            // buffer is read on until another starts.
+            let Some(cut) = rfind(&buf, LAYOUT_RECORD.as_bytes())
+                .map(|at| at + RECORD_INDENT)
+                .filter(|&cut| cut > 0)
+            else {
+                continue;
+            };
+            let text = std::str::from_utf8(buf.get(..cut)?).ok()?;
+            let (more, end) = parse_layout_records(text, 0, Some(cut), threads)?;
+            records.extend(more);
+            if let Some(end) = end {
+                // The array closed in this chunk (the intents after it are laid out as
+                // records are).
+                let rest = read_rest(file, buf.get(end..)?)?;
+                return layout_state(&header, &rest, records);
+            }
+            buf.drain(..cut);
+        }
     }
 
     /// Parses the records (each a slice of `text`), in file order: on one thread for a small
@@ -600,6 +626,131 @@ impl serde_json::ser::Formatter for Pretty {
         self.has_value = true;
         Ok(())
     }
+}
+
+/// Where the records' array opens in a state file in eksmgr's layout.
+const LAYOUT_OPEN: &str = "\n  \"resources\": [";
+
+/// How each record starts in that layout: on a line of its own, four spaces in, then its
+/// first key. A JSON string never holds a raw newline, so such a line is structure, not text.
+const LAYOUT_RECORD: &str = "\n    {\n      \"";
+
+/// Where a record's `{` is from the start of [`LAYOUT_RECORD`].
+const RECORD_INDENT: usize = "\n    ".len();
+
+/// The offset just after the `[` that opens the records in `text`, when its header is in
+/// eksmgr's layout: no `{` or `[` before `"resources": [` but the document's own, so that the
+/// array found is the top-level one.
+fn layout_records_start(text: &str) -> Option<usize> {
+    let array = text.find(LAYOUT_OPEN)? + LAYOUT_OPEN.len();
+    (text.get(..array)?.matches(['{', '[']).count() == 2).then_some(array)
+}
+
+/// The records of `text` (in eksmgr's layout) from the one whose `{` is at `first`, up to the
+/// one starting at `stop` or, when `stop` is `None`, to the `]` that closes the array; with
+/// the offset after that `]` when the array closed (which it may before `stop`: the intents
+/// that follow the records are laid out as records are).
+///
+/// The records are split into up to `threads` parts at record lines near even offsets, and
+/// the parts are parsed record by record, each on a thread of its own. A split is only taken
+/// when the part before it ends exactly there, at a record boundary; `None` when one does not
+/// or a record does not parse.
+fn parse_layout_records(
+    text: &str,
+    first: usize,
+    stop: Option<usize>,
+    threads: usize,
+) -> Option<(Vec<ResourceRecord>, Option<usize>)> {
+    let limit = stop.unwrap_or(text.len());
+    let mut starts = vec![first];
+    for k in 1..threads.max(1) {
+        let target = first + (limit - first) * k / threads;
+        let found = find(
+            text.as_bytes().get(target..limit)?,
+            LAYOUT_RECORD.as_bytes(),
+        );
+        if let Some(at) = found.map(|at| target + at + RECORD_INDENT)
+            && starts.last().is_some_and(|&last| at > last)
+        {
+            starts.push(at);
+        }
+    }
+    let ends = starts.iter().skip(1).map(|&s| Some(s)).chain([stop]);
+    let bounds: Vec<(usize, Option<usize>)> = starts.iter().copied().zip(ends).collect();
+    let runs = in_parts(&bounds, bounds.len(), |part| {
+        part.iter()
+            .map(|&(start, stop)| parse_run(text, start, stop))
+            .collect::<Vec<_>>()
+    });
+    let mut records = Vec::new();
+    for run in runs.into_iter().flatten() {
+        let (run, end, closed) = run?;
+        records.extend(run);
+        if closed {
+            return Some((records, Some(end)));
+        }
+    }
+    // Every run ended at the next one's start, the last one at `stop`.
+    stop.map(|_| (records, None))
+}
+
+/// The state of a file in eksmgr's layout from its records and the text around them: the
+/// header, up to the `[` that opens the records, and what follows the `]` that closes them.
+fn layout_state(header: &str, rest: &str, records: Vec<ResourceRecord>) -> Option<RawState> {
+    let outside = format!("{header}]{rest}");
+    let lazy: LazyState<'_> = serde_json::from_str(&outside).ok()?;
+    if !lazy.resources.is_empty() {
+        return None;
+    }
+    Some(RawState {
+        format_version: lazy.format_version,
+        lineage: lazy.lineage,
+        serial: lazy.serial,
+        resources: records,
+        intents: lazy.intents,
+    })
+}
+
+/// Appends up to `n` more bytes of `file` to `buf`; whether the file ended. `None` on a read
+/// error.
+fn read_more(file: &mut dyn io::Read, buf: &mut Vec<u8>, n: usize) -> Option<bool> {
+    let want = u64::try_from(n).ok()?;
+    let read = (&mut *file).take(want).read_to_end(buf).ok()?;
+    Some(read < n)
+}
+
+/// `start` and the rest of `file`, as text.
+fn read_rest(file: &mut dyn io::Read, start: &[u8]) -> Option<String> {
+    let mut rest = start.to_vec();
+    file.read_to_end(&mut rest).ok()?;
+    String::from_utf8(rest).ok()
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, tail) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(at) = hay.get(from..)?.iter().position(|&b| b == first) {
+        let at = from + at;
+        if hay.get(at + 1..at + needle.len()) == Some(tail) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Where `needle` last occurs in `hay`.
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, tail) = needle.split_first()?;
+    let mut to = hay.len();
+    while let Some(at) = hay.get(..to)?.iter().rposition(|&b| b == first) {
+        if hay.get(at + 1..at + needle.len()) == Some(tail) {
+            return Some(at);
+        }
+        to = at;
+    }
+    None
 }
 
 /// The records from the one starting at `start` in `text`, each followed by a `,` and the
@@ -907,6 +1058,63 @@ mod tests {
                 assert_eq!(split.into_state().unwrap(), state, "{threads} threads");
             }
             assert_eq!(f.parse(&text).unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn a_file_in_eksmgrs_layout_read_a_chunk_at_a_time_reads_the_same() {
+        let f = StateFile::new("s.json");
+        let mut no_intents = big_state(60);
+        no_intents.intents.clear();
+        let mut empty = big_state(0);
+        empty.intents.clear();
+        for state in [big_state(60), no_intents, big_state(0), empty] {
+            let mut text = to_pretty_json(&state, 1).unwrap();
+            text.push(b'\n');
+            // Chunks smaller than a record, a few records, and the whole file.
+            for chunk in [256, 700, 5000, 1 << 20] {
+                for threads in [1, 2, 3] {
+                    let raw = f
+                        .read_layout_chunks(&mut text.as_slice(), threads, chunk)
+                        .expect("the layout is eksmgr's");
+                    assert_eq!(raw.into_state().unwrap(), state, "{chunk} {threads}");
+                }
+            }
+            // A file that is not whole (cut inside a record) is not taken.
+            let cut = &text[..text.len() * 2 / 3];
+            assert!(f.read_layout_chunks(&mut &cut[..], 2, 700).is_none());
+        }
+        let text = to_pretty_json(&big_state(60), 1).unwrap();
+        let broken = String::from_utf8(text)
+            .unwrap()
+            .replacen("\"id\": \"r33\"", "\"id\": 7", 1);
+        for chunk in [256, 700, 1 << 20] {
+            assert!(
+                f.read_layout_chunks(&mut broken.as_bytes(), 2, chunk)
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn a_large_state_file_loads_in_chunks_and_a_broken_one_is_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::new(dir.path().join("big.json"));
+        let mut state = big_state(CHUNK_BYTES / 200);
+        f.save(&mut state).unwrap();
+        assert!(fs::metadata(f.path()).unwrap().len() > CHUNK_BYTES as u64);
+        assert_eq!(f.load().unwrap(), state);
+        // A bad value late in the file: the general path reads it and places the error.
+        let text = fs::read_to_string(f.path()).unwrap();
+        let n = state.len();
+        let target = format!("\"id\": \"r{}\"", n - 10);
+        let at = text.find(&target).unwrap();
+        fs::write(f.path(), text.replacen(&target, "\"id\": true", 1)).unwrap();
+        match f.load() {
+            Err(StateError::Parse { line, .. }) => {
+                assert_eq!(line, text[..at].matches('\n').count() + 1);
+            }
+            other => panic!("expected a parse error, got {other:?}"),
         }
     }
 
