@@ -384,14 +384,19 @@ impl Planner {
         let estate_accounts: BTreeSet<&str> =
             desired.iter().map(|d| d.address.account.as_str()).collect();
         let order = graph.topological();
-        let mut actions: BTreeMap<&ResourceAddress, Action> = BTreeMap::new();
+        // Looked up once or more per resource, in dependency order: hashed rather than searched
+        // in the ordered maps (at 100,000 resources a search is 17 address comparisons).
+        let mut actions: HashMap<&ResourceAddress, Action> = HashMap::with_capacity(order.len());
+        let records: HashMap<&ResourceAddress, &eksmgr_state::ResourceRecord> =
+            state.resources.iter().collect();
+        let observations: HashMap<&ResourceAddress, &Observation> = observed.iter().collect();
         let mut deferred: BTreeMap<ResourceAddress, (String, Option<ResourceAddress>)> =
             BTreeMap::new();
 
         for addr in &order {
             let wanted = by_addr.get(addr).copied();
-            let record = state.resources.get(addr);
-            let obs = observed.get(addr);
+            let record = records.get(addr).copied();
+            let obs = observations.get(addr).copied();
             // Drift: recorded vs now.
             if let Some(rec) = record {
                 match obs {
@@ -596,7 +601,7 @@ fn plan_desired(
     d: &DesiredResource,
     in_state: bool,
     found: Option<&crate::model::ObservedResource>,
-    actions: &BTreeMap<&ResourceAddress, Action>,
+    actions: &HashMap<&ResourceAddress, Action>,
     observed: &Observations,
 ) -> PlannedChange {
     let after = resolve_refs(&d.attrs, actions, observed);
@@ -656,7 +661,7 @@ fn plan_desired(
 /// desired attributes are shared, not copied, when no reference resolves.
 fn resolve_refs(
     attrs: &Arc<DesiredAttrs>,
-    actions: &BTreeMap<&ResourceAddress, Action>,
+    actions: &HashMap<&ResourceAddress, Action>,
     observed: &Observations,
 ) -> Arc<DesiredAttrs> {
     let resolved = |v: &AttrValue| -> Option<Value> {
