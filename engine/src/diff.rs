@@ -33,7 +33,7 @@ pub fn canonical(ty: AttrType, v: &Value) -> Value {
                     items.iter().cloned().map(policy::sort_object).collect();
                 items.sort_by_cached_key(|x| serde_json::to_string(x).unwrap_or_default());
                 items.dedup();
-                Value::Array(items)
+                Value::Array(items.into())
             }
             other => other.clone(),
         },
@@ -42,7 +42,7 @@ pub fn canonical(ty: AttrType, v: &Value) -> Value {
         AttrType::PolicyMap => match v {
             Value::Object(m) => Value::Object(
                 m.iter()
-                    .map(|(k, doc)| (k.clone(), policy::normalize(doc)))
+                    .map(|(k, doc)| (*k, policy::normalize(doc)))
                     .collect::<crate::model::Attrs>(),
             ),
             other => other.clone(),

@@ -1,5 +1,9 @@
 //! The resource dependency graph: a petgraph DAG over resource addresses, with cycles
 //! reported as the path that closes them, topological order, and DOT output.
+//!
+//! The graph borrows the addresses of the resources it is built from (a node is 8 bytes, not
+//! the 96 of an address): at 100,000 resources, copies in the nodes, the index and the
+//! topological order were 30 MB held while a plan is made.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -27,15 +31,15 @@ pub enum GraphError {
 
 /// A DAG of addresses; an edge `a -> b` means `b` depends on `a` (a comes first).
 #[derive(Debug, Default, Clone)]
-pub struct Graph {
-    graph: DiGraph<ResourceAddress, ()>,
+pub struct Graph<'a> {
+    graph: DiGraph<&'a ResourceAddress, ()>,
     /// Looked up for every edge: hashed, not searched (outputs sort the addresses).
-    index: HashMap<ResourceAddress, NodeIndex>,
+    index: HashMap<&'a ResourceAddress, NodeIndex>,
 }
 
-impl Graph {
+impl<'a> Graph<'a> {
     /// Builds the graph from (address, dependencies) pairs and checks it is acyclic.
-    pub fn build<'a, I>(nodes: I) -> Result<Graph, GraphError>
+    pub fn build<I>(nodes: I) -> Result<Graph<'a>, GraphError>
     where
         I: IntoIterator<Item = (&'a ResourceAddress, &'a [ResourceAddress])>,
     {
@@ -44,14 +48,14 @@ impl Graph {
 
     /// [`Graph::build`] with each resource's dependencies given as any iterator of addresses
     /// (one may repeat): nothing needs to be copied to build the graph.
-    pub fn build_with<'a, I, D>(nodes: I) -> Result<Graph, GraphError>
+    pub fn build_with<I, D>(nodes: I) -> Result<Graph<'a>, GraphError>
     where
         I: IntoIterator<Item = (&'a ResourceAddress, D)>,
         D: IntoIterator<Item = &'a ResourceAddress>,
     {
         let mut g = Graph::default();
         let nodes: Vec<_> = nodes.into_iter().collect();
-        for (addr, _) in &nodes {
+        for &(addr, _) in &nodes {
             g.add(addr);
         }
         // Edges already added: `update_edge` would look through a node's edges for each one,
@@ -76,7 +80,9 @@ impl Graph {
     }
 
     /// The graph of desired resources (hard and ordering-only dependencies).
-    pub fn of_desired(desired: &[crate::model::DesiredResource]) -> Result<Graph, GraphError> {
+    pub fn of_desired(
+        desired: &'a [crate::model::DesiredResource],
+    ) -> Result<Graph<'a>, GraphError> {
         Graph::build_with(
             desired
                 .iter()
@@ -84,12 +90,12 @@ impl Graph {
         )
     }
 
-    fn add(&mut self, addr: &ResourceAddress) -> NodeIndex {
+    fn add(&mut self, addr: &'a ResourceAddress) -> NodeIndex {
         if let Some(&i) = self.index.get(addr) {
             return i;
         }
-        let i = self.graph.add_node(addr.clone());
-        self.index.insert(addr.clone(), i);
+        let i = self.graph.add_node(addr);
+        self.index.insert(addr, i);
         i
     }
 
@@ -128,7 +134,7 @@ impl Graph {
         state.insert(n, 1);
         path.push(n);
         let mut next: Vec<NodeIndex> = self.graph.neighbors(n).collect();
-        next.sort_by(|a, b| self.graph[*a].cmp(&self.graph[*b]));
+        next.sort_by(|a, b| self.graph[*a].cmp(self.graph[*b]));
         for m in next {
             if let Some(c) = self.dfs_cycle(m, state, path) {
                 return Some(c);
@@ -140,7 +146,7 @@ impl Graph {
     }
 
     /// Addresses in dependency order (dependencies first), ties broken by address.
-    pub fn topological(&self) -> Vec<ResourceAddress> {
+    pub fn topological(&self) -> Vec<&'a ResourceAddress> {
         // In-degrees by node index; the ready nodes ordered by address (unique, so the index
         // beside it never decides the order).
         let mut indegree: Vec<usize> = self
@@ -148,20 +154,20 @@ impl Graph {
             .node_indices()
             .map(|n| self.graph.neighbors_directed(n, petgraph::Incoming).count())
             .collect();
-        let mut ready: BTreeSet<(&ResourceAddress, NodeIndex)> = self
+        let mut ready: BTreeSet<(&'a ResourceAddress, NodeIndex)> = self
             .graph
             .node_indices()
             .filter(|n| indegree[n.index()] == 0)
-            .map(|n| (&self.graph[n], n))
+            .map(|n| (self.graph[n], n))
             .collect();
         let mut out = Vec::with_capacity(self.graph.node_count());
         while let Some((addr, n)) = ready.pop_first() {
-            out.push(addr.clone());
+            out.push(addr);
             for m in self.graph.neighbors(n) {
                 if let Some(d) = indegree.get_mut(m.index()) {
                     *d -= 1;
                     if *d == 0 {
-                        ready.insert((&self.graph[m], m));
+                        ready.insert((self.graph[m], m));
                     }
                 }
             }
@@ -215,7 +221,7 @@ impl Graph {
     pub fn to_dot(&self) -> String {
         let mut out =
             String::from("digraph eksmgr {\n  rankdir = \"LR\";\n  node [shape = box];\n");
-        let mut nodes: Vec<&ResourceAddress> = self.index.keys().collect();
+        let mut nodes: Vec<&ResourceAddress> = self.index.keys().copied().collect();
         nodes.sort();
         for n in nodes {
             let _ = writeln!(out, "  \"{}\";", escape(&n.to_string()));
@@ -242,7 +248,7 @@ impl Graph {
     /// numbered, edges from a dependency to what depends on it.
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart LR\n");
-        let mut nodes: Vec<&ResourceAddress> = self.index.keys().collect();
+        let mut nodes: Vec<&ResourceAddress> = self.index.keys().copied().collect();
         nodes.sort();
         let ids: HashMap<&ResourceAddress, usize> =
             nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
@@ -255,8 +261,8 @@ impl Graph {
             .edge_references()
             .filter_map(|e| {
                 Some((
-                    *ids.get(&self.graph[e.source()])?,
-                    *ids.get(&self.graph[e.target()])?,
+                    *ids.get(self.graph[e.source()])?,
+                    *ids.get(self.graph[e.target()])?,
                 ))
             })
             .collect();
@@ -289,7 +295,7 @@ mod tests {
             (z.clone(), vec![]),
         ];
         let g = Graph::build(nodes.iter().map(|(k, d)| (k, d.as_slice()))).unwrap();
-        assert_eq!(g.topological(), vec![z.clone(), y.clone(), x.clone()]);
+        assert_eq!(g.topological(), vec![&z, &y, &x]);
         assert_eq!(g.dependencies(&x), vec![y.clone()]);
         assert_eq!(g.dependents(&z), vec![y]);
     }

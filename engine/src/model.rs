@@ -181,13 +181,9 @@ impl DesiredResource {
 
     /// Gives back the room its attributes and dependency lists grew into while it was built.
     pub fn shrink_to_fit(&mut self) {
+        // Values hold no spare room (their arrays and objects are slices of their length).
         if let Some(attrs) = Arc::get_mut(&mut self.attrs) {
             attrs.shrink_to_fit();
-            for v in attrs.values_mut() {
-                if let AttrValue::Known(v) = v {
-                    v.shrink_to_fit();
-                }
-            }
         }
         self.depends_on.shrink_to_fit();
         self.order_after.shrink_to_fit();
@@ -254,7 +250,7 @@ impl DesiredResource {
     pub fn known_attrs(&self) -> Attrs {
         self.attrs
             .iter()
-            .filter_map(|(k, v)| v.known().map(|v| (k.clone(), v.clone())))
+            .filter_map(|(k, v)| v.known().map(|v| (*k, v.clone())))
             .collect()
     }
 }

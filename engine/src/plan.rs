@@ -393,7 +393,7 @@ impl Planner {
         let mut deferred: BTreeMap<ResourceAddress, (String, Option<ResourceAddress>)> =
             BTreeMap::new();
 
-        for addr in &order {
+        for &addr in &order {
             let wanted = by_addr.get(addr).copied();
             let record = records.get(addr).copied();
             let obs = observations.get(addr).copied();
@@ -681,7 +681,7 @@ fn resolve_refs(
     for (k, v) in attrs.iter() {
         if let Some(value) = resolved(v) {
             out.get_or_insert_with(|| DesiredAttrs::clone(attrs))
-                .insert(k.clone(), AttrValue::Known(value));
+                .insert(*k, AttrValue::Known(value));
         }
     }
     match out {

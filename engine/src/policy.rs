@@ -63,7 +63,7 @@ pub fn normalize(doc: &Value) -> Value {
                     as_list(&v).iter().map(normalize_statement).collect();
                 statements.sort_by_cached_key(canonical_string);
                 statements.dedup();
-                out.insert(k, Value::Array(statements));
+                out.insert(k, Value::Array(statements.into()));
             }
             _ => {
                 out.insert(k, v);
@@ -108,7 +108,7 @@ fn normalize_statement(st: &Value) -> Value {
             "Condition" => normalize_condition(v),
             _ => v.clone(),
         };
-        out.insert(k.clone(), nv);
+        out.insert(*k, nv);
     }
     Value::Object(out)
 }
@@ -117,7 +117,10 @@ fn normalize_principal(v: &Value) -> Value {
     match v {
         Value::String(s) if s == "*" => {
             let mut m = Map::new();
-            m.insert("AWS".into(), Value::Array(vec![Value::String("*".into())]));
+            m.insert(
+                "AWS".into(),
+                Value::Array(Box::new([Value::String("*".into())])),
+            );
             Value::Object(m)
         }
         Value::Object(m) => {
@@ -136,7 +139,7 @@ fn normalize_principal(v: &Value) -> Value {
                 list.sort();
                 list.dedup();
                 out.insert(
-                    k.clone(),
+                    *k,
                     Value::Array(list.into_iter().map(Value::from).collect()),
                 );
             }
@@ -153,14 +156,14 @@ fn normalize_condition(v: &Value) -> Value {
     let mut out = Map::new();
     for (op, keys) in ops {
         let Value::Object(keys) = keys else {
-            out.insert(op.clone(), keys.clone());
+            out.insert(*op, keys.clone());
             continue;
         };
         let mut nk = Map::new();
         for (key, vals) in keys {
-            nk.insert(key.clone(), string_set(vals));
+            nk.insert(*key, string_set(vals));
         }
-        out.insert(op.clone(), Value::Object(nk));
+        out.insert(*op, Value::Object(nk));
     }
     Value::Object(out)
 }
@@ -176,12 +179,12 @@ fn string_set(v: &Value) -> Value {
         .collect();
     list.sort_by_cached_key(canonical_string);
     list.dedup();
-    Value::Array(list)
+    Value::Array(list.into())
 }
 
 fn as_list(v: &Value) -> Vec<Value> {
     match v {
-        Value::Array(a) => a.clone(),
+        Value::Array(a) => a.to_vec(),
         other => vec![other.clone()],
     }
 }

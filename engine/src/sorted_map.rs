@@ -4,20 +4,20 @@
 //! A `BTreeMap<String, _>` gives every resource's handful of attributes a B-tree node of room
 //! for eleven entries and a heap allocation per name; at 100,000 resources that is tens of
 //! megabytes. This map is one vector of `(name, value)` pairs kept in name order (binary
-//! search to find one), with names as inline strings. It iterates, compares, serialises and
+//! search to find one), with names as interned keys (8 bytes each). It iterates, compares, serialises and
 //! deserialises as the `BTreeMap` did.
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use eksmgr_state::value::Str;
+use eksmgr_state::value::Key;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// A map sorted by key (see the module's documentation).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SortedMap<V> {
-    entries: Vec<(Str, V)>,
+    entries: Vec<(Key, V)>,
 }
 
 impl<V> Default for SortedMap<V> {
@@ -60,7 +60,7 @@ impl<V> SortedMap<V> {
     }
 
     /// Sets `key` to `value`, returning the value it had.
-    pub fn insert(&mut self, key: impl Into<Str>, value: V) -> Option<V> {
+    pub fn insert(&mut self, key: impl Into<Key>, value: V) -> Option<V> {
         let key = key.into();
         match self.find(&key) {
             Ok(i) => self
@@ -90,19 +90,19 @@ impl<V> SortedMap<V> {
     }
 
     /// The entries, in key order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Str, &V)> + ExactSizeIterator {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Key, &V)> + ExactSizeIterator {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
     /// The entries, in key order, with their values to change.
     pub fn iter_mut(
         &mut self,
-    ) -> impl DoubleEndedIterator<Item = (&Str, &mut V)> + ExactSizeIterator {
+    ) -> impl DoubleEndedIterator<Item = (&Key, &mut V)> + ExactSizeIterator {
         self.entries.iter_mut().map(|(k, v)| (&*k, v))
     }
 
     /// The keys, in order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Str> + ExactSizeIterator {
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator {
         self.entries.iter().map(|(k, _)| k)
     }
 
@@ -122,7 +122,7 @@ impl<V> SortedMap<V> {
     }
 
     /// Keeps the entries for which `f` is true.
-    pub fn retain(&mut self, mut f: impl FnMut(&Str, &mut V) -> bool) {
+    pub fn retain(&mut self, mut f: impl FnMut(&Key, &mut V) -> bool) {
         self.entries.retain_mut(|(k, v)| f(k, v));
     }
 }
@@ -133,12 +133,12 @@ impl<V: fmt::Debug> fmt::Debug for SortedMap<V> {
     }
 }
 
-impl<K: Into<Str>, V> FromIterator<(K, V)> for SortedMap<V> {
+impl<K: Into<Key>, V> FromIterator<(K, V)> for SortedMap<V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut entries: Vec<(Str, V)> = iter.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        let mut entries: Vec<(Key, V)> = iter.into_iter().map(|(k, v)| (k.into(), v)).collect();
         // Stable, so that of repeated keys the last one is kept, as inserting them would.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Str, V)> = Vec::with_capacity(entries.len());
+        entries.sort_by_key(|a| a.0);
+        let mut out: Vec<(Key, V)> = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             match out.last_mut() {
                 Some(last) if last.0 == k => last.1 = v,
@@ -149,7 +149,7 @@ impl<K: Into<Str>, V> FromIterator<(K, V)> for SortedMap<V> {
     }
 }
 
-impl<K: Into<Str>, V> Extend<(K, V)> for SortedMap<V> {
+impl<K: Into<Key>, V> Extend<(K, V)> for SortedMap<V> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (k, v) in iter {
             self.insert(k, v);
@@ -158,17 +158,17 @@ impl<K: Into<Str>, V> Extend<(K, V)> for SortedMap<V> {
 }
 
 impl<V> IntoIterator for SortedMap<V> {
-    type Item = (Str, V);
-    type IntoIter = std::vec::IntoIter<(Str, V)>;
+    type Item = (Key, V);
+    type IntoIter = std::vec::IntoIter<(Key, V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
     }
 }
 
 impl<'a, V> IntoIterator for &'a SortedMap<V> {
-    type Item = (&'a Str, &'a V);
+    type Item = (&'a Key, &'a V);
     type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, (Str, V)>, fn(&'a (Str, V)) -> (&'a Str, &'a V)>;
+        std::iter::Map<std::slice::Iter<'a, (Key, V)>, fn(&'a (Key, V)) -> (&'a Key, &'a V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(k, v)| (k, v))
     }
@@ -208,7 +208,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SortedMap<V> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<SortedMap<V>, A::Error> {
                 let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(256));
-                while let Some((k, v)) = access.next_entry::<Str, V>()? {
+                while let Some((k, v)) = access.next_entry::<Key, V>()? {
                     entries.push((k, v));
                 }
                 Ok(entries.into_iter().collect())
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn keeps_keys_sorted_and_the_last_of_repeated_ones() {
         let mut m: SortedMap<u32> = [("b", 1), ("a", 2), ("b", 3)].into_iter().collect();
-        assert_eq!(m.keys().map(Str::as_str).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(m.keys().map(Key::as_str).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(m.get("b"), Some(&3));
         assert_eq!(m.insert("0", 9), None);
         assert_eq!(m.insert("a", 4), Some(2));

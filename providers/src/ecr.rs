@@ -281,7 +281,7 @@ async fn sync(
             list_tags(x, arn)
                 .await?
                 .into_iter()
-                .map(|(k, _)| k.into_string()),
+                .map(|(k, _)| String::from(k)),
             before,
             after,
         );

@@ -422,7 +422,7 @@ async fn sync(
             list_tags(x, id)
                 .await?
                 .into_iter()
-                .map(|(k, _)| k.into_string()),
+                .map(|(k, _)| String::from(k)),
             before,
             after,
         );

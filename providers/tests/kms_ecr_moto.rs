@@ -222,7 +222,7 @@ async fn kms_key_lifecycle() {
         let want: Attrs = after
             .iter()
             .filter(|(k, _)| desired.contains_key(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (*k, v.clone()))
             .collect();
         assert_converged(&want, &updated.attrs);
         let reread = read_key(&s, &address, &after).await.expect("exists");
@@ -506,7 +506,7 @@ async fn ecr_repository_lifecycle() {
         let want: Attrs = after
             .iter()
             .filter(|(k, _)| desired.contains_key(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (*k, v.clone()))
             .collect();
         assert_converged(&want, &updated.attrs);
         let reread = read_repo(&s, &address, &after).await.expect("exists");

@@ -3,10 +3,14 @@
 //!
 //! `serde_json::Value` with `preserve_order` is 80 bytes, and each object is an `IndexMap`
 //! with a hash table of its own; at 100,000 resources that is most of a plan's memory. This
-//! value is 32 bytes: strings and keys are `CompactString`s (up to 24 bytes inline, which
-//! holds account ids, actions, effects and almost every key without an allocation), arrays
-//! are vectors, and an object is a vector of entries in insertion order, searched linearly
-//! (attribute maps and policy documents have a handful of keys).
+//! value is 24 bytes: strings are `CompactString`s (up to 24 bytes inline, which holds account
+//! ids, actions and effects without an allocation), keys are interned ([`Key`], 8 bytes), and
+//! arrays and objects are boxed slices of their exact length (16 bytes, which leaves the
+//! string's spare bit patterns free to tell the variants apart). An object is a slice of
+//! entries in insertion order, searched linearly (attribute maps and policy documents have a
+//! handful of keys); an entry is 32 bytes. Adding to an object or an array reallocates it, the
+//! price of holding no spare capacity: build large ones through `collect` or `extend`, which
+//! allocate once.
 //!
 //! It keeps `serde_json`'s behaviour where eksmgr depends on it: objects keep the order in
 //! which keys were inserted (so state files and renderings are written as before), two
@@ -21,6 +25,10 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 pub use serde_json::Number;
 use smallvec::SmallVec;
 
+mod key;
+
+pub use key::Key;
+
 #[doc(hidden)]
 pub use serde_json as __serde_json;
 
@@ -33,7 +41,7 @@ macro_rules! json {
     };
 }
 
-/// A string of a value or a key: inline up to 24 bytes.
+/// A string value: inline up to 24 bytes.
 pub type Str = CompactString;
 
 /// A JSON value, compact (see the module's documentation).
@@ -49,7 +57,7 @@ pub enum Value {
     /// A string.
     String(Str),
     /// An array.
-    Array(Vec<Value>),
+    Array(Box<[Value]>),
     /// An object.
     Object(Map),
 }
@@ -57,7 +65,7 @@ pub enum Value {
 /// A JSON object: its entries in insertion order.
 #[derive(Clone, Default)]
 pub struct Map {
-    entries: Vec<(Str, Value)>,
+    entries: Box<[(Key, Value)]>,
 }
 
 const NULL: Value = Value::Null;
@@ -66,15 +74,24 @@ impl Map {
     /// An empty object.
     pub fn new() -> Self {
         Map {
-            entries: Vec::new(),
+            entries: Box::default(),
         }
     }
 
-    /// An empty object with room for `n` entries.
-    pub fn with_capacity(n: usize) -> Self {
-        Map {
-            entries: Vec::with_capacity(n),
-        }
+    /// Changes the entries as a vector, then puts them back into a slice of their length.
+    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<(Key, Value)>) -> R) -> R {
+        let mut entries = std::mem::take(&mut self.entries).into_vec();
+        let out = f(&mut entries);
+        self.entries = entries.into_boxed_slice();
+        out
+    }
+
+    /// Adds an entry for a key it does not have, growing the slice by exactly one.
+    fn push(&mut self, key: Key, value: Value) {
+        self.edit(|entries| {
+            entries.reserve_exact(1);
+            entries.push((key, value));
+        });
     }
 
     fn position(&self, key: &str) -> Option<usize> {
@@ -101,15 +118,12 @@ impl Map {
     }
 
     /// Sets `key` to `value`, returning the value it had; a new key goes last.
-    pub fn insert(&mut self, key: Str, value: impl Into<Value>) -> Option<Value> {
+    pub fn insert(&mut self, key: Key, value: impl Into<Value>) -> Option<Value> {
         let value = value.into();
-        match self.position(&key) {
-            Some(i) => self
-                .entries
-                .get_mut(i)
-                .map(|(_, v)| std::mem::replace(v, value)),
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => Some(std::mem::replace(v, value)),
             None => {
-                self.entries.push((key, value));
+                self.push(key, value);
                 None
             }
         }
@@ -118,12 +132,14 @@ impl Map {
     /// Removes `key`, returning its value; the last entry takes its place, as
     /// `serde_json::Map::remove` does with `preserve_order`.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.position(key).map(|i| self.entries.swap_remove(i).1)
+        let i = self.position(key)?;
+        Some(self.edit(|entries| entries.swap_remove(i).1))
     }
 
     /// Removes `key`, keeping the order of the other entries.
     pub fn shift_remove(&mut self, key: &str) -> Option<Value> {
-        self.position(key).map(|i| self.entries.remove(i).1)
+        let i = self.position(key)?;
+        Some(self.edit(|entries| entries.remove(i).1))
     }
 
     /// The number of entries.
@@ -137,19 +153,19 @@ impl Map {
     }
 
     /// The entries, in order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Str, &Value)> + ExactSizeIterator {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Key, &Value)> + ExactSizeIterator {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
     /// The entries, in order, with their values to change.
     pub fn iter_mut(
         &mut self,
-    ) -> impl DoubleEndedIterator<Item = (&Str, &mut Value)> + ExactSizeIterator {
+    ) -> impl DoubleEndedIterator<Item = (&Key, &mut Value)> + ExactSizeIterator {
         self.entries.iter_mut().map(|(k, v)| (&*k, v))
     }
 
     /// The keys, in order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Str> + ExactSizeIterator {
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator {
         self.entries.iter().map(|(k, _)| k)
     }
 
@@ -166,37 +182,33 @@ impl Map {
     }
 
     /// Keeps the entries for which `f` is true.
-    pub fn retain(&mut self, mut f: impl FnMut(&Str, &mut Value) -> bool) {
-        self.entries.retain_mut(|(k, v)| f(k, v));
-    }
-
-    /// Gives back the room the entries, and nested arrays and objects, grew into.
-    pub fn shrink_to_fit(&mut self) {
-        self.entries.shrink_to_fit();
-        self.values_mut().for_each(Value::shrink_to_fit);
+    pub fn retain(&mut self, mut f: impl FnMut(&Key, &mut Value) -> bool) {
+        // No copy: the vector takes the slice's allocation, and gives it back shrunk only
+        // when an entry went.
+        self.edit(|entries| entries.retain_mut(|(k, v)| f(k, v)));
     }
 
     /// Puts the entries in the order of their keys.
     pub fn sort_keys(&mut self) {
-        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        self.entries.sort_by_key(|a| a.0);
     }
 
     /// Removes every entry.
     pub fn clear(&mut self) {
-        self.entries.clear();
+        self.entries = Box::default();
     }
 
     /// The value of `key`, inserting `f()` first when it has none.
     pub fn entry_or_insert_with(
         &mut self,
-        key: impl Into<Str>,
+        key: impl Into<Key>,
         f: impl FnOnce() -> Value,
     ) -> &mut Value {
         let key = key.into();
-        let i = match self.position(&key) {
+        let i = match self.entries.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
-                self.entries.push((key, f()));
+                self.push(key, f());
                 self.entries.len() - 1
             }
         };
@@ -247,7 +259,7 @@ impl PartialEq for Value {
     }
 }
 
-impl<K: Into<Str>, V: Into<Value>> FromIterator<(K, V)> for Map {
+impl<K: Into<Key>, V: Into<Value>> FromIterator<(K, V)> for Map {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut map = Map::new();
         map.extend(iter);
@@ -255,27 +267,35 @@ impl<K: Into<Str>, V: Into<Value>> FromIterator<(K, V)> for Map {
     }
 }
 
-impl<K: Into<Str>, V: Into<Value>> Extend<(K, V)> for Map {
+impl<K: Into<Key>, V: Into<Value>> Extend<(K, V)> for Map {
+    /// Adds or replaces each entry, in one reallocation (a repeated key keeps its first place
+    /// and takes the last value, as `insert` does).
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
-        for (k, v) in iter {
-            self.insert(k.into(), v);
-        }
+        self.edit(|entries| {
+            for (k, v) in iter {
+                let (key, value) = (k.into(), v.into());
+                match entries.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, v)) => *v = value,
+                    None => entries.push((key, value)),
+                }
+            }
+        });
     }
 }
 
 impl IntoIterator for Map {
-    type Item = (Str, Value);
-    type IntoIter = std::vec::IntoIter<(Str, Value)>;
+    type Item = (Key, Value);
+    type IntoIter = std::vec::IntoIter<(Key, Value)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        self.entries.into_vec().into_iter()
     }
 }
 
 impl<'a> IntoIterator for &'a Map {
-    type Item = (&'a Str, &'a Value);
+    type Item = (&'a Key, &'a Value);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Str, Value)>,
-        fn(&'a (Str, Value)) -> (&'a Str, &'a Value),
+        std::slice::Iter<'a, (Key, Value)>,
+        fn(&'a (Key, Value)) -> (&'a Key, &'a Value),
     >;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(k, v)| (k, v))
@@ -402,7 +422,7 @@ impl Value {
     }
 
     /// The array, when it is one.
-    pub fn as_array(&self) -> Option<&Vec<Value>> {
+    pub fn as_array(&self) -> Option<&[Value]> {
         match self {
             Value::Array(a) => Some(a),
             _ => None,
@@ -410,7 +430,7 @@ impl Value {
     }
 
     /// The array, when it is one, to change it.
-    pub fn as_array_mut(&mut self) -> Option<&mut Vec<Value>> {
+    pub fn as_array_mut(&mut self) -> Option<&mut [Value]> {
         match self {
             Value::Array(a) => Some(a),
             _ => None,
@@ -457,16 +477,18 @@ impl Value {
         }
     }
 
-    /// Gives back the room its arrays and objects, nested ones included, grew into while they
-    /// were built.
-    pub fn shrink_to_fit(&mut self) {
+    /// Appends `item` when this is an array (growing it by exactly one); `false` when it is
+    /// not one.
+    pub fn push(&mut self, item: impl Into<Value>) -> bool {
         match self {
             Value::Array(a) => {
-                a.shrink_to_fit();
-                a.iter_mut().for_each(Value::shrink_to_fit);
+                let mut items = std::mem::take(a).into_vec();
+                items.reserve_exact(1);
+                items.push(item.into());
+                *a = items.into_boxed_slice();
+                true
             }
-            Value::Object(m) => m.shrink_to_fit(),
-            _ => {}
+            _ => false,
         }
     }
 
@@ -523,24 +545,22 @@ impl From<&serde_json::Value> for Value {
     }
 }
 
-// Vectors are filled with `extend` into their exact size: `collect` from an iterator that is
-// not a vector's own gives room for at least four items, a waste in every small object.
-
 impl From<serde_json::Map<String, serde_json::Value>> for Map {
     fn from(m: serde_json::Map<String, serde_json::Value>) -> Self {
-        let mut entries = Vec::with_capacity(m.len());
-        entries.extend(m.into_iter().map(|(k, v)| (Str::from(k), Value::from(v))));
+        let entries = m
+            .into_iter()
+            .map(|(k, v)| (Key::new(&k), Value::from(v)))
+            .collect();
         Map { entries }
     }
 }
 
 impl From<&serde_json::Map<String, serde_json::Value>> for Map {
     fn from(m: &serde_json::Map<String, serde_json::Value>) -> Self {
-        let mut entries = Vec::with_capacity(m.len());
-        entries.extend(
-            m.iter()
-                .map(|(k, v)| (Str::from(k.as_str()), Value::from(v))),
-        );
+        let entries = m
+            .iter()
+            .map(|(k, v)| (Key::new(k), Value::from(v)))
+            .collect();
         Map { entries }
     }
 }
@@ -552,10 +572,12 @@ impl From<Value> for serde_json::Value {
             Value::Bool(b) => serde_json::Value::Bool(b),
             Value::Number(n) => serde_json::Value::Number(n),
             Value::String(s) => serde_json::Value::String(s.into_string()),
-            Value::Array(a) => serde_json::Value::Array(a.into_iter().map(Into::into).collect()),
+            Value::Array(a) => {
+                serde_json::Value::Array(a.into_vec().into_iter().map(Into::into).collect())
+            }
             Value::Object(m) => serde_json::Value::Object(
                 m.into_iter()
-                    .map(|(k, v)| (k.into_string(), v.into()))
+                    .map(|(k, v)| (String::from(k), v.into()))
                     .collect(),
             ),
         }
@@ -765,9 +787,9 @@ const INLINE: usize = 8;
 /// an index in a large one, so that reading an object of n keys is never O(n²).
 fn read_map<'de, A: MapAccess<'de>>(mut access: A) -> Result<Map, A::Error> {
     const INDEXED_FROM: usize = 32;
-    let mut entries: SmallVec<[(Str, Value); INLINE]> = SmallVec::new();
-    let mut index: Option<std::collections::HashMap<Str, usize>> = None;
-    while let Some(key) = access.next_key::<Str>()? {
+    let mut entries: SmallVec<[(Key, Value); INLINE]> = SmallVec::new();
+    let mut index: Option<std::collections::HashMap<Key, usize>> = None;
+    while let Some(key) = access.next_key::<Key>()? {
         let value: Value = access.next_value()?;
         let at = if entries.len() < INDEXED_FROM {
             entries.iter().position(|(k, _)| *k == key)
@@ -776,12 +798,12 @@ fn read_map<'de, A: MapAccess<'de>>(mut access: A) -> Result<Map, A::Error> {
                 entries
                     .iter()
                     .enumerate()
-                    .map(|(i, (k, _))| (k.clone(), i))
+                    .map(|(i, (k, _))| (*k, i))
                     .collect()
             });
             let at = index.get(&key).copied();
             if at.is_none() {
-                index.insert(key.clone(), entries.len());
+                index.insert(key, entries.len());
             }
             at
         };
@@ -795,20 +817,18 @@ fn read_map<'de, A: MapAccess<'de>>(mut access: A) -> Result<Map, A::Error> {
     })
 }
 
-/// The items in a vector of their exact size (one allocation when they were inline).
-fn exact<T, const N: usize>(items: SmallVec<[T; N]>) -> Vec<T>
+/// The items in a slice of their exact size (one allocation when they were inline).
+fn exact<T, const N: usize>(items: SmallVec<[T; N]>) -> Box<[T]>
 where
     [T; N]: smallvec::Array<Item = T>,
 {
     if items.spilled() {
-        let mut v = items.into_vec();
-        v.shrink_to_fit();
-        v
+        items.into_vec().into_boxed_slice()
     } else {
-        // Not `collect`: it gives room for at least four items.
+        // Not `collect`: it gives room for at least four items, to shrink again.
         let mut v = Vec::with_capacity(items.len());
         v.extend(items);
-        v
+        v.into_boxed_slice()
     }
 }
 
@@ -889,12 +909,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn is_32_bytes() {
-        assert!(
-            std::mem::size_of::<Value>() <= 32,
-            "{}",
-            std::mem::size_of::<Value>()
-        );
+    fn a_value_is_24_bytes_and_an_entry_32() {
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<(Key, Value)>(), 32);
+    }
+
+    #[test]
+    fn push_and_extend_grow_exactly() {
+        let mut a = Value::from(vec![1u64]);
+        assert!(a.push(2u64));
+        assert_eq!(a, serde_json::json!([1, 2]));
+        assert!(!Value::Null.push(1u64));
+        let mut m: Map = [("a", 1u64), ("b", 2)].into_iter().collect();
+        m.extend([("a", 3u64), ("c", 4)]);
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"a":3,"b":2,"c":4}"#);
+        m.retain(|k, _| k != "b");
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"a":3,"c":4}"#);
+        assert_eq!(m.shift_remove("a"), Some(Value::from(3u64)));
+        m.clear();
+        assert!(m.is_empty());
     }
 
     #[test]

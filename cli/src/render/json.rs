@@ -349,7 +349,7 @@ fn attribute_value<'v>(kind: Option<ResourceKind>, name: &str, v: &'v Value) -> 
         AttrType::PolicyMap => match v {
             Value::Object(m) => Cow::Owned(Value::Object(
                 m.iter()
-                    .map(|(name, doc)| (name.clone(), policy_value(doc).into_owned()))
+                    .map(|(name, doc)| (*name, policy_value(doc).into_owned()))
                     .collect(),
             )),
             // The whole map as JSON text.

@@ -100,7 +100,7 @@ fn grants(ty: AttrType, doc: Option<&Value>) -> Vec<Grant> {
             continue;
         };
         let statements = match &parsed["Statement"] {
-            Value::Array(a) => a.clone(),
+            Value::Array(a) => a.to_vec(),
             v @ Value::Object(_) => vec![v.clone()],
             _ => Vec::new(),
         };

@@ -641,7 +641,7 @@ pub(crate) fn check(
     let doc_len = doc
         .get("Statement")
         .and_then(Value::as_array)
-        .map_or(1, Vec::len);
+        .map_or(1, <[Value]>::len);
     let first_extra = doc_len.saturating_sub(scp.extra_statements.len());
     for ((statement, verdict, _), g) in groups {
         let label = statement_label(&statement, first_extra);

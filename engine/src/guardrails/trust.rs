@@ -75,7 +75,7 @@ pub fn broad_trust(doc: &Value, own_account: Option<&str>) -> Vec<BroadTrust> {
         return Vec::new();
     };
     let statements = match doc.get("Statement") {
-        Some(Value::Array(list)) => list.clone(),
+        Some(Value::Array(list)) => list.to_vec(),
         Some(single) => vec![single.clone()],
         None => return Vec::new(),
     };
