@@ -5,7 +5,9 @@
 //! the 96 of an address): at 100,000 resources, copies in the nodes, the index and the
 //! topological order were 30 MB held while a plan is made.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashSet, HashSetExt};
 use std::fmt::Write as _;
 
 use eksmgr_state::ResourceAddress;
@@ -58,11 +60,22 @@ impl<'a> Graph<'a> {
         for &(addr, _) in &nodes {
             g.add(addr);
         }
-        // Edges already added: `update_edge` would look through a node's edges for each one,
-        // quadratic for a resource with thousands of dependencies (a registry repository).
-        let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
+        // A dependency named twice gets one edge. `update_edge` would look through a node's
+        // edges for each one, quadratic for a resource with thousands of dependencies (a
+        // registry repository); one set over all edges is a random access into megabytes per
+        // edge. So the edges into a node are told apart by a set of that node's own, emptied
+        // between nodes (and a node listed twice adds to the edges it has).
+        let mut done = vec![false; g.graph.node_count()];
+        let mut from_here: HashSet<NodeIndex> = HashSet::new();
         for (addr, deps) in nodes {
             let to = g.index[addr];
+            from_here.clear();
+            if let Some(done) = done.get_mut(to.index()) {
+                if *done {
+                    from_here.extend(g.graph.neighbors_directed(to, petgraph::Incoming));
+                }
+                *done = true;
+            }
             for dep in deps {
                 let Some(&from) = g.index.get(dep) else {
                     return Err(GraphError::Dangling {
@@ -70,7 +83,7 @@ impl<'a> Graph<'a> {
                         to: dep.clone(),
                     });
                 };
-                if edges.insert((from, to)) {
+                if from_here.insert(from) {
                     g.graph.add_edge(from, to, ());
                 }
             }

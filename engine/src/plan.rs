@@ -2,8 +2,10 @@
 //! a [`Plan`]: one [`PlannedChange`] per resource with its action and attribute diffs, the
 //! drift found since the last apply, what could not be planned, and warnings.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::model::Value;
 use eksmgr_state::{ResourceAddress, State};
@@ -319,6 +321,9 @@ pub struct PlanOptions {
     pub allow_account_removal: bool,
 }
 
+/// The resources a plan defers: why, and the resource whose creation they wait for.
+type Deferrals = BTreeMap<ResourceAddress, (String, Option<ResourceAddress>)>;
+
 /// The pure planner.
 #[derive(Debug, Default)]
 pub struct Planner;
@@ -390,8 +395,7 @@ impl Planner {
         let records: HashMap<&ResourceAddress, &eksmgr_state::ResourceRecord> =
             state.resources.iter().collect();
         let observations: HashMap<&ResourceAddress, &Observation> = observed.iter().collect();
-        let mut deferred: BTreeMap<ResourceAddress, (String, Option<ResourceAddress>)> =
-            BTreeMap::new();
+        let mut deferred: Deferrals = BTreeMap::new();
 
         for &addr in &order {
             let wanted = by_addr.get(addr).copied();
@@ -433,14 +437,18 @@ impl Planner {
                     &state_only_deps
                 }
             };
-            let awaiting = hard.iter().find_map(|d| {
-                if matches!(actions.get(d), Some(Action::Create | Action::Replace)) {
-                    Some(d.clone())
-                } else {
-                    deferred.get(d).and_then(|(_, a)| a.clone())
-                }
-            });
+            // Asked only of a resource that is deferred (its dependencies looked up then).
+            let awaiting = |actions: &HashMap<&ResourceAddress, Action>, deferred: &Deferrals| {
+                hard.iter().find_map(|d| {
+                    if matches!(actions.get(d), Some(Action::Create | Action::Replace)) {
+                        Some(d.clone())
+                    } else {
+                        deferred.get(d).and_then(|(_, a)| a.clone())
+                    }
+                })
+            };
             if let Some(Observation::Unreadable { error }) = obs {
+                let awaiting = awaiting(&actions, &deferred);
                 deferred.insert(addr.clone(), (error.to_string(), awaiting));
                 continue;
             }
@@ -463,6 +471,7 @@ impl Planner {
                 continue;
             }
             if let Some(dep) = hard.iter().find(|d| deferred.contains_key(*d)) {
+                let awaiting = awaiting(&actions, &deferred);
                 deferred.insert(
                     addr.clone(),
                     (
@@ -477,7 +486,7 @@ impl Planner {
                 _ => None,
             };
             let change = match wanted {
-                Some(d) => plan_desired(d, record.is_some(), found, &actions, observed),
+                Some(d) => plan_desired(d, record.is_some(), found, &actions, &observations),
                 None => {
                     let Some(kind) = ResourceKind::of(addr) else {
                         return Err(PlanError::UnknownKind(addr.clone()));
@@ -529,11 +538,7 @@ impl Planner {
 /// Resolves the operations an interrupted apply left open (its intents): the resource was
 /// looked up like any other, so this plan already adopts it, creates it again, or finds that
 /// nothing is left to do. Says which, on the change and as a warning.
-fn interrupted_operations(
-    plan: &mut Plan,
-    state: &State,
-    deferred: &BTreeMap<ResourceAddress, (String, Option<ResourceAddress>)>,
-) {
+fn interrupted_operations(plan: &mut Plan, state: &State, deferred: &Deferrals) {
     for (address, intent) in &state.intents {
         let what = format!(
             "an earlier apply was interrupted during the {} of {address} (started {})",
@@ -602,7 +607,7 @@ fn plan_desired(
     in_state: bool,
     found: Option<&crate::model::ObservedResource>,
     actions: &HashMap<&ResourceAddress, Action>,
-    observed: &Observations,
+    observed: &HashMap<&ResourceAddress, &Observation>,
 ) -> PlannedChange {
     let after = resolve_refs(&d.attrs, actions, observed);
     let before = found.map(|o| &*o.attrs);
@@ -662,7 +667,7 @@ fn plan_desired(
 fn resolve_refs(
     attrs: &Arc<DesiredAttrs>,
     actions: &HashMap<&ResourceAddress, Action>,
-    observed: &Observations,
+    observed: &HashMap<&ResourceAddress, &Observation>,
 ) -> Arc<DesiredAttrs> {
     let resolved = |v: &AttrValue| -> Option<Value> {
         let AttrValue::Unknown { from } = v else {
