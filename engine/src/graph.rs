@@ -49,7 +49,9 @@ impl<'a> Graph<'a> {
     }
 
     /// [`Graph::build`] with each resource's dependencies given as any iterator of addresses
-    /// (one may repeat): nothing needs to be copied to build the graph.
+    /// (one may repeat): nothing needs to be copied to build the graph. Nodes are numbered
+    /// from 0 in the order their addresses first appear in `nodes` (the numbers that
+    /// [`Graph::topological_nodes`] gives).
     pub fn build_with<I, D>(nodes: I) -> Result<Graph<'a>, GraphError>
     where
         I: IntoIterator<Item = (&'a ResourceAddress, D)>,
@@ -160,6 +162,16 @@ impl<'a> Graph<'a> {
 
     /// Addresses in dependency order (dependencies first), ties broken by address.
     pub fn topological(&self) -> Vec<&'a ResourceAddress> {
+        self.topological_nodes()
+            .into_iter()
+            .map(|i| self.graph[NodeIndex::new(i)])
+            .collect()
+    }
+
+    /// The numbers of the nodes (see [`Graph::build_with`]) in the order of
+    /// [`Graph::topological`]: a caller that numbered its resources the same way finds them
+    /// by index, not by address.
+    pub fn topological_nodes(&self) -> Vec<usize> {
         // In-degrees by node index; the ready nodes ordered by address (unique, so the index
         // beside it never decides the order).
         let mut indegree: Vec<usize> = self
@@ -174,8 +186,8 @@ impl<'a> Graph<'a> {
             .map(|n| (self.graph[n], n))
             .collect();
         let mut out = Vec::with_capacity(self.graph.node_count());
-        while let Some((addr, n)) = ready.pop_first() {
-            out.push(addr);
+        while let Some((_, n)) = ready.pop_first() {
+            out.push(n.index());
             for m in self.graph.neighbors(n) {
                 if let Some(d) = indegree.get_mut(m.index()) {
                     *d -= 1;
