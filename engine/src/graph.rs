@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use foldhash::{HashMap, HashSet, HashSetExt};
+use foldhash::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use eksmgr_state::ResourceAddress;
@@ -68,13 +68,15 @@ impl<'a> Graph<'a> {
         // edge. So the edges into a node are told apart by a set of that node's own, emptied
         // between nodes (and a node listed twice adds to the edges it has).
         let mut done = vec![false; g.graph.node_count()];
-        let mut from_here: HashSet<NodeIndex> = HashSet::new();
+        let mut from_here = Sources::default();
         for (addr, deps) in nodes {
             let to = g.index[addr];
-            from_here.clear();
+            from_here.reset();
             if let Some(done) = done.get_mut(to.index()) {
                 if *done {
-                    from_here.extend(g.graph.neighbors_directed(to, petgraph::Incoming));
+                    for from in g.graph.neighbors_directed(to, petgraph::Incoming) {
+                        from_here.insert(from);
+                    }
                 }
                 *done = true;
             }
@@ -299,6 +301,44 @@ impl<'a> Graph<'a> {
     }
 }
 
+/// The sources of the edges into one node while it is added: searched in a vector while they
+/// are few (most resources have a handful of dependencies), hashed beyond that. A set that
+/// stayed as large as the largest node would cost its whole size to empty at every node.
+#[derive(Default)]
+struct Sources {
+    few: Vec<NodeIndex>,
+    many: Option<HashSet<NodeIndex>>,
+}
+
+impl Sources {
+    /// Up to this many sources are searched, not hashed.
+    const FEW: usize = 32;
+
+    /// Empties it for the next node.
+    fn reset(&mut self) {
+        self.few.clear();
+        self.many = None;
+    }
+
+    /// Adds `from`; `false` when it was there.
+    fn insert(&mut self, from: NodeIndex) -> bool {
+        if let Some(many) = &mut self.many {
+            return many.insert(from);
+        }
+        if self.few.contains(&from) {
+            return false;
+        }
+        if self.few.len() < Self::FEW {
+            self.few.push(from);
+        } else {
+            let mut many: HashSet<NodeIndex> = self.few.drain(..).collect();
+            many.insert(from);
+            self.many = Some(many);
+        }
+        true
+    }
+}
+
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
@@ -309,6 +349,28 @@ mod tests {
 
     fn a(n: &str) -> ResourceAddress {
         ResourceAddress::new("iam_role", n, "111111111111", None)
+    }
+
+    #[test]
+    fn a_dependency_named_twice_is_one_edge_with_few_or_many_dependencies() {
+        let leaves: Vec<ResourceAddress> = (0..40).map(|i| a(&format!("leaf{i}"))).collect();
+        let (few, many) = (a("few"), a("many"));
+        let mut nodes: Vec<(ResourceAddress, Vec<ResourceAddress>)> =
+            leaves.iter().map(|l| (l.clone(), vec![])).collect();
+        nodes.push((
+            few.clone(),
+            vec![leaves[0].clone(), leaves[1].clone(), leaves[0].clone()],
+        ));
+        let twice: Vec<ResourceAddress> = leaves.iter().chain(&leaves).cloned().collect();
+        nodes.push((many.clone(), twice));
+        // Listed again: its edges are kept, and repeats of them are not added.
+        nodes.push((few.clone(), vec![leaves[1].clone(), leaves[2].clone()]));
+        let g = Graph::build(nodes.iter().map(|(k, d)| (k, d.as_slice()))).unwrap();
+        assert_eq!(g.dependencies(&few), leaves[..3].to_vec());
+        let mut want = leaves.clone();
+        want.sort();
+        assert_eq!(g.dependencies(&many), want);
+        assert_eq!(g.graph.edge_count(), 43);
     }
 
     #[test]
