@@ -4,8 +4,8 @@
 //! A `BTreeMap<String, _>` gives every resource's handful of attributes a B-tree node of room
 //! for eleven entries and a heap allocation per name; at 100,000 resources that is tens of
 //! megabytes. This map is one vector of `(name, value)` pairs kept in name order (binary
-//! search to find one), with names as interned keys (8 bytes each). It iterates, compares, serialises and
-//! deserialises as the `BTreeMap` did.
+//! search to find one), with names as interned keys (8 bytes each). It iterates, compares,
+//! serialises and deserialises as the `BTreeMap` did.
 
 use std::fmt;
 use std::marker::PhantomData;

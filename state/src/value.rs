@@ -98,6 +98,11 @@ impl Map {
         self.entries.iter().position(|(k, _)| k == key)
     }
 
+    /// Where `key` is, found by comparing pointers (keys are interned).
+    fn position_of(&self, key: Key) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| *k == key)
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.entries
@@ -120,7 +125,7 @@ impl Map {
     /// Sets `key` to `value`, returning the value it had; a new key goes last.
     pub fn insert(&mut self, key: Key, value: impl Into<Value>) -> Option<Value> {
         let value = value.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+        match self.position_of(key).and_then(|i| self.entries.get_mut(i)) {
             Some((_, v)) => Some(std::mem::replace(v, value)),
             None => {
                 self.push(key, value);
@@ -205,7 +210,7 @@ impl Map {
         f: impl FnOnce() -> Value,
     ) -> &mut Value {
         let key = key.into();
-        let i = match self.entries.iter().position(|(k, _)| *k == key) {
+        let i = match self.position_of(key) {
             Some(i) => i,
             None => {
                 self.push(key, f());
@@ -268,8 +273,9 @@ impl<K: Into<Key>, V: Into<Value>> FromIterator<(K, V)> for Map {
 }
 
 impl<K: Into<Key>, V: Into<Value>> Extend<(K, V)> for Map {
-    /// Adds or replaces each entry, in one reallocation (a repeated key keeps its first place
-    /// and takes the last value, as `insert` does).
+    /// Adds or replaces each entry (a repeated key keeps its first place and takes the last
+    /// value, as `insert` does). The entries grow as a vector and are put back into a slice of
+    /// their length once, at the end, not at every entry as `insert` would.
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         self.edit(|entries| {
             for (k, v) in iter {
@@ -474,21 +480,6 @@ impl Value {
         match self {
             Value::Number(n) => n.as_f64(),
             _ => None,
-        }
-    }
-
-    /// Appends `item` when this is an array (growing it by exactly one); `false` when it is
-    /// not one.
-    pub fn push(&mut self, item: impl Into<Value>) -> bool {
-        match self {
-            Value::Array(a) => {
-                let mut items = std::mem::take(a).into_vec();
-                items.reserve_exact(1);
-                items.push(item.into());
-                *a = items.into_boxed_slice();
-                true
-            }
-            _ => false,
         }
     }
 
@@ -915,11 +906,7 @@ mod tests {
     }
 
     #[test]
-    fn push_and_extend_grow_exactly() {
-        let mut a = Value::from(vec![1u64]);
-        assert!(a.push(2u64));
-        assert_eq!(a, serde_json::json!([1, 2]));
-        assert!(!Value::Null.push(1u64));
+    fn insert_extend_retain_and_remove_keep_the_order() {
         let mut m: Map = [("a", 1u64), ("b", 2)].into_iter().collect();
         m.extend([("a", 3u64), ("c", 4)]);
         assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"a":3,"b":2,"c":4}"#);
