@@ -5,9 +5,10 @@
 //! leaves either the old or the new state, never a torn one; then it removes
 //! the journal, whose entries the saved state now holds (see [`crate::journal`]).
 //!
-//! A large state's records are parsed and serialised on several threads (the file is the
-//! same byte for byte as a single-threaded `serde_json` write, and a parse error keeps its line
-//! and column in the file). Saving streams the text to the file a few thousand records at a
+//! The file is JSON with one line per resource record (see [`write_state_json`]). A large
+//! state's records are parsed and serialised on several threads (the file is the same byte
+//! for byte as a single-threaded write, and a parse error keeps its line and column in the
+//! file). Saving streams the text to the file a few thousand records at a
 //! time, so the text of a large state is never held whole in memory.
 
 use std::ffi::OsString;
@@ -259,7 +260,7 @@ impl StateFile {
             })
     }
 
-    /// The state of a file in the layout [`write_pretty_json`] writes, parsed without first
+    /// The state of a file in eksmgr's layout (see [`write_state_json`]), parsed without first
     /// finding where each record is: `None` for any other file, and whenever anything fails to
     /// parse (the general path then reads it, and places the error). See
     /// [`parse_layout_records`].
@@ -458,21 +459,27 @@ impl StateFile {
 
     fn write_atomically(&self, state: &State) -> Result<(), StateError> {
         write_private_atomically_with(&self.path, |out| {
-            write_pretty_json(state, PARALLEL_RECORDS_MIN, out)?;
+            write_state_json(state, PARALLEL_RECORDS_MIN, out)?;
             out.write_all(b"\n")
         })
     }
 }
 
-/// Records serialised by one thread in one round of [`write_pretty_json`]: enough to keep
+/// Records serialised by one thread in one round of [`write_state_json`]: enough to keep
 /// the threads busy, few enough that a round's text stays small (a few megabytes).
 const RECORDS_PER_PART: usize = 2048;
 
-/// Writes the state as pretty JSON, exactly as `serde_json::to_writer_pretty` writes it. The
-/// records of a state of at least `parallel_min` records are serialised on several threads, in
-/// rounds of a few thousand records per thread, each round written out before the next, so the
-/// text of the whole state is never held in memory.
-fn write_pretty_json(state: &State, parallel_min: usize, out: &mut dyn Write) -> io::Result<()> {
+/// Writes the state as JSON in eksmgr's layout: the header fields on lines of their own, then
+/// each record (and each intent) as compact JSON on a line of its own, four spaces in. A
+/// record per line keeps a diff of two states readable (one changed line per changed
+/// resource) at two thirds of the size of fully indented JSON, and lets the loader split the
+/// file at record lines (see [`parse_layout_records`]); `eksmgr state show` prints a record
+/// indented.
+///
+/// The records of a state of at least `parallel_min` records are serialised on several
+/// threads, in rounds of a few thousand records per thread, each round written out before the
+/// next, so the text of the whole state is never held in memory.
+fn write_state_json(state: &State, parallel_min: usize, out: &mut dyn Write) -> io::Result<()> {
     let records: Vec<&ResourceRecord> = state.resources.values().collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
@@ -489,17 +496,15 @@ fn write_pretty_json(state: &State, parallel_min: usize, out: &mut dyn Write) ->
     out.write_all(b",\n  \"serial\": ")?;
     serde_json::to_writer(&mut *out, &state.serial)?;
     out.write_all(b",\n  \"resources\": [")?;
-    // Each record is written at the depth it has in the document (inside `resources`).
     let write_part = |part: &[&ResourceRecord], first: bool, buf: &mut Vec<u8>| {
         buf.clear();
         for (i, record) in part.iter().enumerate() {
             buf.extend_from_slice(if first && i == 0 {
-                b"\n    "
+                RECORD_LINE
             } else {
-                b",\n    "
+                NEXT_RECORD_LINE
             });
-            let mut ser = serde_json::Serializer::with_formatter(&mut *buf, Pretty::at(2));
-            serde::Serialize::serialize(record, &mut ser)?;
+            serde_json::to_writer(&mut *buf, record)?;
         }
         Ok::<(), serde_json::Error>(())
     };
@@ -537,103 +542,36 @@ fn write_pretty_json(state: &State, parallel_min: usize, out: &mut dyn Write) ->
     }
     out.write_all(if records.is_empty() { b"]" } else { b"\n  ]" })?;
     if !state.intents.is_empty() {
-        out.write_all(b",\n  \"intents\": ")?;
-        let intents: Vec<_> = state.intents.values().collect();
-        let mut ser = serde_json::Serializer::with_formatter(&mut *out, Pretty::at(1));
-        serde::Serialize::serialize(&intents, &mut ser)?;
+        // Laid out as the records are (the loader relies on it: see `read_layout_chunks`).
+        out.write_all(b",\n  \"intents\": [")?;
+        for (i, intent) in state.intents.values().enumerate() {
+            out.write_all(if i == 0 {
+                RECORD_LINE
+            } else {
+                NEXT_RECORD_LINE
+            })?;
+            serde_json::to_writer(&mut *out, intent)?;
+        }
+        out.write_all(b"\n  ]")?;
     }
     out.write_all(b"\n}")
 }
 
-/// `serde_json`'s pretty formatter (two spaces), starting `depth` levels deep: what it writes
-/// for a value nested that deep in a document.
-struct Pretty {
-    depth: usize,
-    has_value: bool,
-}
+/// What precedes the first record (or intent) in eksmgr's layout.
+const RECORD_LINE: &[u8] = b"\n    ";
 
-impl Pretty {
-    fn at(depth: usize) -> Self {
-        Pretty {
-            depth,
-            has_value: false,
-        }
-    }
-
-    fn indent<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
-        for _ in 0..self.depth {
-            w.write_all(b"  ")?;
-        }
-        Ok(())
-    }
-
-    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
-        self.depth += 1;
-        self.has_value = false;
-        w.write_all(bracket)
-    }
-
-    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
-        self.depth -= 1;
-        if self.has_value {
-            w.write_all(b"\n")?;
-            self.indent(w)?;
-        }
-        w.write_all(bracket)
-    }
-
-    fn item<W: ?Sized + Write>(&self, w: &mut W, first: bool) -> io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
-    }
-}
-
-impl serde_json::ser::Formatter for Pretty {
-    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.open(w, b"[")
-    }
-
-    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.close(w, b"]")
-    }
-
-    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.item(w, first)
-    }
-
-    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-
-    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.open(w, b"{")
-    }
-
-    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.close(w, b"}")
-    }
-
-    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.item(w, first)
-    }
-
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
-    }
-
-    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-}
+/// What precedes every other record (or intent).
+const NEXT_RECORD_LINE: &[u8] = b",\n    ";
 
 /// Where the records' array opens in a state file in eksmgr's layout.
 const LAYOUT_OPEN: &str = "\n  \"resources\": [";
 
-/// How each record starts in that layout: on a line of its own, four spaces in, then its
-/// first key. A JSON string never holds a raw newline, so such a line is structure, not text.
-const LAYOUT_RECORD: &str = "\n    {\n      \"";
+/// How each record starts in eksmgr's layout: on a line of its own, four spaces in. A JSON
+/// string never holds a raw newline, so such a line is structure, not text; and no `{` but a
+/// record's is four spaces in, both in the layout [`write_state_json`] writes (where a record
+/// is one line) and in the fully indented layout of earlier versions (where what a record
+/// holds is six or more spaces in).
+const LAYOUT_RECORD: &str = "\n    {";
 
 /// Where a record's `{` is from the start of [`LAYOUT_RECORD`].
 const RECORD_INDENT: usize = "\n    ".len();
@@ -1013,30 +951,41 @@ mod tests {
         state
     }
 
-    fn to_pretty_json(state: &State, parallel_min: usize) -> io::Result<Vec<u8>> {
+    fn to_state_json(state: &State, parallel_min: usize) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
-        write_pretty_json(state, parallel_min, &mut out)?;
+        write_state_json(state, parallel_min, &mut out)?;
         Ok(out)
     }
 
     #[test]
-    fn parallel_serialisation_is_byte_for_byte_serde_json() {
+    fn a_state_is_written_a_record_per_line_the_same_on_any_number_of_threads() {
         // Several rounds of parts, on as many threads as there are cores, included.
-        for n in [0, 1, 2, 7, 100, 4 * RECORDS_PER_PART * 2 + 3] {
-            let state = big_state(n);
-            let expected = serde_json::to_vec_pretty(&state).unwrap();
-            assert_eq!(
-                String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap(),
-                String::from_utf8(expected).unwrap(),
-                "{n} records"
-            );
-        }
         let mut no_intents = big_state(5);
         no_intents.intents.clear();
-        assert_eq!(
-            to_pretty_json(&no_intents, 1).unwrap(),
-            serde_json::to_vec_pretty(&no_intents).unwrap()
-        );
+        for state in [0, 1, 2, 7, 100, 4 * RECORDS_PER_PART * 2 + 3]
+            .map(big_state)
+            .into_iter()
+            .chain([no_intents])
+        {
+            let n = state.len();
+            let written = to_state_json(&state, 1).unwrap();
+            assert_eq!(written, to_state_json(&state, usize::MAX).unwrap(), "{n}");
+            // It is the JSON of the state ...
+            let read: serde_json::Value = serde_json::from_slice(&written).unwrap();
+            assert_eq!(read, serde_json::to_value(&state).unwrap(), "{n} records");
+            // ... with each record and each intent on a line of its own.
+            let text = String::from_utf8(written).unwrap();
+            let record_lines = text.lines().filter(|l| l.starts_with("    {")).count();
+            assert_eq!(record_lines, n + state.intents.len(), "{n} records");
+            let other_lines = text.lines().count() - record_lines;
+            let brackets = usize::from(n > 0) + 2 * usize::from(!state.intents.is_empty());
+            assert_eq!(other_lines, 5 + brackets + 1, "{n} records:\n{text}");
+        }
+    }
+
+    /// The fully indented layout earlier versions wrote.
+    fn to_indented_json(state: &State) -> Vec<u8> {
+        serde_json::to_vec_pretty(state).unwrap()
     }
 
     #[test]
@@ -1047,17 +996,20 @@ mod tests {
         let mut no_intents = big_state(40);
         no_intents.intents.clear();
         for state in [big_state(1), big_state(300), no_intents, empty] {
-            let text = String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap();
-            let general: RawState = serde_json::from_str(&text).unwrap();
-            let general = general.into_state().unwrap();
-            assert_eq!(general, state);
-            for threads in [1, 2, 3, 8] {
-                let split = f
-                    .parse_split(&text, threads)
-                    .expect("the layout is eksmgr's");
-                assert_eq!(split.into_state().unwrap(), state, "{threads} threads");
+            // The layout eksmgr writes, and the indented one of earlier versions.
+            for text in [to_state_json(&state, 1).unwrap(), to_indented_json(&state)] {
+                let text = String::from_utf8(text).unwrap();
+                let general: RawState = serde_json::from_str(&text).unwrap();
+                let general = general.into_state().unwrap();
+                assert_eq!(general, state);
+                for threads in [1, 2, 3, 8] {
+                    let split = f
+                        .parse_split(&text, threads)
+                        .expect("the layout is eksmgr's");
+                    assert_eq!(split.into_state().unwrap(), state, "{threads} threads");
+                }
+                assert_eq!(f.parse(&text).unwrap(), state);
             }
-            assert_eq!(f.parse(&text).unwrap(), state);
         }
     }
 
@@ -1069,30 +1021,36 @@ mod tests {
         let mut empty = big_state(0);
         empty.intents.clear();
         for state in [big_state(60), no_intents, big_state(0), empty] {
-            let mut text = to_pretty_json(&state, 1).unwrap();
-            text.push(b'\n');
-            // Chunks smaller than a record, a few records, and the whole file.
-            for chunk in [256, 700, 5000, 1 << 20] {
-                for threads in [1, 2, 3] {
-                    let raw = f
-                        .read_layout_chunks(&mut text.as_slice(), threads, chunk)
-                        .expect("the layout is eksmgr's");
-                    assert_eq!(raw.into_state().unwrap(), state, "{chunk} {threads}");
+            for mut text in [to_state_json(&state, 1).unwrap(), to_indented_json(&state)] {
+                text.push(b'\n');
+                // Chunks smaller than a record, a few records, and the whole file.
+                for chunk in [256, 700, 5000, 1 << 20] {
+                    for threads in [1, 2, 3] {
+                        let raw = f
+                            .read_layout_chunks(&mut text.as_slice(), threads, chunk)
+                            .expect("the layout is eksmgr's");
+                        assert_eq!(raw.into_state().unwrap(), state, "{chunk} {threads}");
+                    }
                 }
+                // A file that is not whole (cut inside a record) is not taken.
+                let cut = &text[..text.len() * 2 / 3];
+                assert!(f.read_layout_chunks(&mut &cut[..], 2, 700).is_none());
             }
-            // A file that is not whole (cut inside a record) is not taken.
-            let cut = &text[..text.len() * 2 / 3];
-            assert!(f.read_layout_chunks(&mut &cut[..], 2, 700).is_none());
         }
-        let text = to_pretty_json(&big_state(60), 1).unwrap();
-        let broken = String::from_utf8(text)
-            .unwrap()
-            .replacen("\"id\": \"r33\"", "\"id\": 7", 1);
-        for chunk in [256, 700, 1 << 20] {
-            assert!(
-                f.read_layout_chunks(&mut broken.as_bytes(), 2, chunk)
-                    .is_none()
-            );
+        let state = big_state(60);
+        for (text, victim) in [
+            (to_state_json(&state, 1).unwrap(), "\"id\":\"r33\""),
+            (to_indented_json(&state), "\"id\": \"r33\""),
+        ] {
+            let broken = String::from_utf8(text)
+                .unwrap()
+                .replacen(victim, "\"id\":7", 1);
+            for chunk in [256, 700, 1 << 20] {
+                assert!(
+                    f.read_layout_chunks(&mut broken.as_bytes(), 2, chunk)
+                        .is_none()
+                );
+            }
         }
     }
 
@@ -1107,9 +1065,9 @@ mod tests {
         // A bad value late in the file: the general path reads it and places the error.
         let text = fs::read_to_string(f.path()).unwrap();
         let n = state.len();
-        let target = format!("\"id\": \"r{}\"", n - 10);
+        let target = format!("\"id\":\"r{}\"", n - 10);
         let at = text.find(&target).unwrap();
-        fs::write(f.path(), text.replacen(&target, "\"id\": true", 1)).unwrap();
+        fs::write(f.path(), text.replacen(&target, "\"id\":true", 1)).unwrap();
         match f.load() {
             Err(StateError::Parse { line, .. }) => {
                 assert_eq!(line, text[..at].matches('\n').count() + 1);
@@ -1137,9 +1095,9 @@ mod tests {
         assert!(f.parse_split(&wide, 2).is_none());
         assert_eq!(f.parse(&wide).unwrap(), state);
         // A record that does not parse, in any part: no split result, whatever the threads.
-        let text = String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap();
-        for victim in ["\"id\": \"r3\"", "\"id\": \"r48\""] {
-            let broken = text.replacen(victim, "\"id\": 7", 1);
+        let text = String::from_utf8(to_state_json(&state, 1).unwrap()).unwrap();
+        for victim in ["\"id\":\"r3\"", "\"id\":\"r48\""] {
+            let broken = text.replacen(victim, "\"id\":7", 1);
             for threads in [1, 2, 3] {
                 assert!(f.parse_split(&broken, threads).is_none(), "{victim}");
             }
@@ -1150,17 +1108,17 @@ mod tests {
     fn a_large_state_parsed_in_parts_is_the_same_and_errors_keep_their_place() {
         let n = PARALLEL_RECORDS_MIN + 1000;
         let state = big_state(n);
-        let text = String::from_utf8(to_pretty_json(&state, 1).unwrap()).unwrap();
+        let text = String::from_utf8(to_state_json(&state, 1).unwrap()).unwrap();
         let f = StateFile::new("s.json");
         assert_eq!(f.parse(&text).unwrap(), state);
 
         // A bad value in a record near the end (parsed by the last part): the error is at the
         // value's line and column in the file, as a whole-file parse would say.
-        let target = format!("\"id\": \"r{}\"", n - 10);
+        let target = format!("\"id\":\"r{}\"", n - 10);
         let at = text.find(&target).unwrap();
-        let broken = format!("{}\"id\": true{}", &text[..at], &text[at + target.len()..]);
+        let broken = format!("{}\"id\":true{}", &text[..at], &text[at + target.len()..]);
         let line = text[..at].matches('\n').count() + 1;
-        let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + "\"id\": true".len();
+        let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + "\"id\":true".len();
         match f.parse(&broken) {
             Err(StateError::Parse {
                 line: l,
