@@ -77,7 +77,7 @@ fn with_extra(statement: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // The evaluator.
 
-fn req(principal: &str, action: &str, resource: &str) -> Request {
+fn req(principal: &str, action: &'static str, resource: &str) -> Request {
     Request::new(
         RequestValue::exact(principal),
         action,
@@ -352,7 +352,7 @@ fn the_required_calls_cover_each_caller() {
         reqs.iter().any(|r| {
             r.caller == caller
                 && r.need == need
-                && r.account == "333333333333"
+                && &*r.account == "333333333333"
                 && r.request.action == action
                 && r.request.resource.as_str() == resource
         })

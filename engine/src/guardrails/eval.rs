@@ -34,30 +34,34 @@
 //! does, does not when none does (by their literal prefixes and suffixes), and may otherwise.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 use crate::model::Value;
 
 use crate::policy::{self, PolicyError, wildcard_match};
 
 /// A value of the request: known exactly, or only as a pattern where `*` stands for any text.
+/// The text is shared: the guardrails make many requests of each principal and resource (one
+/// per action), and copying one copies a pointer.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RequestValue {
     /// The value itself.
-    Exact(String),
+    Exact(Arc<str>),
     /// A pattern every possible value matches (`*` is any text, `?` is not special).
-    Pattern(String),
+    Pattern(Arc<str>),
 }
 
 impl RequestValue {
     /// An exactly known value.
-    pub fn exact(s: impl Into<String>) -> Self {
+    pub fn exact(s: impl Into<Arc<str>>) -> Self {
         RequestValue::Exact(s.into())
     }
 
     /// A value known only as a pattern (`*` is any text).
-    pub fn pattern(s: impl Into<String>) -> Self {
+    pub fn pattern(s: impl Into<Arc<str>>) -> Self {
         RequestValue::Pattern(s.into())
     }
 
@@ -115,45 +119,63 @@ pub struct Request {
     /// The calling principal's ARN (for a role session: the role's ARN).
     pub principal: RequestValue,
     /// The action, `service:Operation`.
-    pub action: String,
+    pub action: Cow<'static, str>,
     /// The resource ARN (`*` for actions without a resource).
     pub resource: RequestValue,
-    /// Condition keys known before apply, by lower-case name.
-    context: BTreeMap<String, RequestValue>,
+    /// Condition keys known before apply, by lower-case name, sorted by name: a few, so a
+    /// sorted list (which orders requests as a map would) rather than a map.
+    context: Vec<(Cow<'static, str>, RequestValue)>,
 }
 
 impl Request {
     /// A request; `aws:PrincipalArn` is the principal and `aws:PrincipalAccount` its ARN's
     /// account (when that part holds no wildcard).
-    pub fn new(principal: RequestValue, action: impl Into<String>, resource: RequestValue) -> Self {
-        let mut context = BTreeMap::new();
-        if let Some(account) = principal.as_str().split(':').nth(4)
-            && !account.is_empty()
-            && !account.contains(['*', '?'])
-        {
-            context.insert(
-                "aws:principalaccount".to_string(),
-                RequestValue::exact(account),
-            );
-        }
-        context.insert("aws:principalarn".to_string(), principal.clone());
-        Request {
+    pub fn new(
+        principal: RequestValue,
+        action: impl Into<Cow<'static, str>>,
+        resource: RequestValue,
+    ) -> Self {
+        let mut request = Request {
+            context: Vec::with_capacity(3),
             principal,
             action: action.into(),
             resource,
-            context,
+        };
+        if let Some(account) = request.principal.as_str().split(':').nth(4)
+            && !account.is_empty()
+            && !account.contains(['*', '?'])
+        {
+            let account = RequestValue::exact(account);
+            request.set(Cow::Borrowed("aws:principalaccount"), account);
         }
+        let arn = request.principal.clone();
+        request.set(Cow::Borrowed("aws:principalarn"), arn);
+        request
     }
 
     /// Sets `aws:RequestedRegion`.
-    pub fn in_region(self, region: &str) -> Self {
-        self.with_key("aws:RequestedRegion", RequestValue::exact(region))
+    pub fn in_region(mut self, region: impl Into<Arc<str>>) -> Self {
+        let region = RequestValue::exact(region);
+        self.set(Cow::Borrowed("aws:requestedregion"), region);
+        self
     }
 
     /// Sets a condition key (names are case-insensitive).
     pub fn with_key(mut self, key: &str, value: RequestValue) -> Self {
-        self.context.insert(key.to_ascii_lowercase(), value);
+        self.set(Cow::Owned(key.to_ascii_lowercase()), value);
         self
+    }
+
+    /// Sets the condition key `name` (in lower case), keeping the keys sorted.
+    fn set(&mut self, name: Cow<'static, str>, value: RequestValue) {
+        match self.context.binary_search_by(|(n, _)| n.cmp(&name)) {
+            Ok(at) => {
+                if let Some(slot) = self.context.get_mut(at) {
+                    slot.1 = value;
+                }
+            }
+            Err(at) => self.context.insert(at, (name, value)),
+        }
     }
 
     /// A condition key's value, if the request carries it.
@@ -426,8 +448,9 @@ fn values_any(v: &Value, element: &str, f: impl Fn(&str) -> Eval) -> Eval {
     }
 }
 
-/// The strings of a value (booleans and numbers as text, as IAM reads them).
-fn strings(v: &Value) -> Option<Vec<Cow<'_, str>>> {
+/// The strings of a value (booleans and numbers as text, as IAM reads them). Held inline up
+/// to a dozen: an element is read for every request the guardrails check.
+fn strings(v: &Value) -> Option<SmallVec<[Cow<'_, str>; 12]>> {
     fn one(x: &Value) -> Option<Cow<'_, str>> {
         match x {
             Value::String(s) => Some(Cow::Borrowed(s.as_str())),
@@ -438,7 +461,7 @@ fn strings(v: &Value) -> Option<Vec<Cow<'_, str>>> {
     }
     match v {
         Value::Array(list) => list.iter().map(one).collect(),
-        other => one(other).map(|s| vec![s]),
+        other => one(other).map(|s| smallvec::smallvec![s]),
     }
 }
 
@@ -539,21 +562,19 @@ fn equals(literal: &str, value: Text<'_>, ci: bool) -> Tri {
 /// Whether a policy pattern and a request pattern could match a common text: false only when
 /// their literal prefixes or suffixes disagree.
 fn may_overlap(policy: &str, request: &str) -> bool {
-    let is_policy_wild = |c: char| c == '*' || c == '?';
-    let p_prefix: Vec<char> = policy.chars().take_while(|c| !is_policy_wild(*c)).collect();
-    let r_prefix: Vec<char> = request.chars().take_while(|c| *c != '*').collect();
-    let n = p_prefix.len().min(r_prefix.len());
-    if p_prefix[..n] != r_prefix[..n] {
-        return false;
-    }
-    let p_suffix: Vec<char> = policy
+    let is_policy_wild = |c: &char| *c == '*' || *c == '?';
+    let is_request_wild = |c: &char| *c == '*';
+    // Up to the shorter of the two literal prefixes (and suffixes), they agree.
+    let prefixes = policy
+        .chars()
+        .take_while(|c| !is_policy_wild(c))
+        .zip(request.chars().take_while(|c| !is_request_wild(c)));
+    let suffixes = policy
         .chars()
         .rev()
-        .take_while(|c| !is_policy_wild(*c))
-        .collect();
-    let r_suffix: Vec<char> = request.chars().rev().take_while(|c| *c != '*').collect();
-    let n = p_suffix.len().min(r_suffix.len());
-    p_suffix[..n] == r_suffix[..n]
+        .take_while(|c| !is_policy_wild(c))
+        .zip(request.chars().rev().take_while(|c| !is_request_wild(c)));
+    prefixes.chain(suffixes).all(|(p, r)| p == r)
 }
 
 /// An ARN condition value against a request value, part by part.

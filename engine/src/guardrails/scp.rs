@@ -50,12 +50,13 @@
 //! eksmgr manages them through `hub.access_role_name`, not the spoke admin role.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::model::Value;
 
 use super::Findings;
 use super::eval::{self, Decision, Request, RequestValue, StatementRef};
-use crate::blueprint::{Discovery, principal_accounts};
+use crate::blueprint::{Discovery, SpokeAccount, principal_accounts};
 use crate::config::Config;
 use crate::model::{DesiredResource, ResourceKind};
 
@@ -114,7 +115,7 @@ pub struct Requirement {
     /// How much it matters.
     pub need: Need,
     /// The spoke account.
-    pub account: String,
+    pub account: Arc<str>,
     /// The call.
     pub request: Request,
 }
@@ -227,19 +228,41 @@ fn attr<'a>(r: &'a DesiredResource, name: &str) -> Option<&'a str> {
 struct Collector<'a> {
     out: &'a mut BTreeSet<Requirement>,
     caller: Caller,
-    account: &'a str,
+    account: Arc<str>,
     principal: RequestValue,
+    /// The region last asked for, shared by the requests made in it (an account's calls are
+    /// in one or two regions).
+    region: Option<Arc<str>>,
 }
 
-impl Collector<'_> {
-    fn add(&mut self, need: Need, actions: &[&str], resource: RequestValue, region: &str) {
+impl<'a> Collector<'a> {
+    fn new(
+        out: &'a mut BTreeSet<Requirement>,
+        caller: Caller,
+        account: &Arc<str>,
+        principal: RequestValue,
+    ) -> Self {
+        Collector {
+            out,
+            caller,
+            account: Arc::clone(account),
+            principal,
+            region: None,
+        }
+    }
+
+    fn add(&mut self, need: Need, actions: &[&'static str], resource: RequestValue, region: &str) {
+        let region = match &self.region {
+            Some(shared) if **shared == *region => Arc::clone(shared),
+            _ => Arc::clone(self.region.insert(Arc::from(region))),
+        };
         for action in actions {
             self.out.insert(Requirement {
                 caller: self.caller,
                 need,
-                account: self.account.to_string(),
+                account: Arc::clone(&self.account),
                 request: Request::new(self.principal.clone(), *action, resource.clone())
-                    .in_region(region),
+                    .in_region(Arc::clone(&region)),
             });
         }
     }
@@ -252,7 +275,7 @@ pub fn requirements(
     resources: &[DesiredResource],
 ) -> Vec<Requirement> {
     let mut out = BTreeSet::new();
-    for_each_spoke(config, d, resources, |reqs| out.append(reqs));
+    Spokes::new(config, d, resources).each(&d.spokes, |reqs| out.append(reqs));
     out.into_iter().collect()
 }
 
@@ -268,41 +291,48 @@ struct Context<'a> {
     listed: BTreeSet<String>,
 }
 
-/// Calls `f` with the requirements of each spoke in turn (each set holds that spoke's only:
+/// The spokes' requirements, made one spoke at a time (each set holds that spoke's only:
 /// every requirement names its account), so that they need not all be held at once; the
 /// resources are grouped by account first, so each spoke's are found without a scan.
-fn for_each_spoke(
-    config: &Config,
-    d: &Discovery,
-    resources: &[DesiredResource],
-    mut f: impl FnMut(&mut BTreeSet<Requirement>),
-) {
-    let p = d.partition.as_str();
-    let hub = config.hub.account_id.as_str();
-    let ctx = Context {
-        p,
-        iam_region: global_region(p),
-        hub,
-        home: config.organization.home_region.as_str(),
-        stackset_role: &config.governance.stackset.spoke_admin_role_name,
-        spoke_role: config.spoke_admin_role_name(),
-        agent: format!("arn:{p}:iam::{hub}:role/{}", config.hub.agent_role_name),
-        listed: principal_accounts(config, d),
-    };
-    let mut by_account: BTreeMap<&str, Vec<&DesiredResource>> = BTreeMap::new();
-    for r in resources {
-        by_account
-            .entry(r.address.account.as_str())
-            .or_default()
-            .push(r);
+struct Spokes<'a> {
+    ctx: Context<'a>,
+    by_account: BTreeMap<&'a str, Vec<&'a DesiredResource>>,
+}
+
+impl<'a> Spokes<'a> {
+    fn new(config: &'a Config, d: &'a Discovery, resources: &'a [DesiredResource]) -> Self {
+        let p = d.partition.as_str();
+        let hub = config.hub.account_id.as_str();
+        let ctx = Context {
+            p,
+            iam_region: global_region(p),
+            hub,
+            home: config.organization.home_region.as_str(),
+            stackset_role: &config.governance.stackset.spoke_admin_role_name,
+            spoke_role: config.spoke_admin_role_name(),
+            agent: format!("arn:{p}:iam::{hub}:role/{}", config.hub.agent_role_name),
+            listed: principal_accounts(config, d),
+        };
+        let mut by_account: BTreeMap<&str, Vec<&DesiredResource>> = BTreeMap::new();
+        for r in resources {
+            by_account
+                .entry(r.address.account.as_str())
+                .or_default()
+                .push(r);
+        }
+        Spokes { ctx, by_account }
     }
-    let mut out = BTreeSet::new();
-    for spoke in &d.spokes {
-        let s = spoke.id.as_str();
-        let planned = by_account.get(s).map_or(&[][..], Vec::as_slice);
-        spoke_requirements(&ctx, s, planned, &mut out);
-        f(&mut out);
-        out.clear();
+
+    /// Calls `f` with the requirements of each of `spokes` in turn.
+    fn each(&self, spokes: &[SpokeAccount], mut f: impl FnMut(&mut BTreeSet<Requirement>)) {
+        let mut out = BTreeSet::new();
+        for spoke in spokes {
+            let s = spoke.id.as_str();
+            let planned = self.by_account.get(s).map_or(&[][..], Vec::as_slice);
+            spoke_requirements(&self.ctx, s, planned, &mut out);
+            f(&mut out);
+            out.clear();
+        }
     }
 }
 
@@ -324,12 +354,13 @@ fn spoke_requirements(
         listed,
     } = ctx;
     let s = spoke;
-    let mut exec = Collector {
-        out: &mut *out,
-        caller: Caller::StackSetExecution,
-        account: s,
-        principal: RequestValue::pattern(format!("arn:{p}:iam::{s}:role/stacksets-exec-*")),
-    };
+    let account: Arc<str> = Arc::from(s);
+    let mut exec = Collector::new(
+        &mut *out,
+        Caller::StackSetExecution,
+        &account,
+        RequestValue::pattern(format!("arn:{p}:iam::{s}:role/stacksets-exec-*")),
+    );
     let admin_by_stackset = RequestValue::exact(format!("arn:{p}:iam::{s}:role/{stackset_role}"));
     exec.add(
         Need::Required,
@@ -344,12 +375,12 @@ fn spoke_requirements(
         iam_region,
     );
 
-    let mut hub_agent = Collector {
-        out: &mut *out,
-        caller: Caller::HubAgent,
-        account: s,
-        principal: RequestValue::exact(agent.clone()),
-    };
+    let mut hub_agent = Collector::new(
+        &mut *out,
+        Caller::HubAgent,
+        &account,
+        RequestValue::exact(agent.as_str()),
+    );
     hub_agent.add(
         Need::Required,
         &["sts:AssumeRole"],
@@ -360,12 +391,12 @@ fn spoke_requirements(
     if s == *hub {
         return;
     }
-    let mut admin = Collector {
-        out: &mut *out,
-        caller: Caller::SpokeAdmin,
-        account: s,
-        principal: RequestValue::exact(format!("arn:{p}:iam::{s}:role/{spoke_role}")),
-    };
+    let mut admin = Collector::new(
+        &mut *out,
+        Caller::SpokeAdmin,
+        &account,
+        RequestValue::exact(format!("arn:{p}:iam::{s}:role/{spoke_role}")),
+    );
     if listed.contains(s) {
         admin.add(
             Need::Required,
@@ -510,10 +541,10 @@ enum Verdict {
 
 /// Requirements one statement denies (or may deny): for a denial, those of one caller (the
 /// fix names that caller); for a statement that cannot be proven harmless, all of them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Group {
     actions: BTreeMap<Caller, BTreeSet<String>>,
-    accounts: BTreeSet<String>,
+    accounts: BTreeSet<Arc<str>>,
     reasons: BTreeSet<String>,
     /// Whether something other than a deletion is blocked.
     required: bool,
@@ -534,6 +565,19 @@ impl Group {
         };
         if better {
             self.example = Some(req.clone());
+        }
+    }
+
+    /// Adds what another part of the spokes found for the same statement.
+    fn merge(&mut self, other: Group) {
+        for (caller, actions) in other.actions {
+            self.actions.entry(caller).or_default().extend(actions);
+        }
+        self.accounts.extend(other.accounts);
+        self.reasons.extend(other.reasons);
+        self.required |= other.required;
+        if let Some(example) = &other.example {
+            self.offer_example(example);
         }
     }
 
@@ -579,25 +623,53 @@ impl Group {
     }
 }
 
-/// Checks the planned SCP against every requirement; what it blocks goes to `findings`.
-pub(crate) fn check(
-    config: &Config,
-    d: &Discovery,
-    resources: &[DesiredResource],
-    findings: &mut Findings,
-) {
-    let scp = &config.governance.scp;
-    let Some(doc) = resources
-        .iter()
-        .find(|r| r.kind == ResourceKind::OrgPolicy && r.address.name == scp.name)
-        .and_then(|r| r.attrs.get("content"))
-        .and_then(|v| v.known())
-    else {
-        return;
-    };
-    let mut groups: BTreeMap<(StatementRef, Verdict, Option<Caller>), Group> = BTreeMap::new();
+/// Below this many spokes the SCP is checked on one thread.
+const PARALLEL_SPOKES_MIN: usize = 200;
+
+/// What the SCP blocks, by statement, verdict and (for a denial) caller.
+type Groups = BTreeMap<(StatementRef, Verdict, Option<Caller>), Group>;
+
+/// What `doc` blocks of the requirements of `accounts`, found in `threads` contiguous parts of
+/// them at once (the check is most of a large estate's expansion) and merged: the same as on
+/// one thread.
+fn find(
+    doc: &Value,
+    spokes: &Spokes<'_>,
+    accounts: &[SpokeAccount],
+    threads: usize,
+) -> Result<Groups, eval::EvalError> {
+    if threads <= 1 {
+        return check_spokes(doc, spokes, accounts);
+    }
+    let part = accounts.len().div_ceil(threads).max(1);
+    let found: Vec<Result<Groups, eval::EvalError>> = std::thread::scope(|scope| {
+        let running: Vec<_> = accounts
+            .chunks(part)
+            .map(|chunk| scope.spawn(move || check_spokes(doc, spokes, chunk)))
+            .collect();
+        running
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut groups = Groups::new();
+    for part in found {
+        for (key, g) in part? {
+            groups.entry(key).or_default().merge(g);
+        }
+    }
+    Ok(groups)
+}
+
+/// Evaluates `doc` for the requirements of `spokes`: what it blocks, grouped.
+fn check_spokes(
+    doc: &Value,
+    spokes: &Spokes<'_>,
+    accounts: &[SpokeAccount],
+) -> Result<Groups, eval::EvalError> {
+    let mut groups = Groups::new();
     let mut error = None;
-    for_each_spoke(config, d, resources, |requirements| {
+    spokes.each(accounts, |requirements| {
         if error.is_some() {
             return;
         }
@@ -623,21 +695,52 @@ pub(crate) fn check(
                 g.actions
                     .entry(req.caller)
                     .or_default()
-                    .insert(req.request.action.clone());
-                g.accounts.insert(req.account.clone());
+                    .insert(req.request.action.to_string());
+                g.accounts.insert(Arc::clone(&req.account));
                 g.reasons.extend(reason);
                 g.required |= req.need == Need::Required;
                 g.offer_example(&req);
             }
         }
     });
-    if let Some(e) = error {
-        findings.errors.push(format!(
-            "the SCP `{}` cannot be checked against what eksmgr needs: {e}",
-            scp.name
-        ));
-        return;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(groups),
     }
+}
+
+/// Checks the planned SCP against every requirement; what it blocks goes to `findings`.
+pub(crate) fn check(
+    config: &Config,
+    d: &Discovery,
+    resources: &[DesiredResource],
+    findings: &mut Findings,
+) {
+    let scp = &config.governance.scp;
+    let Some(doc) = resources
+        .iter()
+        .find(|r| r.kind == ResourceKind::OrgPolicy && r.address.name == scp.name)
+        .and_then(|r| r.attrs.get("content"))
+        .and_then(|v| v.known())
+    else {
+        return;
+    };
+    let spokes = Spokes::new(config, d, resources);
+    let threads = if d.spokes.len() < PARALLEL_SPOKES_MIN {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    };
+    let groups = match find(doc, &spokes, &d.spokes, threads) {
+        Ok(groups) => groups,
+        Err(e) => {
+            findings.errors.push(format!(
+                "the SCP `{}` cannot be checked against what eksmgr needs: {e}",
+                scp.name
+            ));
+            return;
+        }
+    };
     let doc_len = doc
         .get("Statement")
         .and_then(Value::as_array)
@@ -726,9 +829,9 @@ fn exception(config: &Config, d: &Discovery, caller: Caller) -> String {
 }
 
 /// `account 1`, or `accounts 1, 2, 3 and 4 more`.
-fn accounts(set: &BTreeSet<String>) -> String {
+fn accounts(set: &BTreeSet<Arc<str>>) -> String {
     const SHOWN: usize = 5;
-    let list: Vec<&str> = set.iter().map(String::as_str).take(SHOWN).collect();
+    let list: Vec<&str> = set.iter().map(|a| &**a).take(SHOWN).collect();
     let more = set.len().saturating_sub(SHOWN);
     format!(
         "account{} {}{}",
@@ -740,4 +843,34 @@ fn accounts(set: &BTreeSet<String>) -> String {
             String::new()
         }
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::synthetic::Estate;
+    use eksmgr_state::json;
+
+    #[test]
+    fn the_check_in_parts_finds_what_it_finds_on_one_thread() {
+        let estate = Estate::new(PARALLEL_SPOKES_MIN + 50);
+        let config = crate::config::parse(&estate.config_toml(), "eksmgr.toml").unwrap();
+        let d = estate.discovery();
+        let bp = crate::blueprint::expand(&config, &d).unwrap();
+        // A denial (of two callers) and a statement that cannot be proven harmless.
+        let doc = json!({"Statement": [
+            {"Sid": "NoRoles", "Effect": "Deny", "Action": "iam:CreateRole", "Resource": "*"},
+            {"Sid": "Vpc", "Effect": "Deny", "Action": "eks:*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}}}
+        ]});
+        let spokes = Spokes::new(&config, &d, &bp.resources);
+        let one = find(&doc, &spokes, &d.spokes, 1).unwrap();
+        assert_eq!(one.len(), 3, "{one:#?}");
+        let all = d.spokes.len();
+        assert!(one.values().all(|g| g.accounts.len() == all));
+        for threads in [2, 3, 7] {
+            assert_eq!(find(&doc, &spokes, &d.spokes, threads).unwrap(), one);
+        }
+    }
 }
