@@ -5,7 +5,8 @@
 //! the 96 of an address): at 100,000 resources, copies in the nodes, the index and the
 //! topological order were 30 MB held while a plan is made.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use foldhash::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -96,6 +97,55 @@ impl<'a> Graph<'a> {
         Ok(g)
     }
 
+    /// [`Graph::build_with`] for a caller that has numbered the resources itself: node `i` is
+    /// `addresses[i]` and `deps` yields, for each node in turn, the numbers of its
+    /// dependencies (one may repeat). No address is hashed (the caller has looked each one up
+    /// already), so the graph keeps no index by address: [`Graph::dependencies`] and
+    /// [`Graph::dependents`] search its nodes, and [`Graph::dependencies_of`] is the way to
+    /// ask it.
+    pub fn build_numbered<I, D>(
+        addresses: &[&'a ResourceAddress],
+        deps: I,
+    ) -> Result<Graph<'a>, GraphError>
+    where
+        I: IntoIterator<Item = D>,
+        D: IntoIterator<Item = usize>,
+    {
+        let mut graph: DiGraph<&'a ResourceAddress, ()> =
+            DiGraph::with_capacity(addresses.len(), addresses.len());
+        for &addr in addresses {
+            graph.add_node(addr);
+        }
+        let n = graph.node_count();
+        let mut from_here = Sources::default();
+        for (to, deps) in deps.into_iter().enumerate().take(n) {
+            from_here.reset();
+            let to = NodeIndex::new(to);
+            for from in deps {
+                if from >= n {
+                    continue;
+                }
+                let from = NodeIndex::new(from);
+                if from_here.insert(from) {
+                    graph.add_edge(from, to, ());
+                }
+            }
+        }
+        let g = Graph {
+            graph,
+            index: HashMap::default(),
+        };
+        g.check_acyclic()?;
+        Ok(g)
+    }
+
+    /// The numbers of node `i`'s direct dependencies, in no particular order.
+    pub fn dependencies_of(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.graph
+            .neighbors_directed(NodeIndex::new(i), petgraph::Incoming)
+            .map(|m| m.index())
+    }
+
     /// The graph of desired resources (hard and ordering-only dependencies).
     pub fn of_desired(
         desired: &'a [crate::model::DesiredResource],
@@ -174,27 +224,39 @@ impl<'a> Graph<'a> {
     /// [`Graph::topological`]: a caller that numbered its resources the same way finds them
     /// by index, not by address.
     pub fn topological_nodes(&self) -> Vec<usize> {
-        // In-degrees by node index; the ready nodes ordered by address (unique, so the index
-        // beside it never decides the order).
+        let n = self.graph.node_count();
         let mut indegree: Vec<usize> = self
             .graph
             .node_indices()
-            .map(|n| self.graph.neighbors_directed(n, petgraph::Incoming).count())
+            .map(|m| self.graph.neighbors_directed(m, petgraph::Incoming).count())
             .collect();
-        let mut ready: BTreeSet<(&'a ResourceAddress, NodeIndex)> = self
-            .graph
-            .node_indices()
-            .filter(|n| indegree[n.index()] == 0)
-            .map(|n| (self.graph[n], n))
+        // Ready nodes are taken in address order (addresses are unique): by their rank among
+        // the addresses, found by one sort, so that keeping them in order compares numbers.
+        let mut by_address: Vec<NodeIndex> = self.graph.node_indices().collect();
+        by_address.sort_unstable_by(|a, b| self.graph[*a].cmp(self.graph[*b]));
+        let mut rank = vec![0; n];
+        for (r, m) in by_address.iter().enumerate() {
+            if let Some(slot) = rank.get_mut(m.index()) {
+                *slot = r;
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<usize>> = by_address
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| indegree.get(m.index()) == Some(&0))
+            .map(|(r, _)| Reverse(r))
             .collect();
-        let mut out = Vec::with_capacity(self.graph.node_count());
-        while let Some((_, n)) = ready.pop_first() {
-            out.push(n.index());
-            for m in self.graph.neighbors(n) {
-                if let Some(d) = indegree.get_mut(m.index()) {
+        let mut out = Vec::with_capacity(n);
+        while let Some(Reverse(r)) = ready.pop() {
+            let Some(&m) = by_address.get(r) else {
+                continue;
+            };
+            out.push(m.index());
+            for next in self.graph.neighbors(m) {
+                if let Some(d) = indegree.get_mut(next.index()) {
                     *d -= 1;
                     if *d == 0 {
-                        ready.insert((self.graph[m], m));
+                        ready.push(Reverse(rank.get(next.index()).copied().unwrap_or(0)));
                     }
                 }
             }
@@ -202,11 +264,22 @@ impl<'a> Graph<'a> {
         out
     }
 
+    /// The node of an address: from the index, or searched for in a graph built from
+    /// numbers (which has none).
+    fn node(&self, addr: &ResourceAddress) -> Option<NodeIndex> {
+        match self.index.get(addr) {
+            Some(&n) => Some(n),
+            None if self.index.is_empty() => {
+                self.graph.node_indices().find(|&n| self.graph[n] == addr)
+            }
+            None => None,
+        }
+    }
+
     /// Direct dependencies of an address.
     pub fn dependencies(&self, addr: &ResourceAddress) -> Vec<ResourceAddress> {
-        self.index
-            .get(addr)
-            .map(|&n| {
+        self.node(addr)
+            .map(|n| {
                 let mut v: Vec<_> = self
                     .graph
                     .neighbors_directed(n, petgraph::Incoming)
@@ -220,9 +293,8 @@ impl<'a> Graph<'a> {
 
     /// Direct dependents of an address.
     pub fn dependents(&self, addr: &ResourceAddress) -> Vec<ResourceAddress> {
-        self.index
-            .get(addr)
-            .map(|&n| {
+        self.node(addr)
+            .map(|n| {
                 let mut v: Vec<_> = self
                     .graph
                     .neighbors(n)
@@ -248,7 +320,7 @@ impl<'a> Graph<'a> {
     pub fn to_dot(&self) -> String {
         let mut out =
             String::from("digraph eksmgr {\n  rankdir = \"LR\";\n  node [shape = box];\n");
-        let mut nodes: Vec<&ResourceAddress> = self.index.keys().copied().collect();
+        let mut nodes: Vec<&ResourceAddress> = self.graph.node_weights().copied().collect();
         nodes.sort();
         for n in nodes {
             let _ = writeln!(out, "  \"{}\";", escape(&n.to_string()));
@@ -275,7 +347,7 @@ impl<'a> Graph<'a> {
     /// numbered, edges from a dependency to what depends on it.
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart LR\n");
-        let mut nodes: Vec<&ResourceAddress> = self.index.keys().copied().collect();
+        let mut nodes: Vec<&ResourceAddress> = self.graph.node_weights().copied().collect();
         nodes.sort();
         let ids: HashMap<&ResourceAddress, usize> =
             nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
@@ -385,6 +457,46 @@ mod tests {
         assert_eq!(g.topological(), vec![&z, &y, &x]);
         assert_eq!(g.dependencies(&x), vec![y.clone()]);
         assert_eq!(g.dependents(&z), vec![y]);
+    }
+
+    #[test]
+    fn a_numbered_graph_orders_and_answers_as_one_built_from_addresses() {
+        // Nodes not in address order, a diamond, ties, a repeated dependency and a number
+        // past the end (ignored).
+        let names = ["m", "c", "z", "a", "q", "b"];
+        let addrs: Vec<ResourceAddress> = names.iter().map(|n| a(n)).collect();
+        let deps: Vec<Vec<usize>> = vec![vec![1, 2], vec![3], vec![3, 3], vec![], vec![], vec![9]];
+        let by_address: Vec<(ResourceAddress, Vec<ResourceAddress>)> = addrs
+            .iter()
+            .zip(&deps)
+            .map(|(k, d)| {
+                (
+                    k.clone(),
+                    d.iter().filter_map(|&j| addrs.get(j).cloned()).collect(),
+                )
+            })
+            .collect();
+        let g1 = Graph::build(by_address.iter().map(|(k, d)| (k, d.as_slice()))).unwrap();
+        let refs: Vec<&ResourceAddress> = addrs.iter().collect();
+        let g2 = Graph::build_numbered(&refs, deps.iter().map(|d| d.iter().copied())).unwrap();
+        assert_eq!(g2.topological_nodes(), g1.topological_nodes());
+        assert_eq!(
+            g2.topological(),
+            vec![
+                &addrs[3], &addrs[5], &addrs[1], &addrs[4], &addrs[2], &addrs[0]
+            ]
+        );
+        assert_eq!(g2.graph.edge_count(), 4);
+        let mut of_m: Vec<usize> = g2.dependencies_of(0).collect();
+        of_m.sort();
+        assert_eq!(of_m, vec![1, 2]);
+        assert_eq!(g2.dependencies(&addrs[0]), g1.dependencies(&addrs[0]));
+        assert_eq!(g2.dependents(&addrs[3]), g1.dependents(&addrs[3]));
+        assert_eq!(g2.to_dot(), g1.to_dot());
+        // A cycle is found as in a graph built from addresses.
+        let cyclic = [vec![1], vec![0]];
+        let err = Graph::build_numbered(&refs[..2], cyclic.iter().map(|d| d.iter().copied()));
+        assert!(matches!(err, Err(GraphError::Cycle(path)) if path.len() == 3));
     }
 
     #[test]

@@ -398,24 +398,41 @@ impl Planner {
                 }
             }
         }
-        // Graph over desired resources and state-only records (their dependencies borrowed,
-        // not copied); a state-only record's dependencies on what no longer exists are left
-        // out.
-        type Deps<'a> = Box<dyn Iterator<Item = &'a ResourceAddress> + 'a>;
+        // Graph over desired resources and state-only records, built from their numbers (the
+        // dependencies of resource `i` are `deps[starts[i]..starts[i + 1]]`); a state-only
+        // record's dependencies on what no longer exists are left out.
+        let mut deps: Vec<usize> = Vec::with_capacity(2 * addresses.len());
+        let mut starts: Vec<usize> = Vec::with_capacity(addresses.len() + 1);
+        for (i, &addr) in addresses.iter().enumerate() {
+            starts.push(deps.len());
+            match (desired.get(i), records.get(i).copied().flatten()) {
+                (Some(d), _) => {
+                    for dep in d.depends_on.iter().chain(&d.order_after) {
+                        let Some(&j) = index.get(dep) else {
+                            return Err(GraphError::Dangling {
+                                from: addr.clone(),
+                                to: dep.clone(),
+                            }
+                            .into());
+                        };
+                        deps.push(j);
+                    }
+                }
+                (None, Some(rec)) => {
+                    deps.extend(rec.depends_on.iter().filter_map(|dep| index.get(dep)));
+                }
+                (None, None) => {}
+            }
+        }
+        starts.push(deps.len());
+        let graph = Graph::build_numbered(
+            &addresses,
+            starts
+                .windows(2)
+                .map(|w| deps.get(w[0]..w[1]).unwrap_or_default().iter().copied()),
+        )?;
+        drop((deps, starts));
         let index = &index;
-        let nodes = addresses.iter().enumerate().map(|(i, &addr)| {
-            let deps: Deps<'_> = match (desired.get(i), records.get(i).copied().flatten()) {
-                (Some(d), _) => Box::new(d.depends_on.iter().chain(&d.order_after)),
-                (None, Some(rec)) => Box::new(
-                    rec.depends_on
-                        .iter()
-                        .filter(move |d| index.contains_key(*d)),
-                ),
-                (None, None) => Box::new(std::iter::empty()),
-            };
-            (addr, deps)
-        });
-        let graph = Graph::build_with(nodes)?;
         let graph_len = addresses.len();
 
         let mut plan = Plan {
@@ -486,7 +503,12 @@ impl Planner {
             let hard: &[ResourceAddress] = match wanted {
                 Some(d) => &d.depends_on,
                 None => {
-                    state_only_deps = graph.dependencies(addr);
+                    let mut deps: Vec<ResourceAddress> = graph
+                        .dependencies_of(i)
+                        .filter_map(|j| addresses.get(j).map(|&a| a.clone()))
+                        .collect();
+                    deps.sort();
+                    state_only_deps = deps;
                     &state_only_deps
                 }
             };
