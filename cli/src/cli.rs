@@ -70,6 +70,20 @@ pub enum Command {
     State(StateCommand),
     /// Write a kubeconfig context for every managed EKS cluster in state (no AWS calls).
     Kubeconfig(KubeconfigArgs),
+    /// Print the completion script for a shell on stdout, e.g.
+    /// `eksmgr completions bash > ~/.local/share/bash-completion/completions/eksmgr`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout, e.g. `eksmgr man | man -l -`; with `--dir`,
+    /// write one page per command there (eksmgr.1, eksmgr-plan.1 ...).
+    Man {
+        /// The directory to write the pages into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Output formats of `graph`.

@@ -1,4 +1,5 @@
-//! The commands: validate, plan, apply, destroy, unlock, graph, state and kubeconfig. Each
+//! The commands: validate, plan, apply, destroy, unlock, graph, state, kubeconfig, and the
+//! shell completions and manual page generated from the command-line definition. Each
 //! returns the process exit code; errors bubble up to `main` as `anyhow` errors.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -48,6 +49,86 @@ async fn command(cli: &Cli, s: Styler) -> Result<u8> {
         Command::Import { address, id } => import(cli, address, id).await,
         Command::State(sc) => state(cli, sc),
         Command::Kubeconfig(args) => kubeconfig(cli, args),
+        Command::Completions { shell } => completions(*shell, &mut std::io::stdout().lock()),
+        Command::Man { dir } => man(dir.as_deref(), &mut std::io::stdout().lock()),
+    }
+}
+
+/// Writes the completion script of `shell` (generated from the command-line definition).
+fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<u8> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    // Made whole first: the generator cannot report a write error, and a reader that stops
+    // early (`| head`) is not one.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "eksmgr", &mut script);
+    write_generated(out, &script, "the completion script")
+}
+
+/// The EXIT STATUS and ENVIRONMENT sections of the main manual page (roff).
+const MAN_EXTRA_SECTIONS: &str = r#".SH "EXIT STATUS"
+.TP
+0
+Success; with \fBplan \-\-detailed\-exitcode\fR, no changes.
+.TP
+1
+An error: bad configuration, an AWS error, a lock held by another run, a resource that could
+not be read, a change that needs an opt\-in.
+.TP
+2
+\fBplan \-\-detailed\-exitcode\fR only: changes are present.
+.TP
+130
+Interrupted twice (the first interrupt lets running operations finish and saves state).
+.SH ENVIRONMENT
+.TP
+\fBAWS_PROFILE\fR, \fBAWS_REGION\fR, \fBAWS_ACCESS_KEY_ID\fR, \fBAWS_ENDPOINT_URL\fR ...
+Credentials, region and endpoints, read as the AWS CLI reads them.
+.TP
+\fBNO_COLOR\fR
+Any value but empty turns colours off, as \fB\-\-no\-color\fR does.
+.TP
+\fBRUST_LOG\fR
+Diagnostic logs on stderr, e.g. \fBRUST_LOG=aws_smithy_runtime=debug\fR.
+"#;
+
+/// Writes the manual page to `out`, or one page per command into `dir`.
+fn man(dir: Option<&Path>, out: &mut dyn Write) -> Result<u8> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        return write_generated(out, &main_man_page(command)?, "the manual page");
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cannot = || format!("cannot write the manual pages into {}", dir.display());
+    // The pages of the commands as clap_mangen names and writes them, then the main page
+    // over its own, with the sections it lacks.
+    clap_mangen::generate_to(command.clone(), dir).with_context(cannot)?;
+    let page = main_man_page(command)?;
+    std::fs::write(dir.join("eksmgr.1"), page).with_context(cannot)?;
+    Ok(0)
+}
+
+/// The main manual page: clap_mangen's sections, with the exit status and the environment
+/// before the version.
+fn main_man_page(command: clap::Command) -> Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(command);
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    man.render_subcommands_section(&mut page)?;
+    page.extend_from_slice(MAN_EXTRA_SECTIONS.as_bytes());
+    man.render_version_section(&mut page)?;
+    Ok(page)
+}
+
+/// Writes generated text to stdout; a reader that closed the pipe early is not an error.
+fn write_generated(out: &mut dyn Write, text: &[u8], what: &str) -> Result<u8> {
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(e).with_context(|| format!("cannot write {what}")),
     }
 }
 
@@ -651,4 +732,115 @@ fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> Result
 fn kubeconfig(cli: &Cli, args: &KubeconfigArgs) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     kubeconfig::run(&loaded, args)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// Every command a user types, as completions and the manual name them.
+    const COMMANDS: &[&str] = &[
+        "validate",
+        "plan",
+        "show",
+        "apply",
+        "destroy",
+        "unlock",
+        "graph",
+        "import",
+        "state",
+        "kubeconfig",
+        "completions",
+        "man",
+    ];
+
+    #[test]
+    fn completions_of_every_shell_name_the_commands_and_their_flags() {
+        for shell in clap_complete::Shell::value_variants() {
+            let mut out = Vec::new();
+            assert_eq!(completions(*shell, &mut out).unwrap(), 0);
+            let script = String::from_utf8(out).unwrap();
+            for word in COMMANDS.iter().chain(&["detailed-exitcode", "parallelism"]) {
+                assert!(script.contains(word), "{shell}: {word} missing");
+            }
+        }
+        // The bash script is valid bash.
+        let mut script = Vec::new();
+        completions(clap_complete::Shell::Bash, &mut script).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eksmgr.bash");
+        std::fs::write(&path, &script).unwrap();
+        let status = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&path)
+            .status()
+            .expect("bash runs");
+        assert!(status.success(), "bash -n: {status}");
+    }
+
+    #[test]
+    fn the_manual_has_every_command_the_exit_codes_and_a_page_per_command() {
+        let mut out = Vec::new();
+        assert_eq!(man(None, &mut out).unwrap(), 0);
+        let page = String::from_utf8(out).unwrap();
+        assert!(page.contains(".TH eksmgr 1"), "{page}");
+        for section in [
+            "SYNOPSIS",
+            "OPTIONS",
+            "SUBCOMMANDS",
+            "\"EXIT STATUS\"",
+            "ENVIRONMENT",
+        ] {
+            assert!(page.contains(&format!(".SH {section}")), "{section}");
+        }
+        for command in COMMANDS {
+            assert!(
+                page.contains(&format!("eksmgr\\-{command}(1)")),
+                "{command}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pages = dir.path().join("man1");
+        assert_eq!(man(Some(&pages), &mut Vec::new()).unwrap(), 0);
+        assert_eq!(
+            std::fs::read_to_string(pages.join("eksmgr.1")).unwrap(),
+            page
+        );
+        for command in COMMANDS.iter().chain(&["state-list", "state-mv"]) {
+            let sub = std::fs::read_to_string(pages.join(format!("eksmgr-{command}.1")))
+                .unwrap_or_else(|e| panic!("eksmgr-{command}.1: {e}"));
+            assert!(sub.contains(".SH SYNOPSIS"), "{command}");
+        }
+    }
+
+    /// A writer that fails every write with `kind`.
+    struct Failing(std::io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_generated_output_quietly_and_other_write_errors_are_reported() {
+        let mut closed = Failing(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(man(None, &mut closed).unwrap(), 0);
+        assert_eq!(
+            completions(clap_complete::Shell::Zsh, &mut closed).unwrap(),
+            0
+        );
+        let mut full = Failing(std::io::ErrorKind::StorageFull);
+        let err = man(None, &mut full).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot write the manual page"),
+            "{err:#}"
+        );
+    }
 }
