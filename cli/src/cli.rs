@@ -19,15 +19,77 @@ pub struct Cli {
     /// The state file (default: eksmgr.state.json next to the configuration).
     #[arg(long = "state", global = true)]
     pub state: Option<PathBuf>,
-    /// Disable colours (NO_COLOR is honoured too).
-    #[arg(long = "no-color", global = true)]
+    /// When to use colours: `auto` (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE=1
+    /// forces them), `always` or `never`.
+    #[arg(
+        long = "color",
+        value_name = "WHEN",
+        value_enum,
+        global = true,
+        default_value_t = ColorChoice::Auto
+    )]
+    pub color: ColorChoice,
+    /// The same as `--color never`.
+    #[arg(
+        long = "no-color",
+        global = true,
+        hide = true,
+        conflicts_with = "color"
+    )]
     pub no_color: bool,
+    /// More diagnostic logs on stderr: -v info, -vv debug, -vvv trace (and the AWS SDK's
+    /// debug logs). RUST_LOG, when set, wins.
+    #[arg(
+        short = 'v',
+        long = "verbose",
+        action = clap::ArgAction::Count,
+        global = true,
+        conflicts_with = "quiet"
+    )]
+    pub verbose: u8,
+    /// No progress and no informational messages on stderr: only errors and the output asked
+    /// for.
+    #[arg(short = 'q', long = "quiet", global = true)]
+    pub quiet: bool,
     /// After the command, print on stderr how many AWS calls it made, by operation.
     #[arg(long = "stats", global = true)]
     pub stats: bool,
+    /// The AWS profile (shared config and credentials files) to run with, as `aws --profile`:
+    /// its credentials win over AWS_ACCESS_KEY_ID. Default: AWS_PROFILE, else the standard
+    /// chain (environment, profiles, SSO, web identity, instance role).
+    #[arg(long = "profile", value_name = "NAME", global = true)]
+    pub profile: Option<String>,
+    /// The region of eksmgr's own first calls (who the caller is, the first role
+    /// assumptions), as `aws --region`; the regions eksmgr.toml names for resources are
+    /// unchanged. Default: AWS_REGION, the profile's, else organization.home_region. `init`
+    /// also writes it as organization.home_region.
+    #[arg(long = "region", value_name = "REGION", global = true)]
+    pub region: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The colour choice, `--no-color` included.
+    pub fn color_choice(&self) -> ColorChoice {
+        if self.no_color {
+            ColorChoice::Never
+        } else {
+            self.color
+        }
+    }
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colours on a terminal, unless NO_COLOR is set (CLICOLOR_FORCE=1 forces them).
+    Auto,
+    /// Always colours.
+    Always,
+    /// Never colours.
+    Never,
 }
 
 /// `--parallelism` when not given.
@@ -70,6 +132,21 @@ pub enum Command {
     State(StateCommand),
     /// Write a kubeconfig context for every managed EKS cluster in state (no AWS calls).
     Kubeconfig(KubeconfigArgs),
+    /// Write a commented eksmgr.toml for this organization: asks for the EKS OU and the hub
+    /// account (or takes --eks-ou and --hub-account) and lists the OUs and accounts found.
+    Init(InitArgs),
+    /// Show who eksmgr is in every account tier: the caller, the management account, the hub
+    /// (and its agent role) and each spoke; exit 1 if any cannot be reached.
+    Whoami(WhoamiArgs),
+    /// Print the JSON Schema of eksmgr.toml (for editors), or with --markdown the reference.
+    Schema {
+        /// Print the configuration reference (Markdown) instead of the JSON Schema.
+        #[arg(long)]
+        markdown: bool,
+        /// Write it to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Print the completion script for a shell on stdout, e.g.
     /// `eksmgr completions bash > ~/.local/share/bash-completion/completions/eksmgr`.
     Completions {
@@ -241,6 +318,23 @@ pub enum StateCommand {
         /// The address it should have.
         destination: String,
     },
+    /// Copy the state from another place into the one `[state]` in the configuration names
+    /// (e.g. after switching to `backend = "s3"`), keeping its lineage. Both places are locked
+    /// while it runs; the source is left as it was.
+    Migrate {
+        /// Where the state is now: a local file or `s3://BUCKET/KEY`. Default: the local file
+        /// next to the configuration (`eksmgr.state.json`), when the configuration names S3.
+        #[arg(long = "from", value_name = "PATH|s3://BUCKET/KEY")]
+        from: Option<String>,
+        /// The region of an `s3://` source's bucket. Default: `[state] region`, else
+        /// `organization.home_region`.
+        #[arg(long = "from-region", value_name = "REGION")]
+        from_region: Option<String>,
+        /// Replace a destination that holds another state (another lineage, or an older
+        /// copy of this one).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `kubeconfig` options.
@@ -255,9 +349,6 @@ pub struct KubeconfigArgs {
     /// ~/.kube/config.
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
-    /// The AWS profile `aws eks get-token` runs with (AWS_PROFILE in its environment).
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
     /// Only this cluster (its name; repeat for more). Default: every cluster in state.
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
@@ -267,6 +358,40 @@ pub struct KubeconfigArgs {
     /// Make this the current context: a context name, or the name of one cluster written.
     #[arg(long = "set-current", value_name = "CONTEXT")]
     pub set_current: Option<String>,
+}
+
+/// `init` options.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The OU whose accounts are the EKS spokes: its id (`ou-...`), name or path (`/eks/prod`).
+    /// Asked for on a terminal when not given.
+    #[arg(long = "eks-ou", value_name = "OU_ID_OR_NAME")]
+    pub eks_ou: Option<String>,
+    /// The hub (shared services) account: its 12-digit id or its name. Asked for on a terminal
+    /// when not given.
+    #[arg(long = "hub-account", value_name = "ID")]
+    pub hub_account: Option<String>,
+    /// The file to write. Default: the --config path (eksmgr.toml).
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `whoami` options.
+#[derive(Debug, clap::Args)]
+pub struct WhoamiArgs {
+    /// Print the tiers as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    /// The caller's choices of credentials and region (`--profile`, `--region`).
+    pub fn caller(&self) -> eksmgr_providers::CallerOptions {
+        eksmgr_providers::CallerOptions::new(self.profile.clone(), self.region.clone())
+    }
 }
 
 /// The concurrency limits of `--parallelism` and `--account-parallelism`.

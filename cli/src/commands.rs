@@ -11,7 +11,7 @@ use eksmgr_engine::apply::Executor;
 use eksmgr_engine::blueprint::{self, Discovery};
 use eksmgr_engine::graph::Graph;
 use eksmgr_engine::plan::{Plan, SAVED_PLAN_FORMAT, SavedPlan};
-use eksmgr_state::{ResourceAddress, StateLock, force_unlock, write_private_atomically};
+use eksmgr_state::{ResourceAddress, write_private_atomically};
 
 use crate::cli::{
     ApplyArgs, Cli, Command, GraphFormat, KubeconfigArgs, PlanArgs, PlanFormat, StateCommand,
@@ -28,7 +28,11 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
         let stats = eksmgr_providers::stats::global();
         eprint!(
             "{}",
-            crate::render::stats::render(stats, started.elapsed(), s)
+            crate::render::stats::render(
+                stats,
+                started.elapsed(),
+                crate::progress::output().styler()
+            )
         );
     }
     code
@@ -44,11 +48,16 @@ async fn command(cli: &Cli, s: Styler) -> Result<u8> {
             None => apply(cli, &cmd.args, false, s).await,
         },
         Command::Destroy(args) => apply(cli, args, true, s).await,
-        Command::Unlock { lock_id } => unlock(cli, lock_id),
+        Command::Unlock { lock_id } => unlock(cli, lock_id).await,
         Command::Graph { format } => graph(cli, *format),
         Command::Import { address, id } => import(cli, address, id).await,
-        Command::State(sc) => state(cli, sc),
-        Command::Kubeconfig(args) => kubeconfig(cli, args),
+        Command::State(sc) => state(cli, sc).await,
+        Command::Kubeconfig(args) => kubeconfig(cli, args).await,
+        Command::Init(args) => crate::init::run(cli, args).await,
+        Command::Whoami(args) => crate::whoami::run(cli, args, s).await,
+        Command::Schema { markdown, out } => {
+            crate::schema::run(*markdown, out.as_deref(), &mut std::io::stdout().lock())
+        }
         Command::Completions { shell } => completions(*shell, &mut std::io::stdout().lock()),
         Command::Man { dir } => man(dir.as_deref(), &mut std::io::stdout().lock()),
     }
@@ -85,10 +94,13 @@ Interrupted twice (the first interrupt lets running operations finish and saves 
 Credentials, region and endpoints, read as the AWS CLI reads them.
 .TP
 \fBNO_COLOR\fR
-Any value but empty turns colours off, as \fB\-\-no\-color\fR does.
+Any value but empty turns colours off, unless \fB\-\-color always\fR is given.
+.TP
+\fBCLICOLOR_FORCE\fR
+Any value but empty or \fB0\fR turns colours on, as \fB\-\-color always\fR does.
 .TP
 \fBRUST_LOG\fR
-Diagnostic logs on stderr, e.g. \fBRUST_LOG=aws_smithy_runtime=debug\fR.
+Diagnostic logs on stderr, e.g. \fBRUST_LOG=aws_smithy_runtime=debug\fR; wins over \fB\-v\fR and \fB\-q\fR.
 "#;
 
 /// Writes the manual page to `out`, or one page per command into `dir`.
@@ -139,7 +151,8 @@ fn validate(cli: &Cli, s: Styler) -> Result<u8> {
     let desired = blueprint::expand(&loaded.config, &discovery)?;
     Graph::of_desired(&desired.resources)?;
     for p in &desired.problems {
-        eprintln!("{} {p}", s.red("Error:"));
+        let err = crate::progress::output().styler();
+        eprintln!("{} {p}", err.red("Error:"));
     }
     if !desired.problems.is_empty() {
         return Ok(1);
@@ -193,8 +206,8 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
 
 async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
-    let lock = StateLock::acquire(&loaded.state_file, "eksmgr plan")?;
-    let state = loaded.state_file.load()?;
+    let lock = loaded.store.lock("eksmgr plan").await?;
+    let state = loaded.store.load().await?;
     let planned = context::plan(
         &loaded,
         &state,
@@ -202,9 +215,10 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
         false,
         args.opt_ins,
         &args.targets,
+        &cli.caller(),
     )
     .await?;
-    lock.release()?;
+    lock.release().await?;
     let (plan, identity) = (planned.plan, planned.identity);
     if args.refresh_only {
         let view = drift_only(&plan);
@@ -281,8 +295,8 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     } else {
         "eksmgr apply"
     };
-    let lock = StateLock::acquire(&loaded.state_file, command)?;
-    let mut state = loaded.state_file.load()?;
+    let lock = loaded.store.lock(command).await?;
+    let mut state = loaded.store.load().await?;
     let planned = context::plan(
         &loaded,
         &state,
@@ -290,6 +304,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         destroy,
         args.opt_ins,
         &args.targets,
+        &cli.caller(),
     )
     .await?;
     let (plan, provider) = (planned.plan, planned.provider);
@@ -297,18 +312,18 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         let view = drift_only(&plan);
         print!("{}", refresh_only_text(&view, s));
         if view.drift.is_empty() {
-            lock.release()?;
+            lock.release().await?;
             return Ok(if view.has_errors() { 1 } else { 0 });
         }
         if !args.auto_approve && !confirm(false)? {
             println!("Refresh cancelled.");
-            lock.release()?;
+            lock.release().await?;
             return Ok(1);
         }
         let drifted: Vec<ResourceAddress> = view.drift.iter().map(|d| d.address.clone()).collect();
         let n = eksmgr_engine::refresh::record_drift(&mut state, &drifted, &planned.observed);
-        loaded.state_file.save(&mut state)?;
-        lock.release()?;
+        loaded.store.save(&mut state).await?;
+        lock.release().await?;
         println!(
             "Refresh complete! {n} record(s) now hold what AWS holds; nothing was changed in AWS."
         );
@@ -316,8 +331,8 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     }
     print_human(&plan, s)?;
     if !plan.has_changes() {
-        close_resolved_intents(&loaded, &mut state, &plan)?;
-        lock.release()?;
+        close_resolved_intents(&loaded, &mut state, &plan).await?;
+        lock.release().await?;
         return Ok(if plan.unreadable().next().is_none() {
             0
         } else {
@@ -325,14 +340,14 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         });
     }
     if plan.blocked().next().is_some() {
-        lock.release()?;
+        lock.release().await?;
         bail!(
             "the plan has changes that need an explicit opt-in (listed above); nothing was changed"
         );
     }
     if !args.auto_approve && !confirm(destroy)? {
         println!("{verb} cancelled.");
-        lock.release()?;
+        lock.release().await?;
         return Ok(1);
     }
     execute(&loaded, lock, &mut state, &plan, provider, args, verb, s).await
@@ -390,11 +405,11 @@ fn save_plan(out: &Path, saved: SavedPlan) -> Result<()> {
     json.push(b'\n');
     write_private_atomically(out, &json)
         .with_context(|| format!("cannot save the plan to {}", out.display()))?;
-    eprintln!(
+    crate::progress::output().info(format_args!(
         "Saved the plan to {}. To apply exactly this plan: eksmgr apply {}",
         out.display(),
         out.display()
-    );
+    ));
     Ok(())
 }
 
@@ -424,19 +439,20 @@ fn read_saved_plan(file: &Path) -> Result<SavedPlan> {
 async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Result<u8> {
     let saved = read_saved_plan(file)?;
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
-    let lock = StateLock::acquire(&loaded.state_file, "eksmgr apply PLAN_FILE")?;
-    let mut state = loaded.state_file.load()?;
+    let lock = loaded.store.lock("eksmgr apply PLAN_FILE").await?;
+    let mut state = loaded.store.load().await?;
     // A plan made before any state existed belongs to the state its apply starts.
-    if !loaded.state_file.path().exists() && state.serial == 0 && saved.plan.state_serial == 0 {
+    if !loaded.store.exists() && state.serial == 0 && saved.plan.state_serial == 0 {
         state.lineage.clone_from(&saved.plan.state_lineage);
     }
-    let (provider, discovery) = eksmgr_providers::connect(&loaded.config, args.parallelism.into())
-        .await
-        .context("cannot find out who the caller is")?;
+    let (provider, discovery) =
+        eksmgr_providers::connect(&loaded.config, args.parallelism.into(), &cli.caller())
+            .await
+            .context("cannot find out who the caller is")?;
     let identity = context::identity(&loaded.config, &discovery);
     let stale = saved.staleness(&state, &loaded.digest, &identity);
     if !stale.is_empty() {
-        lock.release()?;
+        lock.release().await?;
         bail!(
             "the saved plan {} is stale, nothing was changed:\n  - {}\nmake a new plan with `eksmgr plan --out {}` and review it",
             file.display(),
@@ -447,12 +463,12 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
     let plan = saved.plan;
     print_human(&plan, s)?;
     if !plan.has_changes() {
-        close_resolved_intents(&loaded, &mut state, &plan)?;
-        lock.release()?;
+        close_resolved_intents(&loaded, &mut state, &plan).await?;
+        lock.release().await?;
         return Ok(0);
     }
     if plan.blocked().next().is_some() {
-        lock.release()?;
+        lock.release().await?;
         bail!(
             "the saved plan has changes that need an explicit opt-in (listed above): make it again with the opt-in flags; nothing was changed"
         );
@@ -462,7 +478,7 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
 
 /// Closes the intents of interrupted operations the plan found nothing left to do for (when
 /// the plan has changes, the executor closes them).
-fn close_resolved_intents(
+async fn close_resolved_intents(
     loaded: &context::Loaded,
     state: &mut eksmgr_state::State,
     plan: &Plan,
@@ -474,7 +490,7 @@ fn close_resolved_intents(
     for entry in &entries {
         state.apply_entry(entry);
     }
-    loaded.state_file.save(state)?;
+    loaded.store.save(state).await?;
     Ok(())
 }
 
@@ -503,7 +519,7 @@ impl Interrupts {
 #[allow(clippy::too_many_arguments)]
 async fn execute(
     loaded: &context::Loaded,
-    lock: eksmgr_state::LockGuard,
+    lock: crate::store::Lock,
     state: &mut eksmgr_state::State,
     plan: &Plan,
     provider: eksmgr_providers::AwsProvider,
@@ -511,8 +527,11 @@ async fn execute(
     verb: &str,
     s: Styler,
 ) -> Result<u8> {
-    let provider = provider.with_progress(std::sync::Arc::new(|address, message| {
-        eprintln!("{address}: {message}");
+    let out = crate::progress::output();
+    let progress = std::sync::Arc::new(out.apply(crate::progress::operations(plan), verb));
+    let waits = std::sync::Arc::clone(&progress);
+    let provider = provider.with_progress(std::sync::Arc::new(move |address, message| {
+        waits.wait(address, message);
     }));
     let executor = Executor::new(
         &provider,
@@ -522,12 +541,12 @@ async fn execute(
     let mut interrupts = Interrupts::new()?;
     tokio::spawn(async move {
         if interrupts.next().await {
-            eprintln!(
+            out.println(
                 "\nInterrupt received: finishing the operations under way, starting no new ones (press Ctrl-C again to stop at once)."
             );
             cancel.store(true, Ordering::SeqCst);
             if interrupts.next().await {
-                eprintln!(
+                out.println(
                     "Second interrupt: exiting now. The operations under way are recorded as intents in the state journal; the next plan looks them up and adopts what AWS made."
                 );
                 std::process::exit(130);
@@ -536,14 +555,29 @@ async fn execute(
     });
     // Every step goes to the journal (one synced line, O(1)); the state file is rewritten
     // once at the end.
-    let mut journal = loaded.state_file.start_journal(state)?;
-    let mut on_event = |e| eprintln!("{}", human::event(&e, s));
+    // A state in S3 gets its journal uploaded after every completed operation.
+    let (mut journal, mirror) = loaded.store.start_journal(state).await?;
+    let mut on_event = |e| {
+        progress.event(&e);
+        if let Some(m) = &mirror {
+            m.changed();
+        }
+    };
     let outcome = executor
         .apply(plan, state, &mut journal, &mut on_event)
         .await;
+    progress.finish();
     drop(journal);
-    loaded.state_file.save(state)?;
-    lock.release()?;
+    if let Some(m) = mirror
+        && let Some(e) = m.finish().await
+    {
+        eprintln!(
+            "{} the journal could not always be uploaded during the apply ({e}); the state is saved now",
+            s.yellow("Warning:")
+        );
+    }
+    loaded.store.save(state).await?;
+    lock.release().await?;
     println!();
     print!("{}", human::outcome(&outcome, verb, s));
     if plan.deferred.iter().any(|d| d.awaiting.is_some()) {
@@ -587,9 +621,9 @@ fn confirm(destroy: bool) -> Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-fn unlock(cli: &Cli, lock_id: &str) -> Result<u8> {
+async fn unlock(cli: &Cli, lock_id: &str) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
-    let info = force_unlock(&loaded.state_file, lock_id)?;
+    let info = loaded.store.force_unlock(lock_id).await?;
     println!(
         "Lock {} (held by `{}`, pid {} on {}) removed.",
         info.id, info.command, info.pid, info.host
@@ -615,16 +649,20 @@ fn graph(cli: &Cli, format: GraphFormat) -> Result<u8> {
 async fn import(cli: &Cli, address: &str, id: &str) -> Result<u8> {
     let addr = parse_address(address)?;
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
-    let lock = StateLock::acquire(&loaded.state_file, "eksmgr import")?;
-    let mut state = loaded.state_file.load()?;
-    let (provider, _, desired) =
-        context::prepare(&loaded.config, crate::cli::DEFAULT_PARALLELISM.into()).await?;
+    let lock = loaded.store.lock("eksmgr import").await?;
+    let mut state = loaded.store.load().await?;
+    let (provider, _, desired) = context::prepare(
+        &loaded.config,
+        crate::cli::DEFAULT_PARALLELISM.into(),
+        &cli.caller(),
+    )
+    .await?;
     let record =
         eksmgr_engine::import::import(&provider, &desired.resources, &state, &addr, id).await?;
     let found = record.id.clone();
     state.upsert(record);
-    loaded.state_file.save(&mut state)?;
-    lock.release()?;
+    loaded.store.save(&mut state).await?;
+    lock.release().await?;
     println!(
         "Imported {addr} ({found}). Run `eksmgr plan` to see how it differs from the configuration."
     );
@@ -636,36 +674,128 @@ fn parse_address(text: &str) -> Result<ResourceAddress> {
         .map_err(|e| anyhow::anyhow!("{e}: an address looks like `iam_role.NAME[ACCOUNT]` or `eks_cluster.NAME[ACCOUNT/REGION]`"))
 }
 
-fn state(cli: &Cli, sc: &StateCommand) -> Result<u8> {
+async fn state(cli: &Cli, sc: &StateCommand) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
     match sc {
         StateCommand::List => {
-            for a in loaded.state_file.load()?.resources.keys() {
+            for a in loaded.store.load().await?.resources.keys() {
                 println!("{a}");
             }
             Ok(0)
         }
         StateCommand::Show { address } => {
             let addr = parse_address(address)?;
-            let st = loaded.state_file.load()?;
+            let st = loaded.store.load().await?;
             let Some(rec) = st.resources.get(&addr) else {
                 bail!("{addr} is not in state; `eksmgr state list` shows what is");
             };
             println!("{}", serde_json::to_string_pretty(rec)?);
             Ok(0)
         }
-        StateCommand::Rm { addresses } => state_rm(&loaded, addresses),
+        StateCommand::Rm { addresses } => state_rm(&loaded, addresses).await,
         StateCommand::Mv {
             source,
             destination,
-        } => state_mv(&loaded, source, destination),
+        } => state_mv(&loaded, source, destination).await,
+        StateCommand::Migrate {
+            from,
+            from_region,
+            force,
+        } => {
+            state_migrate(
+                cli,
+                &loaded,
+                from.as_deref(),
+                from_region.as_deref(),
+                *force,
+            )
+            .await
+        }
     }
 }
 
+/// `state migrate`: the state of another place copied into the configured one.
+async fn state_migrate(
+    cli: &Cli,
+    loaded: &context::Loaded,
+    from: Option<&str>,
+    from_region: Option<&str>,
+    force: bool,
+) -> Result<u8> {
+    use crate::store::Store;
+    let source = match from {
+        Some(from) => Store::from_source(&loaded.config, &cli.config, from, from_region)?,
+        None => match &loaded.store {
+            Store::S3(_) => Store::open_local_default(&cli.config),
+            Store::Local(_) => bail!(
+                "the configuration keeps the state in a local file ({}): name the state to copy into it with --from PATH or --from s3://BUCKET/KEY",
+                loaded.store.describe()
+            ),
+        },
+    };
+    let destination = &loaded.store;
+    if source.same_place(destination) {
+        bail!(
+            "--from names the place the configuration keeps the state in already ({}): nothing to migrate",
+            destination.describe()
+        );
+    }
+    let source_lock = source.lock("eksmgr state migrate").await?;
+    let destination_lock = destination.lock("eksmgr state migrate").await?;
+    let mut state = source.load().await?;
+    if !source.exists() {
+        bail!(
+            "there is no state in {}: nothing to migrate",
+            source.describe()
+        );
+    }
+    let existing = destination.load().await?;
+    if destination.exists() {
+        let same = existing.lineage == state.lineage;
+        if same && existing.serial >= state.serial && !force {
+            destination_lock.release().await?;
+            source_lock.release().await?;
+            println!(
+                "{} holds this state already (lineage {}, serial {} >= {}): nothing to do.",
+                destination.describe(),
+                existing.lineage,
+                existing.serial,
+                state.serial
+            );
+            return Ok(0);
+        }
+        if !same && !force {
+            bail!(
+                "{} holds another state (lineage {}, {} resource(s)), not the one in {} (lineage {}): nothing was changed; to replace it, run again with --force",
+                destination.describe(),
+                existing.lineage,
+                existing.resources.len(),
+                source.describe(),
+                state.lineage
+            );
+        }
+    }
+    // The copy continues the source's history: a serial above both.
+    state.serial = state.serial.max(existing.serial);
+    destination.save(&mut state).await?;
+    destination_lock.release().await?;
+    source_lock.release().await?;
+    println!(
+        "Migrated the state ({} resource(s), lineage {}, serial {}) from {} to {}.\nThe source is left as it was: once plans against {} look right, remove it.",
+        state.resources.len(),
+        state.lineage,
+        state.serial,
+        source.describe(),
+        destination.describe(),
+        destination.describe()
+    );
+    Ok(0)
+}
+
 /// `state rm`: all the addresses must be in state, or nothing is removed.
-fn state_rm(loaded: &context::Loaded, addresses: &[String]) -> Result<u8> {
-    let lock = StateLock::acquire(&loaded.state_file, "eksmgr state rm")?;
-    let mut st = loaded.state_file.load()?;
+async fn state_rm(loaded: &context::Loaded, addresses: &[String]) -> Result<u8> {
+    let lock = loaded.store.lock("eksmgr state rm").await?;
+    let mut st = loaded.store.load().await?;
     let addrs = addresses
         .iter()
         .map(|a| parse_address(a))
@@ -684,8 +814,8 @@ fn state_rm(loaded: &context::Loaded, addresses: &[String]) -> Result<u8> {
     for a in &addrs {
         st.resources.remove(a);
     }
-    loaded.state_file.save(&mut st)?;
-    lock.release()?;
+    loaded.store.save(&mut st).await?;
+    lock.release().await?;
     for a in &addrs {
         println!("Removed {a} (it still exists in AWS; eksmgr no longer manages it)");
     }
@@ -693,7 +823,7 @@ fn state_rm(loaded: &context::Loaded, addresses: &[String]) -> Result<u8> {
 }
 
 /// `state mv`: same kind only; the destination must be free; references follow the record.
-fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> Result<u8> {
+async fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> Result<u8> {
     let from = parse_address(source)?;
     let to = parse_address(destination)?;
     if from.kind != to.kind {
@@ -703,8 +833,8 @@ fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> Result
             to.kind
         );
     }
-    let lock = StateLock::acquire(&loaded.state_file, "eksmgr state mv")?;
-    let mut st = loaded.state_file.load()?;
+    let lock = loaded.store.lock("eksmgr state mv").await?;
+    let mut st = loaded.store.load().await?;
     if !st.resources.contains_key(&from) {
         bail!("{from} is not in state; `eksmgr state list` shows what is");
     }
@@ -723,15 +853,15 @@ fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> Result
             }
         }
     }
-    loaded.state_file.save(&mut st)?;
-    lock.release()?;
+    loaded.store.save(&mut st).await?;
+    lock.release().await?;
     println!("Moved {from} to {to}");
     Ok(0)
 }
 
-fn kubeconfig(cli: &Cli, args: &KubeconfigArgs) -> Result<u8> {
+async fn kubeconfig(cli: &Cli, args: &KubeconfigArgs) -> Result<u8> {
     let loaded = context::load(&cli.config, cli.state.as_deref())?;
-    kubeconfig::run(&loaded, args)
+    kubeconfig::run(&loaded, args, cli.profile.as_deref()).await
 }
 
 #[cfg(test)]
@@ -752,6 +882,8 @@ mod tests {
         "import",
         "state",
         "kubeconfig",
+        "init",
+        "whoami",
         "completions",
         "man",
     ];

@@ -1,19 +1,20 @@
 //! Shared steps of the commands: load and validate the configuration, locate state, build the
 //! AWS provider from the caller's credentials, and plan.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
 use eksmgr_engine::plan::{Plan, PlanIdentity, PlanOptions, Planner};
-use eksmgr_engine::refresh::{Observations, refresh};
+use eksmgr_engine::refresh::{Observations, refresh_with_progress};
 use eksmgr_engine::schedule::Limits;
 use eksmgr_engine::target;
-use eksmgr_providers::AwsProvider;
-use eksmgr_state::{ResourceAddress, State, StateFile};
+use eksmgr_providers::{AwsProvider, CallerOptions};
+use eksmgr_state::{ResourceAddress, State};
 
 use crate::cli::OptIns;
+use crate::store::Store;
 
 /// A loaded configuration and where it came from.
 pub struct Loaded {
@@ -21,8 +22,8 @@ pub struct Loaded {
     pub config: Config,
     /// sha256 of the file.
     pub digest: String,
-    /// The state file.
-    pub state_file: StateFile,
+    /// Where the state is kept.
+    pub store: Store,
 }
 
 /// Loads and validates the configuration; errors are rendered with file:line:column.
@@ -31,24 +32,11 @@ pub fn load(config_path: &Path, state: Option<&Path>) -> Result<Loaded> {
     let bytes = std::fs::read(config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
     let digest = eksmgr_engine::digest(&bytes);
-    let state_path = match state {
-        Some(p) => p.to_path_buf(),
-        None => config_path
-            .parent()
-            .map(|d| {
-                if d.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    d.to_path_buf()
-                }
-            })
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("eksmgr.state.json"),
-    };
+    let store = Store::open(&config, config_path, state)?;
     Ok(Loaded {
         config,
         digest,
-        state_file: StateFile::new(state_path),
+        store,
     })
 }
 
@@ -56,8 +44,9 @@ pub fn load(config_path: &Path, state: Option<&Path>) -> Result<Loaded> {
 pub async fn prepare(
     config: &Config,
     parallelism: usize,
+    caller: &CallerOptions,
 ) -> Result<(AwsProvider, Discovery, Blueprint)> {
-    let (provider, discovery) = eksmgr_providers::connect(config, parallelism)
+    let (provider, discovery) = eksmgr_providers::connect(config, parallelism, caller)
         .await
         .context("cannot find out who the caller is")?;
     let desired = blueprint::expand(config, &discovery)?;
@@ -72,8 +61,18 @@ pub async fn plan(
     destroy: bool,
     opt_ins: OptIns,
     targets: &[String],
+    caller: &CallerOptions,
 ) -> Result<Planned> {
-    let (provider, discovery, desired) = prepare(&loaded.config, limits.total).await?;
+    let out = crate::progress::output();
+    let discovering = out.spinner("Discovering the accounts of the estate");
+    let (provider, discovery, desired) = prepare(&loaded.config, limits.total, caller).await?;
+    drop(discovering);
+    tracing::info!(
+        "management account {}, {} spoke(s), {} resource(s) desired",
+        discovery.management_account_id,
+        discovery.spokes.len(),
+        desired.resources.len()
+    );
     let targets = targets
         .iter()
         .map(|t| {
@@ -96,7 +95,17 @@ pub async fn plan(
     // `--parallelism` where they are sent (`eksmgr_providers::limit`), so the extra reads keep
     // every call slot busy without ever going past it.
     let reads = Limits::new(limits.total.saturating_mul(2), limits.per_account);
-    let observed = refresh(&provider, resources, state, reads).await;
+    let (refreshing, started) = (out.refresh(), std::time::Instant::now());
+    let observed = refresh_with_progress(&provider, resources, state, reads, &mut |p| {
+        refreshing.refreshed(p);
+    })
+    .await;
+    drop(refreshing);
+    tracing::info!(
+        "read {} resource(s) in {:.1?}",
+        observed.len(),
+        started.elapsed()
+    );
     let mut plan = Planner::plan(
         resources,
         state,
@@ -119,13 +128,13 @@ pub async fn plan(
             }
         })
         .collect();
-    eprintln!(
+    out.info(format_args!(
         "Spokes: {} account(s) in {}{}{}",
         spokes.len(),
         loaded.config.organization.eks_ou_id.as_str(),
         if spokes.is_empty() { "" } else { ": " },
         spokes.join(", ")
-    );
+    ));
     if let Some(t) = &narrowed {
         plan.warnings.push(format!(
             "resource targeting is in effect: only {} of the estate's resources were planned ({} named with --target and what they need); a full plan may show more changes",

@@ -640,10 +640,11 @@ fn write_atomically(path: &Path, contents: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs `eksmgr kubeconfig`.
-pub fn run(loaded: &Loaded, args: &KubeconfigArgs) -> Result<u8> {
-    let state = loaded.state_file.load()?;
-    let state_path = loaded.state_file.path().display();
+/// Runs `eksmgr kubeconfig`; `profile` (the global `--profile`) is the AWS profile
+/// `aws eks get-token` runs with (AWS_PROFILE in its environment).
+pub async fn run(loaded: &Loaded, args: &KubeconfigArgs, profile: Option<&str>) -> Result<u8> {
+    let state = loaded.store.load().await?;
+    let state_path = loaded.store.describe();
     if state.is_empty() {
         bail!("the state {state_path} has no resources, so no clusters: run `eksmgr apply` first");
     }
@@ -657,7 +658,7 @@ pub fn run(loaded: &Loaded, args: &KubeconfigArgs) -> Result<u8> {
             .as_deref()
             .unwrap_or_else(|| loaded.config.spoke_admin_role_name()),
     )?;
-    let selection = select(&state, &role, args.profile.as_deref(), &args.clusters)?;
+    let selection = select(&state, &role, profile, &args.clusters)?;
     for note in &selection.notes {
         eprintln!("Note: {note}");
     }

@@ -6,7 +6,12 @@
 mod cli;
 mod commands;
 mod context;
+mod init;
 mod kubeconfig;
+mod progress;
+mod schema;
+mod store;
+mod whoami;
 
 use eksmgr::render;
 
@@ -16,8 +21,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_logging();
-    let color = render_color(&args);
+    let color = set_up_output(&args);
+    init_logging(&args);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(4)
@@ -32,30 +37,41 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(args, color)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("{}", render_error(&e, render::Styler::new(color)));
+            progress::output().println(render_error(&e, progress::output().styler()));
             ExitCode::from(1)
         }
     }
 }
 
-/// Diagnostic logs (the AWS SDK's among them: retries, credentials refresh) on stderr when
-/// `RUST_LOG` asks for them, e.g. `RUST_LOG=aws_smithy_runtime=debug`; silent otherwise.
-fn init_logging() {
-    if std::env::var_os("RUST_LOG").is_none() {
-        return;
-    }
+/// Diagnostic logs (the AWS SDK's among them: retries, credentials refresh) on stderr, as
+/// `-v`/`-q` ask ([`progress::log_filter`]), or `RUST_LOG` when set, e.g.
+/// `RUST_LOG=aws_smithy_runtime=debug`. Written through the progress bars, never tearing them.
+fn init_logging(args: &cli::Cli) {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = progress::log_filter(args.verbose, args.quiet, rust_log.as_deref());
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(|| progress::LogWriter)
         .with_ansi(false)
         .try_init();
 }
 
-/// Colour only on a terminal, never with `NO_COLOR` set or `--no-color`.
-fn render_color(args: &cli::Cli) -> bool {
+/// Colours for stdout (the plan; returned) and for stderr (progress, messages, errors), each
+/// as `--color` and the environment say for that stream; sets up stderr's output too.
+fn set_up_output(args: &cli::Cli) -> bool {
     use std::io::IsTerminal;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !args.no_color && !no_color && std::io::stdout().is_terminal()
+    let env = progress::ColorEnv::from_env();
+    let choice = args.color_choice();
+    let stdout = progress::use_color(choice, std::io::stdout().is_terminal(), env);
+    let stderr_is_terminal = std::io::stderr().is_terminal();
+    let stderr = progress::use_color(choice, stderr_is_terminal, env);
+    // For what is styled through `console` (the progress bars' templates).
+    console::set_colors_enabled(stdout);
+    console::set_colors_enabled_stderr(stderr);
+    let term = std::env::var("TERM").ok();
+    let visible = progress::draw_progress(args.quiet, stderr_is_terminal, term.as_deref());
+    progress::init(args.quiet, visible, stderr);
+    stdout
 }
 
 /// An error for people: configuration errors as they are (they carry file:line:column),

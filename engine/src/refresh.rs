@@ -31,6 +31,17 @@ pub enum Observation {
 /// Observations by address.
 pub type Observations = BTreeMap<ResourceAddress, Observation>;
 
+/// How far a refresh has got: reported once before the first read and after every read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshProgress {
+    /// Reads finished.
+    pub done: usize,
+    /// Reads in all.
+    pub total: usize,
+    /// Accounts the reads are in.
+    pub accounts: usize,
+}
+
 /// Reads every desired resource and every resource recorded in state, within `limits` (a
 /// `usize` is `--parallelism` with the default per-account limit): accounts take turns, so the
 /// first reads of every account (role assumption, account-wide listings) overlap and a
@@ -40,6 +51,18 @@ pub async fn refresh<P: Provider + ?Sized>(
     desired: &[DesiredResource],
     state: &State,
     limits: impl Into<Limits>,
+) -> Observations {
+    refresh_with_progress(provider, desired, state, limits, &mut |_| {}).await
+}
+
+/// [`refresh`], telling `on_progress` how far it has got (for a progress bar; nothing is
+/// printed here).
+pub async fn refresh_with_progress<P: Provider + ?Sized>(
+    provider: &P,
+    desired: &[DesiredResource],
+    state: &State,
+    limits: impl Into<Limits>,
+    on_progress: &mut (dyn FnMut(RefreshProgress) + Send),
 ) -> Observations {
     let desired_by: BTreeMap<&ResourceAddress, &DesiredResource> =
         desired.iter().map(|d| (&d.address, d)).collect();
@@ -61,6 +84,16 @@ pub async fn refresh<P: Provider + ?Sized>(
             .or_default()
             .push_back(addr);
     }
+    let mut progress = RefreshProgress {
+        done: 0,
+        total: by_account
+            .values()
+            .flat_map(|kinds| kinds.values())
+            .map(VecDeque::len)
+            .sum(),
+        accounts: by_account.len(),
+    };
+    on_progress(progress);
     let mut queue = FairQueue::new(limits.into());
     for (account, mut kinds) in by_account {
         while !kinds.is_empty() {
@@ -107,6 +140,8 @@ pub async fn refresh<P: Provider + ?Sized>(
         };
         queue.finished(&addr.account);
         observed.insert(addr, obs);
+        progress.done += 1;
+        on_progress(progress);
     }
     observed
 }
@@ -137,4 +172,56 @@ pub fn record_drift(
         }
     }
     changed
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{Estate, RecordedProvider, cloud_matching, state_matching};
+
+    #[tokio::test]
+    async fn progress_counts_every_read_once_up_to_the_total() {
+        let estate = Estate::new(3);
+        let config = crate::config::parse(&estate.config_toml(), "synthetic.toml").unwrap();
+        let bp = crate::blueprint::expand(&config, &estate.discovery()).unwrap();
+        // A record the configuration no longer declares is read too.
+        let (gone, rest) = bp.resources.split_first().unwrap();
+        let state = state_matching(&bp.resources, &cloud_matching(&bp.resources));
+        let mut seen = Vec::new();
+        let read =
+            refresh_with_progress(&RecordedProvider, rest, &state, 4, &mut |p| seen.push(p)).await;
+        assert!(read.contains_key(&gone.address));
+        let accounts: BTreeSet<_> = read.keys().map(|a| a.account.as_str()).collect();
+        assert!(accounts.len() > 1);
+        assert_eq!(seen.len(), read.len() + 1);
+        for (i, p) in seen.iter().enumerate() {
+            assert_eq!(
+                *p,
+                RefreshProgress {
+                    done: i,
+                    total: read.len(),
+                    accounts: accounts.len(),
+                }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_to_read_reports_zero_of_zero() {
+        let mut seen = Vec::new();
+        let read = refresh_with_progress(&RecordedProvider, &[], &State::new(), 4, &mut |p| {
+            seen.push(p)
+        })
+        .await;
+        assert!(read.is_empty());
+        assert_eq!(
+            seen,
+            [RefreshProgress {
+                done: 0,
+                total: 0,
+                accounts: 0
+            }]
+        );
+    }
 }

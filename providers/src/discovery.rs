@@ -15,29 +15,27 @@ use eksmgr_engine::provider::ProviderError;
 use futures::StreamExt;
 
 use crate::AwsProvider;
+use crate::caller::CallerOptions;
 use crate::error::{Call, map};
 use crate::sessions::{Sessions, SessionsConfig};
 
 /// The caller's AWS configuration through the standard chain (environment, profiles, SSO,
-/// web identity, instance metadata), with the home region when none is configured.
+/// web identity, instance metadata), with the home region when none is configured. With
+/// `--profile` or `--region`, see [`crate::caller::sdk_config`].
 pub async fn base_config(home_region: &str) -> SdkConfig {
-    let region = aws_config::meta::region::RegionProviderChain::default_provider()
-        .or_else(aws_types::region::Region::new(home_region.to_string()));
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(region)
-        .load()
-        .await
+    crate::caller::sdk_config(&CallerOptions::default(), home_region).await
 }
 
-/// Loads the caller's configuration, discovers who it is and the spokes, and builds the
-/// provider. No more than `parallelism` AWS calls of the run are in flight at once
-/// ([`crate::limit`]).
+/// Loads the caller's configuration (as `caller` says: `--profile`, `--region`), discovers who
+/// it is and the spokes, and builds the provider. No more than `parallelism` AWS calls of the
+/// run are in flight at once ([`crate::limit`]).
 pub async fn connect(
     config: &Config,
     parallelism: usize,
+    caller: &CallerOptions,
 ) -> Result<(AwsProvider, Discovery), ProviderError> {
     let base = crate::limit::limit_calls(
-        base_config(&config.organization.home_region).await,
+        crate::caller::sdk_config(caller, &config.organization.home_region).await,
         parallelism,
     );
     let configured = config

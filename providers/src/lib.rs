@@ -1,11 +1,14 @@
 //! eksmgr-providers: the AWS implementation of the engine's [`Provider`] trait, through the
 //! official AWS SDK for Rust.
 //!
+//! [`caller`] loads the caller's credentials as the AWS CLI does (`--profile`, `--region`),
 //! [`sessions`] reaches every account (management credentials, the hub through
-//! `OrganizationAccountAccessRole`), [`limit`] caps the AWS calls in flight at `--parallelism`,
-//! [`error`] maps SDK errors to typed errors naming the
+//! `OrganizationAccountAccessRole`), [`org_tree`] reads the organization for `eksmgr init`,
+//! [`whoami`] reports the identity eksmgr has in every account tier, [`limit`] caps the AWS
+//! calls in flight at `--parallelism`, [`error`] maps SDK errors to typed errors naming the
 //! account, resource and API call, and one module per service implements its resource kinds.
 
+pub mod caller;
 pub mod discovery;
 pub mod ecr;
 pub mod eks;
@@ -14,10 +17,13 @@ pub mod error;
 pub mod iam;
 pub mod kms;
 pub mod limit;
+pub mod org_tree;
 pub mod organizations;
 pub mod sessions;
 pub mod stacksets;
+pub mod state_s3;
 pub mod stats;
+pub mod whoami;
 
 use std::sync::Arc;
 
@@ -26,6 +32,7 @@ use eksmgr_engine::model::{Attrs, ObservedResource, ResourceKind};
 use eksmgr_engine::provider::{ErrorKind, Provider, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 
+pub use caller::CallerOptions;
 pub use discovery::{connect, discover};
 pub use sessions::{Sessions, SessionsConfig};
 

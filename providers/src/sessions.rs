@@ -261,9 +261,15 @@ impl Sessions {
     /// while discovery lists the accounts. The outcome is kept as every role assumption's is;
     /// a failure is reported by the first call that needs the role, naming its account.
     pub async fn warm_up(&self) {
-        let hub = &self.config.hub_account_id;
         // Kept in the session cache; the calls that need the role report a failure.
-        let _kept = self.through(self.config.hub_agent_chain(), hub).await;
+        let _kept = self.hub_agent().await;
+    }
+
+    /// The SDK configuration of the hub agent role, reached through the hub's access role:
+    /// the identity every spoke's admin role is assumed from.
+    pub async fn hub_agent(&self) -> Result<SdkConfig, ProviderError> {
+        let hub = &self.config.hub_account_id;
+        self.through(self.config.hub_agent_chain(), hub).await
     }
 
     /// The configuration reached by assuming each role of `chain` in turn (for `account`),

@@ -15,6 +15,9 @@ moto's own EKS service, in moto's style:
   response method of that name (``BaseResponse.call_action``);
 * URL routes added to ``moto.eks.urls.url_paths``.
 
+It also makes S3's conditional object writes atomic, as S3 does (see
+``_serialise_s3_writes``).
+
 Operations: Create/Describe/List/Update/DeleteAccessEntry, Associate/Disassociate/
 ListAssociatedAccessPolicies, Create/Describe/List/Update/DeletePodIdentityAssociation;
 Tag/Untag/ListTagsForResource also work on the new ARNs.
@@ -29,8 +32,10 @@ demo only; it is not a general-purpose moto extension.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, cast
+import threading
+from typing import Any, Callable, cast
 from urllib.parse import urlsplit
 
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
@@ -608,11 +613,40 @@ def _add_methods(target: type, extension: type) -> None:
             setattr(target, name, member)
 
 
+# S3 applies a conditional write (PutObject with If-None-Match or If-Match, DeleteObject
+# with If-Match) atomically: of two writes racing for the same key, one gets 412.  moto
+# checks the condition and then writes in two steps, and its server answers requests on
+# several threads, so two racing writes could both pass the check.  eksmgr's S3 state lock
+# relies on S3's guarantee; the two object writes are made atomic here, as in S3.
+_S3_WRITES = threading.Lock()
+
+
+def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _S3_WRITES:
+            return method(self, *args, **kwargs)
+
+    write.__eksmgr_serialised__ = True  # type: ignore[attr-defined]
+    return write
+
+
+def _serialise_s3_writes() -> None:
+    from moto.s3.responses import S3Response
+
+    for name in ("put_object", "delete_object"):
+        method = getattr(S3Response, name)
+        if not getattr(method, "__eksmgr_serialised__", False):
+            setattr(S3Response, name, _serialised(method))
+
+
 def install() -> None:
-    """Add the APIs to moto's EKS service (idempotent), before moto builds its app."""
+    """Add the APIs to moto's EKS service and make S3's conditional writes atomic
+    (idempotent), before moto builds its apps."""
     _add_methods(EKSBackend, EKSBackendExtension)
     _add_methods(EKSResponse, EKSResponseExtension)
     eks_urls.url_paths.update(URL_PATHS)
+    _serialise_s3_writes()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -45,7 +45,7 @@ pub struct LockInfo {
 
 impl LockInfo {
     /// A lock description for this process.
-    fn for_current_process(command: &str) -> Self {
+    pub fn for_current_process(command: &str) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
             pid: std::process::id(),
@@ -58,7 +58,7 @@ impl LockInfo {
     }
 
     /// Stand-in for a lock file that exists but cannot be read or parsed.
-    fn unknown(created: DateTime<Utc>) -> Self {
+    pub fn unknown(created: DateTime<Utc>) -> Self {
         Self {
             id: UNKNOWN.to_owned(),
             pid: 0,

@@ -304,6 +304,69 @@ impl<'de> Deserialize<'de> for ClusterAccount {
     }
 }
 
+/// `pattern` of [`AccountId`] in the JSON Schema: exactly what [`AccountId::from_str`] accepts.
+pub const ACCOUNT_ID_PATTERN: &str = "^[0-9]{12}$";
+
+/// `pattern` of [`OuId`] in the JSON Schema: exactly what [`OuId::from_str`] accepts.
+pub const OU_ID_PATTERN: &str = "^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$";
+
+/// `pattern` of [`Arn`] in the JSON Schema: exactly what [`Arn::from_str`] accepts (the
+/// resource, everything after the fifth colon, may itself contain colons).
+pub const ARN_PATTERN: &str =
+    r"^arn:(aws|aws-cn|aws-us-gov):[a-z0-9-]+:[a-z0-9*-]*:([0-9]{12}|aws|\*)?:\S+$";
+
+/// `pattern` of [`ClusterAccount`] in the JSON Schema: an account id or `*`.
+pub const CLUSTER_ACCOUNT_PATTERN: &str = r"^([0-9]{12}|\*)$";
+
+/// Hand-written `JsonSchema` impls: a string with the `pattern` its parser accepts, kept in
+/// `$defs` under the type's name.
+macro_rules! string_schema {
+    ($ty:ident, $pattern:expr, $description:literal) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+
+            fn schema_id() -> std::borrow::Cow<'static, str> {
+                concat!(module_path!(), "::", stringify!($ty)).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": $pattern,
+                    "description": $description,
+                })
+            }
+        }
+    };
+}
+
+string_schema!(
+    AccountId,
+    ACCOUNT_ID_PATTERN,
+    "An AWS account id: exactly 12 digits (leading zeros are significant), as a string."
+);
+string_schema!(
+    OuId,
+    OU_ID_PATTERN,
+    "An AWS Organizations OU id: `ou-`, 4 to 32 lowercase letters or digits, `-`, then 8 to \
+     32 lowercase letters or digits (e.g. `ou-ab12-cdef3456`)."
+);
+string_schema!(
+    Arn,
+    ARN_PATTERN,
+    "An AWS ARN, `arn:<partition>:<service>:<region>:<account>:<resource>`: partition `aws`, \
+     `aws-cn` or `aws-us-gov`; account 12 digits, empty, `aws` or `*`; the resource may \
+     contain `*` wildcards but no whitespace."
+);
+string_schema!(
+    ClusterAccount,
+    CLUSTER_ACCOUNT_PATTERN,
+    "A 12-digit account id, or `*` for every discovered spoke (the cluster is then a \
+     template)."
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,12 +17,14 @@
 //! between sections) run over everything that deserialised.
 //!
 //! Layout: [`sections`] (the schema), [`ids`] (validated identifiers), `error` (positions and
-//! rendering), `parse` (TOML to sections, serde messages reworded) and `validate` (semantic
-//! checks).
+//! rendering), `parse` (TOML to sections, serde messages reworded), `validate` (semantic
+//! checks) and [`schema`] (the JSON Schema of the file and the configuration reference, both
+//! generated from [`sections`]).
 
 mod error;
 pub mod ids;
 mod parse;
+pub mod schema;
 pub mod sections;
 mod validate;
 
@@ -30,12 +32,13 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, Snippet};
 pub use ids::{AccountId, Arn, ClusterAccount, IdError, OuId};
+pub use schema::{json_schema, json_schema_text, reference_markdown};
 pub use sections::{
     AccessConfig, AccessGrantConfig, AccessPolicy, AuthenticationMode, ClusterConfig,
     ClusterLogType, ClusterOverrideConfig, Config, CrossAccountRoleConfig, EcrRepositoryConfig,
     GovernanceConfig, HubConfig, ImageTagMutability, KmsConfig, OidcTrustConfig,
     OrganizationConfig, PodIdentityConfig, ScpConfig, ServiceAccountConfig, SpokesConfig,
-    StackSetConfig,
+    StackSetConfig, StateBackend, StateConfig,
 };
 
 /// Reads and validates the configuration file at `path`. Errors name the file as given.

@@ -15,6 +15,7 @@ use super::error::{ConfigError, ConfigErrors};
 use super::sections::{
     AccessConfig, AccessGrantConfig, ClusterConfig, Config, CrossAccountRoleConfig,
     EcrRepositoryConfig, GovernanceConfig, HubConfig, OrganizationConfig, SpokesConfig,
+    StateConfig,
 };
 use super::validate;
 
@@ -27,6 +28,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "clusters",
     "access",
     "cross_account_roles",
+    "state",
 ];
 
 /// One step of a path into the document: a table key or an array index.
@@ -99,6 +101,7 @@ pub(super) struct Parsed {
     pub access: Option<AccessConfig>,
     pub grants: Vec<(usize, AccessGrantConfig)>,
     pub cross_account_roles: Vec<(usize, CrossAccountRoleConfig)>,
+    pub state: Option<StateConfig>,
 }
 
 /// Parses and validates `text`; see [`super::parse`].
@@ -140,6 +143,7 @@ fn assemble(p: Parsed) -> Option<Config> {
         clusters: p.clusters.into_iter().map(|(_, c)| c).collect(),
         access,
         cross_account_roles: p.cross_account_roles.into_iter().map(|(_, r)| r).collect(),
+        state: p.state?,
     })
 }
 
@@ -633,6 +637,7 @@ impl<'i> Document<'i> {
             ),
             grants: self.array(&["access", "grants"], errors),
             cross_account_roles: self.array(&["cross_account_roles"], errors),
+            state: self.section("state", errors),
         }
     }
 }
@@ -656,6 +661,7 @@ const TABLE_POSITIONS: &[&[&str]] = &[
     &["access", "grants", "#"],
     &["cross_account_roles", "#"],
     &["cross_account_roles", "#", "oidc"],
+    &["state"],
 ];
 
 /// Whether the schema has a table at `path`.

@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, Arn, ClusterAccount, OuId};
 
 /// The whole estate, as declared in `eksmgr.toml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The AWS Organization and the OU that holds the EKS spoke accounts.
@@ -34,10 +35,13 @@ pub struct Config {
     /// IAM roles in cluster accounts that principals elsewhere assume to reach a cluster.
     #[serde(default)]
     pub cross_account_roles: Vec<CrossAccountRoleConfig>,
+    /// Where eksmgr keeps its state: a local file (the default) or an S3 object.
+    #[serde(default)]
+    pub state: StateConfig,
 }
 
 /// `[organization]`: the AWS Organization.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationConfig {
     /// The management account. Default: the account of the credentials eksmgr runs with.
@@ -56,7 +60,7 @@ fn default_home_region() -> String {
 }
 
 /// `[governance]`: the deny SCP and the spoke-admin StackSet.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GovernanceConfig {
     /// The service control policy attached to the EKS OU.
@@ -66,7 +70,7 @@ pub struct GovernanceConfig {
 }
 
 /// `[governance.scp]`: the deny SCP attached to the EKS OU.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScpConfig {
     /// Create and attach the SCP. Default `true`.
@@ -77,6 +81,7 @@ pub struct ScpConfig {
     pub description: String,
     /// Maximum size of the minified policy document, in characters (at most 5120, the AWS
     /// limit). Default 5120.
+    #[schemars(range(min = 1, max = 5120))]
     pub size_limit: usize,
     /// Deny billing, cost explorer, budgets and payments actions. Default `true`.
     pub deny_billing: bool,
@@ -87,6 +92,7 @@ pub struct ScpConfig {
     pub deny_organizations_changes: bool,
     /// Extra IAM policy statements appended to the SCP, as `[[governance.scp.extra_statements]]`
     /// tables; each needs `Effect` and `Action` or `NotAction`.
+    #[schemars(with = "Vec<super::schema::ScpStatement>")]
     pub extra_statements: Vec<serde_json::Value>,
     /// `Sid`s of extra statements that eksmgr cannot prove harmless to its own calls (a
     /// condition key or operator its policy check does not evaluate) and that you have
@@ -114,7 +120,7 @@ impl Default for ScpConfig {
 }
 
 /// `[governance.stackset]`: the StackSet that deploys the spoke admin role.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StackSetConfig {
     /// Name of the StackSet (a letter, then letters, digits and `-`; at most 128).
@@ -160,7 +166,7 @@ impl Arn {
 }
 
 /// `[hub]`: the hub (shared services) account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HubConfig {
     /// The hub account id.
@@ -208,7 +214,7 @@ fn default_secrets_prefix() -> String {
 }
 
 /// `[[hub.ecr_repositories]]`: one ECR repository in the hub registry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EcrRepositoryConfig {
     /// Repository name: 2 to 256 characters, lowercase letters and digits separated by `.`,
@@ -223,7 +229,7 @@ pub struct EcrRepositoryConfig {
 }
 
 /// Whether image tags may be overwritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub enum ImageTagMutability {
     /// Tags may be moved to another image.
     #[default]
@@ -239,7 +245,7 @@ fn default_true() -> bool {
 }
 
 /// `[spokes]`: which accounts are spokes and how eksmgr reaches them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpokesConfig {
     /// Treat every active account of `organization.eks_ou_id` as a spoke. Default `true`.
@@ -253,6 +259,7 @@ pub struct SpokesConfig {
     /// Role assumed in each spoke. Default: `governance.stackset.spoke_admin_role_name`.
     pub admin_role_name: Option<String>,
     /// Duration of the assumed-role sessions, 900 to 43200 seconds. Default 3600.
+    #[schemars(range(min = 900, max = 43200))]
     pub session_duration_seconds: u32,
     /// Session name used when assuming spoke roles (2 to 64 characters of
     /// letters, digits and `=,.@-_`; shows up in CloudTrail). Default `eksmgr`.
@@ -275,7 +282,7 @@ impl Default for SpokesConfig {
 
 /// `[[clusters]]`: an EKS cluster, or (with `account = "*"`) a template for one cluster in
 /// every spoke.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Cluster name: 1 to 100 characters, a letter or digit then letters, digits, `-`, `_`.
@@ -350,7 +357,7 @@ pub struct ClusterConfig {
 }
 
 /// `[clusters.overrides."<account id>"]`: what differs for one account of a template.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterOverrideConfig {
     /// Skip this account: no cluster is created there. Default `false`.
@@ -517,23 +524,25 @@ impl ClusterConfig {
 }
 
 /// A control plane log type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum ClusterLogType {
-    /// `api`
+    /// The Kubernetes API server's logs.
     Api,
-    /// `audit`
+    /// The Kubernetes audit logs: who did what through the API.
     Audit,
-    /// `authenticator`
+    /// The IAM authenticator's logs: which IAM principal signed in as whom.
     Authenticator,
-    /// `controllerManager`
+    /// The controller manager's logs.
     ControllerManager,
-    /// `scheduler`
+    /// The scheduler's logs.
     Scheduler,
 }
 
 /// How a cluster authenticates IAM principals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub enum AuthenticationMode {
     /// EKS access entries only.
     #[default]
@@ -545,10 +554,11 @@ pub enum AuthenticationMode {
 }
 
 /// `[clusters.kms]`: the customer managed key for secrets encryption.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KmsConfig {
     /// Waiting period before a removed key is deleted, 7 to 30 days. Default 30.
+    #[schemars(range(min = 7, max = 30))]
     pub deletion_window_days: u32,
     /// Alias of the key (`alias/...`). Default `alias/eksmgr/<cluster>`.
     pub alias: Option<String>,
@@ -564,7 +574,7 @@ impl Default for KmsConfig {
 }
 
 /// A Kubernetes service account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceAccountConfig {
     /// Namespace (a DNS label: lowercase letters, digits, `-`; at most 63).
@@ -574,7 +584,7 @@ pub struct ServiceAccountConfig {
 }
 
 /// `[[clusters.pod_identities]]`: an EKS pod identity association.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PodIdentityConfig {
     /// Namespace of the service account.
@@ -590,7 +600,7 @@ pub struct PodIdentityConfig {
 }
 
 /// `[access]`: who may use the clusters.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccessConfig {
     /// A principal (e.g. an SSO role ARN with `*`) that gets `cluster-admin` on every
@@ -601,7 +611,7 @@ pub struct AccessConfig {
 }
 
 /// `[[access.grants]]`: an access entry with an access policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessGrantConfig {
     /// The IAM principal granted access.
@@ -621,18 +631,29 @@ pub struct AccessGrantConfig {
 
 /// An EKS access policy.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum AccessPolicy {
-    /// `AmazonEKSViewPolicy`
+    /// Read most objects, not secrets (`AmazonEKSViewPolicy`).
     #[default]
     View,
-    /// `AmazonEKSEditPolicy`
+    /// Read and write most objects, not roles or role bindings (`AmazonEKSEditPolicy`).
     Edit,
-    /// `AmazonEKSAdminPolicy`
+    /// Read and write most objects, roles and role bindings included (`AmazonEKSAdminPolicy`).
     Admin,
-    /// `AmazonEKSClusterAdminPolicy`
+    /// Everything, on the whole cluster (`AmazonEKSClusterAdminPolicy`).
     ClusterAdmin,
 }
 
@@ -662,7 +683,7 @@ impl AccessPolicy {
 /// assumes to reach the cluster (the role may describe the cluster and has an access entry).
 /// Trusted either by an AWS principal (`trusted_principal_arn`) or by an OIDC identity
 /// provider (`[cross_account_roles.oidc]`), not both.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CrossAccountRoleConfig {
     /// Name of the IAM role; unique among the cross-account roles.
@@ -698,6 +719,7 @@ pub struct CrossAccountRoleConfig {
     pub groups: Vec<String>,
     /// Maximum session duration, 3600 to 43200 seconds. Default 3600.
     #[serde(default = "default_max_session")]
+    #[schemars(range(min = 3600, max = 43200))]
     pub max_session_duration_seconds: u32,
 }
 
@@ -706,7 +728,7 @@ fn default_max_session() -> u32 {
 }
 
 /// `[cross_account_roles.oidc]`: trust of a web identity (OIDC) provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcTrustConfig {
     /// ARN of the IAM OIDC identity provider (`arn:aws:iam::<account>:oidc-provider/<host>`).
@@ -720,4 +742,52 @@ pub struct OidcTrustConfig {
 
 fn default_audience() -> String {
     "sts.amazonaws.com".to_string()
+}
+
+/// `[state]`: where eksmgr keeps the record of what it manages.
+///
+/// `local` keeps it in a file next to the configuration, locked by a lock file beside it.
+/// `s3` keeps it in an S3 object, for teams and CI: the lock is the object `KEY.lock`, created
+/// with a conditional write (`If-None-Match: *`, as Terraform's S3 backend does since 1.10;
+/// no DynamoDB table), and an apply under way mirrors its journal to `KEY.journal`, so a run
+/// that dies on one machine loses nothing for the next run on another.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// `local` (a file next to the configuration) or `s3` (an object in an S3 bucket).
+    /// Default `local`. `eksmgr state migrate` copies the state from one to the other.
+    pub backend: StateBackend,
+    /// `local` only: the state file, relative to the configuration's directory. Default
+    /// `eksmgr.state.json`. The `--state` flag overrides it.
+    pub path: Option<String>,
+    /// `s3` only, required: the bucket (it must exist; turn versioning on to keep every
+    /// earlier state). The caller's credentials (the management account's) must be allowed
+    /// `s3:GetObject`, `s3:PutObject` and `s3:DeleteObject` on the state, lock and journal
+    /// objects.
+    pub bucket: Option<String>,
+    /// `s3` only: the key of the state object. Default `eksmgr.state.json`.
+    pub key: Option<String>,
+    /// `s3` only: the bucket's region. Default `organization.home_region`.
+    pub region: Option<String>,
+    /// `s3` only: address the bucket in the URL path (`https://HOST/BUCKET/KEY`) instead of
+    /// the host name, as S3-compatible stores and local emulators need. Default `false`.
+    pub use_path_style: bool,
+}
+
+/// Where the state is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    /// A file next to the configuration.
+    #[default]
+    Local,
+    /// An object in an S3 bucket, locked with S3 conditional writes.
+    S3,
+}
+
+impl StateConfig {
+    /// The key of the state object (`s3`).
+    pub fn s3_key(&self) -> &str {
+        self.key.as_deref().unwrap_or("eksmgr.state.json")
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::error::ConfigError;
 use super::ids::{Arn, ClusterAccount};
 use super::parse::{Document, Parsed, Seg, at};
-use super::sections::{AccessPolicy, ClusterConfig, ServiceAccountConfig};
+use super::sections::{AccessPolicy, ClusterConfig, ServiceAccountConfig, StateBackend};
 
 /// Runs every check over what deserialised, appending to `errors`.
 pub(super) fn validate(doc: &Document<'_>, p: &Parsed, errors: &mut Vec<ConfigError>) {
@@ -22,6 +22,7 @@ pub(super) fn validate(doc: &Document<'_>, p: &Parsed, errors: &mut Vec<ConfigEr
     v.clusters(p);
     v.access(p);
     v.cross_account_roles(p);
+    v.state(p);
 }
 
 struct Validator<'a, 'i> {
@@ -364,6 +365,57 @@ impl Validator<'_, '_> {
                     at!["spokes", "exclude_accounts", i],
                     format!("account {a} is both in `accounts` and in `exclude_accounts`"),
                 );
+            }
+        }
+    }
+
+    fn state(&mut self, p: &Parsed) {
+        let Some(st) = &p.state else { return };
+        let s3_only: [(&str, bool); 4] = [
+            ("bucket", st.bucket.is_some()),
+            ("key", st.key.is_some()),
+            ("region", st.region.is_some()),
+            ("use_path_style", st.use_path_style),
+        ];
+        match st.backend {
+            StateBackend::Local => {
+                for (key, given) in s3_only {
+                    if given {
+                        self.report(
+                            at!["state", key],
+                            format!("`{key}` is for backend = \"s3\"; this state is local: set backend = \"s3\" or remove `{key}`"),
+                        );
+                    }
+                }
+                if let Some(path) = &st.path
+                    && path.trim().is_empty()
+                {
+                    self.report(
+                        at!["state", "path"],
+                        "empty path: name the state file, e.g. \"eksmgr.state.json\"",
+                    );
+                }
+            }
+            StateBackend::S3 => {
+                if st.path.is_some() {
+                    self.report(
+                        at!["state", "path"],
+                        "`path` is for backend = \"local\"; an S3 state is named by `bucket` and `key`",
+                    );
+                }
+                match &st.bucket {
+                    Some(b) => self.check(at!["state", "bucket"], s3_bucket(b)),
+                    None => self.report(
+                        at!["state", "backend"],
+                        "backend = \"s3\" needs `bucket`: the S3 bucket that holds the state",
+                    ),
+                }
+                if let Some(k) = &st.key {
+                    self.check(at!["state", "key"], s3_key(k));
+                }
+                if let Some(r) = &st.region {
+                    self.check(at!["state", "region"], region(r));
+                }
             }
         }
     }
@@ -963,6 +1015,38 @@ fn is_iam_name_char(c: char) -> bool {
 }
 
 /// IAM role names: 1 to 64 characters of `[A-Za-z0-9+=,.@_-]`.
+/// An S3 bucket name as AWS allows it for new buckets: 3 to 63 lowercase letters, digits,
+/// dots and hyphens, starting and ending with a letter or digit, not an IP address.
+fn s3_bucket(s: &str) -> Check {
+    let edge_ok = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok = (3..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && edge_ok(s.bytes().next())
+        && edge_ok(s.bytes().last())
+        && !s.contains("..")
+        && s.parse::<Ipv4Addr>().is_err();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid S3 bucket name {s:?}: expected 3 to 63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// An S3 object key for the state: 1 to 1000 bytes (room for `.journal`), no leading `/`,
+/// no control characters.
+fn s3_key(s: &str) -> Check {
+    if s.is_empty() || s.len() > 1000 || s.starts_with('/') || s.chars().any(char::is_control) {
+        Err(format!(
+            "invalid S3 key {s:?}: expected 1 to 1000 bytes, not starting with `/`, without control characters (e.g. \"eksmgr/prod.state.json\")"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 pub(super) fn role_name(s: &str) -> Check {
     if (1..=64).contains(&s.len()) && s.chars().all(is_iam_name_char) {
         Ok(())

@@ -1,0 +1,545 @@
+//! Where the state is kept, behind the one interface the commands use (lock, load, save,
+//! journal, unlock): a local file (`eksmgr_state::StateFile` and its lock file), or an S3
+//! object (`[state] backend = "s3"`).
+//!
+//! A state in S3 is worked on through a private local copy (a temporary directory, mode
+//! 0700): loading downloads the state and the journal of an interrupted apply, if any, and
+//! replays it as for a local file; saving writes the copy, uploads it with a conditional
+//! write (`If-Match` the version this run read, `If-None-Match: *` when there was none) and
+//! removes the remote journal; during an apply the local journal is uploaded after every
+//! completed operation (uploads that would queue up are merged into the next one), so a run
+//! that dies on one machine loses nothing for the next run on another. The lock is the object
+//! `KEY.lock`, created with `If-None-Match: *`, which S3 refuses atomically to every run but
+//! one, and removed with `If-Match` its own version.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::Utc;
+use eksmgr_engine::config::{Config, StateBackend};
+use eksmgr_providers::state_s3::{Condition, S3Location, S3StateStore, StateObject, Written};
+use eksmgr_state::{
+    Journal, LockGuard, LockInfo, State, StateError, StateFile, StateLock, force_unlock,
+    write_private_atomically,
+};
+use tokio::sync::{Notify, OnceCell};
+
+/// The name of the state file, locally and in the S3 working copy.
+const STATE_FILE_NAME: &str = "eksmgr.state.json";
+
+/// Where the state is kept.
+pub enum Store {
+    /// A local file.
+    Local(StateFile),
+    /// An S3 object.
+    S3(Box<Remote>),
+}
+
+/// A state kept in S3, with its private working copy.
+pub struct Remote {
+    location: S3Location,
+    /// Built on first use (the caller's AWS configuration is loaded asynchronously).
+    objects: OnceCell<S3StateStore>,
+    /// The working copy's directory (removed when the store is dropped).
+    _work: tempfile::TempDir,
+    /// The working copy.
+    file: StateFile,
+    /// The version (ETag) of the state object this run read or wrote last: `Some(None)` when
+    /// it found none, `None` before it looked.
+    etag: Mutex<Option<Option<String>>>,
+    /// Where the state is written when S3 refuses it (next to the configuration).
+    rescue_dir: PathBuf,
+}
+
+impl Store {
+    /// The store the configuration names; `state_flag` (`--state`) selects a local file.
+    pub fn open(config: &Config, config_path: &Path, state_flag: Option<&Path>) -> Result<Self> {
+        let dir = config_dir(config_path);
+        match (config.state.backend, state_flag) {
+            (StateBackend::Local, Some(path)) => Ok(Store::Local(StateFile::new(path))),
+            (StateBackend::Local, None) => Ok(Store::Local(StateFile::new(
+                dir.join(config.state.path.as_deref().unwrap_or(STATE_FILE_NAME)),
+            ))),
+            (StateBackend::S3, Some(path)) => bail!(
+                "--state {} names a local state file, but {} keeps the state in S3 ({}): drop --state, or copy the state with `eksmgr state migrate`",
+                path.display(),
+                config_path.display(),
+                s3_location(config, config.state.s3_key(), None)?.url()
+            ),
+            (StateBackend::S3, None) => {
+                let location = s3_location(config, config.state.s3_key(), None)?;
+                Ok(Store::S3(Box::new(Remote::new(location, dir)?)))
+            }
+        }
+    }
+
+    /// The local state file next to the configuration (`eksmgr.state.json`).
+    pub fn open_local_default(config_path: &Path) -> Self {
+        Store::Local(StateFile::new(
+            config_dir(config_path).join(STATE_FILE_NAME),
+        ))
+    }
+
+    /// A store for `source` as `eksmgr state migrate --from` names it: `s3://BUCKET/KEY` (in
+    /// `region`, default the configuration's) or a local path.
+    pub fn from_source(
+        config: &Config,
+        config_path: &Path,
+        source: &str,
+        region: Option<&str>,
+    ) -> Result<Self> {
+        let Some(rest) = source.strip_prefix("s3://") else {
+            return Ok(Store::Local(StateFile::new(source)));
+        };
+        let (bucket, key) = rest
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+            .ok_or_else(|| anyhow!("--from {source}: expected s3://BUCKET/KEY"))?;
+        let mut location = s3_location(config, key, region)?;
+        location.bucket = bucket.to_string();
+        Ok(Store::S3(Box::new(Remote::new(
+            location,
+            config_dir(config_path),
+        )?)))
+    }
+
+    /// Where the state is, for people: a path or `s3://BUCKET/KEY`.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Local(f) => f.path().display().to_string(),
+            Store::S3(r) => r.location.url(),
+        }
+    }
+
+    /// Whether two stores are the same place.
+    pub fn same_place(&self, other: &Store) -> bool {
+        match (self, other) {
+            (Store::Local(a), Store::Local(b)) => {
+                let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+                canon(a.path()) == canon(b.path())
+            }
+            (Store::S3(a), Store::S3(b)) => {
+                a.location.bucket == b.location.bucket && a.location.key == b.location.key
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes the state lock for `command` (e.g. `eksmgr apply`).
+    pub async fn lock(&self, command: &str) -> Result<Lock> {
+        match self {
+            Store::Local(f) => Ok(Lock::Local(StateLock::acquire(f, command)?)),
+            Store::S3(r) => r.lock(command).await,
+        }
+    }
+
+    /// Removes the lock whose id is `lock_id`, returning who held it.
+    pub async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo> {
+        match self {
+            Store::Local(f) => Ok(force_unlock(f, lock_id)?),
+            Store::S3(r) => r.force_unlock(lock_id).await,
+        }
+    }
+
+    /// The state, with the journal of an interrupted apply replayed; a fresh, empty state
+    /// where there is none.
+    pub async fn load(&self) -> Result<State> {
+        match self {
+            Store::Local(f) => Ok(f.load()?),
+            Store::S3(r) => r.load().await,
+        }
+    }
+
+    /// Whether a state exists there (after [`Store::load`] for S3).
+    pub fn exists(&self) -> bool {
+        match self {
+            Store::Local(f) => f.path().exists(),
+            Store::S3(r) => matches!(*r.etag_lock(), Some(Some(_))),
+        }
+    }
+
+    /// Saves `state` (its serial incremented) and removes the journal it holds.
+    pub async fn save(&self, state: &mut State) -> Result<()> {
+        match self {
+            Store::Local(f) => Ok(f.save(state)?),
+            Store::S3(r) => r.save(state).await,
+        }
+    }
+
+    /// Starts the journal an apply appends its steps to (see
+    /// [`StateFile::start_journal`]), with, for S3, the task that uploads it as it grows.
+    pub async fn start_journal(&self, state: &mut State) -> Result<(Journal, Option<Mirror>)> {
+        match self {
+            Store::Local(f) => Ok((f.start_journal(state)?, None)),
+            Store::S3(r) => {
+                if r.file.journal_path().exists() || !self.exists() {
+                    r.save(state).await?;
+                }
+                let journal = Journal::start(&r.file.journal_path(), state)?;
+                let mirror = Mirror::start(r.objects().await?.clone(), r.file.journal_path());
+                Ok((journal, Some(mirror)))
+            }
+        }
+    }
+}
+
+/// The directory of the configuration file (`.` for a bare file name).
+fn config_dir(config_path: &Path) -> PathBuf {
+    match config_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The S3 location of `[state]` with `key` (and `region` if given).
+fn s3_location(config: &Config, key: &str, region: Option<&str>) -> Result<S3Location> {
+    let st = &config.state;
+    let bucket = st.bucket.clone().unwrap_or_default();
+    let region = region
+        .or(st.region.as_deref())
+        .unwrap_or(&config.organization.home_region)
+        .to_string();
+    Ok(S3Location {
+        bucket,
+        key: key.to_string(),
+        region,
+        path_style: st.use_path_style || endpoint_overridden(),
+    })
+}
+
+/// Whether the standard endpoint variables send S3 calls somewhere else than AWS (an
+/// S3-compatible store or an emulator), which then takes path-style addressing.
+fn endpoint_overridden() -> bool {
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+}
+
+impl Remote {
+    fn new(location: S3Location, rescue_dir: PathBuf) -> Result<Self> {
+        let work = tempfile::Builder::new()
+            .prefix("eksmgr-state-")
+            .tempdir()
+            .context("cannot create the private working copy of the S3 state")?;
+        let file = StateFile::new(work.path().join(STATE_FILE_NAME));
+        Ok(Remote {
+            location,
+            objects: OnceCell::new(),
+            _work: work,
+            file,
+            etag: Mutex::new(None),
+            rescue_dir,
+        })
+    }
+
+    async fn objects(&self) -> Result<&S3StateStore> {
+        self.objects
+            .get_or_try_init(|| async {
+                let base = eksmgr_providers::discovery::base_config(&self.location.region).await;
+                Ok::<_, anyhow::Error>(S3StateStore::new(&base, self.location.clone()))
+            })
+            .await
+    }
+
+    fn etag_lock(&self) -> std::sync::MutexGuard<'_, Option<Option<String>>> {
+        self.etag.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_url(&self) -> PathBuf {
+        PathBuf::from(format!("{}.lock", self.location.url()))
+    }
+
+    async fn lock(&self, command: &str) -> Result<Lock> {
+        let objects = self.objects().await?;
+        let info = LockInfo::for_current_process(command);
+        let body = serde_json::to_vec_pretty(&info).context("cannot serialise the lock")?;
+        let mut holder = None;
+        // The holder may release the lock between our write and our read of it: try again.
+        for _ in 0..3 {
+            match objects
+                .put(StateObject::Lock, body.clone(), &Condition::Absent)
+                .await?
+            {
+                Written::Done(etag) => {
+                    return Ok(Lock::S3(RemoteLock {
+                        objects: objects.clone(),
+                        info,
+                        etag,
+                        released: false,
+                    }));
+                }
+                Written::ConditionFailed => {}
+            }
+            match objects.get(StateObject::Lock).await? {
+                None => continue,
+                Some(found) => {
+                    holder = Some(
+                        serde_json::from_slice::<LockInfo>(&found.body)
+                            .unwrap_or_else(|_| LockInfo::unknown(Utc::now())),
+                    );
+                    break;
+                }
+            }
+        }
+        let holder = holder.unwrap_or_else(|| LockInfo::unknown(Utc::now()));
+        let stale = holder.is_stale();
+        Err(StateError::Locked {
+            path: self.lock_url(),
+            holder: Box::new(holder),
+            stale,
+        }
+        .into())
+    }
+
+    async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo> {
+        let objects = self.objects().await?;
+        let path = self.lock_url();
+        let Some(found) = objects.get(StateObject::Lock).await? else {
+            return Err(StateError::NotLocked { path }.into());
+        };
+        let Ok(holder) = serde_json::from_slice::<LockInfo>(&found.body) else {
+            return Err(StateError::LockIdMismatch {
+                expected_hint: format!(
+                    "the lock object is unreadable, so no id can match; if no eksmgr run is active, delete {} by hand",
+                    path.display()
+                ),
+                path,
+                given: lock_id.to_string(),
+            }
+            .into());
+        };
+        if holder.id != lock_id {
+            let prefix: String = holder.id.chars().take(8).collect();
+            return Err(StateError::LockIdMismatch {
+                path,
+                expected_hint: format!(
+                    "it is held by `{}` (pid {} on host {}) with an id starting `{prefix}`",
+                    holder.command, holder.pid, holder.host
+                ),
+                given: lock_id.to_string(),
+            }
+            .into());
+        }
+        match objects.delete(StateObject::Lock, Some(&found.etag)).await? {
+            Written::Done(_) => Ok(holder),
+            Written::ConditionFailed => bail!(
+                "the lock {} changed while it was being removed (another run took it): nothing was removed; run `eksmgr unlock` again with the id it reports",
+                path.display()
+            ),
+        }
+    }
+
+    async fn load(&self) -> Result<State> {
+        let objects = self.objects().await?;
+        let (state, journal) = tokio::join!(
+            objects.get(StateObject::State),
+            objects.get(StateObject::Journal)
+        );
+        let (state, journal) = (state?, journal?);
+        let path = self.file.path();
+        match &state {
+            Some(s) => write_private_atomically(path, &s.body)?,
+            None => remove_if_present(path)?,
+        }
+        let journal_path = self.file.journal_path();
+        match &journal {
+            Some(j) => write_private_atomically(&journal_path, &j.body)?,
+            None => remove_if_present(&journal_path)?,
+        }
+        *self.etag_lock() = Some(state.map(|s| s.etag));
+        self.file.load().map_err(|e| {
+            anyhow::Error::new(e).context(format!(
+                "the state in {} (downloaded to a private working copy) cannot be loaded",
+                self.location.url()
+            ))
+        })
+    }
+
+    async fn save(&self, state: &mut State) -> Result<()> {
+        let objects = self.objects().await?;
+        let seen = self.etag_lock().clone();
+        let Some(seen) = seen else {
+            bail!("internal error: the S3 state was saved before it was loaded");
+        };
+        self.file.save(state)?;
+        let body = std::fs::read(self.file.path())
+            .with_context(|| format!("cannot read {}", self.file.path().display()))?;
+        let condition = match &seen {
+            Some(etag) => Condition::Matches(etag.clone()),
+            None => Condition::Absent,
+        };
+        match objects
+            .put(StateObject::State, body.clone(), &condition)
+            .await
+        {
+            Ok(Written::Done(etag)) => {
+                *self.etag_lock() = Some(Some(etag));
+            }
+            Ok(Written::ConditionFailed) => {
+                let rescued = self.rescue(&body);
+                bail!(
+                    "the state in {} was changed by another run since this one read it (was its lock removed with `eksmgr unlock`?): it was not overwritten. {}",
+                    self.location.url(),
+                    rescued
+                );
+            }
+            Err(e) => {
+                let rescued = self.rescue(&body);
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot save the state to {}. {rescued}",
+                    self.location.url()
+                )));
+            }
+        }
+        objects.delete(StateObject::Journal, None).await?;
+        Ok(())
+    }
+
+    /// Keeps the state S3 did not take in a local file, and says where and what to do.
+    fn rescue(&self, body: &[u8]) -> String {
+        let path = self.rescue_dir.join("eksmgr-errored.state.json");
+        match write_private_atomically(&path, body) {
+            Ok(()) => format!(
+                "This run's state is in {}: check it, then upload it with `eksmgr state migrate --from {}`",
+                path.display(),
+                path.display()
+            ),
+            Err(e) => format!("This run's state could not be kept either: {e}"),
+        }
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot remove {}", path.display()))),
+    }
+}
+
+/// A held state lock.
+pub enum Lock {
+    /// The lock file of a local state.
+    Local(LockGuard),
+    /// The lock object of a state in S3.
+    S3(RemoteLock),
+}
+
+impl Lock {
+    /// Releases the lock.
+    pub async fn release(self) -> Result<()> {
+        match self {
+            Lock::Local(g) => Ok(g.release()?),
+            Lock::S3(mut l) => {
+                l.released = true;
+                l.remove().await
+            }
+        }
+    }
+}
+
+/// The lock object this run created; removed on release, or on drop if a command ends early
+/// with an error.
+pub struct RemoteLock {
+    objects: S3StateStore,
+    info: LockInfo,
+    etag: String,
+    released: bool,
+}
+
+impl RemoteLock {
+    /// Removes the lock if it is still the one this run created (one force-unlocked and
+    /// taken by another run is left alone).
+    async fn remove(&self) -> Result<()> {
+        match self
+            .objects
+            .delete(StateObject::Lock, Some(&self.etag))
+            .await?
+        {
+            Written::Done(_) | Written::ConditionFailed => Ok(()),
+        }
+    }
+}
+
+impl Drop for RemoteLock {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        // A command that failed half-way still gives the lock back. The runtime is the
+        // multi-threaded one of `main`; without one (never in the binary) the lock stays and
+        // the next run's message says how to remove it.
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        let result = tokio::task::block_in_place(|| handle.block_on(self.remove()));
+        if let Err(e) = result {
+            eprintln!(
+                "Warning: the state lock {} (id {}) could not be removed: {e:#}; run `eksmgr unlock {}` once no eksmgr run is active",
+                self.objects.url(StateObject::Lock),
+                self.info.id,
+                self.info.id
+            );
+        }
+    }
+}
+
+/// Uploads the local journal of an apply to S3 whenever it changed, one upload at a time.
+pub struct Mirror {
+    changed: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Option<String>>,
+}
+
+impl Mirror {
+    fn start(objects: S3StateStore, journal: PathBuf) -> Self {
+        let changed = Arc::new(Notify::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (changed, stop) = (changed.clone(), stop.clone());
+            async move {
+                let mut first_error = None;
+                loop {
+                    changed.notified().await;
+                    let stopping = stop.load(Ordering::SeqCst);
+                    let uploaded = match std::fs::read(&journal) {
+                        Ok(body) => objects
+                            .put(StateObject::Journal, body, &Condition::Always)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("cannot read {}: {e}", journal.display())),
+                    };
+                    if let Err(e) = uploaded {
+                        first_error.get_or_insert(e);
+                    }
+                    if stopping {
+                        return first_error;
+                    }
+                }
+            }
+        });
+        Mirror {
+            changed,
+            stop,
+            task,
+        }
+    }
+
+    /// The journal grew: upload it (now, or once the upload under way is done).
+    pub fn changed(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Uploads the journal a last time and stops; the first upload error, if any.
+    pub async fn finish(self) -> Option<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.changed.notify_one();
+        self.task.await.unwrap_or_else(|e| Some(e.to_string()))
+    }
+}

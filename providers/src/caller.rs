@@ -1,0 +1,155 @@
+//! The caller's own AWS configuration, found as the AWS CLI finds it: the standard chain
+//! (environment, profiles, SSO, web identity, container and instance credentials), with the
+//! choices of the global `--profile` and `--region` flags on top.
+//!
+//! `--profile NAME` works as it does for the AWS CLI: the credentials and the region come from
+//! that profile of the shared config and credentials files (static keys, `role_arn` with
+//! `source_profile`, SSO, `credential_process`, web identity), even when `AWS_ACCESS_KEY_ID` is
+//! set. `--region` sets the region of the caller's own calls only (who the caller is, and the
+//! first role assumptions); the regions the configuration names for resources are unchanged.
+//! `AWS_PROFILE`, `AWS_REGION` and `AWS_ENDPOINT_URL` keep working as the SDK reads them.
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use eksmgr_engine::provider::{ErrorKind, ProviderError};
+use serde::Serialize;
+
+use crate::error::{Call, map};
+
+/// The caller's choices of credentials and region (`--profile`, `--region`); the default
+/// leaves everything to the standard chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerOptions {
+    /// The named profile of the shared config and credentials files (`--profile`).
+    pub profile: Option<String>,
+    /// The region of the caller's own calls (`--region`).
+    pub region: Option<String>,
+}
+
+impl CallerOptions {
+    /// Options with a profile and a region, each optional.
+    pub fn new(profile: Option<String>, region: Option<String>) -> Self {
+        CallerOptions {
+            profile: profile.filter(|p| !p.is_empty()),
+            region: region.filter(|r| !r.is_empty()),
+        }
+    }
+}
+
+/// The caller's configuration: credentials and region as [`CallerOptions`] and the standard
+/// chain say, the region falling back to `fallback_region` when nothing names one.
+pub async fn sdk_config(options: &CallerOptions, fallback_region: &str) -> SdkConfig {
+    let mut chain = aws_config::default_provider::region::Builder::default();
+    if let Some(profile) = &options.profile {
+        chain = chain.profile_name(profile);
+    }
+    let region = RegionProviderChain::first_try(options.region.clone().map(Region::new))
+        .or_else(chain.build())
+        .region()
+        .await
+        .unwrap_or_else(|| Region::new(fallback_region.to_string()));
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region.clone());
+    if let Some(profile) = &options.profile {
+        // The profile's own chain (a role it assumes, SSO ...) signs in the same region.
+        let provider_config = ProviderConfig::default().with_region(Some(region));
+        loader = loader.profile_name(profile).credentials_provider(
+            ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(profile)
+                .build(),
+        );
+    }
+    loader.load().await
+}
+
+/// Who a set of credentials is (`sts:GetCallerIdentity`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CallerIdentity {
+    /// The account id.
+    pub account: String,
+    /// The ARN: a user, or an assumed-role session (`arn:aws:sts::ACCOUNT:assumed-role/...`).
+    pub arn: String,
+    /// The unique id of the principal (for a role session, `ROLEID:SESSION`).
+    pub user_id: String,
+}
+
+impl CallerIdentity {
+    /// The partition of the ARN (`aws`, `aws-cn`, `aws-us-gov`), `aws` if it cannot be read.
+    pub fn partition(&self) -> &str {
+        self.arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+    }
+}
+
+/// Asks STS who the credentials of `conf` are; `account` names the account the call is
+/// counted in and reported for ("of the caller" before anyone knows).
+pub async fn identity(conf: &SdkConfig, account: &str) -> Result<CallerIdentity, ProviderError> {
+    let out = aws_sdk_sts::Client::new(conf)
+        .get_caller_identity()
+        .send()
+        .await;
+    let counted = out
+        .as_ref()
+        .ok()
+        .and_then(|o| o.account())
+        .unwrap_or(account);
+    crate::stats::global().called(counted, "sts", "GetCallerIdentity", out.is_ok());
+    let out = out.map_err(|e| {
+        let mut err = map(
+            Call::new(account, "the caller's identity", "sts:GetCallerIdentity"),
+            e,
+        );
+        if err.hint.is_none() || err.kind == ErrorKind::AccessDenied {
+            err.hint = Some(CREDENTIALS_HINT.to_string());
+        }
+        err
+    })?;
+    Ok(CallerIdentity {
+        account: out.account().unwrap_or_default().to_string(),
+        arn: out.arn().unwrap_or_default().to_string(),
+        user_id: out.user_id().unwrap_or_default().to_string(),
+    })
+}
+
+/// What to check when the caller's own credentials do not work.
+pub const CREDENTIALS_HINT: &str = "check the credentials eksmgr runs with, found as the AWS CLI finds them: --profile NAME or AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, `aws sso login` for an SSO profile; `aws sts get-caller-identity` with the same settings shows what AWS sees";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_choices_are_no_choices() {
+        let o = CallerOptions::new(Some(String::new()), Some(String::new()));
+        assert_eq!(o, CallerOptions::default());
+        let o = CallerOptions::new(Some("prod".into()), Some("eu-west-1".into()));
+        assert_eq!(o.profile.as_deref(), Some("prod"));
+        assert_eq!(o.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn the_partition_comes_from_the_arn() {
+        let mut id = CallerIdentity {
+            arn: "arn:aws-cn:iam::111111111111:user/me".into(),
+            ..CallerIdentity::default()
+        };
+        assert_eq!(id.partition(), "aws-cn");
+        id.arn.clear();
+        assert_eq!(id.partition(), "aws");
+    }
+
+    #[tokio::test]
+    async fn the_region_flag_wins_over_the_fallback() {
+        let o = CallerOptions::new(None, Some("eu-west-3".into()));
+        let conf = sdk_config(&o, "us-east-1").await;
+        assert_eq!(conf.region().unwrap().as_ref(), "eu-west-3");
+    }
+}
