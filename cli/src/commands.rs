@@ -145,7 +145,7 @@ fn write_generated(out: &mut dyn Write, text: &[u8], what: &str) -> Result<u8> {
 }
 
 fn validate(cli: &Cli, s: Styler) -> Result<u8> {
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     // Expand with a placeholder management account so blueprint-level checks run offline.
     let discovery = offline_discovery(&loaded.config);
     let desired = blueprint::expand(&loaded.config, &discovery)?;
@@ -205,7 +205,7 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
 }
 
 async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     let lock = loaded.store.lock("eksmgr plan").await?;
     let state = loaded.store.load().await?;
     let planned = context::plan(
@@ -289,7 +289,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         bail!("destroy does not take --refresh-only: use `eksmgr apply --refresh-only`");
     }
     let verb = if destroy { "Destroy" } else { "Apply" };
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     let command = if destroy {
         "eksmgr destroy"
     } else {
@@ -438,7 +438,7 @@ fn read_saved_plan(file: &Path) -> Result<SavedPlan> {
 /// `apply PLAN_FILE`: exactly the saved plan, if it is not stale, without asking.
 async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Result<u8> {
     let saved = read_saved_plan(file)?;
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     let lock = loaded.store.lock("eksmgr apply PLAN_FILE").await?;
     let mut state = loaded.store.load().await?;
     // A plan made before any state existed belongs to the state its apply starts.
@@ -622,7 +622,7 @@ fn confirm(destroy: bool) -> Result<bool> {
 }
 
 async fn unlock(cli: &Cli, lock_id: &str) -> Result<u8> {
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     let info = loaded.store.force_unlock(lock_id).await?;
     println!(
         "Lock {} (held by `{}`, pid {} on {}) removed.",
@@ -632,7 +632,7 @@ async fn unlock(cli: &Cli, lock_id: &str) -> Result<u8> {
 }
 
 fn graph(cli: &Cli, format: GraphFormat) -> Result<u8> {
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     let desired = blueprint::expand(&loaded.config, &offline_discovery(&loaded.config))?;
     let g = Graph::of_desired(&desired.resources)?;
     print!(
@@ -648,7 +648,7 @@ fn graph(cli: &Cli, format: GraphFormat) -> Result<u8> {
 /// `import ADDRESS ID`: the record eksmgr would have written had it created the resource.
 async fn import(cli: &Cli, address: &str, id: &str) -> Result<u8> {
     let addr = parse_address(address)?;
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     let lock = loaded.store.lock("eksmgr import").await?;
     let mut state = loaded.store.load().await?;
     let (provider, _, desired) = context::prepare(
@@ -675,7 +675,7 @@ fn parse_address(text: &str) -> Result<ResourceAddress> {
 }
 
 async fn state(cli: &Cli, sc: &StateCommand) -> Result<u8> {
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     match sc {
         StateCommand::List => {
             for a in loaded.store.load().await?.resources.keys() {
@@ -724,7 +724,9 @@ async fn state_migrate(
 ) -> Result<u8> {
     use crate::store::Store;
     let source = match from {
-        Some(from) => Store::from_source(&loaded.config, &cli.config, from, from_region)?,
+        Some(from) => {
+            Store::from_source(&loaded.config, &cli.config, from, from_region, cli.caller())?
+        }
         None => match &loaded.store {
             Store::S3(_) => Store::open_local_default(&cli.config),
             Store::Local(_) => bail!(
@@ -860,7 +862,7 @@ async fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> 
 }
 
 async fn kubeconfig(cli: &Cli, args: &KubeconfigArgs) -> Result<u8> {
-    let loaded = context::load(&cli.config, cli.state.as_deref())?;
+    let loaded = context::load(cli)?;
     kubeconfig::run(&loaded, args, cli.profile.as_deref()).await
 }
 

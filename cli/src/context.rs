@@ -1,8 +1,6 @@
 //! Shared steps of the commands: load and validate the configuration, locate state, build the
 //! AWS provider from the caller's credentials, and plan.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
@@ -13,7 +11,7 @@ use eksmgr_engine::target;
 use eksmgr_providers::{AwsProvider, CallerOptions};
 use eksmgr_state::{ResourceAddress, State};
 
-use crate::cli::OptIns;
+use crate::cli::{Cli, OptIns};
 use crate::store::Store;
 
 /// A loaded configuration and where it came from.
@@ -27,12 +25,13 @@ pub struct Loaded {
 }
 
 /// Loads and validates the configuration; errors are rendered with file:line:column.
-pub fn load(config_path: &Path, state: Option<&Path>) -> Result<Loaded> {
+pub fn load(cli: &Cli) -> Result<Loaded> {
+    let config_path = cli.config.as_path();
     let config = config::load(config_path)?;
     let bytes = std::fs::read(config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
     let digest = eksmgr_engine::digest(&bytes);
-    let store = Store::open(&config, config_path, state)?;
+    let store = Store::open(&config, config_path, cli.state.as_deref(), cli.caller())?;
     Ok(Loaded {
         config,
         digest,

@@ -45,7 +45,9 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
         );
     }
     let caller = cli.caller();
-    let base = eksmgr_providers::caller::sdk_config(&caller, DEFAULT_REGION).await;
+    let base = eksmgr_providers::caller::sdk_config(&caller, DEFAULT_REGION)
+        .await
+        .context("cannot load the caller's AWS configuration")?;
     let region = caller
         .region
         .clone()

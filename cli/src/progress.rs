@@ -65,16 +65,19 @@ const OWN_CRATES: [&str; 4] = [
 ];
 
 /// The log filter (`tracing_subscriber::EnvFilter` directives) for `-v` given `verbose` times
-/// and `-q`: warnings by default, errors only when quiet; -v info, -vv debug, -vvv trace for
-/// eksmgr's own crates, the others (the AWS SDK) staying at warn below -vvv (debug at -vvv,
-/// trace beyond). `RUST_LOG`, when set and not empty, wins.
+/// and `-q`: eksmgr's own crates log warnings by default, errors only when quiet, and -v info,
+/// -vv debug, -vvv trace. The other crates (the AWS SDK) log errors only by default: their
+/// warnings (a region or credentials source that is not there, such as instance metadata off
+/// EC2) are not the user's to act on, and eksmgr reports the failures that matter with a hint;
+/// they log warnings at -v and -vv, debug at -vvv, trace beyond. `RUST_LOG`, when set and not
+/// empty, wins.
 pub fn log_filter(verbose: u8, quiet: bool, rust_log: Option<&str>) -> String {
     if let Some(directives) = rust_log.filter(|r| !r.trim().is_empty()) {
         return directives.to_string();
     }
     let (own, others) = match (quiet, verbose) {
         (true, _) => ("error", "error"),
-        (false, 0) => ("warn", "warn"),
+        (false, 0) => ("warn", "error"),
         (false, 1) => ("info", "warn"),
         (false, 2) => ("debug", "warn"),
         (false, 3) => ("trace", "debug"),
@@ -451,7 +454,10 @@ mod tests {
 
     #[test]
     fn verbosity_maps_onto_log_levels() {
-        assert_eq!(log_filter(0, false, None), "warn");
+        assert_eq!(
+            log_filter(0, false, None),
+            "error,eksmgr=warn,eksmgr_engine=warn,eksmgr_providers=warn,eksmgr_state=warn"
+        );
         assert_eq!(log_filter(0, true, None), "error");
         assert_eq!(log_filter(3, true, None), "error");
         assert_eq!(
@@ -462,7 +468,7 @@ mod tests {
             log_filter(2, false, None),
             "warn,eksmgr=debug,eksmgr_engine=debug,eksmgr_providers=debug,eksmgr_state=debug"
         );
-        // The AWS SDK stays at warn below -vvv.
+        // The AWS SDK logs warnings from -v, debug from -vvv.
         assert_eq!(
             log_filter(3, false, None),
             "debug,eksmgr=trace,eksmgr_engine=trace,eksmgr_providers=trace,eksmgr_state=trace"

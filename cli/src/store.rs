@@ -19,10 +19,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
 use eksmgr_engine::config::{Config, StateBackend};
+use eksmgr_providers::CallerOptions;
+use eksmgr_providers::caller::sdk_config;
 use eksmgr_providers::state_s3::{Condition, S3Location, S3StateStore, StateObject, Written};
 use eksmgr_state::{
-    Journal, LockGuard, LockInfo, State, StateError, StateFile, StateLock, force_unlock,
-    write_private_atomically,
+    Journal, LockGuard, LockInfo, State, StateError, StateFile, StateLock, check_lock_id,
+    force_unlock, write_private_atomically,
 };
 use tokio::sync::{Notify, OnceCell};
 
@@ -40,6 +42,9 @@ pub enum Store {
 /// A state kept in S3, with its private working copy.
 pub struct Remote {
     location: S3Location,
+    /// The caller's `--profile`, with the bucket's region (the `[state]` table's, not
+    /// `--region`, which names the region of the estate's calls).
+    caller: CallerOptions,
     /// Built on first use (the caller's AWS configuration is loaded asynchronously).
     objects: OnceCell<S3StateStore>,
     /// The working copy's directory (removed when the store is dropped).
@@ -55,7 +60,12 @@ pub struct Remote {
 
 impl Store {
     /// The store the configuration names; `state_flag` (`--state`) selects a local file.
-    pub fn open(config: &Config, config_path: &Path, state_flag: Option<&Path>) -> Result<Self> {
+    pub fn open(
+        config: &Config,
+        config_path: &Path,
+        state_flag: Option<&Path>,
+        caller: CallerOptions,
+    ) -> Result<Self> {
         let dir = config_dir(config_path);
         match (config.state.backend, state_flag) {
             (StateBackend::Local, Some(path)) => Ok(Store::Local(StateFile::new(path))),
@@ -66,11 +76,11 @@ impl Store {
                 "--state {} names a local state file, but {} keeps the state in S3 ({}): drop --state, or copy the state with `eksmgr state migrate`",
                 path.display(),
                 config_path.display(),
-                s3_location(config, config.state.s3_key(), None)?.url()
+                s3_location(config, config.state.s3_key(), None).url()
             ),
             (StateBackend::S3, None) => {
-                let location = s3_location(config, config.state.s3_key(), None)?;
-                Ok(Store::S3(Box::new(Remote::new(location, dir)?)))
+                let location = s3_location(config, config.state.s3_key(), None);
+                Ok(Store::S3(Box::new(Remote::new(location, dir, caller)?)))
             }
         }
     }
@@ -89,6 +99,7 @@ impl Store {
         config_path: &Path,
         source: &str,
         region: Option<&str>,
+        caller: CallerOptions,
     ) -> Result<Self> {
         let Some(rest) = source.strip_prefix("s3://") else {
             return Ok(Store::Local(StateFile::new(source)));
@@ -97,11 +108,12 @@ impl Store {
             .split_once('/')
             .filter(|(b, k)| !b.is_empty() && !k.is_empty())
             .ok_or_else(|| anyhow!("--from {source}: expected s3://BUCKET/KEY"))?;
-        let mut location = s3_location(config, key, region)?;
+        let mut location = s3_location(config, key, region);
         location.bucket = bucket.to_string();
         Ok(Store::S3(Box::new(Remote::new(
             location,
             config_dir(config_path),
+            caller,
         )?)))
     }
 
@@ -194,19 +206,19 @@ fn config_dir(config_path: &Path) -> PathBuf {
 }
 
 /// The S3 location of `[state]` with `key` (and `region` if given).
-fn s3_location(config: &Config, key: &str, region: Option<&str>) -> Result<S3Location> {
+fn s3_location(config: &Config, key: &str, region: Option<&str>) -> S3Location {
     let st = &config.state;
     let bucket = st.bucket.clone().unwrap_or_default();
     let region = region
         .or(st.region.as_deref())
         .unwrap_or(&config.organization.home_region)
         .to_string();
-    Ok(S3Location {
+    S3Location {
         bucket,
         key: key.to_string(),
         region,
         path_style: st.use_path_style || endpoint_overridden(),
-    })
+    }
 }
 
 /// Whether the standard endpoint variables send S3 calls somewhere else than AWS (an
@@ -218,13 +230,14 @@ fn endpoint_overridden() -> bool {
 }
 
 impl Remote {
-    fn new(location: S3Location, rescue_dir: PathBuf) -> Result<Self> {
+    fn new(location: S3Location, rescue_dir: PathBuf, caller: CallerOptions) -> Result<Self> {
         let work = tempfile::Builder::new()
             .prefix("eksmgr-state-")
             .tempdir()
             .context("cannot create the private working copy of the S3 state")?;
         let file = StateFile::new(work.path().join(STATE_FILE_NAME));
         Ok(Remote {
+            caller: CallerOptions::new(caller.profile, Some(location.region.clone())),
             location,
             objects: OnceCell::new(),
             _work: work,
@@ -237,7 +250,7 @@ impl Remote {
     async fn objects(&self) -> Result<&S3StateStore> {
         self.objects
             .get_or_try_init(|| async {
-                let base = eksmgr_providers::discovery::base_config(&self.location.region).await;
+                let base = sdk_config(&self.caller, &self.location.region).await?;
                 Ok::<_, anyhow::Error>(S3StateStore::new(&base, self.location.clone()))
             })
             .await
@@ -299,29 +312,8 @@ impl Remote {
         let Some(found) = objects.get(StateObject::Lock).await? else {
             return Err(StateError::NotLocked { path }.into());
         };
-        let Ok(holder) = serde_json::from_slice::<LockInfo>(&found.body) else {
-            return Err(StateError::LockIdMismatch {
-                expected_hint: format!(
-                    "the lock object is unreadable, so no id can match; if no eksmgr run is active, delete {} by hand",
-                    path.display()
-                ),
-                path,
-                given: lock_id.to_string(),
-            }
-            .into());
-        };
-        if holder.id != lock_id {
-            let prefix: String = holder.id.chars().take(8).collect();
-            return Err(StateError::LockIdMismatch {
-                path,
-                expected_hint: format!(
-                    "it is held by `{}` (pid {} on host {}) with an id starting `{prefix}`",
-                    holder.command, holder.pid, holder.host
-                ),
-                given: lock_id.to_string(),
-            }
-            .into());
-        }
+        let holder = serde_json::from_slice::<LockInfo>(&found.body).ok();
+        let holder = check_lock_id(&path, "lock object", holder, lock_id)?;
         match objects.delete(StateObject::Lock, Some(&found.etag)).await? {
             Written::Done(_) => Ok(holder),
             Written::ConditionFailed => bail!(

@@ -12,7 +12,9 @@
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
+use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_types::SdkConfig;
+use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
 use eksmgr_engine::provider::{ErrorKind, ProviderError};
 use serde::Serialize;
@@ -40,8 +42,14 @@ impl CallerOptions {
 }
 
 /// The caller's configuration: credentials and region as [`CallerOptions`] and the standard
-/// chain say, the region falling back to `fallback_region` when nothing names one.
-pub async fn sdk_config(options: &CallerOptions, fallback_region: &str) -> SdkConfig {
+/// chain say, the region falling back to `fallback_region` when nothing names one. A
+/// `--profile` that no shared config or credentials file defines is refused here, as the AWS
+/// CLI refuses it, rather than at the first call with an error that does not name it.
+pub async fn sdk_config(
+    options: &CallerOptions,
+    fallback_region: &str,
+) -> Result<SdkConfig, ProviderError> {
+    check_profile(options, &Fs::real(), &Env::real()).await?;
     let mut chain = aws_config::default_provider::region::Builder::default();
     if let Some(profile) = &options.profile {
         chain = chain.profile_name(profile);
@@ -63,7 +71,54 @@ pub async fn sdk_config(options: &CallerOptions, fallback_region: &str) -> SdkCo
                 .build(),
         );
     }
-    loader.load().await
+    Ok(loader.load().await)
+}
+
+/// Checks that the profile `options` names (if any) is defined in the shared config or
+/// credentials files (read through `fs` and `env`).
+async fn check_profile(options: &CallerOptions, fs: &Fs, env: &Env) -> Result<(), ProviderError> {
+    let Some(name) = &options.profile else {
+        return Ok(());
+    };
+    let resource = format!("--profile {name}");
+    let call = Call::new("of the caller", &resource, "config:LoadProfile");
+    let files = format!(
+        "{} and {}",
+        shared_file(env, "AWS_CONFIG_FILE", "~/.aws/config"),
+        shared_file(env, "AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    );
+    match aws_config::profile::load(fs, env, &EnvConfigFiles::default(), None).await {
+        Ok(set) if set.get_profile(name).is_some() => Ok(()),
+        Ok(set) => {
+            let mut known: Vec<&str> = set.profiles().collect();
+            known.sort_unstable();
+            let known = if known.is_empty() {
+                "they define no profile".to_string()
+            } else {
+                format!("they define {}", known.join(", "))
+            };
+            Err(call.error(
+                ErrorKind::AccessDenied,
+                format!("the profile `{name}` is not defined in {files} ({known})"),
+                Some(
+                    "check the name, or add the profile (`aws configure --profile NAME`, or `aws configure sso` for SSO); AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name other files",
+                ),
+            ))
+        }
+        Err(e) => Err(call.error(
+            ErrorKind::Invalid,
+            format!("cannot read {files}: {}", crate::error::chain(&e)),
+            Some("fix the file at the place the message names, as the AWS CLI reads it"),
+        )),
+    }
+}
+
+/// A shared file as the environment places it: the variable's value, or the default path.
+fn shared_file(env: &Env, variable: &str, default: &str) -> String {
+    env.get(variable)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// Who a set of credentials is (`sts:GetCallerIdentity`).
@@ -149,7 +204,50 @@ mod tests {
     #[tokio::test]
     async fn the_region_flag_wins_over_the_fallback() {
         let o = CallerOptions::new(None, Some("eu-west-3".into()));
-        let conf = sdk_config(&o, "us-east-1").await;
+        let conf = sdk_config(&o, "us-east-1").await.unwrap();
         assert_eq!(conf.region().unwrap().as_ref(), "eu-west-3");
+    }
+
+    #[tokio::test]
+    async fn a_profile_must_be_defined_in_the_shared_files() {
+        let fs = Fs::from_map(std::collections::HashMap::from([
+            (
+                "/home/dev/.aws/config".to_string(),
+                "[profile hub-admin]\nregion = eu-west-1\n".to_string(),
+            ),
+            (
+                "/home/dev/.aws/credentials".to_string(),
+                "[base]\naws_access_key_id = A\naws_secret_access_key = B\n".to_string(),
+            ),
+        ]));
+        let env = Env::from_slice(&[("HOME", "/home/dev")]);
+        for known in ["hub-admin", "base"] {
+            let o = CallerOptions::new(Some(known.into()), None);
+            check_profile(&o, &fs, &env).await.unwrap();
+        }
+        check_profile(&CallerOptions::default(), &fs, &env)
+            .await
+            .unwrap();
+        let o = CallerOptions::new(Some("prod".into()), None);
+        let err = check_profile(&o, &fs, &env).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::AccessDenied);
+        assert!(
+            err.message.contains("the profile `prod` is not defined")
+                && err.message.contains("~/.aws/config and ~/.aws/credentials")
+                && err.message.contains("they define base, hub-admin"),
+            "{err}"
+        );
+        assert!(err.hint.unwrap().contains("aws configure --profile"));
+
+        let elsewhere = Env::from_slice(&[
+            ("HOME", "/home/dev"),
+            ("AWS_CONFIG_FILE", "/etc/aws/config"),
+        ]);
+        let err = check_profile(&o, &fs, &elsewhere).await.unwrap_err();
+        assert!(
+            err.message
+                .contains("/etc/aws/config and ~/.aws/credentials"),
+            "{err}"
+        );
     }
 }

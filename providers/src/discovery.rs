@@ -19,13 +19,6 @@ use crate::caller::CallerOptions;
 use crate::error::{Call, map};
 use crate::sessions::{Sessions, SessionsConfig};
 
-/// The caller's AWS configuration through the standard chain (environment, profiles, SSO,
-/// web identity, instance metadata), with the home region when none is configured. With
-/// `--profile` or `--region`, see [`crate::caller::sdk_config`].
-pub async fn base_config(home_region: &str) -> SdkConfig {
-    crate::caller::sdk_config(&CallerOptions::default(), home_region).await
-}
-
 /// Loads the caller's configuration (as `caller` says: `--profile`, `--region`), discovers who
 /// it is and the spokes, and builds the provider. No more than `parallelism` AWS calls of the
 /// run are in flight at once ([`crate::limit`]).
@@ -35,7 +28,7 @@ pub async fn connect(
     caller: &CallerOptions,
 ) -> Result<(AwsProvider, Discovery), ProviderError> {
     let base = crate::limit::limit_calls(
-        crate::caller::sdk_config(caller, &config.organization.home_region).await,
+        crate::caller::sdk_config(caller, &config.organization.home_region).await?,
         parallelism,
     );
     let configured = config

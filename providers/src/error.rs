@@ -74,7 +74,7 @@ where
         ),
         SdkError::DispatchFailure(_) => {
             let text = chain(&err);
-            if text.contains("credentials") || text.contains("AssumeRole") {
+            if text.contains("credential") || text.contains("AssumeRole") {
                 call.error(
                     ErrorKind::AccessDenied,
                     format!("could not get credentials: {text}"),
@@ -90,7 +90,7 @@ where
         }
         _ => {
             let text = chain(&err);
-            let (kind, hint) = if text.contains("credentials") {
+            let (kind, hint) = if text.contains("credential") {
                 (
                     ErrorKind::AccessDenied,
                     Some("check the credentials eksmgr runs with and that the role can be assumed"),

@@ -126,18 +126,23 @@ impl WhoAmI {
 /// Finds out who eksmgr is in every tier of `config`'s estate, with the caller's credentials
 /// as `options` say; at most `parallelism` calls in flight.
 pub async fn whoami(config: &Config, options: &CallerOptions, parallelism: usize) -> WhoAmI {
-    let base = crate::limit::limit_calls(
-        crate::caller::sdk_config(options, &config.organization.home_region).await,
-        parallelism,
-    );
     let hub = config.hub.account_id.as_str().to_string();
     let mut report = WhoAmI {
         tiers: Vec::new(),
         eks_ou_id: config.organization.eks_ou_id.as_str().to_string(),
         spokes_error: None,
     };
-    let caller = match crate::caller::identity(&base, "of the caller").await {
-        Ok(c) => c,
+    let caller = match crate::caller::sdk_config(options, &config.organization.home_region).await {
+        Ok(conf) => {
+            let base = crate::limit::limit_calls(conf, parallelism);
+            crate::caller::identity(&base, "of the caller")
+                .await
+                .map(|caller| (base, caller))
+        }
+        Err(error) => Err(error),
+    };
+    let (base, caller) = match caller {
+        Ok(found) => found,
         Err(error) => {
             report.tiers.push(TierReport {
                 tier: Tier::Caller,

@@ -155,7 +155,7 @@ impl StateLock {
 pub fn force_unlock(state_file: &StateFile, lock_id: &str) -> Result<LockInfo, StateError> {
     let path = state_file.lock_path();
     let holder = match read_lock(&path) {
-        Ok(Some(holder)) => holder,
+        Ok(Some(holder)) => Some(holder),
         Ok(None) => return Err(StateError::NotLocked { path }),
         Err(ReadLockError::Io(source)) => {
             return Err(StateError::Io {
@@ -164,30 +164,9 @@ pub fn force_unlock(state_file: &StateFile, lock_id: &str) -> Result<LockInfo, S
                 source,
             });
         }
-        Err(ReadLockError::Corrupt) => {
-            let expected_hint = format!(
-                "the lock file is unreadable, so no id can match; if no eksmgr run is active, \
-                 delete `{}` by hand",
-                path.display()
-            );
-            return Err(StateError::LockIdMismatch {
-                path,
-                expected_hint,
-                given: lock_id.to_owned(),
-            });
-        }
+        Err(ReadLockError::Corrupt) => None,
     };
-    if holder.id != lock_id {
-        let prefix: String = holder.id.chars().take(8).collect();
-        return Err(StateError::LockIdMismatch {
-            path,
-            expected_hint: format!(
-                "it is held by `{}` (pid {} on host {}) with an id starting `{prefix}`",
-                holder.command, holder.pid, holder.host
-            ),
-            given: lock_id.to_owned(),
-        });
-    }
+    let holder = check_lock_id(&path, "lock file", holder, lock_id)?;
     // The run was killed after linking its lock and before removing the temporary file it
     // linked from (the same inode): nothing else will remove it.
     let _ = fs::remove_file(temp_path(&path, lock_id));
@@ -200,6 +179,37 @@ pub fn force_unlock(state_file: &StateFile, lock_id: &str) -> Result<LockInfo, S
             source,
         }),
     }
+}
+
+/// Checks that the lock at `path` (a "lock file" or a "lock object", as `what` says), held by
+/// `holder` (`None` when it is unreadable), is the one `lock_id` names, as every way of
+/// removing someone else's lock must before it removes anything; returns the holder.
+pub fn check_lock_id(
+    path: &Path,
+    what: &str,
+    holder: Option<LockInfo>,
+    lock_id: &str,
+) -> Result<LockInfo, StateError> {
+    let expected_hint = match holder {
+        Some(holder) if holder.id == lock_id => return Ok(holder),
+        Some(holder) => {
+            let prefix: String = holder.id.chars().take(8).collect();
+            format!(
+                "it is held by `{}` (pid {} on host {}) with an id starting `{prefix}`",
+                holder.command, holder.pid, holder.host
+            )
+        }
+        None => format!(
+            "the {what} is unreadable, so no id can match; if no eksmgr run is active, \
+             delete `{}` by hand",
+            path.display()
+        ),
+    };
+    Err(StateError::LockIdMismatch {
+        path: path.to_path_buf(),
+        expected_hint,
+        given: lock_id.to_owned(),
+    })
 }
 
 /// Proof that this process holds the state lock; releases it on drop.

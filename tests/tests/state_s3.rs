@@ -148,6 +148,11 @@ async fn a_local_state_moves_to_s3_is_used_there_and_comes_back() -> R {
     ensure(list == addresses(&local), || {
         format!("state list reads S3: {list:?}")
     })?;
+    // The S3 client takes the caller's credentials as --profile names them.
+    let no_profile = estate.expect(&["state", "list", "--profile", "no-such-profile"], 1)?;
+    ensure(no_profile.stderr.contains("no-such-profile"), || {
+        format!("the S3 state is read with --profile's credentials\n{no_profile}")
+    })?;
     let again = estate.expect(&["state", "migrate"], 0)?;
     ensure(again.stdout.contains("holds this state already"), || {
         format!("{again}")
