@@ -102,12 +102,10 @@ pub async fn discover_spokes(
     let spokes_cfg = &config.spokes;
     let mgmt = discovery.management_account_id.clone();
     let ou = config.organization.eks_ou_id.as_str().to_string();
-    let resource = format!("organizational unit {ou}");
     let mut found: BTreeMap<String, SpokeAccount> = BTreeMap::new();
     let mut skipped = Vec::new();
     if spokes_cfg.discover {
-        let c = crate::organizations::client(sessions, &mgmt, None).await?;
-        let mut ous = vec![ou.clone()];
+        let mut ous = vec![ou];
         while let Some(parent) = ous.pop() {
             let accounts = crate::organizations::accounts_in(sessions, &mgmt, &parent).await?;
             for a in accounts.iter() {
@@ -125,24 +123,8 @@ pub async fn discover_spokes(
                 }
             }
             if spokes_cfg.include_nested_ous {
-                let call = Call::new(
-                    &mgmt,
-                    &resource,
-                    "organizations:ListOrganizationalUnitsForParent",
-                );
-                let mut pages = c
-                    .list_organizational_units_for_parent()
-                    .parent_id(&parent)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| map(call, e))?;
-                    ous.extend(
-                        page.organizational_units()
-                            .iter()
-                            .filter_map(|u| u.id().map(str::to_string)),
-                    );
-                }
+                let units = crate::organizations::units_in(sessions, &mgmt, &parent).await?;
+                ous.extend(units.iter().filter_map(|u| u.id().map(str::to_string)));
             }
         }
     }

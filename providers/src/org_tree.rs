@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_organizations::Client;
 use aws_types::SdkConfig;
 use eksmgr_engine::provider::{ErrorKind, ProviderError};
 use futures::StreamExt;
@@ -174,9 +173,9 @@ pub async fn read(base: &SdkConfig, caller: &CallerIdentity) -> Result<OrgTree, 
     while !parents.is_empty() {
         let listed: Vec<_> = futures::stream::iter(std::mem::take(&mut parents))
             .map(|parent| {
-                let c = &c;
+                let sessions = &sessions;
                 async move {
-                    let children = list_children(c, account, &parent).await;
+                    let children = list_children(sessions, account, &parent).await;
                     (parent, children)
                 }
             })
@@ -228,48 +227,27 @@ pub async fn read(base: &SdkConfig, caller: &CallerIdentity) -> Result<OrgTree, 
 
 /// The OUs (id, name) and the accounts directly in `parent`, every page of both listings.
 async fn list_children(
-    c: &Client,
+    sessions: &Sessions,
     account: &str,
     parent: &str,
 ) -> Result<(Vec<(String, String)>, Vec<OrgAccount>), ProviderError> {
-    let resource = if parent.starts_with("r-") {
-        format!("the organization root {parent}")
-    } else {
-        format!("organizational unit {parent}")
-    };
-    let call = Call::new(
-        account,
-        &resource,
-        "organizations:ListOrganizationalUnitsForParent",
-    );
-    let mut ous = Vec::new();
-    let mut pages = c
-        .list_organizational_units_for_parent()
-        .parent_id(parent)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| with_hint(map(call, e), account))?;
-        ous.extend(page.organizational_units().iter().filter_map(|u| {
+    let (units, members) = futures::try_join!(
+        crate::organizations::units_in(sessions, account, parent),
+        crate::organizations::accounts_in(sessions, account, parent)
+    )
+    .map_err(|e| with_hint(e, account))?;
+    let ous = units
+        .iter()
+        .filter_map(|u| {
             Some((
                 u.id()?.to_string(),
                 u.name().unwrap_or_default().to_string(),
             ))
-        }));
-    }
-    let call = Call {
-        api: "organizations:ListAccountsForParent",
-        ..call
-    };
-    let mut accounts = Vec::new();
-    let mut pages = c
-        .list_accounts_for_parent()
-        .parent_id(parent)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| with_hint(map(call, e), account))?;
-        accounts.extend(page.accounts().iter().filter_map(|a| {
+        })
+        .collect();
+    let accounts = members
+        .iter()
+        .filter_map(|a| {
             Some(OrgAccount {
                 id: a.id()?.to_string(),
                 name: a.name().unwrap_or_default().to_string(),
@@ -280,8 +258,8 @@ async fn list_children(
                     .unwrap_or_default(),
                 parent_id: parent.to_string(),
             })
-        }));
-    }
+        })
+        .collect();
     Ok((ous, accounts))
 }
 

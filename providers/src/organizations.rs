@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aws_sdk_organizations::Client;
-use aws_sdk_organizations::types::{Account, PolicyType, Tag};
+use aws_sdk_organizations::types::{Account, OrganizationalUnit, PolicyType, Tag};
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
@@ -405,24 +405,24 @@ pub async fn delete_attachment(
     }
 }
 
-/// The accounts directly in an OU (`ListAccountsForParent`, all pages), listed once per run
-/// and shared: discovery finds the spokes with it, and the stack-instance read maps accounts
-/// back to their OU with it.
+/// The accounts directly in an OU or the root (`ListAccountsForParent`, all pages), listed
+/// once per run and shared: discovery finds the spokes with it, the stack-instance read maps
+/// accounts back to their OU with it, and `eksmgr init` reads the organization with it.
 pub(crate) async fn accounts_in(
     s: &Sessions,
     management: &str,
-    ou: &str,
+    parent: &str,
 ) -> Result<Arc<Vec<Account>>, ProviderError> {
     s.shared_read(
-        &format!("organizations:ListAccountsForParent:{ou}"),
+        &format!("organizations:ListAccountsForParent:{parent}"),
         async {
             let c = client(s, management, None).await?;
-            let resource = format!("organizational unit {ou}");
+            let resource = parent_resource(parent);
             let call = Call::new(management, &resource, "organizations:ListAccountsForParent");
             let mut out = Vec::new();
             let mut pages = c
                 .list_accounts_for_parent()
-                .parent_id(ou)
+                .parent_id(parent)
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
@@ -433,6 +433,41 @@ pub(crate) async fn accounts_in(
         },
     )
     .await
+}
+
+/// The OUs directly in an OU or the root (`ListOrganizationalUnitsForParent`, all pages).
+pub(crate) async fn units_in(
+    s: &Sessions,
+    management: &str,
+    parent: &str,
+) -> Result<Vec<OrganizationalUnit>, ProviderError> {
+    let c = client(s, management, None).await?;
+    let resource = parent_resource(parent);
+    let call = Call::new(
+        management,
+        &resource,
+        "organizations:ListOrganizationalUnitsForParent",
+    );
+    let mut out = Vec::new();
+    let mut pages = c
+        .list_organizational_units_for_parent()
+        .parent_id(parent)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map(call, e))?;
+        out.extend(page.organizational_units().iter().cloned());
+    }
+    Ok(out)
+}
+
+/// An OU or the root, for error messages.
+fn parent_resource(parent: &str) -> String {
+    if parent.starts_with("r-") {
+        format!("the organization root {parent}")
+    } else {
+        format!("organizational unit {parent}")
+    }
 }
 
 /// The OUs among `candidates` that hold at least one of `accounts`, plus the parent of each
