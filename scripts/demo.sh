@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Plan (and optionally apply) examples/eksmgr.toml against a local AWS emulator.
 #
-#   bash scripts/demo.sh [--apply] [--keep] [extra plan args...]
+#   bash scripts/demo.sh [--init] [--apply] [--shell] [--keep] [extra plan args...]
 #
+#   --init    write the configuration with `eksmgr init` from the emulated organization
+#             (EKS OU `eks`, hub account `hub`) instead of copying examples/eksmgr.toml
 #   --apply   also run `apply --auto-approve`, then plan again (expect no changes)
+#   --shell   then open a shell in the work directory, the emulator still running and
+#             eksmgr on PATH, to try any command; the emulator stops when the shell exits
 #   --keep    keep the work directory (config + state) and print where it is
 #   anything else is passed to each `eksmgr plan` (e.g. --json, --detailed-exitcode)
 #
@@ -11,9 +15,10 @@
 #
 # Steps: set up the emulator's virtualenv, build eksmgr, start the emulator on a free port
 # (stopped on exit), seed an organization (hub + 2 spokes), copy the example config with
-# its placeholder ids replaced by the seeded ones, and run eksmgr against it. The emulator
-# is moto's server run through scripts/emulator/eksmgr_moto.py, which adds the EKS
-# access-entry and pod-identity-association APIs moto lacks.
+# its placeholder ids replaced by the seeded ones (or write one with `eksmgr init`), and run
+# eksmgr against it. The emulator is moto's server run through
+# scripts/emulator/eksmgr_moto.py, which adds the EKS access-entry and
+# pod-identity-association APIs moto lacks.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,13 +26,17 @@ cd "$repo_root"
 
 apply=false
 keep=false
+init=false
+shell=false
 plan_args=()
 for arg in "$@"; do
     case "$arg" in
         --apply) apply=true ;;
         --keep) keep=true ;;
+        --init) init=true ;;
+        --shell) shell=true ;;
         -h | --help)
-            sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) plan_args+=("$arg") ;;
@@ -117,13 +126,6 @@ print(s["management_account_id"], s["hub_account_id"], s["eks_ou_id"], *s["spoke
 echo "$seed_json" >&2
 
 config="$workdir/eksmgr.toml"
-sed -e "s/111111111111/$management/g" \
-    -e "s/222222222222/$hub/g" \
-    -e "s/ou-abcd-11111111/$eks_ou/g" \
-    -e "s/333333333333/$spoke1/g" \
-    -e "s/444444444444/$spoke2/g" \
-    examples/eksmgr.toml >"$config"
-
 
 run() {
     say "eksmgr $*"
@@ -131,6 +133,17 @@ run() {
 }
 
 status=0
+if [[ "$init" == true ]]; then
+    # The flags give what a person would answer at init's prompts on a terminal.
+    run init --eks-ou eks --hub-account hub || exit $?
+else
+    sed -e "s/111111111111/$management/g" \
+        -e "s/222222222222/$hub/g" \
+        -e "s/ou-abcd-11111111/$eks_ou/g" \
+        -e "s/333333333333/$spoke1/g" \
+        -e "s/444444444444/$spoke2/g" \
+        examples/eksmgr.toml >"$config"
+fi
 run plan ${plan_args[@]+"${plan_args[@]}"} || status=$?
 if [[ "$apply" == true && ( "$status" == 0 || "$status" == 2 ) ]]; then
     status=0
@@ -138,5 +151,18 @@ if [[ "$apply" == true && ( "$status" == 0 || "$status" == 2 ) ]]; then
     if [[ "$status" == 0 ]]; then
         run plan ${plan_args[@]+"${plan_args[@]}"} || status=$?
     fi
+fi
+if [[ "$shell" == true ]]; then
+    say "a shell in $workdir; the emulator runs at $AWS_ENDPOINT_URL until you exit it"
+    cat >&2 <<MSG
+    eksmgr is on PATH and ./eksmgr.toml is the configuration; try:
+      eksmgr whoami
+      eksmgr plan
+      eksmgr apply
+      eksmgr state list
+      eksmgr graph --format mermaid
+    The organization: management $management, hub $hub, EKS OU $eks_ou, spokes $spoke1 $spoke2.
+MSG
+    (cd "$workdir" && PATH="$(dirname "$eksmgr"):$PATH" "${SHELL:-bash}" -i) || true
 fi
 exit "$status"

@@ -351,7 +351,11 @@ async fn an_apply_killed_mid_way_is_finished_from_another_machine() -> R {
     estate.eksmgr.write_config(&config)?;
 
     // The eighth AWS write reaches moto and its answer is held: kill the run there. S3 (the
-    // state) is reached directly, so the journal keeps being uploaded meanwhile.
+    // state) is reached directly, so the journal keeps being uploaded meanwhile. Not earlier:
+    // an operation takes several calls (a repository is created, then described and given its
+    // policy; a role is created, then given its policies) and the first writes are the first
+    // calls of operations started side by side, so at the third write none has completed and
+    // the journal holds only intents.
     let proxy = Proxy::start(estate.moto.endpoint())?;
     proxy.freeze_after_writes(8);
     let first = Eksmgr::new(estate.dir.path(), proxy.endpoint())?
