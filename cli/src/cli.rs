@@ -330,6 +330,10 @@ pub enum StateCommand {
         /// `organization.home_region`.
         #[arg(long = "from-region", value_name = "REGION")]
         from_region: Option<String>,
+        /// A role to assume for an `s3://` source (a bucket in another account). Default:
+        /// `[state] role_arn`, else the caller's own credentials.
+        #[arg(long = "from-role-arn", value_name = "ARN")]
+        from_role_arn: Option<String>,
         /// Replace a destination that holds another state (another lineage, or an older
         /// copy of this one).
         #[arg(long)]

@@ -17,6 +17,7 @@ use crate::cli::{
     ApplyArgs, Cli, Command, GraphFormat, KubeconfigArgs, PlanArgs, PlanFormat, StateCommand,
 };
 use crate::render::{Styler, human, json, markdown};
+use crate::store::{Source, Store};
 use crate::{context, kubeconfig};
 
 /// Runs a command and returns its exit code.
@@ -700,16 +701,23 @@ async fn state(cli: &Cli, sc: &StateCommand) -> Result<u8> {
         StateCommand::Migrate {
             from,
             from_region,
+            from_role_arn,
             force,
         } => {
-            state_migrate(
-                cli,
-                &loaded,
-                from.as_deref(),
-                from_region.as_deref(),
-                *force,
-            )
-            .await
+            let source = match from {
+                Some(from) => Some(Store::from_source(
+                    &loaded.config,
+                    &cli.config,
+                    &Source {
+                        text: from,
+                        region: from_region.as_deref(),
+                        role_arn: from_role_arn.as_deref(),
+                    },
+                    cli.caller(),
+                )?),
+                None => None,
+            };
+            state_migrate(cli, &loaded, source, *force).await
         }
     }
 }
@@ -718,15 +726,11 @@ async fn state(cli: &Cli, sc: &StateCommand) -> Result<u8> {
 async fn state_migrate(
     cli: &Cli,
     loaded: &context::Loaded,
-    from: Option<&str>,
-    from_region: Option<&str>,
+    source: Option<Store>,
     force: bool,
 ) -> Result<u8> {
-    use crate::store::Store;
-    let source = match from {
-        Some(from) => {
-            Store::from_source(&loaded.config, &cli.config, from, from_region, cli.caller())?
-        }
+    let source = match source {
+        Some(source) => source,
         None => match &loaded.store {
             Store::S3(_) => Store::open_local_default(&cli.config),
             Store::Local(_) => bail!(

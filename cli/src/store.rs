@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
-use eksmgr_engine::config::{Config, StateBackend};
+use eksmgr_engine::config::{Arn, Config, StateBackend};
 use eksmgr_providers::CallerOptions;
 use eksmgr_providers::caller::sdk_config;
 use eksmgr_providers::state_s3::{Condition, S3Location, S3StateStore, StateObject, Written};
@@ -45,6 +45,8 @@ pub struct Remote {
     /// The caller's `--profile`, with the bucket's region (the `[state]` table's, not
     /// `--region`, which names the region of the estate's calls).
     caller: CallerOptions,
+    /// The role every call is made through (`[state] role_arn`), if any.
+    role_arn: Option<String>,
     /// Built on first use (the caller's AWS configuration is loaded asynchronously).
     objects: OnceCell<S3StateStore>,
     /// The working copy's directory (removed when the store is dropped).
@@ -80,7 +82,12 @@ impl Store {
             ),
             (StateBackend::S3, None) => {
                 let location = s3_location(config, config.state.s3_key(), None);
-                Ok(Store::S3(Box::new(Remote::new(location, dir, caller)?)))
+                Ok(Store::S3(Box::new(Remote::new(
+                    location,
+                    configured_role(config),
+                    dir,
+                    caller,
+                )?)))
             }
         }
     }
@@ -93,25 +100,35 @@ impl Store {
     }
 
     /// A store for `source` as `eksmgr state migrate --from` names it: `s3://BUCKET/KEY` (in
-    /// `region`, default the configuration's) or a local path.
+    /// its region and through its role, default the configuration's) or a local path.
     pub fn from_source(
         config: &Config,
         config_path: &Path,
-        source: &str,
-        region: Option<&str>,
+        source: &Source<'_>,
         caller: CallerOptions,
     ) -> Result<Self> {
-        let Some(rest) = source.strip_prefix("s3://") else {
-            return Ok(Store::Local(StateFile::new(source)));
+        let text = source.text;
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Ok(Store::Local(StateFile::new(text)));
         };
         let (bucket, key) = rest
             .split_once('/')
             .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-            .ok_or_else(|| anyhow!("--from {source}: expected s3://BUCKET/KEY"))?;
-        let mut location = s3_location(config, key, region);
+            .ok_or_else(|| anyhow!("--from {text}: expected s3://BUCKET/KEY"))?;
+        let mut location = s3_location(config, key, source.region);
         location.bucket = bucket.to_string();
+        let role_arn = match source.role_arn {
+            Some(arn) => Some(
+                arn.parse::<Arn>()
+                    .map_err(|e| anyhow!("--from-role-arn {arn}: {e}"))?
+                    .as_str()
+                    .to_string(),
+            ),
+            None => configured_role(config),
+        };
         Ok(Store::S3(Box::new(Remote::new(
             location,
+            role_arn,
             config_dir(config_path),
             caller,
         )?)))
@@ -197,6 +214,25 @@ impl Store {
     }
 }
 
+/// Another place's state, as `eksmgr state migrate` names it.
+pub struct Source<'a> {
+    /// `--from`: a local path or `s3://BUCKET/KEY`.
+    pub text: &'a str,
+    /// `--from-region`: the bucket's region.
+    pub region: Option<&'a str>,
+    /// `--from-role-arn`: the role to reach the bucket through.
+    pub role_arn: Option<&'a str>,
+}
+
+/// The role `[state] role_arn` names, if any.
+fn configured_role(config: &Config) -> Option<String> {
+    config
+        .state
+        .role_arn
+        .as_ref()
+        .map(|a| a.as_str().to_string())
+}
+
 /// The directory of the configuration file (`.` for a bare file name).
 fn config_dir(config_path: &Path) -> PathBuf {
     match config_path.parent() {
@@ -230,7 +266,12 @@ fn endpoint_overridden() -> bool {
 }
 
 impl Remote {
-    fn new(location: S3Location, rescue_dir: PathBuf, caller: CallerOptions) -> Result<Self> {
+    fn new(
+        location: S3Location,
+        role_arn: Option<String>,
+        rescue_dir: PathBuf,
+        caller: CallerOptions,
+    ) -> Result<Self> {
         let work = tempfile::Builder::new()
             .prefix("eksmgr-state-")
             .tempdir()
@@ -239,6 +280,7 @@ impl Remote {
         Ok(Remote {
             caller: CallerOptions::new(caller.profile, Some(location.region.clone())),
             location,
+            role_arn,
             objects: OnceCell::new(),
             _work: work,
             file,
@@ -251,7 +293,10 @@ impl Remote {
         self.objects
             .get_or_try_init(|| async {
                 let base = sdk_config(&self.caller, &self.location.region).await?;
-                Ok::<_, anyhow::Error>(S3StateStore::new(&base, self.location.clone()))
+                let store =
+                    S3StateStore::connect(&base, self.location.clone(), self.role_arn.as_deref())
+                        .await?;
+                Ok::<_, anyhow::Error>(store)
             })
             .await
     }

@@ -306,35 +306,29 @@ impl Sessions {
         account: &str,
         chain: &[String],
     ) -> Result<SdkConfig, ProviderError> {
-        let inner = AssumeRoleProvider::builder(role_arn)
-            .session_name(self.config.session_name.clone())
-            .session_length(self.config.session_duration)
-            .configure(from)
-            .build()
-            .await;
-        let provider = RunCredentials {
-            inner,
-            cached: Mutex::new(None),
-            stats: self.stats.clone(),
-            account: account_of(role_arn).to_string(),
-        };
-        if let Err(e) = provider.provide_credentials().await {
-            return Err(ProviderError {
-                account: account.to_string(),
-                resource: role_arn.to_string(),
-                api_call: "sts:AssumeRole".into(),
-                message: credentials_error(&e),
-                hint: Some(format!(
-                    "eksmgr reaches account {account} by assuming {}; check that each role exists and trusts the one before it (the spoke admin role is created by the StackSet: apply the governance layer first)",
-                    chain.join(" then ")
-                )),
-                kind: ErrorKind::AccessDenied,
-            });
-        }
+        let provider = assumed_credentials(
+            from,
+            role_arn,
+            &self.config.session_name,
+            self.config.session_duration,
+            &self.stats,
+        )
+        .await
+        .map_err(|message| ProviderError {
+            account: account.to_string(),
+            resource: role_arn.to_string(),
+            api_call: "sts:AssumeRole".into(),
+            message,
+            hint: Some(format!(
+                "eksmgr reaches account {account} by assuming {}; check that each role exists and trusts the one before it (the spoke admin role is created by the StackSet: apply the governance layer first)",
+                chain.join(" then ")
+            )),
+            kind: ErrorKind::AccessDenied,
+        })?;
         Ok(self
             .base
             .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .credentials_provider(provider)
             .build())
     }
 
@@ -422,6 +416,34 @@ impl Sessions {
     /// The region of a resource, else the home region.
     pub fn region(&self, region: Option<&str>) -> Region {
         Region::new(region.unwrap_or(&self.config.home_region).to_string())
+    }
+}
+
+/// The credentials of `role_arn` assumed from `from`: assumed at once, to check that it works
+/// (the error is the service's code and message), and again only shortly before they expire;
+/// every assumption is counted in `stats`.
+pub(crate) async fn assumed_credentials(
+    from: &SdkConfig,
+    role_arn: &str,
+    session_name: &str,
+    session_length: Duration,
+    stats: &CallStats,
+) -> Result<SharedCredentialsProvider, String> {
+    let inner = AssumeRoleProvider::builder(role_arn)
+        .session_name(session_name)
+        .session_length(session_length)
+        .configure(from)
+        .build()
+        .await;
+    let provider = RunCredentials {
+        inner,
+        cached: Mutex::new(None),
+        stats: stats.clone(),
+        account: account_of(role_arn).to_string(),
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(SharedCredentialsProvider::new(provider)),
+        Err(e) => Err(credentials_error(&e)),
     }
 }
 

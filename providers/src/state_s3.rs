@@ -99,6 +99,10 @@ pub struct S3StateStore {
 
 /// The account calls are counted under in `--stats`: the caller's credentials sign them.
 const STATS_ACCOUNT: &str = "caller";
+/// The session name of the `[state] role_arn` role (CloudTrail shows it).
+const STATE_SESSION_NAME: &str = "eksmgr-state";
+/// How long the state role's credentials last; they are renewed before they expire.
+const STATE_SESSION_LENGTH: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl S3StateStore {
     /// A store for `location`, with the caller's configuration `base` (credentials, endpoint,
@@ -113,6 +117,42 @@ impl S3StateStore {
             client: aws_sdk_s3::Client::from_conf(config),
             location,
         }
+    }
+
+    /// A store for `location` reached with the caller's configuration `base`, or, with
+    /// `role_arn` (`[state] role_arn`), with that role assumed from it: a bucket in another
+    /// account (a shared-services or security account) then needs no bucket policy for the
+    /// caller. The role is assumed at once, so a role that cannot be assumed is reported
+    /// before anything is read.
+    pub async fn connect(
+        base: &SdkConfig,
+        location: S3Location,
+        role_arn: Option<&str>,
+    ) -> Result<Self, ProviderError> {
+        let Some(role_arn) = role_arn else {
+            return Ok(S3StateStore::new(base, location));
+        };
+        let credentials = crate::sessions::assumed_credentials(
+            base,
+            role_arn,
+            STATE_SESSION_NAME,
+            STATE_SESSION_LENGTH,
+            crate::stats::global(),
+        )
+        .await
+        .map_err(|message| ProviderError {
+            account: STATS_ACCOUNT.to_string(),
+            resource: role_arn.to_string(),
+            api_call: "sts:AssumeRole".into(),
+            message,
+            hint: Some(format!(
+                "the state in {} is reached by assuming {role_arn} ([state] role_arn) with the caller's credentials: check that the role exists, trusts the caller, and allows s3:GetObject, s3:PutObject and s3:DeleteObject on the state, lock and journal objects",
+                location.url()
+            )),
+            kind: ErrorKind::AccessDenied,
+        })?;
+        let conf = base.to_builder().credentials_provider(credentials).build();
+        Ok(S3StateStore::new(&conf, location))
     }
 
     /// Where the state lives.

@@ -9,7 +9,9 @@
 //!   proxy's latency, so they overlap), exactly one takes the lock and the others are told who
 //!   holds it; a lock left by a run that is gone is named and removed with `eksmgr unlock ID`;
 //! - an apply killed mid-way leaves its journal in S3, and the next run, on another machine
-//!   (another work directory, no local files), replays it: nothing is created twice.
+//!   (another work directory, no local files), replays it: nothing is created twice;
+//! - `[state] role_arn`: every state call is made with the role's credentials (assumed once a
+//!   run), and a role that cannot be assumed stops the run before anything is read.
 //!
 //! moto checks S3's conditional writes in two steps; the emulator started by the harness
 //! (`scripts/emulator/eksmgr_moto.py`) makes them atomic, as they are in S3.
@@ -427,4 +429,63 @@ async fn an_apply_killed_mid_way_is_finished_from_another_machine() -> R {
     let clean = other.run(&["plan", "--detailed-exitcode"])?;
     ensure(clean.code == Some(0), || format!("{clean}"))?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_in_another_account_is_reached_through_the_state_role() -> R {
+    let estate = Estate::start("eksmgr-e2e-s3-role-", 1)?;
+    let client = s3(estate.moto.endpoint());
+    create_bucket(&client).await?;
+    // The security account that holds the bucket; moto lets any role be assumed there.
+    let role = "arn:aws:iam::999999999999:role/EksmgrStateAccess";
+    estate.eksmgr.write_config(&format!(
+        "{}{}role_arn = \"{role}\"\n",
+        registry_config(&estate.seed, &["platform/web"]),
+        s3_section()
+    ))?;
+    let proxy = Proxy::start(estate.moto.endpoint())?;
+    let through = Eksmgr::new(estate.dir.path(), proxy.endpoint())?;
+    let applied = through.run(&["apply", "--auto-approve"])?;
+    ensure(applied.code == Some(0), || format!("{applied}"))?;
+    ensure(!addresses(&remote_state(&client).await?).is_empty(), || {
+        "the apply wrote the S3 state".to_owned()
+    })?;
+
+    // Every state call is signed with the role's keys, and the role is assumed once a run.
+    let calls = proxy.calls();
+    let s3_calls: Vec<_> = calls.iter().filter(|c| c.service == "s3").collect();
+    let state_role: Vec<_> = calls
+        .iter()
+        .filter(|c| c.role_arn.as_deref() == Some(role))
+        .collect();
+    ensure(
+        !s3_calls.is_empty()
+            && s3_calls
+                .iter()
+                .all(|c| c.access_key_id.as_deref().is_some_and(|k| k != "testing")),
+        || {
+            format!(
+                "the state calls use the role's credentials, not the caller's: {:?}",
+                s3_calls
+                    .iter()
+                    .map(|c| (c.qualified(), c.access_key_id.clone()))
+                    .collect::<Vec<_>>()
+            )
+        },
+    )?;
+    ensure(state_role.len() == 1, || {
+        format!("the state role is assumed once: {}", state_role.len())
+    })?;
+
+    // A role that cannot be assumed: the run stops before anything is read, naming it.
+    proxy.deny_assume_role("999999999999");
+    let refused = through.run(&["plan"])?;
+    ensure(
+        refused.code == Some(1)
+            && refused.stderr.contains("sts:AssumeRole")
+            && refused.stderr.contains(role)
+            && refused.stderr.contains("[state] role_arn"),
+        || format!("a state role that cannot be assumed is named, with a hint\n{refused}"),
+    )?;
+    nothing_left_behind(&client, "a refused role").await
 }

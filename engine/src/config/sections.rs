@@ -761,9 +761,9 @@ pub struct StateConfig {
     /// `eksmgr.state.json`. The `--state` flag overrides it.
     pub path: Option<String>,
     /// `s3` only, required: the bucket (it must exist; turn versioning on to keep every
-    /// earlier state). The caller's credentials (the management account's) must be allowed
-    /// `s3:GetObject`, `s3:PutObject` and `s3:DeleteObject` on the state, lock and journal
-    /// objects.
+    /// earlier state). The caller's credentials (the management account's), or the
+    /// `role_arn` role, must be allowed `s3:GetObject`, `s3:PutObject` and `s3:DeleteObject`
+    /// on the state, lock and journal objects.
     pub bucket: Option<String>,
     /// `s3` only: the key of the state object. Default `eksmgr.state.json`.
     pub key: Option<String>,
@@ -772,6 +772,12 @@ pub struct StateConfig {
     /// `s3` only: address the bucket in the URL path (`https://HOST/BUCKET/KEY`) instead of
     /// the host name, as S3-compatible stores and local emulators need. Default `false`.
     pub use_path_style: bool,
+    /// `s3` only: a role to assume with the caller's credentials for every state, lock and
+    /// journal call, for a bucket in another account (as Terraform's S3 backend
+    /// `assume_role`). The role must trust the caller and allow `s3:GetObject`,
+    /// `s3:PutObject` and `s3:DeleteObject` on the objects. Default: the caller's own
+    /// credentials.
+    pub role_arn: Option<Arn>,
 }
 
 /// Where the state is kept.

@@ -371,11 +371,12 @@ impl Validator<'_, '_> {
 
     fn state(&mut self, p: &Parsed) {
         let Some(st) = &p.state else { return };
-        let s3_only: [(&str, bool); 4] = [
+        let s3_only: [(&str, bool); 5] = [
             ("bucket", st.bucket.is_some()),
             ("key", st.key.is_some()),
             ("region", st.region.is_some()),
             ("use_path_style", st.use_path_style),
+            ("role_arn", st.role_arn.is_some()),
         ];
         match st.backend {
             StateBackend::Local => {
@@ -415,6 +416,9 @@ impl Validator<'_, '_> {
                 }
                 if let Some(r) = &st.region {
                     self.check(at!["state", "region"], region(r));
+                }
+                if let Some(arn) = &st.role_arn {
+                    self.check(at!["state", "role_arn"], role_arn(arn));
                 }
             }
         }
@@ -544,17 +548,10 @@ impl Validator<'_, '_> {
                     at,
                     "missing key `role_arn` or `role_name` in [[clusters.pod_identities]]",
                 ),
-                (Some(arn), None) => {
-                    if arn.service() != "iam" || !arn.resource().starts_with("role/") {
-                        self.report(
-                            at!["clusters", i, "pod_identities", j, "role_arn"],
-                            format!(
-                                "invalid role ARN {:?}: expected arn:<partition>:iam::<account>:role/<name>",
-                                arn.as_str()
-                            ),
-                        );
-                    }
-                }
+                (Some(arn), None) => self.check(
+                    at!["clusters", i, "pod_identities", j, "role_arn"],
+                    role_arn(arn),
+                ),
                 (None, Some(r)) => self.check(
                     at!["clusters", i, "pod_identities", j, "role_name"],
                     role_name(r),
@@ -1033,6 +1030,18 @@ fn s3_bucket(s: &str) -> Check {
             "invalid S3 bucket name {s:?}: expected 3 to 63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit"
         ))
     }
+}
+
+/// One IAM role, by its exact ARN (no wildcard).
+fn role_arn(arn: &Arn) -> Result<(), String> {
+    if arn.service() != "iam" || !arn.resource().starts_with("role/") || arn.as_str().contains('*')
+    {
+        return Err(format!(
+            "invalid role ARN {:?}: expected arn:<partition>:iam::<account>:role/<name>",
+            arn.as_str()
+        ));
+    }
+    Ok(())
 }
 
 /// An S3 object key for the state: 1 to 1000 bytes (room for `.journal`), no leading `/`,
