@@ -145,10 +145,7 @@ impl Store {
     /// Whether two stores are the same place.
     pub fn same_place(&self, other: &Store) -> bool {
         match (self, other) {
-            (Store::Local(a), Store::Local(b)) => {
-                let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-                canon(a.path()) == canon(b.path())
-            }
+            (Store::Local(a), Store::Local(b)) => canonical(a.path()) == canonical(b.path()),
             (Store::S3(a), Store::S3(b)) => {
                 a.location.bucket == b.location.bucket && a.location.key == b.location.key
             }
@@ -231,6 +228,22 @@ fn configured_role(config: &Config) -> Option<String> {
         .role_arn
         .as_ref()
         .map(|a| a.as_str().to_string())
+}
+
+/// `path` with its directory resolved (links, `..`, relative to absolute), for comparing two
+/// paths of which one may not exist yet: the file itself need not exist.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// The directory of the configuration file (`.` for a bare file name).
@@ -578,5 +591,26 @@ impl Mirror {
         self.stop.store(true, Ordering::SeqCst);
         self.changed.notify_one();
         self.task.await.unwrap_or_else(|e| Some(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_path_is_the_same_place_whether_or_not_it_exists_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let roundabout = dir.path().join("sub/../eksmgr.state.json");
+        let plain = dir.path().join("eksmgr.state.json");
+        let a = Store::Local(StateFile::new(&roundabout));
+        let b = Store::Local(StateFile::new(&plain));
+        assert!(a.same_place(&b), "neither exists yet");
+        std::fs::write(&plain, "{}").unwrap();
+        assert!(a.same_place(&b), "both name one file");
+        let other = Store::Local(StateFile::new(dir.path().join("other.json")));
+        assert!(!a.same_place(&other));
     }
 }

@@ -28,6 +28,7 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError};
 
 use tokio::sync::{Mutex, OnceCell};
 
+use crate::error::Call;
 use crate::stats::{CallStats, CountCalls};
 
 /// How accounts are reached.
@@ -314,16 +315,12 @@ impl Sessions {
             &self.stats,
         )
         .await
-        .map_err(|message| ProviderError {
-            account: account.to_string(),
-            resource: role_arn.to_string(),
-            api_call: "sts:AssumeRole".into(),
-            message,
-            hint: Some(format!(
-                "eksmgr reaches account {account} by assuming {}; check that each role exists and trusts the one before it (the spoke admin role is created by the StackSet: apply the governance layer first)",
-                chain.join(" then ")
-            )),
-            kind: ErrorKind::AccessDenied,
+        .map_err(|message| {
+            Call::new(account, role_arn, "sts:AssumeRole").error(
+                ErrorKind::AccessDenied,
+                message,
+                Some(&chain_hint(account, chain)),
+            )
         })?;
         Ok(self
             .base
@@ -337,11 +334,7 @@ impl Sessions {
         if e.kind == ErrorKind::AccessDenied && e.message.starts_with("could not get credentials") {
             let chain = self.config.chain(&e.account);
             if !chain.is_empty() {
-                e.hint = Some(format!(
-                    "eksmgr reaches account {} by assuming {}; check that each role exists and trusts the one before it (the spoke admin role is created by the StackSet: apply the governance layer first)",
-                    e.account,
-                    chain.join(" then ")
-                ));
+                e.hint = Some(chain_hint(&e.account, &chain));
             }
         }
         e
@@ -417,6 +410,14 @@ impl Sessions {
     pub fn region(&self, region: Option<&str>) -> Region {
         Region::new(region.unwrap_or(&self.config.home_region).to_string())
     }
+}
+
+/// What to check when `account`, reached through the roles of `chain`, cannot be reached.
+fn chain_hint(account: &str, chain: &[String]) -> String {
+    format!(
+        "eksmgr reaches account {account} by assuming {}; check that each role exists and trusts the one before it (the spoke admin role is created by the StackSet: apply the governance layer first)",
+        chain.join(" then ")
+    )
 }
 
 /// The credentials of `role_arn` assumed from `from`: assumed at once, to check that it works

@@ -140,16 +140,16 @@ impl S3StateStore {
             crate::stats::global(),
         )
         .await
-        .map_err(|message| ProviderError {
-            account: STATS_ACCOUNT.to_string(),
-            resource: role_arn.to_string(),
-            api_call: "sts:AssumeRole".into(),
-            message,
-            hint: Some(format!(
+        .map_err(|message| {
+            let hint = format!(
                 "the state in {} is reached by assuming {role_arn} ([state] role_arn) with the caller's credentials: check that the role exists, trusts the caller, and allows s3:GetObject, s3:PutObject and s3:DeleteObject on the state, lock and journal objects",
                 location.url()
-            )),
-            kind: ErrorKind::AccessDenied,
+            );
+            Call::new(STATS_ACCOUNT, role_arn, "sts:AssumeRole").error(
+                ErrorKind::AccessDenied,
+                message,
+                Some(&hint),
+            )
         })?;
         let conf = base.to_builder().credentials_provider(credentials).build();
         Ok(S3StateStore::new(&conf, location))

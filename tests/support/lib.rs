@@ -31,6 +31,7 @@ mod moto;
 mod paths;
 pub mod proxy;
 mod runner;
+pub mod schema;
 
 pub use aws::{REGION, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, assume, sdk_config};
 pub use env::env_for;

@@ -109,8 +109,10 @@ impl Eksmgr {
         self.workdir.join("eksmgr.toml")
     }
 
-    /// Write `contents` to `eksmgr.toml` in the work directory; returns its path.
+    /// Write `contents` to `eksmgr.toml` in the work directory, after checking it against the
+    /// JSON Schema when eksmgr accepts it ([`crate::schema`]); returns its path.
     pub fn write_config(&self, contents: &str) -> Result<PathBuf, String> {
+        crate::schema::check_config(contents)?;
         self.write_file("eksmgr.toml", contents)
     }
 
