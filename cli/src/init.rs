@@ -86,6 +86,7 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
 
     let text = render(&tree, &choices);
     write_checked(&out, &text, args.force)?;
+    let schema = write_schema(&out)?;
 
     let ou = tree.unit(&choices.eks_ou_id);
     let spokes = spokes(&tree, &choices).len();
@@ -99,6 +100,10 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
         choices.hub_account_id,
         hub.map(|a| format!(" ({})", a.name)).unwrap_or_default(),
         choices.home_region
+    );
+    println!(
+        "Wrote {} beside it: editors with a TOML language server (taplo, Even Better TOML) complete and check the file with it.",
+        schema.display()
     );
     let config_flag = if out == Path::new("eksmgr.toml") {
         String::new()
@@ -523,6 +528,9 @@ pub fn render(tree: &OrgTree, c: &Choices) -> String {
     let spokes = spokes(tree, c);
     let partition = tree.caller.partition();
 
+    // Taplo (and the editors built on it) read the schema this line names: completion,
+    // descriptions on hover and checks as you type.
+    let _ = writeln!(t, "#:schema ./{SCHEMA_FILE}");
     let _ = writeln!(
         t,
         "# eksmgr.toml for AWS Organization {}, written by `eksmgr init`.",
@@ -692,6 +700,31 @@ discover = true
     t
 }
 
+/// The JSON Schema's file, beside the configuration (named by its `#:schema` line).
+const SCHEMA_FILE: &str = "eksmgr.schema.json";
+
+/// Writes the JSON Schema of this eksmgr beside the configuration `out` (replacing an older
+/// one: it is generated, like `eksmgr schema`'s); returns its path.
+fn write_schema(out: &Path) -> Result<PathBuf> {
+    let path = config_dir(out).join(SCHEMA_FILE);
+    let tmp = path.with_file_name(format!(".{SCHEMA_FILE}.init-{}", std::process::id()));
+    let written = std::fs::write(&tmp, eksmgr_engine::config::schema::json_schema_text())
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The directory of a file (`.` for a bare file name).
+fn config_dir(out: &Path) -> PathBuf {
+    match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Writes `text` to `out` only if it loads as `eksmgr validate` loads a configuration: written
 /// beside `out` first, checked, then moved into place (over an existing file only with
 /// `force`).
@@ -702,10 +735,7 @@ fn write_checked(out: &Path, text: &str, force: bool) -> Result<()> {
             "the configuration init made does not validate, so nothing was written (please report this):\n{errors}"
         );
     }
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = config_dir(out);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = out.file_name().map_or_else(
         || "eksmgr.toml".into(),

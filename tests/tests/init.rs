@@ -121,10 +121,20 @@ async fn init_writes_a_config_that_validates_and_plans() -> R {
     contains_all(&text, &needles, "the written file", &written)?;
     contains_all(
         &written.stdout,
-        &["Wrote", "eksmgr -c"],
+        &["Wrote", "eksmgr -c", "eksmgr.schema.json"],
         "init's stdout",
         &written,
     )?;
+    // Editor support from the first minute: the schema beside the file, named by its first line.
+    ensure(text.starts_with("#:schema ./eksmgr.schema.json\n"), || {
+        format!("the file names its schema first:\n{text}")
+    })?;
+    let schema = std::fs::read_to_string(estate.path("new/eksmgr.schema.json"))
+        .map_err(err("read new/eksmgr.schema.json"))?;
+    let printed = estate.expect(&["schema"], 0)?;
+    ensure(schema == printed.stdout, || {
+        "init writes the schema `eksmgr schema` prints".to_owned()
+    })?;
 
     let config_flag = ["-c", out.as_str()];
     let valid = estate.expect(&[&config_flag[..], &["validate"]].concat(), 0)?;
