@@ -706,7 +706,7 @@ const SCHEMA_FILE: &str = "eksmgr.schema.json";
 /// Writes the JSON Schema of this eksmgr beside the configuration `out` (replacing an older
 /// one: it is generated, like `eksmgr schema`'s); returns its path.
 fn write_schema(out: &Path) -> Result<PathBuf> {
-    let path = config_dir(out).join(SCHEMA_FILE);
+    let path = crate::store::dir_of(out).join(SCHEMA_FILE);
     let tmp = path.with_file_name(format!(".{SCHEMA_FILE}.init-{}", std::process::id()));
     let written = std::fs::write(&tmp, eksmgr_engine::config::schema::json_schema_text())
         .and_then(|()| std::fs::rename(&tmp, &path));
@@ -715,14 +715,6 @@ fn write_schema(out: &Path) -> Result<PathBuf> {
     }
     written.with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
-}
-
-/// The directory of a file (`.` for a bare file name).
-fn config_dir(out: &Path) -> PathBuf {
-    match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// Writes `text` to `out` only if it loads as `eksmgr validate` loads a configuration: written
@@ -735,7 +727,7 @@ fn write_checked(out: &Path, text: &str, force: bool) -> Result<()> {
             "the configuration init made does not validate, so nothing was written (please report this):\n{errors}"
         );
     }
-    let dir = config_dir(out);
+    let dir = crate::store::dir_of(out);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = out.file_name().map_or_else(
         || "eksmgr.toml".into(),

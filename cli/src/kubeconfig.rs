@@ -598,10 +598,7 @@ fn read_existing(path: &Path) -> Result<Option<String>> {
 /// Writes `contents` to `path` atomically with mode 0600, creating its directory (0700) when
 /// missing.
 fn write_atomically(path: &Path, contents: &str) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::store::dir_of(path);
     fs::DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)

@@ -68,7 +68,7 @@ impl Store {
         state_flag: Option<&Path>,
         caller: CallerOptions,
     ) -> Result<Self> {
-        let dir = config_dir(config_path);
+        let dir = dir_of(config_path);
         match (config.state.backend, state_flag) {
             (StateBackend::Local, Some(path)) => Ok(Store::Local(StateFile::new(path))),
             (StateBackend::Local, None) => Ok(Store::Local(StateFile::new(
@@ -94,9 +94,7 @@ impl Store {
 
     /// The local state file next to the configuration (`eksmgr.state.json`).
     pub fn open_local_default(config_path: &Path) -> Self {
-        Store::Local(StateFile::new(
-            config_dir(config_path).join(STATE_FILE_NAME),
-        ))
+        Store::Local(StateFile::new(dir_of(config_path).join(STATE_FILE_NAME)))
     }
 
     /// A store for `source` as `eksmgr state migrate --from` names it: `s3://BUCKET/KEY` (in
@@ -129,7 +127,7 @@ impl Store {
         Ok(Store::S3(Box::new(Remote::new(
             location,
             role_arn,
-            config_dir(config_path),
+            dir_of(config_path),
             caller,
         )?)))
     }
@@ -236,19 +234,15 @@ fn canonical(path: &Path) -> PathBuf {
     if let Ok(p) = std::fs::canonicalize(path) {
         return p;
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    match (std::fs::canonicalize(dir), path.file_name()) {
+    match (std::fs::canonicalize(dir_of(path)), path.file_name()) {
         (Ok(dir), Some(name)) => dir.join(name),
         _ => path.to_path_buf(),
     }
 }
 
-/// The directory of the configuration file (`.` for a bare file name).
-fn config_dir(config_path: &Path) -> PathBuf {
-    match config_path.parent() {
+/// The directory of a file such as the configuration (`.` for a bare file name).
+pub(crate) fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
