@@ -6,14 +6,15 @@
 //! 0700): loading downloads the state and the journal of an interrupted apply, if any, and
 //! replays it as for a local file; saving writes the copy, uploads it with a conditional
 //! write (`If-Match` the version this run read, `If-None-Match: *` when there was none) and
-//! removes the remote journal; during an apply the local journal is uploaded after every
-//! completed operation (uploads that would queue up are merged into the next one), so a run
-//! that dies on one machine loses nothing for the next run on another. The lock is the object
+//! removes the remote journal; during an apply what the local journal gained is uploaded
+//! after every completed operation, as the journal's next part (uploads that would queue up
+//! are merged into the next one), so a run that dies on one machine loses nothing for the
+//! next run on another, and each journal line is uploaded once. The lock is the object
 //! `KEY.lock`, created with `If-None-Match: *`, which S3 refuses atomically to every run but
 //! one, and removed with `If-Match` its own version.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -23,8 +24,8 @@ use eksmgr_providers::CallerOptions;
 use eksmgr_providers::caller::sdk_config;
 use eksmgr_providers::state_s3::{Condition, S3Location, S3StateStore, StateObject, Written};
 use eksmgr_state::{
-    Journal, LockGuard, LockInfo, State, StateError, StateFile, StateLock, check_lock_id,
-    force_unlock, write_private_atomically,
+    Journal, JournalEntry, LockGuard, LockInfo, State, StateError, StateFile, StateLock,
+    check_lock_id, force_unlock, write_private_atomically,
 };
 use tokio::sync::{Notify, OnceCell};
 
@@ -58,6 +59,16 @@ pub struct Remote {
     etag: Mutex<Option<Option<String>>>,
     /// Where the state is written when S3 refuses it (next to the configuration).
     rescue_dir: PathBuf,
+    /// The journal in S3 that the next save removes, if any.
+    journal: Mutex<Option<RemoteJournal>>,
+}
+
+/// A journal in S3: the serial of the state it continues, and how many parts it has (the
+/// mirror of an apply under way adds to them).
+#[derive(Debug, Clone)]
+struct RemoteJournal {
+    base_serial: u64,
+    parts: Arc<AtomicU32>,
 }
 
 impl Store {
@@ -202,7 +213,13 @@ impl Store {
                     r.save(state).await?;
                 }
                 let journal = Journal::start(&r.file.journal_path(), state)?;
-                let mirror = Mirror::start(r.objects().await?.clone(), r.file.journal_path());
+                let remote = RemoteJournal {
+                    base_serial: state.serial,
+                    parts: Arc::new(AtomicU32::new(0)),
+                };
+                *r.journal_lock() = Some(remote.clone());
+                let mirror =
+                    Mirror::start(r.objects().await?.clone(), r.file.journal_path(), remote);
                 Ok((journal, Some(mirror)))
             }
         }
@@ -293,6 +310,7 @@ impl Remote {
             file,
             etag: Mutex::new(None),
             rescue_dir,
+            journal: Mutex::new(None),
         })
     }
 
@@ -310,6 +328,10 @@ impl Remote {
 
     fn etag_lock(&self) -> std::sync::MutexGuard<'_, Option<Option<String>>> {
         self.etag.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn journal_lock(&self) -> std::sync::MutexGuard<'_, Option<RemoteJournal>> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock_url(&self) -> PathBuf {
@@ -377,21 +399,39 @@ impl Remote {
 
     async fn load(&self) -> Result<State> {
         let objects = self.objects().await?;
-        let (state, journal) = tokio::join!(
-            objects.get(StateObject::State),
-            objects.get(StateObject::Journal)
-        );
-        let (state, journal) = (state?, journal?);
+        let state = objects.get(StateObject::State).await?;
         let path = self.file.path();
+        let journal_path = self.file.journal_path();
+        let mut journal = None;
         match &state {
-            Some(s) => write_private_atomically(path, &s.body)?,
+            Some(s) => {
+                write_private_atomically(path, &s.body)?;
+                // An unreadable state has no serial: loading it below says what is wrong.
+                if let Ok(head) = serde_json::from_slice::<Head>(&s.body) {
+                    let serial = head.serial;
+                    let parts = objects.get_journal(serial).await?;
+                    if !parts.is_empty() {
+                        // Parts of another lineage's journal with this serial (a state
+                        // replaced by `state migrate --force` after a crash kept them) are
+                        // not this state's: they are removed at the next save, not replayed.
+                        if head.continued_by(&parts[0]) {
+                            write_private_atomically(&journal_path, &parts.concat())?;
+                        }
+                        journal = Some(RemoteJournal {
+                            base_serial: serial,
+                            parts: Arc::new(AtomicU32::new(
+                                u32::try_from(parts.len()).unwrap_or(u32::MAX),
+                            )),
+                        });
+                    }
+                }
+            }
             None => remove_if_present(path)?,
         }
-        let journal_path = self.file.journal_path();
-        match &journal {
-            Some(j) => write_private_atomically(&journal_path, &j.body)?,
-            None => remove_if_present(&journal_path)?,
+        if journal.is_none() {
+            remove_if_present(&journal_path)?;
         }
+        *self.journal_lock() = journal;
         *self.etag_lock() = Some(state.map(|s| s.etag));
         self.file.load().map_err(|e| {
             anyhow::Error::new(e).context(format!(
@@ -437,7 +477,12 @@ impl Remote {
                 )));
             }
         }
-        objects.delete(StateObject::Journal, None).await?;
+        let journal = self.journal_lock().take();
+        if let Some(j) = journal {
+            objects
+                .delete_journal(j.base_serial, j.parts.load(Ordering::SeqCst))
+                .await?;
+        }
         Ok(())
     }
 
@@ -452,6 +497,25 @@ impl Remote {
             ),
             Err(e) => format!("This run's state could not be kept either: {e}"),
         }
+    }
+}
+
+/// The lineage and serial of a state file, read without building its records.
+#[derive(serde::Deserialize)]
+struct Head {
+    lineage: String,
+    serial: u64,
+}
+
+impl Head {
+    /// Whether the journal whose first part is `first` continues this state (its first line,
+    /// the `begin` header, names the state's lineage).
+    fn continued_by(&self, first: &[u8]) -> bool {
+        let line = first.split(|b| *b == b'\n').next().unwrap_or_default();
+        matches!(
+            serde_json::from_slice::<JournalEntry>(line),
+            Ok(JournalEntry::Begin { lineage, .. }) if lineage == self.lineage
+        )
     }
 }
 
@@ -541,26 +605,23 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    fn start(objects: S3StateStore, journal: PathBuf) -> Self {
+    fn start(objects: S3StateStore, journal: PathBuf, remote: RemoteJournal) -> Self {
         let changed = Arc::new(Notify::new());
         let stop = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn({
             let (changed, stop) = (changed.clone(), stop.clone());
             async move {
                 let mut first_error = None;
+                // How much of the journal is uploaded: whole lines only.
+                let mut sent = 0;
                 loop {
                     changed.notified().await;
                     let stopping = stop.load(Ordering::SeqCst);
-                    let uploaded = match std::fs::read(&journal) {
-                        Ok(body) => objects
-                            .put(StateObject::Journal, body, &Condition::Always)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(format!("cannot read {}: {e}", journal.display())),
-                    };
-                    if let Err(e) = uploaded {
-                        first_error.get_or_insert(e);
+                    match upload_part(&objects, &journal, &remote, sent).await {
+                        Ok(now) => sent = now,
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
                     }
                     if stopping {
                         return first_error;
@@ -588,6 +649,43 @@ impl Mirror {
     }
 }
 
+/// Uploads the whole lines the journal gained past its first `sent` bytes as its next part;
+/// returns how much of it is uploaded now.
+async fn upload_part(
+    objects: &S3StateStore,
+    journal: &Path,
+    remote: &RemoteJournal,
+    sent: usize,
+) -> Result<usize, String> {
+    let body =
+        std::fs::read(journal).map_err(|e| format!("cannot read {}: {e}", journal.display()))?;
+    let Some(end) = body
+        .get(sent..)
+        .and_then(|new| new.iter().rposition(|b| *b == b'\n'))
+        .map(|last| sent + last + 1)
+    else {
+        return Ok(sent);
+    };
+    let part = StateObject::Journal {
+        base_serial: remote.base_serial,
+        part: remote.parts.load(Ordering::SeqCst),
+    };
+    match objects
+        .put(part, body[sent..end].to_vec(), &Condition::Absent)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Written::Done(_) => {
+            remote.parts.fetch_add(1, Ordering::SeqCst);
+            Ok(end)
+        }
+        Written::ConditionFailed => Err(format!(
+            "{} exists already: another run wrote this journal",
+            objects.url(part)
+        )),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -606,5 +704,19 @@ mod tests {
         assert!(a.same_place(&b), "both name one file");
         let other = Store::Local(StateFile::new(dir.path().join("other.json")));
         assert!(!a.same_place(&other));
+    }
+
+    #[test]
+    fn a_journal_continues_a_state_of_its_own_lineage_only() {
+        let head = Head {
+            lineage: "7f4c".into(),
+            serial: 3,
+        };
+        let first =
+            b"{\"op\":\"begin\",\"lineage\":\"7f4c\",\"base_serial\":3}\n{\"op\":\"intent\"}\n";
+        assert!(head.continued_by(first));
+        let other = b"{\"op\":\"begin\",\"lineage\":\"0000\",\"base_serial\":3}\n";
+        assert!(!head.continued_by(other));
+        assert!(!head.continued_by(b"not json\n"));
     }
 }

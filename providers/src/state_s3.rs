@@ -7,8 +7,13 @@
 //!   `412 Precondition Failed` when the object exists, atomically, as Terraform's S3 backend
 //!   locks since 1.10) and removed with `If-Match` its own ETag, so a run only ever removes
 //!   the lock it took;
-//! - `KEY.journal`: a copy of the local journal of an apply under way, so a run that dies on
-//!   one machine loses nothing for the next run on another.
+//! - `KEY.journal.SERIAL.PART`: the journal of an apply under way that continues the state of
+//!   serial `SERIAL`, uploaded as it grows in parts (`PART` from `000000`, each the lines
+//!   appended since the part before), so a run that dies on one machine loses nothing for the
+//!   next run on another, and an apply uploads each line once: a long apply uploads its
+//!   journal's size, not that size once per completed operation. Naming the parts by the
+//!   state's serial keeps every journal apart from the next: parts a crash left undeleted are
+//!   never read as, or mistaken for, a later apply's.
 //!
 //! This module knows objects and ETags only; what is in them is the CLI's and the state
 //! crate's business.
@@ -46,19 +51,29 @@ pub enum StateObject {
     State,
     /// The lock (`KEY.lock`).
     Lock,
-    /// The journal of an apply under way (`KEY.journal`).
-    Journal,
+    /// A part of the journal of an apply under way (`KEY.journal.SERIAL.PART`).
+    Journal {
+        /// The serial of the state the journal continues.
+        base_serial: u64,
+        /// The part's number, from 0.
+        part: u32,
+    },
 }
 
 impl StateObject {
-    fn suffix(self) -> &'static str {
+    fn suffix(self) -> String {
         match self {
-            StateObject::State => "",
-            StateObject::Lock => ".lock",
-            StateObject::Journal => ".journal",
+            StateObject::State => String::new(),
+            StateObject::Lock => ".lock".to_string(),
+            StateObject::Journal { base_serial, part } => {
+                format!(".journal.{base_serial}.{part:06}")
+            }
         }
     }
 }
+
+/// How many journal parts are read, or removed, at once.
+const JOURNAL_PARTS_AT_ONCE: usize = 8;
 
 /// An object's body and ETag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,7 +232,7 @@ impl S3StateStore {
             .bucket(&self.location.bucket)
             .key(self.key(object))
             .content_type(match object {
-                StateObject::Journal => "application/x-ndjson",
+                StateObject::Journal { .. } => "application/x-ndjson",
                 _ => "application/json",
             })
             .body(ByteStream::from(body));
@@ -255,6 +270,41 @@ impl S3StateStore {
             Err(e) if is_condition_failure(code(&e), &condition) => Ok(Written::ConditionFailed),
             Err(e) => Err(self.explain(map(self.call(&url, "s3:DeleteObject"), e))),
         }
+    }
+
+    /// The parts of the journal that continues the state of serial `base_serial`, in order,
+    /// up to the first that is missing (none when there is no journal).
+    pub async fn get_journal(&self, base_serial: u64) -> Result<Vec<Vec<u8>>, ProviderError> {
+        let mut parts = Vec::new();
+        loop {
+            let first = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+            let batch = futures::future::join_all((0..JOURNAL_PARTS_AT_ONCE as u32).map(|i| {
+                self.get(StateObject::Journal {
+                    base_serial,
+                    part: first.saturating_add(i),
+                })
+            }))
+            .await;
+            for fetched in batch {
+                match fetched? {
+                    Some(f) => parts.push(f.body),
+                    None => return Ok(parts),
+                }
+            }
+        }
+    }
+
+    /// Removes the first `parts` parts of the journal that continues the state of serial
+    /// `base_serial`.
+    pub async fn delete_journal(&self, base_serial: u64, parts: u32) -> Result<(), ProviderError> {
+        use futures::StreamExt;
+        let mut deletions = futures::stream::iter(0..parts)
+            .map(|part| self.delete(StateObject::Journal { base_serial, part }, None))
+            .buffer_unordered(JOURNAL_PARTS_AT_ONCE);
+        while let Some(deleted) = deletions.next().await {
+            deleted?;
+        }
+        Ok(())
     }
 
     /// Adds the hint that names the bucket and the backend's settings.
@@ -317,8 +367,11 @@ mod tests {
             "s3://team-state/prod/eksmgr.state.json.lock"
         );
         assert_eq!(
-            store.url(StateObject::Journal),
-            "s3://team-state/prod/eksmgr.state.json.journal"
+            store.url(StateObject::Journal {
+                base_serial: 42,
+                part: 7
+            }),
+            "s3://team-state/prod/eksmgr.state.json.journal.42.000007"
         );
         assert_eq!(
             store.location().url(),

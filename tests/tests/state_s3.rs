@@ -8,8 +8,9 @@
 //! - runs racing for the lock: of four plans started at once (each made slow by the test
 //!   proxy's latency, so they overlap), exactly one takes the lock and the others are told who
 //!   holds it; a lock left by a run that is gone is named and removed with `eksmgr unlock ID`;
-//! - an apply killed mid-way leaves its journal in S3, and the next run, on another machine
-//!   (another work directory, no local files), replays it: nothing is created twice;
+//! - an apply killed mid-way leaves its journal in S3 (in numbered parts, each line uploaded
+//!   once), and the next run, on another machine (another work directory, no local files),
+//!   replays it: nothing is created twice;
 //! - `[state] role_arn`: every state call is made with the role's credentials (assumed once a
 //!   run), and a role that cannot be assumed stops the run before anything is read.
 //!
@@ -71,15 +72,30 @@ async fn remote_state(client: &aws_sdk_s3::Client) -> R<Value> {
     serde_json::from_slice(&body).map_err(err("parse the S3 state"))
 }
 
-/// Neither a lock nor a journal is left in the bucket.
+/// The keys of the bucket that start with `prefix`, sorted.
+async fn keys(client: &aws_sdk_s3::Client, prefix: &str) -> R<Vec<String>> {
+    let out = client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(prefix)
+        .send()
+        .await
+        .map_err(sdk_err("s3:ListObjectsV2"))?;
+    let mut keys: Vec<String> = out
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    Ok(keys)
+}
+
+/// Neither a lock nor a journal part is left in the bucket.
 async fn nothing_left_behind(client: &aws_sdk_s3::Client, after: &str) -> R {
-    for suffix in [".lock", ".journal"] {
-        let key = format!("{KEY}{suffix}");
-        ensure(object(client, &key).await?.is_none(), || {
-            format!("s3://{BUCKET}/{key} is left behind after {after}")
-        })?;
-    }
-    Ok(())
+    let left = keys(client, &format!("{KEY}.")).await?;
+    ensure(left.is_empty(), || {
+        format!("left behind in s3://{BUCKET} after {after}: {left:?}")
+    })
 }
 
 fn addresses(state: &Value) -> Vec<String> {
@@ -375,9 +391,41 @@ async fn an_apply_killed_mid_way_is_finished_from_another_machine() -> R {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let killed = run.kill()?;
     proxy.thaw();
-    let journal = object(&client, &format!("{KEY}.journal")).await?;
-    ensure(journal.is_some(), || {
-        format!("the killed apply left its journal in S3\n{killed}")
+    // The journal is in parts named by the serial it continues; each line is sent once.
+    let serial = remote_state(&client).await?["serial"].clone();
+    let parts = keys(&client, &format!("{KEY}.journal.")).await?;
+    ensure(
+        !parts.is_empty()
+            && parts
+                .iter()
+                .enumerate()
+                .all(|(i, k)| *k == format!("{KEY}.journal.{serial}.{i:06}")),
+        || {
+            format!(
+                "the killed apply left its journal in S3, in numbered parts: {parts:?}\n{killed}"
+            )
+        },
+    )?;
+    let mut lines = Vec::new();
+    for key in &parts {
+        let body = object(&client, key).await?.unwrap_or_default();
+        let text = String::from_utf8(body).map_err(err("journal part as UTF-8"))?;
+        ensure(text.ends_with('\n'), || {
+            format!("{key} holds whole lines only: {text:?}")
+        })?;
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    ensure(
+        lines
+            .first()
+            .is_some_and(|l| l.contains("\"op\":\"begin\"")),
+        || format!("the first part starts with the journal's header: {lines:?}"),
+    )?;
+    let mut unique = lines.clone();
+    unique.sort();
+    unique.dedup();
+    ensure(unique.len() == lines.len(), || {
+        format!("no line is uploaded twice: {lines:#?}")
     })?;
 
     // Another machine: a new work directory with the configuration only.

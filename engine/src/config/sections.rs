@@ -749,8 +749,9 @@ fn default_audience() -> String {
 /// `local` keeps it in a file next to the configuration, locked by a lock file beside it.
 /// `s3` keeps it in an S3 object, for teams and CI: the lock is the object `KEY.lock`, created
 /// with a conditional write (`If-None-Match: *`, as Terraform's S3 backend does since 1.10;
-/// no DynamoDB table), and an apply under way mirrors its journal to `KEY.journal`, so a run
-/// that dies on one machine loses nothing for the next run on another.
+/// no DynamoDB table), and an apply under way mirrors its journal to `KEY.journal.SERIAL.PART`
+/// objects (each part the lines added since the last), so a run that dies on one machine
+/// loses nothing for the next run on another.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
