@@ -92,6 +92,9 @@ export NO_COLOR=1
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 endpoint="http://127.0.0.1:$port"
 say "starting the emulator (moto) at $endpoint (log: $workdir/moto_server.log)"
+# The emulator's calendar decides which Kubernetes versions EKS offers: pinned, so the demo
+# does not age (override EKSMGR_EMULATOR_TODAY to try another day).
+EKSMGR_EMULATOR_TODAY="${EKSMGR_EMULATOR_TODAY:-2026-12-05}" \
 MOTO_IAM_LOAD_MANAGED_POLICIES=true "$python" scripts/emulator/eksmgr_moto.py -H 127.0.0.1 -p "$port" \
     >"$workdir/moto_server.log" 2>&1 &
 moto_pid=$!
@@ -117,7 +120,9 @@ while True:
 PY
 
 say "seeding an organization (hub + 2 spokes)"
-seed_json="$("$python" scripts/seed_emulator.py --endpoint "$endpoint" --spokes 2)"
+# A new organization (--fresh): eksmgr's plan enables the SCP policy type and StackSets'
+# trusted access itself.
+seed_json="$("$python" scripts/seed_emulator.py --endpoint "$endpoint" --spokes 2 --fresh)"
 read -r management hub eks_ou spoke1 spoke2 < <("$python" -c '
 import json, sys
 s = json.loads(sys.argv[1])

@@ -3,11 +3,13 @@
 
 Run with the emulator's virtualenv (boto3 comes with moto):
 
-    .venv/bin/python scripts/seed_emulator.py --endpoint http://127.0.0.1:PORT [--spokes N]
+    .venv/bin/python scripts/seed_emulator.py --endpoint http://127.0.0.1:PORT [--spokes N] [--fresh]
 
 creates, from the management account (moto's default account 123456789012):
 
-* the organization (FeatureSet=ALL), with SERVICE_CONTROL_POLICY enabled on the root;
+* the organization (FeatureSet=ALL), with SERVICE_CONTROL_POLICY enabled on the root and
+  CloudFormation StackSets trusted access with Organizations activated
+  (ActivateOrganizationsAccess), as an organization eksmgr manages has them;
 * the OUs ``eks`` and ``shared`` under the root;
 * the hub account ``hub`` (moved into ``shared``);
 * N spoke accounts ``spoke-1`` .. ``spoke-N`` (moved into ``eks``);
@@ -20,6 +22,11 @@ and prints ONE JSON object on stdout:
 
     {"management_account_id", "root_id", "eks_ou_id", "shared_ou_id",
      "hub_account_id", "spoke_account_ids": [...], "region": "us-east-1"}
+
+``--fresh`` leaves both of those off, as in a newly created organization: no policy type
+enabled on the root (AttachPolicy of an SCP answers PolicyTypeNotEnabledException) and
+StackSets trusted access DISABLED (a SERVICE_MANAGED stack set answers ValidationError);
+everything else is seeded the same.
 
 ``--add-spoke`` instead creates one more spoke account (with its IAM Identity Center role) in
 the ``eks`` OU of an already seeded organization and prints ``{"account_id": ..., "name": ...}``.
@@ -148,7 +155,17 @@ def root_id_of(org) -> str:
     return roots[0]["Id"]
 
 
-def seed(endpoint: str, spokes: int) -> dict:
+def enable_governance(endpoint: str, org, root_id: str) -> None:
+    """Enable SCPs on the root and activate StackSets trusted access (both idempotent)."""
+    try:
+        org.enable_policy_type(RootId=root_id, PolicyType="SERVICE_CONTROL_POLICY")
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "PolicyTypeAlreadyEnabledException":
+            raise
+    client("cloudformation", endpoint).activate_organizations_access()
+
+
+def seed(endpoint: str, spokes: int, fresh: bool = False) -> dict:
     org = client("organizations", endpoint)
     try:
         created = org.create_organization(FeatureSet="ALL")["Organization"]
@@ -161,12 +178,8 @@ def seed(endpoint: str, spokes: int) -> dict:
         raise
     management_account_id = created["MasterAccountId"]
     root_id = root_id_of(org)
-
-    try:
-        org.enable_policy_type(RootId=root_id, PolicyType="SERVICE_CONTROL_POLICY")
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "PolicyTypeAlreadyEnabledException":
-            raise
+    if not fresh:
+        enable_governance(endpoint, org, root_id)
 
     eks_ou_id = org.create_organizational_unit(ParentId=root_id, Name=EKS_OU)[
         "OrganizationalUnit"
@@ -236,13 +249,25 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="add one spoke account to the eks OU of an already seeded organization",
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="leave the SCP policy type and StackSets trusted access off, as in a new "
+        "organization",
+    )
     args = parser.parse_args(argv)
     if args.spokes < 0:
         parser.error("--spokes must be 0 or more")
+    if args.fresh and args.add_spoke:
+        parser.error("--fresh applies to seeding a new organization, not to --add-spoke")
 
     isolate_from_local_aws_config()
     try:
-        result = add_spoke(args.endpoint) if args.add_spoke else seed(args.endpoint, args.spokes)
+        result = (
+            add_spoke(args.endpoint)
+            if args.add_spoke
+            else seed(args.endpoint, args.spokes, fresh=args.fresh)
+        )
     except (ClientError, BotoCoreError, RuntimeError) as err:
         print(f"seed_emulator: error: {err}", file=sys.stderr)
         return 1

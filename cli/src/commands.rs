@@ -185,6 +185,7 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
     spokes.sort();
     spokes.dedup();
     Discovery {
+        caller_account_id: String::new(),
         management_account_id: config
             .organization
             .management_account_id
@@ -192,6 +193,12 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
             .map(|a| a.as_str().to_string())
             .unwrap_or_else(|| "000000000000".into()),
         partition: "aws".into(),
+        // Placeholders of the right shape: offline, the organization cannot be read.
+        organization_id: "o-0000000000".into(),
+        eks_ou_path: format!(
+            "o-0000000000/r-0000/{}/",
+            config.organization.eks_ou_id.as_str()
+        ),
         spokes: spokes
             .into_iter()
             .map(|id| eksmgr_engine::blueprint::SpokeAccount {

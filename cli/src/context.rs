@@ -114,6 +114,7 @@ pub async fn plan(
             destroy,
             allow_key_deletion: opt_ins.allow_key_deletion,
             allow_account_removal: opt_ins.allow_account_removal || destroy,
+            key_deletion_denied_by: loaded.config.key_deletion_denied_by().map(str::to_string),
         },
     )?;
     let spokes: Vec<String> = discovery

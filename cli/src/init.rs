@@ -621,7 +621,7 @@ discover = true
 # [[clusters]]
 # name = \"main\"
 # account = \"*\"
-# version = \"1.31\"
+# version = \"1.35\"
 # logging = [\"api\", \"audit\", \"authenticator\"]
 # tags = { team = \"platform\" }
 ",

@@ -16,6 +16,12 @@ pub type Attrs = eksmgr_state::value::Map;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceKind {
+    /// A policy type (service control policies) enabled on the organization's root: SCPs can
+    /// be attached only once it is.
+    OrgPolicyType,
+    /// CloudFormation StackSets' trusted access with AWS Organizations, which
+    /// service-managed StackSets need.
+    StackSetTrustedAccess,
     /// An Organizations service control policy (the governance deny SCP).
     OrgPolicy,
     /// The attachment of an SCP to an OU (or account).
@@ -42,6 +48,8 @@ pub enum ResourceKind {
 impl ResourceKind {
     /// All kinds, in a stable order.
     pub const ALL: &'static [ResourceKind] = &[
+        ResourceKind::OrgPolicyType,
+        ResourceKind::StackSetTrustedAccess,
         ResourceKind::OrgPolicy,
         ResourceKind::OrgPolicyAttachment,
         ResourceKind::StackSet,
@@ -57,6 +65,8 @@ impl ResourceKind {
     /// The name used in addresses (`iam_role.X[acct]`).
     pub fn as_str(self) -> &'static str {
         match self {
+            ResourceKind::OrgPolicyType => "org_policy_type",
+            ResourceKind::StackSetTrustedAccess => "stack_set_trusted_access",
             ResourceKind::OrgPolicy => "org_policy",
             ResourceKind::OrgPolicyAttachment => "org_policy_attachment",
             ResourceKind::StackSet => "stack_set",

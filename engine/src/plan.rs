@@ -321,6 +321,10 @@ pub struct PlanOptions {
     pub allow_key_deletion: bool,
     /// Allow removing the resources of accounts that left the estate.
     pub allow_account_removal: bool,
+    /// The SCP that denies eksmgr the deletion of KMS keys, when it does
+    /// ([`crate::config::Config::key_deletion_denied_by`]): a key to delete is then left in
+    /// AWS and removed from state only.
+    pub key_deletion_denied_by: Option<String>,
 }
 
 /// The resources a plan defers: why, and the resource whose creation they wait for.

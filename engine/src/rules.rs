@@ -34,6 +34,40 @@ pub(crate) fn review(
         }
     }
     match (change.kind, change.action) {
+        (ResourceKind::OrgPolicyType, Action::Delete) => {
+            change.action = Action::Forget;
+            change.notes.push(
+                "the policy type stays enabled on the root: disabling it would detach every SCP of the organization, eksmgr's or not".into(),
+            );
+        }
+        (ResourceKind::StackSetTrustedAccess, Action::Delete) => {
+            change.action = Action::Forget;
+            change.notes.push(
+                "trusted access stays activated: other service-managed StackSets of the organization may rely on it".into(),
+            );
+        }
+        (ResourceKind::KmsKey, Action::Delete) if options.key_deletion_denied_by.is_some() => {
+            let scp = options
+                .key_deletion_denied_by
+                .as_deref()
+                .unwrap_or_default();
+            change.action = Action::Forget;
+            change.notes.push(format!(
+                "the key stays in AWS and only leaves eksmgr's state: the SCP `{scp}` denies kms:ScheduleKeyDeletion to every principal of the OU, eksmgr included; to delete it, set `governance.scp.exempt_admin_from_key_deletion_deny = true`, apply, then plan its deletion with --allow-key-deletion"
+            ));
+        }
+        (ResourceKind::KmsKey, Action::Replace) if options.key_deletion_denied_by.is_some() => {
+            let scp = options
+                .key_deletion_denied_by
+                .as_deref()
+                .unwrap_or_default();
+            block(
+                change,
+                &format!(
+                    "replacing the key needs its deletion, which the SCP `{scp}` denies to eksmgr: set `governance.scp.exempt_admin_from_key_deletion_deny = true` and apply first"
+                ),
+            );
+        }
         (ResourceKind::KmsKey, Action::Delete | Action::Replace) => {
             let days = change
                 .before

@@ -73,6 +73,12 @@ const fn set_once(name: &'static str) -> AttrSchema {
 
 use AttrType::*;
 
+const ORG_POLICY_TYPE: &[AttrSchema] = &[
+    a("root_id", Value, true),
+    a("type", Value, true),
+    a("status", Value, false),
+];
+const STACK_SET_TRUSTED_ACCESS: &[AttrSchema] = &[a("status", Value, false)];
 const ORG_POLICY: &[AttrSchema] = &[
     a("name", Value, false),
     a("description", Value, false),
@@ -158,6 +164,8 @@ const EKS_POD_IDENTITY_ASSOCIATION: &[AttrSchema] = &[
 /// The schema of a kind's managed attributes.
 pub fn attributes(kind: ResourceKind) -> &'static [AttrSchema] {
     match kind {
+        ResourceKind::OrgPolicyType => ORG_POLICY_TYPE,
+        ResourceKind::StackSetTrustedAccess => STACK_SET_TRUSTED_ACCESS,
         ResourceKind::OrgPolicy => ORG_POLICY,
         ResourceKind::OrgPolicyAttachment => ORG_POLICY_ATTACHMENT,
         ResourceKind::StackSet => STACK_SET,

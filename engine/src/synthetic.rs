@@ -37,6 +37,8 @@ use crate::refresh::{Observation, Observations};
 pub const MANAGEMENT_ACCOUNT: &str = "111111111111";
 /// The hub account of every synthetic estate.
 pub const HUB_ACCOUNT: &str = "222222222222";
+/// The organization of every synthetic estate.
+pub const ORGANIZATION_ID: &str = "o-a1b2c3d4e5";
 /// Resources the blueprint plans per spoke account of an [`Estate`].
 pub const RESOURCES_PER_SPOKE: usize = 20;
 
@@ -130,7 +132,10 @@ impl Estate {
         );
         Discovery {
             management_account_id: MANAGEMENT_ACCOUNT.to_string(),
+            caller_account_id: MANAGEMENT_ACCOUNT.to_string(),
             partition: "aws".to_string(),
+            organization_id: ORGANIZATION_ID.to_string(),
+            eks_ou_path: format!("{ORGANIZATION_ID}/r-ab12/ou-abcd-11111111/"),
             spokes,
             skipped: Vec::new(),
             iam_roles,

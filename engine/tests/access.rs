@@ -88,7 +88,10 @@ fn roles(list: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
 fn discovery(iam_roles: BTreeMap<String, Vec<String>>) -> Discovery {
     Discovery {
         management_account_id: "111111111111".into(),
+        caller_account_id: "111111111111".into(),
         partition: "aws".into(),
+        organization_id: "o-a1b2c3d4e5".into(),
+        eks_ou_path: "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/".into(),
         spokes: [A, B]
             .iter()
             .map(|id| SpokeAccount {
@@ -367,12 +370,13 @@ fn a_web_identity_role_in_the_hub_assumes_the_spoke_roles() {
         st["Condition"]["StringEquals"]["oidc.eks.us-east-1.amazonaws.com/id/HUBCLUSTER:sub"],
         json!("system:serviceaccount:audit:auditor")
     );
+    // The role of that name in any account of the organization: no ARN per spoke, so the
+    // policy's size does not grow with the estate.
+    let assume = &attr(hub, "inline_policies")["AssumeClusterRoles"]["Statement"][0];
+    assert_eq!(assume["Resource"], json!("arn:aws:iam::*:role/eks-auditor"));
     assert_eq!(
-        attr(hub, "inline_policies")["AssumeClusterRoles"]["Statement"][0]["Resource"],
-        json!([
-            "arn:aws:iam::333333333333:role/eks-auditor",
-            "arn:aws:iam::444444444444:role/eks-auditor"
-        ])
+        assume["Condition"],
+        json!({"StringEquals": {"aws:ResourceOrgID": "o-a1b2c3d4e5"}})
     );
     for account in [A, B] {
         let spoke = find(&b, ResourceKind::IamRole, "eks-auditor", account);

@@ -49,7 +49,10 @@ hosted_zone_id = "Z0123456789ABCDEFGHIJ"
 fn discovery(spokes: &[&str]) -> Discovery {
     Discovery {
         management_account_id: "111111111111".into(),
+        caller_account_id: "111111111111".into(),
         partition: "aws".into(),
+        organization_id: "o-a1b2c3d4e5".into(),
+        eks_ou_path: "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/".into(),
         spokes: spokes
             .iter()
             .map(|id| SpokeAccount {
@@ -139,23 +142,233 @@ fn each_spoke_gets_its_clusters_keys_and_roles() {
 }
 
 #[test]
-fn registry_policy_follows_the_estate() {
+fn registry_policy_does_not_grow_with_the_estate() {
     let two = ecr_policy(&expand(&["333333333333", "444444444444"]));
+    // No spoke is named: every spoke of the EKS OU whose role has one of eksmgr's names.
     let text = two.to_string();
-    assert!(text.contains("arn:aws:iam::333333333333:role/workloads-node"));
-    assert!(text.contains("arn:aws:iam::444444444444:role/edge-node"));
-    assert!(text.contains("arn:aws:iam::444444444444:role/workloads-build"));
-    // A new spoke adds its statements' principals; order never matters.
-    let three = ecr_policy(&expand(&["333333333333", "444444444444", "666666666666"]));
-    assert!(
-        three
-            .to_string()
-            .contains("arn:aws:iam::666666666666:role/workloads-node")
+    assert!(!text.contains("333333333333"), "{text}");
+    let pull = &two["Statement"][0];
+    assert_eq!(pull["Sid"], json!("SpokeNodesPull"));
+    assert_eq!(pull["Principal"], json!("*"));
+    assert_eq!(
+        pull["Condition"]["ForAnyValue:StringEquals"]["aws:PrincipalOrgPaths"],
+        json!(["o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/"])
     );
-    let reordered = ecr_policy(&expand(&["444444444444", "333333333333"]));
-    assert!(policy::equivalent(&two, &reordered));
-    // No spoke: no policy at all.
+    assert_eq!(
+        pull["Condition"]["ArnLike"]["aws:PrincipalArn"],
+        json!([
+            "arn:aws:iam::*:role/edge-node",
+            "arn:aws:iam::*:role/workloads-node"
+        ])
+    );
+    // A push needs the layer check and the manifest read too (AWS's "IAM permissions for
+    // pushing an image"), cross-account in the repository policy.
+    let push = &two["Statement"][1];
+    assert_eq!(push["Sid"], json!("SpokeBuildPodsPush"));
+    for action in [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CompleteLayerUpload",
+        "ecr:InitiateLayerUpload",
+        "ecr:PutImage",
+        "ecr:UploadLayerPart",
+    ] {
+        assert!(
+            push["Action"].as_array().unwrap().contains(&json!(action)),
+            "{action} missing from {push}"
+        );
+    }
+    // A new spoke changes nothing; 500 spokes neither.
+    let three = ecr_policy(&expand(&["333333333333", "444444444444", "666666666666"]));
+    assert_eq!(two, three);
+    let many: Vec<String> = (0..500)
+        .map(|i| format!("{:012}", 900_000_000_000u64 + i))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let mut with_edge = many.clone();
+    with_edge.push("444444444444");
+    let big = ecr_policy(&expand(&with_edge));
+    assert_eq!(big, two);
+    assert!(policy::minified_len(&big) < blueprint::limits::ECR_REPOSITORY_POLICY);
+    // No spoke (no cluster planned): no policy at all.
     assert_eq!(ecr_policy(&expand(&[])), Value::Null);
+}
+
+#[test]
+fn registry_policy_grants_nested_ous_listed_accounts_and_never_excluded_ones() {
+    let text = CONFIG.replace(
+        "[hub]",
+        "[spokes]\ninclude_nested_ous = true\naccounts = [\"888888888888\"]\nexclude_accounts = [\"555555555555\"]\n\n[hub]",
+    );
+    let cfg = config::parse(&text, "eksmgr.toml").unwrap();
+    let b = blueprint::expand(&cfg, &discovery(&["333333333333", "888888888888"])).unwrap();
+    let policy = ecr_policy(&b.resources);
+    let statements = policy["Statement"].as_array().unwrap();
+    let sids: Vec<&str> = statements
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sids,
+        [
+            "SpokeNodesPull",
+            "SpokeNodesPullListedAccounts",
+            "SpokeBuildPodsPush",
+            "SpokeBuildPodsPushListedAccounts"
+        ]
+    );
+    assert_eq!(
+        statements[0]["Condition"]["ForAnyValue:StringLike"]["aws:PrincipalOrgPaths"],
+        json!(["o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/*"])
+    );
+    assert_eq!(
+        statements[1]["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+        json!(["888888888888"])
+    );
+    for st in statements {
+        assert_eq!(
+            st["Condition"]["StringNotEquals"]["aws:PrincipalAccount"],
+            json!(["555555555555"])
+        );
+    }
+}
+
+#[test]
+fn pod_identity_roles_trust_the_session_tags_of_their_cluster_and_service_account() {
+    let rs = expand(&["333333333333"]);
+    let build = rs
+        .iter()
+        .find(|r| r.address.name == "workloads-build")
+        .unwrap();
+    let trust = build.attrs["assume_role_policy"].known().unwrap();
+    let st = &trust["Statement"][0];
+    assert_eq!(st["Principal"]["Service"], json!("pods.eks.amazonaws.com"));
+    assert_eq!(st["Action"], json!(["sts:AssumeRole", "sts:TagSession"]));
+    assert_eq!(
+        st["Condition"],
+        json!({"StringEquals": {
+            "aws:RequestTag/eks-cluster-arn": "arn:aws:eks:us-east-1:333333333333:cluster/workloads",
+            "aws:RequestTag/kubernetes-namespace": "ci",
+            "aws:RequestTag/kubernetes-service-account": "builder"
+        }})
+    );
+    assert!(!trust.to_string().contains("aws:SourceArn"));
+}
+
+#[test]
+fn the_scp_denies_key_deletion_to_everyone_and_key_use_to_the_admin_role() {
+    let scp = |text: &str| {
+        let cfg = config::parse(text, "eksmgr.toml").unwrap();
+        let b = blueprint::expand(&cfg, &discovery(&["333333333333"])).unwrap();
+        let scp = b
+            .resources
+            .iter()
+            .find(|r| r.kind == ResourceKind::OrgPolicy)
+            .unwrap()
+            .attrs["content"]
+            .known()
+            .unwrap()
+            .clone();
+        (cfg, scp)
+    };
+    let statement = |doc: &Value, sid: &str| -> Value {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == json!(sid))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // The seed design: "the deny is unconditional and applies to all principals".
+    let (cfg, doc) = scp(CONFIG);
+    let deletion = statement(&doc, "DenyKMSKeyDeletion");
+    assert!(deletion.get("Condition").is_none(), "{deletion}");
+    assert_eq!(cfg.key_deletion_denied_by(), Some("EKSManagerDenyPolicy"));
+    let key_use = statement(&doc, "DenyAdminKeyUse");
+    assert_eq!(
+        key_use["Condition"]["ArnLike"]["aws:PrincipalArn"],
+        json!("arn:aws:iam::*:role/EKSManagerAdmin")
+    );
+    assert!(
+        key_use["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("kms:Decrypt"))
+    );
+    // The exemption is an explicit opt-in.
+    let (cfg, doc) = scp(&CONFIG.replace(
+        "[hub]",
+        "[governance.scp]\nexempt_admin_from_key_deletion_deny = true\n\n[hub]",
+    ));
+    assert_eq!(
+        statement(&doc, "DenyKMSKeyDeletion")["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        json!("arn:aws:iam::*:role/EKSManagerAdmin")
+    );
+    assert_eq!(cfg.key_deletion_denied_by(), None);
+}
+
+#[test]
+fn a_cluster_key_is_administered_by_the_admin_role_and_used_by_the_cluster_role_only() {
+    let rs = expand(&["333333333333"]);
+    let key = rs.iter().find(|r| r.kind == ResourceKind::KmsKey).unwrap();
+    let doc = key.attrs["key_policy"].known().unwrap();
+    let text = doc.to_string();
+    assert!(!text.contains("\"kms:*\""), "{text}");
+    let st = doc["Statement"].as_array().unwrap();
+    assert_eq!(st.len(), 2);
+    assert_eq!(
+        st[0]["Condition"]["ArnEquals"]["aws:PrincipalArn"],
+        json!("arn:aws:iam::333333333333:role/EKSManagerAdmin")
+    );
+    let admin: Vec<&str> = st[0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for crypto in [
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey*",
+        "kms:ReEncrypt*",
+    ] {
+        assert!(!admin.contains(&crypto), "the admin role may not {crypto}");
+    }
+    // EKS requires kms:CreateGrant and kms:DescribeKey of the principal creating the cluster.
+    assert!(admin.contains(&"kms:Create*") && admin.contains(&"kms:Describe*"));
+    assert_eq!(
+        st[1]["Condition"]["ArnEquals"]["aws:PrincipalArn"],
+        json!("arn:aws:iam::333333333333:role/workloads-cluster")
+    );
+    assert!(
+        st[1]["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("kms:Decrypt"))
+    );
+}
+
+#[test]
+fn a_document_over_its_aws_limit_is_refused_at_plan_time() {
+    // 60 trusted principals make the hub agent role's trust policy over IAM's 2,048.
+    let principals: Vec<String> = (0..60)
+        .map(|i| format!("\"arn:aws:iam::222222222222:role/platform-operator-{i:03}\""))
+        .collect();
+    let text = CONFIG.replace(
+        "account_id = \"222222222222\"",
+        &format!(
+            "account_id = \"222222222222\"\nagent_trusted_principals = [{}]",
+            principals.join(", ")
+        ),
+    );
+    let cfg = config::parse(&text, "eksmgr.toml").unwrap();
+    let err = blueprint::expand(&cfg, &discovery(&["333333333333"]))
+        .expect_err("a trust policy over 2,048 characters must be refused");
+    let msg = err.to_string();
+    assert!(msg.contains("iam_role.EKSManagerAgentRole"), "{msg}");
+    assert!(msg.contains("the trust policy is"), "{msg}");
+    assert!(msg.contains("limit of 2048"), "{msg}");
 }
 
 fn state_with(resources: &[(&DesiredResource, &str)]) -> (State, Observations) {
@@ -205,13 +418,19 @@ fn leaving_account_needs_confirmation_and_key_deletion_an_opt_in() {
             .iter()
             .any(|n| n.contains("30-day waiting period"))
     );
-    // The registry drops that spoke's principals.
+    // The registry names no spoke, only role names: the `edge` cluster, planned in that
+    // account alone, is gone, so its node role's name leaves the grant.
     let repo = plan
         .changes
         .iter()
         .find(|c| c.kind == ResourceKind::EcrRepository)
         .unwrap();
     assert_eq!(repo.action, Action::Update);
+    let granted = serde_json::to_string(&repo.after).unwrap();
+    assert!(
+        !granted.contains("edge-node") && granted.contains("workloads-node"),
+        "{granted}"
+    );
     // With both opt-ins nothing is blocked.
     let ok = Planner::plan(
         &after,
@@ -323,17 +542,13 @@ fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
             (r.address.clone(), obs)
         })
         .collect();
-    // A spoke eksmgr never created: its roles may not exist, so the registry waits.
+    // The registry names no role, so it never waits for a spoke.
     let plan = Planner::plan(&rs, &State::new(), &observed, &PlanOptions::default()).unwrap();
-    let repo = plan
-        .deferred
-        .iter()
-        .find(|d| d.address.kind == "ecr_repository")
-        .unwrap();
     assert!(
-        repo.reason.contains("has not been created by eksmgr yet"),
-        "{}",
-        repo.reason
+        !plan
+            .deferred
+            .iter()
+            .any(|d| d.address.kind == "ecr_repository")
     );
     // A spoke eksmgr created before (its roles are in state) only fails alone.
     let mut state = State::new();
@@ -358,11 +573,11 @@ fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
         .find(|c| c.kind == ResourceKind::EcrRepository)
         .unwrap();
     assert_eq!(repo.action, Action::Create);
-    // The unreachable spoke keeps its statements: reachability never revokes access.
+    // The unreachable spoke's roles keep their grant: reachability never revokes access.
     assert!(
         serde_json::to_string(&repo.after)
             .unwrap()
-            .contains("444444444444:role/edge-node")
+            .contains("role/edge-node")
     );
     assert!(
         plan.changes
@@ -402,4 +617,109 @@ fn an_scp_over_the_size_quota_is_refused_with_its_size_and_the_limit() {
     // Under the default limit it expands.
     let cfg = config::parse(CONFIG, "eksmgr.toml").unwrap();
     assert!(blueprint::expand(&cfg, &discovery(&["333333333333"])).is_ok());
+}
+
+#[test]
+fn with_the_unconditional_key_deletion_deny_a_destroy_leaves_keys_in_aws() {
+    let rs = expand(&["333333333333"]);
+    let all: Vec<(&DesiredResource, &str)> = rs.iter().map(|r| (r, "x")).collect();
+    let (state, observed) = state_with(&all);
+    let plan = Planner::plan(
+        &[],
+        &state,
+        &observed,
+        &PlanOptions {
+            destroy: true,
+            allow_account_removal: true,
+            key_deletion_denied_by: Some("EKSManagerDenyPolicy".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let key = plan
+        .changes
+        .iter()
+        .find(|c| c.kind == ResourceKind::KmsKey)
+        .unwrap();
+    // Removed from state only, no opt-in needed, and the plan says why and how to delete it.
+    assert_eq!(key.action, Action::Forget);
+    assert!(key.blocked.is_none(), "{:?}", key.blocked);
+    assert!(
+        key.notes
+            .iter()
+            .any(|n| n.contains("stays in AWS") && n.contains("EKSManagerDenyPolicy")),
+        "{:?}",
+        key.notes
+    );
+    assert_eq!(plan.blocked().count(), 0);
+    // Everything else is destroyed.
+    assert!(
+        plan.changes
+            .iter()
+            .filter(|c| c.kind == ResourceKind::EksCluster)
+            .all(|c| c.action == Action::Delete)
+    );
+}
+
+#[test]
+fn organization_prerequisites_are_planned_first_and_never_disabled() {
+    let rs = expand(&["333333333333"]);
+    let find = |kind: ResourceKind| rs.iter().find(|r| r.kind == kind).unwrap();
+    let policy_type = find(ResourceKind::OrgPolicyType);
+    assert_eq!(policy_type.address.account, "111111111111");
+    assert_eq!(
+        policy_type.attrs["root_id"].known(),
+        Some(&json!("r-ab12")),
+        "the root, from the EKS OU's path"
+    );
+    assert_eq!(
+        policy_type.attrs["type"].known(),
+        Some(&json!("SERVICE_CONTROL_POLICY"))
+    );
+    // The SCP is attached only once its type is enabled; the StackSet made only once trusted
+    // access is activated.
+    assert!(
+        find(ResourceKind::OrgPolicyAttachment)
+            .depends_on
+            .contains(&policy_type.address)
+    );
+    let access = find(ResourceKind::StackSetTrustedAccess);
+    assert!(
+        find(ResourceKind::StackSet)
+            .depends_on
+            .contains(&access.address)
+    );
+
+    // A destroy leaves both in place: other SCPs and StackSets of the organization need them.
+    let all: Vec<(&DesiredResource, &str)> = rs.iter().map(|r| (r, "x")).collect();
+    let (state, observed) = state_with(&all);
+    let plan = Planner::plan(
+        &[],
+        &state,
+        &observed,
+        &PlanOptions {
+            destroy: true,
+            allow_account_removal: true,
+            allow_key_deletion: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for kind in [
+        ResourceKind::OrgPolicyType,
+        ResourceKind::StackSetTrustedAccess,
+    ] {
+        let c = plan.changes.iter().find(|c| c.kind == kind).unwrap();
+        assert_eq!(c.action, Action::Forget, "{kind}");
+        assert!(c.notes.iter().any(|n| n.contains("stays")), "{:?}", c.notes);
+    }
+    // Without the SCP, no policy type is planned.
+    let text = CONFIG.replace("[hub]", "[governance.scp]\nenabled = false\n\n[hub]");
+    let cfg = config::parse(&text, "eksmgr.toml").unwrap();
+    let b = blueprint::expand(&cfg, &discovery(&["333333333333"])).unwrap();
+    assert!(
+        !b.resources
+            .iter()
+            .any(|r| r.kind == ResourceKind::OrgPolicyType)
+    );
 }

@@ -36,7 +36,10 @@ const SPOKES: &[&str] = &["333333333333", "444444444444"];
 fn discovery() -> Discovery {
     Discovery {
         management_account_id: "111111111111".into(),
+        caller_account_id: "111111111111".into(),
         partition: "aws".into(),
+        organization_id: "o-a1b2c3d4e5".into(),
+        eks_ou_path: "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/".into(),
         spokes: SPOKES
             .iter()
             .map(|id| SpokeAccount {
@@ -71,7 +74,11 @@ fn accepted(text: &str) -> Blueprint {
 }
 
 fn with_extra(statement: &str) -> String {
-    format!("{BASE}\n[[governance.scp.extra_statements]]\n{statement}\n")
+    with_extra_to(BASE, statement)
+}
+
+fn with_extra_to(config: &str, statement: &str) -> String {
+    format!("{config}\n[[governance.scp.extra_statements]]\n{statement}\n")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -405,7 +412,9 @@ fn the_required_calls_cover_each_caller() {
         "kms:CreateKey",
         "*"
     ));
-    assert!(has(
+    // The SCP denies key deletion to everyone by default: eksmgr leaves keys in AWS and never
+    // needs kms:ScheduleKeyDeletion.
+    assert!(!has(
         Caller::SpokeAdmin,
         Need::Deletion,
         "kms:ScheduleKeyDeletion",
@@ -582,7 +591,7 @@ fn blocked_deletions_only_warn() {
     ));
     assert!(
         b.warnings.iter().any(|w| w.contains("`KeepKeys`")
-            && w.contains("kms:ScheduleKeyDeletion")
+            && w.contains("eks:DeleteCluster")
             && w.contains("could not delete")),
         "{:#?}",
         b.warnings
@@ -590,14 +599,28 @@ fn blocked_deletions_only_warn() {
 }
 
 #[test]
-fn another_spoke_admin_role_is_not_covered_by_the_seed_key_deletion_exemption() {
-    let b = accepted(&BASE.replace(
+fn the_key_deletion_exemption_follows_the_spoke_admin_role() {
+    let text = BASE.replace(
         "[hub]",
-        "[spokes]\nadmin_role_name = \"PlatformAdmin\"\n\n[hub]",
+        "[spokes]\nadmin_role_name = \"PlatformAdmin\"\n\n[governance.scp]\nexempt_admin_from_key_deletion_deny = true\n\n[hub]",
+    );
+    let b = accepted(&text);
+    assert!(
+        !b.warnings
+            .iter()
+            .any(|w| w.contains("`DenyKMSKeyDeletion`")),
+        "{:#?}",
+        b.warnings
+    );
+    // An extra statement denying the deletion again is found.
+    let b = accepted(&with_extra_to(
+        &text,
+        "Sid = \"KeepKeys\"\nEffect = \"Deny\"\nAction = \"kms:ScheduleKeyDeletion\"\nResource = \"*\"",
     ));
     assert!(
-        b.warnings.iter().any(|w| w.contains("`DenyKMSKeyDeletion`")
-            && w.contains("arn:aws:iam::*:role/PlatformAdmin")),
+        b.warnings
+            .iter()
+            .any(|w| w.contains("`KeepKeys`") && w.contains("arn:aws:iam::*:role/PlatformAdmin")),
         "{:#?}",
         b.warnings
     );

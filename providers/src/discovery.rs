@@ -87,6 +87,7 @@ pub async fn discover(
         .unwrap_or("aws")
         .to_string();
     Ok(Discovery {
+        caller_account_id: account.clone(),
         management_account_id: configured_management.map(str::to_string).unwrap_or(account),
         partition,
         ..Discovery::default()
@@ -104,6 +105,9 @@ pub async fn discover_spokes(
     let ou = config.organization.eks_ou_id.as_str().to_string();
     let mut found: BTreeMap<String, SpokeAccount> = BTreeMap::new();
     let mut skipped = Vec::new();
+    let (org_id, path) = crate::organizations::ou_path(sessions, &mgmt, &ou).await?;
+    discovery.organization_id = org_id;
+    discovery.eks_ou_path = path;
     if spokes_cfg.discover {
         let mut ous = vec![ou];
         while let Some(parent) = ous.pop() {

@@ -15,6 +15,7 @@ use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
 use crate::error::{Call, code, map};
+use crate::propagation::Propagation;
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
 
@@ -31,6 +32,29 @@ impl Ctx<'_> {
     fn call<'b>(&'b self, api: &'b str) -> Call<'b> {
         Call::new(self.account, &self.resource, api)
     }
+}
+
+/// How `SetRepositoryPolicy` waits for a principal it names to become visible to ECR.
+const PROPAGATION: Propagation = Propagation::production();
+
+/// Sets repository `name`'s policy through `c`, retrying while ECR cannot see a principal the
+/// policy names yet (a role created moments before: "Principal not found"), as `wait` says.
+pub async fn set_policy_with_client(
+    c: &Client,
+    call: Call<'_>,
+    name: &str,
+    doc: &str,
+    wait: Propagation,
+) -> Result<(), ProviderError> {
+    crate::propagation::retry(wait, None, call.api, || {
+        c.set_repository_policy()
+            .repository_name(name)
+            .policy_text(doc)
+            .send()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| map(call, e))
 }
 
 async fn ctx<'a>(s: &Sessions, address: &'a ResourceAddress) -> Result<Ctx<'a>, ProviderError> {
@@ -213,12 +237,14 @@ pub async fn create_repository(
         Err(e) => return Err(map(x.call("ecr:CreateRepository"), e)),
     }
     if let Some(doc) = policy_text(attrs) {
-        x.c.set_repository_policy()
-            .repository_name(name)
-            .policy_text(doc)
-            .send()
-            .await
-            .map_err(|e| map(x.call("ecr:SetRepositoryPolicy"), e))?;
+        set_policy_with_client(
+            &x.c,
+            x.call("ecr:SetRepositoryPolicy"),
+            name,
+            &doc,
+            PROPAGATION,
+        )
+        .await?;
     }
     read_back(&x, name).await
 }
@@ -251,12 +277,14 @@ async fn sync(
     if has("policy") {
         match policy_text(after) {
             Some(doc) => {
-                x.c.set_repository_policy()
-                    .repository_name(name)
-                    .policy_text(doc)
-                    .send()
-                    .await
-                    .map_err(|e| map(x.call("ecr:SetRepositoryPolicy"), e))?;
+                set_policy_with_client(
+                    &x.c,
+                    x.call("ecr:SetRepositoryPolicy"),
+                    name,
+                    &doc,
+                    PROPAGATION,
+                )
+                .await?;
             }
             None => match x
                 .c

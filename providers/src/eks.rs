@@ -34,6 +34,7 @@ use eksmgr_state::json;
 
 use crate::Progress;
 use crate::error::{Call, code, map};
+use crate::propagation::Propagation;
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, attr_strings, key};
 
@@ -67,6 +68,8 @@ pub struct Waits {
     pub every: Duration,
     /// Give up once this much time has passed.
     pub max: Duration,
+    /// How `CreateCluster` waits for a cluster role created moments ago to become visible.
+    pub propagation: Propagation,
 }
 
 impl Waits {
@@ -76,6 +79,7 @@ impl Waits {
             first: Duration::ZERO,
             every: POLL_EVERY,
             max,
+            propagation: Propagation::production(),
         }
     }
 
@@ -85,6 +89,7 @@ impl Waits {
             first: Duration::ZERO,
             every: Duration::from_millis(1),
             max: Duration::from_secs(5),
+            propagation: Propagation::for_tests(),
         }
     }
 }
@@ -508,7 +513,15 @@ pub async fn create_with_client(
     if !tags.is_empty() {
         req = req.set_tags(Some(tags.into_iter().collect()));
     }
-    match req.send().await {
+    // The cluster role is usually created in the same apply, moments before.
+    let sent = crate::propagation::retry(
+        waits.propagation,
+        Some((progress, address)),
+        "eks:CreateCluster",
+        || req.clone().send(),
+    )
+    .await;
+    match sent {
         Ok(_) => {}
         // It exists already (a run that crashed before writing state): adopt it. The next plan
         // shows whatever differs from the configuration.
@@ -546,7 +559,7 @@ fn version_step(call: Call<'_>, from: &str, to: &str) -> Result<bool, ProviderEr
         return Err(call.error(
             ErrorKind::Invalid,
             format!("`{to}` is not a Kubernetes version"),
-            Some("set version to a Kubernetes minor version such as \"1.31\""),
+            Some("set version to a Kubernetes minor version such as \"1.35\""),
         ));
     };
     let Some((from_major, from_minor)) = minor_version(from) else {
@@ -751,7 +764,7 @@ pub async fn update_with_client(
             return Err(version_call.error(
                 ErrorKind::Invalid,
                 "the desired version is empty",
-                Some("set version to a Kubernetes minor version such as \"1.31\""),
+                Some("set version to a Kubernetes minor version such as \"1.35\""),
             ));
         };
         if let Some(from) = attr_str(before, "version") {

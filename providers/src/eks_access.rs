@@ -14,7 +14,6 @@
 //! points the dispatcher calls are thin wrappers.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_sdk_eks::Client;
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
@@ -32,33 +31,7 @@ use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
 use crate::{attr_str, attr_strings};
 
-/// How a create waits for a new IAM principal to become visible to EKS: a try every `every`,
-/// for at most `max` in total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Propagation {
-    /// Delay between two tries.
-    pub every: Duration,
-    /// Longest total wait.
-    pub max: Duration,
-}
-
-impl Propagation {
-    /// IAM usually settles within seconds: a try every 5 s for at most a minute.
-    pub const fn production() -> Self {
-        Propagation {
-            every: Duration::from_secs(5),
-            max: Duration::from_secs(60),
-        }
-    }
-
-    /// For tests: no real waiting.
-    pub const fn for_tests() -> Self {
-        Propagation {
-            every: Duration::from_millis(1),
-            max: Duration::from_millis(50),
-        }
-    }
-}
+pub use crate::propagation::Propagation;
 
 /// The access entry's natural key: (cluster, principal ARN).
 fn entry_key<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> (&'a str, &'a str) {
@@ -74,40 +47,6 @@ fn entry_key<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> (&'a str, &'
 
 fn not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     code(e) == Some("ResourceNotFoundException")
-}
-
-/// Whether EKS refused a principal or role it cannot see yet (IAM propagation).
-fn not_yet_visible<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    let SdkError::ServiceError(se) = e else {
-        return false;
-    };
-    let message = se.err().message().unwrap_or_default().to_ascii_lowercase();
-    se.err().code() == Some("InvalidParameterException")
-        && (message.contains("principal") || message.contains("role"))
-        && (message.contains("not found")
-            || message.contains("does not exist")
-            || message.contains("could not be found"))
-}
-
-/// Retries `send` while EKS cannot see a new IAM principal, as `wait` says.
-async fn with_propagation<T, E, R, F, Fut>(
-    wait: Propagation,
-    mut send: F,
-) -> Result<T, SdkError<E, R>>
-where
-    E: ProvideErrorMetadata,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
-{
-    let start = std::time::Instant::now();
-    loop {
-        match send().await {
-            Err(e) if not_yet_visible(&e) && start.elapsed() + wait.every <= wait.max => {
-                tokio::time::sleep(wait.every).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// `{"type": "cluster"}` or `{"type": "namespace", "namespaces": [...]}` (sorted).
@@ -345,7 +284,7 @@ pub async fn create_entry_with_client(
     let resource = address.to_string();
     let call = Call::new(&address.account, &resource, "eks:CreateAccessEntry");
     let groups = attr_strings(attrs, "kubernetes_groups");
-    let created = with_propagation(propagation, || {
+    let created = crate::propagation::retry(propagation, None, "eks:CreateAccessEntry", || {
         c.create_access_entry()
             .cluster_name(cluster)
             .principal_arn(principal)
@@ -624,15 +563,20 @@ pub async fn create_association_with_client(
         &resource,
         "eks:CreatePodIdentityAssociation",
     );
-    let created = with_propagation(propagation, || {
-        c.create_pod_identity_association()
-            .cluster_name(cluster)
-            .namespace(namespace)
-            .service_account(sa)
-            .role_arn(role)
-            .tags(MANAGED_BY_TAG.0, MANAGED_BY_TAG.1)
-            .send()
-    })
+    let created = crate::propagation::retry(
+        propagation,
+        None,
+        "eks:CreatePodIdentityAssociation",
+        || {
+            c.create_pod_identity_association()
+                .cluster_name(cluster)
+                .namespace(namespace)
+                .service_account(sa)
+                .role_arn(role)
+                .tags(MANAGED_BY_TAG.0, MANAGED_BY_TAG.1)
+                .send()
+        },
+    )
     .await;
     match created {
         Ok(_) => {}

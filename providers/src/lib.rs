@@ -19,6 +19,7 @@ pub mod kms;
 pub mod limit;
 pub mod org_tree;
 pub mod organizations;
+pub mod propagation;
 pub mod sessions;
 pub mod stacksets;
 pub mod state_s3;
@@ -138,6 +139,10 @@ impl AwsProvider {
     ) -> Result<Option<ObservedResource>, ProviderError> {
         let s = &self.sessions;
         match ResourceKind::of(req.address) {
+            Some(ResourceKind::OrgPolicyType) => organizations::read_policy_type(s, &req).await,
+            Some(ResourceKind::StackSetTrustedAccess) => {
+                stacksets::read_trusted_access(s, &req).await
+            }
             Some(ResourceKind::OrgPolicy) => organizations::read_policy(s, &req).await,
             Some(ResourceKind::OrgPolicyAttachment) => {
                 organizations::read_attachment(s, &req).await
@@ -164,6 +169,12 @@ impl AwsProvider {
     ) -> Result<ObservedResource, ProviderError> {
         let s = &self.sessions;
         match ResourceKind::of(address) {
+            Some(ResourceKind::OrgPolicyType) => {
+                organizations::create_policy_type(s, address, attrs).await
+            }
+            Some(ResourceKind::StackSetTrustedAccess) => {
+                stacksets::create_trusted_access(s, address).await
+            }
             Some(ResourceKind::OrgPolicy) => organizations::create_policy(s, address, attrs).await,
             Some(ResourceKind::OrgPolicyAttachment) => {
                 organizations::create_attachment(s, address, attrs).await
@@ -198,6 +209,13 @@ impl AwsProvider {
     ) -> Result<ObservedResource, ProviderError> {
         let s = &self.sessions;
         match ResourceKind::of(address) {
+            // Their one attribute is `status`: an update enables them again.
+            Some(ResourceKind::OrgPolicyType) => {
+                organizations::create_policy_type(s, address, after).await
+            }
+            Some(ResourceKind::StackSetTrustedAccess) => {
+                stacksets::create_trusted_access(s, address).await
+            }
             Some(ResourceKind::OrgPolicy) => {
                 organizations::update_policy(s, address, id, before, after).await
             }
@@ -241,6 +259,9 @@ impl AwsProvider {
     ) -> Result<(), ProviderError> {
         let s = &self.sessions;
         match ResourceKind::of(address) {
+            // Never disabled: the plan only forgets them (other SCPs and StackSets of the
+            // organization depend on them; see `eksmgr_engine::rules`).
+            Some(ResourceKind::OrgPolicyType | ResourceKind::StackSetTrustedAccess) => Ok(()),
             Some(ResourceKind::OrgPolicy) => organizations::delete_policy(s, address, id).await,
             Some(ResourceKind::OrgPolicyAttachment) => {
                 organizations::delete_attachment(s, address, before).await

@@ -300,6 +300,7 @@ fn caller_sessions(base: &SdkConfig, caller: &CallerIdentity) -> Sessions {
             spoke_role_name: String::new(),
             session_name: "eksmgr".to_string(),
             session_duration: std::time::Duration::from_secs(3600),
+            delegated_admin: false,
         },
     )
 }

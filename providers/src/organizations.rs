@@ -515,3 +515,133 @@ pub(crate) async fn parents(
     }
     Ok(out)
 }
+
+/// The organization's id and the path of an OU in it, as IAM's `aws:PrincipalOrgPaths` and
+/// `aws:ResourceOrgPaths` give it: `o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/` (the root, then every
+/// OU down to `ou`, each followed by `/`), from `DescribeOrganization` and one `ListParents` per
+/// level above the OU.
+///
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalorgpaths>
+pub(crate) async fn ou_path(
+    s: &Sessions,
+    management: &str,
+    ou: &str,
+) -> Result<(String, String), ProviderError> {
+    let c = client(s, management, None).await?;
+    let resource = parent_resource(ou);
+    let org = c.describe_organization().send().await.map_err(|e| {
+        map(
+            Call::new(management, &resource, "organizations:DescribeOrganization"),
+            e,
+        )
+    })?;
+    let org_id = org
+        .organization()
+        .and_then(|o| o.id())
+        .unwrap_or_default()
+        .to_string();
+    let mut chain = vec![ou.to_string()];
+    let mut child = ou.to_string();
+    // An organization nests OUs at most five levels deep under the root.
+    // https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html
+    while !child.starts_with("r-") && chain.len() <= 6 {
+        let page = c
+            .list_parents()
+            .child_id(&child)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    Call::new(management, &resource, "organizations:ListParents"),
+                    e,
+                )
+            })?;
+        let Some(parent) = page.parents().iter().find_map(|p| p.id()) else {
+            break;
+        };
+        child = parent.to_string();
+        chain.push(child.clone());
+    }
+    chain.push(org_id.clone());
+    chain.reverse();
+    let mut path = chain.join("/");
+    path.push('/');
+    Ok((org_id, path))
+}
+
+/// Reads whether a policy type (`org_policy_type`, named by the type) is enabled on the root
+/// (`ListRoots`): missing when it is not, so the plan enables it.
+pub async fn read_policy_type(
+    s: &Sessions,
+    req: &ReadRequest<'_>,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let account = req.address.account.as_str();
+    let resource = req.address.to_string();
+    let c = client(s, account, None).await?;
+    let call = Call::new(account, &resource, "organizations:ListRoots");
+    let wanted = key(req, "type");
+    let wanted = if wanted.is_empty() {
+        req.address.name.as_str()
+    } else {
+        wanted
+    };
+    let mut pages = c.list_roots().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map(call, e))?;
+        for root in page.roots() {
+            let root_id = root.id().unwrap_or_default();
+            let status = root
+                .policy_types()
+                .iter()
+                .find(|t| t.r#type().is_some_and(|t| t.as_str() == wanted))
+                .and_then(|t| t.status())
+                .map(|s| s.as_str().to_string());
+            // Enabled, or on its way (PENDING_ENABLE): nothing to do. Absent or being
+            // disabled: enable it.
+            return Ok(match status.as_deref() {
+                Some("ENABLED" | "PENDING_ENABLE") => Some(policy_type_observed(root_id, wanted)),
+                _ => None,
+            });
+        }
+    }
+    Ok(None)
+}
+
+fn policy_type_observed(root_id: &str, policy_type: &str) -> ObservedResource {
+    let mut attrs = Attrs::new();
+    attrs.insert("root_id".into(), json!(root_id));
+    attrs.insert("type".into(), json!(policy_type));
+    attrs.insert("status".into(), json!("ENABLED"));
+    ObservedResource {
+        id: format!("{root_id}/{policy_type}"),
+        attrs: attrs.into(),
+    }
+}
+
+/// Enables a policy type on the root (`EnablePolicyType`); one enabled already (by another run
+/// or by hand) is taken as it is.
+/// <https://docs.aws.amazon.com/organizations/latest/APIReference/API_EnablePolicyType.html>
+pub async fn create_policy_type(
+    s: &Sessions,
+    address: &ResourceAddress,
+    attrs: &Attrs,
+) -> Result<ObservedResource, ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account, None).await?;
+    let call = Call::new(account, &resource, "organizations:EnablePolicyType");
+    let root_id = crate::attr_str(attrs, "root_id").unwrap_or_default();
+    let policy_type = crate::attr_str(attrs, "type").unwrap_or(&address.name);
+    match c
+        .enable_policy_type()
+        .root_id(root_id)
+        .policy_type(PolicyType::from(policy_type))
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if code(&e) == Some("PolicyTypeAlreadyEnabledException") => {}
+        Err(e) => return Err(map(call, e)),
+    }
+    Ok(policy_type_observed(root_id, policy_type))
+}

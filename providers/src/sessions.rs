@@ -52,6 +52,9 @@ pub struct SessionsConfig {
     pub session_name: String,
     /// Duration of assumed-role sessions.
     pub session_duration: Duration,
+    /// The caller is a delegated administrator, not the management account: StackSet calls
+    /// say `CallAs = DELEGATED_ADMIN`.
+    pub delegated_admin: bool,
 }
 
 impl SessionsConfig {
@@ -72,6 +75,8 @@ impl SessionsConfig {
             session_duration: Duration::from_secs(u64::from(
                 config.spokes.session_duration_seconds,
             )),
+            delegated_admin: !d.caller_account_id.is_empty()
+                && d.caller_account_id != d.management_account_id,
         }
     }
 

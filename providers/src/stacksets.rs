@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
-    AutoDeployment, Capability, DeploymentTargets, PermissionModels, StackSetOperationStatus,
-    StackSetStatus, Tag,
+    AutoDeployment, CallAs, Capability, DeploymentTargets, OrganizationStatus, PermissionModels,
+    StackSetOperationStatus, StackSetStatus, Tag,
 };
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
@@ -30,6 +30,33 @@ const OPERATION_WAIT: Duration = Duration::from_secs(30 * 60);
 const POLL: Duration = Duration::from_secs(5);
 
 crate::service_client!(aws_sdk_cloudformation, "cloudformation");
+
+/// The CloudFormation client of an account, with the `CallAs` its StackSet calls say:
+/// `DELEGATED_ADMIN` when eksmgr runs from a delegated administrator account of StackSets
+/// rather than from the management account (every call on a service-managed StackSet must say
+/// so), nothing (`SELF`) otherwise.
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-delegated-admin.html>
+struct Cfn {
+    c: Client,
+    call_as: Option<CallAs>,
+}
+
+impl std::ops::Deref for Cfn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.c
+    }
+}
+
+async fn cfn(s: &Sessions, account: &str, region: Option<&str>) -> Result<Cfn, ProviderError> {
+    Ok(Cfn {
+        c: client(s, account, region).await?,
+        call_as: s
+            .settings()
+            .delegated_admin
+            .then_some(CallAs::DelegatedAdmin),
+    })
+}
 
 fn template_string(attrs: &Attrs) -> String {
     match attrs.get("template_body") {
@@ -60,11 +87,17 @@ fn tags(attrs: &Attrs) -> Vec<Tag> {
 }
 
 async fn describe(
-    c: &Client,
+    c: &Cfn,
     call: Call<'_>,
     name: &str,
 ) -> Result<Option<ObservedResource>, ProviderError> {
-    let out = match c.describe_stack_set().stack_set_name(name).send().await {
+    let out = match c
+        .describe_stack_set()
+        .set_call_as(c.call_as.clone())
+        .stack_set_name(name)
+        .send()
+        .await
+    {
         Ok(o) => o,
         Err(e) if code(&e) == Some("StackSetNotFoundException") => return Ok(None),
         Err(e) => return Err(map(call, e)),
@@ -151,7 +184,7 @@ async fn described(
 ) -> Result<Arc<Option<ObservedResource>>, ProviderError> {
     s.shared_read(&described_key(address, name), async {
         let resource = address.to_string();
-        let c = client(s, &address.account, address.region.as_deref()).await?;
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let call = Call::new(
             &address.account,
             &resource,
@@ -175,7 +208,7 @@ pub async fn read_stack_set(
 
 /// Waits for a stack set operation to finish.
 async fn wait_operation(
-    c: &Client,
+    c: &Cfn,
     call: Call<'_>,
     name: &str,
     operation_id: &str,
@@ -195,6 +228,7 @@ async fn wait_operation(
         polls += 1;
         let out = c
             .describe_stack_set_operation()
+            .set_call_as(c.call_as.clone())
             .stack_set_name(name)
             .operation_id(operation_id)
             .send()
@@ -265,7 +299,7 @@ pub async fn create_stack_set(
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
     let account = address.account.as_str();
-    let c = client(s, &address.account, address.region.as_deref()).await?;
+    let c = cfn(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(attrs, "name").unwrap_or(&address.name);
     s.forget(&described_key(address, name)).await;
     let call = Call::new(account, &resource, "cloudformation:CreateStackSet");
@@ -275,6 +309,7 @@ pub async fn create_stack_set(
         .collect();
     let created = c
         .create_stack_set()
+        .set_call_as(c.call_as.clone())
         .stack_set_name(name)
         .description(attr_str(attrs, "description").unwrap_or_default())
         .template_body(template_string(attrs))
@@ -317,7 +352,7 @@ pub async fn update_stack_set(
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
     let account = address.account.as_str();
-    let c = client(s, &address.account, address.region.as_deref()).await?;
+    let c = cfn(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(after, "name").unwrap_or(&address.name);
     s.forget(&described_key(address, name)).await;
     let call = Call::new(account, &resource, "cloudformation:UpdateStackSet");
@@ -329,6 +364,7 @@ pub async fn update_stack_set(
     let out = while_busy!(
         call,
         c.update_stack_set()
+            .set_call_as(c.call_as.clone())
             .stack_set_name(name)
             .description(attr_str(after, "description").unwrap_or_default())
             .template_body(template_string(after))
@@ -365,12 +401,13 @@ pub async fn delete_stack_set(
     address: &ResourceAddress,
 ) -> Result<(), ProviderError> {
     let resource = address.to_string();
-    let c = client(s, &address.account, address.region.as_deref()).await?;
+    let c = cfn(s, &address.account, address.region.as_deref()).await?;
     s.forget(&described_key(address, &address.name)).await;
     let call = Call::new(&address.account, &resource, "cloudformation:DeleteStackSet");
     let r = while_busy!(
         call,
         c.delete_stack_set()
+            .set_call_as(c.call_as.clone())
             .stack_set_name(address.name.as_str())
             .send()
     );
@@ -384,16 +421,13 @@ pub async fn delete_stack_set(
 /// OUs, regions and accounts of a stack set's instances.
 type Deployed = (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>);
 
-async fn instances(
-    c: &Client,
-    call: Call<'_>,
-    name: &str,
-) -> Result<Option<Deployed>, ProviderError> {
+async fn instances(c: &Cfn, call: Call<'_>, name: &str) -> Result<Option<Deployed>, ProviderError> {
     let mut ous = BTreeSet::new();
     let mut regions = BTreeSet::new();
     let mut accounts = BTreeSet::new();
     let mut pages = c
         .list_stack_instances()
+        .set_call_as(c.call_as.clone())
         .stack_set_name(name)
         .into_paginator()
         .send();
@@ -439,7 +473,7 @@ pub async fn read_instances(
     req: &ReadRequest<'_>,
 ) -> Result<Option<ObservedResource>, ProviderError> {
     let resource = req.address.to_string();
-    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
+    let c = cfn(s, &req.address.account, req.address.region.as_deref()).await?;
     let name = key(req, "stack_set_name");
     let call = Call::new(
         &req.address.account,
@@ -470,7 +504,7 @@ pub async fn read_instances(
 }
 
 async fn deploy(
-    c: &Client,
+    c: &Cfn,
     call: Call<'_>,
     name: &str,
     (ous, regions): (&[String], &[String]),
@@ -488,6 +522,7 @@ async fn deploy(
         while_busy!(
             call,
             c.delete_stack_instances()
+                .set_call_as(c.call_as.clone())
                 .stack_set_name(name)
                 .deployment_targets(targets.clone())
                 .set_regions(Some(regions.to_vec()))
@@ -501,6 +536,7 @@ async fn deploy(
         while_busy!(
             call,
             c.create_stack_instances()
+                .set_call_as(c.call_as.clone())
                 .stack_set_name(name)
                 .deployment_targets(targets.clone())
                 .set_regions(Some(regions.to_vec()))
@@ -524,7 +560,7 @@ pub async fn create_instances(
     progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
-    let c = client(s, &address.account, address.region.as_deref()).await?;
+    let c = cfn(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(attrs, "stack_set_name").unwrap_or(&address.name);
     s.forget(&described_key(address, name)).await;
     let ous = attr_strings(attrs, "organizational_unit_ids");
@@ -554,7 +590,7 @@ pub async fn update_instances(
     progress: &Progress,
 ) -> Result<ObservedResource, ProviderError> {
     let resource = address.to_string();
-    let c = client(s, &address.account, address.region.as_deref()).await?;
+    let c = cfn(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(after, "stack_set_name").unwrap_or(&address.name);
     s.forget(&described_key(address, name)).await;
     let set = |a: &Attrs, n: &str| attr_strings(a, n).into_iter().collect::<BTreeSet<String>>();
@@ -601,7 +637,7 @@ pub async fn delete_instances(
     progress: &Progress,
 ) -> Result<(), ProviderError> {
     let resource = address.to_string();
-    let c = client(s, &address.account, address.region.as_deref()).await?;
+    let c = cfn(s, &address.account, address.region.as_deref()).await?;
     let name = attr_str(before, "stack_set_name").unwrap_or(&address.name);
     s.forget(&described_key(address, name)).await;
     let call = Call::new(
@@ -619,4 +655,62 @@ pub async fn delete_instances(
         Err(e) if e.message.starts_with("StackSetNotFoundException") => Ok(()),
         other => other,
     }
+}
+
+/// Reads StackSets' trusted access with Organizations (`stack_set_trusted_access`,
+/// `DescribeOrganizationsAccess`): missing unless it is activated, so the plan activates it.
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeOrganizationsAccess.html>
+pub async fn read_trusted_access(
+    s: &Sessions,
+    req: &ReadRequest<'_>,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let address = req.address;
+    let resource = address.to_string();
+    let call = Call::new(
+        &address.account,
+        &resource,
+        "cloudformation:DescribeOrganizationsAccess",
+    );
+    let c = cfn(s, &address.account, address.region.as_deref()).await?;
+    let out = c
+        .describe_organizations_access()
+        .set_call_as(c.call_as.clone())
+        .send()
+        .await
+        .map_err(|e| map(call, e))?;
+    Ok(match out.status() {
+        Some(&OrganizationStatus::Enabled) => Some(trusted_access_observed(address)),
+        _ => None,
+    })
+}
+
+fn trusted_access_observed(address: &ResourceAddress) -> ObservedResource {
+    let mut attrs = Attrs::new();
+    attrs.insert("status".into(), json!("ENABLED"));
+    ObservedResource {
+        id: address.name.to_string(),
+        attrs: attrs.into(),
+    }
+}
+
+/// Activates StackSets' trusted access with Organizations (`ActivateOrganizationsAccess`,
+/// idempotent in AWS).
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ActivateOrganizationsAccess.html>
+pub async fn create_trusted_access(
+    s: &Sessions,
+    address: &ResourceAddress,
+) -> Result<ObservedResource, ProviderError> {
+    let resource = address.to_string();
+    let call = Call::new(
+        &address.account,
+        &resource,
+        "cloudformation:ActivateOrganizationsAccess",
+    );
+    let c = cfn(s, &address.account, address.region.as_deref()).await?;
+    // It takes no CallAs: a delegated administrator activates it from its own account.
+    c.activate_organizations_access()
+        .send()
+        .await
+        .map_err(|e| map(call, e))?;
+    Ok(trusted_access_observed(address))
 }

@@ -143,7 +143,8 @@ async fn a_principal_eks_cannot_see_yet_is_waited_for() {
         &entry_address(),
         &entry_attrs(),
         Propagation {
-            every: std::time::Duration::from_millis(1),
+            first: std::time::Duration::from_millis(1),
+            longest: std::time::Duration::from_millis(1),
             max: std::time::Duration::from_secs(5),
         },
     )

@@ -754,6 +754,7 @@ async fn a_creation_wait_that_times_out_says_the_next_apply_waits_again() -> Res
         first: Duration::ZERO,
         every: Duration::from_millis(2),
         max: Duration::from_millis(30),
+        ..Waits::for_tests()
     };
     let err = eks::create_with_client(&c, &address(), &create_attrs(), None, &progress, waits)
         .await
@@ -789,5 +790,103 @@ async fn delete_waits_until_the_cluster_is_gone() -> Result<(), String> {
     let msgs = messages(&log);
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(msgs[0].contains("still deleting") && msgs[0].contains("status DELETING"));
+    Ok(())
+}
+
+/// EKS's answer while IAM has not propagated a cluster role created moments before.
+fn role_not_visible() -> CreateClusterError {
+    CreateClusterError::InvalidParameterException(
+        aws_sdk_eks::types::error::InvalidParameterException::builder()
+            .message(
+                "Role with arn: arn:aws:iam::111122223333:role/prod-eu-cluster, could not be assumed because it does not exist or the trusted entity is not correct",
+            )
+            .meta(
+                ErrorMetadata::builder()
+                    .code("InvalidParameterException")
+                    .message("Role with arn: arn:aws:iam::111122223333:role/prod-eu-cluster, could not be assumed because it does not exist or the trusted entity is not correct")
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// A cluster role created moments before is not visible to EKS yet (IAM is eventually
+/// consistent): CreateCluster is tried again, backing off, each wait shown as progress.
+#[tokio::test]
+async fn create_retries_while_the_new_cluster_role_is_not_visible() -> Result<(), String> {
+    let create = mock!(Client::create_cluster)
+        .sequence()
+        .error(role_not_visible)
+        .times(2)
+        .output(|| CreateClusterOutput::builder().build())
+        .build();
+    let wait = mock!(Client::describe_cluster)
+        .then_output(|| describe_ok(cluster(ClusterStatus::Active, "1.35")));
+    let c = client(RuleMode::MatchAny, &[&create, &wait]);
+    let (progress, log) = recorder();
+    let out = eks::create_with_client(
+        &c,
+        &address(),
+        &create_attrs(),
+        None,
+        &progress,
+        Waits::for_tests(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    assert_eq!(out.attrs["status"], json!("ACTIVE"));
+    assert_eq!(create.num_calls(), 3);
+    let msgs = messages(&log);
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .all(|m| m.starts_with("eks:CreateCluster: IAM has not propagated a new role yet")),
+        "{msgs:?}"
+    );
+    Ok(())
+}
+
+/// The retries are bounded: a role that never becomes visible fails the create with EKS's
+/// error, naming the call, once the bound has passed; nothing else is retried.
+#[tokio::test]
+async fn create_gives_up_on_an_invisible_role_after_the_bound() -> Result<(), String> {
+    let create = mock!(Client::create_cluster).then_error(role_not_visible);
+    let c = client(RuleMode::MatchAny, &[&create]);
+    let (progress, _log) = recorder();
+    let waits = Waits::for_tests();
+    let started = std::time::Instant::now();
+    let err = eks::create_with_client(&c, &address(), &create_attrs(), None, &progress, waits)
+        .await
+        .expect_err("a role that never appears must fail the create");
+    assert!(started.elapsed() >= waits.propagation.first);
+    assert_eq!(err.api_call, "eks:CreateCluster");
+    assert!(err.message.contains("could not be assumed"), "{err}");
+    // 1 ms, 2 ms, then 4 ms between tries within 50 ms: a bounded number of calls.
+    let calls = create.num_calls();
+    assert!((2..=15).contains(&calls), "{calls} calls");
+
+    // Another invalid parameter is not a propagation delay: no retry.
+    let other = mock!(Client::create_cluster).then_error(|| {
+        CreateClusterError::InvalidParameterException(
+            aws_sdk_eks::types::error::InvalidParameterException::builder()
+                .message("unsupported Kubernetes version 1.99")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("InvalidParameterException")
+                        .message("unsupported Kubernetes version 1.99")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let c = client(RuleMode::MatchAny, &[&other]);
+    let err = eks::create_with_client(&c, &address(), &create_attrs(), None, &progress, waits)
+        .await
+        .expect_err("an unsupported version fails at once");
+    assert!(
+        err.message.contains("unsupported Kubernetes version"),
+        "{err}"
+    );
+    assert_eq!(other.num_calls(), 1);
     Ok(())
 }

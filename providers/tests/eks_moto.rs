@@ -62,7 +62,7 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
     let want = attrs(json!({
         "name": "prod-eu",
         "role_arn": format!("arn:aws:iam::{ACCOUNT}:role/eksmgr-prod-eu-cluster"),
-        "version": "1.31",
+        "version": "1.35",
         "subnet_ids": ["subnet-bbbb", "subnet-aaaa"],
         "security_group_ids": ["sg-1111"],
         "endpoint_public_access": true,

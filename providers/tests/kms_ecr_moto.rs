@@ -60,7 +60,8 @@ fn pull_policy(actions: &[&str]) -> Value {
         "Statement": [{
             "Sid": "SpokePull",
             "Effect": "Allow",
-            "Principal": {"AWS": [format!("arn:aws:iam::{ACCOUNT}:role/node")]},
+            // A principal that exists: ECR refuses a policy naming a role that does not.
+            "Principal": {"AWS": [format!("arn:aws:iam::{ACCOUNT}:root")]},
             "Action": actions
         }]
     })

@@ -16,7 +16,22 @@ moto's own EKS service, in moto's style:
 * URL routes added to ``moto.eks.urls.url_paths``.
 
 It also makes S3's conditional object writes atomic, as S3 does (see
-``_serialise_s3_writes``).
+``_serialise_s3_writes``), and, through the sibling modules, makes moto as strict as AWS
+where eksmgr relies on an AWS rule (each rule cites its AWS page):
+
+* ``strict_organizations``: AttachPolicy needs the policy type enabled in the root; SCP
+  and other policy content size quotas;
+* ``strict_stacksets``: Describe/Activate/DeactivateOrganizationsAccess; SERVICE_MANAGED
+  stack sets need trusted access and the management account (or a delegated administrator
+  with CallAs=DELEGATED_ADMIN); OU targets (nested OUs, AccountFilterType) in
+  CreateStackInstances and DeleteStackInstances;
+* ``strict_principals``: principals named in IAM trust policies, ECR repository policies
+  and KMS key policies must exist; IAM/ECR/KMS policy size quotas; IAM eventual
+  consistency simulated with ``EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS``;
+* ``eks_versions``: DescribeClusterVersions and CreateCluster refusing a Kubernetes version
+  EKS does not offer (``EKSMGR_EMULATOR_TODAY=YYYY-MM-DD`` fixes "today").
+
+``scripts/emulator/selftest.py`` exercises every rule against a server of its own.
 
 Operations: Create/Describe/List/Update/DeleteAccessEntry, Associate/Disassociate/
 ListAssociatedAccessPolicies, Create/Describe/List/Update/DeletePodIdentityAssociation;
@@ -34,7 +49,9 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import threading
+from pathlib import Path
 from typing import Any, Callable, cast
 from urllib.parse import urlsplit
 
@@ -50,6 +67,16 @@ from moto.eks.models import CLUSTER_NOT_FOUND_MSG, Cluster, EKSBackend, paginate
 from moto.eks.responses import DEFAULT_MAX_RESULTS, EKSResponse
 from moto.eks.utils import validate_role_arn
 from moto.moto_api._internal import mock_random as random
+
+# The sibling modules import as top-level modules, however this file is loaded.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import eks_versions  # noqa: E402
+import strict_organizations  # noqa: E402
+import strict_principals  # noqa: E402
+import strict_stacksets  # noqa: E402
 
 # Both are the cluster's ARN with its resource type replaced:
 # arn:aws:eks:REGION:ACCOUNT:access-entry/CLUSTER/role/PRINCIPAL_ACCOUNT/NAME/UUID
@@ -641,17 +668,25 @@ def _serialise_s3_writes() -> None:
 
 
 def install() -> None:
-    """Add the APIs to moto's EKS service and make S3's conditional writes atomic
-    (idempotent), before moto builds its apps."""
+    """Add the APIs to moto's EKS service, make S3's conditional writes atomic and add the
+    AWS rules of the sibling modules (idempotent), before moto builds its apps."""
     _add_methods(EKSBackend, EKSBackendExtension)
     _add_methods(EKSResponse, EKSResponseExtension)
     eks_urls.url_paths.update(URL_PATHS)
     _serialise_s3_writes()
+    strict_organizations.install()
+    strict_stacksets.install()
+    strict_principals.install()
+    # After strict_principals: CreateCluster checks its version before its role.
+    eks_versions.install()
 
 
 def main(argv: list[str] | None = None) -> None:
     """moto_server, with the APIs installed; takes moto_server's arguments."""
     install()
+    from request_log import install as install_request_log
+
+    install_request_log()  # with $EKSMGR_EMULATOR_REQUEST_LOG set: log every request to it
     from moto.server import main as moto_server_main
 
     moto_server_main(argv)

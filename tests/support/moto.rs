@@ -19,6 +19,9 @@ use crate::paths;
 
 /// How long [`MotoServer::start`] waits for the server to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// The emulator's calendar (`EKSMGR_EMULATOR_TODAY`): which Kubernetes versions EKS offers,
+/// and in which support, depends on the date; the tests pin it so they do not age.
+pub const EMULATOR_TODAY: &str = "2026-12-05";
 /// How many times [`MotoServer::start`] tries a new port when the server dies at once
 /// (another process took the port between our probe and its bind).
 const START_ATTEMPTS: usize = 3;
@@ -110,6 +113,7 @@ impl MotoServer {
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // AWS managed policies (AmazonEKSClusterPolicy ...) exist only when loaded.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .env("EKSMGR_EMULATOR_TODAY", EMULATOR_TODAY)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -191,9 +195,11 @@ impl MotoServer {
     }
 
     /// Seed a fresh server with the organization described on [`Seed`], with `spokes`
-    /// spoke accounts in the `eks` OU.
+    /// spoke accounts in the `eks` OU. The organization is new (`--fresh`): the SCP policy
+    /// type is not enabled on its root and StackSets' trusted access is not activated, so
+    /// eksmgr's own plan enables both, as on a real new organization.
     pub fn seed(&self, spokes: usize) -> Result<Seed, String> {
-        let stdout = self.run_seed_script(&["--spokes", &spokes.to_string()])?;
+        let stdout = self.run_seed_script(&["--spokes", &spokes.to_string(), "--fresh"])?;
         serde_json::from_str(&stdout)
             .map_err(|e| format!("seed_emulator.py printed unexpected JSON ({e}): {stdout}"))
     }

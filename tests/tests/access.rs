@@ -69,7 +69,7 @@ account_id = "{hub}"
 [[clusters]]
 name = "{CLUSTER}"
 account = "*"
-version = "1.31"
+version = "1.35"
 subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"]
 build_pods = {{ namespace = "ci", service_account = "builder" }}
 

@@ -30,9 +30,10 @@ const AGENT_INLINE_POLICY: &str = "EKSManagerAgent";
 const SPOKE_ADMIN_ROLE: &str = "EKSManagerAdmin";
 const ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
 /// The deny statements of the seed design, in order; the example's extra statements follow.
-const BUILTIN_SIDS: [&str; 4] = [
+const BUILTIN_SIDS: [&str; 5] = [
     "ProtectEKSManagerAdminRole",
     "DenyKMSKeyDeletion",
+    "DenyAdminKeyUse",
     "DenyBilling",
     "DenySensitiveOrganizations",
 ];
@@ -319,7 +320,7 @@ fn sids(doc: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The SCP content is what the configuration asks for: the four built-in statements, then
+/// The SCP content is what the configuration asks for: the five built-in statements, then
 /// the example's extra statements verbatim.
 fn assert_scp_content_is_desired(doc: &Value) -> R {
     let extra = example_extra_statements()?;
@@ -517,14 +518,15 @@ async fn plan_apply_replan_destroy() -> R {
     let out = estate.run_expect(&["validate"], 0)?;
     assert_contains(
         &out.stdout,
-        "is valid (5 resources for the accounts it names)",
+        "is valid (7 resources for the accounts it names)",
         "validate",
     )?;
 
+    // A new organization: the SCP policy type and StackSets' trusted access are planned too.
     let plan = estate.run_expect(&["plan", "--detailed-exitcode"], 2)?;
     assert_eq!(
         summary_line(&plan.stdout),
-        Some("Plan: 5 to add, 0 to change, 0 to destroy."),
+        Some("Plan: 7 to add, 0 to change, 0 to destroy."),
         "{plan}"
     );
     for address in estate.addresses() {
@@ -546,7 +548,7 @@ async fn plan_apply_replan_destroy() -> R {
     let apply = estate.run_expect(&["apply", "--auto-approve"], 0)?;
     assert_contains(
         &apply.stdout,
-        "Apply complete! Resources: 5 added, 0 changed, 0 destroyed.",
+        "Apply complete! Resources: 7 added, 0 changed, 0 destroyed.",
         "apply",
     )?;
     assert!(!estate.lock_path().exists(), "apply left its lock file");
@@ -663,64 +665,31 @@ async fn plan_apply_replan_destroy() -> R {
         );
     }
 
+    // The organization prerequisites stayed (destroy never disables them): adopted again.
     let after = estate.run_expect(&["plan", "--detailed-exitcode"], 2)?;
     assert_eq!(
         summary_line(&after.stdout),
-        Some("Plan: 5 to add, 0 to change, 0 to destroy."),
+        Some("Plan: 5 to add, 0 to change, 0 to destroy, 2 to adopt."),
         "{after}"
     );
     eprintln!("plan_apply_replan_destroy took {:?}", started.elapsed());
     Ok(())
 }
 
-/// `eksmgr destroy --auto-approve`, working around one gap of moto 5.2.5: its
-/// DeleteStackInstances ignores `DeploymentTargets` (only the self-managed `Accounts` parameter
-/// is read), so eksmgr's OU-targeted delete of a SERVICE_MANAGED stack set's instances removes
-/// nothing there, and the following DeleteStackSet fails with StackSetNotEmptyException.
-/// When exactly that happens, the instances are removed account by account through the SDK and
-/// a second destroy must finish the job (which also checks that a partly failed destroy can be
-/// resumed). Should moto implement `DeploymentTargets`, the first destroy simply succeeds.
+/// `eksmgr destroy --auto-approve`, as users run it: the emulator removes a service-managed
+/// StackSet's instances by the OU targets of DeleteStackInstances (`DeploymentTargets`), as
+/// AWS does, so one destroy removes everything, the StackSet last, and leaves no instance.
 async fn destroy_all(estate: &Estate) -> R {
-    let first = estate.run(&["destroy", "--auto-approve"])?;
-    if first.code == Some(0) {
-        assert_contains(&first.stdout, "5 destroyed", "destroy")?;
-        return Ok(());
-    }
-    let cfn = estate.cfn();
-    let left = stack_instance_accounts(&cfn, STACK_SET).await?;
-    let moto_gap = first.code == Some(1)
-        && first
-            .stdout
-            .contains("Destroy incomplete. Resources: 0 added, 0 changed, 4 destroyed; 1 failed")
-        && first.stdout.contains("StackSetNotEmptyException")
-        && !left.is_empty();
-    if !moto_gap {
+    let first = estate.run_expect(&["destroy", "--auto-approve"], 0)?;
+    assert_contains(&first.stdout, "5 destroyed", "destroy")?;
+    let left = stack_instance_accounts(&estate.cfn(), STACK_SET).await;
+    if let Ok(left) = left
+        && !left.is_empty()
+    {
         return Err(format!(
-            "`eksmgr destroy --auto-approve` failed (stack instances left: {left:?})\n{first}"
+            "stack instances left after destroy: {left:?}\n{first}"
         ));
     }
-    eprintln!(
-        "moto ignored DeleteStackInstances' DeploymentTargets; removing the instances in {left:?} by account"
-    );
-    cfn.delete_stack_instances()
-        .stack_set_name(STACK_SET)
-        .set_accounts(Some(left))
-        .regions(eksmgr_e2e::REGION)
-        .retain_stacks(false)
-        .send()
-        .await
-        .map_err(sdk_err("cloudformation:DeleteStackInstances"))?;
-    let second = estate.run_expect(&["destroy", "--auto-approve"], 0)?;
-    assert_eq!(
-        summary_line(&second.stdout),
-        Some("Plan: 0 to add, 0 to change, 1 to destroy."),
-        "the second destroy should only have the stack set left\n{second}"
-    );
-    assert_contains(
-        &second.stdout,
-        &format!("# {} will be destroyed", estate.addr_stack_set()),
-        "second destroy",
-    )?;
     Ok(())
 }
 
@@ -947,7 +916,7 @@ async fn apply_refuses_without_confirmation_when_not_interactive() -> R {
     // The plan was shown before refusing.
     assert_contains(
         &out.stdout,
-        "Plan: 5 to add, 0 to change, 0 to destroy.",
+        "Plan: 7 to add, 0 to change, 0 to destroy.",
         "apply",
     )?;
     assert!(!estate.lock_path().exists(), "apply left its lock file");
@@ -973,7 +942,7 @@ async fn apply_refuses_without_confirmation_when_not_interactive() -> R {
     assert_contains(&out.stderr, "--auto-approve", "destroy")?;
     assert_contains(
         &out.stdout,
-        "Plan: 0 to add, 0 to change, 5 to destroy.",
+        "Plan: 0 to add, 0 to change, 5 to destroy, 2 to forget.",
         "destroy",
     )?;
     assert!(!estate.lock_path().exists(), "destroy left its lock file");

@@ -103,14 +103,14 @@ account_id = "{hub}"
 [[clusters]]
 name = "{a}"
 account = "{a_account}"
-version = "1.31"
+version = "1.35"
 subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"]
 
 [[clusters]]
 name = "{b}"
 account = "{b_account}"
 region = "{b_region}"
-version = "1.31"
+version = "1.35"
 subnet_ids = ["subnet-1a1b2c3d4e5f60718", "subnet-1a1b2c3d4e5f60719"]
 "#,
         ou = seed.eks_ou_id,

@@ -165,6 +165,7 @@ fn headline(c: &PlannedChange) -> String {
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
         Action::Delete => "will be destroyed",
+        Action::Forget if c.before.is_some() => "stays in AWS and will be removed from state",
         Action::Forget => "is gone from AWS and will be removed from state",
         Action::NoOp => "exists and will be adopted into state",
     };

@@ -307,6 +307,7 @@ fn verb(c: &PlannedChange) -> &'static str {
         Action::Update => "update in place",
         Action::Replace => "**replace**",
         Action::Delete => "**destroy**",
+        Action::Forget if c.before.is_some() => "forget (left in AWS)",
         Action::Forget => "forget (already gone)",
         Action::NoOp => "adopt",
     }

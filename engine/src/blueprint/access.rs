@@ -614,10 +614,12 @@ fn cross_account_role<'c>(
                 ));
                 return;
             }
-            let spoke_arns: Vec<String> = elsewhere
-                .iter()
-                .map(|c| spokes::role_arn(d, &c.account, &r.name))
-                .collect();
+            // The role of that name in any account of the organization: the policy's size
+            // does not grow with the clusters' accounts (an ARN each reached IAM's 10,240
+            // characters at about 245), and only the roles eksmgr made there trust this one.
+            // `aws:ResourceOrgID`:
+            // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceorgid
+            let spoke_roles = format!("arn:{p}:iam::*:role/{}", r.name);
             let hub_role = spokes::role(
                 hub,
                 &r.name,
@@ -636,7 +638,8 @@ fn cross_account_role<'c>(
                         "Statement": [{
                             "Effect": "Allow",
                             "Action": ["sts:AssumeRole", "sts:TagSession"],
-                            "Resource": spoke_arns
+                            "Resource": spoke_roles,
+                            "Condition": {"StringEquals": {"aws:ResourceOrgID": d.organization_id}}
                         }]
                     }
                 }),

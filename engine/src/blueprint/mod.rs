@@ -5,6 +5,7 @@
 mod access;
 mod governance;
 mod hub;
+pub mod limits;
 mod registry;
 mod spokes;
 
@@ -16,7 +17,9 @@ use crate::model::DesiredResource;
 use crate::policy;
 
 pub use access::principal_accounts;
-pub use governance::{scp_document, spoke_admin_template};
+pub use governance::{
+    SCP_POLICY_TYPE, STACKSET_TRUSTED_ACCESS, scp_document, spoke_admin_template,
+};
 pub use hub::agent_role_permissions;
 pub use spokes::{NODE_ROLE_MANAGED_POLICIES, PlannedCluster, SpokeRoles};
 
@@ -28,8 +31,16 @@ pub const MANAGED_BY_TAG: (&str, &str) = ("managed-by", "eksmgr");
 pub struct Discovery {
     /// The Organizations management account (the caller's account, or the configured one).
     pub management_account_id: String,
+    /// The caller's own account: the management account, or a delegated administrator's.
+    pub caller_account_id: String,
     /// The partition (`aws`, `aws-cn`, `aws-us-gov`).
     pub partition: String,
+    /// The organization's id (`o-a1b2c3d4e5`).
+    pub organization_id: String,
+    /// The EKS OU's path in the organization, as IAM's `aws:PrincipalOrgPaths` gives it:
+    /// `o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/`. Policies grant spoke principals by this path,
+    /// so their size does not grow with the number of spokes.
+    pub eks_ou_path: String,
     /// The spoke accounts: active accounts of the EKS OU (and nested OUs when configured),
     /// plus `spokes.accounts`, minus `spokes.exclude_accounts`; sorted by id.
     pub spokes: Vec<SpokeAccount>,
@@ -38,6 +49,13 @@ pub struct Discovery {
     /// The IAM role ARNs of the accounts named by [`principal_accounts`], as listed; an
     /// account missing here could not be listed. Principals are resolved against these.
     pub iam_roles: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Discovery {
+    /// The organization root's id (`r-ab12`), the second part of [`Discovery::eks_ou_path`].
+    pub fn root_id(&self) -> &str {
+        self.eks_ou_path.split('/').nth(1).unwrap_or_default()
+    }
 }
 
 /// A spoke account.
@@ -76,10 +94,27 @@ pub enum BlueprintError {
         /// The limit.
         limit: usize,
     },
+    /// Documents over AWS's size limits (see [`limits`]), one message each.
+    #[error("{}", too_large_message(.0))]
+    PoliciesTooLarge(Vec<String>),
     /// The blueprint breaks a security guardrail (the SCP would lock eksmgr out, a role would
     /// trust a whole account): see [`crate::guardrails`].
     #[error("{}", guardrail_message(.0))]
     Guardrails(Vec<String>),
+}
+
+fn too_large_message(errors: &[String]) -> String {
+    let mut out = format!(
+        "{} document{} over AWS's size limit{}; nothing was planned:",
+        errors.len(),
+        if errors.len() == 1 { " is" } else { "s are" },
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    for e in errors {
+        out.push_str("\n  - ");
+        out.push_str(e);
+    }
+    out
 }
 
 fn guardrail_message(errors: &[String]) -> String {
@@ -154,6 +189,10 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
     }
     problems.extend(access.problems);
     registry::resources(config, discovery, &roles, &mut out);
+    let too_large = limits::check(&out);
+    if !too_large.is_empty() {
+        return Err(BlueprintError::PoliciesTooLarge(too_large));
+    }
     let guardrails = crate::guardrails::check(config, discovery, &out);
     if !guardrails.errors.is_empty() {
         return Err(BlueprintError::Guardrails(guardrails.errors));

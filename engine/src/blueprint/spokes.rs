@@ -2,6 +2,8 @@
 //! the cluster and node roles, the pod identity roles of the build pods (ECR push) and of
 //! external-dns (Route 53 on the cluster's zone only), and the EKS cluster itself.
 
+use std::collections::BTreeSet;
+
 use crate::model::Value;
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
@@ -24,10 +26,10 @@ pub const NODE_ROLE_MANAGED_POLICIES: &[&str] = &[
 /// clusters planned (their access is planned from these).
 #[derive(Debug, Default, Clone)]
 pub struct SpokeRoles {
-    /// Node roles (pull), as (address, ARN).
-    pub node: Vec<(ResourceAddress, String)>,
-    /// Build-pod roles (push), as (address, ARN).
-    pub build: Vec<(ResourceAddress, String)>,
+    /// The names of the node roles (pull), in any spoke.
+    pub node_names: BTreeSet<String>,
+    /// The names of the build-pod roles (push), in any spoke.
+    pub build_names: BTreeSet<String>,
     /// Every cluster planned, with its template resolved for its account.
     pub clusters: Vec<PlannedCluster>,
 }
@@ -82,16 +84,107 @@ pub(super) fn tags(c: &ClusterConfig, extra: &[(&str, &str)]) -> Value {
     Value::Object(m)
 }
 
-fn trust(service: &str, actions: &[&str], account: Option<&str>) -> Value {
-    let mut st = json!({
+fn trust(service: &str, actions: &[&str]) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow",
         "Principal": {"Service": service},
         "Action": actions,
-    });
-    if let Some(a) = account {
-        st["Condition"] = json!({"StringEquals": {"aws:SourceAccount": a}});
-    }
-    json!({"Version": "2012-10-17", "Statement": [st]})
+    }]})
+}
+
+/// The trust policy of a pod identity role: EKS Pod Identity (`pods.eks.amazonaws.com`) may
+/// assume it and tag the session, for the one service account of the one cluster it is
+/// associated with. The scope is set on the session tags EKS Pod Identity adds to every
+/// request (`eks-cluster-arn`, `kubernetes-namespace`, `kubernetes-service-account`), as AWS
+/// documents; `aws:SourceArn` is not among the keys EKS Pod Identity sets, so a condition on it
+/// would refuse the pod its credentials.
+/// <https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html>
+/// <https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html>
+pub(super) fn pod_identity_trust(
+    cluster_arn: &str,
+    namespace: &str,
+    service_account: &str,
+) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": {
+                "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                "aws:RequestTag/kubernetes-namespace": namespace,
+                "aws:RequestTag/kubernetes-service-account": service_account
+            }}
+        }]
+    })
+}
+
+/// Actions of a key's administrators, as in AWS's default key policy ("Allows key
+/// administrators to administer the KMS key"): everything but cryptographic use. `kms:Create*`
+/// holds `kms:CreateGrant`, which, with `kms:DescribeKey`, EKS requires of the principal that
+/// creates an encrypted cluster (it makes the grant the control plane uses the key through).
+/// <https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-administrators>
+/// <https://docs.aws.amazon.com/eks/latest/userguide/create-cluster.html>
+pub const KEY_ADMIN_ACTIONS: &[&str] = &[
+    "kms:CancelKeyDeletion",
+    "kms:Create*",
+    "kms:Delete*",
+    "kms:Describe*",
+    "kms:Disable*",
+    "kms:Enable*",
+    "kms:Get*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Revoke*",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:Update*",
+];
+
+/// What the cluster role needs of the key for secrets envelope encryption.
+/// <https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html>
+pub const KEY_CLUSTER_ACTIONS: &[&str] = &[
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ListGrants",
+];
+
+/// The policy of a cluster's key: the spoke admin role administers it (and may make EKS's
+/// grant), the cluster role uses it; nobody else, the account's other IAM principals included,
+/// may use it, so the hub agent (which acts through the spoke admin role) cannot decrypt with
+/// it. Both statements name the account as principal and the role by `aws:PrincipalArn`: the
+/// role's own IAM policy must allow the call too, and KMS does not ask for the role to exist
+/// when the key is made (the cluster role is created beside the key, not before it).
+/// <https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html>
+pub(super) fn key_policy(p: &str, account: &str, admin_role: &str, cluster_role: &str) -> Value {
+    let root = format!("arn:{p}:iam::{account}:root");
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "KeyAdministration",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": KEY_ADMIN_ACTIONS,
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": format!("arn:{p}:iam::{account}:role/{admin_role}")}}
+            },
+            {
+                "Sid": "ClusterRoleUse",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": KEY_CLUSTER_ACTIONS,
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": format!("arn:{p}:iam::{account}:role/{cluster_role}")}}
+            }
+        ]
+    })
 }
 
 pub(super) fn role(
@@ -158,6 +251,7 @@ fn cluster(
     let p = &d.partition;
     let region = config.cluster_region(c).to_string();
     let alias = c.kms_alias();
+    let cluster_role_name = c.cluster_role_name();
 
     // The key: found again by its alias (and its eksmgr-alias tag) after a crash.
     let key = DesiredResource::new(ResourceKind::KmsKey, &c.name, account, Some(&region))
@@ -171,39 +265,30 @@ fn cluster(
         )
         .set(
             "key_policy",
-            json!({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Sid": "AccountAdministration",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": format!("arn:{p}:iam::{account}:root")},
-                    "Action": "kms:*",
-                    "Resource": "*"
-                }]
-            }),
+            key_policy(
+                p,
+                account,
+                config.spoke_admin_role_name(),
+                &cluster_role_name,
+            ),
         )
         .set("enable_key_rotation", json!(true))
         .set("deletion_window_days", json!(c.kms.deletion_window_days))
         .set("tags", tags(c, &[("eksmgr-alias", &alias)]));
 
     // The control plane role, allowed to use the cluster's key (found by alias).
-    let cluster_role_name = c.cluster_role_name();
     let cluster_role = role(
         account,
         &cluster_role_name,
         &format!("eksmgr: EKS control plane role of {}", c.name),
-        trust(
-            "eks.amazonaws.com",
-            &["sts:AssumeRole", "sts:TagSession"],
-            None,
-        ),
+        trust("eks.amazonaws.com", &["sts:AssumeRole", "sts:TagSession"]),
         vec![format!("arn:{p}:iam::aws:policy/AmazonEKSClusterPolicy")],
         json!({
             "EKSSecretsEncryption": {
                 "Version": "2012-10-17",
                 "Statement": [{
                     "Effect": "Allow",
-                    "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ListGrants"],
+                    "Action": KEY_CLUSTER_ACTIONS,
                     "Resource": "*",
                     "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
                 }]
@@ -217,7 +302,7 @@ fn cluster(
         account,
         &node_role_name,
         &format!("eksmgr: worker node role of {}", c.name),
-        trust("ec2.amazonaws.com", &["sts:AssumeRole"], None),
+        trust("ec2.amazonaws.com", &["sts:AssumeRole"]),
         NODE_ROLE_MANAGED_POLICIES
             .iter()
             .map(|n| format!("arn:{p}:iam::aws:policy/{n}"))
@@ -225,20 +310,11 @@ fn cluster(
         json!({}),
         tags(c, &[]),
     );
-    roles.node.push((
-        node_role.address.clone(),
-        role_arn(d, account, &node_role_name),
-    ));
+    if !roles.node_names.contains(&node_role_name) {
+        roles.node_names.insert(node_role_name.clone());
+    }
 
-    // Pod identity roles are assumable by EKS Pod Identity for this cluster only.
-    let mut pods_trust = trust(
-        "pods.eks.amazonaws.com",
-        &["sts:AssumeRole", "sts:TagSession"],
-        Some(account),
-    );
-    pods_trust["Statement"][0]["Condition"]["ArnEquals"] = json!({
-        "aws:SourceArn": format!("arn:{p}:eks:{region}:{account}:cluster/{}", c.name)
-    });
+    let cluster_arn = format!("arn:{p}:eks:{region}:{account}:cluster/{}", c.name);
     if let Some(sa) = &c.build_pods {
         let name = build_role_name(c);
         let hub = config.hub.account_id.as_str();
@@ -250,7 +326,7 @@ fn cluster(
                 "eksmgr: pod identity role of {}/{} on {} (push to the hub registry)",
                 sa.namespace, sa.service_account, c.name
             ),
-            pods_trust.clone(),
+            pod_identity_trust(&cluster_arn, &sa.namespace, &sa.service_account),
             Vec::new(),
             json!({
                 "EcrPush": {
@@ -283,9 +359,9 @@ fn cluster(
                 )],
             ),
         );
-        roles
-            .build
-            .push((build.address.clone(), role_arn(d, account, &name)));
+        if !roles.build_names.contains(&name) {
+            roles.build_names.insert(name);
+        }
         out.push(build);
     }
     if let (Some(sa), Some(zone)) = (c.external_dns_service_account(), &c.hosted_zone_id) {
@@ -294,7 +370,7 @@ fn cluster(
             account,
             &name,
             &format!("eksmgr: pod identity role of {}/{} on {} (Route 53)", sa.namespace, sa.service_account, c.name),
-            pods_trust.clone(),
+            pod_identity_trust(&cluster_arn, &sa.namespace, &sa.service_account),
             Vec::new(),
             json!({
                 "Route53Records": {

@@ -99,6 +99,15 @@ impl Config {
             .unwrap_or(&self.governance.stackset.spoke_admin_role_name)
     }
 
+    /// The SCP, by name, when it denies KMS key deletion to eksmgr's spoke admin role too
+    /// (`deny_kms_key_deletion` without `exempt_admin_from_key_deletion_deny`): eksmgr then
+    /// never deletes a key, it leaves it in AWS.
+    pub fn key_deletion_denied_by(&self) -> Option<&str> {
+        let scp = &self.governance.scp;
+        (scp.enabled && scp.deny_kms_key_deletion && !scp.exempt_admin_from_key_deletion_deny)
+            .then_some(scp.name.as_str())
+    }
+
     /// Region of a cluster: its `region`, or `organization.home_region`.
     pub fn cluster_region<'a>(&'a self, cluster: &'a ClusterConfig) -> &'a str {
         cluster

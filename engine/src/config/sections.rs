@@ -85,8 +85,17 @@ pub struct ScpConfig {
     pub size_limit: usize,
     /// Deny billing, cost explorer, budgets and payments actions. Default `true`.
     pub deny_billing: bool,
-    /// Deny KMS key deletion and disabling (except to the spoke admin role). Default `true`.
+    /// Deny KMS key deletion and disabling to every principal of the OU, eksmgr's spoke admin
+    /// role included, as the seed design says. eksmgr then never deletes a cluster's key: when
+    /// the cluster goes, its key stays in AWS and only leaves eksmgr's state. Default `true`.
     pub deny_kms_key_deletion: bool,
+    /// Exempt the spoke admin role from `deny_kms_key_deletion`, so that eksmgr can schedule
+    /// the deletion of a key you opt into (`--allow-key-deletion`). Default `false`.
+    pub exempt_admin_from_key_deletion_deny: bool,
+    /// Deny the spoke admin role (and so the hub agent, which acts through it) the
+    /// cryptographic use of KMS keys in the spokes (`Encrypt`, `Decrypt`, `GenerateDataKey*`,
+    /// `ReEncrypt*`): a cluster's key is used by the cluster, never by eksmgr. Default `true`.
+    pub deny_admin_key_use: bool,
     /// Deny leaving, deleting or reshaping the organization, and closing accounts.
     /// Default `true`.
     pub deny_organizations_changes: bool,
@@ -112,6 +121,8 @@ impl Default for ScpConfig {
             size_limit: 5120,
             deny_billing: true,
             deny_kms_key_deletion: true,
+            exempt_admin_from_key_deletion_deny: false,
+            deny_admin_key_use: true,
             deny_organizations_changes: true,
             extra_statements: Vec::new(),
             acknowledged_unverifiable_sids: Vec::new(),
@@ -293,7 +304,7 @@ pub struct ClusterConfig {
     /// Region of the cluster. Default: `organization.home_region`.
     #[serde(default)]
     pub region: Option<String>,
-    /// Kubernetes version, `"<major>.<minor>"` (e.g. `"1.31"`). Upgrades are in place, one
+    /// Kubernetes version, `"<major>.<minor>"` (e.g. `"1.35"`). Upgrades are in place, one
     /// minor version at a time; downgrades are refused.
     pub version: String,
     /// Subnets of the control plane ENIs (`subnet-...`), in at least two availability zones.

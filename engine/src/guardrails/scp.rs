@@ -39,10 +39,11 @@
 //!   `kms:DeleteAlias`, `eks:DeleteCluster`, `eks:DeleteAccessEntry`,
 //!   `eks:DeletePodIdentityAssociation`.
 //!
-//! The seed design's `DenyKMSKeyDeletion` statement exempts the StackSet's spoke admin role, so
-//! eksmgr can still schedule a key deletion the user opted into (`--allow-key-deletion`); with
-//! `spokes.admin_role_name` naming another role, that exemption no longer covers eksmgr and
-//! the check warns.
+//! The seed design's `DenyKMSKeyDeletion` statement applies to every principal, eksmgr's spoke
+//! admin role included: eksmgr then never schedules a key's deletion (the plan leaves the key
+//! in AWS, see [`crate::config::Config::key_deletion_denied_by`]), so `kms:ScheduleKeyDeletion`
+//! is not checked. With `exempt_admin_from_key_deletion_deny` the statement exempts the spoke
+//! admin role, and the check proves that it does.
 //!
 //! Calls in the management account (Organizations, StackSets) and in the hub (ECR, the agent
 //! role) are not checked: an SCP never restricts the management account, and the hub is not a
@@ -289,6 +290,8 @@ struct Context<'a> {
     spoke_role: &'a str,
     agent: String,
     listed: BTreeSet<String>,
+    /// eksmgr leaves keys in AWS instead of deleting them (the SCP denies it the deletion).
+    keys_kept: bool,
 }
 
 /// The spokes' requirements, made one spoke at a time (each set holds that spoke's only:
@@ -312,6 +315,7 @@ impl<'a> Spokes<'a> {
             spoke_role: config.spoke_admin_role_name(),
             agent: format!("arn:{p}:iam::{hub}:role/{}", config.hub.agent_role_name),
             listed: principal_accounts(config, d),
+            keys_kept: config.key_deletion_denied_by().is_some(),
         };
         let mut by_account: BTreeMap<&str, Vec<&DesiredResource>> = BTreeMap::new();
         for r in resources {
@@ -352,6 +356,7 @@ fn spoke_requirements(
         spoke_role,
         agent,
         listed,
+        keys_kept,
     } = ctx;
     let s = spoke;
     let account: Arc<str> = Arc::from(s);
@@ -405,7 +410,7 @@ fn spoke_requirements(
             iam_region,
         );
     }
-    spoke_resources(&mut admin, p, iam_region, resources);
+    spoke_resources(&mut admin, p, iam_region, *keys_kept, resources);
 }
 
 /// The spoke admin role's calls for the resources planned in its account.
@@ -413,6 +418,7 @@ fn spoke_resources(
     admin: &mut Collector<'_>,
     p: &str,
     iam_region: &str,
+    keys_kept: bool,
     resources: &[&DesiredResource],
 ) {
     let s = admin.account.to_string();
@@ -437,7 +443,11 @@ fn spoke_resources(
                     region,
                 );
                 admin.add(Need::Required, KEY_ACTIONS, key.clone(), region);
-                admin.add(Need::Deletion, &["kms:ScheduleKeyDeletion"], key, region);
+                // With the seed design's unconditional deny, eksmgr never deletes a key (the
+                // plan leaves it in AWS), so the deny is no finding.
+                if !keys_kept {
+                    admin.add(Need::Deletion, &["kms:ScheduleKeyDeletion"], key, region);
+                }
                 if let Some(alias) = attr(r, "alias") {
                     let alias = RequestValue::exact(format!("arn:{p}:kms:{region}:{s}:{alias}"));
                     admin.add(Need::Required, ALIAS_ACTIONS, alias.clone(), region);

@@ -70,5 +70,6 @@ fn sessions_config() -> SessionsConfig {
         spoke_role_name: "EKSManagerAdmin".into(),
         session_name: "eksmgr-test".into(),
         session_duration: Duration::from_secs(3600),
+        delegated_admin: false,
     }
 }
