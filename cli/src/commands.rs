@@ -207,6 +207,8 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
             })
             .collect(),
         skipped: Vec::new(),
+        kubernetes_versions: Default::default(),
+        kubernetes_versions_unread: Default::default(),
         // Principals are not resolved offline: validate checks their form only.
         iam_roles: Default::default(),
     }

@@ -138,6 +138,8 @@ impl Estate {
             eks_ou_path: format!("{ORGANIZATION_ID}/r-ab12/ou-abcd-11111111/"),
             spokes,
             skipped: Vec::new(),
+            kubernetes_versions: Default::default(),
+            kubernetes_versions_unread: Default::default(),
             iam_roles,
         }
     }

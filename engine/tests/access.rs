@@ -100,6 +100,8 @@ fn discovery(iam_roles: BTreeMap<String, Vec<String>>) -> Discovery {
             })
             .collect(),
         skipped: Vec::new(),
+        kubernetes_versions: Default::default(),
+        kubernetes_versions_unread: Default::default(),
         iam_roles,
     }
 }

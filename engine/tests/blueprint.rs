@@ -61,6 +61,8 @@ fn discovery(spokes: &[&str]) -> Discovery {
             })
             .collect(),
         skipped: Vec::new(),
+        kubernetes_versions: Default::default(),
+        kubernetes_versions_unread: Default::default(),
         iam_roles: Default::default(),
     }
 }
@@ -722,4 +724,60 @@ fn organization_prerequisites_are_planned_first_and_never_disabled() {
             .iter()
             .any(|r| r.kind == ResourceKind::OrgPolicyType)
     );
+}
+
+#[test]
+fn a_kubernetes_version_eks_does_not_offer_is_refused_and_extended_support_is_named() {
+    use eksmgr_engine::blueprint::KubernetesVersion;
+    let mut d = discovery(&["333333333333", "444444444444"]);
+    let v = |version: &str, status: &str, ends: &str| KubernetesVersion {
+        version: version.into(),
+        status: status.into(),
+        end_of_standard_support: None,
+        end_of_extended_support: Some(ends.into()),
+    };
+    d.kubernetes_versions.insert(
+        "us-east-1".into(),
+        vec![
+            v("1.34", "EXTENDED_SUPPORT", "2027-12-02"),
+            v("1.35", "STANDARD_SUPPORT", "2028-03-27"),
+        ],
+    );
+    // 1.31 left extended support in November 2026.
+    let cfg = config::parse(CONFIG, "eksmgr.toml").unwrap();
+    let err = blueprint::expand(&cfg, &d).expect_err("1.31 is no longer offered");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cluster `workloads` asks for Kubernetes 1.31"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("cluster `edge` asks for Kubernetes 1.31"),
+        "{msg}"
+    );
+    assert!(msg.contains("offered: 1.34, 1.35"), "{msg}");
+    // A version in extended support plans, with a warning naming its end.
+    let text = CONFIG.replace("version = \"1.31\"", "version = \"1.34\"");
+    let cfg = config::parse(&text, "eksmgr.toml").unwrap();
+    let b = blueprint::expand(&cfg, &d).unwrap();
+    assert!(
+        b.warnings
+            .iter()
+            .any(|w| w.contains("Kubernetes 1.34 in extended support") && w.contains("2027-12-02")),
+        "{:#?}",
+        b.warnings
+    );
+    // A current version: no refusal, no warning about it.
+    let text = CONFIG.replace("version = \"1.31\"", "version = \"1.35\"");
+    let cfg = config::parse(&text, "eksmgr.toml").unwrap();
+    let b = blueprint::expand(&cfg, &d).unwrap();
+    assert!(
+        !b.warnings.iter().any(|w| w.contains("Kubernetes")),
+        "{:#?}",
+        b.warnings
+    );
+    // A region discovery could not read is not checked.
+    d.kubernetes_versions.clear();
+    let cfg = config::parse(CONFIG, "eksmgr.toml").unwrap();
+    assert!(blueprint::expand(&cfg, &d).is_ok());
 }

@@ -48,6 +48,8 @@ fn discovery() -> Discovery {
             })
             .collect(),
         skipped: Vec::new(),
+        kubernetes_versions: Default::default(),
+        kubernetes_versions_unread: Default::default(),
         iam_roles: Default::default(),
     }
 }

@@ -44,6 +44,7 @@ pub async fn connect(
         sessions.warm_up()
     );
     spokes?;
+    discover_versions(&sessions, config, &mut discovery).await;
     // Twice as many accounts as calls: an account's listing waits for its role assumption
     // first, and the calls are capped at `parallelism` anyway.
     discover_principals(
@@ -196,4 +197,36 @@ pub async fn discover_principals(
 pub async fn list_roles(sessions: &Sessions, account: &str) -> Result<Vec<String>, ProviderError> {
     let roles = crate::iam::listed_roles(sessions, account).await?;
     Ok(roles.iter().map(|r| r.arn().to_string()).collect())
+}
+
+/// Reads the Kubernetes versions EKS offers (`DescribeClusterVersions`, standard and extended
+/// support) in each region clusters are planned in, with the caller's credentials; a region
+/// that cannot be read is recorded with its error, and the plan says its versions were not
+/// checked.
+pub async fn discover_versions(sessions: &Sessions, config: &Config, discovery: &mut Discovery) {
+    let mut regions: Vec<&str> = config
+        .clusters
+        .iter()
+        .flat_map(|c| {
+            std::iter::once(config.cluster_region(c))
+                .chain(c.overrides.values().filter_map(|o| o.region.as_deref()))
+        })
+        .collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let mgmt = discovery.management_account_id.clone();
+    for region in regions {
+        match crate::eks::cluster_versions(sessions, &mgmt, region).await {
+            Ok(versions) => {
+                discovery
+                    .kubernetes_versions
+                    .insert(region.to_string(), versions);
+            }
+            Err(e) => {
+                discovery
+                    .kubernetes_versions_unread
+                    .insert(region.to_string(), e.to_string());
+            }
+        }
+    }
 }

@@ -1059,3 +1059,40 @@ pub async fn delete_cluster(
     )
     .await
 }
+
+/// The Kubernetes versions EKS offers in `region` (`DescribeClusterVersions`, all pages:
+/// versions in standard or extended support), asked from `account`.
+/// <https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeClusterVersions.html>
+pub async fn cluster_versions(
+    s: &Sessions,
+    account: &str,
+    region: &str,
+) -> Result<Vec<eksmgr_engine::blueprint::KubernetesVersion>, ProviderError> {
+    let c = client(s, account, Some(region)).await?;
+    let resource = format!("the Kubernetes versions of EKS in {region}");
+    let call = Call::new(account, &resource, "eks:DescribeClusterVersions");
+    let date = |d: Option<&aws_smithy_types::DateTime>| {
+        d.and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+            .map(|t| t.chars().take(10).collect::<String>())
+    };
+    let mut out = Vec::new();
+    let mut pages = c.describe_cluster_versions().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map(call, e))?;
+        for v in page.cluster_versions() {
+            let Some(version) = v.cluster_version() else {
+                continue;
+            };
+            out.push(eksmgr_engine::blueprint::KubernetesVersion {
+                version: version.to_string(),
+                status: v
+                    .version_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                end_of_standard_support: date(v.end_of_standard_support_date()),
+                end_of_extended_support: date(v.end_of_extended_support_date()),
+            });
+        }
+    }
+    Ok(out)
+}

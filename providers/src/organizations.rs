@@ -585,26 +585,24 @@ pub async fn read_policy_type(
     } else {
         wanted
     };
-    let mut pages = c.list_roots().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| map(call, e))?;
-        for root in page.roots() {
-            let root_id = root.id().unwrap_or_default();
-            let status = root
-                .policy_types()
-                .iter()
-                .find(|t| t.r#type().is_some_and(|t| t.as_str() == wanted))
-                .and_then(|t| t.status())
-                .map(|s| s.as_str().to_string());
-            // Enabled, or on its way (PENDING_ENABLE): nothing to do. Absent or being
-            // disabled: enable it.
-            return Ok(match status.as_deref() {
-                Some("ENABLED" | "PENDING_ENABLE") => Some(policy_type_observed(root_id, wanted)),
-                _ => None,
-            });
-        }
-    }
-    Ok(None)
+    // An organization has one root.
+    let page = c.list_roots().send().await.map_err(|e| map(call, e))?;
+    let Some(root) = page.roots().first() else {
+        return Ok(None);
+    };
+    let root_id = root.id().unwrap_or_default();
+    let status = root
+        .policy_types()
+        .iter()
+        .find(|t| t.r#type().is_some_and(|t| t.as_str() == wanted))
+        .and_then(|t| t.status())
+        .map(|s| s.as_str().to_string());
+    // Enabled, or on its way (PENDING_ENABLE): nothing to do. Absent or being disabled:
+    // enable it.
+    Ok(match status.as_deref() {
+        Some("ENABLED" | "PENDING_ENABLE") => Some(policy_type_observed(root_id, wanted)),
+        _ => None,
+    })
 }
 
 fn policy_type_observed(root_id: &str, policy_type: &str) -> ObservedResource {

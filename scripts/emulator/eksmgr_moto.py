@@ -28,6 +28,8 @@ where eksmgr relies on an AWS rule (each rule cites its AWS page):
 * ``strict_principals``: principals named in IAM trust policies, ECR repository policies
   and KMS key policies must exist; IAM/ECR/KMS policy size quotas; IAM eventual
   consistency simulated with ``EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS``;
+* ``managed_policies``: AWS managed policies parsed once, optionally only those named in
+  ``EKSMGR_EMULATOR_IAM_MANAGED_POLICIES`` (organizations of hundreds of accounts);
 * ``eks_versions``: DescribeClusterVersions and CreateCluster refusing a Kubernetes version
   EKS does not offer (``EKSMGR_EMULATOR_TODAY=YYYY-MM-DD`` fixes "today").
 
@@ -74,6 +76,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import eks_versions  # noqa: E402
+import managed_policies  # noqa: E402
 import strict_organizations  # noqa: E402
 import strict_principals  # noqa: E402
 import strict_stacksets  # noqa: E402
@@ -674,6 +677,7 @@ def install() -> None:
     _add_methods(EKSResponse, EKSResponseExtension)
     eks_urls.url_paths.update(URL_PATHS)
     _serialise_s3_writes()
+    managed_policies.install()
     strict_organizations.install()
     strict_stacksets.install()
     strict_principals.install()

@@ -54,7 +54,16 @@ impl Estate {
     /// moto with `spokes` spoke accounts, a work directory named `prefix...`, and
     /// [`registry_config`] written.
     pub fn start(prefix: &str, spokes: usize) -> Result<Estate, String> {
-        let moto = MotoServer::start()?;
+        Estate::start_with_env(prefix, spokes, &[])
+    }
+
+    /// [`Estate::start`], the emulator started with extra environment variables.
+    pub fn start_with_env(
+        prefix: &str,
+        spokes: usize,
+        env: &[(&str, &str)],
+    ) -> Result<Estate, String> {
+        let moto = MotoServer::start_with_env(env)?;
         let seed = moto.seed(spokes)?;
         let dir = tempfile::Builder::new()
             .prefix(prefix)
@@ -68,6 +77,12 @@ impl Estate {
             seed,
             moto,
         })
+    }
+
+    /// The same estate, with eksmgr runs allowed `timeout` each (large estates).
+    pub fn with_timeout(mut self, timeout: Duration) -> Estate {
+        self.eksmgr = self.eksmgr.timeout(timeout);
+        self
     }
 
     /// The hub account.

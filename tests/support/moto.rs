@@ -75,6 +75,13 @@ impl MotoServer {
     /// `moto_server` executable, `$EKSMGR_MOTO_SERVER`, else `<repo>/.venv/bin/moto_server`
     /// (created by `bash scripts/setup-emulator.sh`).
     pub fn start() -> Result<MotoServer, String> {
+        MotoServer::start_with_env(&[])
+    }
+
+    /// [`MotoServer::start`], with extra environment variables for the emulator (its
+    /// settings: `EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS`,
+    /// `EKSMGR_EMULATOR_IAM_MANAGED_POLICIES` ...).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Result<MotoServer, String> {
         let moto_server = paths::moto_server_binary()?;
         let python = paths::venv_python(&moto_server);
         let script = paths::emulator_script();
@@ -86,7 +93,7 @@ impl MotoServer {
         }
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(&python, &script) {
+            match Self::start_once(&python, &script, env) {
                 Ok(server) => return Ok(server),
                 Err(StartError::Retry(message)) => last_error = message,
                 Err(StartError::Fatal(message)) => return Err(message),
@@ -95,7 +102,11 @@ impl MotoServer {
         Err(last_error)
     }
 
-    fn start_once(python: &Path, script: &Path) -> Result<MotoServer, StartError> {
+    fn start_once(
+        python: &Path,
+        script: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<MotoServer, StartError> {
         let log_dir = tempfile::Builder::new()
             .prefix("eksmgr-moto-")
             .tempdir()
@@ -114,6 +125,7 @@ impl MotoServer {
             // AWS managed policies (AmazonEKSClusterPolicy ...) exist only when loaded.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .env("EKSMGR_EMULATOR_TODAY", EMULATOR_TODAY)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)

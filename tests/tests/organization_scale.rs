@@ -8,7 +8,7 @@
 //! ECR's limit at about 104 spokes; the hub's web identity role listed one ARN per spoke and
 //! passed IAM's at about 245.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use eksmgr_e2e::check::{ensure, sdk_err};
 use eksmgr_e2e::estate::Estate;
@@ -17,6 +17,9 @@ use eksmgr_e2e::{Seed, assume};
 type R<T = ()> = Result<T, String>;
 
 const SPOKES: usize = 500;
+/// The AWS managed policies eksmgr attaches: the spoke admin role's, the cluster role's and the
+/// node role's.
+const MANAGED_POLICIES: &str = "AdministratorAccess,AmazonEKSClusterPolicy,AmazonEKSWorkerNodePolicy,AmazonEC2ContainerRegistryReadOnly,AmazonEKS_CNI_Policy,AmazonSSMManagedInstanceCore,AutoScalingFullAccess,AmazonEBSCSIDriverPolicy";
 const OIDC_HOST: &str = "oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF";
 
 /// One cluster in every spoke, with a build-pod role (pushes to the hub), and a web identity
@@ -67,7 +70,13 @@ fn repository_changes(plan: &str) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread")]
 async fn five_hundred_spokes_plan_and_apply_within_every_limit() -> R {
     let started = Instant::now();
-    let estate = Estate::start("eksmgr-scale-", SPOKES)?;
+    // Only the AWS managed policies eksmgr attaches are built in each of the 500 accounts.
+    let estate = Estate::start_with_env(
+        "eksmgr-scale-",
+        SPOKES,
+        &[("EKSMGR_EMULATOR_IAM_MANAGED_POLICIES", MANAGED_POLICIES)],
+    )?
+    .with_timeout(Duration::from_secs(30 * 60));
     estate.eksmgr.write_config(&config(&estate.seed))?;
     let seeded = started.elapsed();
 

@@ -8,6 +8,7 @@ mod hub;
 pub mod limits;
 mod registry;
 mod spokes;
+mod versions;
 
 use crate::model::Value;
 use eksmgr_state::json;
@@ -46,6 +47,13 @@ pub struct Discovery {
     pub spokes: Vec<SpokeAccount>,
     /// Accounts of the OU that are not spokes this run, and why (suspended, closed ...).
     pub skipped: Vec<SkippedAccount>,
+    /// The Kubernetes versions EKS offers, by region (`DescribeClusterVersions`), for the
+    /// regions clusters are planned in; a region missing here could not be read, and its
+    /// clusters' versions are not checked.
+    pub kubernetes_versions: std::collections::BTreeMap<String, Vec<KubernetesVersion>>,
+    /// Regions whose Kubernetes versions could not be read, with the error: their clusters'
+    /// versions are not checked, and the plan says so.
+    pub kubernetes_versions_unread: std::collections::BTreeMap<String, String>,
     /// The IAM role ARNs of the accounts named by [`principal_accounts`], as listed; an
     /// account missing here could not be listed. Principals are resolved against these.
     pub iam_roles: std::collections::BTreeMap<String, Vec<String>>,
@@ -56,6 +64,19 @@ impl Discovery {
     pub fn root_id(&self) -> &str {
         self.eks_ou_path.split('/').nth(1).unwrap_or_default()
     }
+}
+
+/// A Kubernetes version EKS offers in a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesVersion {
+    /// `1.35`.
+    pub version: String,
+    /// `STANDARD_SUPPORT` or `EXTENDED_SUPPORT` (priced higher per cluster hour).
+    pub status: String,
+    /// End of standard support, `YYYY-MM-DD`, when EKS says.
+    pub end_of_standard_support: Option<String>,
+    /// End of extended support, `YYYY-MM-DD`, when EKS says.
+    pub end_of_extended_support: Option<String>,
 }
 
 /// A spoke account.
@@ -94,6 +115,9 @@ pub enum BlueprintError {
         /// The limit.
         limit: usize,
     },
+    /// Clusters asking for a Kubernetes version EKS does not offer in their region.
+    #[error("{}", versions_message(.0))]
+    UnsupportedVersions(Vec<String>),
     /// Documents over AWS's size limits (see [`limits`]), one message each.
     #[error("{}", too_large_message(.0))]
     PoliciesTooLarge(Vec<String>),
@@ -101,6 +125,16 @@ pub enum BlueprintError {
     /// trust a whole account): see [`crate::guardrails`].
     #[error("{}", guardrail_message(.0))]
     Guardrails(Vec<String>),
+}
+
+fn versions_message(errors: &[String]) -> String {
+    let mut out =
+        "a Kubernetes version EKS does not offer is asked for; nothing was planned:".to_string();
+    for e in errors {
+        out.push_str("\n  - ");
+        out.push_str(e);
+    }
+    out
 }
 
 fn too_large_message(errors: &[String]) -> String {
@@ -147,6 +181,10 @@ pub struct Blueprint {
 pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, BlueprintError> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    let (unsupported, mut version_warnings) = versions::check(config, discovery);
+    if !unsupported.is_empty() {
+        return Err(BlueprintError::UnsupportedVersions(unsupported));
+    }
     let hub_role = hub::agent_role(config, discovery);
     let hub_role_arn = hub::agent_role_arn(config, discovery);
     governance::resources(
@@ -199,6 +237,7 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
     }
     let mut warnings = access.warnings;
     warnings.extend(guardrails.warnings);
+    warnings.append(&mut version_warnings);
     // The estate's resources are held for the whole run: give back the room their vectors
     // grew into while they were built.
     for r in &mut out {

@@ -1,0 +1,95 @@
+//! The ECR repository policy at the SDK boundary (`aws-smithy-mocks`): a principal IAM has not
+//! propagated yet ("Principal not found") is waited for, within a bound; nothing else is
+//! retried.
+
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::config::retry::RetryConfig;
+use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecr::operation::set_repository_policy::{
+    SetRepositoryPolicyError, SetRepositoryPolicyOutput,
+};
+use aws_sdk_ecr::types::error::InvalidParameterException;
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_types::error::ErrorMetadata;
+use eksmgr_providers::ecr;
+use eksmgr_providers::error::Call;
+use eksmgr_providers::propagation::Propagation;
+
+fn client(rules: &[&Rule]) -> Client {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for r in rules {
+        interceptor = interceptor.with_rule(r);
+    }
+    let conf = aws_sdk_ecr::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("a", "b", None, None, "ecr-mocks"))
+        .http_client(create_mock_http_client())
+        .retry_config(RetryConfig::disabled())
+        .interceptor(interceptor)
+        .build();
+    Client::from_conf(conf)
+}
+
+fn invalid(message: &'static str) -> impl Fn() -> SetRepositoryPolicyError {
+    move || {
+        SetRepositoryPolicyError::InvalidParameterException(
+            InvalidParameterException::builder()
+                .message(message)
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("InvalidParameterException")
+                        .message(message)
+                        .build(),
+                )
+                .build(),
+        )
+    }
+}
+
+const NOT_FOUND: &str =
+    "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Principal not found'";
+const CALL: Call<'static> = Call {
+    account: "222222222222",
+    resource: "ecr_repository.platform/api[222222222222/us-east-1]",
+    api: "ecr:SetRepositoryPolicy",
+};
+
+#[tokio::test]
+async fn a_principal_not_visible_yet_is_waited_for() {
+    let set = mock!(Client::set_repository_policy)
+        .sequence()
+        .error(invalid(NOT_FOUND))
+        .times(2)
+        .output(|| SetRepositoryPolicyOutput::builder().build())
+        .build();
+    let c = client(&[&set]);
+    ecr::set_policy_with_client(&c, CALL, "platform/api", "{}", Propagation::for_tests())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn the_wait_is_bounded_and_other_errors_are_not_retried() {
+    let set = mock!(Client::set_repository_policy).then_error(invalid(NOT_FOUND));
+    let c = client(&[&set]);
+    let err = ecr::set_policy_with_client(&c, CALL, "platform/api", "{}", Propagation::for_tests())
+        .await
+        .expect_err("a principal that never appears fails");
+    assert_eq!(err.api_call, "ecr:SetRepositoryPolicy");
+    assert!(err.message.contains("Principal not found"), "{err}");
+    assert!(
+        (2..=15).contains(&set.num_calls()),
+        "{} calls",
+        set.num_calls()
+    );
+
+    let malformed = mock!(Client::set_repository_policy)
+        .then_error(invalid("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'"));
+    let c = client(&[&malformed]);
+    ecr::set_policy_with_client(&c, CALL, "platform/api", "{}", Propagation::for_tests())
+        .await
+        .expect_err("a malformed policy fails at once");
+    assert_eq!(malformed.num_calls(), 1);
+}
