@@ -319,9 +319,13 @@ fn a_cluster_key_is_administered_by_the_admin_role_and_used_by_the_cluster_role_
     assert!(!text.contains("\"kms:*\""), "{text}");
     let st = doc["Statement"].as_array().unwrap();
     assert_eq!(st.len(), 2);
+    // The admin role, and the account's root user as the way back should the role be lost.
     assert_eq!(
         st[0]["Condition"]["ArnEquals"]["aws:PrincipalArn"],
-        json!("arn:aws:iam::333333333333:role/EKSManagerAdmin")
+        json!([
+            "arn:aws:iam::333333333333:role/EKSManagerAdmin",
+            "arn:aws:iam::333333333333:root"
+        ])
     );
     let admin: Vec<&str> = st[0]["Action"]
         .as_array()

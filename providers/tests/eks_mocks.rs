@@ -793,22 +793,25 @@ async fn delete_waits_until_the_cluster_is_gone() -> Result<(), String> {
     Ok(())
 }
 
-/// EKS's answer while IAM has not propagated a cluster role created moments before.
-fn role_not_visible() -> CreateClusterError {
-    CreateClusterError::InvalidParameterException(
-        aws_sdk_eks::types::error::InvalidParameterException::builder()
-            .message(
-                "Role with arn: arn:aws:iam::111122223333:role/prod-eu-cluster, could not be assumed because it does not exist or the trusted entity is not correct",
-            )
-            .meta(
-                ErrorMetadata::builder()
-                    .code("InvalidParameterException")
-                    .message("Role with arn: arn:aws:iam::111122223333:role/prod-eu-cluster, could not be assumed because it does not exist or the trusted entity is not correct")
-                    .build(),
-            )
-            .build(),
-    )
+/// An `InvalidParameterException` answer to CreateCluster.
+fn invalid_parameter(message: &'static str) -> impl Fn() -> CreateClusterError {
+    move || {
+        CreateClusterError::InvalidParameterException(
+            aws_sdk_eks::types::error::InvalidParameterException::builder()
+                .message(message)
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("InvalidParameterException")
+                        .message(message)
+                        .build(),
+                )
+                .build(),
+        )
+    }
 }
+
+/// EKS's answer while IAM has not propagated a cluster role created moments before.
+const ROLE_NOT_VISIBLE: &str = "Role with arn: arn:aws:iam::111122223333:role/prod-eu-cluster, could not be assumed because it does not exist or the trusted entity is not correct";
 
 /// A cluster role created moments before is not visible to EKS yet (IAM is eventually
 /// consistent): CreateCluster is tried again, backing off, each wait shown as progress.
@@ -816,7 +819,7 @@ fn role_not_visible() -> CreateClusterError {
 async fn create_retries_while_the_new_cluster_role_is_not_visible() -> Result<(), String> {
     let create = mock!(Client::create_cluster)
         .sequence()
-        .error(role_not_visible)
+        .error(invalid_parameter(ROLE_NOT_VISIBLE))
         .times(2)
         .output(|| CreateClusterOutput::builder().build())
         .build();
@@ -850,7 +853,7 @@ async fn create_retries_while_the_new_cluster_role_is_not_visible() -> Result<()
 /// error, naming the call, once the bound has passed; nothing else is retried.
 #[tokio::test]
 async fn create_gives_up_on_an_invisible_role_after_the_bound() -> Result<(), String> {
-    let create = mock!(Client::create_cluster).then_error(role_not_visible);
+    let create = mock!(Client::create_cluster).then_error(invalid_parameter(ROLE_NOT_VISIBLE));
     let c = client(RuleMode::MatchAny, &[&create]);
     let (progress, _log) = recorder();
     let waits = Waits::for_tests();
@@ -866,19 +869,8 @@ async fn create_gives_up_on_an_invisible_role_after_the_bound() -> Result<(), St
     assert!((2..=15).contains(&calls), "{calls} calls");
 
     // Another invalid parameter is not a propagation delay: no retry.
-    let other = mock!(Client::create_cluster).then_error(|| {
-        CreateClusterError::InvalidParameterException(
-            aws_sdk_eks::types::error::InvalidParameterException::builder()
-                .message("unsupported Kubernetes version 1.99")
-                .meta(
-                    ErrorMetadata::builder()
-                        .code("InvalidParameterException")
-                        .message("unsupported Kubernetes version 1.99")
-                        .build(),
-                )
-                .build(),
-        )
-    });
+    let other = mock!(Client::create_cluster)
+        .then_error(invalid_parameter("unsupported Kubernetes version 1.99"));
     let c = client(RuleMode::MatchAny, &[&other]);
     let err = eks::create_with_client(&c, &address(), &create_attrs(), None, &progress, waits)
         .await

@@ -156,9 +156,10 @@ pub const KEY_CLUSTER_ACTIONS: &[&str] = &[
 ];
 
 /// The policy of a cluster's key: the spoke admin role administers it (and may make EKS's
-/// grant), the cluster role uses it; nobody else, the account's other IAM principals included,
-/// may use it, so the hub agent (which acts through the spoke admin role) cannot decrypt with
-/// it. Both statements name the account as principal and the role by `aws:PrincipalArn`: the
+/// grant), and so may the account's root user, so that the key can still be administered if
+/// the spoke admin role is ever lost (KMS cannot recover a key no principal may administer);
+/// the cluster role uses it; nobody else, the account's other IAM principals included, may use
+/// it, so the hub agent (which acts through the spoke admin role) cannot decrypt with it. Both statements name the account as principal and the role by `aws:PrincipalArn`: the
 /// role's own IAM policy must allow the call too, and KMS does not ask for the role to exist
 /// when the key is made (the cluster role is created beside the key, not before it).
 /// <https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html>
@@ -173,7 +174,10 @@ pub(super) fn key_policy(p: &str, account: &str, admin_role: &str, cluster_role:
                 "Principal": {"AWS": root},
                 "Action": KEY_ADMIN_ACTIONS,
                 "Resource": "*",
-                "Condition": {"ArnEquals": {"aws:PrincipalArn": format!("arn:{p}:iam::{account}:role/{admin_role}")}}
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": [
+                    format!("arn:{p}:iam::{account}:role/{admin_role}"),
+                    root.clone()
+                ]}}
             },
             {
                 "Sid": "ClusterRoleUse",

@@ -337,6 +337,28 @@ fn destroy_plan() -> Plan {
     }
 }
 
+/// A destroy under the seed design's SCP: the keys are forgotten, left in AWS (`before` set).
+fn destroy_leaving_keys_plan() -> Plan {
+    let (_, state, observed) = estate();
+    let options = PlanOptions {
+        destroy: true,
+        allow_account_removal: true,
+        key_deletion_denied_by: Some("EKSManagerDenyPolicy".into()),
+        ..options()
+    };
+    let plan = match Planner::plan(&[], &state, &observed, &options) {
+        Ok(p) => p,
+        Err(e) => panic!("planning failed: {e}"),
+    };
+    assert!(
+        plan.changes
+            .iter()
+            .any(|c| c.action == eksmgr_engine::plan::Action::Forget && c.before.is_some()),
+        "a key should be left in AWS"
+    );
+    plan
+}
+
 fn no_changes_plan() -> Plan {
     let r = role("/");
     let mut state = fixed_state();
@@ -352,6 +374,7 @@ fn all_plans() -> Vec<(&'static str, Plan)> {
     vec![
         ("mixed", mixed_plan()),
         ("destroy", destroy_plan()),
+        ("destroy leaving the keys", destroy_leaving_keys_plan()),
         ("no changes", no_changes_plan()),
     ]
 }
