@@ -234,7 +234,7 @@ async fn plan_json_shows_changes_and_drift() -> R {
     )?;
     expect_eq(
         &doc["summary"],
-        &json!({"add": 5, "change": 0, "destroy": 0, "adopt": 0, "forget": 0}),
+        &json!({"add": 7, "change": 0, "destroy": 0, "adopt": 0, "forget": 0}),
         "first summary",
     )?;
     expect_eq(
@@ -242,7 +242,10 @@ async fn plan_json_shows_changes_and_drift() -> R {
         (&json!(true), &json!(false)),
         "first plan: (changes, errors)",
     )?;
+    // A new organization: its prerequisites are planned too.
     let all: BTreeSet<String> = [
+        format!("org_policy_type.SERVICE_CONTROL_POLICY[{MGMT}]"),
+        format!("stack_set_trusted_access.organizations[{MGMT}/us-east-1]"),
         estate.addr_scp(),
         estate.addr_attachment(),
         estate.addr_stack_set(),

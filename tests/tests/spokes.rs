@@ -34,12 +34,13 @@ const NODE_POLICIES: [&str; 6] = [
     "AutoScalingFullAccess",
     "service-role/AmazonEBSCSIDriverPolicy",
 ];
-/// What the full example creates with two spokes: 5 governance and hub resources, 10 per
+/// What the full example creates with two spokes in a new organization: its 2 prerequisites
+/// (the SCP policy type, StackSets' trusted access), 5 governance and hub resources, 10 per
 /// `workloads` cluster (key, cluster, node and build roles, cluster, the build pods' pod
 /// identity association, the deployer role, and the access entries of the admin, the CI role
 /// and the deployer role), 8 for `edge` (key, cluster, node and external-dns roles, cluster,
 /// external-dns's association, the admin's and the CI role's access entries), 2 repositories.
-const EXAMPLE_RESOURCES: usize = 35;
+const EXAMPLE_RESOURCES: usize = 37;
 /// Subnets the template cluster gets in [`template_subnets_config`].
 const TEMPLATE_SUBNETS: [&str; 2] = ["subnet-2a1b2c3d4e5f60718", "subnet-2a1b2c3d4e5f60719"];
 /// Longest a single eksmgr run may take in these tests.
