@@ -117,7 +117,9 @@ const IAM_ROLE: &[AttrSchema] = &[
 ];
 
 const KMS_KEY: &[AttrSchema] = &[
-    a("alias", Value, true),
+    // The key is found again by its recorded id: a missing or renamed alias is pointed at it
+    // again in place (a new key would replace the cluster encrypted with this one).
+    a("alias", Value, false),
     a("description", Value, false),
     a("key_policy", Policy, false),
     a("enable_key_rotation", Value, false),

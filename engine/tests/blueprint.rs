@@ -785,3 +785,60 @@ fn a_kubernetes_version_eks_does_not_offer_is_refused_and_extended_support_is_na
     let cfg = config::parse(CONFIG, "eksmgr.toml").unwrap();
     assert!(blueprint::expand(&cfg, &d).is_ok());
 }
+
+/// No change made outside eksmgr to a secondary attribute (an alias, a tag, a policy, a
+/// description ...) of any resource of a spoke may plan the replacement of its cluster: each
+/// attribute of each resource is deleted, then edited, in AWS, and the plan is made again.
+#[test]
+fn drift_of_a_secondary_attribute_never_replaces_a_cluster() {
+    use eksmgr_engine::schema::{self, Change};
+    let rs = expand(&["333333333333"]);
+    let all: Vec<(&DesiredResource, &str)> = rs.iter().map(|r| (r, "x")).collect();
+    let (state, mut observed) = state_with(&all);
+    // The cluster as AWS holds it: encrypted with the key eksmgr made.
+    let cluster = rs
+        .iter()
+        .find(|r| r.kind == ResourceKind::EksCluster)
+        .unwrap();
+    if let Some(Observation::Found(o)) = observed.get_mut(&cluster.address) {
+        std::sync::Arc::make_mut(&mut o.attrs).insert("encryption_key_arn".into(), json!("arn:x"));
+    }
+    let replaced = |observed: &Observations| -> Vec<String> {
+        let plan = Planner::plan(&rs, &state, observed, &PlanOptions::default()).unwrap();
+        plan.changes
+            .iter()
+            .filter(|c| c.kind == ResourceKind::EksCluster && c.action == Action::Replace)
+            .map(|c| c.address.to_string())
+            .collect()
+    };
+    assert!(
+        replaced(&observed).is_empty(),
+        "the baseline replaces a cluster"
+    );
+    let mut tried = 0;
+    for r in rs.iter().filter(|r| r.kind != ResourceKind::EksCluster) {
+        for attr in schema::attributes(r.kind) {
+            // A role's name and path are what it is; every attribute of the key is secondary
+            // (the key is its id: the cluster is encrypted with it).
+            if attr.change == Change::ForcesNew && r.kind != ResourceKind::KmsKey {
+                continue;
+            }
+            for drifted in [Value::Null, json!("changed outside eksmgr")] {
+                let mut changed = observed.clone();
+                if let Some(Observation::Found(o)) = changed.get_mut(&r.address) {
+                    std::sync::Arc::make_mut(&mut o.attrs)
+                        .insert(attr.name.into(), drifted.clone());
+                }
+                let replaced = replaced(&changed);
+                assert!(
+                    replaced.is_empty(),
+                    "{} `{}` = {drifted} outside eksmgr replaces {replaced:?}",
+                    r.address,
+                    attr.name
+                );
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 40, "{tried} drifts tried");
+}

@@ -161,7 +161,7 @@ async fn details(x: &Ctx<'_>, id: &str) -> Result<Details, ProviderError> {
 async fn get(
     x: &Ctx<'_>,
     key_id: &str,
-    alias: &str,
+    alias: Option<&str>,
     window: i64,
     recorded: Option<&str>,
 ) -> Result<Option<ObservedResource>, ProviderError> {
@@ -192,7 +192,7 @@ async fn get(
     };
 
     let mut attrs = Attrs::new();
-    attrs.insert("alias".into(), json!(alias));
+    attrs.insert("alias".into(), alias.map_or(Value::Null, |a| json!(a)));
     attrs.insert(
         "description".into(),
         json!(meta.description().unwrap_or_default()),
@@ -219,7 +219,7 @@ async fn read_back(
     alias: &str,
     window: i64,
 ) -> Result<ObservedResource, ProviderError> {
-    get(x, key_id, alias, window, None).await?.ok_or_else(|| {
+    get(x, key_id, Some(alias), window, None).await?.ok_or_else(|| {
         x.call("kms:DescribeKey").error(
             ErrorKind::NotFound,
             format!("key {key_id} ({alias}) vanished or was scheduled for deletion while it was being changed"),
@@ -238,7 +238,16 @@ pub async fn read_key(
     let window = window_days(req.desired)
         .or_else(|| window_days(req.recorded))
         .unwrap_or(DEFAULT_DELETION_WINDOW_DAYS);
-    get(&x, alias, alias, window, req.id).await
+    if let Some(found) = get(&x, alias, Some(alias), window, req.id).await? {
+        return Ok(Some(found));
+    }
+    // The alias is gone (deleted outside eksmgr) but the key state records may not be: read
+    // it by its id, its alias reported missing. The plan then shows the alias as drift of this
+    // key and creates it again, instead of a new key (and a new cluster encrypted with it).
+    match req.id.filter(|id| !id.is_empty()) {
+        Some(id) => get(&x, id, None, window, None).await,
+        None => Ok(None),
+    }
 }
 
 /// A customer managed key tagged for `alias` by eksmgr that lost (or never got) its alias:
@@ -382,6 +391,23 @@ async fn sync(
     changed: &[String],
 ) -> Result<ObservedResource, ProviderError> {
     let has = |n: &str| changed.iter().any(|c| c == n);
+    if has("alias") {
+        // Missing (deleted outside eksmgr) or renamed: point the alias at this key, and drop
+        // the old name when it still leads here.
+        let exists = describe(x, alias).await?.is_some();
+        point_alias(x, alias, id, exists).await?;
+        if let Some(old) = attr_str(before, "alias").filter(|old| *old != alias)
+            && describe(x, old)
+                .await?
+                .is_some_and(|(target, _)| target == id)
+        {
+            match x.c.delete_alias().alias_name(old).send().await {
+                Ok(_) => {}
+                Err(e) if code(&e) == Some("NotFoundException") => {}
+                Err(e) => return Err(map(x.call("kms:DeleteAlias"), e)),
+            }
+        }
+    }
     if has("description") {
         x.c.update_key_description()
             .key_id(id)

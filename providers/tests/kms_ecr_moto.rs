@@ -622,3 +622,59 @@ async fn ecr_repository_holding_images_is_not_deleted() {
     assert!(hint.contains("batch-delete-image"), "{hint}");
     assert!(read_repo(&s, &address, &desired).await.is_some());
 }
+
+/// An alias deleted outside eksmgr, the key untouched: the key is read by the id state records,
+/// its alias reported missing (drift of this key, not a missing key), and an update points the
+/// alias at it again. Before, the key read as gone, and the plan made a new key and replaced
+/// the cluster encrypted with the old one.
+#[tokio::test]
+async fn kms_key_whose_alias_was_deleted_is_read_by_id_and_gets_it_back() {
+    let moto = Moto::start();
+    let s = moto.sessions();
+    let address = kms_address("aliasless");
+    let desired = desired_key("aliasless");
+    let alias = "alias/eksmgr/aliasless";
+    let created = kms::create_key(&s, &address, &desired)
+        .await
+        .expect("create");
+    kms_client(&moto)
+        .delete_alias()
+        .alias_name(alias)
+        .send()
+        .await
+        .expect("DeleteAlias");
+
+    let recorded = ReadRequest {
+        address: &address,
+        id: Some(&created.id),
+        desired: Some(&desired),
+        recorded: Some(&desired),
+    };
+    let read = kms::read_key(&s, &recorded)
+        .await
+        .expect("read")
+        .expect("the key is still there");
+    assert_eq!(read.id, created.id);
+    assert_eq!(
+        read.attrs["alias"],
+        Value::Null,
+        "the alias is reported missing"
+    );
+    assert_eq!(read.attrs["key_state"], json!("Enabled"));
+
+    let repaired = kms::update_key(
+        &s,
+        &address,
+        &read.id,
+        &read.attrs,
+        &desired,
+        &["alias".to_string()],
+    )
+    .await
+    .expect("update");
+    assert_eq!(repaired.id, created.id, "the same key, never a new one");
+    assert_converged(&desired, &repaired.attrs);
+    let (targets, live) = kms_inventory(&moto, alias).await;
+    assert_eq!(targets, vec![created.id.clone()]);
+    assert_eq!(live, vec![created.id.clone()]);
+}
