@@ -59,8 +59,9 @@ pub async fn sdk_config(
         .region()
         .await
         .unwrap_or_else(|| Region::new(fallback_region.to_string()));
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region.clone());
+    let mut loader = with_timeouts(
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region.clone()),
+    );
     if let Some(profile) = &options.profile {
         // The profile's own chain (a role it assumes, SSO ...) signs in the same region.
         let provider_config = ProviderConfig::default().with_region(Some(region));
@@ -72,6 +73,16 @@ pub async fn sdk_config(
         );
     }
     Ok(loader.load().await)
+}
+
+/// The caller's configuration with the timeouts every client eksmgr builds gets
+/// ([`crate::sessions::Sessions::timeouts`]: 30 s per attempt, 120 s per call, retries
+/// included), so that an endpoint that accepts a connection and never answers ends the call
+/// instead of hanging the run (the SDK sets no operation timeout by itself). Every client made
+/// from the caller's configuration, discovery's included, inherits them.
+/// <https://docs.aws.amazon.com/sdk-for-rust/latest/dg/timeouts.html>
+pub fn with_timeouts(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
+    loader.timeout_config(crate::sessions::Sessions::timeouts())
 }
 
 /// Checks that the profile `options` names (if any) is defined in the shared config or
