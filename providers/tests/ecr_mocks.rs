@@ -2,6 +2,8 @@
 //! propagated yet ("Principal not found") is waited for, within a bound; nothing else is
 //! retried.
 
+#![allow(clippy::expect_used)]
+
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::config::retry::RetryConfig;
 use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};

@@ -5,6 +5,8 @@
 //! the caller's configuration had no timeout, and discovery's STS client used it. The clock is
 //! tokio's paused test clock, so the test takes no real time.
 
+#![allow(clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::time::Duration;
 
