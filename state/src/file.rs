@@ -825,6 +825,10 @@ pub(crate) fn write_private_atomically_with(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), StateError> {
+    // A symbolic link is written through, to the file it leads to: renaming over the link
+    // would replace it by a regular file and leave its target stale (two states).
+    let resolved = follow_links(path)?;
+    let path = resolved.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -868,6 +872,35 @@ pub(crate) fn write_private_atomically_with(
         return Err(e);
     }
     sync_dir(&dir)
+}
+
+/// The file `path` leads to through symbolic links (relative targets are relative to the
+/// link's directory); `path` itself when it is no link or does not exist yet.
+fn follow_links(path: &Path) -> Result<PathBuf, StateError> {
+    // As many links as Linux follows in one path (ELOOP beyond).
+    const MAX_LINKS: usize = 40;
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&current) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&current).map_err(|source| StateError::Io {
+                    path: current.clone(),
+                    op: "read the symbolic link",
+                    source,
+                })?;
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(StateError::Io {
+        path: path.to_path_buf(),
+        op: "follow the symbolic links of",
+        source: io::Error::other(format!("more than {MAX_LINKS} links")),
+    })
 }
 
 /// Syncs a directory, so a file created or renamed in it survives a crash.
@@ -926,6 +959,49 @@ mod tests {
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert_eq!(s.serial, 0);
+    }
+
+    /// A state file reached through symbolic links (a relative link to a link) is written
+    /// through to the file they lead to: the links stay links, and there is one state. Before,
+    /// the save renamed a regular file over the first link and the target went stale.
+    #[test]
+    fn a_symlinked_state_is_written_through_to_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("shared");
+        fs::create_dir(&real_dir).unwrap();
+        let target = real_dir.join("estate.state.json");
+        let middle = dir.path().join("middle.json");
+        let link = dir.path().join("eksmgr.state.json");
+        std::os::unix::fs::symlink(&target, &middle).unwrap();
+        std::os::unix::fs::symlink("middle.json", &link).unwrap();
+
+        let file = StateFile::new(&link);
+        let mut state = big_state(3);
+        file.save(&mut state).unwrap();
+        file.save(&mut state).unwrap();
+        for l in [&link, &middle] {
+            assert!(
+                fs::symlink_metadata(l).unwrap().file_type().is_symlink(),
+                "{} is no longer a link",
+                l.display()
+            );
+        }
+        let loaded = StateFile::new(&target).load().unwrap();
+        assert_eq!(loaded.serial, state.serial);
+        assert_eq!(loaded.len(), 3);
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // No temporary file left beside the link or the target.
+        for d in [dir.path(), real_dir.as_path()] {
+            let stray: Vec<_> = fs::read_dir(d)
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+                .collect();
+            assert!(stray.is_empty(), "{stray:?}");
+        }
     }
 
     /// A state of `n` records with nested attributes, odd strings and an intent.
