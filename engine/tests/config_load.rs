@@ -176,6 +176,8 @@ fn missing_file_is_a_whole_file_error() {
         "{text}"
     );
     assert!(!text.contains('\n'), "{text}");
+    // A file that does not exist is what `eksmgr init` writes.
+    assert!(text.contains("run `eksmgr init`"), "{text}");
 }
 
 #[test]

@@ -44,8 +44,14 @@ pub use sections::{
 /// Reads and validates the configuration file at `path`. Errors name the file as given.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| ConfigError::whole_file(&file, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "; run `eksmgr init` to write one from your organization, or name another with -c FILE"
+        } else {
+            ""
+        };
+        ConfigError::whole_file(&file, format!("cannot read: {e}{hint}"))
+    })?;
     match std::str::from_utf8(&bytes) {
         Ok(text) => parse(text, &file),
         Err(e) => {
