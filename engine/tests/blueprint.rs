@@ -625,23 +625,28 @@ fn an_scp_over_the_size_quota_is_refused_with_its_size_and_the_limit() {
     assert!(blueprint::expand(&cfg, &discovery(&["333333333333"])).is_ok());
 }
 
-#[test]
-fn with_the_unconditional_key_deletion_deny_a_destroy_leaves_keys_in_aws() {
-    let rs = expand(&["333333333333"]);
+/// The destroy plan of `rs`, all applied and found as desired, with `options` (destroy and
+/// account removal on).
+fn destroy_applied(rs: &[DesiredResource], options: PlanOptions) -> eksmgr_engine::plan::Plan {
     let all: Vec<(&DesiredResource, &str)> = rs.iter().map(|r| (r, "x")).collect();
     let (state, observed) = state_with(&all);
-    let plan = Planner::plan(
-        &[],
-        &state,
-        &observed,
-        &PlanOptions {
-            destroy: true,
-            allow_account_removal: true,
+    let options = PlanOptions {
+        destroy: true,
+        allow_account_removal: true,
+        ..options
+    };
+    Planner::plan(&[], &state, &observed, &options).unwrap()
+}
+
+#[test]
+fn with_the_unconditional_key_deletion_deny_a_destroy_leaves_keys_in_aws() {
+    let plan = destroy_applied(
+        &expand(&["333333333333"]),
+        PlanOptions {
             key_deletion_denied_by: Some("EKSManagerDenyPolicy".into()),
             ..Default::default()
         },
-    )
-    .unwrap();
+    );
     let key = plan
         .changes
         .iter()
@@ -697,20 +702,13 @@ fn organization_prerequisites_are_planned_first_and_never_disabled() {
     );
 
     // A destroy leaves both in place: other SCPs and StackSets of the organization need them.
-    let all: Vec<(&DesiredResource, &str)> = rs.iter().map(|r| (r, "x")).collect();
-    let (state, observed) = state_with(&all);
-    let plan = Planner::plan(
-        &[],
-        &state,
-        &observed,
-        &PlanOptions {
-            destroy: true,
-            allow_account_removal: true,
+    let plan = destroy_applied(
+        &rs,
+        PlanOptions {
             allow_key_deletion: true,
             ..Default::default()
         },
-    )
-    .unwrap();
+    );
     for kind in [
         ResourceKind::OrgPolicyType,
         ResourceKind::StackSetTrustedAccess,
