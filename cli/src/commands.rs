@@ -16,6 +16,7 @@ use eksmgr_state::{ResourceAddress, write_private_atomically};
 use crate::cli::{
     ApplyArgs, Cli, Command, GraphFormat, KubeconfigArgs, PlanArgs, PlanFormat, StateCommand,
 };
+use crate::interrupt::Stop;
 use crate::render::{Styler, human, json, markdown};
 use crate::store::{Source, Store};
 use crate::{context, kubeconfig};
@@ -24,7 +25,19 @@ use crate::{context, kubeconfig};
 pub async fn run(cli: Cli, color: bool) -> Result<u8> {
     let s = Styler::new(color);
     let started = std::time::Instant::now();
-    let code = command(&cli, s).await;
+    crate::interrupt::listen()?;
+    // An interrupt before an apply's first operation stops the command where it is: dropping
+    // it gives its state lock back (see `interrupt`).
+    let code = tokio::select! {
+        code = command(&cli, s) => code,
+        signal = crate::interrupt::aborted() => {
+            crate::progress::output().println(format_args!(
+                "\nInterrupted ({}): stopped before changing anything in AWS; the state lock, if one was taken, is released.",
+                signal.name()
+            ));
+            Ok(signal.exit_code())
+        }
+    };
     if cli.stats {
         let stats = eksmgr_providers::stats::global();
         eprint!(
@@ -87,8 +100,10 @@ not be read, a change that needs an opt\-in.
 2
 \fBplan \-\-detailed\-exitcode\fR only: changes are present.
 .TP
-130
-Interrupted twice (the first interrupt lets running operations finish and saves state).
+130, 143
+Ended by SIGINT (Ctrl\-C) or SIGTERM. Before an apply's first operation nothing is changed and
+the lock is released; during an apply the first interrupt lets running operations finish, the
+second stops waiting for them and saves the state.
 .SH ENVIRONMENT
 .TP
 \fBAWS_PROFILE\fR, \fBAWS_REGION\fR, \fBAWS_ACCESS_KEY_ID\fR, \fBAWS_ENDPOINT_URL\fR ...
@@ -325,7 +340,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
             lock.release().await?;
             return Ok(if view.has_errors() { 1 } else { 0 });
         }
-        if !args.auto_approve && !confirm(false)? {
+        if !args.auto_approve && !confirm(false).await? {
             println!("Refresh cancelled.");
             lock.release().await?;
             return Ok(1);
@@ -355,7 +370,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
             "the plan has changes that need an explicit opt-in (listed above); nothing was changed"
         );
     }
-    if !args.auto_approve && !confirm(destroy)? {
+    if !args.auto_approve && !confirm(destroy).await? {
         println!("{verb} cancelled.");
         lock.release().await?;
         return Ok(1);
@@ -504,27 +519,6 @@ async fn close_resolved_intents(
     Ok(())
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM (what CI runners and `kill` send), as one stream.
-struct Interrupts {
-    term: tokio::signal::unix::Signal,
-}
-
-impl Interrupts {
-    fn new() -> Result<Self> {
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("could not listen for SIGTERM")?;
-        Ok(Self { term })
-    }
-
-    /// Waits for the next interrupt; `false` if signals can no longer be received.
-    async fn next(&mut self) -> bool {
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.is_ok(),
-            r = self.term.recv() => r.is_some(),
-        }
-    }
-}
-
 /// Carries out a plan under the lock, recording every step in the state journal.
 #[allow(clippy::too_many_arguments)]
 async fn execute(
@@ -547,19 +541,23 @@ async fn execute(
         &provider,
         crate::cli::limits(args.parallelism, args.account_parallelism),
     );
-    let cancel = executor.cancel_flag();
-    let mut interrupts = Interrupts::new()?;
+    let (cancel, abandon) = (executor.cancel_flag(), executor.abandon_flag());
+    let Some(mut interrupts) = crate::interrupt::start_applying() else {
+        // Interrupted just before: nothing is started; the command is being stopped.
+        lock.release().await?;
+        return Ok(crate::interrupt::received().map_or(1, |s| s.exit_code()));
+    };
+    // The first interrupt starts nothing new; the second stops waiting (see `interrupt`).
     tokio::spawn(async move {
-        if interrupts.next().await {
-            out.println(
-                "\nInterrupt received: finishing the operations under way, starting no new ones (press Ctrl-C again to stop at once)."
-            );
-            cancel.store(true, Ordering::SeqCst);
-            if interrupts.next().await {
-                out.println(
-                    "Second interrupt: exiting now. The operations under way are recorded as intents in the state journal; the next plan looks them up and adopts what AWS made."
-                );
-                std::process::exit(130);
+        while let Some(stop) = interrupts.next().await {
+            match stop {
+                Stop::Drain(_) => cancel.store(true, Ordering::SeqCst),
+                Stop::Abandon(_) => {
+                    cancel.store(true, Ordering::SeqCst);
+                    abandon.trigger();
+                    return;
+                }
+                Stop::No | Stop::Abort(_) => {}
             }
         }
     });
@@ -586,17 +584,32 @@ async fn execute(
             s.yellow("Warning:")
         );
     }
-    loaded.store.save(state).await?;
-    lock.release().await?;
+    let saved = loaded.store.save(state).await;
+    // Given back even when the state could not be saved: the journal holds every recorded
+    // step, and the next run replays it.
+    let released = lock.release().await;
     println!();
     print!("{}", human::outcome(&outcome, verb, s));
+    if let Err(e) = saved {
+        return Err(unsaved_state(e, &loaded.store.journal_location(), &outcome));
+    }
+    released?;
+    if outcome.state_error.is_some() {
+        println!(
+            "The state could not be recorded step by step during the run, but it was saved whole at the end: nothing is missing from it."
+        );
+    }
     if plan.deferred.iter().any(|d| d.awaiting.is_some()) {
         println!(
             "Some resources can only be planned once this apply's resources exist: run `eksmgr apply` again."
         );
     }
     Ok(
-        if outcome.is_success() && plan.unreadable().next().is_none() {
+        if outcome.interrupted
+            && let Some(signal) = crate::interrupt::received()
+        {
+            signal.exit_code()
+        } else if outcome.is_success() && plan.unreadable().next().is_none() {
             0
         } else {
             1
@@ -604,7 +617,42 @@ async fn execute(
     )
 }
 
-fn confirm(destroy: bool) -> Result<bool> {
+/// The error of an apply whose state could not be saved at the end: what the state may lack,
+/// and how to recover.
+fn unsaved_state(
+    error: anyhow::Error,
+    journal: &str,
+    outcome: &eksmgr_engine::apply::ApplyOutcome,
+) -> anyhow::Error {
+    let mut text = format!(
+        "the state could not be saved after the apply: {error:#}\nThe journal {journal} holds every step recorded before that."
+    );
+    if !outcome.unrecorded.is_empty() {
+        text.push_str(
+            "\nThese operations completed in AWS after steps could no longer be recorded, so the state may lack them:",
+        );
+        for (address, action) in &outcome.unrecorded {
+            text.push_str(&format!(
+                "\n  - {address} ({})",
+                human::action_name(*action)
+            ));
+        }
+    }
+    text.push_str(
+        "\nTo recover: free space where the state lives (or fix the error above), then run `eksmgr plan`: it replays the journal and adopts what AWS holds for the resources above; `eksmgr apply` then records them.",
+    );
+    anyhow::anyhow!(text)
+}
+
+/// Asks for `yes` on the terminal. Read on a blocking thread, so that an interrupt while
+/// waiting for the answer stops the command (and gives its lock back) at once.
+async fn confirm(destroy: bool) -> Result<bool> {
+    tokio::task::spawn_blocking(move || ask(destroy))
+        .await
+        .context("the confirmation prompt failed")?
+}
+
+fn ask(destroy: bool) -> Result<bool> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         bail!(

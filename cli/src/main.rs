@@ -1,12 +1,13 @@
 //! The `eksmgr` binary: command-line parsing, the commands, rendering and exit codes.
 //!
 //! Exit codes: 0 success (with `plan --detailed-exitcode`: no changes), 1 error, 2 changes
-//! present (`plan --detailed-exitcode` only), 130 interrupted twice.
+//! present (`plan --detailed-exitcode` only), 130 / 143 ended by SIGINT / SIGTERM.
 
 mod cli;
 mod commands;
 mod context;
 mod init;
+mod interrupt;
 mod kubeconfig;
 mod progress;
 mod schema;
@@ -34,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(args, color)) {
+    let result = runtime.block_on(commands::run(args, color));
+    // Not waiting for what may still block (the confirmation prompt's reader, after an
+    // interrupt): everything the command needed is done.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             progress::output().println(render_error(&e, progress::output().styler()));

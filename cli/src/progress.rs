@@ -305,13 +305,14 @@ impl ApplyProgress {
     /// when an operation is over.
     pub fn event(&self, e: &ApplyEvent) {
         let address = match e {
-            ApplyEvent::Started { .. } => None,
+            ApplyEvent::Started { .. } | ApplyEvent::StateFailed { .. } => None,
             ApplyEvent::Completed { address, .. }
             | ApplyEvent::Failed { address, .. }
             | ApplyEvent::Skipped { address, .. } => Some(address),
         };
         let failure = matches!(e, ApplyEvent::Failed { .. });
-        if failure || !self.out.quiet {
+        let alarm = failure || matches!(e, ApplyEvent::StateFailed { .. });
+        if alarm || !self.out.quiet {
             self.out.println(human::event(e, self.out.styler));
         }
         if let Some(address) = address {

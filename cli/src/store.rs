@@ -203,6 +203,14 @@ impl Store {
         }
     }
 
+    /// Where the journal of an apply is kept, for messages.
+    pub fn journal_location(&self) -> String {
+        match self {
+            Store::Local(f) => f.journal_path().display().to_string(),
+            Store::S3(r) => format!("{}.journal.*", r.location.url()),
+        }
+    }
+
     /// Starts the journal an apply appends its steps to (see
     /// [`StateFile::start_journal`]), with, for S3, the task that uploads it as it grows.
     pub async fn start_journal(&self, state: &mut State) -> Result<(Journal, Option<Mirror>)> {

@@ -9,12 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use eksmgr_state::{
     Intent, Journal, JournalEntry, ResourceAddress, ResourceRecord, State, StateError, StateFile,
 };
+use futures::future::Either;
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::task::AtomicWaker;
 use serde::Serialize;
 
 use crate::model::{AttrValue, Attrs, DesiredAttrs, ObservedResource};
@@ -31,9 +34,14 @@ pub trait StateStore {
 /// Production: one synced journal line per step, O(1) in the state's size.
 impl StateStore for Journal {
     fn record(&mut self, state: &mut State, entry: JournalEntry) -> Result<(), StateError> {
-        self.append(&entry)?;
-        state.apply_entry(&entry);
-        Ok(())
+        let written = self.append(&entry);
+        // What AWS did is kept in memory even when the journal cannot take it (a full disk),
+        // so that a later save of the whole state holds it. An intent that could not be
+        // written is not kept: its operation is not started.
+        if written.is_ok() || !matches!(entry, JournalEntry::Intent(_)) {
+            state.apply_entry(&entry);
+        }
+        written
     }
 }
 
@@ -86,6 +94,11 @@ pub enum ApplyEvent {
         /// The provider's error.
         error: ProviderError,
     },
+    /// Recording a step in state failed: no new operation starts (reported once).
+    StateFailed {
+        /// The error.
+        error: String,
+    },
     /// An operation was not started.
     Skipped {
         /// Resource.
@@ -106,8 +119,18 @@ pub struct ApplyOutcome {
     pub failed: Vec<(ResourceAddress, ProviderError)>,
     /// Operations not started, with the reason.
     pub skipped: Vec<(ResourceAddress, String)>,
-    /// Saving state failed: the run stopped starting new work.
+    /// Resources found in AWS and recorded in state (some of them updated as well: those are
+    /// in `completed` too).
+    pub adopted: Vec<ResourceAddress>,
+    /// Operations the run stopped waiting for ([`Executor::abandon_flag`]): they go on in
+    /// AWS, and their intents (recorded before they started) let the next plan adopt what
+    /// they make.
+    pub abandoned: Vec<(ResourceAddress, Action)>,
+    /// Recording a step in state failed: the run stopped starting new work.
     pub state_error: Option<String>,
+    /// Operations that completed in AWS after recording in state failed, so the state file may
+    /// lack them (they are in the in-memory state, which the caller saves once it can).
+    pub unrecorded: Vec<(ResourceAddress, Action)>,
     /// The run was interrupted.
     pub interrupted: bool,
 }
@@ -115,7 +138,39 @@ pub struct ApplyOutcome {
 impl ApplyOutcome {
     /// Whether everything planned was done.
     pub fn is_success(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty() && self.state_error.is_none()
+        self.failed.is_empty()
+            && self.skipped.is_empty()
+            && self.abandoned.is_empty()
+            && self.state_error.is_none()
+    }
+}
+
+/// Set when the run must stop waiting for the operations under way: the executor then
+/// returns at once, listing them as abandoned.
+#[derive(Debug, Default)]
+pub struct Abandon {
+    set: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Abandon {
+    /// Stops the executor waiting for the operations under way.
+    pub fn trigger(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.waker.wake();
+    }
+
+    /// Resolves once triggered.
+    async fn triggered(&self) {
+        futures::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            if self.set.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 }
 
@@ -124,6 +179,7 @@ pub struct Executor<'a, P: Provider + ?Sized> {
     provider: &'a P,
     limits: Limits,
     cancel: Arc<AtomicBool>,
+    abandon: Arc<Abandon>,
 }
 
 enum Done {
@@ -141,12 +197,19 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             provider,
             limits: limits.into(),
             cancel: Arc::new(AtomicBool::new(false)),
+            abandon: Arc::new(Abandon::default()),
         }
     }
 
     /// A flag that, once set, stops the executor from starting new operations.
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.cancel.clone()
+    }
+
+    /// A handle that, once triggered, makes the executor stop waiting for the operations
+    /// under way and return (starting nothing new).
+    pub fn abandon_flag(&self) -> Arc<Abandon> {
+        self.abandon.clone()
     }
 
     /// Applies the plan, updating and persisting `state` after each operation.
@@ -194,6 +257,8 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
             queue.push(&a.account, *a);
         }
         let mut running = FuturesUnordered::new();
+        // What runs now, for the list of what was abandoned.
+        let mut in_flight: BTreeMap<&ResourceAddress, Action> = BTreeMap::new();
         let mut stop = false;
 
         loop {
@@ -212,7 +277,10 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                     Some(intent) => {
                         let token = intent.token.clone();
                         if let Err(e) = store.record(state, JournalEntry::Intent(intent)) {
-                            outcome.state_error = Some(e.to_string());
+                            outcome.state_error.get_or_insert_with(|| e.to_string());
+                            on_event(ApplyEvent::StateFailed {
+                                error: e.to_string(),
+                            });
                             stop = true;
                             pending.insert(a);
                             queue.finished(&a.account);
@@ -226,12 +294,30 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                     action: change.action,
                 });
                 let resolved = change.after.as_ref().map(|after| resolve(after, &values));
+                in_flight.insert(a, change.action);
                 running.push(self.run(change, resolved, token));
             }
-            let Some((change, started, result)) = running.next().await else {
+            let next = match futures::future::select(
+                running.next(),
+                std::pin::pin!(self.abandon.triggered()),
+            )
+            .await
+            {
+                Either::Left((next, _)) => next,
+                Either::Right(((), _)) => {
+                    outcome.interrupted = true;
+                    outcome.abandoned = in_flight
+                        .iter()
+                        .map(|(a, action)| ((*a).clone(), *action))
+                        .collect();
+                    break;
+                }
+            };
+            let Some((change, started, result)) = next else {
                 break;
             };
             let addr = &change.address;
+            in_flight.remove(addr);
             queue.finished(&addr.account);
             let key = ops.get_key_value(addr).map(|(k, _)| *k).unwrap_or(addr);
             let failure = match result {
@@ -242,8 +328,17 @@ impl<'a, P: Provider + ?Sized> Executor<'a, P> {
                     };
                     let (entry, failed_after_delete) = record(change, d, &mut values);
                     if let Err(e) = store.record(state, entry) {
-                        outcome.state_error = Some(e.to_string());
+                        outcome.state_error.get_or_insert_with(|| e.to_string());
+                        outcome.unrecorded.push((addr.clone(), change.action));
+                        if !stop {
+                            on_event(ApplyEvent::StateFailed {
+                                error: e.to_string(),
+                            });
+                        }
                         stop = true;
+                    }
+                    if change.adopt && failed_after_delete.is_none() {
+                        outcome.adopted.push(addr.clone());
                     }
                     if failed_after_delete.is_none() {
                         on_event(ApplyEvent::Completed {

@@ -34,6 +34,8 @@ struct Fake {
     /// Operations in this account take 50 ms instead of 5 ms (a throttled account).
     slow_account: Mutex<Option<String>>,
     tokens: Mutex<Vec<(String, String)>>,
+    /// Creates of these names never return (AWS still working when the run stops waiting).
+    hang: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -93,6 +95,14 @@ impl Provider for Fake {
         address: &ResourceAddress,
         attrs: &Attrs,
     ) -> Result<ObservedResource, ProviderError> {
+        if self
+            .hang
+            .lock()
+            .unwrap()
+            .contains(&address.name.to_string())
+        {
+            std::future::pending::<()>().await;
+        }
         self.busy(&address.account).await;
         if self
             .fail_create
@@ -399,8 +409,11 @@ async fn existing_resources_are_adopted_not_duplicated() {
     let adopt = plan(&p, &desired, &state, false).await;
     let s = adopt.summary();
     assert_eq!((s.add, s.change, s.adopt), (0, 1, 2));
-    apply(&p, &adopt, &mut state, &mut file).await;
+    let (out, _) = apply(&p, &adopt, &mut state, &mut file).await;
     assert_eq!(state.resources.len(), 2);
+    // Counted as adopted (y was updated as well).
+    assert_eq!(out.adopted.len(), 2, "{out:?}");
+    assert_eq!(out.completed.len(), 2, "{out:?}");
     assert!(
         !p.log
             .lock()
@@ -691,4 +704,127 @@ async fn a_cluster_still_creating_is_waited_for_not_created_again() {
     let pl = plan(&p, &desired, &State::new(), false).await;
     let c = pl.change(&cluster.address).unwrap();
     assert_eq!((c.action, c.adopt), (Action::NoOp, true));
+}
+
+#[tokio::test]
+async fn abandon_stops_waiting_for_what_runs_and_keeps_its_intent() {
+    let (_d, mut file) = setup();
+    let p = Fake::default();
+    p.hang.lock().unwrap().push("hangs".into());
+    let desired = vec![role("hangs", "x"), role("quick", "x"), role("later", "x")];
+    let mut state = State::new();
+    let pl = plan(&p, &desired, &state, false).await;
+    // Two at once: hangs and later start first (by address), quick once later is done.
+    let ex = Executor::new(&p, Limits::new(2, 2));
+    let abandon = ex.abandon_flag();
+    let cancel = ex.cancel_flag();
+    let mut completed = 0;
+    let mut on = |e| {
+        if matches!(e, ApplyEvent::Completed { .. }) {
+            completed += 1;
+            if completed == 2 {
+                cancel.store(true, Ordering::SeqCst);
+                abandon.trigger();
+            }
+        }
+    };
+    let out = ex.apply(&pl, &mut state, &mut file, &mut on).await;
+    assert!(out.interrupted);
+    assert_eq!(
+        out.abandoned,
+        vec![(role("hangs", "x").address.clone(), Action::Create)],
+        "{out:?}"
+    );
+    assert_eq!(out.completed.len(), 2, "{out:?}");
+    assert!(!out.is_success());
+    // Its intent stays open, for the next plan to resolve.
+    assert!(
+        state
+            .intents
+            .contains_key(&role("hangs", "x").address.clone())
+    );
+}
+
+/// A journal on a disk that fills up after `room` entries: entries that do not fit are not
+/// written, but what AWS did is kept in memory, as the production journal does.
+struct FillingDisk {
+    room: usize,
+    written: usize,
+}
+
+impl eksmgr_engine::apply::StateStore for FillingDisk {
+    fn record(
+        &mut self,
+        state: &mut State,
+        entry: JournalEntry,
+    ) -> Result<(), eksmgr_state::StateError> {
+        if self.written < self.room {
+            self.written += 1;
+            state.apply_entry(&entry);
+            return Ok(());
+        }
+        if !matches!(entry, JournalEntry::Intent(_)) {
+            state.apply_entry(&entry);
+        }
+        Err(eksmgr_state::StateError::Io {
+            path: "eksmgr.state.json.journal".into(),
+            op: "append to journal",
+            source: std::io::Error::from_raw_os_error(28),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_stops_new_work_says_so_once_and_lists_what_the_state_may_lack() {
+    let p = Fake::default();
+    let desired: Vec<DesiredResource> = (0..6).map(|i| role(&format!("r{i}"), "x")).collect();
+    let mut state = State::new();
+    let pl = plan(&p, &desired, &state, false).await;
+    // Two at once: r0 and r1 record their intents (2 entries) and r0 its result (3); r1's
+    // result no longer fits.
+    let mut disk = FillingDisk {
+        room: 3,
+        written: 0,
+    };
+    let mut events = Vec::new();
+    let mut on = |e| events.push(e);
+    let out = Executor::new(&p, Limits::new(2, 2))
+        .apply(&pl, &mut state, &mut disk, &mut on)
+        .await;
+    let failures: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, ApplyEvent::StateFailed { .. }))
+        .collect();
+    assert_eq!(failures.len(), 1, "said once: {events:?}");
+    assert!(
+        out.state_error
+            .as_deref()
+            .is_some_and(|e| e.contains("No space left on device")),
+        "{out:?}"
+    );
+    // Nothing started after the failure; what completed after it is listed and kept in
+    // memory for the final save.
+    let created = p
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("create"))
+        .count();
+    assert_eq!(created, out.completed.len(), "{out:?}");
+    assert!(created < 6, "new work stopped: {out:?}");
+    assert!(!out.unrecorded.is_empty(), "{out:?}");
+    for (address, _) in &out.unrecorded {
+        assert!(
+            state.resources.contains_key(address),
+            "{address} kept in memory"
+        );
+    }
+    assert_eq!(out.skipped.len(), 6 - created, "{out:?}");
+    assert!(
+        out.skipped
+            .iter()
+            .all(|(_, why)| why == "not started: saving state failed"),
+        "{out:?}"
+    );
 }

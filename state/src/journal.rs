@@ -20,7 +20,7 @@
 //! is ignored. A journal of another lineage is refused.
 
 use std::fs::{File, OpenOptions, Permissions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -125,6 +125,8 @@ impl State {
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// Bytes of whole entries written: a failed append is cut back to it.
+    len: u64,
 }
 
 impl Journal {
@@ -147,6 +149,7 @@ impl Journal {
         let mut journal = Journal {
             path: path.to_path_buf(),
             file,
+            len: 0,
         };
         journal.append(&JournalEntry::Begin {
             lineage: state.lineage.clone(),
@@ -172,14 +175,31 @@ impl Journal {
             source: io::Error::other(e),
         })?;
         line.push(b'\n');
-        self.file
+        match self
+            .file
             .write_all(&line)
             .and_then(|()| self.file.sync_data())
-            .map_err(|source| StateError::Io {
-                path: self.path.clone(),
-                op: "append to journal",
-                source,
-            })
+        {
+            Ok(()) => {
+                self.len += line.len() as u64;
+                Ok(())
+            }
+            Err(source) => {
+                // A full disk may have taken part of the line: cut it off, so that the
+                // journal stays whole lines and a later append (once there is room again)
+                // does not follow half an entry. Best effort: replay also ignores a torn
+                // last line.
+                let _ = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(self.len)));
+                Err(StateError::Io {
+                    path: self.path.clone(),
+                    op: "append to journal",
+                    source,
+                })
+            }
+        }
     }
 }
 

@@ -26,7 +26,8 @@
 //! `Get*`, `List*`, `Describe*`, `AssumeRole`, REST `GET`) reach moto, then holds its answer
 //! and every later request: AWS has done the work and the client does not know it. The test
 //! kills the client while it is frozen, the worst moment for a crash, then calls
-//! [`Proxy::thaw`].
+//! [`Proxy::thaw`]. [`Proxy::freeze`] holds every request from now on ([`Proxy::held`]
+//! counts them): a run that is reading AWS waits there while the test interrupts it.
 //!
 //! Latency: [`Proxy::set_latency`] holds every request for a fixed delay once it has been
 //! read, before it is answered (forwarded to moto, or answered with an injected fault), as a
@@ -133,6 +134,8 @@ struct Shared {
     secrets: BTreeSet<String>,
     /// Delay added to every request before it is answered.
     latency: Duration,
+    /// Requests waiting while the proxy is frozen.
+    held: usize,
 }
 
 /// The fault the proxy injected, if any, for a request.
@@ -271,6 +274,17 @@ impl Proxy {
         let mut shared = self.lock();
         shared.writes = 0;
         shared.freeze_after = Some(writes);
+    }
+
+    /// Freeze now: every request from now on is held, unanswered, until [`Proxy::thaw`] (a
+    /// client that is reading AWS waits there).
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    /// How many requests are being held by a freeze now.
+    pub fn held(&self) -> usize {
+        self.lock().held
     }
 
     /// Whether the proxy is frozen, holding answers.
@@ -579,8 +593,12 @@ async fn serve(
             tokio::time::sleep(latency).await;
         }
 
-        // While frozen, nothing goes on (the client is about to be killed).
-        let _ = frozen.subscribe().wait_for(|f| !*f).await;
+        // While frozen, nothing goes on (the client is about to be killed or interrupted).
+        if *frozen.borrow() {
+            lock(&shared).held += 1;
+            let _ = frozen.subscribe().wait_for(|f| !*f).await;
+            lock(&shared).held -= 1;
+        }
         let mut call = classify(&request, &body);
         call.received = received;
         let denied = call.action == "AssumeRole"

@@ -6,6 +6,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -186,6 +187,43 @@ impl Running {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// What the process wrote to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        so_far(&self.stderr)
+    }
+
+    /// Waits until the process has written `needle` to stderr (an error, with what it wrote,
+    /// if it exits or `timeout` passes first).
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.stderr_so_far();
+            if text.contains(needle) {
+                return Ok(());
+            }
+            if self.exited() || Instant::now() >= deadline {
+                return Err(format!(
+                    "eksmgr {} never wrote {needle:?} to stderr; it wrote:\n{text}",
+                    self.shown
+                ));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends `signal` (a name such as `INT` or `TERM`) to the process.
+    pub fn signal(&self, signal: &str) -> Result<(), String> {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .map_err(|e| format!("cannot run kill -{signal}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -{signal} {} failed: {status}", self.pid()))
+        }
+    }
+
     /// Kills the process with SIGKILL (no handler runs, nothing is flushed) and collects it.
     pub fn kill(mut self) -> Result<Output, String> {
         let _ = self.child.kill();
@@ -213,24 +251,46 @@ impl Running {
     }
 }
 
-type Drain = Option<thread::JoinHandle<Vec<u8>>>;
+/// What a pipe gave so far, and the thread reading it.
+type Drain = Option<(Arc<Mutex<Vec<u8>>>, thread::JoinHandle<()>)>;
 
-/// Read a child's pipe to the end on a thread, so neither pipe can fill up and block it.
+/// Read a child's pipe to the end on a thread, so neither pipe can fill up and block it;
+/// what was read so far can be looked at while the child runs.
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
     pipe.map(|mut pipe| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            buf
-        })
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let reader = thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&chunk[..n]);
+            }
+        });
+        (seen, reader)
     })
 }
 
-fn join_drain(handle: Drain) -> String {
+fn so_far(handle: &Drain) -> String {
     handle
-        .and_then(|h| h.join().ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .as_ref()
+        .map(|(seen, _)| {
+            String::from_utf8_lossy(&seen.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        })
         .unwrap_or_default()
+}
+
+fn join_drain(handle: Drain) -> String {
+    let Some((seen, reader)) = handle else {
+        return String::new();
+    };
+    let _ = reader.join();
+    let bytes = seen.lock().unwrap_or_else(|e| e.into_inner());
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Result<ExitStatus, String> {

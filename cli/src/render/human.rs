@@ -388,14 +388,20 @@ pub fn event(e: &ApplyEvent, s: Styler) -> String {
         } => {
             format!("{address}: {} ({reason})", s.yellow("Skipped"))
         }
+        ApplyEvent::StateFailed { error } => format!(
+            "{} steps can no longer be recorded in state: {error}\n  Starting no new operations; the ones under way finish and are kept in memory to be saved at the end.",
+            s.red("Error:")
+        ),
     }
 }
 
-/// The closing lines of an apply.
+/// The closing lines of an apply. Adopted and forgotten resources are counted apart from
+/// the ones changed in AWS (shown only when there are any, as Terraform shows "imported").
 pub fn outcome(o: &ApplyOutcome, verb: &str, s: Styler) -> String {
     let mut added = 0;
     let mut changed = 0;
     let mut destroyed = 0;
+    let mut forgotten = 0;
     for (_, a) in &o.completed {
         match a {
             Action::Create => added += 1,
@@ -405,36 +411,72 @@ pub fn outcome(o: &ApplyOutcome, verb: &str, s: Styler) -> String {
                 destroyed += 1
             }
             Action::Delete => destroyed += 1,
-            Action::Forget | Action::NoOp => {}
+            Action::Forget => forgotten += 1,
+            Action::NoOp => {}
+        }
+    }
+    let mut counts = format!("{added} added, {changed} changed, {destroyed} destroyed");
+    for (n, what) in [(o.adopted.len(), "adopted"), (forgotten, "forgotten")] {
+        if n > 0 {
+            let _ = write!(counts, ", {n} {what}");
         }
     }
     let mut out = String::new();
     if o.is_success() {
         let _ = writeln!(
             out,
-            "{} Resources: {added} added, {changed} changed, {destroyed} destroyed.",
+            "{} Resources: {counts}.",
             s.green(&format!("{verb} complete!"))
         );
-    } else {
+        return out;
+    }
+    let _ = write!(
+        out,
+        "{} Resources: {counts}; {} failed, {} not started",
+        s.red(&format!("{verb} incomplete.")),
+        o.failed.len(),
+        o.skipped.len()
+    );
+    if !o.abandoned.is_empty() {
+        let _ = write!(out, ", {} left running", o.abandoned.len());
+    }
+    let _ = writeln!(out, ".");
+    for (a, e) in &o.failed {
+        let _ = writeln!(out, "\n{} {a}\n  {e}", s.red("Error:"));
+    }
+    if let Some(e) = &o.state_error {
         let _ = writeln!(
             out,
-            "{} Resources: {added} added, {changed} changed, {destroyed} destroyed; {} failed, {} not started.",
-            s.red(&format!("{verb} incomplete.")),
-            o.failed.len(),
-            o.skipped.len()
+            "\n{} a step could not be recorded in state, so no new operation was started: {e}",
+            s.red("Error:")
         );
-        for (a, e) in &o.failed {
-            let _ = writeln!(out, "\n{} {a}\n  {e}", s.red("Error:"));
-        }
-        if let Some(e) = &o.state_error {
-            let _ = writeln!(out, "\n{} saving state failed: {e}", s.red("Error:"));
-        }
-        if o.interrupted {
-            let _ = writeln!(
-                out,
-                "\nThe run was interrupted; what completed is recorded in state. Run apply again to finish."
-            );
+    }
+    if !o.abandoned.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nLeft running in AWS when the run stopped waiting for them (each has an intent in the state; the next plan adopts what it made):"
+        );
+        for (a, action) in &o.abandoned {
+            let _ = writeln!(out, "  - {a} ({})", action_name(*action));
         }
     }
+    if o.interrupted {
+        let _ = writeln!(
+            out,
+            "\nThe run was interrupted; what completed is recorded in state. Run `eksmgr apply` again to finish."
+        );
+    }
     out
+}
+
+/// How an operation is named in messages.
+pub fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Replace => "replace",
+        Action::Delete => "delete",
+        Action::Forget => "forget",
+        Action::NoOp => "adopt",
+    }
 }
