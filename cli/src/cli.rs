@@ -172,6 +172,48 @@ pub enum GraphFormat {
     Mermaid,
 }
 
+/// Waiting for the state lock.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct LockTimeout {
+    /// How long to wait for the state lock when another run holds it (e.g. `30s`, `5m`,
+    /// `1m30s`), instead of failing at once; Terraform users may write `-lock-timeout=30s`.
+    #[arg(long = "lock-timeout", value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
+    pub lock_timeout: std::time::Duration,
+}
+
+/// A duration such as `30s`, `5m`, `1h`, `1m30s` or `500ms` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let bad = || format!("`{text}` is not a duration: write e.g. 30s, 5m, 1m30s or 500ms");
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit..];
+    }
+    Ok(total)
+}
+
 /// Opt-ins for destructive changes.
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct OptIns {
@@ -189,6 +231,14 @@ pub struct PlanArgs {
     /// Opt-ins.
     #[command(flatten)]
     pub opt_ins: OptIns,
+    /// Take the state lock while planning (the default). `--lock=false` plans without it,
+    /// where the lock cannot be created (a read-only checkout, a review bot); a plan changes
+    /// nothing, but it may read a state another run is writing. Not offered for apply.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub lock: bool,
+    /// Waiting for the lock.
+    #[command(flatten)]
+    pub lock_timeout: LockTimeout,
     /// Also save the complete plan to FILE (mode 0600), for `eksmgr apply FILE`.
     #[arg(long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -259,6 +309,9 @@ pub struct ApplyArgs {
     /// Opt-ins.
     #[command(flatten)]
     pub opt_ins: OptIns,
+    /// Waiting for the lock.
+    #[command(flatten)]
+    pub lock_timeout: LockTimeout,
     /// Only this resource and what it depends on; for destroy, what depends on it
     /// (repeatable).
     #[arg(long = "target", value_name = "ADDRESS")]
@@ -398,6 +451,23 @@ impl Cli {
     }
 }
 
+/// The command line with Terraform's single-dash spellings of the lock options (`-lock=false`,
+/// `-lock-timeout=30s`) written as eksmgr's (`--lock=false`, `--lock-timeout=30s`).
+pub fn terraform_spellings(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    args.into_iter()
+        .map(|a| match a.to_str() {
+            Some(t)
+                if t == "-lock" || t.starts_with("-lock=") || t.starts_with("-lock-timeout") =>
+            {
+                format!("-{t}").into()
+            }
+            _ => a,
+        })
+        .collect()
+}
+
 /// The concurrency limits of `--parallelism` and `--account-parallelism`.
 pub fn limits(
     parallelism: u16,
@@ -407,5 +477,43 @@ pub fn limits(
     match account_parallelism {
         Some(n) => Limits::new(parallelism.into(), n.into()),
         None => Limits::with_default_per_account(parallelism.into()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn durations_read_as_terraform_writes_them() {
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        for bad in ["", "s", "5x", "m5", "1.5s", "-1s"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains("is not a duration"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn terraform_single_dash_lock_options_are_understood() {
+        let args = terraform_spellings(
+            ["eksmgr", "plan", "-lock=false", "-lock-timeout=30s", "-v"].map(Into::into),
+        );
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Plan(plan) = cli.command else {
+            panic!("not a plan: {cli:?}");
+        };
+        assert!(!plan.lock);
+        assert_eq!(plan.lock_timeout.lock_timeout, Duration::from_secs(30));
+        // Apply has no --lock: it always takes the lock.
+        let apply = Cli::try_parse_from(["eksmgr", "apply", "--lock=false"]);
+        assert!(apply.is_err());
     }
 }

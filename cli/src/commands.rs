@@ -231,7 +231,16 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
 
 async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     let loaded = context::load(cli)?;
-    let lock = loaded.store.lock("eksmgr plan").await?;
+    let lock = if args.lock {
+        Some(
+            loaded
+                .store
+                .lock_within("eksmgr plan", args.lock_timeout.lock_timeout)
+                .await?,
+        )
+    } else {
+        None
+    };
     let state = loaded.store.load().await?;
     let planned = context::plan(
         &loaded,
@@ -243,7 +252,9 @@ async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
         &cli.caller(),
     )
     .await?;
-    lock.release().await?;
+    if let Some(lock) = lock {
+        lock.release().await?;
+    }
     let (plan, identity) = (planned.plan, planned.identity);
     if args.refresh_only {
         let view = drift_only(&plan);
@@ -320,7 +331,10 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     } else {
         "eksmgr apply"
     };
-    let lock = loaded.store.lock(command).await?;
+    let lock = loaded
+        .store
+        .lock_within(command, args.lock_timeout.lock_timeout)
+        .await?;
     let mut state = loaded.store.load().await?;
     let planned = context::plan(
         &loaded,
@@ -464,7 +478,10 @@ fn read_saved_plan(file: &Path) -> Result<SavedPlan> {
 async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Result<u8> {
     let saved = read_saved_plan(file)?;
     let loaded = context::load(cli)?;
-    let lock = loaded.store.lock("eksmgr apply PLAN_FILE").await?;
+    let lock = loaded
+        .store
+        .lock_within("eksmgr apply PLAN_FILE", args.lock_timeout.lock_timeout)
+        .await?;
     let mut state = loaded.store.load().await?;
     // A plan made before any state existed belongs to the state its apply starts.
     if !loaded.store.exists() && state.serial == 0 && saved.plan.state_serial == 0 {

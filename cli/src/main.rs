@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_from(cli::terraform_spellings(std::env::args_os()));
     let color = set_up_output(&args);
     init_logging(&args);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

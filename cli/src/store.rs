@@ -170,6 +170,38 @@ impl Store {
         }
     }
 
+    /// Takes the lock for `command`, waiting up to `timeout` while another run holds it (as
+    /// Terraform's `-lock-timeout` does: polling, with a growing pause, and saying once who
+    /// is waited for).
+    pub async fn lock_within(&self, command: &str, timeout: std::time::Duration) -> Result<Lock> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = std::time::Duration::from_millis(250);
+        let mut said = false;
+        loop {
+            let err = match self.lock(command).await {
+                Ok(lock) => return Ok(lock),
+                Err(e) => e,
+            };
+            let now = std::time::Instant::now();
+            let held = matches!(
+                err.downcast_ref::<StateError>(),
+                Some(StateError::Locked { .. })
+            );
+            if !held || now >= deadline {
+                return Err(err);
+            }
+            if !said {
+                said = true;
+                crate::progress::output().info(format_args!(
+                    "Waiting up to {}s for the state lock: {err}",
+                    timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+        }
+    }
+
     /// Removes the lock whose id is `lock_id`, returning who held it.
     pub async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo> {
         match self {
