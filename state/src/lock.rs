@@ -368,11 +368,30 @@ fn hostname() -> String {
         .unwrap_or_else(|| UNKNOWN.to_owned())
 }
 
+/// Who runs this process: the name the OS user database (`getpwuid`, as `id -un` does) gives
+/// the real user id, which holds in cron jobs, containers and CI runners that set no `$USER`;
+/// then `$USER` and `$LOGNAME`; else the numeric id.
 fn username() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| UNKNOWN.to_owned())
+    let uid = uzers::get_current_uid();
+    username_from(
+        uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned()),
+        |name| std::env::var(name).ok(),
+        uid,
+    )
+}
+
+fn username_from(
+    database: Option<String>,
+    env: impl Fn(&str) -> Option<String>,
+    uid: u32,
+) -> String {
+    database
+        .into_iter()
+        .chain(env("USER"))
+        .chain(env("LOGNAME"))
+        .map(|u| u.trim().to_owned())
+        .find(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// Whether process `pid` exists on this host. Where `/proc` is not available
@@ -388,6 +407,36 @@ fn pid_alive(pid: u32) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_comes_from_the_os_user_database_before_the_environment() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            username_from(Some("deploy".into()), env(&[("USER", "alice")]), 1000),
+            "deploy"
+        );
+        assert_eq!(
+            username_from(None, env(&[("USER", ""), ("LOGNAME", "bob")]), 1000),
+            "bob"
+        );
+        assert_eq!(username_from(None, env(&[]), 1000), "uid 1000");
+        // This process's user, as the OS names it.
+        let id = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        assert_eq!(
+            username(),
+            String::from_utf8_lossy(&id.stdout).trim(),
+            "as `id -un` says"
+        );
+    }
 
     #[test]
     fn pid_checks() {

@@ -2,7 +2,8 @@
 //! lock (its AWS calls held by the test proxy), `plan --lock=false` plans without touching
 //! the lock or writing anything beside the state (so it works in a read-only checkout),
 //! `plan -lock-timeout=1s` (Terraform's spelling) waits and then fails naming the holder, and
-//! `plan --lock-timeout=2m` waits until the apply is done and then plans.
+//! `plan --lock-timeout=2m` waits until the apply is done and then plans. The lock names the
+//! apply's user as the OS user database does, also when `$USER` is not set.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -42,7 +43,11 @@ fn plan_without_the_lock_and_plans_that_wait_for_it() -> R {
         ))?;
     // An apply that holds the lock: its AWS calls wait at the proxy.
     let proxy = Proxy::start(estate.moto.endpoint())?;
-    let slow = Eksmgr::new(estate.dir.path(), proxy.endpoint())?.timeout(TIMEOUT);
+    // Run as from cron or a CI runner: no $USER.
+    let slow = Eksmgr::new(estate.dir.path(), proxy.endpoint())?
+        .timeout(TIMEOUT)
+        .env("USER", "")
+        .env("LOGNAME", "");
     proxy.freeze();
     let mut apply = slow.spawn(&["apply", "--auto-approve"])?;
     let deadline = Instant::now() + TIMEOUT;
@@ -54,6 +59,15 @@ fn plan_without_the_lock_and_plans_that_wait_for_it() -> R {
     }
     let lock = estate.dir.path().join("eksmgr.state.json.lock");
     let held = std::fs::read_to_string(&lock).map_err(err("read the apply's lock"))?;
+    let holder: serde_json::Value = serde_json::from_str(&held).map_err(err("parse the lock"))?;
+    let id = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .map_err(err("id -un"))?;
+    let me = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+    ensure(holder["user"] == me.as_str(), || {
+        format!("the lock names the user {me:?} from the OS user database: {held}")
+    })?;
 
     // Without the lock: a full plan, and nothing in the directory created or changed.
     let before = listing(estate.dir.path())?;

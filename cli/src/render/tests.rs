@@ -200,3 +200,34 @@ fn markdown_plan_stays_within_the_limit_and_says_what_it_left_out() {
         "{shown} + {listed}"
     );
 }
+
+#[test]
+fn apply_summaries_count_adoptions_and_list_what_was_left_running() {
+    use eksmgr_engine::apply::ApplyOutcome;
+    use eksmgr_engine::plan::Action;
+    let address = |name: &str| {
+        let mut a = role("x").address.clone();
+        a.name = name.into();
+        a
+    };
+    let adopted = ApplyOutcome {
+        completed: vec![(address("a"), Action::NoOp), (address("b"), Action::Update)],
+        adopted: vec![address("a"), address("b")],
+        ..Default::default()
+    };
+    insta::assert_snapshot!(
+        "apply_outcome_adopted",
+        human::outcome(&adopted, "Apply", Styler::new(false))
+    );
+    let abandoned = ApplyOutcome {
+        completed: vec![(address("a"), Action::Create)],
+        abandoned: vec![(address("b"), Action::Create)],
+        skipped: vec![(address("c"), "not started: the run was interrupted".into())],
+        interrupted: true,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(
+        "apply_outcome_abandoned",
+        human::outcome(&abandoned, "Apply", Styler::new(false))
+    );
+}
