@@ -251,6 +251,7 @@ impl StateFile {
             format_version: lazy.format_version,
             lineage: lazy.lineage,
             serial: lazy.serial,
+            estate: lazy.estate,
             intents: lazy.intents,
         };
         raw.into_state()
@@ -495,6 +496,10 @@ fn write_state_json(state: &State, parallel_min: usize, out: &mut dyn Write) -> 
     serde_json::to_writer(&mut *out, &state.lineage)?;
     out.write_all(b",\n  \"serial\": ")?;
     serde_json::to_writer(&mut *out, &state.serial)?;
+    if let Some(estate) = &state.estate {
+        out.write_all(b",\n  \"estate\": ")?;
+        serde_json::to_writer(&mut *out, estate)?;
+    }
     out.write_all(b",\n  \"resources\": [")?;
     let write_part = |part: &[&ResourceRecord], first: bool, buf: &mut Vec<u8>| {
         buf.clear();
@@ -644,6 +649,7 @@ fn layout_state(header: &str, rest: &str, records: Vec<ResourceRecord>) -> Optio
         format_version: lazy.format_version,
         lineage: lazy.lineage,
         serial: lazy.serial,
+        estate: lazy.estate,
         resources: records,
         intents: lazy.intents,
     })

@@ -25,4 +25,4 @@ pub use error::StateError;
 pub use file::{StateFile, write_private_atomically};
 pub use journal::{Intent, Journal, JournalEntry, Replayed};
 pub use lock::{LockGuard, LockInfo, StateLock, check_lock_id, force_unlock};
-pub use record::{ResourceRecord, STATE_FORMAT_VERSION, State};
+pub use record::{Estate, ResourceRecord, STATE_FORMAT_VERSION, State};

@@ -51,6 +51,26 @@ impl ResourceRecord {
     }
 }
 
+/// The estate a state belongs to: the organization's management account and the EKS OU,
+/// recorded at the first apply, so that a state is never used for another estate by mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Estate {
+    /// The organization's management account.
+    pub management_account_id: String,
+    /// The EKS organizational unit.
+    pub eks_ou_id: String,
+}
+
+impl std::fmt::Display for Estate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "management account {}, EKS OU {}",
+            self.management_account_id, self.eks_ou_id
+        )
+    }
+}
+
 /// The whole persisted state of one eksmgr estate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawState")]
@@ -62,6 +82,10 @@ pub struct State {
     pub lineage: String,
     /// Incremented on every save.
     pub serial: u64,
+    /// The estate this state belongs to (none before its first apply, or in a state written
+    /// by an eksmgr that did not record it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estate: Option<Estate>,
     /// The managed resources, by address.
     #[serde(serialize_with = "serialize_records")]
     pub resources: BTreeMap<ResourceAddress, ResourceRecord>,
@@ -87,6 +111,7 @@ impl State {
             version: STATE_FORMAT_VERSION,
             lineage: uuid::Uuid::new_v4().to_string(),
             serial: 0,
+            estate: None,
             resources: BTreeMap::new(),
             intents: BTreeMap::new(),
         }
@@ -144,6 +169,8 @@ pub(crate) struct LazyState<'a> {
     pub(crate) format_version: u32,
     pub(crate) lineage: String,
     pub(crate) serial: u64,
+    #[serde(default)]
+    pub(crate) estate: Option<Estate>,
     #[serde(default, borrow)]
     pub(crate) resources: Vec<&'a RawValue>,
     #[serde(default)]
@@ -156,6 +183,8 @@ pub(crate) struct RawState {
     pub(crate) format_version: u32,
     pub(crate) lineage: String,
     pub(crate) serial: u64,
+    #[serde(default)]
+    pub(crate) estate: Option<Estate>,
     #[serde(default)]
     pub(crate) resources: Vec<ResourceRecord>,
     #[serde(default)]
@@ -184,6 +213,7 @@ impl RawState {
             version: self.format_version,
             lineage: self.lineage,
             serial: self.serial,
+            estate: self.estate,
             resources,
             intents: self
                 .intents
