@@ -551,10 +551,11 @@ async fn execute(
     let mut interrupts = Interrupts::new()?;
     tokio::spawn(async move {
         if interrupts.next().await {
+            // Cancelled before it is said: once the line is out, nothing new starts.
+            cancel.store(true, Ordering::SeqCst);
             out.println(
                 "\nInterrupt received: finishing the operations under way, starting no new ones (press Ctrl-C again to stop at once)."
             );
-            cancel.store(true, Ordering::SeqCst);
             if interrupts.next().await {
                 out.println(
                     "Second interrupt: exiting now. The operations under way are recorded as intents in the state journal; the next plan looks them up and adopts what AWS made."

@@ -6,6 +6,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,10 @@ pub struct Output {
     pub stdout: String,
     /// Standard error (lossily decoded).
     pub stderr: String,
+    /// Standard output as written, byte for byte.
+    pub stdout_bytes: Vec<u8>,
+    /// Standard error as written, byte for byte.
+    pub stderr_bytes: Vec<u8>,
 }
 
 impl Output {
@@ -186,6 +191,27 @@ impl Running {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// What the process wrote on stderr so far (lossily decoded).
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.so_far()).into_owned()
+    }
+
+    /// Waits until the process has written `needle` on stderr: `Ok(true)` when it has, `Ok(false)`
+    /// when it exited or `timeout` passed without writing it.
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> Result<bool, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stderr_so_far().contains(needle) {
+                return Ok(true);
+            }
+            // Read once more after the exit: the last lines may have come with it.
+            if self.exited() || Instant::now() >= deadline {
+                return Ok(self.stderr_so_far().contains(needle));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Kills the process with SIGKILL (no handler runs, nothing is flushed) and collects it.
     pub fn kill(mut self) -> Result<Output, String> {
         let _ = self.child.kill();
@@ -204,33 +230,64 @@ impl Running {
     }
 
     fn output(self, status: ExitStatus) -> Output {
+        let stdout_bytes = self.stdout.finish();
+        let stderr_bytes = self.stderr.finish();
         Output {
             status,
             code: status.code(),
-            stdout: join_drain(self.stdout),
-            stderr: join_drain(self.stderr),
+            stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr_bytes).into_owned(),
+            stdout_bytes,
+            stderr_bytes,
         }
     }
 }
 
-type Drain = Option<thread::JoinHandle<Vec<u8>>>;
-
-/// Read a child's pipe to the end on a thread, so neither pipe can fill up and block it.
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
-    pipe.map(|mut pipe| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            buf
-        })
-    })
+/// A child's pipe read to the end on a thread, so neither pipe can fill up and block it; what
+/// was read so far can be looked at while the child runs.
+struct Drain {
+    read: Arc<Mutex<Vec<u8>>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
-fn join_drain(handle: Drain) -> String {
-    handle
-        .and_then(|h| h.join().ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
+impl Drain {
+    /// The bytes read so far.
+    fn so_far(&self) -> Vec<u8> {
+        self.read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits for the pipe to close; every byte read.
+    fn finish(mut self) -> Vec<u8> {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        std::mem::take(&mut *self.read.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
+    let read = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&read);
+    let thread = pipe.map(|mut pipe| {
+        thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => sink
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        })
+    });
+    Drain { read, thread }
 }
 
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Result<ExitStatus, String> {

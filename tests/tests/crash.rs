@@ -454,10 +454,60 @@ async fn apply_killed_at_any_point_converges_with_no_duplicate_and_no_orphan() -
     Ok(())
 }
 
+/// The line an apply prints on its first interrupt.
+const INTERRUPTED: &str = "Interrupt received";
+/// Why an operation an interrupted apply left out was not started.
+const NOT_STARTED: &str = "not started: the run was interrupted";
+
+/// The apply's event lines on stderr (`ADDRESS: Creating...`, `ADDRESS: Creation complete
+/// after 1s`, `ADDRESS: Error: ...`, `ADDRESS: Skipped: ...`), by kind: the addresses of the
+/// operations started, ended (completed or failed) and skipped with `reason`.
+#[derive(Debug, Default)]
+struct Events {
+    started: BTreeSet<String>,
+    ended: BTreeSet<String>,
+    skipped: BTreeMap<String, String>,
+}
+
+fn events(stderr: &str) -> Events {
+    const STARTED: [&str; 6] = [
+        "Creating...",
+        "Modifying...",
+        "Replacing...",
+        "Destroying...",
+        "Removing from state...",
+        "Adopting...",
+    ];
+    const ENDED: [&str; 7] = [
+        "Creation complete",
+        "Modifications complete",
+        "Replacement complete",
+        "Destruction complete",
+        "Removed from state",
+        "Adopted",
+        "Error:",
+    ];
+    let mut out = Events::default();
+    for line in stderr.lines() {
+        let Some((address, what)) = line.split_once(": ") else {
+            continue;
+        };
+        if STARTED.contains(&what) {
+            out.started.insert(address.to_owned());
+        } else if ENDED.iter().any(|e| what.starts_with(e)) {
+            out.ended.insert(address.to_owned());
+        } else if let Some(reason) = what.strip_prefix("Skipped") {
+            out.skipped.insert(address.to_owned(), reason.to_owned());
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
     let bench = Bench::start("eksmgr-e2e-sigterm-")?;
-    bench.fresh()?;
+    let seed = bench.fresh()?;
+    let baseline = inventory(bench.moto.endpoint(), &seed).await?;
     bench.proxy.freeze_after_writes(20);
     let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
     let deadline = Instant::now() + RUN_TIMEOUT;
@@ -472,19 +522,48 @@ async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
         .status()
         .map_err(err("kill -TERM"))?;
     ensure(kill.success(), || "kill -TERM failed".into())?;
-    // Let the signal land before the operations under way go on.
-    std::thread::sleep(Duration::from_millis(300));
+    // The interrupt is taken once eksmgr says so (it stops starting operations before it
+    // prints the line). Until the proxy thaws, no operation under way can complete, so none
+    // can make room for a new one: what started so far is all the run may ever start.
+    let said = running.wait_for_stderr(INTERRUPTED, RUN_TIMEOUT)?;
+    let before = events(&running.stderr_so_far());
     bench.proxy.thaw();
     let out = running.wait(RUN_TIMEOUT)?;
+    ensure(said, || {
+        format!("the apply never said it took the interrupt\n{out}")
+    })?;
+    let after = events(&out.stderr);
+
+    // Nothing new: the operations started are the ones under way when the interrupt came.
+    let new: Vec<&String> = after.started.difference(&before.started).collect();
+    ensure(new.is_empty(), || {
+        format!("operations started after the interrupt: {new:?}\n{out}")
+    })?;
+    // What ran finished: every operation started completed or failed.
+    let unfinished: Vec<&String> = after.started.difference(&after.ended).collect();
+    ensure(unfinished.is_empty(), || {
+        format!("operations started but never finished: {unfinished:?}\n{out}")
+    })?;
+    // The rest is reported not started, and there was a rest: else the test shows nothing.
+    let left_out: Vec<&String> = after
+        .skipped
+        .iter()
+        .filter(|(_, reason)| reason.contains(NOT_STARTED))
+        .map(|(address, _)| address)
+        .collect();
+    ensure(!left_out.is_empty(), || {
+        format!("the interrupted apply left nothing out: the interrupt came too late\n{out}")
+    })?;
+    ensure(left_out.iter().all(|a| !after.started.contains(*a)), || {
+        format!("an operation is both started and not started\n{out}")
+    })?;
     ensure(out.code == Some(1), || {
         format!("an interrupted apply exits 1\n{out}")
     })?;
-    ensure(out.stderr.contains("Interrupt received"), || {
-        format!("{out}")
+    ensure(out.stdout.contains("The run was interrupted"), || {
+        format!("the outcome says the run was interrupted\n{out}")
     })?;
-    ensure(out.to_string().contains("the run was interrupted"), || {
-        format!("{out}")
-    })?;
+
     let dir = bench.dir.path();
     ensure(!dir.join("eksmgr.state.json.journal").exists(), || {
         "the journal was not compacted after the interrupt".into()
@@ -492,17 +571,53 @@ async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
     ensure(!dir.join("eksmgr.state.json.lock").exists(), || {
         "the lock was not released after the interrupt".into()
     })?;
-    let state: serde_json::Value =
-        serde_json::from_str(&bench.read("eksmgr.state.json")).map_err(err("parse state"))?;
-    let recorded = state["resources"].as_array().map_or(0, Vec::len);
-    ensure(recorded > 0, || {
+    // State holds what completed and nothing else; AWS holds nothing state does not (the
+    // spoke admin roles aside: the StackSet makes them, they are not resources of their own).
+    let text = bench.read("eksmgr.state.json");
+    let state: serde_json::Value = serde_json::from_str(&text).map_err(err("parse state"))?;
+    let recorded: BTreeSet<String> = state["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["address"].as_str().map(str::to_owned))
+        .collect();
+    ensure(!recorded.is_empty(), || {
         "nothing was recorded before the interrupt".into()
     })?;
+    let not_recorded: Vec<&String> = left_out
+        .iter()
+        .copied()
+        .filter(|a| recorded.contains(*a))
+        .collect();
+    ensure(not_recorded.is_empty(), || {
+        format!("operations not started are in state: {not_recorded:?}")
+    })?;
+    let made = added(&baseline, &inventory(bench.moto.endpoint(), &seed).await?);
+    let stack_set_made: BTreeSet<(String, String, String)> = seed
+        .spoke_account_ids
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            (
+                "iam_role".to_owned(),
+                format!("spoke-{i}"),
+                "EKSManagerAdmin".to_owned(),
+            )
+        })
+        .collect();
+    let lost = orphans(&made, &state_ids(&text, &seed)?, &stack_set_made);
+    ensure(lost.is_empty(), || {
+        format!("resources in AWS that state does not hold after the interrupt: {lost:#?}")
+    })?;
+
     // The next apply finishes the rest; then nothing is left to do.
     bench.expect(&["apply", "--auto-approve"], 0)?;
     bench.expect(&["plan", "--detailed-exitcode"], 0)?;
     eprintln!(
-        "sigterm: {recorded} resources recorded before the interrupted apply stopped; the next apply finished the rest"
+        "sigterm: {} operations started before the interrupt, all finished ({} resources recorded in state), none started after it, {} reported not started; the next apply finished the rest",
+        after.started.len(),
+        recorded.len(),
+        left_out.len()
     );
     Ok(())
 }
