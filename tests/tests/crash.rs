@@ -11,8 +11,10 @@
 //!   finish and are recorded, the journal is compacted, the lock released; the next apply
 //!   finishes the rest.
 //! * Throttling and 5xx answers injected on a share of requests: apply and plan still succeed.
-//! * No secret (the keys moto hands out, the test's static keys) is in the state, its journal,
-//!   a saved plan or any output.
+//! * No secret (the keys moto hands out, the test's static secret key) is in the state, its
+//!   journal, a saved plan or any output, with logs at every verbosity (none, `-v`, `-vv`,
+//!   `-vvv`); files and outputs are searched byte for byte, and a file that cannot be read
+//!   fails the check.
 //!
 //! `EKSMGR_CRASH_POINTS` sets how many kill points are tried (`all`: after every write call);
 //! the default is a spread of 8. The harness prints what it tried on stderr.
@@ -24,7 +26,7 @@ use aws_config::SdkConfig;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
 use eksmgr_e2e::example::example_config;
 use eksmgr_e2e::proxy::Proxy;
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, TEST_SECRET_ACCESS_KEY, assume, sdk_config};
+use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, sdk_config};
 use tempfile::TempDir;
 
 type R<T> = Result<T, String>;
@@ -657,25 +659,70 @@ async fn throttling_and_server_errors_are_retried() -> R<()> {
     Ok(())
 }
 
+/// The secret access key eksmgr is given in the secrets test (moto takes any).
+const STATIC_SECRET: &str = "eksmgr-e2e-static-secret-8c1f0b7e";
+
+/// The verbosities a run's logs are checked at: none, `-v`, `-vv`, `-vvv` (eksmgr's crates at
+/// trace and the AWS SDK's at debug: every request the SDK sends is logged).
+const VERBOSITIES: [&[&str]; 4] = [&[], &["-v"], &["-vv"], &["-vvv"]];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_state_plans_or_output() -> R<()> {
-    let bench = Bench::start("eksmgr-e2e-secrets-")?;
+    let mut bench = Bench::start("eksmgr-e2e-secrets-")?;
+    // The flags alone set what is logged. The static secret key is one of its own, found
+    // wherever it appears (the harness's, `testing`, is the access key id too, which the logs
+    // may show).
+    bench.eksmgr = bench
+        .eksmgr
+        .clone()
+        .env("RUST_LOG", "")
+        .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET);
     bench.fresh()?;
-    let mut outputs = Vec::new();
-    let mut record = |args: &[&str], out: Output| {
-        outputs.push((args.join(" "), format!("{}{}", out.stdout, out.stderr)));
+    // What every run wrote on stdout and stderr, byte for byte, by what was run.
+    let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut record = |what: String, out: &Output| {
+        let mut bytes = out.stdout_bytes.clone();
+        bytes.extend_from_slice(&out.stderr_bytes);
+        outputs.push((what, bytes));
     };
-    for args in [vec!["plan", "--out", "saved.plan"], vec!["plan", "--json"]] {
-        record(&args, bench.expect(&args, 0)?);
+    // Each kind of run at each verbosity: the logs say most at -vvv.
+    for verbosity in VERBOSITIES {
+        for args in [
+            &["plan", "--out", "saved.plan"][..],
+            &["plan", "--json"],
+            &["plan", "--format", "markdown"],
+        ] {
+            let args: Vec<&str> = verbosity.iter().chain(args).copied().collect();
+            let out = bench.expect(&args, 0)?;
+            // The logs are there to be checked: each flag's most verbose level shows.
+            let levels: &[&str] = match verbosity.len() {
+                0 => &[],
+                1 => &[" INFO eksmgr"],
+                2 => &[" DEBUG eksmgr"],
+                _ => &[" TRACE eksmgr", " DEBUG aws_"],
+            };
+            for level in levels {
+                ensure(contains(&out.stderr_bytes, level.as_bytes()), || {
+                    format!("eksmgr {} logs no{level} line\n{out}", args.join(" "))
+                })?;
+            }
+            record(args.join(" "), &out);
+        }
     }
     // An apply killed half-way leaves its journal, its lock and an open intent behind.
     bench.proxy.freeze_after_writes(10);
-    let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
-    while !bench.proxy.frozen() && !running.exited() {
+    let mut running = bench.eksmgr.spawn(&["-vvv", "apply", "--auto-approve"])?;
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while !bench.proxy.frozen() && !running.exited() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    record(&["apply (killed)"], running.kill()?);
+    let was_frozen = bench.proxy.frozen();
+    let killed = running.kill()?;
     bench.proxy.thaw();
+    ensure(was_frozen, || {
+        format!("the apply ended before its 10th write\n{killed}")
+    })?;
+    record("-vvv apply (killed)".to_owned(), &killed);
     let mut files = work_files(&bench)?;
     ensure(files.iter().any(|(n, _)| n.ends_with(".journal")), || {
         format!(
@@ -683,10 +730,34 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
             files.iter().map(|f| &f.0).collect::<Vec<_>>()
         )
     })?;
-    let (again, _) = bench.recover()?;
-    record(&["apply (recovery)"], again);
-    for args in [vec!["plan", "--format", "markdown"], vec!["state", "list"]] {
-        record(&args, bench.expect(&args, 0)?);
+    // The recovery: unlock (the lock is stale) and apply again, with every log.
+    let stale = bench.run(&["-vvv", "apply", "--auto-approve"])?;
+    record("-vvv apply (after the crash)".to_owned(), &stale);
+    let id = stale
+        .stderr
+        .split("eksmgr unlock ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .ok_or_else(|| format!("the stale-lock message names no lock id\n{stale}"))?;
+    record(
+        "-vvv unlock".to_owned(),
+        &bench.expect(&["-vvv", "unlock", id], 0)?,
+    );
+    for verbosity in VERBOSITIES {
+        let apply: Vec<&str> = verbosity
+            .iter()
+            .chain(&["apply", "--auto-approve"])
+            .copied()
+            .collect();
+        let out = bench.expect(&apply, 0)?;
+        record(apply.join(" "), &out);
+        let list: Vec<&str> = verbosity
+            .iter()
+            .chain(&["state", "list"])
+            .copied()
+            .collect();
+        let out = bench.expect(&list, 0)?;
+        record(list.join(" "), &out);
     }
     files.extend(work_files(&bench)?);
 
@@ -694,21 +765,20 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
     ensure(!secrets.is_empty(), || {
         "moto handed out no credentials?".to_string()
     })?;
-    let mut needles: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    needles.push(TEST_SECRET_ACCESS_KEY);
-    for (what, text) in files.iter().chain(outputs.iter()) {
-        for needle in &needles {
-            // The static test secret is the word `testing`: only look for it as a value.
-            let hit = if *needle == TEST_SECRET_ACCESS_KEY {
-                text.contains("\"testing\"") || text.contains("=testing")
-            } else {
-                text.contains(needle)
-            };
-            ensure(!hit, || format!("a secret appears in {what}"))?;
+    let mut needles: Vec<&[u8]> = secrets.iter().map(String::as_bytes).collect();
+    needles.push(STATIC_SECRET.as_bytes());
+    for (what, bytes) in files.iter().chain(outputs.iter()) {
+        for needle in needles.iter().copied() {
+            ensure(!contains(bytes, needle), || {
+                format!(
+                    "a secret appears in {what}, in this line (the secret shown as <SECRET>):\n{}",
+                    line_with(bytes, needle)
+                )
+            })?;
         }
     }
     eprintln!(
-        "secrets: {} credentials handed out by STS, none in {} files or {} outputs",
+        "secrets: {} credentials handed out by STS, none in {} files or {} outputs (runs at no flag, -v, -vv and -vvv)",
         secrets.len(),
         files.len(),
         outputs.len()
@@ -716,28 +786,57 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
     Ok(())
 }
 
-/// Every file in the work directory with its text; state, journal, lock and plan files must
-/// be private (no access for group or others).
-fn work_files(bench: &Bench) -> R<Vec<(String, String)>> {
+/// Whether `needle` is somewhere in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The first line of `haystack` holding `needle`, with `needle` masked (lossily decoded).
+fn line_with(haystack: &[u8], needle: &[u8]) -> String {
+    haystack
+        .split(|b| *b == b'\n')
+        .find(|line| contains(line, needle))
+        .map(|line| {
+            String::from_utf8_lossy(line)
+                .replace(String::from_utf8_lossy(needle).as_ref(), "<SECRET>")
+        })
+        .unwrap_or_default()
+}
+
+/// Every file in the work directory (and below) with its bytes: one that cannot be read fails
+/// the check. State, journal, lock and plan files must be private (no access for group or
+/// others).
+fn work_files(bench: &Bench) -> R<Vec<(String, Vec<u8>)>> {
     use std::os::unix::fs::PermissionsExt;
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(bench.dir.path()).map_err(err("read work dir"))? {
-        let path = entry.map_err(err("read work dir"))?.path();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with("eksmgr.state.json") || name.ends_with(".plan") {
-            let mode = std::fs::metadata(&path)
-                .map_err(err("stat"))?
-                .permissions()
-                .mode();
-            ensure(mode & 0o077 == 0, || {
-                format!("{name} is mode {:o}", mode & 0o777)
-            })?;
+    let mut dirs = vec![bench.dir.path().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(err(format!("read directory {}", dir.display())))?;
+        for entry in entries {
+            let path = entry
+                .map_err(err(format!("read directory {}", dir.display())))?
+                .path();
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(err(format!("stat {}", path.display())))?;
+            if meta.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(err(format!("read {}", path.display())))?;
+            let name = path
+                .strip_prefix(bench.dir.path())
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with("eksmgr.state.json") || name.ends_with(".plan") {
+                let mode = meta.permissions().mode();
+                ensure(mode & 0o077 == 0, || {
+                    format!("{name} is mode {:o}", mode & 0o777)
+                })?;
+            }
+            files.push((name, bytes));
         }
-        files.push((name, text));
     }
     Ok(files)
 }
