@@ -456,9 +456,7 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
         state.lineage.clone_from(&saved.plan.state_lineage);
     }
     let (provider, discovery) =
-        eksmgr_providers::connect(&loaded.config, args.parallelism.into(), &cli.caller())
-            .await
-            .context("cannot find out who the caller is")?;
+        context::connect(&loaded, args.parallelism.into(), &cli.caller()).await?;
     let identity = context::identity(&loaded.config, &discovery);
     let stale = saved.staleness(&state, &loaded.digest, &identity);
     if !stale.is_empty() {
@@ -663,7 +661,7 @@ async fn import(cli: &Cli, address: &str, id: &str) -> Result<u8> {
     let lock = loaded.store.lock("eksmgr import").await?;
     let mut state = loaded.store.load().await?;
     let (provider, _, desired) = context::prepare(
-        &loaded.config,
+        &loaded,
         crate::cli::DEFAULT_PARALLELISM.into(),
         &cli.caller(),
     )

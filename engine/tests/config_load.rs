@@ -241,3 +241,38 @@ fn config_round_trips_through_serde() {
     let back: Config = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, c);
 }
+
+#[test]
+fn an_error_found_after_loading_points_at_the_value_in_the_file() {
+    let path = fixture("valid/full.toml");
+    let e = config::error_at(&path, &["organization", "eks_ou_id"], "no such OU");
+    // `eks_ou_id = "ou-ab12-cdef3456"` is line 9; the value starts at column 13.
+    assert_eq!((e.line, e.column), (9, 13), "{}", e.render());
+    let text = e.render();
+    assert!(
+        text.starts_with(&format!("{}:9:13: error: no such OU", path.display())),
+        "{text}"
+    );
+    assert!(text.contains("eks_ou_id = \"ou-ab12-cdef3456\""), "{text}");
+    assert!(
+        text.contains(&"^".repeat("\"ou-ab12-cdef3456\"".len())),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_error_after_loading_falls_back_to_the_table_or_the_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("eksmgr.toml");
+    // The key is gone since the file was loaded: the enclosing table.
+    std::fs::write(&path, "[organization]\nhome_region = \"eu-west-1\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = config::error_at(&path, &["organization", "eks_ou_id"], "no such OU");
+    assert_eq!(e.line, 1, "{}", e.render());
+    // Not TOML any more, or not there at all: the file as a whole.
+    std::fs::write(&path, "[organization\n").unwrap_or_else(|e| panic!("{e}"));
+    let e = config::error_at(&path, &["organization", "eks_ou_id"], "no such OU");
+    assert_eq!((e.line, e.message.as_str()), (0, "no such OU"));
+    let e = config::error_at(&dir.path().join("gone.toml"), &["organization"], "x");
+    assert_eq!(e.line, 0);
+}

@@ -72,6 +72,23 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// An error at the value `path` names (e.g. `["organization", "eks_ou_id"]`) in the
+/// configuration file at `file`, for a problem found after the file was loaded, such as AWS
+/// saying the value names nothing: the file is read again for the position, and the error is
+/// rendered as [`load`]'s are (`file:line:column`, the line, a caret under the value). A key
+/// no longer there points at its closest enclosing table; a file that cannot be read or parsed
+/// again gives an error about the whole file.
+pub fn error_at(file: &Path, path: &[&str], message: impl Into<String>) -> ConfigError {
+    let name = file.display().to_string();
+    let message = message.into();
+    let text = match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => return ConfigError::whole_file(&name, message),
+    };
+    parse::error_at_path(&text, &name, path, message.clone())
+        .unwrap_or_else(|| ConfigError::whole_file(&name, message))
+}
+
 /// Parses and validates configuration text; `file_name` is used in the error positions.
 pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     parse::parse(source, file_name)

@@ -130,6 +130,20 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     })
 }
 
+/// An error at the value `path` names in `text` (or, when it is absent, the closest enclosing
+/// table); `None` when `text` is not valid TOML.
+pub(super) fn error_at_path(
+    text: &str,
+    file: &str,
+    path: &[&str],
+    message: impl Into<String>,
+) -> Option<ConfigError> {
+    let root = DeTable::parse(text).ok()?;
+    let doc = Document::new(file, text, root);
+    let segs: Vec<Seg<'_>> = path.iter().map(|k| Seg::K(k)).collect();
+    Some(doc.error(&segs, message))
+}
+
 fn assemble(p: Parsed) -> Option<Config> {
     let mut hub = p.hub?;
     hub.ecr_repositories = p.ecr_repositories.into_iter().map(|(_, r)| r).collect();
