@@ -28,10 +28,15 @@ pub struct Loaded {
     pub store: Store,
 }
 
-/// Loads and validates the configuration; errors are rendered with file:line:column.
+/// Loads and validates the configuration; errors are rendered with file:line:column, and the
+/// warnings of a valid configuration (a region newer than this build) are printed on stderr
+/// the same way.
 pub fn load(cli: &Cli) -> Result<Loaded> {
     let config_path = cli.config.as_path();
-    let config = config::load(config_path)?;
+    let (config, warnings) = config::load_with_warnings(config_path)?;
+    for w in &warnings {
+        crate::progress::output().println(w.render_warning());
+    }
     let bytes = std::fs::read(config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
     let digest = eksmgr_engine::digest(&bytes);

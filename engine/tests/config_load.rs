@@ -276,3 +276,50 @@ fn an_error_after_loading_falls_back_to_the_table_or_the_file() {
     let e = config::error_at(&dir.path().join("gone.toml"), &["organization"], "x");
     assert_eq!(e.line, 0);
 }
+
+#[test]
+fn a_region_newer_than_this_build_is_a_warning_and_an_unknown_one_an_error() {
+    let config = |region: &str| {
+        format!(
+            "[organization]\neks_ou_id = \"ou-ab12-cdef3456\"\nhome_region = \"{region}\"\n\n[hub]\naccount_id = \"222222222222\"\n"
+        )
+    };
+    // Known: no warning.
+    let (c, warnings) = config::parse_with_warnings(&config("eu-west-1"), "eksmgr.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.organization.home_region, "eu-west-1");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // Named like the aws partition's regions: valid, with a warning at the value.
+    let (c, warnings) = config::parse_with_warnings(&config("us-east-3"), "eksmgr.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.organization.home_region, "us-east-3");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let text = warnings[0].render_warning();
+    assert!(
+        text.starts_with("eksmgr.toml:3:15: warning: region \"us-east-3\"")
+            && text.contains("aws partition")
+            && text.contains("us-east-1, us-east-2"),
+        "{text}"
+    );
+    // The aws pattern accepts `us-nowhere-9`, but no region is named so: an error, with the
+    // closest known regions.
+    let errors = config::parse(&config("us-nowhere-9"), "eksmgr.toml")
+        .err()
+        .unwrap_or_else(|| panic!("us-nowhere-9 was accepted"));
+    let text = errors.to_string();
+    assert!(
+        text.starts_with("eksmgr.toml:3:15: error: unknown region \"us-nowhere-9\"")
+            && text.contains("us-west-1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_valid_configurations_have_no_warnings() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/eksmgr.toml");
+    for path in [fixture("valid/full.toml"), example] {
+        let (_, warnings) =
+            config::load_with_warnings(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(warnings.is_empty(), "{}: {warnings:?}", path.display());
+    }
+}

@@ -6,10 +6,14 @@
 //!   `plan` fails at the OU id, naming `organizations:ListParents` and its not-found answer, and
 //!   not as "cannot find out who the caller is" (the caller was found); `whoami` gives the same
 //!   hint where it says why the spokes could not be listed.
+//! * a region no AWS partition has (`us-nowhere-9`, named like the aws partition's regions):
+//!   `validate`, offline, fails at the region with the closest known regions, and so does
+//!   `plan`, before any AWS call; a region named like the known ones (`us-east-3`, maybe newer
+//!   than this build) validates with a warning at its position.
 
-use eksmgr_e2e::Output;
-use eksmgr_e2e::check::ensure;
+use eksmgr_e2e::check::{ensure, err};
 use eksmgr_e2e::estate::{Estate, registry_config};
+use eksmgr_e2e::{Eksmgr, Output};
 
 type R<T = ()> = Result<T, String>;
 
@@ -74,6 +78,72 @@ async fn an_eks_ou_that_does_not_exist_is_reported_at_its_line() -> R {
                 .stdout
                 .contains(&format!("organization.eks_ou_id ({MISSING}) names no OU")),
         || format!("whoami: the spokes' failure names organization.eks_ou_id\n{out}"),
+    )?;
+    Ok(())
+}
+
+/// A configuration with `home_region` and one cluster in `cluster_region`.
+fn regions_config(home_region: &str, cluster_region: &str) -> String {
+    format!(
+        r#"[organization]
+eks_ou_id = "ou-ab12-cdef3456"
+home_region = "{home_region}"
+
+[hub]
+account_id = "222222222222"
+
+[[clusters]]
+name = "workloads"
+account = "333333333333"
+region = "{cluster_region}"
+version = "1.31"
+subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"]
+"#
+    )
+}
+
+#[test]
+fn a_region_no_partition_has_fails_validation_at_its_line() -> R {
+    let dir = tempfile::Builder::new()
+        .prefix("eksmgr-e2e-config-errors-region-")
+        .tempdir()
+        .map_err(err("tempdir"))?;
+    // Nothing listens on port 9 of the loopback: a command that called AWS would fail there,
+    // differently.
+    let eksmgr = Eksmgr::new(dir.path(), "http://127.0.0.1:9")?;
+
+    let config = regions_config("us-nowhere-9", "eu-west-1");
+    eksmgr.write_config(&config)?;
+    let (line, column) = position(&config, "\"us-nowhere-9\"")?;
+    for command in [&["validate"][..], &["plan"]] {
+        let out = eksmgr.run(command)?;
+        let what = command.join(" ");
+        ensure(out.code == Some(1), || format!("{what} exits 1\n{out}"))?;
+        ensure(
+            out.stderr.contains(&format!(
+                "eksmgr.toml:{line}:{column}: error: unknown region \"us-nowhere-9\""
+            )) && out.stderr.contains("us-west-1"),
+            || {
+                format!(
+                    "{what}: the error is at home_region (line {line}, column {column}) with the closest known regions\n{out}"
+                )
+            },
+        )?;
+    }
+
+    // Named like the aws partition's regions: a region newer than this build, maybe.
+    let config = regions_config("eu-west-1", "us-east-3");
+    eksmgr.write_config(&config)?;
+    let (line, column) = position(&config, "\"us-east-3\"")?;
+    let out = eksmgr.run(&["validate"])?;
+    ensure(out.code == Some(0), || {
+        format!("a region newer than this build validates\n{out}")
+    })?;
+    ensure(
+        out.stderr.contains(&format!(
+            "eksmgr.toml:{line}:{column}: warning: region \"us-east-3\""
+        )),
+        || format!("validate warns at the cluster's region (line {line}, column {column})\n{out}"),
     )?;
     Ok(())
 }
