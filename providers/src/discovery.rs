@@ -16,7 +16,6 @@ use futures::StreamExt;
 
 use crate::AwsProvider;
 use crate::caller::CallerOptions;
-use crate::error::{Call, map};
 use crate::sessions::{Sessions, SessionsConfig};
 
 /// Why [`connect`] failed: the step that did, so that each is reported for what it is.
@@ -159,16 +158,10 @@ pub async fn discover(
         .and_then(|w| w.account())
         .unwrap_or("unknown");
     crate::stats::global().called(caller, "sts", "GetCallerIdentity", who.is_ok());
-    let who = who.map_err(|e| {
-        map(
-            Call::new(
-                "of the caller",
-                "the caller's identity",
-                "sts:GetCallerIdentity",
-            ),
-            e,
-        )
-    })?;
+    let who = match who {
+        Ok(who) => who,
+        Err(e) => return Err(crate::caller::explain(base, "of the caller", e).await),
+    };
     let account = who.account().unwrap_or_default().to_string();
     let partition = who
         .arn()
