@@ -488,9 +488,7 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
         state.lineage.clone_from(&saved.plan.state_lineage);
     }
     let (provider, discovery) =
-        eksmgr_providers::connect(&loaded.config, args.parallelism.into(), &cli.caller())
-            .await
-            .context("cannot find out who the caller is")?;
+        context::connect(&loaded, args.parallelism.into(), &cli.caller()).await?;
     let identity = context::identity(&loaded.config, &discovery);
     let stale = saved.staleness(&state, &loaded.digest, &identity);
     if !stale.is_empty() {
@@ -559,7 +557,7 @@ async fn execute(
         crate::cli::limits(args.parallelism, args.account_parallelism),
     );
     let (cancel, abandon) = (executor.cancel_flag(), executor.abandon_flag());
-    let Some(mut interrupts) = crate::interrupt::start_applying() else {
+    let Some(mut interrupts) = crate::interrupt::start_applying(cancel.clone()) else {
         // Interrupted just before: nothing is started; the command is being stopped.
         lock.release().await?;
         return Ok(crate::interrupt::received().map_or(1, |s| s.exit_code()));
@@ -727,7 +725,7 @@ async fn import(cli: &Cli, address: &str, id: &str) -> Result<u8> {
     let lock = loaded.store.lock("eksmgr import").await?;
     let mut state = loaded.store.load().await?;
     let (provider, _, desired) = context::prepare(
-        &loaded.config,
+        &loaded,
         crate::cli::DEFAULT_PARALLELISM.into(),
         &cli.caller(),
     )

@@ -1,6 +1,8 @@
 //! Shared steps of the commands: load and validate the configuration, locate state, build the
 //! AWS provider from the caller's credentials, and plan.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
@@ -8,7 +10,7 @@ use eksmgr_engine::plan::{Plan, PlanIdentity, PlanOptions, Planner};
 use eksmgr_engine::refresh::{Observations, refresh_with_progress};
 use eksmgr_engine::schedule::Limits;
 use eksmgr_engine::target;
-use eksmgr_providers::{AwsProvider, CallerOptions};
+use eksmgr_providers::{AwsProvider, CallerOptions, ConnectError};
 use eksmgr_state::{ResourceAddress, State};
 
 use crate::cli::{Cli, OptIns};
@@ -18,37 +20,72 @@ use crate::store::Store;
 pub struct Loaded {
     /// The configuration.
     pub config: Config,
+    /// The file it was read from.
+    pub path: PathBuf,
     /// sha256 of the file.
     pub digest: String,
     /// Where the state is kept.
     pub store: Store,
 }
 
-/// Loads and validates the configuration; errors are rendered with file:line:column.
+/// Loads and validates the configuration; errors are rendered with file:line:column, and the
+/// warnings of a valid configuration (a region newer than this build) are printed on stderr
+/// the same way.
 pub fn load(cli: &Cli) -> Result<Loaded> {
     let config_path = cli.config.as_path();
-    let config = config::load(config_path)?;
+    let (config, warnings) = config::load_with_warnings(config_path)?;
+    for w in &warnings {
+        crate::progress::output().println(w.render_warning());
+    }
     let bytes = std::fs::read(config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
     let digest = eksmgr_engine::digest(&bytes);
     let store = Store::open(&config, config_path, cli.state.as_deref(), cli.caller())?;
     Ok(Loaded {
         config,
+        path: config_path.to_path_buf(),
         digest,
         store,
     })
 }
 
+/// Connects to AWS and discovers the caller and the spokes. An EKS OU the organization does
+/// not have is reported at `organization.eks_ou_id` in the configuration file
+/// (`file:line:column`), with the Organizations call that said so.
+pub async fn connect(
+    loaded: &Loaded,
+    parallelism: usize,
+    caller: &CallerOptions,
+) -> Result<(AwsProvider, Discovery)> {
+    eksmgr_providers::connect(&loaded.config, parallelism, caller)
+        .await
+        .map_err(|e| match e {
+            ConnectError::EksOuNotFound { ou, error } => {
+                let message = format!(
+                    "organizational unit {ou} is not in the organization of management account {} ({} answered {}): {}",
+                    error.account,
+                    error.api_call,
+                    error.message,
+                    eksmgr_providers::discovery::EKS_OU_FIX
+                );
+                anyhow::Error::new(config::ConfigErrors::from(config::error_at(
+                    &loaded.path,
+                    &["organization", "eks_ou_id"],
+                    message,
+                )))
+            }
+            other => anyhow::Error::new(other),
+        })
+}
+
 /// Connects to AWS, discovers the caller and expands the desired resources.
 pub async fn prepare(
-    config: &Config,
+    loaded: &Loaded,
     parallelism: usize,
     caller: &CallerOptions,
 ) -> Result<(AwsProvider, Discovery, Blueprint)> {
-    let (provider, discovery) = eksmgr_providers::connect(config, parallelism, caller)
-        .await
-        .context("cannot find out who the caller is")?;
-    let desired = blueprint::expand(config, &discovery)?;
+    let (provider, discovery) = connect(loaded, parallelism, caller).await?;
+    let desired = blueprint::expand(&loaded.config, &discovery)?;
     Ok((provider, discovery, desired))
 }
 
@@ -64,7 +101,7 @@ pub async fn plan(
 ) -> Result<Planned> {
     let out = crate::progress::output();
     let discovering = out.spinner("Discovering the accounts of the estate");
-    let (provider, discovery, desired) = prepare(&loaded.config, limits.total, caller).await?;
+    let (provider, discovery, desired) = prepare(loaded, limits.total, caller).await?;
     drop(discovering);
     tracing::info!(
         "management account {}, {} spoke(s), {} resource(s) desired",

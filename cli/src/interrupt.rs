@@ -14,7 +14,8 @@
 //! A run ended by an interrupt exits 128 + the signal's number, as shells report it: 130 for
 //! SIGINT, 143 for SIGTERM.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
@@ -102,6 +103,8 @@ pub fn listen() -> Result<()> {
             };
             let Some(signal) = signal else { return };
             let mut now = Run::default();
+            // Under the channel's lock: an apply cannot start between the decision and
+            // its effect, and the executor stops starting operations before the line is out.
             run().send_modify(|r| {
                 r.received += 1;
                 let first = r.stop.signal().unwrap_or(signal);
@@ -111,6 +114,9 @@ pub fn listen() -> Result<()> {
                     (true, _) => Stop::Abandon(first),
                 };
                 now = *r;
+                if r.applying {
+                    cancel_flag().store(true, Ordering::SeqCst);
+                }
             });
             say(signal, now);
         }
@@ -165,9 +171,22 @@ pub async fn aborted() -> Signal {
     }
 }
 
-/// Marks the start of an apply's operations: from now on interrupts drain, then abandon.
-/// `None` if an interrupt has already asked the command to stop: nothing is to be started.
-pub fn start_applying() -> Option<Interrupts> {
+/// The executor's flag that stops it starting operations, once an apply has started.
+fn cancel_flag() -> Arc<AtomicBool> {
+    CANCEL
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .unwrap_or_default()
+}
+
+static CANCEL: Mutex<Option<Arc<AtomicBool>>> = Mutex::new(None);
+
+/// Marks the start of an apply's operations: from now on interrupts drain (setting `cancel`,
+/// the executor's flag, before saying so), then abandon. `None` if an interrupt has already
+/// asked the command to stop: nothing is to be started.
+pub fn start_applying(cancel: Arc<AtomicBool>) -> Option<Interrupts> {
+    *CANCEL.lock().unwrap_or_else(PoisonError::into_inner) = Some(cancel);
     let mut aborted = false;
     run().send_modify(|r| {
         aborted = matches!(r.stop, Stop::Abort(_));

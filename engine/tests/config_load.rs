@@ -241,3 +241,85 @@ fn config_round_trips_through_serde() {
     let back: Config = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, c);
 }
+
+#[test]
+fn an_error_found_after_loading_points_at_the_value_in_the_file() {
+    let path = fixture("valid/full.toml");
+    let e = config::error_at(&path, &["organization", "eks_ou_id"], "no such OU");
+    // `eks_ou_id = "ou-ab12-cdef3456"` is line 9; the value starts at column 13.
+    assert_eq!((e.line, e.column), (9, 13), "{}", e.render());
+    let text = e.render();
+    assert!(
+        text.starts_with(&format!("{}:9:13: error: no such OU", path.display())),
+        "{text}"
+    );
+    assert!(text.contains("eks_ou_id = \"ou-ab12-cdef3456\""), "{text}");
+    assert!(
+        text.contains(&"^".repeat("\"ou-ab12-cdef3456\"".len())),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_error_after_loading_falls_back_to_the_table_or_the_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("eksmgr.toml");
+    // The key is gone since the file was loaded: the enclosing table.
+    std::fs::write(&path, "[organization]\nhome_region = \"eu-west-1\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = config::error_at(&path, &["organization", "eks_ou_id"], "no such OU");
+    assert_eq!(e.line, 1, "{}", e.render());
+    // Not TOML any more, or not there at all: the file as a whole.
+    std::fs::write(&path, "[organization\n").unwrap_or_else(|e| panic!("{e}"));
+    let e = config::error_at(&path, &["organization", "eks_ou_id"], "no such OU");
+    assert_eq!((e.line, e.message.as_str()), (0, "no such OU"));
+    let e = config::error_at(&dir.path().join("gone.toml"), &["organization"], "x");
+    assert_eq!(e.line, 0);
+}
+
+#[test]
+fn a_region_newer_than_this_build_is_a_warning_and_an_unknown_one_an_error() {
+    let config = |region: &str| {
+        format!(
+            "[organization]\neks_ou_id = \"ou-ab12-cdef3456\"\nhome_region = \"{region}\"\n\n[hub]\naccount_id = \"222222222222\"\n"
+        )
+    };
+    // Known: no warning.
+    let (c, warnings) = config::parse_with_warnings(&config("eu-west-1"), "eksmgr.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.organization.home_region, "eu-west-1");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // Named like the aws partition's regions: valid, with a warning at the value.
+    let (c, warnings) = config::parse_with_warnings(&config("us-east-3"), "eksmgr.toml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.organization.home_region, "us-east-3");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let text = warnings[0].render_warning();
+    assert!(
+        text.starts_with("eksmgr.toml:3:15: warning: region \"us-east-3\"")
+            && text.contains("aws partition")
+            && text.contains("us-east-1, us-east-2"),
+        "{text}"
+    );
+    // The aws pattern accepts `us-nowhere-9`, but no region is named so: an error, with the
+    // closest known regions.
+    let errors = config::parse(&config("us-nowhere-9"), "eksmgr.toml")
+        .err()
+        .unwrap_or_else(|| panic!("us-nowhere-9 was accepted"));
+    let text = errors.to_string();
+    assert!(
+        text.starts_with("eksmgr.toml:3:15: error: unknown region \"us-nowhere-9\"")
+            && text.contains("us-west-1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_valid_configurations_have_no_warnings() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/eksmgr.toml");
+    for path in [fixture("valid/full.toml"), example] {
+        let (_, warnings) =
+            config::load_with_warnings(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(warnings.is_empty(), "{}: {warnings:?}", path.display());
+    }
+}

@@ -8,11 +8,18 @@
 //! set. `--region` sets the region of the caller's own calls only (who the caller is, and the
 //! first role assumptions); the regions the configuration names for resources are unchanged.
 //! `AWS_PROFILE`, `AWS_REGION` and `AWS_ENDPOINT_URL` keep working as the SDK reads them.
+//!
+//! When the caller's own identity cannot be found ([`identity`], [`explain`]), the error says
+//! which of three things the user has to fix: the network (STS could not be reached: the
+//! endpoint is named), the credentials (none found, or STS rejected them), or something else.
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::SdkConfig;
 use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
@@ -155,7 +162,8 @@ impl CallerIdentity {
 }
 
 /// Asks STS who the credentials of `conf` are; `account` names the account the call is
-/// counted in and reported for ("of the caller" before anyone knows).
+/// counted in and reported for ("of the caller" before anyone knows). A failure says whether
+/// STS could not be reached or the credentials are missing or rejected ([`explain`]).
 pub async fn identity(conf: &SdkConfig, account: &str) -> Result<CallerIdentity, ProviderError> {
     let out = aws_sdk_sts::Client::new(conf)
         .get_caller_identity()
@@ -167,16 +175,10 @@ pub async fn identity(conf: &SdkConfig, account: &str) -> Result<CallerIdentity,
         .and_then(|o| o.account())
         .unwrap_or(account);
     crate::stats::global().called(counted, "sts", "GetCallerIdentity", out.is_ok());
-    let out = out.map_err(|e| {
-        let mut err = map(
-            Call::new(account, "the caller's identity", "sts:GetCallerIdentity"),
-            e,
-        );
-        if err.hint.is_none() || err.kind == ErrorKind::AccessDenied {
-            err.hint = Some(CREDENTIALS_HINT.to_string());
-        }
-        err
-    })?;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => return Err(explain(conf, account, e).await),
+    };
     Ok(CallerIdentity {
         account: out.account().unwrap_or_default().to_string(),
         arn: out.arn().unwrap_or_default().to_string(),
@@ -186,6 +188,144 @@ pub async fn identity(conf: &SdkConfig, account: &str) -> Result<CallerIdentity,
 
 /// What to check when the caller's own credentials do not work.
 pub const CREDENTIALS_HINT: &str = "check the credentials eksmgr runs with, found as the AWS CLI finds them: --profile NAME or AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, `aws sso login` for an SSO profile; `aws sts get-caller-identity` with the same settings shows what AWS sees";
+
+/// The error codes with which AWS refuses the credentials themselves, rather than what they
+/// may do: an access key it does not know, a bad signature (a wrong secret key), an expired
+/// session token, a request signed too long ago (a clock off by more than 5 minutes)
+/// (<https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html>,
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html>).
+const REJECTED_CREDENTIALS: &[&str] = &[
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+];
+
+/// Why a call with the caller's own credentials failed, as the user fixes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerFailure {
+    /// The request never got an answer: the connection was refused or reset, the name did
+    /// not resolve, or the call timed out.
+    Unreachable,
+    /// The SDK found no credentials to sign with (or could not get them).
+    NoCredentials,
+    /// AWS answered, refusing the credentials, with this error code.
+    CredentialsRejected(String),
+    /// Anything else (access denied to the call, throttling ...).
+    Other,
+}
+
+/// Classifies a failed call made with the caller's credentials.
+pub fn classify<E, R>(err: &SdkError<E, R>) -> CallerFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match err {
+        SdkError::TimeoutError(_) => CallerFailure::Unreachable,
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => CallerFailure::Unreachable,
+        SdkError::DispatchFailure(_) => {
+            // Credentials are resolved before the request is sent: their failure is a
+            // dispatch failure that is no I/O (`no providers in chain provided credentials`).
+            let text = crate::error::chain(err);
+            if text.contains("credential") {
+                CallerFailure::NoCredentials
+            } else {
+                CallerFailure::Other
+            }
+        }
+        SdkError::ServiceError(se) => match se.err().code() {
+            Some(code) if REJECTED_CREDENTIALS.contains(&code) => {
+                CallerFailure::CredentialsRejected(code.to_string())
+            }
+            _ => CallerFailure::Other,
+        },
+        _ => CallerFailure::Other,
+    }
+}
+
+/// The endpoint the SDK sends STS calls of `conf` to: `AWS_ENDPOINT_URL` (or the
+/// configuration's endpoint URL) when set, else the one the SDK's endpoint rules give for the
+/// region.
+pub async fn sts_endpoint(conf: &SdkConfig) -> String {
+    if let Some(url) = conf.endpoint_url() {
+        return url.to_string();
+    }
+    let region = conf.region().map(ToString::to_string);
+    let params = Params::builder()
+        .set_region(region.clone())
+        .set_use_fips(conf.use_fips())
+        .set_use_dual_stack(conf.use_dual_stack())
+        .build();
+    let resolved = match params {
+        Ok(p) => DefaultResolver::new()
+            .resolve_endpoint(&p)
+            .await
+            .ok()
+            .map(|e| e.url().to_string()),
+        Err(_) => None,
+    };
+    resolved.unwrap_or_else(|| {
+        format!(
+            "the STS endpoint of region {}",
+            region.as_deref().unwrap_or("(none)")
+        )
+    })
+}
+
+/// A failed call made with the caller's credentials of `conf` (`sts:GetCallerIdentity`,
+/// counted in `account`), with the hint of what to fix ([`classify`]): the network, naming the
+/// endpoint that could not be reached, or the credentials.
+pub async fn explain<E, R>(conf: &SdkConfig, account: &str, e: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let failure = classify(&e);
+    let mut err = map(
+        Call::new(account, "the caller's identity", "sts:GetCallerIdentity"),
+        e,
+    );
+    match failure {
+        CallerFailure::Unreachable => {
+            err.kind = ErrorKind::Transient;
+            err.hint = Some(format!(
+                "cannot reach {}: check the network, any proxy (HTTPS_PROXY, NO_PROXY) and AWS_ENDPOINT_URL",
+                sts_endpoint(conf).await
+            ));
+        }
+        CallerFailure::NoCredentials => {
+            err.kind = ErrorKind::AccessDenied;
+            err.hint = Some(format!("no credentials found: {CREDENTIALS_HINT}"));
+        }
+        CallerFailure::CredentialsRejected(code) => {
+            err.kind = ErrorKind::AccessDenied;
+            let why = match code.as_str() {
+                "ExpiredToken" | "ExpiredTokenException" => {
+                    "the session has expired: get new credentials (`aws sso login` for an SSO profile)"
+                }
+                "RequestExpired" => "the request was signed too long ago: check the clock",
+                _ => "AWS does not accept the credentials eksmgr runs with",
+            };
+            err.hint = Some(format!(
+                "credentials rejected by {} ({code}): {why}; {CREDENTIALS_HINT}",
+                sts_endpoint(conf).await
+            ));
+        }
+        CallerFailure::Other => {
+            if err.hint.is_none() || err.kind == ErrorKind::AccessDenied {
+                err.hint = Some(CREDENTIALS_HINT.to_string());
+            }
+        }
+    }
+    err
+}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -199,6 +339,120 @@ mod tests {
         let o = CallerOptions::new(Some("prod".into()), Some("eu-west-1".into()));
         assert_eq!(o.profile.as_deref(), Some("prod"));
         assert_eq!(o.region.as_deref(), Some("eu-west-1"));
+    }
+
+    fn service_error(
+        code: &str,
+    ) -> SdkError<
+        aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+        aws_smithy_runtime_api::http::Response,
+    > {
+        use aws_smithy_types::body::SdkBody;
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code(code)
+            .message("refused")
+            .build();
+        SdkError::service_error(
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError::generic(meta),
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                SdkBody::empty(),
+            ),
+        )
+    }
+
+    fn dispatch_failure(
+        e: aws_smithy_runtime_api::client::result::ConnectorError,
+    ) -> SdkError<
+        aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+        aws_smithy_runtime_api::http::Response,
+    > {
+        SdkError::dispatch_failure(e)
+    }
+
+    #[test]
+    fn a_network_failure_is_told_from_a_credentials_failure() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            classify(&dispatch_failure(ConnectorError::io(Box::new(refused)))),
+            CallerFailure::Unreachable
+        );
+        let slow = std::io::Error::new(std::io::ErrorKind::TimedOut, "slow");
+        assert_eq!(
+            classify(&dispatch_failure(ConnectorError::timeout(Box::new(slow)))),
+            CallerFailure::Unreachable
+        );
+        let none: Box<dyn std::error::Error + Send + Sync> =
+            "no providers in chain provided credentials".into();
+        assert_eq!(
+            classify(&dispatch_failure(ConnectorError::other(none, None))),
+            CallerFailure::NoCredentials
+        );
+        for code in [
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+        ] {
+            assert_eq!(
+                classify(&service_error(code)),
+                CallerFailure::CredentialsRejected(code.into())
+            );
+        }
+        assert_eq!(
+            classify(&service_error("AccessDenied")),
+            CallerFailure::Other
+        );
+        assert_eq!(classify(&service_error("Throttling")), CallerFailure::Other);
+    }
+
+    #[tokio::test]
+    async fn each_failure_has_its_own_hint_naming_the_endpoint() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let conf = SdkConfig::builder()
+            .region(Region::new("eu-west-3"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        assert_eq!(
+            sts_endpoint(&conf).await,
+            "https://sts.eu-west-3.amazonaws.com"
+        );
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = explain(
+            &conf,
+            "of the caller",
+            dispatch_failure(ConnectorError::io(Box::new(refused))),
+        )
+        .await;
+        assert_eq!(e.kind, ErrorKind::Transient);
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.starts_with("cannot reach https://sts.eu-west-3.amazonaws.com: check the network")
+                && !hint.contains("credentials"),
+            "{hint}"
+        );
+        let e = explain(
+            &conf,
+            "of the caller",
+            service_error("InvalidClientTokenId"),
+        )
+        .await;
+        assert_eq!(e.kind, ErrorKind::AccessDenied);
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.starts_with(
+                "credentials rejected by https://sts.eu-west-3.amazonaws.com (InvalidClientTokenId)"
+            ) && hint.contains("AWS_PROFILE")
+                && hint.contains("aws sso login"),
+            "{hint}"
+        );
+        let e = explain(&conf, "of the caller", service_error("ExpiredToken")).await;
+        assert!(e.hint.unwrap().contains("the session has expired"));
+        let local = SdkConfig::builder()
+            .endpoint_url("http://127.0.0.1:9")
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        assert_eq!(sts_endpoint(&local).await, "http://127.0.0.1:9");
     }
 
     #[test]

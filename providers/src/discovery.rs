@@ -11,13 +11,96 @@ use aws_sdk_organizations::types::AccountStatus;
 use aws_types::SdkConfig;
 use eksmgr_engine::blueprint::{Discovery, SkippedAccount, SpokeAccount};
 use eksmgr_engine::config::Config;
-use eksmgr_engine::provider::ProviderError;
+use eksmgr_engine::provider::{ErrorKind, ProviderError};
 use futures::StreamExt;
 
 use crate::AwsProvider;
 use crate::caller::CallerOptions;
-use crate::error::{Call, map};
 use crate::sessions::{Sessions, SessionsConfig};
+
+/// Why [`connect`] failed: the step that did, so that each is reported for what it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The caller's AWS configuration could not be loaded, or STS could not say who the
+    /// caller is (`sts:GetCallerIdentity`).
+    #[error("cannot find out who the caller is: {0}")]
+    Caller(ProviderError),
+    /// The configured EKS OU (`organization.eks_ou_id`) is not an OU of the organization:
+    /// Organizations answered that it found no such OU when eksmgr listed its parents or
+    /// its accounts.
+    #[error(
+        "organizational unit {ou} (organization.eks_ou_id) is not in the organization: {error}"
+    )]
+    EksOuNotFound {
+        /// The configured OU id.
+        ou: String,
+        /// The Organizations call and its answer.
+        error: ProviderError,
+    },
+    /// The spoke accounts could not be listed for another reason (access denied, throttling
+    /// that outlasted the retries, the network).
+    #[error("cannot list the spoke accounts: {0}")]
+    Spokes(ProviderError),
+}
+
+/// Why the spokes could not be listed.
+#[derive(Debug)]
+enum SpokesError {
+    /// The configured EKS OU was not found.
+    EksOuNotFound { ou: String, error: ProviderError },
+    /// Anything else.
+    Other(ProviderError),
+}
+
+impl SpokesError {
+    /// `error`, from a call about the configured OU `ou`: a not-found answer means the OU is
+    /// not there. Organizations answers `ChildNotFoundException` to `ListParents` and
+    /// `ParentNotFoundException` to `ListAccountsForParent` and
+    /// `ListOrganizationalUnitsForParent` for an id that names nothing
+    /// (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListParents.html,
+    /// https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccountsForParent.html);
+    /// every such code is classified [`ErrorKind::NotFound`].
+    fn about_ou(ou: &str, error: ProviderError) -> Self {
+        if error.kind == ErrorKind::NotFound {
+            SpokesError::EksOuNotFound {
+                ou: ou.to_string(),
+                error,
+            }
+        } else {
+            SpokesError::Other(error)
+        }
+    }
+}
+
+impl From<SpokesError> for ConnectError {
+    fn from(e: SpokesError) -> Self {
+        match e {
+            SpokesError::EksOuNotFound { ou, error } => ConnectError::EksOuNotFound { ou, error },
+            SpokesError::Other(error) => ConnectError::Spokes(error),
+        }
+    }
+}
+
+impl From<SpokesError> for ProviderError {
+    /// The error, with a hint naming `organization.eks_ou_id` when the OU was not found.
+    fn from(e: SpokesError) -> Self {
+        match e {
+            SpokesError::EksOuNotFound { ou, mut error } => {
+                error.hint = Some(eks_ou_hint(&ou));
+                error
+            }
+            SpokesError::Other(error) => error,
+        }
+    }
+}
+
+/// What to do when the configured EKS OU is not in the organization.
+pub const EKS_OU_FIX: &str = "set organization.eks_ou_id to the id of the OU of the EKS spoke accounts (`aws organizations list-roots`, then `aws organizations list-organizational-units-for-parent --parent-id ROOT_ID`, lists them; `eksmgr init` writes a configuration with it)";
+
+/// The hint of an error saying the configured EKS OU `ou` is not in the organization.
+pub fn eks_ou_hint(ou: &str) -> String {
+    format!("organization.eks_ou_id ({ou}) names no OU of the caller's organization: {EKS_OU_FIX}")
+}
 
 /// Loads the caller's configuration (as `caller` says: `--profile`, `--region`), discovers who
 /// it is and the spokes, and builds the provider. No more than `parallelism` AWS calls of the
@@ -26,9 +109,11 @@ pub async fn connect(
     config: &Config,
     parallelism: usize,
     caller: &CallerOptions,
-) -> Result<(AwsProvider, Discovery), ProviderError> {
+) -> Result<(AwsProvider, Discovery), ConnectError> {
     let base = crate::limit::limit_calls(
-        crate::caller::sdk_config(caller, &config.organization.home_region).await?,
+        crate::caller::sdk_config(caller, &config.organization.home_region)
+            .await
+            .map_err(ConnectError::Caller)?,
         parallelism,
     );
     let configured = config
@@ -36,11 +121,13 @@ pub async fn connect(
         .management_account_id
         .as_ref()
         .map(|a| a.as_str());
-    let mut discovery = discover(&base, configured).await?;
+    let mut discovery = discover(&base, configured)
+        .await
+        .map_err(ConnectError::Caller)?;
     let sessions = Sessions::new(base, SessionsConfig::from_config(config, &discovery));
     // The hub roles every spoke is reached through are assumed while the OU is listed.
     let (spokes, ()) = futures::join!(
-        discover_spokes(&sessions, config, &mut discovery),
+        spokes_of(&sessions, config, &mut discovery),
         sessions.warm_up()
     );
     spokes?;
@@ -71,16 +158,10 @@ pub async fn discover(
         .and_then(|w| w.account())
         .unwrap_or("unknown");
     crate::stats::global().called(caller, "sts", "GetCallerIdentity", who.is_ok());
-    let who = who.map_err(|e| {
-        map(
-            Call::new(
-                "of the caller",
-                "the caller's identity",
-                "sts:GetCallerIdentity",
-            ),
-            e,
-        )
-    })?;
+    let who = match who {
+        Ok(who) => who,
+        Err(e) => return Err(crate::caller::explain(base, "of the caller", e).await),
+    };
     let account = who.account().unwrap_or_default().to_string();
     let partition = who
         .arn()
@@ -95,24 +176,45 @@ pub async fn discover(
     })
 }
 
-/// Lists the spoke accounts into `discovery`.
+/// Lists the spoke accounts into `discovery`. When the configured EKS OU is not in the
+/// organization, the error's hint says to set `organization.eks_ou_id`.
 pub async fn discover_spokes(
     sessions: &Sessions,
     config: &Config,
     discovery: &mut Discovery,
 ) -> Result<(), ProviderError> {
+    Ok(spokes_of(sessions, config, discovery).await?)
+}
+
+async fn spokes_of(
+    sessions: &Sessions,
+    config: &Config,
+    discovery: &mut Discovery,
+) -> Result<(), SpokesError> {
     let spokes_cfg = &config.spokes;
     let mgmt = discovery.management_account_id.clone();
     let ou = config.organization.eks_ou_id.as_str().to_string();
     let mut found: BTreeMap<String, SpokeAccount> = BTreeMap::new();
     let mut skipped = Vec::new();
-    let (org_id, path) = crate::organizations::ou_path(sessions, &mgmt, &ou).await?;
+    let (org_id, path) = crate::organizations::ou_path(sessions, &mgmt, &ou)
+        .await
+        .map_err(|e| SpokesError::about_ou(&ou, e))?;
     discovery.organization_id = org_id;
     discovery.eks_ou_path = path;
     if spokes_cfg.discover {
-        let mut ous = vec![ou];
+        let mut ous = vec![ou.clone()];
+        // Errors about the configured OU tell it is not there; the nested OUs were listed.
+        let about = |parent: &str, e: ProviderError| {
+            if parent == ou {
+                SpokesError::about_ou(&ou, e)
+            } else {
+                SpokesError::Other(e)
+            }
+        };
         while let Some(parent) = ous.pop() {
-            let accounts = crate::organizations::accounts_in(sessions, &mgmt, &parent).await?;
+            let accounts = crate::organizations::accounts_in(sessions, &mgmt, &parent)
+                .await
+                .map_err(|e| about(&parent, e))?;
             for a in accounts.iter() {
                 let id = a.id().unwrap_or_default().to_string();
                 let name = a.name().unwrap_or_default().to_string();
@@ -128,7 +230,9 @@ pub async fn discover_spokes(
                 }
             }
             if spokes_cfg.include_nested_ous {
-                let units = crate::organizations::units_in(sessions, &mgmt, &parent).await?;
+                let units = crate::organizations::units_in(sessions, &mgmt, &parent)
+                    .await
+                    .map_err(|e| about(&parent, e))?;
                 ous.extend(units.iter().filter_map(|u| u.id().map(str::to_string)));
             }
         }
@@ -228,5 +332,59 @@ pub async fn discover_versions(sessions: &Sessions, config: &Config, discovery: 
                     .insert(region.to_string(), e.to_string());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(kind: ErrorKind, code: &str) -> ProviderError {
+        ProviderError {
+            account: "111111111111".into(),
+            resource: "organizational unit ou-zzzz-zzzzzzzz".into(),
+            api_call: "organizations:ListParents".into(),
+            message: format!("{code}: no such OU"),
+            hint: None,
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_configured_ou_that_is_not_found_is_told_apart() {
+        let e = SpokesError::about_ou(
+            "ou-zzzz-zzzzzzzz",
+            error(ErrorKind::NotFound, "ChildNotFoundException"),
+        );
+        let connect = ConnectError::from(e);
+        assert!(
+            matches!(&connect, ConnectError::EksOuNotFound { ou, error }
+                if ou == "ou-zzzz-zzzzzzzz" && error.api_call == "organizations:ListParents"),
+            "{connect:?}"
+        );
+        assert!(
+            !connect.to_string().contains("who the caller is"),
+            "{connect}"
+        );
+        // whoami gets the error with a hint naming the setting.
+        let e = SpokesError::about_ou(
+            "ou-zzzz-zzzzzzzz",
+            error(ErrorKind::NotFound, "ChildNotFoundException"),
+        );
+        let hint = ProviderError::from(e).hint.unwrap_or_default();
+        assert!(
+            hint.contains("organization.eks_ou_id (ou-zzzz-zzzzzzzz)")
+                && hint.contains("eksmgr init"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn other_failures_to_list_the_ou_stay_what_they_are() {
+        let denied = error(ErrorKind::AccessDenied, "AccessDeniedException");
+        let e = SpokesError::about_ou("ou-zzzz-zzzzzzzz", denied.clone());
+        assert_eq!(ConnectError::from(e), ConnectError::Spokes(denied.clone()));
+        let e = SpokesError::about_ou("ou-zzzz-zzzzzzzz", denied.clone());
+        assert_eq!(ProviderError::from(e), denied);
     }
 }

@@ -34,7 +34,7 @@ use eksmgr_engine::provider::{ErrorKind, Provider, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 
 pub use caller::CallerOptions;
-pub use discovery::{connect, discover};
+pub use discovery::{ConnectError, connect, discover};
 pub use sessions::{Sessions, SessionsConfig};
 
 /// Reports progress of long waits (cluster creation ...): the resource and a message.

@@ -144,6 +144,7 @@ pub async fn whoami(config: &Config, options: &CallerOptions, parallelism: usize
     let (base, caller) = match caller {
         Ok(found) => found,
         Err(error) => {
+            let unreachable = error.kind == ErrorKind::Transient;
             report.tiers.push(TierReport {
                 tier: Tier::Caller,
                 account: String::new(),
@@ -152,7 +153,12 @@ pub async fn whoami(config: &Config, options: &CallerOptions, parallelism: usize
                 outcome: Outcome::Failed { error },
                 note: None,
             });
-            let reason = "not tried: the caller's credentials do not work".to_string();
+            // STS out of reach says nothing of the credentials.
+            let reason = if unreachable {
+                "not tried: AWS could not be reached with the caller's configuration"
+            } else {
+                "not tried: the caller's credentials do not work"
+            };
             for (tier, account) in [
                 (
                     Tier::Management,
@@ -163,7 +169,7 @@ pub async fn whoami(config: &Config, options: &CallerOptions, parallelism: usize
             ] {
                 report
                     .tiers
-                    .push(skipped(tier, account, Vec::new(), &reason));
+                    .push(skipped(tier, account, Vec::new(), reason));
             }
             return report;
         }

@@ -18,7 +18,10 @@
 //!
 //! Faults: [`Proxy::deny_assume_role`] answers any `sts:AssumeRole` of a role in an account
 //! with HTTP 403 and STS's `AccessDenied` XML error, as AWS does when the role does not trust
-//! the caller. [`Proxy::inject_faults`] answers every n-th request, without forwarding it,
+//! the caller. [`Proxy::reject_credentials`] answers every request signed with an access key
+//! id with HTTP 403 and STS's `InvalidClientTokenId` XML error, as STS does for a key it does
+//! not know (moto, checking credentials, answers in another XML shape that the SDK cannot
+//! read). [`Proxy::inject_faults`] answers every n-th request, without forwarding it,
 //! with throttling (HTTP 400 `Throttling` / `ThrottlingException` in the protocol's error
 //! shape) or a server error (HTTP 500 / 503), in turn, as AWS does under load.
 //!
@@ -122,6 +125,8 @@ impl Call {
 struct Shared {
     calls: Vec<Call>,
     denied_assume_role: BTreeSet<String>,
+    /// Access key ids whose every request is refused as invalid.
+    rejected_keys: BTreeSet<String>,
     /// Inject a fault on every n-th request (0: never).
     fault_every: usize,
     /// Requests counted for fault injection, and faults injected.
@@ -244,6 +249,13 @@ impl Proxy {
         self.lock().denied_assume_role.insert(account_id.to_owned());
     }
 
+    /// From now on, answer every request signed with `access_key_id` with HTTP 403
+    /// `InvalidClientTokenId` in STS's error shape (for the caller's first call,
+    /// `sts:GetCallerIdentity`).
+    pub fn reject_credentials(&self, access_key_id: &str) {
+        self.lock().rejected_keys.insert(access_key_id.to_owned());
+    }
+
     /// Stop denying `AssumeRole` into `account_id`.
     pub fn allow_assume_role(&self, account_id: &str) {
         self.lock().denied_assume_role.remove(account_id);
@@ -253,6 +265,7 @@ impl Proxy {
     pub fn clear_faults(&self) {
         let mut shared = self.lock();
         shared.denied_assume_role.clear();
+        shared.rejected_keys.clear();
         shared.fault_every = 0;
     }
 
@@ -605,8 +618,18 @@ async fn serve(
             && call
                 .role_account()
                 .is_some_and(|account| lock(&shared).denied_assume_role.contains(account));
+        let rejected = call
+            .access_key_id
+            .as_ref()
+            .is_some_and(|key| lock(&shared).rejected_keys.contains(key));
         let fault = next_fault(&mut lock(&shared));
-        let written = if denied {
+        let written = if rejected {
+            call.status = 403;
+            call.injected = true;
+            call.answered = epoch.elapsed();
+            lock(&shared).calls.push(call);
+            write_simple(&mut client, 403, "text/xml", &invalid_client_token_id()).await
+        } else if denied {
             call.status = 403;
             call.injected = true;
             call.answered = epoch.elapsed();
@@ -930,6 +953,18 @@ fn access_denied(role_arn: &str) -> String {
     )
 }
 
+/// STS's answer to a request signed with an access key id it does not know
+/// (<https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html>).
+fn invalid_client_token_id() -> String {
+    format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+         <Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>\
+         <Message>The security token included in the request is invalid. (injected by the eksmgr e2e proxy)</Message>\
+         </Error><RequestId>{}</RequestId></ErrorResponse>",
+        request_id()
+    )
+}
+
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -1148,6 +1183,15 @@ mod tests {
         proxy.clear_faults();
         assert!(exchange(&proxy, &form(assume)).starts_with("HTTP/1.1 200"));
 
+        proxy.reject_credentials("AKID");
+        let rejected = exchange(&proxy, &form("Action=GetCallerIdentity&Version=2011-06-15"));
+        assert!(rejected.starts_with("HTTP/1.1 403"), "{rejected}");
+        assert!(
+            rejected.contains("<Code>InvalidClientTokenId</Code>"),
+            "{rejected}"
+        );
+        proxy.clear_faults();
+
         let chunked = exchange(
             &proxy,
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
@@ -1165,6 +1209,7 @@ mod tests {
                 ("sts", "GetCallerIdentity", 200, false),
                 ("sts", "AssumeRole", 403, true),
                 ("sts", "AssumeRole", 200, false),
+                ("sts", "GetCallerIdentity", 403, true),
             ]
         );
         assert_eq!(

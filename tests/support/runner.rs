@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,10 @@ pub struct Output {
     pub stdout: String,
     /// Standard error (lossily decoded).
     pub stderr: String,
+    /// Standard output as written, byte for byte.
+    pub stdout_bytes: Vec<u8>,
+    /// Standard error as written, byte for byte.
+    pub stderr_bytes: Vec<u8>,
 }
 
 impl Output {
@@ -187,25 +191,22 @@ impl Running {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// What the process wrote to stderr so far.
+    /// What the process wrote on stderr so far (lossily decoded).
     pub fn stderr_so_far(&self) -> String {
-        so_far(&self.stderr)
+        String::from_utf8_lossy(&self.stderr.so_far()).into_owned()
     }
 
-    /// Waits until the process has written `needle` to stderr (an error, with what it wrote,
-    /// if it exits or `timeout` passes first).
-    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> Result<(), String> {
+    /// Waits until the process has written `needle` on stderr: `Ok(true)` when it has, `Ok(false)`
+    /// when it exited or `timeout` passed without writing it.
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> Result<bool, String> {
         let deadline = Instant::now() + timeout;
         loop {
-            let text = self.stderr_so_far();
-            if text.contains(needle) {
-                return Ok(());
+            if self.stderr_so_far().contains(needle) {
+                return Ok(true);
             }
+            // Read once more after the exit: the last lines may have come with it.
             if self.exited() || Instant::now() >= deadline {
-                return Err(format!(
-                    "eksmgr {} never wrote {needle:?} to stderr; it wrote:\n{text}",
-                    self.shown
-                ));
+                return Ok(self.stderr_so_far().contains(needle));
             }
             thread::sleep(Duration::from_millis(10));
         }
@@ -242,55 +243,64 @@ impl Running {
     }
 
     fn output(self, status: ExitStatus) -> Output {
+        let stdout_bytes = self.stdout.finish();
+        let stderr_bytes = self.stderr.finish();
         Output {
             status,
             code: status.code(),
-            stdout: join_drain(self.stdout),
-            stderr: join_drain(self.stderr),
+            stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr_bytes).into_owned(),
+            stdout_bytes,
+            stderr_bytes,
         }
     }
 }
 
-/// What a pipe gave so far, and the thread reading it.
-type Drain = Option<(Arc<Mutex<Vec<u8>>>, thread::JoinHandle<()>)>;
+/// A child's pipe read to the end on a thread, so neither pipe can fill up and block it; what
+/// was read so far can be looked at while the child runs.
+struct Drain {
+    read: Arc<Mutex<Vec<u8>>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
 
-/// Read a child's pipe to the end on a thread, so neither pipe can fill up and block it;
-/// what was read so far can be looked at while the child runs.
+impl Drain {
+    /// The bytes read so far.
+    fn so_far(&self) -> Vec<u8> {
+        self.read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits for the pipe to close; every byte read.
+    fn finish(mut self) -> Vec<u8> {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        std::mem::take(&mut *self.read.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> Drain {
-    pipe.map(|mut pipe| {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        let reader = thread::spawn(move || {
+    let read = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&read);
+    let thread = pipe.map(|mut pipe| {
+        thread::spawn(move || {
             let mut chunk = [0u8; 8192];
-            while let Ok(n) = pipe.read(&mut chunk) {
-                if n == 0 {
-                    break;
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => sink
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&chunk[..n]);
             }
-        });
-        (seen, reader)
-    })
-}
-
-fn so_far(handle: &Drain) -> String {
-    handle
-        .as_ref()
-        .map(|(seen, _)| {
-            String::from_utf8_lossy(&seen.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
         })
-        .unwrap_or_default()
-}
-
-fn join_drain(handle: Drain) -> String {
-    let Some((seen, reader)) = handle else {
-        return String::new();
-    };
-    let _ = reader.join();
-    let bytes = seen.lock().unwrap_or_else(|e| e.into_inner());
-    String::from_utf8_lossy(&bytes).into_owned()
+    });
+    Drain { read, thread }
 }
 
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Result<ExitStatus, String> {

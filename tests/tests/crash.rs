@@ -11,8 +11,10 @@
 //!   finish and are recorded, the journal is compacted, the lock released; the next apply
 //!   finishes the rest.
 //! * Throttling and 5xx answers injected on a share of requests: apply and plan still succeed.
-//! * No secret (the keys moto hands out, the test's static keys) is in the state, its journal,
-//!   a saved plan or any output.
+//! * No secret (the keys moto hands out, the test's static secret key) is in the state, its
+//!   journal, a saved plan or any output, with logs at every verbosity (none, `-v`, `-vv`,
+//!   `-vvv`); files and outputs are searched byte for byte, and a file that cannot be read
+//!   fails the check.
 //!
 //! `EKSMGR_CRASH_POINTS` sets how many kill points are tried (`all`: after every write call);
 //! the default is a spread of 8. The harness prints what it tried on stderr.
@@ -24,7 +26,7 @@ use aws_config::SdkConfig;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
 use eksmgr_e2e::example::example_config;
 use eksmgr_e2e::proxy::Proxy;
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, TEST_SECRET_ACCESS_KEY, assume, sdk_config};
+use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, sdk_config};
 use tempfile::TempDir;
 
 type R<T> = Result<T, String>;
@@ -454,10 +456,60 @@ async fn apply_killed_at_any_point_converges_with_no_duplicate_and_no_orphan() -
     Ok(())
 }
 
+/// The line an apply prints on its first interrupt.
+const INTERRUPTED: &str = "SIGTERM received: finishing";
+/// Why an operation an interrupted apply left out was not started.
+const NOT_STARTED: &str = "not started: the run was interrupted";
+
+/// The apply's event lines on stderr (`ADDRESS: Creating...`, `ADDRESS: Creation complete
+/// after 1s`, `ADDRESS: Error: ...`, `ADDRESS: Skipped: ...`), by kind: the addresses of the
+/// operations started, ended (completed or failed) and skipped with `reason`.
+#[derive(Debug, Default)]
+struct Events {
+    started: BTreeSet<String>,
+    ended: BTreeSet<String>,
+    skipped: BTreeMap<String, String>,
+}
+
+fn events(stderr: &str) -> Events {
+    const STARTED: [&str; 6] = [
+        "Creating...",
+        "Modifying...",
+        "Replacing...",
+        "Destroying...",
+        "Removing from state...",
+        "Adopting...",
+    ];
+    const ENDED: [&str; 7] = [
+        "Creation complete",
+        "Modifications complete",
+        "Replacement complete",
+        "Destruction complete",
+        "Removed from state",
+        "Adopted",
+        "Error:",
+    ];
+    let mut out = Events::default();
+    for line in stderr.lines() {
+        let Some((address, what)) = line.split_once(": ") else {
+            continue;
+        };
+        if STARTED.contains(&what) {
+            out.started.insert(address.to_owned());
+        } else if ENDED.iter().any(|e| what.starts_with(e)) {
+            out.ended.insert(address.to_owned());
+        } else if let Some(reason) = what.strip_prefix("Skipped") {
+            out.skipped.insert(address.to_owned(), reason.to_owned());
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
     let bench = Bench::start("eksmgr-e2e-sigterm-")?;
-    bench.fresh()?;
+    let seed = bench.fresh()?;
+    let baseline = inventory(bench.moto.endpoint(), &seed).await?;
     bench.proxy.freeze_after_writes(20);
     let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
     let deadline = Instant::now() + RUN_TIMEOUT;
@@ -472,17 +524,48 @@ async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
         .status()
         .map_err(err("kill -TERM"))?;
     ensure(kill.success(), || "kill -TERM failed".into())?;
-    // Let the signal land before the operations under way go on.
-    std::thread::sleep(Duration::from_millis(300));
+    // The interrupt is taken once eksmgr says so (it stops starting operations before it
+    // prints the line). Until the proxy thaws, no operation under way can complete, so none
+    // can make room for a new one: what started so far is all the run may ever start.
+    let said = running.wait_for_stderr(INTERRUPTED, RUN_TIMEOUT)?;
+    let before = events(&running.stderr_so_far());
     bench.proxy.thaw();
     let out = running.wait(RUN_TIMEOUT)?;
+    ensure(said, || {
+        format!("the apply never said it took the interrupt\n{out}")
+    })?;
+    let after = events(&out.stderr);
+
+    // Nothing new: the operations started are the ones under way when the interrupt came.
+    let new: Vec<&String> = after.started.difference(&before.started).collect();
+    ensure(new.is_empty(), || {
+        format!("operations started after the interrupt: {new:?}\n{out}")
+    })?;
+    // What ran finished: every operation started completed or failed.
+    let unfinished: Vec<&String> = after.started.difference(&after.ended).collect();
+    ensure(unfinished.is_empty(), || {
+        format!("operations started but never finished: {unfinished:?}\n{out}")
+    })?;
+    // The rest is reported not started, and there was a rest: else the test shows nothing.
+    let left_out: Vec<&String> = after
+        .skipped
+        .iter()
+        .filter(|(_, reason)| reason.contains(NOT_STARTED))
+        .map(|(address, _)| address)
+        .collect();
+    ensure(!left_out.is_empty(), || {
+        format!("the interrupted apply left nothing out: the interrupt came too late\n{out}")
+    })?;
+    ensure(left_out.iter().all(|a| !after.started.contains(*a)), || {
+        format!("an operation is both started and not started\n{out}")
+    })?;
     ensure(out.code == Some(143), || {
         format!("an apply ended by SIGTERM exits 143\n{out}")
     })?;
-    ensure(out.stderr.contains("SIGTERM received"), || format!("{out}"))?;
-    ensure(out.to_string().contains("the run was interrupted"), || {
-        format!("{out}")
+    ensure(out.stdout.contains("The run was interrupted"), || {
+        format!("the outcome says the run was interrupted\n{out}")
     })?;
+
     let dir = bench.dir.path();
     ensure(!dir.join("eksmgr.state.json.journal").exists(), || {
         "the journal was not compacted after the interrupt".into()
@@ -490,17 +573,53 @@ async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
     ensure(!dir.join("eksmgr.state.json.lock").exists(), || {
         "the lock was not released after the interrupt".into()
     })?;
-    let state: serde_json::Value =
-        serde_json::from_str(&bench.read("eksmgr.state.json")).map_err(err("parse state"))?;
-    let recorded = state["resources"].as_array().map_or(0, Vec::len);
-    ensure(recorded > 0, || {
+    // State holds what completed and nothing else; AWS holds nothing state does not (the
+    // spoke admin roles aside: the StackSet makes them, they are not resources of their own).
+    let text = bench.read("eksmgr.state.json");
+    let state: serde_json::Value = serde_json::from_str(&text).map_err(err("parse state"))?;
+    let recorded: BTreeSet<String> = state["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["address"].as_str().map(str::to_owned))
+        .collect();
+    ensure(!recorded.is_empty(), || {
         "nothing was recorded before the interrupt".into()
     })?;
+    let not_recorded: Vec<&String> = left_out
+        .iter()
+        .copied()
+        .filter(|a| recorded.contains(*a))
+        .collect();
+    ensure(not_recorded.is_empty(), || {
+        format!("operations not started are in state: {not_recorded:?}")
+    })?;
+    let made = added(&baseline, &inventory(bench.moto.endpoint(), &seed).await?);
+    let stack_set_made: BTreeSet<(String, String, String)> = seed
+        .spoke_account_ids
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            (
+                "iam_role".to_owned(),
+                format!("spoke-{i}"),
+                "EKSManagerAdmin".to_owned(),
+            )
+        })
+        .collect();
+    let lost = orphans(&made, &state_ids(&text, &seed)?, &stack_set_made);
+    ensure(lost.is_empty(), || {
+        format!("resources in AWS that state does not hold after the interrupt: {lost:#?}")
+    })?;
+
     // The next apply finishes the rest; then nothing is left to do.
     bench.expect(&["apply", "--auto-approve"], 0)?;
     bench.expect(&["plan", "--detailed-exitcode"], 0)?;
     eprintln!(
-        "sigterm: {recorded} resources recorded before the interrupted apply stopped; the next apply finished the rest"
+        "sigterm: {} operations started before the interrupt, all finished ({} resources recorded in state), none started after it, {} reported not started; the next apply finished the rest",
+        after.started.len(),
+        recorded.len(),
+        left_out.len()
     );
     Ok(())
 }
@@ -540,25 +659,70 @@ async fn throttling_and_server_errors_are_retried() -> R<()> {
     Ok(())
 }
 
+/// The secret access key eksmgr is given in the secrets test (moto takes any).
+const STATIC_SECRET: &str = "eksmgr-e2e-static-secret-8c1f0b7e";
+
+/// The verbosities a run's logs are checked at: none, `-v`, `-vv`, `-vvv` (eksmgr's crates at
+/// trace and the AWS SDK's at debug: every request the SDK sends is logged).
+const VERBOSITIES: [&[&str]; 4] = [&[], &["-v"], &["-vv"], &["-vvv"]];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_state_plans_or_output() -> R<()> {
-    let bench = Bench::start("eksmgr-e2e-secrets-")?;
+    let mut bench = Bench::start("eksmgr-e2e-secrets-")?;
+    // The flags alone set what is logged. The static secret key is one of its own, found
+    // wherever it appears (the harness's, `testing`, is the access key id too, which the logs
+    // may show).
+    bench.eksmgr = bench
+        .eksmgr
+        .clone()
+        .env("RUST_LOG", "")
+        .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET);
     bench.fresh()?;
-    let mut outputs = Vec::new();
-    let mut record = |args: &[&str], out: Output| {
-        outputs.push((args.join(" "), format!("{}{}", out.stdout, out.stderr)));
+    // What every run wrote on stdout and stderr, byte for byte, by what was run.
+    let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut record = |what: String, out: &Output| {
+        let mut bytes = out.stdout_bytes.clone();
+        bytes.extend_from_slice(&out.stderr_bytes);
+        outputs.push((what, bytes));
     };
-    for args in [vec!["plan", "--out", "saved.plan"], vec!["plan", "--json"]] {
-        record(&args, bench.expect(&args, 0)?);
+    // Each kind of run at each verbosity: the logs say most at -vvv.
+    for verbosity in VERBOSITIES {
+        for args in [
+            &["plan", "--out", "saved.plan"][..],
+            &["plan", "--json"],
+            &["plan", "--format", "markdown"],
+        ] {
+            let args: Vec<&str> = verbosity.iter().chain(args).copied().collect();
+            let out = bench.expect(&args, 0)?;
+            // The logs are there to be checked: each flag's most verbose level shows.
+            let levels: &[&str] = match verbosity.len() {
+                0 => &[],
+                1 => &[" INFO eksmgr"],
+                2 => &[" DEBUG eksmgr"],
+                _ => &[" TRACE eksmgr", " DEBUG aws_"],
+            };
+            for level in levels {
+                ensure(contains(&out.stderr_bytes, level.as_bytes()), || {
+                    format!("eksmgr {} logs no{level} line\n{out}", args.join(" "))
+                })?;
+            }
+            record(args.join(" "), &out);
+        }
     }
     // An apply killed half-way leaves its journal, its lock and an open intent behind.
     bench.proxy.freeze_after_writes(10);
-    let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
-    while !bench.proxy.frozen() && !running.exited() {
+    let mut running = bench.eksmgr.spawn(&["-vvv", "apply", "--auto-approve"])?;
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while !bench.proxy.frozen() && !running.exited() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    record(&["apply (killed)"], running.kill()?);
+    let was_frozen = bench.proxy.frozen();
+    let killed = running.kill()?;
     bench.proxy.thaw();
+    ensure(was_frozen, || {
+        format!("the apply ended before its 10th write\n{killed}")
+    })?;
+    record("-vvv apply (killed)".to_owned(), &killed);
     let mut files = work_files(&bench)?;
     ensure(files.iter().any(|(n, _)| n.ends_with(".journal")), || {
         format!(
@@ -566,10 +730,34 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
             files.iter().map(|f| &f.0).collect::<Vec<_>>()
         )
     })?;
-    let (again, _) = bench.recover()?;
-    record(&["apply (recovery)"], again);
-    for args in [vec!["plan", "--format", "markdown"], vec!["state", "list"]] {
-        record(&args, bench.expect(&args, 0)?);
+    // The recovery: unlock (the lock is stale) and apply again, with every log.
+    let stale = bench.run(&["-vvv", "apply", "--auto-approve"])?;
+    record("-vvv apply (after the crash)".to_owned(), &stale);
+    let id = stale
+        .stderr
+        .split("eksmgr unlock ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .ok_or_else(|| format!("the stale-lock message names no lock id\n{stale}"))?;
+    record(
+        "-vvv unlock".to_owned(),
+        &bench.expect(&["-vvv", "unlock", id], 0)?,
+    );
+    for verbosity in VERBOSITIES {
+        let apply: Vec<&str> = verbosity
+            .iter()
+            .chain(&["apply", "--auto-approve"])
+            .copied()
+            .collect();
+        let out = bench.expect(&apply, 0)?;
+        record(apply.join(" "), &out);
+        let list: Vec<&str> = verbosity
+            .iter()
+            .chain(&["state", "list"])
+            .copied()
+            .collect();
+        let out = bench.expect(&list, 0)?;
+        record(list.join(" "), &out);
     }
     files.extend(work_files(&bench)?);
 
@@ -577,21 +765,20 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
     ensure(!secrets.is_empty(), || {
         "moto handed out no credentials?".to_string()
     })?;
-    let mut needles: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    needles.push(TEST_SECRET_ACCESS_KEY);
-    for (what, text) in files.iter().chain(outputs.iter()) {
-        for needle in &needles {
-            // The static test secret is the word `testing`: only look for it as a value.
-            let hit = if *needle == TEST_SECRET_ACCESS_KEY {
-                text.contains("\"testing\"") || text.contains("=testing")
-            } else {
-                text.contains(needle)
-            };
-            ensure(!hit, || format!("a secret appears in {what}"))?;
+    let mut needles: Vec<&[u8]> = secrets.iter().map(String::as_bytes).collect();
+    needles.push(STATIC_SECRET.as_bytes());
+    for (what, bytes) in files.iter().chain(outputs.iter()) {
+        for needle in needles.iter().copied() {
+            ensure(!contains(bytes, needle), || {
+                format!(
+                    "a secret appears in {what}, in this line (the secret shown as <SECRET>):\n{}",
+                    line_with(bytes, needle)
+                )
+            })?;
         }
     }
     eprintln!(
-        "secrets: {} credentials handed out by STS, none in {} files or {} outputs",
+        "secrets: {} credentials handed out by STS, none in {} files or {} outputs (runs at no flag, -v, -vv and -vvv)",
         secrets.len(),
         files.len(),
         outputs.len()
@@ -599,28 +786,57 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
     Ok(())
 }
 
-/// Every file in the work directory with its text; state, journal, lock and plan files must
-/// be private (no access for group or others).
-fn work_files(bench: &Bench) -> R<Vec<(String, String)>> {
+/// Whether `needle` is somewhere in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The first line of `haystack` holding `needle`, with `needle` masked (lossily decoded).
+fn line_with(haystack: &[u8], needle: &[u8]) -> String {
+    haystack
+        .split(|b| *b == b'\n')
+        .find(|line| contains(line, needle))
+        .map(|line| {
+            String::from_utf8_lossy(line)
+                .replace(String::from_utf8_lossy(needle).as_ref(), "<SECRET>")
+        })
+        .unwrap_or_default()
+}
+
+/// Every file in the work directory (and below) with its bytes: one that cannot be read fails
+/// the check. State, journal, lock and plan files must be private (no access for group or
+/// others).
+fn work_files(bench: &Bench) -> R<Vec<(String, Vec<u8>)>> {
     use std::os::unix::fs::PermissionsExt;
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(bench.dir.path()).map_err(err("read work dir"))? {
-        let path = entry.map_err(err("read work dir"))?.path();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with("eksmgr.state.json") || name.ends_with(".plan") {
-            let mode = std::fs::metadata(&path)
-                .map_err(err("stat"))?
-                .permissions()
-                .mode();
-            ensure(mode & 0o077 == 0, || {
-                format!("{name} is mode {:o}", mode & 0o777)
-            })?;
+    let mut dirs = vec![bench.dir.path().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(err(format!("read directory {}", dir.display())))?;
+        for entry in entries {
+            let path = entry
+                .map_err(err(format!("read directory {}", dir.display())))?
+                .path();
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(err(format!("stat {}", path.display())))?;
+            if meta.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(err(format!("read {}", path.display())))?;
+            let name = path
+                .strip_prefix(bench.dir.path())
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with("eksmgr.state.json") || name.ends_with(".plan") {
+                let mode = meta.permissions().mode();
+                ensure(mode & 0o077 == 0, || {
+                    format!("{name} is mode {:o}", mode & 0o777)
+                })?;
+            }
+            files.push((name, bytes));
         }
-        files.push((name, text));
     }
     Ok(files)
 }

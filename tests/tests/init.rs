@@ -9,14 +9,17 @@
 //!   AssumeRole succeed, so a proxy in front of it answers `AccessDenied` for that spoke) is
 //!   reported alone, with a hint, the other tiers still shown;
 //! * `--profile` takes the credentials of a named profile (here one that assumes a role in the
-//!   hub), over the access keys in the environment.
+//!   hub), over the access keys in the environment;
+//! * whoami tells an endpoint it cannot reach (a closed port of the loopback) from credentials
+//!   STS rejects (the proxy answers `InvalidClientTokenId` to a key, as STS does to a key it
+//!   does not know): each failure has its own hint, and the tiers not tried say why.
 
 use std::time::Duration;
 
 use eksmgr_e2e::check::{ensure, err, sdk_err};
 use eksmgr_e2e::estate::Estate;
 use eksmgr_e2e::proxy::Proxy;
-use eksmgr_e2e::{Eksmgr, Output, sdk_config};
+use eksmgr_e2e::{Eksmgr, MotoServer, Output, sdk_config};
 use serde_json::Value;
 
 type R<T = ()> = Result<T, String>;
@@ -419,4 +422,71 @@ async fn profile_credentials_win_over_the_environment() -> R {
         "whoami with an unknown profile",
         &missing,
     )
+}
+
+/// A configuration whoami can start from (no AWS call is needed to read it).
+const WHOAMI_CONFIG: &str =
+    "[organization]\neks_ou_id = \"ou-ab12-cdef3456\"\n\n[hub]\naccount_id = \"222222222222\"\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whoami_tells_an_unreachable_endpoint_from_rejected_credentials() -> R {
+    let dir = tempfile::Builder::new()
+        .prefix("eksmgr-e2e-whoami-failures-")
+        .tempdir()
+        .map_err(err("tempdir"))?;
+
+    // A port of the loopback nothing listens on any more: the connection is refused.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(err("bind"))?;
+        let port = listener.local_addr().map_err(err("local address"))?.port();
+        format!("http://127.0.0.1:{port}")
+    };
+    let unreachable = Eksmgr::new(dir.path(), &closed)?.timeout(Duration::from_secs(120));
+    unreachable.write_config(WHOAMI_CONFIG)?;
+    let out = unreachable.run(&["whoami"])?;
+    ensure(out.code == Some(1), || format!("exit 1\n{out}"))?;
+    contains_all(
+        &out.stdout,
+        &[
+            "sts:GetCallerIdentity failed",
+            &format!("hint: cannot reach {closed}: check the network"),
+            "AWS_ENDPOINT_URL",
+            "not tried: AWS could not be reached",
+        ],
+        "whoami against a closed port",
+        &out,
+    )?;
+    ensure(!out.stdout.contains("credentials"), || {
+        format!("a network failure is not blamed on the credentials\n{out}")
+    })?;
+
+    // STS refusing the key (the test proxy answers for it, as STS does for a key it does not
+    // know).
+    let moto = MotoServer::start()?;
+    let proxy = Proxy::start(moto.endpoint())?;
+    proxy.reject_credentials("AKIAEKSMGRREJECTED01");
+    let rejected = Eksmgr::new(dir.path(), proxy.endpoint())?
+        .timeout(Duration::from_secs(120))
+        .env("AWS_ACCESS_KEY_ID", "AKIAEKSMGRREJECTED01");
+    let out = rejected.run(&["whoami"])?;
+    ensure(out.code == Some(1), || format!("exit 1\n{out}"))?;
+    contains_all(
+        &out.stdout,
+        &[
+            "InvalidClientTokenId",
+            &format!(
+                "hint: credentials rejected by {} (InvalidClientTokenId)",
+                proxy.endpoint()
+            ),
+            "AWS_PROFILE",
+            "aws sso login",
+            "not tried: the caller's credentials do not work",
+        ],
+        "whoami with credentials STS rejects",
+        &out,
+    )?;
+    ensure(!out.stdout.contains("cannot reach"), || {
+        format!("rejected credentials are not blamed on the network\n{out}")
+    })?;
+    Ok(())
 }

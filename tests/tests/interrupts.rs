@@ -240,7 +240,10 @@ fn a_second_interrupt_saves_the_intents_releases_the_lock_and_the_next_apply_ado
     let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
     wait_for(&mut running, "its 5th change", || bench.proxy.frozen())?;
     running.signal("TERM")?;
-    running.wait_for_stderr("SIGTERM received: finishing", TIMEOUT)?;
+    ensure(
+        running.wait_for_stderr("SIGTERM received: finishing", TIMEOUT)?,
+        || "the apply never said it took the first interrupt".into(),
+    )?;
     running.signal("TERM")?;
     let out = running.wait(TIMEOUT)?;
     expect_code(&out, 143, "an apply interrupted twice by SIGTERM")?;

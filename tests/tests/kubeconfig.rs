@@ -4,8 +4,8 @@
 //!
 //! The endpoints and CAs written are checked against what EKS itself reports (through the AWS
 //! SDK, assuming `OrganizationAccountAccessRole` into each spoke), and the file is read back
-//! by `kubectl config view` when kubectl is on `PATH` (without it, a note is printed and only
-//! the structural checks run).
+//! by `kubectl config view`. kubectl must be on `PATH` (Debian's `kubernetes-client` package):
+//! without it the test fails, saying so, rather than leave the check out.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -317,14 +317,19 @@ async fn check_file(path: &Path, endpoint: &str, cs: &[Cluster]) -> R {
     Ok(())
 }
 
-/// `kubectl` on `PATH`, if any.
-fn kubectl() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+/// `kubectl` on `PATH`; an error saying to install it when it is not there.
+fn kubectl() -> R<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|dir| dir.join("kubectl"))
         .find(|p| {
             p.metadata()
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .ok_or_else(|| {
+            "kubectl is not on PATH: this test reads the kubeconfig back with `kubectl config view`; \
+             install kubectl (on Debian: `apt-get install kubernetes-client`) and run it again"
+                .to_owned()
         })
 }
 
@@ -411,6 +416,8 @@ fn check_with_kubectl(kubectl: &Path, file: &Path, cs: &[Cluster]) -> R {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kubeconfig_merges_one_context_per_cluster() -> R {
+    // Before anything runs: a missing kubectl fails the test at once.
+    let kubectl = kubectl()?;
     let moto = MotoServer::start()?;
     let seed = moto.seed(2)?;
     let dir = tempfile::Builder::new()
@@ -463,9 +470,6 @@ async fn kubeconfig_merges_one_context_per_cluster() -> R {
         format!("a second run changed the file:\n--- first ---\n{first}\n--- second ---\n{second}")
     })?;
 
-    match kubectl() {
-        Some(k) => check_with_kubectl(&k, &file, &cs)?,
-        None => eprintln!("note: kubectl is not on PATH; only the structural checks ran"),
-    }
+    check_with_kubectl(&kubectl, &file, &cs)?;
     Ok(())
 }

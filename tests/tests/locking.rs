@@ -99,7 +99,10 @@ fn plan_without_the_lock_and_plans_that_wait_for_it() -> R {
 
     // A long wait: the plan goes on once the apply is done.
     let mut waiting = estate.eksmgr.spawn(&["plan", "--lock-timeout=2m"])?;
-    waiting.wait_for_stderr("Waiting up to 120s for the state lock", TIMEOUT)?;
+    ensure(
+        waiting.wait_for_stderr("Waiting up to 120s for the state lock", TIMEOUT)?,
+        || "the plan never said it waits for the lock".into(),
+    )?;
     proxy.thaw();
     let applied = apply.wait(TIMEOUT)?;
     ensure(applied.code == Some(0), || format!("the apply\n{applied}"))?;

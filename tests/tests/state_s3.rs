@@ -17,6 +17,7 @@
 //! moto checks S3's conditional writes in two steps; the emulator started by the harness
 //! (`scripts/emulator/eksmgr_moto.py`) makes them atomic, as they are in S3.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -115,6 +116,35 @@ fn local_state(estate: &Estate, name: &str) -> R<Value> {
     let path = estate.dir.path().join(name);
     let text = std::fs::read_to_string(&path).map_err(err(format!("read {}", path.display())))?;
     serde_json::from_str(&text).map_err(err(format!("parse {}", path.display())))
+}
+
+/// The addresses of the operations an apply's stderr says completed
+/// (`ADDRESS: Creation complete after 0s [id=...]`).
+fn completed_operations(stderr: &str) -> BTreeSet<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(_, what)| what.starts_with("Creation complete"))
+        .map(|(address, _)| address.to_owned())
+        .collect()
+}
+
+/// The addresses of the records (`put` lines) of the journal parts in S3.
+async fn uploaded_operations(client: &aws_sdk_s3::Client) -> R<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for key in keys(client, &format!("{KEY}.journal.")).await? {
+        let body = object(client, &key).await?.unwrap_or_default();
+        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let entry: Value =
+                serde_json::from_slice(line).map_err(err(format!("parse a line of {key}")))?;
+            if entry["op"] == "put"
+                && let Some(address) = entry["record"]["address"].as_str()
+            {
+                out.insert(address.to_owned());
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn s3_section() -> String {
@@ -387,8 +417,23 @@ async fn an_apply_killed_mid_way_is_finished_from_another_machine() -> R {
     ensure(proxy.frozen(), || {
         "the apply reached its eighth write".to_owned()
     })?;
-    // Give the journal upload of the completed operations time to go out, then kill.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill once the journal in S3 holds every operation completed so far (none completes
+    // while the proxy holds the answers): the uploads of a dying run lose nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let completed = loop {
+        let completed = completed_operations(&run.stderr_so_far());
+        let uploaded = uploaded_operations(&client).await?;
+        if !completed.is_empty() && completed.is_subset(&uploaded) {
+            break completed;
+        }
+        if run.exited() || std::time::Instant::now() >= deadline {
+            let out = run.kill()?;
+            return Err(format!(
+                "the journal in S3 never held every completed operation: completed {completed:?}, uploaded {uploaded:?}\n{out}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let killed = run.kill()?;
     proxy.thaw();
     // The journal is in parts named by the serial it continues; each line is sent once.
@@ -457,9 +502,14 @@ async fn an_apply_killed_mid_way_is_finished_from_another_machine() -> R {
         "the state object itself is still empty".to_owned()
     })?;
     let replayed = other.run(&["state", "list"])?;
+    let listed_there: BTreeSet<String> = listed(&replayed).into_iter().collect();
     ensure(
-        replayed.code == Some(0) && !replayed.stdout.trim().is_empty(),
-        || format!("the journal's records are replayed on the other machine\n{replayed}"),
+        replayed.code == Some(0) && completed.is_subset(&listed_there),
+        || {
+            format!(
+                "the journal's records of every completed operation ({completed:?}) are replayed on the other machine\n{replayed}"
+            )
+        },
     )?;
     let plan = other.run(&["plan"])?;
     ensure(plan.code == Some(0), || format!("{plan}"))?;

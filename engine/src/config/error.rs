@@ -69,14 +69,24 @@ impl ConfigError {
     /// The diagnostic text: the `file:line:col: error: message` line, then the source line
     /// with a caret line under the offending characters. No trailing newline.
     pub fn render(&self) -> String {
+        self.render_as("error")
+    }
+
+    /// [`ConfigError::render`] for a warning: `file:line:col: warning: message` and the
+    /// source line.
+    pub fn render_warning(&self) -> String {
+        self.render_as("warning")
+    }
+
+    fn render_as(&self, severity: &str) -> String {
         let mut out = String::new();
         if self.line == 0 {
-            let _ = write!(out, "{}: error: {}", self.file, self.message);
+            let _ = write!(out, "{}: {severity}: {}", self.file, self.message);
             return out;
         }
         let _ = write!(
             out,
-            "{}:{}:{}: error: {}",
+            "{}:{}:{}: {severity}: {}",
             self.file, self.line, self.column, self.message
         );
         if let Some(snippet) = &self.snippet {

@@ -18,12 +18,14 @@
 //!
 //! Layout: [`sections`] (the schema), [`ids`] (validated identifiers), `error` (positions and
 //! rendering), `parse` (TOML to sections, serde messages reworded), `validate` (semantic
-//! checks) and [`schema`] (the JSON Schema of the file and the configuration reference, both
+//! checks), [`regions`] (the AWS SDK's partitions and regions, for the region checks) and
+//! [`schema`] (the JSON Schema of the file and the configuration reference, both
 //! generated from [`sections`]).
 
 mod error;
 pub mod ids;
 mod parse;
+pub mod regions;
 pub mod schema;
 pub mod sections;
 mod validate;
@@ -43,6 +45,13 @@ pub use sections::{
 
 /// Reads and validates the configuration file at `path`. Errors name the file as given.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with_warnings(path).map(|(config, _)| config)
+}
+
+/// [`load`], with the warnings of a valid configuration: what does not make it invalid but
+/// is worth saying at its position, such as a region this build does not know but named like
+/// a partition's regions ([`regions`]). Render them with [`ConfigError::render_warning`].
+pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
@@ -53,7 +62,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         ConfigError::whole_file(&file, format!("cannot read: {e}{hint}"))
     })?;
     match std::str::from_utf8(&bytes) {
-        Ok(text) => parse(text, &file),
+        Ok(text) => parse_with_warnings(text, &file),
         Err(e) => {
             let valid = e.valid_up_to();
             let lossy = String::from_utf8_lossy(&bytes);
@@ -72,8 +81,33 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// An error at the value `path` names (e.g. `["organization", "eks_ou_id"]`) in the
+/// configuration file at `file`, for a problem found after the file was loaded, such as AWS
+/// saying the value names nothing: the file is read again for the position, and the error is
+/// rendered as [`load`]'s are (`file:line:column`, the line, a caret under the value). A key
+/// no longer there points at its closest enclosing table; a file that cannot be read or parsed
+/// again gives an error about the whole file.
+pub fn error_at(file: &Path, path: &[&str], message: impl Into<String>) -> ConfigError {
+    let name = file.display().to_string();
+    let message = message.into();
+    let text = match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => return ConfigError::whole_file(&name, message),
+    };
+    parse::error_at_path(&text, &name, path, message.clone())
+        .unwrap_or_else(|| ConfigError::whole_file(&name, message))
+}
+
 /// Parses and validates configuration text; `file_name` is used in the error positions.
 pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+    parse_with_warnings(source, file_name).map(|(config, _)| config)
+}
+
+/// [`parse`], with the warnings of a valid configuration (see [`load_with_warnings`]).
+pub fn parse_with_warnings(
+    source: &str,
+    file_name: &str,
+) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     parse::parse(source, file_name)
 }
 

@@ -104,22 +104,26 @@ pub(super) struct Parsed {
     pub state: Option<StateConfig>,
 }
 
-/// Parses and validates `text`; see [`super::parse`].
-pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+/// Parses and validates `text`, with the warnings of a valid configuration; see
+/// [`super::parse_with_warnings`].
+pub(super) fn parse(text: &str, file: &str) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let root = match DeTable::parse(text) {
         Ok(root) => root,
         Err(e) => return Err(syntax_error(text, file, &e).into()),
     };
     let doc = Document::new(file, text, root);
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let parsed = doc.deserialise(&mut errors);
-    validate::validate(&doc, &parsed, &mut errors);
+    validate::validate(&doc, &parsed, &mut errors, &mut warnings);
     if !errors.is_empty() {
         errors.sort_by_key(|e| (e.line, e.column));
         errors.dedup();
         return Err(ConfigErrors(errors));
     }
-    assemble(parsed).ok_or_else(|| {
+    warnings.sort_by_key(|e| (e.line, e.column));
+    warnings.dedup();
+    let config = assemble(parsed).ok_or_else(|| {
         // Unreachable in practice: a missing section always records an error.
         ConfigErrors(vec![ConfigError::at(
             file,
@@ -127,7 +131,22 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             0..0,
             "incomplete configuration",
         )])
-    })
+    })?;
+    Ok((config, warnings))
+}
+
+/// An error at the value `path` names in `text` (or, when it is absent, the closest enclosing
+/// table); `None` when `text` is not valid TOML.
+pub(super) fn error_at_path(
+    text: &str,
+    file: &str,
+    path: &[&str],
+    message: impl Into<String>,
+) -> Option<ConfigError> {
+    let root = DeTable::parse(text).ok()?;
+    let doc = Document::new(file, text, root);
+    let segs: Vec<Seg<'_>> = path.iter().map(|k| Seg::K(k)).collect();
+    Some(doc.error(&segs, message))
 }
 
 fn assemble(p: Parsed) -> Option<Config> {

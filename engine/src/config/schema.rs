@@ -441,8 +441,10 @@ at its default.
 
 The JSON Schema of the file, [`eksmgr.schema.json`](eksmgr.schema.json) (`eksmgr schema`),
 checks the shape of the file: keys, types, enumerated values, the formats of identifiers and
-numeric ranges. `eksmgr validate` checks all that and the rest: names, duplicates and the
-references between sections.
+numeric ranges. `eksmgr validate` checks all that and the rest: names, duplicates, the
+references between sections, and regions: each must be a region of the AWS partitions of the
+AWS SDK eksmgr is built with; one named like them but not listed (`us-east-3`, a region newer
+than the build) is accepted with a warning, any other is refused with the closest known ones.
 
 ## Editor support
 

@@ -10,11 +10,22 @@ use serde_json::Value;
 use super::error::ConfigError;
 use super::ids::{Arn, ClusterAccount};
 use super::parse::{Document, Parsed, Seg, at};
+use super::regions::RegionCheck;
 use super::sections::{AccessPolicy, ClusterConfig, ServiceAccountConfig, StateBackend};
 
-/// Runs every check over what deserialised, appending to `errors`.
-pub(super) fn validate(doc: &Document<'_>, p: &Parsed, errors: &mut Vec<ConfigError>) {
-    let mut v = Validator { doc, errors };
+/// Runs every check over what deserialised, appending to `errors`, and to `warnings` what is
+/// worth saying but does not make the configuration invalid.
+pub(super) fn validate(
+    doc: &Document<'_>,
+    p: &Parsed,
+    errors: &mut Vec<ConfigError>,
+    warnings: &mut Vec<ConfigError>,
+) {
+    let mut v = Validator {
+        doc,
+        errors,
+        warnings,
+    };
     v.organization(p);
     v.governance(p);
     v.hub(p);
@@ -28,6 +39,7 @@ pub(super) fn validate(doc: &Document<'_>, p: &Parsed, errors: &mut Vec<ConfigEr
 struct Validator<'a, 'i> {
     doc: &'a Document<'i>,
     errors: &'a mut Vec<ConfigError>,
+    warnings: &'a mut Vec<ConfigError>,
 }
 
 type Check = Result<(), String>;
@@ -43,9 +55,38 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// A region: well formed ([`region`]), then one of the AWS SDK's partitions
+    /// ([`super::regions`]): known, or named like a partition's regions (a warning: a region
+    /// newer than this build), or refused with the known regions closest to it.
+    fn region(&mut self, at: &[Seg<'_>], r: &str) {
+        if let Err(m) = region(r) {
+            self.report(at, m);
+            return;
+        }
+        let close = || super::regions::closest(r, 3).join(", ");
+        match super::regions::check(r) {
+            RegionCheck::Known(_) => {}
+            RegionCheck::Unlisted(p) => self.warnings.push(self.doc.error(
+                at,
+                format!(
+                    "region {r:?} is not one this eksmgr knows: it is named like the regions of the {} partition, so it is taken as a region newer than this build; check the spelling (the closest known regions: {})",
+                    p.id,
+                    close()
+                ),
+            )),
+            RegionCheck::Unknown => self.report(
+                at,
+                format!(
+                    "unknown region {r:?}: no AWS partition has a region of that name; did you mean one of {}?",
+                    close()
+                ),
+            ),
+        }
+    }
+
     fn organization(&mut self, p: &Parsed) {
         if let Some(o) = &p.organization {
-            self.check(at!["organization", "home_region"], region(&o.home_region));
+            self.region(at!["organization", "home_region"], &o.home_region);
         }
     }
 
@@ -109,7 +150,7 @@ impl Validator<'_, '_> {
         let mut seen = BTreeSet::new();
         for (i, r) in ss.regions.iter().enumerate() {
             let at = at!["governance", "stackset", "regions", i];
-            self.check(at, region(r));
+            self.region(at, r);
             if !seen.insert(r.as_str()) {
                 self.report(at, format!("duplicate region {r:?}"));
             }
@@ -308,7 +349,7 @@ impl Validator<'_, '_> {
     fn hub(&mut self, p: &Parsed) {
         if let Some(h) = &p.hub {
             if let Some(r) = &h.region {
-                self.check(at!["hub", "region"], region(r));
+                self.region(at!["hub", "region"], r);
             }
             self.check(
                 at!["hub", "access_role_name"],
@@ -415,7 +456,7 @@ impl Validator<'_, '_> {
                     self.check(at!["state", "key"], s3_key(k));
                 }
                 if let Some(r) = &st.region {
-                    self.check(at!["state", "region"], region(r));
+                    self.region(at!["state", "region"], r);
                 }
                 if let Some(arn) = &st.role_arn {
                     self.check(at!["state", "role_arn"], role_arn(arn));
@@ -459,7 +500,7 @@ impl Validator<'_, '_> {
     fn cluster(&mut self, i: usize, c: &ClusterConfig) {
         self.check(at!["clusters", i, "name"], cluster_name(&c.name));
         if let Some(r) = &c.region {
-            self.check(at!["clusters", i, "region"], region(r));
+            self.region(at!["clusters", i, "region"], r);
         }
         self.check(at!["clusters", i, "version"], k8s_version(&c.version));
         self.ids(at!["clusters", i], &c.subnet_ids, &c.security_group_ids);
@@ -580,7 +621,7 @@ impl Validator<'_, '_> {
             let a = account.as_str();
             let base = at!["clusters", i, "overrides", a];
             if let Some(r) = &o.region {
-                self.check(at!["clusters", i, "overrides", a, "region"], region(r));
+                self.region(at!["clusters", i, "overrides", a, "region"], r);
             }
             if let Some(v) = &o.version {
                 self.check(
