@@ -65,6 +65,11 @@ pub struct Cli {
     /// also writes it as organization.home_region.
     #[arg(long = "region", value_name = "REGION", global = true)]
     pub region: Option<String>,
+    /// Use a state that belongs to another estate (another management account or EKS OU)
+    /// and, at the next apply, bind it to this one: for a deliberate move, such as a new EKS
+    /// OU. Without it such a state is refused.
+    #[arg(long = "rebind-state", global = true)]
+    pub rebind_state: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -347,6 +347,8 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     )
     .await?;
     let (plan, provider) = (planned.plan, planned.provider);
+    // Whatever this run saves belongs to the estate it planned.
+    state.estate = Some(planned.estate);
     if args.refresh_only {
         let view = drift_only(&plan);
         print!("{}", refresh_only_text(&view, s));
@@ -490,6 +492,9 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
     let (provider, discovery) =
         context::connect(&loaded, args.parallelism.into(), &cli.caller()).await?;
     let identity = context::identity(&loaded.config, &discovery);
+    let estate = context::estate(&loaded.config, &discovery);
+    context::check_estate(&loaded, &state, &estate)?;
+    state.estate = Some(estate);
     let stale = saved.staleness(&state, &loaded.digest, &identity);
     if !stale.is_empty() {
         lock.release().await?;
@@ -724,12 +729,15 @@ async fn import(cli: &Cli, address: &str, id: &str) -> Result<u8> {
     let loaded = context::load(cli)?;
     let lock = loaded.store.lock("eksmgr import").await?;
     let mut state = loaded.store.load().await?;
-    let (provider, _, desired) = context::prepare(
+    let (provider, discovery, desired) = context::prepare(
         &loaded,
         crate::cli::DEFAULT_PARALLELISM.into(),
         &cli.caller(),
     )
     .await?;
+    let estate = context::estate(&loaded.config, &discovery);
+    context::check_estate(&loaded, &state, &estate)?;
+    state.estate = Some(estate);
     let record =
         eksmgr_engine::import::import(&provider, &desired.resources, &state, &addr, id).await?;
     let found = record.id.clone();

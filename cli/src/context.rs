@@ -11,7 +11,7 @@ use eksmgr_engine::refresh::{Observations, refresh_with_progress};
 use eksmgr_engine::schedule::Limits;
 use eksmgr_engine::target;
 use eksmgr_providers::{AwsProvider, CallerOptions, ConnectError};
-use eksmgr_state::{ResourceAddress, State};
+use eksmgr_state::{Estate, ResourceAddress, State};
 
 use crate::cli::{Cli, OptIns};
 use crate::store::Store;
@@ -26,6 +26,8 @@ pub struct Loaded {
     pub digest: String,
     /// Where the state is kept.
     pub store: Store,
+    /// `--rebind-state`: a state of another estate may be used (and is bound to this one).
+    pub rebind_state: bool,
 }
 
 /// Loads and validates the configuration; errors are rendered with file:line:column, and the
@@ -46,7 +48,30 @@ pub fn load(cli: &Cli) -> Result<Loaded> {
         path: config_path.to_path_buf(),
         digest,
         store,
+        rebind_state: cli.rebind_state,
     })
+}
+
+/// The estate this configuration and these credentials manage.
+pub fn estate(config: &Config, discovery: &Discovery) -> Estate {
+    Estate {
+        management_account_id: discovery.management_account_id.clone(),
+        eks_ou_id: config.organization.eks_ou_id.as_str().to_string(),
+    }
+}
+
+/// Refuses a state bound to another estate than `estate`, unless `--rebind-state` is given:
+/// planned against this estate, its records would all read as deleted outside eksmgr and
+/// this estate's resources as new.
+pub fn check_estate(loaded: &Loaded, state: &State, estate: &Estate) -> Result<()> {
+    match &state.estate {
+        Some(bound) if bound != estate && !loaded.rebind_state => anyhow::bail!(
+            "the state {} belongs to another estate: it was applied to {bound}, and {} with these credentials manages {estate} (organization.eks_ou_id). Used here, its resources would read as deleted and this estate's as new, so nothing was planned or changed. Use this estate's state (--state, or [state] in the configuration); if the estate really moved, run again with --rebind-state, and the next apply binds the state to it",
+            loaded.store.describe(),
+            loaded.path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Connects to AWS and discovers the caller and the spokes. An EKS OU the organization does
@@ -103,6 +128,8 @@ pub async fn plan(
     let discovering = out.spinner("Discovering the accounts of the estate");
     let (provider, discovery, desired) = prepare(loaded, limits.total, caller).await?;
     drop(discovering);
+    let estate = estate(&loaded.config, &discovery);
+    check_estate(loaded, state, &estate)?;
     tracing::info!(
         "management account {}, {} spoke(s), {} resource(s) desired",
         discovery.management_account_id,
@@ -192,6 +219,7 @@ pub async fn plan(
         provider,
         identity: identity(&loaded.config, &discovery),
         observed,
+        estate,
     })
 }
 
@@ -205,6 +233,8 @@ pub struct Planned {
     pub identity: PlanIdentity,
     /// What was read (for `--refresh-only`).
     pub observed: Observations,
+    /// The estate planned, which an apply binds the state to.
+    pub estate: Estate,
 }
 
 /// Who eksmgr runs as, for saved plans.

@@ -496,10 +496,6 @@ fn write_state_json(state: &State, parallel_min: usize, out: &mut dyn Write) -> 
     serde_json::to_writer(&mut *out, &state.lineage)?;
     out.write_all(b",\n  \"serial\": ")?;
     serde_json::to_writer(&mut *out, &state.serial)?;
-    if let Some(estate) = &state.estate {
-        out.write_all(b",\n  \"estate\": ")?;
-        serde_json::to_writer(&mut *out, estate)?;
-    }
     out.write_all(b",\n  \"resources\": [")?;
     let write_part = |part: &[&ResourceRecord], first: bool, buf: &mut Vec<u8>| {
         buf.clear();
@@ -558,6 +554,11 @@ fn write_state_json(state: &State, parallel_min: usize, out: &mut dyn Write) -> 
             serde_json::to_writer(&mut *out, intent)?;
         }
         out.write_all(b"\n  ]")?;
+    }
+    // Last, so that the header before the records stays flat (see `layout_records_start`).
+    if let Some(estate) = &state.estate {
+        out.write_all(b",\n  \"estate\": ")?;
+        serde_json::to_writer(&mut *out, estate)?;
     }
     out.write_all(b"\n}")
 }
@@ -1077,7 +1078,12 @@ mod tests {
         empty.intents.clear();
         let mut no_intents = big_state(40);
         no_intents.intents.clear();
-        for state in [big_state(1), big_state(300), no_intents, empty] {
+        let mut bound = big_state(3);
+        bound.estate = Some(crate::Estate {
+            management_account_id: "111111111111".into(),
+            eks_ou_id: "ou-abcd-11111111".into(),
+        });
+        for state in [big_state(1), big_state(300), no_intents, empty, bound] {
             // The layout eksmgr writes, and the indented one of earlier versions.
             for text in [to_state_json(&state, 1).unwrap(), to_indented_json(&state)] {
                 let text = String::from_utf8(text).unwrap();

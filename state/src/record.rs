@@ -82,10 +82,6 @@ pub struct State {
     pub lineage: String,
     /// Incremented on every save.
     pub serial: u64,
-    /// The estate this state belongs to (none before its first apply, or in a state written
-    /// by an eksmgr that did not record it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estate: Option<Estate>,
     /// The managed resources, by address.
     #[serde(serialize_with = "serialize_records")]
     pub resources: BTreeMap<ResourceAddress, ResourceRecord>,
@@ -96,6 +92,10 @@ pub struct State {
         serialize_with = "serialize_intents"
     )]
     pub intents: BTreeMap<ResourceAddress, Intent>,
+    /// The estate this state belongs to (none before its first apply, or in a state written
+    /// by an eksmgr that did not record it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estate: Option<Estate>,
 }
 
 impl Default for State {
