@@ -82,6 +82,8 @@ struct Run {
     applying: bool,
     stop: Stop,
     received: u32,
+    /// Steps under way that must not be cut in two ([`Critical`]).
+    critical: u32,
 }
 
 /// The run's interrupt state: published by the task that receives the signals.
@@ -157,11 +159,12 @@ fn say(signal: Signal, now: Run) {
 }
 
 /// Resolves once an interrupt asks the command to stop before any change (never during an
-/// apply's operations), with the signal.
+/// apply's operations, nor within a [`Critical`] step), with the signal.
 pub async fn aborted() -> Signal {
     let mut rx = run().subscribe();
     loop {
-        if let Stop::Abort(signal) = rx.borrow_and_update().stop {
+        let now = *rx.borrow_and_update();
+        if let (Stop::Abort(signal), 0) = (now.stop, now.critical) {
             return signal;
         }
         if rx.changed().await.is_err() {
@@ -203,6 +206,26 @@ impl Interrupts {
     pub async fn next(&mut self) -> Option<Stop> {
         self.0.changed().await.ok()?;
         Some(self.0.borrow_and_update().stop)
+    }
+}
+
+/// A step an interrupt must not cut in two, such as taking or giving back a lock in S3: a
+/// request the run stopped waiting for may still have been carried out (the lock object
+/// written, with nobody left to remove it). While one is held, stopping the command waits
+/// for it to end.
+pub struct Critical(());
+
+impl Critical {
+    /// Enters a critical step, until the value is dropped.
+    pub fn enter() -> Critical {
+        run().send_modify(|r| r.critical += 1);
+        Critical(())
+    }
+}
+
+impl Drop for Critical {
+    fn drop(&mut self) {
+        run().send_modify(|r| r.critical = r.critical.saturating_sub(1));
     }
 }
 

@@ -166,7 +166,12 @@ impl Store {
     pub async fn lock(&self, command: &str) -> Result<Lock> {
         match self {
             Store::Local(f) => Ok(Lock::Local(StateLock::acquire(f, command)?)),
-            Store::S3(r) => r.lock(command).await,
+            Store::S3(r) => {
+                // Not cut by an interrupt: the object may be written though the answer is
+                // not yet in, and only a finished call leaves a lock this run gives back.
+                let _whole = crate::interrupt::Critical::enter();
+                r.lock(command).await
+            }
         }
     }
 
@@ -581,6 +586,7 @@ impl Lock {
         match self {
             Lock::Local(g) => Ok(g.release()?),
             Lock::S3(mut l) => {
+                let _whole = crate::interrupt::Critical::enter();
                 l.released = true;
                 l.remove().await
             }
