@@ -132,6 +132,29 @@ impl Eksmgr {
         Ok(path)
     }
 
+    /// The same runner with eksmgr started by a shell wrapper, written to `name` in the work
+    /// directory, that runs the shell commands `preamble` first (e.g. `trap '' INT` to start
+    /// it with SIGINT ignored, `ulimit -f 4` for a small disk), then execs the binary.
+    pub fn wrapped(&self, name: &str, preamble: &str) -> Result<Eksmgr, String> {
+        let script = self.write_file(
+            name,
+            &format!(
+                "#!/bin/sh\n{preamble}\nexec '{}' \"$@\"\n",
+                self.binary.display()
+            ),
+        )?;
+        let mut perms = fs::metadata(&script)
+            .map_err(|e| format!("cannot stat {}: {e}", script.display()))?
+            .permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        fs::set_permissions(&script, perms)
+            .map_err(|e| format!("cannot make {} executable: {e}", script.display()))?;
+        Ok(Eksmgr {
+            binary: script,
+            ..self.clone()
+        })
+    }
+
     /// Run `eksmgr ARGS...` to completion (or until the timeout, when it is killed and an
     /// error returned). A non-zero exit is not an error: check [`Output::code`].
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Output, String> {

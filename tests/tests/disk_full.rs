@@ -6,10 +6,7 @@
 //! recover, and give the lock back; once there is room again, the next apply converges with
 //! nothing created twice.
 
-use std::time::Duration;
-
-use eksmgr_e2e::Eksmgr;
-use eksmgr_e2e::check::{ensure, err};
+use eksmgr_e2e::check::ensure;
 use eksmgr_e2e::estate::{Estate, registry_config};
 
 type R<T = ()> = Result<T, String>;
@@ -25,20 +22,10 @@ fn a_full_disk_stops_the_apply_says_what_the_state_may_lack_and_the_next_run_rec
         &estate.seed,
         &["platform/web", "platform/jobs", "platform/tools"],
     ))?;
-    let wrapper = estate.eksmgr.write_file(
+    let small = estate.eksmgr.wrapped(
         "eksmgr-small-disk.sh",
-        &format!(
-            "#!/bin/sh\ntrap '' XFSZ\nulimit -f {BLOCKS}\nexec '{}' \"$@\"\n",
-            estate.eksmgr.binary().display()
-        ),
+        &format!("trap '' XFSZ\nulimit -f {BLOCKS}"),
     )?;
-    let mut perms = std::fs::metadata(&wrapper)
-        .map_err(err("stat the wrapper"))?
-        .permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&wrapper, perms).map_err(err("chmod the wrapper"))?;
-    let small = Eksmgr::with_binary(&wrapper, estate.dir.path(), estate.moto.endpoint())
-        .timeout(Duration::from_secs(120));
 
     let out = small.run(&["apply", "--auto-approve"])?;
     ensure(out.code == Some(1), || format!("the apply fails\n{out}"))?;

@@ -176,30 +176,13 @@ async fn ctrl_c_while_planning_releases_the_s3_lock() -> R {
     Ok(())
 }
 
-/// A wrapper that starts eksmgr with SIGINT ignored, as a shell starts a background job.
-fn ignoring_sigint(bench: &Bench) -> R<Eksmgr> {
-    let script = bench.eksmgr.write_file(
-        "eksmgr-ignoring-sigint.sh",
-        &format!(
-            "#!/bin/sh\ntrap '' INT\nexec '{}' \"$@\"\n",
-            bench.eksmgr.binary().display()
-        ),
-    )?;
-    let mut perms = std::fs::metadata(&script)
-        .map_err(err("stat the wrapper"))?
-        .permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).map_err(err("chmod the wrapper"))?;
-    Ok(
-        Eksmgr::with_binary(script, bench.estate.dir.path(), bench.proxy.endpoint())
-            .timeout(TIMEOUT),
-    )
-}
-
 #[test]
 fn an_apply_interrupted_while_planning_applies_nothing_even_with_sigint_ignored() -> R {
     let bench = Bench::start("eksmgr-e2e-int-apply-", 0)?;
-    let eksmgr = ignoring_sigint(&bench)?;
+    // Started with SIGINT ignored, as a shell starts a background job.
+    let eksmgr = bench
+        .eksmgr
+        .wrapped("eksmgr-ignoring-sigint.sh", "trap '' INT")?;
     bench.proxy.freeze();
     let mut running = eksmgr.spawn(&["apply", "--auto-approve"])?;
     bench.wait_until_held(&mut running)?;
