@@ -480,7 +480,7 @@ pub async fn read_instances(
         &resource,
         "cloudformation:ListStackInstances",
     );
-    let Some((mut ous, regions, accounts)) = instances(&c, call, name).await? else {
+    let Some((mut ous, mut regions, accounts)) = instances(&c, call, name).await? else {
         return Ok(None);
     };
     // The stack set also records the OUs it targets (deployments to empty OUs leave no instance).
@@ -496,6 +496,21 @@ pub async fn read_instances(
         }
         ous = crate::organizations::parents(s, call, &req.address.account, &candidates, &accounts)
             .await?;
+    }
+    // A deployment to OUs without accounts makes no instance, so it has no region to read
+    // (the stack set's `Regions` are those of its instances; its `OrganizationalUnitIds` the
+    // OUs deployed to: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSet.html).
+    // Still deployed there, to the regions its last apply recorded (or, adopted, those
+    // configured): the next account to join gets them.
+    if !ous.is_empty() && regions.is_empty() {
+        regions = [req.recorded, req.desired]
+            .into_iter()
+            .flatten()
+            .map(|attrs| crate::attr_strings(attrs, "regions"))
+            .find(|r| !r.is_empty())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
     }
     if ous.is_empty() || regions.is_empty() {
         return Ok(None);

@@ -390,6 +390,22 @@ def stackset_checks(main: Server, seeded: dict[str, Any]) -> None:
         assert instances("filtered") == set()
         cfn.delete_stack_set(StackSetName="filtered")
 
+    def empty_ou_is_recorded_on_the_stack_set() -> None:
+        empty = org.create_organizational_unit(ParentId=root_id, Name="empty")[
+            "OrganizationalUnit"]["Id"]
+        create("to-empty")
+        targets = {"OrganizationalUnitIds": [empty]}
+        cfn.create_stack_instances(StackSetName="to-empty", Regions=[REGION],
+                                   DeploymentTargets=targets)
+        assert instances("to-empty") == set(), instances("to-empty")
+        described = cfn.describe_stack_set(StackSetName="to-empty")["StackSet"]
+        assert described.get("OrganizationalUnitIds") == [empty], described
+        cfn.delete_stack_instances(StackSetName="to-empty", Regions=[REGION],
+                                   RetainStacks=False, DeploymentTargets=targets)
+        described = cfn.describe_stack_set(StackSetName="to-empty")["StackSet"]
+        assert not described.get("OrganizationalUnitIds"), described
+        cfn.delete_stack_set(StackSetName="to-empty")
+
     check("stacksets: a fresh organization's access is DISABLED", fresh_organization_access_disabled)
     check("stacksets: SERVICE_MANAGED CreateStackSet refused without trusted access",
           service_managed_refused_without_access)
@@ -405,6 +421,8 @@ def stackset_checks(main: Server, seeded: dict[str, Any]) -> None:
           delete_by_ou_empties_the_stack_set)
     check("stacksets: DeleteStackInstances honours AccountFilterType/Accounts",
           delete_honours_account_filters)
+    check("stacksets: an OU without accounts is recorded in DescribeStackSet, no instance",
+          empty_ou_is_recorded_on_the_stack_set)
 
 
 # Rules 4 and 5: principals and sizes ---------------------------------------------------

@@ -222,6 +222,28 @@ def _on_existing_stack_set(
     return original(self, *args, **kwargs)
 
 
+def _targeted_units(deployment_targets: dict[str, Any] | None) -> set[str]:
+    return set((deployment_targets or {}).get("OrganizationalUnitIds") or [])
+
+
+def _create_stack_instances(
+    original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """CreateStackInstances: the stack set records the OUs it was deployed to, as AWS's
+    DescribeStackSet reports them (`OrganizationalUnitIds`: "the organization root ID or
+    organizational unit (OU) IDs that you specified for DeploymentTargets",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSet.html),
+    also those without any account, which get no instance."""
+    given = arguments(original, self, args, kwargs)
+    result = original(self, *args, **kwargs)
+    stackset = self.describe_stack_set(given["stackset_name"])
+    if stackset.permission_model == SERVICE_MANAGED:
+        units = set(getattr(stackset, "organizational_unit_ids", []) or [])
+        units |= _targeted_units(given.get("deployment_targets"))
+        stackset.organizational_unit_ids = sorted(units)
+    return result
+
+
 def _delete_stack_instances(
     original: Callable[..., Any],
     self: Any,
@@ -239,7 +261,18 @@ def _delete_stack_instances(
         accounts += [
             a for a in accounts_in_targets(org, deployment_targets) if a not in accounts
         ]
-    return original(self, stackset_name, accounts, regions)
+    result = original(self, stackset_name, accounts, regions)
+    # An OU the deletion targeted is no longer deployed to once none of its accounts has an
+    # instance left (an OU without accounts never had one).
+    if deployment_targets and stackset.permission_model == SERVICE_MANAGED:
+        org = stackset.instances.org_backend
+        remaining = {i.account_id for i in stackset.stack_instances}
+        units = set(getattr(stackset, "organizational_unit_ids", []) or [])
+        for unit in _targeted_units(deployment_targets):
+            if not remaining & set(accounts_in_targets(org, {"OrganizationalUnitIds": [unit]})):
+                units.discard(unit)
+        stackset.organizational_unit_ids = sorted(units)
+    return result
 
 
 def _create_instances(
@@ -311,6 +344,7 @@ def install() -> None:
     wrap_method(CloudFormationBackend, "create_stack_set", _create_stack_set)
     for name in ("update_stack_set", "create_stack_instances", "update_stack_instances"):
         wrap_method(CloudFormationBackend, name, _on_existing_stack_set)
+    wrap_method(CloudFormationBackend, "create_stack_instances", _create_stack_instances)
     wrap_method(CloudFormationBackend, "delete_stack_instances", _delete_stack_instances)
     wrap_method(StackInstances, "create_instances", _create_instances)
     if STACKSETS_SERVICE_PRINCIPAL not in FakeDelegatedAdministrator.SUPPORTED_SERVICES:

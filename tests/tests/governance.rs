@@ -1207,3 +1207,17 @@ fn snapshot_text_redacts_ids_and_fixes_the_account_order() -> R {
     assert!(snapshot_text(&seed, unordered, None).is_err());
     Ok(())
 }
+
+/// A new organization's EKS OU often has no account yet: the StackSet is deployed to it (no
+/// instance exists until an account joins), and the next plan sees no drift. Before, the
+/// deployment read as deleted outside eksmgr at every plan.
+#[test]
+fn an_eks_ou_without_accounts_gets_the_stack_set_and_no_drift() -> R<()> {
+    let estate = eksmgr_e2e::estate::Estate::start("eksmgr-e2e-empty-ou-", 0)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode"], 0)?;
+    if plan.stdout.contains("deleted outside eksmgr") {
+        return Err(format!("no drift after the apply\n{plan}"));
+    }
+    Ok(())
+}
