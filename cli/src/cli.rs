@@ -4,9 +4,20 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// What `eksmgr --version` prints after the name: the version, and the build it is (the
+/// commit, `-dirty` when built from changed sources, and the target), from `build.rs`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("EKSMGR_BUILD_COMMIT"),
+    ", ",
+    env!("EKSMGR_BUILD_TARGET"),
+    ")"
+);
+
 /// eksmgr: declarative, plan-first management of a multi-account AWS EKS estate.
 #[derive(Debug, Parser)]
-#[command(name = "eksmgr", version, about, long_about = None)]
+#[command(name = "eksmgr", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// The configuration file.
     #[arg(
