@@ -383,7 +383,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     if plan.blocked().next().is_some() {
         lock.release().await?;
         bail!(
-            "the plan has changes that need an explicit opt-in (listed above); nothing was changed"
+            "the plan has changes that are refused or need an explicit opt-in (listed above); nothing was changed"
         );
     }
     if !args.auto_approve && !confirm(destroy).await? {
@@ -515,7 +515,7 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
     if plan.blocked().next().is_some() {
         lock.release().await?;
         bail!(
-            "the saved plan has changes that need an explicit opt-in (listed above): make it again with the opt-in flags; nothing was changed"
+            "the saved plan has changes that are refused or need an explicit opt-in (listed above): make it again once eksmgr.toml or the opt-in flags allow them; nothing was changed"
         );
     }
     execute(&loaded, lock, &mut state, &plan, provider, args, "Apply", s).await

@@ -16,6 +16,7 @@ pub mod diff;
 pub mod graph;
 pub mod guardrails;
 pub mod import;
+pub mod kinds;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -101,6 +101,11 @@ pub(crate) fn review(
                 .notes
                 .push("deleting the cluster destroys every workload running on it".into());
         }
+        (ResourceKind::EksCluster, Action::Update)
+            if let Some(refused) = crate::kinds::eks_cluster::refusal(change) =>
+        {
+            block(change, &format!("EKS refuses this change: {refused}"));
+        }
         (ResourceKind::EksCluster, Action::Create | Action::Update) => {
             let enables = change.attribute_diffs.iter().any(|d| {
                 d.name == "encryption_key_arn" && d.before.as_ref().is_none_or(Value::is_null)

@@ -26,6 +26,7 @@ use aws_sdk_eks::types::{
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use eksmgr_engine::kinds::eks_cluster;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
@@ -544,63 +545,12 @@ pub async fn create_cluster(
     create_with_client(&c, address, attrs, token, progress, waits).await
 }
 
-/// `1.31` as (1, 31).
-fn minor_version(v: &str) -> Option<(u32, u32)> {
-    let mut it = v.split('.');
-    let major = it.next()?.trim().parse().ok()?;
-    let minor = it.next()?.trim().parse().ok()?;
-    Some((major, minor))
-}
-
 /// Whether going from `from` to `to` is one allowed upgrade step (`Ok(true)`), nothing
-/// (`Ok(false)`), or refused.
+/// (`Ok(false)`), or refused: the plan refuses the same ([`eks_cluster::version_step`]); this
+/// is the check before the call, for a plan made by an older eksmgr.
 fn version_step(call: Call<'_>, from: &str, to: &str) -> Result<bool, ProviderError> {
-    let Some((to_major, to_minor)) = minor_version(to) else {
-        return Err(call.error(
-            ErrorKind::Invalid,
-            format!("`{to}` is not a Kubernetes version"),
-            Some("set version to a Kubernetes minor version such as \"1.35\""),
-        ));
-    };
-    let Some((from_major, from_minor)) = minor_version(from) else {
-        // An unexpected current version: let EKS judge the request.
-        return Ok(from != to);
-    };
-    if (from_major, from_minor) == (to_major, to_minor) {
-        return Ok(false);
-    }
-    if (to_major, to_minor) < (from_major, from_minor) {
-        return Err(call.error(
-            ErrorKind::Invalid,
-            format!("the cluster runs Kubernetes {from}; EKS cannot downgrade it to {to}"),
-            Some(&format!(
-                "set version back to \"{from}\" (or newer); going back needs a new cluster"
-            )),
-        ));
-    }
-    if to_major != from_major || to_minor > from_minor + 1 {
-        return Err(call.error(
-            ErrorKind::Invalid,
-            format!(
-                "the cluster runs Kubernetes {from}; EKS upgrades one minor version at a time and cannot go to {to} at once"
-            ),
-            Some(&format!(
-                "set version to \"{from_major}.{}\", apply, and repeat until {to}",
-                from_minor + 1
-            )),
-        ));
-    }
-    Ok(true)
-}
-
-/// Authentication modes only move towards `API`: CONFIG_MAP -> API_AND_CONFIG_MAP -> API.
-fn auth_rank(mode: &str) -> Option<u8> {
-    match mode {
-        "CONFIG_MAP" => Some(0),
-        "API_AND_CONFIG_MAP" => Some(1),
-        "API" => Some(2),
-        _ => None,
-    }
+    eks_cluster::version_step(from, to)
+        .map_err(|r| call.error(ErrorKind::Invalid, r.message, Some(&r.hint)))
 }
 
 /// Waits for an EKS update to finish successfully.
@@ -778,20 +728,10 @@ pub async fn update_with_client(
     let auth_mode = if is("authentication_mode") {
         let to = attr_str(after, "authentication_mode");
         let from = attr_str(before, "authentication_mode");
-        if let (Some(f), Some(t)) = (from.and_then(auth_rank), to.and_then(auth_rank))
-            && t < f
+        if let (Some(f), Some(t)) = (from, to)
+            && let Err(r) = eks_cluster::authentication_mode_step(f, t)
         {
-            return Err(access_call.error(
-                ErrorKind::Invalid,
-                format!(
-                    "authentication mode {} cannot go back to {}",
-                    from.unwrap_or_default(),
-                    to.unwrap_or_default()
-                ),
-                Some(
-                    "EKS only moves CONFIG_MAP -> API_AND_CONFIG_MAP -> API; keep the current mode",
-                ),
-            ));
+            return Err(access_call.error(ErrorKind::Invalid, r.message, Some(&r.hint)));
         }
         to.filter(|t| Some(*t) != from)
     } else {

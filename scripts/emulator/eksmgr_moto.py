@@ -75,6 +75,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
+import eks_access_config  # noqa: E402
 import eks_versions  # noqa: E402
 import managed_policies  # noqa: E402
 import strict_organizations  # noqa: E402
@@ -683,6 +684,7 @@ def install() -> None:
     strict_principals.install()
     # After strict_principals: CreateCluster checks its version before its role.
     eks_versions.install()
+    eks_access_config.install()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -616,7 +616,24 @@ def version_checks(main: Server, second: Server) -> None:
         assert statuses.get("1.34") == "STANDARD_SUPPORT", statuses
         other.create_cluster(name="old", roleArn=role, version="1.31", resourcesVpcConfig={})
 
+    def authentication_mode_one_way() -> None:
+        plain = eks.create_cluster(name="auth-default", roleArn=role, resourcesVpcConfig={})
+        assert plain["cluster"]["accessConfig"]["authenticationMode"] == "CONFIG_MAP", plain
+        eks.create_cluster(name="auth-api", roleArn=role, resourcesVpcConfig={},
+                           accessConfig={"authenticationMode": "API"})
+        described = eks.describe_cluster(name="auth-api")["cluster"]
+        assert described["accessConfig"]["authenticationMode"] == "API", described
+        refused(eks.update_cluster_config, "InvalidParameterException",
+                "Unsupported authentication mode update from API to API_AND_CONFIG_MAP",
+                name="auth-api", accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
+        eks.update_cluster_config(name="auth-default",
+                                  accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
+        moved = eks.describe_cluster(name="auth-default")["cluster"]["accessConfig"]
+        assert moved["authenticationMode"] == "API_AND_CONFIG_MAP", moved
+
     check("versions: DescribeClusterVersions as of 2026-12-05", describe_cluster_versions)
+    check("eks: authentication modes recorded, default CONFIG_MAP, changed one way only",
+          authentication_mode_one_way)
     check("versions: CreateCluster refuses versions not offered, defaults to the newest",
           create_cluster_versions)
     check("versions: EKSMGR_EMULATOR_TODAY=2026-11-25 still offers 1.31", today_override)

@@ -98,7 +98,7 @@ pub fn write_plan(p: &Plan, s: Styler, w: &mut impl io::Write) -> io::Result<()>
     if !blocked.is_empty() {
         let _ = writeln!(
             out,
-            "\n{} {} change(s) need an explicit opt-in; apply refuses this plan until then:",
+            "\n{} {} change(s) are refused or need an explicit opt-in; apply refuses this plan until then:",
             s.red("Error:"),
             blocked.len()
         );

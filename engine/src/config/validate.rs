@@ -1040,12 +1040,7 @@ fn is_number(s: &str) -> bool {
 
 /// `"<major>.<minor>"`, e.g. `"1.31"`.
 pub(super) fn k8s_version(s: &str) -> Check {
-    match s.split_once('.') {
-        Some((major, minor)) if major == "1" && is_number(minor) && minor.len() <= 3 => Ok(()),
-        _ => Err(format!(
-            "invalid Kubernetes version {s:?}: expected \"<major>.<minor>\", e.g. \"1.31\""
-        )),
-    }
+    crate::kinds::eks_cluster::KubernetesVersion::parse(s).map(|_| ())
 }
 
 fn is_iam_name_char(c: char) -> bool {

@@ -1,0 +1,204 @@
+//! EKS clusters: the Kubernetes version format, and which version and authentication-mode
+//! changes EKS makes in place. Both are refused at plan time (the change is blocked, and
+//! `plan` exits 1 naming the cluster) and checked again by the provider before it calls EKS.
+//!
+//! - A version is `<major>.<minor>`; EKS upgrades a cluster one minor version at a time and
+//!   never downgrades it ("You can't downgrade ... you must upgrade one minor version at a
+//!   time", <https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html>).
+//! - The authentication mode only moves `CONFIG_MAP` -> `API_AND_CONFIG_MAP` -> `API`
+//!   ("Once the access entry method is enabled, it cannot be disabled",
+//!   <https://docs.aws.amazon.com/eks/latest/userguide/setting-up-access-entries.html>).
+
+use std::fmt;
+
+use crate::model::Value;
+use crate::plan::{Action, PlannedChange};
+
+/// A Kubernetes minor version, `1.35`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KubernetesVersion {
+    /// Major version (1).
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+}
+
+impl KubernetesVersion {
+    /// Parses `<major>.<minor>` (major 1, a minor of at most three digits): the one
+    /// definition of the format, for the configuration and the provider alike.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("invalid Kubernetes version {s:?}: expected \"<major>.<minor>\", e.g. \"1.31\"")
+        };
+        let (major, minor) = s.split_once('.').ok_or_else(bad)?;
+        let digits = |p: &str, max: usize| {
+            !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+        };
+        // No leading zero: `1.031` is not how Kubernetes names 1.31.
+        if major != "1" || !digits(minor, 3) || (minor.len() > 1 && minor.starts_with('0')) {
+            return Err(bad());
+        }
+        Ok(KubernetesVersion {
+            major: 1,
+            minor: minor.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl fmt::Display for KubernetesVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A change EKS refuses, with what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What is refused.
+    pub message: String,
+    /// What to change in eksmgr.toml.
+    pub hint: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.message, self.hint)
+    }
+}
+
+/// Whether going from version `from` to `to` is an upgrade EKS makes in place (`Ok(true)`),
+/// no change (`Ok(false)`), or refused. A current version eksmgr cannot read is left to EKS.
+pub fn version_step(from: &str, to: &str) -> Result<bool, Refusal> {
+    let target = KubernetesVersion::parse(to).map_err(|message| Refusal {
+        message,
+        hint: "set version to a Kubernetes minor version such as \"1.35\"".into(),
+    })?;
+    let Ok(current) = KubernetesVersion::parse(from) else {
+        return Ok(from != to);
+    };
+    if target == current {
+        return Ok(false);
+    }
+    if target < current {
+        return Err(Refusal {
+            message: format!(
+                "the cluster runs Kubernetes {current}; EKS cannot downgrade it to {target}"
+            ),
+            hint: format!(
+                "set version back to \"{current}\" (or newer); going back needs a new cluster"
+            ),
+        });
+    }
+    if target.major != current.major || target.minor > current.minor + 1 {
+        let next = KubernetesVersion {
+            minor: current.minor + 1,
+            ..current
+        };
+        return Err(Refusal {
+            message: format!(
+                "the cluster runs Kubernetes {current}; EKS upgrades one minor version at a time and cannot go to {target} at once"
+            ),
+            hint: format!(
+                "set version to \"{next}\", apply, and go on one minor version at a time"
+            ),
+        });
+    }
+    Ok(true)
+}
+
+/// The order of the authentication modes: a mode may only move up.
+fn authentication_rank(mode: &str) -> Option<u8> {
+    match mode {
+        "CONFIG_MAP" => Some(0),
+        "API_AND_CONFIG_MAP" => Some(1),
+        "API" => Some(2),
+        _ => None,
+    }
+}
+
+/// Refuses a change of authentication mode EKS cannot make (going back towards
+/// `CONFIG_MAP`); modes eksmgr does not know are left to EKS.
+pub fn authentication_mode_step(from: &str, to: &str) -> Result<(), Refusal> {
+    match (authentication_rank(from), authentication_rank(to)) {
+        (Some(f), Some(t)) if t < f => Err(Refusal {
+            message: format!("authentication mode {from} cannot go back to {to}"),
+            hint: format!(
+                "EKS only moves CONFIG_MAP -> API_AND_CONFIG_MAP -> API; set authentication_mode = \"{from}\""
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The refusal of an in-place update of a cluster that EKS cannot make, if any.
+pub(crate) fn refusal(change: &PlannedChange) -> Option<Refusal> {
+    if change.action != Action::Update {
+        return None;
+    }
+    let step = |name: &str| {
+        let d = change.attribute_diffs.iter().find(|d| d.name == name)?;
+        let from = d.before.as_ref().and_then(Value::as_str)?;
+        let to = d.after.as_ref()?.known().and_then(Value::as_str)?;
+        Some((from.to_string(), to.to_string()))
+    };
+    if let Some((from, to)) = step("version")
+        && let Err(r) = version_step(&from, &to)
+    {
+        return Some(r);
+    }
+    if let Some((from, to)) = step("authentication_mode")
+        && let Err(r) = authentication_mode_step(&from, &to)
+    {
+        return Some(r);
+    }
+    None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_as_major_dot_minor() {
+        assert_eq!(
+            KubernetesVersion::parse("1.35").unwrap(),
+            KubernetesVersion {
+                major: 1,
+                minor: 35
+            }
+        );
+        for bad in [
+            "", "1", "1.", ".35", "2.0", "1.35.1", "1.x", "v1.35", "1.1000", "1.031",
+        ] {
+            assert!(KubernetesVersion::parse(bad).is_err(), "{bad}");
+        }
+        assert!(KubernetesVersion::parse("1.9") < KubernetesVersion::parse("1.10"));
+    }
+
+    #[test]
+    fn one_minor_up_is_an_upgrade_anything_else_is_refused() {
+        assert_eq!(version_step("1.33", "1.34"), Ok(true));
+        assert_eq!(version_step("1.34", "1.34"), Ok(false));
+        let jump = version_step("1.33", "1.35").unwrap_err();
+        assert!(
+            jump.message.contains("one minor version at a time"),
+            "{jump}"
+        );
+        assert!(jump.hint.contains("\"1.34\""), "{jump}");
+        let down = version_step("1.35", "1.34").unwrap_err();
+        assert!(down.message.contains("cannot downgrade"), "{down}");
+        assert!(version_step("1.35", "latest").is_err());
+        // A current version eksmgr cannot read is left to EKS.
+        assert_eq!(version_step("unknown", "1.35"), Ok(true));
+    }
+
+    #[test]
+    fn the_authentication_mode_only_moves_towards_api() {
+        assert!(authentication_mode_step("CONFIG_MAP", "API_AND_CONFIG_MAP").is_ok());
+        assert!(authentication_mode_step("API_AND_CONFIG_MAP", "API").is_ok());
+        assert!(authentication_mode_step("API", "API").is_ok());
+        let back = authentication_mode_step("API", "API_AND_CONFIG_MAP").unwrap_err();
+        assert!(back.message.contains("cannot go back"), "{back}");
+    }
+}
