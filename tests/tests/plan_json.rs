@@ -221,7 +221,8 @@ async fn plan_json_shows_changes_and_drift() -> R {
     // --- the first plan: five creates ---
     let doc = estate.plan_json(&["plan", "--json"], 0, &schema)?;
     let out = estate.run_expect(&["--version"], 0)?;
-    let version = out.stdout.split_whitespace().last().unwrap_or_default();
+    // `eksmgr 0.1.0 (commit ..., target)`: the version is the second word.
+    let version = out.stdout.split_whitespace().nth(1).unwrap_or_default();
     expect_eq(
         doc["format_version"].as_str(),
         Some("1.0"),
