@@ -527,7 +527,14 @@ fn spoke_resources(
                     );
                 }
             }
-            _ => {}
+            // Made in the management account or the hub, not by the spoke admin role.
+            ResourceKind::OrgPolicyType
+            | ResourceKind::StackSetTrustedAccess
+            | ResourceKind::OrgPolicy
+            | ResourceKind::OrgPolicyAttachment
+            | ResourceKind::StackSet
+            | ResourceKind::StackSetInstances
+            | ResourceKind::EcrRepository => {}
         }
     }
     if clusters {
