@@ -1,4 +1,8 @@
-//! A small line diff (longest common subsequence) for showing how a policy document changes.
+//! A line diff for showing how a policy document changes, with `similar` (Myers' algorithm:
+//! a smallest diff in O((N+M)D) rather than the O(N*M) table of a plain longest common
+//! subsequence; the removed lines of a change come before the added ones).
+
+use similar::{Algorithm, DiffOp, capture_diff_slices};
 
 /// One line of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,35 +19,45 @@ pub enum Line<'a> {
 pub fn diff_lines<'a>(old: &'a str, new: &'a str) -> Vec<Line<'a>> {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
-    let (n, m) = (a.len(), b.len());
-    // lcs[i][j] = LCS length of a[i..] and b[j..]
-    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    for op in capture_diff_slices(Algorithm::Myers, &a, &b) {
+        match op {
+            DiffOp::Equal { old_index, len, .. } => {
+                out.extend(a[old_index..old_index + len].iter().map(|l| Line::Same(l)));
+            }
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => out.extend(
+                a[old_index..old_index + old_len]
+                    .iter()
+                    .map(|l| Line::Removed(l)),
+            ),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => out.extend(
+                b[new_index..new_index + new_len]
+                    .iter()
+                    .map(|l| Line::Added(l)),
+            ),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                out.extend(
+                    a[old_index..old_index + old_len]
+                        .iter()
+                        .map(|l| Line::Removed(l)),
+                );
+                out.extend(
+                    b[new_index..new_index + new_len]
+                        .iter()
+                        .map(|l| Line::Added(l)),
+                );
+            }
         }
     }
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::with_capacity(n.max(m));
-    while i < n && j < m {
-        if a[i] == b[j] {
-            out.push(Line::Same(a[i]));
-            i += 1;
-            j += 1;
-        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
-            out.push(Line::Removed(a[i]));
-            i += 1;
-        } else {
-            out.push(Line::Added(b[j]));
-            j += 1;
-        }
-    }
-    out.extend(a[i..].iter().map(|l| Line::Removed(l)));
-    out.extend(b[j..].iter().map(|l| Line::Added(l)));
     out
 }
 
