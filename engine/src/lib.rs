@@ -22,6 +22,7 @@ pub mod plan;
 pub mod policy;
 pub mod provider;
 pub mod refresh;
+pub mod risk;
 pub mod rules;
 pub mod schedule;
 pub mod schema;

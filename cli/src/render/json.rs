@@ -18,12 +18,13 @@ use eksmgr_engine::diff::AttrDiff;
 use eksmgr_engine::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};
 use eksmgr_engine::plan::{Action, Deferred, Drift, Plan, PlannedChange};
 use eksmgr_engine::policy;
+use eksmgr_engine::risk::{self, Risk};
 use eksmgr_engine::schema::{self, AttrType};
 
 /// Version of the JSON format: `MAJOR.MINOR`. Additive changes (a new field, a new resource
 /// kind) bump the minor version; anything a consumer could trip on (a field removed, renamed or
 /// given another meaning or type, a new `action` value) bumps the major version.
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// The whole document. It borrows from the plan: a change's attributes are serialised straight
 /// from the plan's own maps (policy documents parsed one at a time as they are written), so a
@@ -114,6 +115,10 @@ pub struct ResourceChangeJson<'a> {
     pub notes: &'a [String],
     /// Why apply refuses this change until the user opts in.
     pub blocked: Option<&'a str>,
+    /// What a reviewer must see first (since format 1.1): `replaces_cluster`,
+    /// `deletes_cluster`, `deletes_kms_key`, `changes_scp`, `widens_trust_policy`,
+    /// `widens_role_permissions`, `widens_resource_policy`; the Markdown view labels the same.
+    pub risks: Vec<Risk>,
 }
 
 /// A change's `before`: the observed attributes, written with their policy documents parsed.
@@ -301,6 +306,7 @@ fn resource_change(c: &PlannedChange) -> ResourceChangeJson<'_> {
             .collect(),
         notes: &c.notes,
         blocked: c.blocked.as_deref(),
+        risks: risk::of(c),
     }
 }
 

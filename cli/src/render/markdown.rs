@@ -8,154 +8,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use eksmgr_engine::model::ResourceKind;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::plan::{Action, Plan, PlannedChange};
-use eksmgr_engine::policy;
-use eksmgr_engine::schema::{self, AttrType};
+use eksmgr_engine::risk;
 
 use super::{Styler, human};
 
 /// GitHub refuses comments over 65,536 characters; keep a margin for the wrapper text.
 pub const COMMENT_LIMIT: usize = 60_000;
-
-/// A risk a reviewer must see, with the change it comes from.
-fn risks(c: &PlannedChange) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    match (c.kind, c.action) {
-        (ResourceKind::EksCluster, Action::Replace) => out.push("replaces a cluster"),
-        (ResourceKind::EksCluster, Action::Delete) => out.push("deletes a cluster"),
-        (ResourceKind::KmsKey, Action::Delete | Action::Replace) => out.push("deletes a KMS key"),
-        (ResourceKind::OrgPolicy | ResourceKind::OrgPolicyAttachment, a) if a.is_change() => {
-            out.push("changes the SCP")
-        }
-        _ => {}
-    }
-    for d in &c.attribute_diffs {
-        let ty = schema::attribute(c.kind, &d.name).ty;
-        if !matches!(ty, AttrType::Policy | AttrType::PolicyMap) {
-            continue;
-        }
-        let after = d.after.as_ref().and_then(|a| a.known());
-        if widens(ty, d.before.as_ref(), after) {
-            out.push(if d.name == "assume_role_policy" {
-                "widens a trust policy"
-            } else if c.kind == ResourceKind::IamRole {
-                "widens a role's permissions"
-            } else {
-                "widens a resource policy"
-            });
-        }
-    }
-    out
-}
-
-/// One (principal, action, resource, condition) an Allow statement grants.
-#[derive(Debug, PartialEq)]
-struct Grant {
-    principal: String,
-    action: String,
-    resource: String,
-    condition: Value,
-}
-
-impl Grant {
-    /// Whether this grant already allows everything `other` does (wildcards included; a
-    /// condition only narrows, so an unconditional grant covers a conditional one).
-    fn covers(&self, other: &Grant) -> bool {
-        policy::wildcard_match(&self.principal, &other.principal)
-            && policy::wildcard_match(&self.action, &other.action)
-            && policy::wildcard_match(&self.resource, &other.resource)
-            && (self.condition.is_null() || self.condition == other.condition)
-    }
-}
-
-/// What the Allow statements of a policy (or a map of policies) grant.
-fn grants(ty: AttrType, doc: Option<&Value>) -> Vec<Grant> {
-    let mut out = Vec::new();
-    let Some(doc) = doc else {
-        return out;
-    };
-    let docs: Vec<Value> = match ty {
-        AttrType::PolicyMap => doc
-            .as_object()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default(),
-        _ => vec![doc.clone()],
-    };
-    let strings = |v: &Value| -> Vec<String> {
-        match v {
-            Value::String(s) => vec![s.to_string()],
-            Value::Array(a) => a
-                .iter()
-                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
-                .collect(),
-            // Absent (identity policies have no Principal; some have no Resource): anything.
-            Value::Null => vec!["*".to_string()],
-            other => vec![other.to_string()],
-        }
-    };
-    for d in docs {
-        let Ok(parsed) = policy::parse(&d) else {
-            continue;
-        };
-        let statements = match &parsed["Statement"] {
-            Value::Array(a) => a.to_vec(),
-            v @ Value::Object(_) => vec![v.clone()],
-            _ => Vec::new(),
-        };
-        for st in statements {
-            if st["Effect"] != "Allow" {
-                continue;
-            }
-            // `Principal: "*"` and `{"AWS": "*"}` both mean anyone.
-            let principals: Vec<String> = match &st["Principal"] {
-                Value::Object(m) => m
-                    .iter()
-                    .flat_map(|(k, v)| {
-                        strings(v)
-                            .into_iter()
-                            .map(move |p| if p == "*" { p } else { format!("{k}:{p}") })
-                    })
-                    .collect(),
-                other => strings(other),
-            };
-            // NotAction / NotResource are wide by nature: treat them as everything.
-            let actions = if st["NotAction"].is_null() {
-                strings(&st["Action"])
-            } else {
-                vec!["*".to_string()]
-            };
-            let resources = if st["NotResource"].is_null() {
-                strings(&st["Resource"])
-            } else {
-                vec!["*".to_string()]
-            };
-            for p in &principals {
-                for a in &actions {
-                    for r in &resources {
-                        out.push(Grant {
-                            principal: p.clone(),
-                            action: a.to_ascii_lowercase(),
-                            resource: r.clone(),
-                            condition: st["Condition"].clone(),
-                        });
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Whether `after` allows anything `before` did not: a grant no old grant covers.
-fn widens(ty: AttrType, before: Option<&Value>, after: Option<&Value>) -> bool {
-    if before.is_none() {
-        return false;
-    }
-    let (b, a) = (grants(ty, before), grants(ty, after));
-    a.iter().any(|g| !b.iter().any(|old| old.covers(g)))
-}
 
 /// The plan as a Markdown comment of at most `limit` characters.
 pub fn plan(p: &Plan, limit: usize) -> String {
@@ -207,7 +67,11 @@ pub fn plan(p: &Plan, limit: usize) -> String {
     }
     let risky: Vec<(String, &'static str)> = changes
         .iter()
-        .flat_map(|c| risks(c).into_iter().map(|r| (c.address.to_string(), r)))
+        .flat_map(|c| {
+            risk::of(c)
+                .into_iter()
+                .map(|r| (c.address.to_string(), r.label()))
+        })
         .collect();
     if !risky.is_empty() {
         let _ = writeln!(head, "\n**Risks** (review these first):\n");

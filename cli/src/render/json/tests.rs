@@ -1306,3 +1306,38 @@ fn the_mixed_plan_in_the_human_and_markdown_views() {
     insta::assert_snapshot!("mixed_plan_human", human_text);
     insta::assert_snapshot!("mixed_plan_markdown", md);
 }
+
+#[test]
+fn json_and_markdown_name_the_same_risks() {
+    use eksmgr_engine::risk::Risk;
+    for plan in [mixed_plan(), destroy_plan(), example_plan()] {
+        let doc = serde_json::to_value(document(&plan, "0.1.0")).unwrap_or_default();
+        let mut from_json = BTreeSet::new();
+        for c in doc["resource_changes"].as_array().into_iter().flatten() {
+            for r in c["risks"].as_array().into_iter().flatten() {
+                let risk: Risk = match serde_json::from_value(r.clone()) {
+                    Ok(risk) => risk,
+                    Err(e) => panic!("{r} is not a risk: {e}"),
+                };
+                let address = c["address"].as_str().unwrap_or_default();
+                from_json.insert((address.to_string(), risk.label().to_string()));
+            }
+        }
+        let md = markdown::plan(&plan, markdown::COMMENT_LIMIT);
+        let from_markdown: BTreeSet<(String, String)> = md
+            .lines()
+            .filter_map(|l| l.strip_prefix("- :warning: **"))
+            .filter_map(|l| l.split_once("**: `"))
+            .map(|(label, rest)| (rest.trim_end_matches('`').to_string(), label.to_string()))
+            .collect();
+        assert_eq!(from_json, from_markdown, "{md}");
+    }
+    // The mixed plan has some: the comparison is not of two empty sets.
+    let doc = serde_json::to_value(document(&mixed_plan(), "0.1.0")).unwrap_or_default();
+    let any = doc["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["risks"].as_array().is_some_and(|r| !r.is_empty()));
+    assert!(any, "the mixed plan carries risks");
+}
