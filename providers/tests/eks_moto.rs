@@ -2,9 +2,9 @@
 //! equal to the configuration, so a plan right after shows no changes), create again (adopts),
 //! update the VPC configuration, endpoint access, logging and tags, delete, delete again.
 //!
-//! moto lacks UpdateClusterVersion, AssociateEncryptionConfig, accessConfig and DescribeUpdate
-//! (its UpdateClusterConfig returns the cluster, no update): those are covered in
-//! `eks_mocks.rs`.
+//! moto lacks UpdateClusterVersion, AssociateEncryptionConfig and DescribeUpdate (its
+//! UpdateClusterConfig returns the cluster, no update): those are covered in `eks_mocks.rs`.
+//! accessConfig comes from the emulator's extension (`scripts/emulator/eks_access_config.py`).
 
 mod support;
 
@@ -124,8 +124,12 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
             "{computed} missing: {a:?}"
         );
     }
-    // moto does not report accessConfig: the attribute is left out, not invented.
-    assert!(!a.contains_key("authentication_mode"), "{a:?}");
+    // The emulator reports accessConfig as EKS does: the mode the create asked for.
+    assert_eq!(
+        a.get("authentication_mode").and_then(Value::as_str),
+        Some("API"),
+        "{a:?}"
+    );
     assert_eq!(changes(a, &want), Vec::<String>::new(), "{a:#?}");
 
     // Read finds the same.
