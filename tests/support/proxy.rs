@@ -21,7 +21,8 @@
 //! the caller. [`Proxy::reject_credentials`] answers every request signed with an access key
 //! id with HTTP 403 and STS's `InvalidClientTokenId` XML error, as STS does for a key it does
 //! not know (moto, checking credentials, answers in another XML shape that the SDK cannot
-//! read). [`Proxy::inject_faults`] answers every n-th request, without forwarding it,
+//! read). [`Proxy::inject_faults`] answers every n-th first attempt of a call (a retry,
+//! `amz-sdk-request: attempt=2` and later, always goes through), without forwarding it,
 //! with throttling (HTTP 400 `Throttling` / `ThrottlingException` in the protocol's error
 //! shape) or a server error (HTTP 500 / 503), in turn, as AWS does under load.
 //!
@@ -269,8 +270,9 @@ impl Proxy {
         shared.fault_every = 0;
     }
 
-    /// From now on, answer every `every`-th request (counting from the next) with a fault,
-    /// throttling and server errors in turn, without forwarding it; `0` stops.
+    /// From now on, answer every `every`-th first attempt of a call (counting from the next)
+    /// with a fault, throttling and server errors in turn, without forwarding it; retries go
+    /// through; `0` stops.
     pub fn inject_faults(&self, every: usize) {
         let mut shared = self.lock();
         shared.fault_every = every;
@@ -622,7 +624,14 @@ async fn serve(
             .access_key_id
             .as_ref()
             .is_some_and(|key| lock(&shared).rejected_keys.contains(key));
-        let fault = next_fault(&mut lock(&shared));
+        // The SDK numbers a call's attempts (`amz-sdk-request: attempt=2; max=6`): only first
+        // attempts are counted and faulted, so every faulted call succeeds on its retry, as
+        // the fault test asserts, instead of failing now and then on six faults in a row.
+        let first_attempt = request
+            .header("amz-sdk-request")
+            .and_then(|v| v.split(';').next())
+            .is_none_or(|attempt| attempt.trim() == "attempt=1");
+        let fault = next_fault(&mut lock(&shared), first_attempt);
         let written = if rejected {
             call.status = 403;
             call.injected = true;
@@ -855,8 +864,8 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Counts a request for fault injection; the fault to answer it with, if it is its turn.
-fn next_fault(shared: &mut Shared) -> Option<Fault> {
-    if shared.fault_every == 0 {
+fn next_fault(shared: &mut Shared, first_attempt: bool) -> Option<Fault> {
+    if shared.fault_every == 0 || !first_attempt {
         return None;
     }
     shared.fault_counter += 1;
