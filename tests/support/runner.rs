@@ -222,14 +222,45 @@ impl Running {
     /// Waits until the process has written `needle` on stderr: `Ok(true)` when it has, `Ok(false)`
     /// when it exited or `timeout` passed without writing it.
     pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> Result<bool, String> {
+        self.poll(timeout, |r| r.stderr_so_far().contains(needle));
+        // Read once more: the last lines may have come with the exit.
+        Ok(self.stderr_so_far().contains(needle))
+    }
+
+    /// Waits until `done` holds (a proxy counter, a file appearing): an error naming `what`,
+    /// with what the process wrote on stderr, if it exits or `timeout` passes first.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut() -> bool,
+    ) -> Result<(), String> {
+        if self.poll(timeout, |_| done()) {
+            return Ok(());
+        }
+        Err(format!(
+            "eksmgr {} never reached {what}; stderr so far:\n{}",
+            self.shown,
+            self.stderr_so_far()
+        ))
+    }
+
+    /// Waits up to `timeout` for the process to exit; whether it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        self.poll(timeout, |_| false);
+        self.exited()
+    }
+
+    /// Checks `done` every 10 ms until it holds (`true`), the process exits or `timeout`
+    /// passes (`false`): the one polling loop of the runner.
+    fn poll(&mut self, timeout: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.stderr_so_far().contains(needle) {
-                return Ok(true);
+            if done(self) {
+                return true;
             }
-            // Read once more after the exit: the last lines may have come with it.
             if self.exited() || Instant::now() >= deadline {
-                return Ok(self.stderr_so_far().contains(needle));
+                return false;
             }
             thread::sleep(Duration::from_millis(10));
         }

@@ -403,11 +403,11 @@ async fn apply_killed_at_any_point_converges_with_no_duplicate_and_no_orphan() -
         let baseline = inventory(bench.moto.endpoint(), &seed).await?;
         bench.proxy.freeze_after_writes(n);
         let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
-        let deadline = Instant::now() + RUN_TIMEOUT;
-        while !bench.proxy.frozen() && !running.exited() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let was_frozen = bench.proxy.frozen();
+        let was_frozen = running
+            .wait_until("the write to freeze at", RUN_TIMEOUT, || {
+                bench.proxy.frozen()
+            })
+            .is_ok();
         let first = running.kill()?;
         bench.proxy.thaw();
         ensure(was_frozen, || {
@@ -512,13 +512,7 @@ async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
     let baseline = inventory(bench.moto.endpoint(), &seed).await?;
     bench.proxy.freeze_after_writes(20);
     let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    while !bench.proxy.frozen() && !running.exited() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    ensure(bench.proxy.frozen(), || {
-        "the apply never reached its 20th write".into()
-    })?;
+    running.wait_until("its 20th write", RUN_TIMEOUT, || bench.proxy.frozen())?;
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &running.pid().to_string()])
         .status()
@@ -712,11 +706,9 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
     // An apply killed half-way leaves its journal, its lock and an open intent behind.
     bench.proxy.freeze_after_writes(10);
     let mut running = bench.eksmgr.spawn(&["-vvv", "apply", "--auto-approve"])?;
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    while !bench.proxy.frozen() && !running.exited() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let was_frozen = bench.proxy.frozen();
+    let was_frozen = running
+        .wait_until("its 10th write", RUN_TIMEOUT, || bench.proxy.frozen())
+        .is_ok();
     let killed = running.kill()?;
     bench.proxy.thaw();
     ensure(was_frozen, || {

@@ -48,25 +48,10 @@ impl Bench {
 
     /// Waits until the proxy holds at least one of the run's calls: the run is reading AWS.
     fn wait_until_held(&self, running: &mut Running) -> R {
-        wait_for(running, "a call held by the proxy", || {
+        running.wait_until("a call held by the proxy", TIMEOUT, || {
             self.proxy.held() > 0
         })
     }
-}
-
-/// Polls `done` until it holds (an error if the run exits or the time is up first).
-fn wait_for(running: &mut Running, what: &str, mut done: impl FnMut() -> bool) -> R {
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while !done() {
-        if running.exited() || std::time::Instant::now() > deadline {
-            return Err(format!(
-                "the run never reached {what}; stderr so far:\n{}",
-                running.stderr_so_far()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
 }
 
 fn expect_code(out: &Output, code: i32, what: &str) -> R {
@@ -189,10 +174,7 @@ fn an_apply_interrupted_while_planning_applies_nothing_even_with_sigint_ignored(
     running.signal("INT")?;
     // A run that honours the signal ends while its calls are held; one that ignored it waits
     // for them: they are let through after a while, so that a failure shows what it did.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !running.exited() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    running.wait_exit(Duration::from_secs(30));
     bench.proxy.thaw();
     let out = running.wait(TIMEOUT)?;
     expect_code(&out, 130, "an apply interrupted while planning")?;
@@ -221,7 +203,7 @@ fn a_second_interrupt_saves_the_intents_releases_the_lock_and_the_next_apply_ado
     // AWS makes the 5th change, and the run never hears back: it is under way.
     bench.proxy.freeze_after_writes(5);
     let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
-    wait_for(&mut running, "its 5th change", || bench.proxy.frozen())?;
+    running.wait_until("its 5th change", TIMEOUT, || bench.proxy.frozen())?;
     running.signal("TERM")?;
     ensure(
         running.wait_for_stderr("SIGTERM received: finishing", TIMEOUT)?,

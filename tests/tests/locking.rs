@@ -50,13 +50,9 @@ fn plan_without_the_lock_and_plans_that_wait_for_it() -> R {
         .env("LOGNAME", "");
     proxy.freeze();
     let mut apply = slow.spawn(&["apply", "--auto-approve"])?;
-    let deadline = Instant::now() + TIMEOUT;
-    while proxy.held() == 0 {
-        ensure(!apply.exited() && Instant::now() < deadline, || {
-            format!("the apply never reached AWS:\n{}", apply.stderr_so_far())
-        })?;
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    apply.wait_until("AWS (a call held by the proxy)", TIMEOUT, || {
+        proxy.held() > 0
+    })?;
     let lock = estate.dir.path().join("eksmgr.state.json.lock");
     let held = std::fs::read_to_string(&lock).map_err(err("read the apply's lock"))?;
     let holder: serde_json::Value = serde_json::from_str(&held).map_err(err("parse the lock"))?;
