@@ -13,13 +13,14 @@ use crate::model::Value;
 use eksmgr_state::{ResourceAddress, State};
 use serde::{Deserialize, Serialize};
 
+use crate::annotation::{Note, Reason, Resolution};
 use crate::diff::{self, AttrDiff};
 use crate::graph::{Graph, GraphError};
 use crate::model::{AttrValue, Attrs, DesiredAttrs, DesiredResource, ResourceKind};
 use crate::refresh::{Observation, Observations};
 
 /// Version of the plan's serialised form.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// What will be done to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -67,13 +68,14 @@ pub struct PlannedChange {
     pub after: Option<Arc<DesiredAttrs>>,
     /// The attributes that change.
     pub attribute_diffs: Vec<AttrDiff>,
-    /// Why a replacement is needed, or other explanation.
-    pub reason: Option<String>,
+    /// Why the change has its action, where the action alone does not say.
+    #[serde(default)]
+    pub reason: Option<Reason>,
     /// Addresses this one depends on (for apply order).
     pub depends_on: Vec<ResourceAddress>,
     /// What a reviewer must know (irreversible, slow or destructive effects).
     #[serde(default)]
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// Why apply refuses this change until the user opts in, if it does.
     #[serde(default)]
     pub blocked: Option<String>,
@@ -584,11 +586,7 @@ impl Planner {
                         before: found.map(|o| Arc::clone(&o.attrs)),
                         after: None,
                         attribute_diffs: Vec::new(),
-                        reason: if found.is_some() {
-                            None
-                        } else {
-                            Some("already deleted outside eksmgr".into())
-                        },
+                        reason: found.is_none().then_some(Reason::GoneFromAws),
                         depends_on: deps,
                         notes: Vec::new(),
                         blocked: None,
@@ -621,11 +619,7 @@ impl Planner {
 /// nothing is left to do. Says which, on the change and as a warning.
 fn interrupted_operations(plan: &mut Plan, state: &State, deferred: &Deferrals) {
     for (address, intent) in &state.intents {
-        let what = format!(
-            "an earlier apply was interrupted during the {} of {address} (started {})",
-            intent.action,
-            intent.started_at.format("%Y-%m-%d %H:%M:%S UTC")
-        );
+        let what = Note::interrupted(&intent.action, address, &intent.started_at);
         if deferred.contains_key(address) {
             plan.warnings.push(format!(
                 "{what}; it could not be read now, so it stays open until a plan can read it"
@@ -634,13 +628,18 @@ fn interrupted_operations(plan: &mut Plan, state: &State, deferred: &Deferrals) 
         }
         match plan.changes.iter_mut().find(|c| &c.address == address) {
             Some(change) if change.action.is_change() || change.adopt => {
-                let next = if change.adopt {
-                    "AWS holds it: this plan adopts it into state".to_string()
+                let resolution = if change.adopt {
+                    Resolution::Adopts
                 } else {
-                    format!("this plan finishes it ({:?})", change.action).to_lowercase()
+                    Resolution::Finishes(change.action)
                 };
-                change.notes.push(format!("{what}; {next}"));
-                plan.warnings.push(format!("{what}; {next}"));
+                plan.warnings.push(format!("{what}; {resolution}"));
+                change.notes.push(Note::InterruptedOperation {
+                    address: address.clone(),
+                    operation: intent.action.clone(),
+                    started_at: intent.started_at,
+                    resolution,
+                });
             }
             _ => {
                 plan.warnings.push(format!(
@@ -673,9 +672,9 @@ fn role_replacement_notes(plan: &mut Plan, desired: &[DesiredResource]) {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        change.notes.push(format!(
-            "its access entries and pod identity associations are recreated with it (AWS binds them to the role's unique id): {list}"
-        ));
+        change.notes.push(Note::RecreatesDependents {
+            resources: dependents.iter().map(|&a| a.clone()).collect(),
+        });
         plan.warnings.push(format!(
             "{} will be replaced: {list} will be recreated, and access through them is interrupted meanwhile",
             change.address
@@ -693,36 +692,39 @@ fn plan_desired(
     let before = found.map(|o| &*o.attrs);
     let diffs = diff::diff_desired(d.kind, before, &after);
     let (action, reason) = match found {
-        None => (Action::Create, None),
+        None => (
+            Action::Create,
+            in_state.then_some(Reason::RecreatedAfterDeletion),
+        ),
         Some(_) => {
-            let forced: Vec<&str> = diffs
+            let forced: Vec<String> = diffs
                 .iter()
                 .filter(|x| x.forces_replacement)
-                .map(|x| x.name.as_str())
+                .map(|x| x.name.clone())
                 .collect();
-            let triggered: Vec<String> = d
+            let triggered: Vec<ResourceAddress> = d
                 .replace_triggered_by
                 .iter()
                 .filter(|t| known.action(t) == Some(Action::Replace))
-                .map(ToString::to_string)
+                .cloned()
                 .collect();
+            let adopted = (!in_state).then_some(Reason::Adopted);
             if !forced.is_empty() {
                 (
                     Action::Replace,
-                    Some(format!("{} cannot be changed in place", forced.join(", "))),
+                    Some(Reason::ForcesReplacement { attributes: forced }),
                 )
             } else if !triggered.is_empty() {
                 (
                     Action::Replace,
-                    Some(format!(
-                        "{} is replaced, and AWS binds this to its unique id, not its ARN",
-                        triggered.join(", ")
-                    )),
+                    Some(Reason::ReplacedWith {
+                        resources: triggered,
+                    }),
                 )
             } else if diffs.is_empty() {
-                (Action::NoOp, None)
+                (Action::NoOp, adopted)
             } else {
-                (Action::Update, None)
+                (Action::Update, adopted)
             }
         }
     };

@@ -5,8 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ResourceKind, Value};
-use crate::plan::{Action, PlannedChange};
+use crate::kinds;
+use crate::model::Value;
+use crate::plan::PlannedChange;
 use crate::policy;
 use crate::schema::{self, AttrType};
 
@@ -47,16 +48,8 @@ impl Risk {
 
 /// The risks of a change a reviewer must see first.
 pub fn of(c: &PlannedChange) -> Vec<Risk> {
-    let mut out = Vec::new();
-    match (c.kind, c.action) {
-        (ResourceKind::EksCluster, Action::Replace) => out.push(Risk::ReplacesCluster),
-        (ResourceKind::EksCluster, Action::Delete) => out.push(Risk::DeletesCluster),
-        (ResourceKind::KmsKey, Action::Delete | Action::Replace) => out.push(Risk::DeletesKmsKey),
-        (ResourceKind::OrgPolicy | ResourceKind::OrgPolicyAttachment, a) if a.is_change() => {
-            out.push(Risk::ChangesScp)
-        }
-        _ => {}
-    }
+    let kind = kinds::of(c.kind);
+    let mut out: Vec<Risk> = kind.action_risk(c.action).into_iter().collect();
     for d in &c.attribute_diffs {
         let ty = schema::attribute(c.kind, &d.name).ty;
         if !matches!(ty, AttrType::Policy | AttrType::PolicyMap) {
@@ -64,13 +57,7 @@ pub fn of(c: &PlannedChange) -> Vec<Risk> {
         }
         let after = d.after.as_ref().and_then(|a| a.known());
         if widens(ty, d.before.as_ref(), after) {
-            out.push(if d.name == "assume_role_policy" {
-                Risk::WidensTrustPolicy
-            } else if c.kind == ResourceKind::IamRole {
-                Risk::WidensRolePermissions
-            } else {
-                Risk::WidensResourcePolicy
-            });
+            out.push(kind.widening_risk(&d.name));
         }
     }
     out

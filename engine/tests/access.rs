@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use eksmgr_engine::annotation::{Note, Reason};
 use eksmgr_engine::blueprint::{self, Blueprint, Discovery, SpokeAccount};
 use eksmgr_engine::config;
 use eksmgr_engine::model::Value;
@@ -466,11 +467,10 @@ fn replacing_a_role_replaces_its_entries_and_associations_and_warns() {
         .unwrap();
     assert_eq!(entry.action, Action::Replace);
     assert!(
-        entry
-            .reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains("unique id")
+        matches!(&entry.reason, Some(Reason::ReplacedWith { resources })
+            if resources.iter().any(|r| r.name == "eks-deployer")),
+        "{:?}",
+        entry.reason
     );
     let role = plan
         .changes
@@ -478,7 +478,13 @@ fn replacing_a_role_replaces_its_entries_and_associations_and_warns() {
         .find(|c| c.address.name == "eks-deployer" && c.address.account == A)
         .unwrap();
     assert_eq!(role.action, Action::Replace);
-    assert!(role.notes.iter().any(|n| n.contains("recreated with it")));
+    assert!(
+        role.notes
+            .iter()
+            .any(|n| matches!(n, Note::RecreatesDependents { resources } if resources.contains(&entry.address))),
+        "{:?}",
+        role.notes
+    );
     assert!(plan.warnings.iter().any(|w| w.contains("eks-deployer")));
     // Entries of roles that stay are untouched.
     let other = plan

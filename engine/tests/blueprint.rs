@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use eksmgr_engine::annotation::Note;
 use eksmgr_engine::blueprint::{self, Discovery, SpokeAccount};
 use eksmgr_engine::config;
 use eksmgr_engine::model::Value;
@@ -422,7 +423,7 @@ fn leaving_account_needs_confirmation_and_key_deletion_an_opt_in() {
     assert!(
         key.notes
             .iter()
-            .any(|n| n.contains("30-day waiting period"))
+            .any(|n| *n == Note::KeyDeletionScheduled { days: 30 })
     );
     // The registry names no spoke, only role names: the `edge` cluster, planned in that
     // account alone, is gone, so its node role's name leaves the grant.
@@ -498,7 +499,11 @@ fn cluster_replacement_is_blocked_unless_allowed_and_encryption_is_set_once() {
     let c = plan.change(&eks.address).unwrap();
     assert_eq!(c.action, Action::Update, "adding encryption is in place");
     assert!(c.adopt);
-    assert!(c.notes.iter().any(|n| n.contains("kubectl replace")));
+    assert!(
+        c.notes.contains(&Note::ReencryptExistingSecrets),
+        "{:?}",
+        c.notes
+    );
     // Changing the key of an encrypted cluster forces replacement, which `edge` forbids.
     eks_attrs.insert("encryption_key_arn".into(), json!("arn:aws:kms:other"));
     let observed2: Observations = [
@@ -658,7 +663,7 @@ fn with_the_unconditional_key_deletion_deny_a_destroy_leaves_keys_in_aws() {
     assert!(
         key.notes
             .iter()
-            .any(|n| n.contains("stays in AWS") && n.contains("EKSManagerDenyPolicy")),
+            .any(|n| matches!(n, Note::KeyKeptByScp { scp } if scp == "EKSManagerDenyPolicy")),
         "{:?}",
         key.notes
     );
@@ -715,7 +720,11 @@ fn organization_prerequisites_are_planned_first_and_never_disabled() {
     ] {
         let c = plan.changes.iter().find(|c| c.kind == kind).unwrap();
         assert_eq!(c.action, Action::Forget, "{kind}");
-        assert!(c.notes.iter().any(|n| n.contains("stays")), "{:?}", c.notes);
+        let stays = match kind {
+            ResourceKind::OrgPolicyType => Note::PolicyTypeStaysEnabled,
+            _ => Note::TrustedAccessStaysActivated,
+        };
+        assert_eq!(c.notes, [stays], "{kind}");
     }
     // Without the SCP, no policy type is planned.
     let text = CONFIG.replace("[hub]", "[governance.scp]\nenabled = false\n\n[hub]");

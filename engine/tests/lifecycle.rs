@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use eksmgr_engine::annotation::{Note, Resolution};
 use eksmgr_engine::apply::{ApplyEvent, Executor};
 use eksmgr_engine::model::{Attrs, DesiredResource, ObservedResource, ResourceKind};
 use eksmgr_engine::plan::{Action, Plan, PlanOptions, Planner};
@@ -590,9 +591,11 @@ async fn an_interrupted_create_is_retried_with_its_token_adopted_or_closed() {
     let d = pl.changes.iter().find(|c| c.address.name == "d").unwrap();
     assert_eq!(d.action, Action::Create);
     assert!(
-        d.notes
-            .iter()
-            .any(|n| n.contains("interrupted during the create")),
+        d.notes.iter().any(|n| matches!(
+            n,
+            Note::InterruptedOperation { operation, resolution: Resolution::Finishes(Action::Create), .. }
+                if operation == "create"
+        )),
         "{:?}",
         d.notes
     );
@@ -629,7 +632,13 @@ async fn an_interrupted_create_is_retried_with_its_token_adopted_or_closed() {
     let ce = pl.change(&e.address).unwrap();
     assert!(ce.adopt, "{ce:?}");
     assert!(
-        ce.notes.iter().any(|n| n.contains("this plan adopts it")),
+        ce.notes.iter().any(|n| matches!(
+            n,
+            Note::InterruptedOperation {
+                resolution: Resolution::Adopts,
+                ..
+            }
+        )),
         "{:?}",
         ce.notes
     );
@@ -687,7 +696,7 @@ async fn a_cluster_still_creating_is_waited_for_not_created_again() {
     assert!(
         c.notes
             .iter()
-            .any(|n| n.contains("waits until it is ACTIVE")),
+            .any(|n| matches!(n, Note::ClusterBusy { status } if status == "CREATING")),
         "{:?}",
         c.notes
     );

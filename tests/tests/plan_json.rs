@@ -225,7 +225,7 @@ async fn plan_json_shows_changes_and_drift() -> R {
     let version = out.stdout.split_whitespace().nth(1).unwrap_or_default();
     expect_eq(
         doc["format_version"].as_str(),
-        Some("1.1"),
+        Some("1.2"),
         "format_version",
     )?;
     expect_eq(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
 
+use eksmgr_engine::annotation::Reason;
 use eksmgr_engine::apply::{ApplyEvent, ApplyOutcome};
 use eksmgr_engine::diff::AttrDiff;
 use eksmgr_engine::model::AttrValue;
@@ -175,7 +176,8 @@ fn headline(c: &PlannedChange) -> String {
 /// One change as a block of text (also the body of the Markdown view's details).
 pub(crate) fn change(out: &mut String, c: &PlannedChange, s: Styler) {
     let _ = writeln!(out, "  {}", s.bold(&headline(c)));
-    if let Some(r) = &c.reason {
+    // An adoption is in the headline already.
+    if let Some(r) = c.reason.as_ref().filter(|r| **r != Reason::Adopted) {
         let _ = writeln!(out, "  # ({r})");
     }
     for n in &c.notes {

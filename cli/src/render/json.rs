@@ -14,6 +14,7 @@ use eksmgr_engine::model::Value;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+use eksmgr_engine::annotation::{Note, Reason};
 use eksmgr_engine::diff::AttrDiff;
 use eksmgr_engine::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};
 use eksmgr_engine::plan::{Action, Deferred, Drift, Plan, PlannedChange};
@@ -24,7 +25,7 @@ use eksmgr_engine::schema::{self, AttrType};
 /// Version of the JSON format: `MAJOR.MINOR`. Additive changes (a new field, a new resource
 /// kind) bump the minor version; anything a consumer could trip on (a field removed, renamed or
 /// given another meaning or type, a new `action` value) bumps the major version.
-pub const FORMAT_VERSION: &str = "1.1";
+pub const FORMAT_VERSION: &str = "1.2";
 
 /// The whole document. It borrows from the plan: a change's attributes are serialised straight
 /// from the plan's own maps (policy documents parsed one at a time as they are written), so a
@@ -107,18 +108,43 @@ pub struct ResourceChangeJson<'a> {
     pub after: Option<DesiredJson<'a>>,
     /// The attributes of `after` known only after apply.
     pub after_unknown: Vec<&'a str>,
-    /// Why the resource must be replaced (only for `replace`).
-    pub replace_reason: Option<&'a str>,
+    /// Why the resource must be replaced (only for `replace`): the text of `reason`.
+    pub replace_reason: Option<String>,
+    /// Why the change has its action, where the action alone does not say (since format
+    /// 1.2): its `code` (`forces_replacement`, `replaced_with`, `recreated_after_deletion`,
+    /// `gone_from_aws`, `adopted`), its fields and its `text`.
+    pub reason: Option<Annotation<'a, Reason>>,
     /// The attributes that differ, by meaning.
     pub changed_attributes: Vec<ChangedAttributeJson<'a>>,
-    /// What a reviewer must know.
-    pub notes: &'a [String],
+    /// What a reviewer must know, as text.
+    pub notes: Vec<String>,
+    /// The same notes, typed (since format 1.2): each its `code`, its fields and its `text`.
+    pub note_details: Vec<Annotation<'a, Note>>,
     /// Why apply refuses this change until the user opts in.
     pub blocked: Option<&'a str>,
     /// What a reviewer must see first (since format 1.1): `replaces_cluster`,
     /// `deletes_cluster`, `deletes_kms_key`, `changes_scp`, `widens_trust_policy`,
     /// `widens_role_permissions`, `widens_resource_policy`; the Markdown view labels the same.
     pub risks: Vec<Risk>,
+}
+
+/// A typed annotation (a reason or a note) with its text: `{"code": ..., fields, "text": ...}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Annotation<'a, T: Serialize> {
+    /// The value: its `code` and fields.
+    #[serde(flatten)]
+    pub value: &'a T,
+    /// How the human and Markdown views word it.
+    pub text: String,
+}
+
+impl<'a, T: Serialize + std::fmt::Display> Annotation<'a, T> {
+    fn of(value: &'a T) -> Self {
+        Annotation {
+            value,
+            text: value.to_string(),
+        }
+    }
 }
 
 /// A change's `before`: the observed attributes, written with their policy documents parsed.
@@ -291,11 +317,12 @@ fn resource_change(c: &PlannedChange) -> ResourceChangeJson<'_> {
             attrs,
         }),
         after_unknown,
-        replace_reason: if c.action == Action::Replace {
-            c.reason.as_deref()
-        } else {
-            None
-        },
+        replace_reason: c
+            .reason
+            .as_ref()
+            .filter(|_| c.action == Action::Replace)
+            .map(ToString::to_string),
+        reason: c.reason.as_ref().map(Annotation::of),
         changed_attributes: c
             .attribute_diffs
             .iter()
@@ -304,7 +331,8 @@ fn resource_change(c: &PlannedChange) -> ResourceChangeJson<'_> {
                 forces_replacement: d.forces_replacement,
             })
             .collect(),
-        notes: &c.notes,
+        notes: c.notes.iter().map(ToString::to_string).collect(),
+        note_details: c.notes.iter().map(Annotation::of).collect(),
         blocked: c.blocked.as_deref(),
         risks: risk::of(c),
     }

@@ -2,9 +2,11 @@
 //! time, so a document AWS would refuse stops the plan instead of failing half-way through an
 //! apply. Sizes are measured on the minified JSON eksmgr sends (IAM does not count white
 //! space; the other services count the text as sent, which eksmgr sends minified). The SCP,
-//! whose limit is a setting, is checked where it is built ([`super::governance`]).
+//! whose limit is a setting, is checked where it is built ([`super::governance`]). Each kind's
+//! module names its documents and their limits ([`crate::kinds::Kind::documents`]).
 
-use crate::model::{DesiredResource, ResourceKind, Value};
+use crate::kinds;
+use crate::model::{DesiredResource, Value};
 use crate::policy;
 
 /// ECR repository policy text: 10,240 characters (`RepositoryPolicyText`, `SetRepositoryPolicy`).
@@ -37,73 +39,19 @@ pub(super) fn check(resources: &[DesiredResource]) -> Vec<String> {
             ));
         }
     };
-    let known = |r: &DesiredResource, name: &str| -> Option<Value> {
-        r.attrs.get(name).and_then(|v| v.known()).cloned()
-    };
     for r in resources {
-        match r.kind {
-            ResourceKind::IamRole => {
-                if let Some(doc) = known(r, "assume_role_policy") {
-                    over(
-                        r,
-                        "the trust policy",
-                        policy::minified_len(&doc),
-                        IAM_TRUST_POLICY,
-                        "trust fewer principals, or grant by a pattern and a condition",
-                    );
+        for doc in kinds::of(r.kind).documents() {
+            let Some(value) = r.attrs.get(doc.attribute).and_then(|v| v.known()) else {
+                continue;
+            };
+            let size = match value {
+                Value::Null => continue,
+                Value::Object(map) if doc.together => {
+                    map.iter().map(|(_, d)| policy::minified_len(d)).sum()
                 }
-                if let Some(Value::Object(inline)) = known(r, "inline_policies") {
-                    let size = inline.iter().map(|(_, d)| policy::minified_len(d)).sum();
-                    over(
-                        r,
-                        "the role's inline policies together",
-                        size,
-                        IAM_INLINE_POLICIES_PER_ROLE,
-                        "move permissions into a managed policy",
-                    );
-                }
-            }
-            ResourceKind::EcrRepository => {
-                if let Some(doc) = known(r, "policy").filter(|d| !d.is_null()) {
-                    over(
-                        r,
-                        "the repository policy",
-                        policy::minified_len(&doc),
-                        ECR_REPOSITORY_POLICY,
-                        "grant fewer role names",
-                    );
-                }
-            }
-            ResourceKind::KmsKey => {
-                if let Some(doc) = known(r, "key_policy") {
-                    over(
-                        r,
-                        "the key policy",
-                        policy::minified_len(&doc),
-                        KMS_KEY_POLICY,
-                        "grant fewer principals",
-                    );
-                }
-            }
-            ResourceKind::StackSet => {
-                if let Some(doc) = known(r, "template_body") {
-                    over(
-                        r,
-                        "the template",
-                        policy::minified_len(&doc),
-                        CLOUDFORMATION_TEMPLATE_BODY,
-                        "attach fewer managed policies to the spoke admin role",
-                    );
-                }
-            }
-            ResourceKind::OrgPolicyType
-            | ResourceKind::StackSetTrustedAccess
-            | ResourceKind::OrgPolicy
-            | ResourceKind::OrgPolicyAttachment
-            | ResourceKind::StackSetInstances
-            | ResourceKind::EksCluster
-            | ResourceKind::EksAccessEntry
-            | ResourceKind::EksPodIdentityAssociation => {}
+                v => policy::minified_len(v),
+            };
+            over(r, doc.what, size, doc.limit, doc.hint);
         }
     }
     errors

@@ -25,15 +25,15 @@
 //!   under the OU; it is checked regardless, since a statement that denies it signals a
 //!   mistake.
 //! - The spoke admin role (`spokes.admin_role_name`, else the StackSet's role), for the calls
-//!   the providers make in each spoke: [`ROLE_ACTIONS`] on every role eksmgr plans there,
+//!   the providers make in each spoke: [`ROLE_ACTIONS`](crate::kinds::iam_role::ROLE_ACTIONS) on every role eksmgr plans there,
 //!   `iam:PassRole` on the cluster role and on the pod identity roles (EKS checks it on
 //!   `CreateCluster` and `CreatePodIdentityAssociation`), `iam:CreateServiceLinkedRole` for
 //!   EKS's service-linked role (created with the first cluster), `iam:ListRoles` where
 //!   principals are resolved (role reads also list the account's roles with `iam:ListRoles`
 //!   and `iam:GetAccountAuthorizationDetails`, but fall back to the per-role reads of
-//!   [`ROLE_ACTIONS`] when denied, so neither is required for them), [`KMS_ACCOUNT_ACTIONS`] and [`KEY_ACTIONS`] for each cluster key
+//!   [`ROLE_ACTIONS`](crate::kinds::iam_role::ROLE_ACTIONS) when denied, so neither is required for them), [`KMS_ACCOUNT_ACTIONS`](crate::kinds::kms_key::KMS_ACCOUNT_ACTIONS) and [`KEY_ACTIONS`](crate::kinds::kms_key::KEY_ACTIONS) for each cluster key
 //!   (`kms:CreateGrant` and `kms:DescribeKey` because EKS checks the caller may use the key
-//!   when encryption is set), [`ALIAS_ACTIONS`] on its alias, [`CLUSTER_ACTIONS`] on each
+//!   when encryption is set), [`ALIAS_ACTIONS`](crate::kinds::kms_key::ALIAS_ACTIONS) on its alias, [`CLUSTER_ACTIONS`](crate::kinds::eks_cluster::CLUSTER_ACTIONS) on each
 //!   cluster, and the access entry and pod identity association calls.
 //!   Deletions ([`Need::Deletion`]): `iam:DeleteRole`, `kms:ScheduleKeyDeletion`,
 //!   `kms:DeleteAlias`, `eks:DeleteCluster`, `eks:DeleteAccessEntry`,
@@ -59,6 +59,7 @@ use super::Findings;
 use super::eval::{self, Decision, Request, RequestValue, StatementRef};
 use crate::blueprint::{Discovery, SpokeAccount, principal_accounts};
 use crate::config::Config;
+use crate::kinds::{self, Calls};
 use crate::model::{DesiredResource, ResourceKind};
 
 /// Who makes a call eksmgr needs.
@@ -139,76 +140,6 @@ pub const STACKSET_EXECUTION_ACTIONS: &[&str] = &[
     "iam:UpdateRoleDescription",
 ];
 
-/// What the spoke admin role calls on each role eksmgr plans in a spoke (besides
-/// `iam:DeleteRole`).
-pub const ROLE_ACTIONS: &[&str] = &[
-    "iam:AttachRolePolicy",
-    "iam:CreateRole",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-    "iam:PutRolePolicy",
-    "iam:TagRole",
-    "iam:UntagRole",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:UpdateRole",
-];
-
-/// KMS calls without a key (resource `*`): creating a key, and listing keys to find one a
-/// crash left without its alias.
-pub const KMS_ACCOUNT_ACTIONS: &[&str] = &["kms:CreateKey", "kms:ListKeys"];
-
-/// KMS calls on a cluster's key (besides `kms:ScheduleKeyDeletion`).
-pub const KEY_ACTIONS: &[&str] = &[
-    "kms:CreateAlias",
-    "kms:CreateGrant",
-    "kms:DescribeKey",
-    "kms:EnableKeyRotation",
-    "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus",
-    "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:UpdateAlias",
-    "kms:UpdateKeyDescription",
-];
-
-/// KMS calls on a cluster key's alias (besides `kms:DeleteAlias`).
-pub const ALIAS_ACTIONS: &[&str] = &["kms:CreateAlias", "kms:UpdateAlias"];
-
-/// EKS calls on a cluster (besides `eks:DeleteCluster`).
-pub const CLUSTER_ACTIONS: &[&str] = &[
-    "eks:AssociateEncryptionConfig",
-    "eks:CreateCluster",
-    "eks:DescribeCluster",
-    "eks:DescribeUpdate",
-    "eks:TagResource",
-    "eks:UntagResource",
-    "eks:UpdateClusterConfig",
-    "eks:UpdateClusterVersion",
-];
-
-/// EKS calls on a cluster's access entries (besides `eks:DeleteAccessEntry`;
-/// `eks:CreateAccessEntry` is on the cluster).
-pub const ACCESS_ENTRY_ACTIONS: &[&str] = &[
-    "eks:AssociateAccessPolicy",
-    "eks:DescribeAccessEntry",
-    "eks:DisassociateAccessPolicy",
-    "eks:ListAssociatedAccessPolicies",
-    "eks:UpdateAccessEntry",
-];
-
-/// EKS calls on a cluster's pod identity associations (besides
-/// `eks:DeletePodIdentityAssociation`; creating and listing them is on the cluster).
-pub const POD_IDENTITY_ACTIONS: &[&str] = &[
-    "eks:DescribePodIdentityAssociation",
-    "eks:UpdatePodIdentityAssociation",
-];
-
 /// The region IAM (a global service) requests are made in, as `aws:RequestedRegion` sees it.
 pub fn global_region(partition: &str) -> &'static str {
     match partition {
@@ -216,13 +147,6 @@ pub fn global_region(partition: &str) -> &'static str {
         "aws-us-gov" => "us-gov-west-1",
         _ => "us-east-1",
     }
-}
-
-fn attr<'a>(r: &'a DesiredResource, name: &str) -> Option<&'a str> {
-    r.attrs
-        .get(name)
-        .and_then(|v| v.known())
-        .and_then(Value::as_str)
 }
 
 /// Collects requirements of one caller in one account.
@@ -413,7 +337,8 @@ fn spoke_requirements(
     spoke_resources(&mut admin, p, iam_region, *keys_kept, resources);
 }
 
-/// The spoke admin role's calls for the resources planned in its account.
+/// The spoke admin role's calls for the resources planned in its account (each kind's module
+/// says which: [`crate::kinds::Kind::spoke_admin_calls`]).
 fn spoke_resources(
     admin: &mut Collector<'_>,
     p: &str,
@@ -421,131 +346,21 @@ fn spoke_resources(
     keys_kept: bool,
     resources: &[&DesiredResource],
 ) {
-    let s = admin.account.to_string();
-    let mut clusters = false;
+    let account = admin.account.to_string();
     for r in resources {
         let region = r.address.region.as_deref().unwrap_or(iam_region);
-        let cluster_arn = |name: &str| format!("arn:{p}:eks:{region}:{s}:cluster/{name}");
-        match r.kind {
-            ResourceKind::IamRole => {
-                let path = attr(r, "path").unwrap_or("/");
-                let name = attr(r, "name").unwrap_or(&r.address.name);
-                let arn = RequestValue::exact(format!("arn:{p}:iam::{s}:role{path}{name}"));
-                admin.add(Need::Required, ROLE_ACTIONS, arn.clone(), iam_region);
-                admin.add(Need::Deletion, &["iam:DeleteRole"], arn, iam_region);
-            }
-            ResourceKind::KmsKey => {
-                let key = RequestValue::pattern(format!("arn:{p}:kms:{region}:{s}:key/*"));
-                admin.add(
-                    Need::Required,
-                    KMS_ACCOUNT_ACTIONS,
-                    RequestValue::exact("*"),
-                    region,
-                );
-                admin.add(Need::Required, KEY_ACTIONS, key.clone(), region);
-                // With the seed design's unconditional deny, eksmgr never deletes a key (the
-                // plan leaves it in AWS), so the deny is no finding.
-                if !keys_kept {
-                    admin.add(Need::Deletion, &["kms:ScheduleKeyDeletion"], key, region);
-                }
-                if let Some(alias) = attr(r, "alias") {
-                    let alias = RequestValue::exact(format!("arn:{p}:kms:{region}:{s}:{alias}"));
-                    admin.add(Need::Required, ALIAS_ACTIONS, alias.clone(), region);
-                    admin.add(Need::Deletion, &["kms:DeleteAlias"], alias, region);
-                }
-            }
-            ResourceKind::EksCluster => {
-                clusters = true;
-                let name = attr(r, "name").unwrap_or(&r.address.name);
-                let arn = RequestValue::exact(cluster_arn(name));
-                admin.add(Need::Required, CLUSTER_ACTIONS, arn.clone(), region);
-                admin.add(Need::Deletion, &["eks:DeleteCluster"], arn, region);
-                if let Some(role) = attr(r, "role_arn") {
-                    admin.add(
-                        Need::Required,
-                        &["iam:PassRole"],
-                        RequestValue::exact(role),
-                        iam_region,
-                    );
-                }
-            }
-            ResourceKind::EksAccessEntry => {
-                let Some(cluster) = attr(r, "cluster_name") else {
-                    continue;
-                };
-                admin.add(
-                    Need::Required,
-                    &["eks:CreateAccessEntry"],
-                    RequestValue::exact(cluster_arn(cluster)),
-                    region,
-                );
-                let entries = RequestValue::pattern(format!(
-                    "arn:{p}:eks:{region}:{s}:access-entry/{cluster}/*"
-                ));
-                admin.add(
-                    Need::Required,
-                    ACCESS_ENTRY_ACTIONS,
-                    entries.clone(),
-                    region,
-                );
-                admin.add(Need::Deletion, &["eks:DeleteAccessEntry"], entries, region);
-            }
-            ResourceKind::EksPodIdentityAssociation => {
-                let Some(cluster) = attr(r, "cluster_name") else {
-                    continue;
-                };
-                admin.add(
-                    Need::Required,
-                    &[
-                        "eks:CreatePodIdentityAssociation",
-                        "eks:ListPodIdentityAssociations",
-                    ],
-                    RequestValue::exact(cluster_arn(cluster)),
-                    region,
-                );
-                let associations = RequestValue::pattern(format!(
-                    "arn:{p}:eks:{region}:{s}:podidentityassociation/{cluster}/*"
-                ));
-                admin.add(
-                    Need::Required,
-                    POD_IDENTITY_ACTIONS,
-                    associations.clone(),
-                    region,
-                );
-                admin.add(
-                    Need::Deletion,
-                    &["eks:DeletePodIdentityAssociation"],
-                    associations,
-                    region,
-                );
-                if let Some(role) = attr(r, "role_arn") {
-                    admin.add(
-                        Need::Required,
-                        &["iam:PassRole"],
-                        RequestValue::exact(role),
-                        iam_region,
-                    );
-                }
-            }
-            // Made in the management account or the hub, not by the spoke admin role.
-            ResourceKind::OrgPolicyType
-            | ResourceKind::StackSetTrustedAccess
-            | ResourceKind::OrgPolicy
-            | ResourceKind::OrgPolicyAttachment
-            | ResourceKind::StackSet
-            | ResourceKind::StackSetInstances
-            | ResourceKind::EcrRepository => {}
-        }
-    }
-    if clusters {
-        admin.add(
-            Need::Required,
-            &["iam:CreateServiceLinkedRole"],
-            RequestValue::exact(format!(
-                "arn:{p}:iam::{s}:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS"
-            )),
+        let mut add = |need, actions: &[&'static str], resource, region: &str| {
+            admin.add(need, actions, resource, region)
+        };
+        let mut calls = Calls {
+            partition: p,
+            account: &account,
+            region,
             iam_region,
-        );
+            keys_kept,
+            add: &mut add,
+        };
+        kinds::of(r.kind).spoke_admin_calls(r, &mut calls);
     }
 }
 

@@ -8,11 +8,154 @@
 //! - The authentication mode only moves `CONFIG_MAP` -> `API_AND_CONFIG_MAP` -> `API`
 //!   ("Once the access entry method is enabled, it cannot be disabled",
 //!   <https://docs.aws.amazon.com/eks/latest/userguide/setting-up-access-entries.html>).
+//!
+//! Its review also blocks a replacement unless the cluster allows it (`allow_replacement`),
+//! says what a replacement, a deletion or enabling envelope encryption (one-way) means, and
+//! waits for a cluster AWS is still creating or updating. In a spoke, the spoke admin role
+//! calls [`CLUSTER_ACTIONS`] on it, passes its role and creates EKS's service-linked role.
 
 use std::fmt;
 
-use crate::model::Value;
+use crate::annotation::Note;
+use crate::diff::AttrDiff;
+use crate::guardrails::eval::RequestValue;
+use crate::guardrails::scp::Need;
+use crate::model::{AttrValue, DesiredResource, Value};
 use crate::plan::{Action, PlannedChange};
+use crate::risk::Risk;
+use crate::schema::{
+    AttrSchema,
+    AttrType::{Set, Value as Plain},
+    forces_new, in_place, set_once,
+};
+use eksmgr_state::json;
+
+use super::{Calls, Kind, Review, attr, block, note};
+
+/// The kind's rules.
+pub struct EksCluster;
+
+/// EKS calls on a cluster (besides `eks:DeleteCluster`).
+pub const CLUSTER_ACTIONS: &[&str] = &[
+    "eks:AssociateEncryptionConfig",
+    "eks:CreateCluster",
+    "eks:DescribeCluster",
+    "eks:DescribeUpdate",
+    "eks:TagResource",
+    "eks:UntagResource",
+    "eks:UpdateClusterConfig",
+    "eks:UpdateClusterVersion",
+];
+
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("name", Plain),
+    forces_new("role_arn", Plain),
+    in_place("version", Plain),
+    in_place("subnet_ids", Set),
+    in_place("security_group_ids", Set),
+    in_place("endpoint_public_access", Plain),
+    in_place("endpoint_private_access", Plain),
+    in_place("public_access_cidrs", Set),
+    in_place("logging", Set),
+    in_place("authentication_mode", Plain),
+    set_once("encryption_key_arn"),
+    in_place("tags", Plain),
+];
+
+impl Kind for EksCluster {
+    fn attributes(&self) -> &'static [AttrSchema] {
+        ATTRIBUTES
+    }
+
+    fn review(&self, change: &mut PlannedChange, review: &Review<'_>) {
+        wait_for_busy_cluster(change);
+        match change.action {
+            Action::Replace => {
+                note(change, Note::ClusterReplacementDestroysWorkloads);
+                if !review.desired.is_none_or(|d| d.allow_replacement) {
+                    block(
+                        change,
+                        "the cluster would be replaced: set `allow_replacement = true` for it in eksmgr.toml to allow that",
+                    );
+                }
+            }
+            Action::Delete => note(change, Note::ClusterDeletionDestroysWorkloads),
+            Action::Update if let Some(refused) = refusal(change) => {
+                block(change, &format!("EKS refuses this change: {refused}"));
+            }
+            Action::Create | Action::Update => {
+                let enables = change.attribute_diffs.iter().any(|d| {
+                    d.name == "encryption_key_arn" && d.before.as_ref().is_none_or(Value::is_null)
+                });
+                if enables {
+                    note(change, Note::EncryptionIsPermanent);
+                    if change.action == Action::Update {
+                        note(change, Note::ReencryptExistingSecrets);
+                    }
+                }
+                if change.adopt {
+                    note(change, Note::ClusterAdopted);
+                }
+            }
+            Action::Forget | Action::NoOp => {}
+        }
+    }
+
+    fn action_risk(&self, action: Action) -> Option<Risk> {
+        match action {
+            Action::Replace => Some(Risk::ReplacesCluster),
+            Action::Delete => Some(Risk::DeletesCluster),
+            Action::Create | Action::Update | Action::Forget | Action::NoOp => None,
+        }
+    }
+
+    fn spoke_admin_calls(&self, r: &DesiredResource, calls: &mut Calls<'_>) {
+        let name = attr(r, "name").unwrap_or(&r.address.name);
+        let arn = RequestValue::exact(format!("{}:cluster/{name}", calls.arn("eks")));
+        calls.regional(Need::Required, CLUSTER_ACTIONS, arn.clone());
+        calls.regional(Need::Deletion, &["eks:DeleteCluster"], arn);
+        if let Some(role) = attr(r, "role_arn") {
+            calls.global(Need::Required, &["iam:PassRole"], RequestValue::exact(role));
+        }
+        let slr = format!(
+            "{}:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS",
+            calls.iam_arn()
+        );
+        calls.global(
+            Need::Required,
+            &["iam:CreateServiceLinkedRole"],
+            RequestValue::exact(slr),
+        );
+    }
+}
+
+/// A cluster AWS is still creating or updating (an earlier run's wait timed out, or an update
+/// made elsewhere is under way) is not ready for its access entries and associations: the plan
+/// waits for it, as `status: CREATING -> ACTIVE`, instead of adopting it as it is.
+fn wait_for_busy_cluster(change: &mut PlannedChange) {
+    if !matches!(change.action, Action::NoOp | Action::Update) || change.after.is_none() {
+        return;
+    }
+    let status = change
+        .before
+        .as_ref()
+        .and_then(|b| b.get("status"))
+        .and_then(Value::as_str)
+        .unwrap_or("ACTIVE")
+        .to_string();
+    if !matches!(status.as_str(), "CREATING" | "UPDATING" | "PENDING") {
+        return;
+    }
+    change.action = Action::Update;
+    change.attribute_diffs.push(AttrDiff {
+        name: "status".into(),
+        before: Some(json!(status)),
+        after: Some(AttrValue::Known(json!("ACTIVE"))),
+        forces_replacement: false,
+        document: false,
+    });
+    note(change, Note::ClusterBusy { status });
+}
 
 /// A Kubernetes minor version, `1.35`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

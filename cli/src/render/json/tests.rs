@@ -1341,3 +1341,63 @@ fn json_and_markdown_name_the_same_risks() {
         .any(|c| c["risks"].as_array().is_some_and(|r| !r.is_empty()));
     assert!(any, "the mixed plan carries risks");
 }
+
+#[test]
+fn every_view_words_the_same_reasons_and_notes() {
+    let mut seen = BTreeSet::new();
+    for plan in [mixed_plan(), destroy_plan(), example_plan()] {
+        let doc = serde_json::to_value(document(&plan, "0.1.0")).unwrap_or_default();
+        let md = markdown::plan(&plan, markdown::COMMENT_LIMIT);
+        let text = human::plan(&plan, Styler::plain());
+        for c in doc["resource_changes"].as_array().into_iter().flatten() {
+            let address = c["address"].as_str().unwrap_or_default();
+            let notes: Vec<&str> = c["notes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let details: Vec<&str> = c["note_details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    seen.insert(d["code"].as_str().unwrap_or_default().to_string());
+                    d["text"].as_str().unwrap_or_default()
+                })
+                .collect();
+            assert_eq!(notes, details, "{address}: notes and their details");
+            for note in notes {
+                assert!(md.contains(note), "{address}: the Markdown lacks {note:?}");
+                assert!(
+                    text.contains(note),
+                    "{address}: the human view lacks {note:?}"
+                );
+            }
+            let reason = &c["reason"];
+            if let Some(code) = reason["code"].as_str() {
+                seen.insert(code.to_string());
+                let said = reason["text"].as_str().unwrap_or_default();
+                // An adoption is said by the headline ("adopt" in both views).
+                if code != "adopted" {
+                    assert!(md.contains(said), "{address}: the Markdown lacks {said:?}");
+                    assert!(
+                        text.contains(said),
+                        "{address}: the human view lacks {said:?}"
+                    );
+                }
+                if c["action"] == "replace" {
+                    assert_eq!(c["replace_reason"], reason["text"], "{address}");
+                }
+            }
+        }
+    }
+    // The plans carry reasons and notes of several codes: the comparison is not empty.
+    for code in [
+        "gone_from_aws",
+        "key_deletion_scheduled",
+        "forces_replacement",
+    ] {
+        assert!(seen.contains(code), "no {code} in the plans: {seen:?}");
+    }
+}
