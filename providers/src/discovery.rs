@@ -299,7 +299,7 @@ pub async fn discover_principals(
 /// Every role ARN of an account, from the account's role listing (shared with the reads of
 /// the plan that follows, so the roles are listed once per run).
 pub async fn list_roles(sessions: &Sessions, account: &str) -> Result<Vec<String>, ProviderError> {
-    let roles = crate::iam::listed_roles(sessions, account).await?;
+    let roles = crate::kinds::iam_role::listed_roles(sessions, account).await?;
     Ok(roles.iter().map(|r| r.arn().to_string()).collect())
 }
 
@@ -320,7 +320,7 @@ pub async fn discover_versions(sessions: &Sessions, config: &Config, discovery: 
     regions.dedup();
     let mgmt = discovery.management_account_id.clone();
     for region in regions {
-        match crate::eks::cluster_versions(sessions, &mgmt, region).await {
+        match crate::kinds::eks_cluster::cluster_versions(sessions, &mgmt, region).await {
             Ok(versions) => {
                 discovery
                     .kubernetes_versions

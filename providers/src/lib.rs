@@ -6,16 +6,14 @@
 //! `OrganizationAccountAccessRole`), [`org_tree`] reads the organization for `eksmgr init`,
 //! [`whoami`] reports the identity eksmgr has in every account tier, [`limit`] caps the AWS
 //! calls in flight at `--parallelism`, [`error`] maps SDK errors to typed errors naming the
-//! account, resource and API call, and one module per service implements its resource kinds.
+//! account, resource and API call, and [`kinds`] holds one module per resource kind (with the
+//! registry the [`AwsProvider`] dispatches through); [`organizations`] and [`stacksets`] hold
+//! what the kinds of those services share.
 
 pub mod caller;
 pub mod discovery;
-pub mod ecr;
-pub mod eks;
-pub mod eks_access;
 pub mod error;
-pub mod iam;
-pub mod kms;
+pub mod kinds;
 pub mod limit;
 pub mod org_tree;
 pub mod organizations;
@@ -35,6 +33,7 @@ use eksmgr_state::ResourceAddress;
 
 pub use caller::CallerOptions;
 pub use discovery::{ConnectError, connect, discover};
+use kinds::{Cx, KindProvider, Update};
 pub use sessions::{Sessions, SessionsConfig};
 
 /// Reports progress of long waits (cluster creation ...): the resource and a message.
@@ -78,10 +77,26 @@ fn unknown_kind(address: &ResourceAddress) -> ProviderError {
     }
 }
 
+impl AwsProvider {
+    /// The provider of an address's kind, and what its calls need.
+    fn kind(
+        &self,
+        address: &ResourceAddress,
+    ) -> Result<(&'static dyn KindProvider, Cx<'_>), ProviderError> {
+        let kind = ResourceKind::of(address).ok_or_else(|| unknown_kind(address))?;
+        let cx = Cx {
+            sessions: &self.sessions,
+            progress: &self.progress,
+        };
+        Ok((kinds::of(kind), cx))
+    }
+}
+
 #[async_trait]
 impl Provider for AwsProvider {
     async fn read(&self, req: ReadRequest<'_>) -> Result<Option<ObservedResource>, ProviderError> {
-        self.read_inner(req)
+        let (kind, cx) = self.kind(req.address)?;
+        kind.read(&cx, &req)
             .await
             .map_err(|e| self.sessions.explain(e))
     }
@@ -91,7 +106,8 @@ impl Provider for AwsProvider {
         address: &ResourceAddress,
         attrs: &Attrs,
     ) -> Result<ObservedResource, ProviderError> {
-        self.create_inner(address, attrs, None)
+        let (kind, cx) = self.kind(address)?;
+        kind.create(&cx, address, attrs, None)
             .await
             .map_err(|e| self.sessions.explain(e))
     }
@@ -102,7 +118,8 @@ impl Provider for AwsProvider {
         attrs: &Attrs,
         token: &str,
     ) -> Result<ObservedResource, ProviderError> {
-        self.create_inner(address, attrs, Some(token))
+        let (kind, cx) = self.kind(address)?;
+        kind.create(&cx, address, attrs, Some(token))
             .await
             .map_err(|e| self.sessions.explain(e))
     }
@@ -115,7 +132,15 @@ impl Provider for AwsProvider {
         after: &Attrs,
         changed: &[String],
     ) -> Result<ObservedResource, ProviderError> {
-        self.update_inner(address, id, before, after, changed)
+        let (kind, cx) = self.kind(address)?;
+        let u = Update {
+            address,
+            id,
+            before,
+            after,
+            changed,
+        };
+        kind.update(&cx, &u)
             .await
             .map_err(|e| self.sessions.explain(e))
     }
@@ -126,162 +151,10 @@ impl Provider for AwsProvider {
         id: &str,
         before: &Attrs,
     ) -> Result<(), ProviderError> {
-        self.delete_inner(address, id, before)
+        let (kind, cx) = self.kind(address)?;
+        kind.delete(&cx, address, id, before)
             .await
             .map_err(|e| self.sessions.explain(e))
-    }
-}
-
-impl AwsProvider {
-    async fn read_inner(
-        &self,
-        req: ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
-        let s = &self.sessions;
-        match ResourceKind::of(req.address) {
-            Some(ResourceKind::OrgPolicyType) => organizations::read_policy_type(s, &req).await,
-            Some(ResourceKind::StackSetTrustedAccess) => {
-                stacksets::read_trusted_access(s, &req).await
-            }
-            Some(ResourceKind::OrgPolicy) => organizations::read_policy(s, &req).await,
-            Some(ResourceKind::OrgPolicyAttachment) => {
-                organizations::read_attachment(s, &req).await
-            }
-            Some(ResourceKind::StackSet) => stacksets::read_stack_set(s, &req).await,
-            Some(ResourceKind::StackSetInstances) => stacksets::read_instances(s, &req).await,
-            Some(ResourceKind::IamRole) => iam::read_role(s, &req).await,
-            Some(ResourceKind::KmsKey) => kms::read_key(s, &req).await,
-            Some(ResourceKind::EksCluster) => eks::read_cluster(s, &req).await,
-            Some(ResourceKind::EcrRepository) => ecr::read_repository(s, &req).await,
-            Some(ResourceKind::EksAccessEntry) => eks_access::read_entry(s, &req).await,
-            Some(ResourceKind::EksPodIdentityAssociation) => {
-                eks_access::read_association(s, &req).await
-            }
-            None => Err(unknown_kind(req.address)),
-        }
-    }
-
-    async fn create_inner(
-        &self,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
-        let s = &self.sessions;
-        match ResourceKind::of(address) {
-            Some(ResourceKind::OrgPolicyType) => {
-                organizations::create_policy_type(s, address, attrs).await
-            }
-            Some(ResourceKind::StackSetTrustedAccess) => {
-                stacksets::create_trusted_access(s, address).await
-            }
-            Some(ResourceKind::OrgPolicy) => organizations::create_policy(s, address, attrs).await,
-            Some(ResourceKind::OrgPolicyAttachment) => {
-                organizations::create_attachment(s, address, attrs).await
-            }
-            Some(ResourceKind::StackSet) => {
-                stacksets::create_stack_set(s, address, attrs, &self.progress).await
-            }
-            Some(ResourceKind::StackSetInstances) => {
-                stacksets::create_instances(s, address, attrs, &self.progress).await
-            }
-            Some(ResourceKind::IamRole) => iam::create_role(s, address, attrs).await,
-            Some(ResourceKind::KmsKey) => kms::create_key(s, address, attrs).await,
-            Some(ResourceKind::EksCluster) => {
-                eks::create_cluster(s, address, attrs, token, &self.progress).await
-            }
-            Some(ResourceKind::EcrRepository) => ecr::create_repository(s, address, attrs).await,
-            Some(ResourceKind::EksAccessEntry) => eks_access::create_entry(s, address, attrs).await,
-            Some(ResourceKind::EksPodIdentityAssociation) => {
-                eks_access::create_association(s, address, attrs).await
-            }
-            None => Err(unknown_kind(address)),
-        }
-    }
-
-    async fn update_inner(
-        &self,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-        after: &Attrs,
-        changed: &[String],
-    ) -> Result<ObservedResource, ProviderError> {
-        let s = &self.sessions;
-        match ResourceKind::of(address) {
-            // Their one attribute is `status`: an update enables them again.
-            Some(ResourceKind::OrgPolicyType) => {
-                organizations::create_policy_type(s, address, after).await
-            }
-            Some(ResourceKind::StackSetTrustedAccess) => {
-                stacksets::create_trusted_access(s, address).await
-            }
-            Some(ResourceKind::OrgPolicy) => {
-                organizations::update_policy(s, address, id, before, after).await
-            }
-            Some(ResourceKind::OrgPolicyAttachment) => {
-                // Every attribute forces replacement; an update is never planned.
-                organizations::create_attachment(s, address, after).await
-            }
-            Some(ResourceKind::StackSet) => {
-                stacksets::update_stack_set(s, address, after, &self.progress).await
-            }
-            Some(ResourceKind::StackSetInstances) => {
-                stacksets::update_instances(s, address, before, after, &self.progress).await
-            }
-            Some(ResourceKind::IamRole) => {
-                iam::update_role(s, address, before, after, changed).await
-            }
-            Some(ResourceKind::KmsKey) => {
-                kms::update_key(s, address, id, before, after, changed).await
-            }
-            Some(ResourceKind::EksCluster) => {
-                eks::update_cluster(s, address, before, after, changed, &self.progress).await
-            }
-            Some(ResourceKind::EcrRepository) => {
-                ecr::update_repository(s, address, before, after, changed).await
-            }
-            Some(ResourceKind::EksAccessEntry) => {
-                eks_access::update_entry(s, address, before, after, changed).await
-            }
-            Some(ResourceKind::EksPodIdentityAssociation) => {
-                eks_access::update_association(s, address, id, after).await
-            }
-            None => Err(unknown_kind(address)),
-        }
-    }
-
-    async fn delete_inner(
-        &self,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
-        let s = &self.sessions;
-        match ResourceKind::of(address) {
-            // Never disabled: the plan only forgets them (other SCPs and StackSets of the
-            // organization depend on them; see `eksmgr_engine::rules`).
-            Some(ResourceKind::OrgPolicyType | ResourceKind::StackSetTrustedAccess) => Ok(()),
-            Some(ResourceKind::OrgPolicy) => organizations::delete_policy(s, address, id).await,
-            Some(ResourceKind::OrgPolicyAttachment) => {
-                organizations::delete_attachment(s, address, before).await
-            }
-            Some(ResourceKind::StackSet) => stacksets::delete_stack_set(s, address).await,
-            Some(ResourceKind::StackSetInstances) => {
-                stacksets::delete_instances(s, address, before, &self.progress).await
-            }
-            Some(ResourceKind::IamRole) => iam::delete_role(s, address).await,
-            Some(ResourceKind::KmsKey) => kms::delete_key(s, address, id, before).await,
-            Some(ResourceKind::EksCluster) => eks::delete_cluster(s, address, &self.progress).await,
-            Some(ResourceKind::EcrRepository) => ecr::delete_repository(s, address).await,
-            Some(ResourceKind::EksAccessEntry) => {
-                eks_access::delete_entry(s, address, before).await
-            }
-            Some(ResourceKind::EksPodIdentityAssociation) => {
-                eks_access::delete_association(s, address, id, before).await
-            }
-            None => Err(unknown_kind(address)),
-        }
     }
 }
 

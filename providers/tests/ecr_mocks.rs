@@ -13,8 +13,8 @@ use aws_sdk_ecr::operation::set_repository_policy::{
 use aws_sdk_ecr::types::error::InvalidParameterException;
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use aws_smithy_types::error::ErrorMetadata;
-use eksmgr_providers::ecr;
 use eksmgr_providers::error::Call;
+use eksmgr_providers::kinds::ecr_repository as ecr;
 use eksmgr_providers::propagation::Propagation;
 
 fn client(rules: &[&Rule]) -> Client {

@@ -28,7 +28,8 @@ use aws_smithy_types::error::ErrorMetadata;
 use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ErrorKind;
-use eksmgr_providers::eks_access::{self, Propagation};
+use eksmgr_providers::kinds::eks_access_entry::{self as entry, Propagation};
+use eksmgr_providers::kinds::eks_pod_identity_association as association;
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
@@ -138,7 +139,7 @@ async fn a_principal_eks_cannot_see_yet_is_waited_for() {
         RuleMode::Sequential,
         &[&create, &associate, &describe, &policies],
     );
-    let out = eks_access::create_entry_with_client(
+    let out = entry::create_entry_with_client(
         &c,
         &entry_address(),
         &entry_attrs(),
@@ -162,7 +163,7 @@ async fn the_wait_for_a_principal_is_bounded() {
     let create = mock!(Client::create_access_entry)
         .then_error(|| invalid("The specified principal could not be found."));
     let c = client(RuleMode::MatchAny, &[&create]);
-    let err = eks_access::create_entry_with_client(
+    let err = entry::create_entry_with_client(
         &c,
         &entry_address(),
         &entry_attrs(),
@@ -185,7 +186,7 @@ async fn another_invalid_parameter_is_not_retried() {
         )
     });
     let c = client(RuleMode::MatchAny, &[&create]);
-    let err = eks_access::create_entry_with_client(
+    let err = entry::create_entry_with_client(
         &c,
         &entry_address(),
         &entry_attrs(),
@@ -275,7 +276,7 @@ async fn an_existing_association_is_adopted_and_pointed_at_the_desired_role() {
         ACCOUNT,
         Some("eu-west-1".into()),
     );
-    let out = eks_access::create_association_with_client(
+    let out = association::create_association_with_client(
         &c,
         &address,
         &attrs(json!({
@@ -321,11 +322,10 @@ async fn a_recorded_entry_is_read_in_one_round_and_a_missing_one_in_one_call() {
     for at_once in [true, false] {
         let (describe, policies) = read_rules();
         let c = client(RuleMode::MatchAny, &[&describe, &policies]);
-        let found =
-            eks_access::read_entry_at_once(&c, &entry_address(), "prod", PRINCIPAL, at_once)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .unwrap_or_else(|| panic!("the entry was not found"));
+        let found = entry::read_entry_at_once(&c, &entry_address(), "prod", PRINCIPAL, at_once)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("the entry was not found"));
         assert_eq!(
             found.attrs["access_policies"],
             json!({VIEW: {"type": "cluster"}})
@@ -334,10 +334,9 @@ async fn a_recorded_entry_is_read_in_one_round_and_a_missing_one_in_one_call() {
 
         let (describe, policies) = entry_not_found();
         let c = client(RuleMode::MatchAny, &[&describe, &policies]);
-        let missing =
-            eks_access::read_entry_at_once(&c, &entry_address(), "prod", PRINCIPAL, at_once)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+        let missing = entry::read_entry_at_once(&c, &entry_address(), "prod", PRINCIPAL, at_once)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(missing.is_none());
         assert_eq!(describe.num_calls(), 1);
         assert_eq!(

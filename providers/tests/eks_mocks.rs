@@ -29,7 +29,7 @@ use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ErrorKind;
 use eksmgr_providers::Progress;
-use eksmgr_providers::eks::{self, Waits};
+use eksmgr_providers::kinds::eks_cluster::{self as eks, Waits};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 

@@ -11,7 +11,7 @@ mod support;
 use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ReadRequest;
-use eksmgr_providers::iam;
+use eksmgr_providers::kinds::iam_role as iam;
 use eksmgr_providers::stats::CallStats;
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;

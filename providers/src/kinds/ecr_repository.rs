@@ -377,3 +377,14 @@ pub async fn delete_repository(
         Err(e) => Err(map(x.call("ecr:DeleteRepository"), e)),
     }
 }
+
+/// The provider of ECR repositories (`ecr_repository`).
+pub struct EcrRepository;
+
+super::provider! {
+    EcrRepository,
+    read(cx, req) => read_repository(cx.sessions, req),
+    create(cx, address, attrs, token) => create_repository(cx.sessions, address, attrs),
+    update(cx, u) => update_repository(cx.sessions, u.address, u.before, u.after, u.changed),
+    delete(cx, address, id, before) => delete_repository(cx.sessions, address),
+}

@@ -1,40 +1,31 @@
-//! Amazon EKS cluster access: access entries with their associated access policies
-//! (`eks_access_entry`) and pod identity associations (`eks_pod_identity_association`).
+//! EKS access entries with their associated access policies (`eks_access_entry`).
 //!
-//! An access entry is found by its natural key, the cluster and the principal ARN; a pod
-//! identity association by the cluster, namespace and service account (EKS allows one per
-//! service account). Either one that exists already when eksmgr creates it (the cluster
-//! creator's own entry, a crash between the create call and the state write) is adopted and
-//! brought to the desired state, never duplicated. Groups, access policies and scopes, and an
-//! association's role, change in place.
-//!
-//! A role created moments ago may not be visible to EKS yet (IAM is eventually consistent):
-//! creates that name one retry within a bound. The logic takes an [`aws_sdk_eks::Client`]
-//! (`*_with_client`) so it can be tested at the SDK boundary; the [`Sessions`]-based entry
-//! points the dispatcher calls are thin wrappers.
+//! An entry is found by its natural key, the cluster and the principal ARN. One that exists
+//! already when eksmgr creates it (the cluster creator's own entry, a crash between the create
+//! call and the state write) is adopted and brought to the desired state, never duplicated.
+//! Groups, access policies and scopes change in place. A role created moments ago may not be
+//! visible to EKS yet (IAM is eventually consistent): a create that names one is retried
+//! within a bound. The logic takes an [`aws_sdk_eks::Client`] (`*_with_client`) so it can be
+//! tested at the SDK boundary.
 
-use std::collections::BTreeMap;
-
+use crate::error::{Call, code, map};
+use crate::kinds::eks_cluster::client;
+use crate::kinds::eks_cluster::{gone, not_found};
+pub use crate::propagation::Propagation;
+use crate::sessions::Sessions;
+use crate::{attr_str, attr_strings};
 use aws_sdk_eks::Client;
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use eksmgr_engine::blueprint::MANAGED_BY_TAG;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
-
-use crate::eks::client;
-use crate::error::{Call, code, map};
-use crate::sessions::Sessions;
-use crate::{attr_str, attr_strings};
-
-pub use crate::propagation::Propagation;
+use std::collections::BTreeMap;
 
 /// The access entry's natural key: (cluster, principal ARN).
-fn entry_key<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> (&'a str, &'a str) {
+pub(crate) fn entry_key<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> (&'a str, &'a str) {
     let (cluster, principal) = address
         .name
         .split_once('/')
@@ -45,12 +36,8 @@ fn entry_key<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> (&'a str, &'
     )
 }
 
-fn not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    code(e) == Some("ResourceNotFoundException")
-}
-
 /// `{"type": "cluster"}` or `{"type": "namespace", "namespaces": [...]}` (sorted).
-fn scope_json(scope: Option<&AccessScope>) -> Value {
+pub(crate) fn scope_json(scope: Option<&AccessScope>) -> Value {
     match scope {
         Some(s) if s.r#type() == Some(&AccessScopeType::Namespace) => {
             let mut ns: Vec<String> = s.namespaces().to_vec();
@@ -62,7 +49,7 @@ fn scope_json(scope: Option<&AccessScope>) -> Value {
     }
 }
 
-fn scope_from_json(v: &Value) -> AccessScope {
+pub(crate) fn scope_from_json(v: &Value) -> AccessScope {
     let namespaces: Vec<String> = v
         .get("namespaces")
         .and_then(Value::as_array)
@@ -83,7 +70,7 @@ fn scope_from_json(v: &Value) -> AccessScope {
         .build()
 }
 
-fn policies(attrs: &Attrs) -> BTreeMap<String, Value> {
+pub(crate) fn policies(attrs: &Attrs) -> BTreeMap<String, Value> {
     attrs
         .get("access_policies")
         .and_then(Value::as_object)
@@ -179,7 +166,7 @@ pub async fn read_entry_at_once(
 
 /// The access policies associated with an entry, by policy ARN with their scopes; `None` when
 /// the entry (or its cluster) does not exist.
-async fn associated_policies(
+pub(crate) async fn associated_policies(
     c: &Client,
     address: &ResourceAddress,
     cluster: &str,
@@ -214,7 +201,7 @@ async fn associated_policies(
 }
 
 /// Associates and disassociates access policies so that `before` becomes `after`.
-async fn sync_policies(
+pub(crate) async fn sync_policies(
     c: &Client,
     address: &ResourceAddress,
     cluster: &str,
@@ -262,14 +249,6 @@ async fn sync_policies(
         }
     }
     Ok(())
-}
-
-fn gone(call: Call<'_>, what: &str) -> ProviderError {
-    call.error(
-        ErrorKind::NotFound,
-        format!("the {what} was not found right after it was written"),
-        Some("run again; if it persists, check the cluster in the EKS console"),
-    )
 }
 
 /// Creates an access entry and associates its policies; one that exists already is adopted
@@ -322,7 +301,7 @@ pub async fn create_entry_with_client(
         .ok_or_else(|| gone(call, "access entry"))
 }
 
-async fn update_groups(
+pub(crate) async fn update_groups(
     c: &Client,
     address: &ResourceAddress,
     cluster: &str,
@@ -447,274 +426,13 @@ pub async fn delete_entry(
     delete_entry_with_client(&c, address, before).await
 }
 
-/// The association's natural key: (cluster, namespace, service account).
-fn association_key<'a>(
-    attrs: &'a Attrs,
-    address: &'a ResourceAddress,
-) -> (&'a str, &'a str, &'a str) {
-    let mut parts = address.name.splitn(3, '/');
-    let (c, n, s) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    (
-        attr_str(attrs, "cluster_name").unwrap_or(c),
-        attr_str(attrs, "namespace").unwrap_or(n),
-        attr_str(attrs, "service_account").unwrap_or(s),
-    )
-}
+/// The provider of access entries (`eks_access_entry`).
+pub struct EksAccessEntry;
 
-/// Finds and reads the association of a service account; `None` when there is none (or no
-/// cluster).
-pub async fn read_association_with_client(
-    c: &Client,
-    address: &ResourceAddress,
-    cluster: &str,
-    namespace: &str,
-    service_account: &str,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let resource = address.to_string();
-    let call = Call::new(
-        &address.account,
-        &resource,
-        "eks:ListPodIdentityAssociations",
-    );
-    let mut id = None;
-    let mut pages = c
-        .list_pod_identity_associations()
-        .cluster_name(cluster)
-        .namespace(namespace)
-        .service_account(service_account)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(map(call, e)),
-        };
-        id = page
-            .associations()
-            .iter()
-            .find(|a| {
-                a.namespace() == Some(namespace) && a.service_account() == Some(service_account)
-            })
-            .and_then(|a| a.association_id().map(str::to_string));
-        if id.is_some() {
-            break;
-        }
-    }
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    let call = Call::new(
-        &address.account,
-        &resource,
-        "eks:DescribePodIdentityAssociation",
-    );
-    let assoc = match c
-        .describe_pod_identity_association()
-        .cluster_name(cluster)
-        .association_id(&id)
-        .send()
-        .await
-    {
-        Ok(o) => o.association,
-        Err(e) if not_found(&e) => None,
-        Err(e) => return Err(map(call, e)),
-    };
-    Ok(assoc.map(|a| {
-        let mut attrs = Attrs::new();
-        attrs.insert("cluster_name".into(), json!(cluster));
-        attrs.insert(
-            "namespace".into(),
-            json!(a.namespace().unwrap_or(namespace)),
-        );
-        attrs.insert(
-            "service_account".into(),
-            json!(a.service_account().unwrap_or(service_account)),
-        );
-        attrs.insert("role_arn".into(), json!(a.role_arn().unwrap_or_default()));
-        attrs.insert("association_id".into(), json!(id));
-        if let Some(arn) = a.association_arn() {
-            attrs.insert("arn".into(), json!(arn));
-        }
-        ObservedResource {
-            id,
-            attrs: attrs.into(),
-        }
-    }))
-}
-
-/// Creates a pod identity association; one that exists already for the service account is
-/// adopted and pointed at the desired role.
-pub async fn create_association_with_client(
-    c: &Client,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-    propagation: Propagation,
-) -> Result<ObservedResource, ProviderError> {
-    let (cluster, namespace, sa) = association_key(attrs, address);
-    let role = attr_str(attrs, "role_arn").unwrap_or_default();
-    let resource = address.to_string();
-    let call = Call::new(
-        &address.account,
-        &resource,
-        "eks:CreatePodIdentityAssociation",
-    );
-    let created = crate::propagation::retry(
-        propagation,
-        None,
-        "eks:CreatePodIdentityAssociation",
-        || {
-            c.create_pod_identity_association()
-                .cluster_name(cluster)
-                .namespace(namespace)
-                .service_account(sa)
-                .role_arn(role)
-                .tags(MANAGED_BY_TAG.0, MANAGED_BY_TAG.1)
-                .send()
-        },
-    )
-    .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if code(&e) == Some("ResourceInUseException") => {
-            let existing = read_association_with_client(c, address, cluster, namespace, sa)
-                .await?
-                .ok_or_else(|| gone(call, "pod identity association"))?;
-            if attr_str(&existing.attrs, "role_arn") != Some(role) {
-                set_role(c, address, cluster, &existing.id, role).await?;
-            }
-        }
-        Err(e) => return Err(map(call, e)),
-    }
-    read_association_with_client(c, address, cluster, namespace, sa)
-        .await?
-        .ok_or_else(|| gone(call, "pod identity association"))
-}
-
-async fn set_role(
-    c: &Client,
-    address: &ResourceAddress,
-    cluster: &str,
-    id: &str,
-    role: &str,
-) -> Result<(), ProviderError> {
-    let resource = address.to_string();
-    c.update_pod_identity_association()
-        .cluster_name(cluster)
-        .association_id(id)
-        .role_arn(role)
-        .send()
-        .await
-        .map_err(|e| {
-            map(
-                Call::new(
-                    &address.account,
-                    &resource,
-                    "eks:UpdatePodIdentityAssociation",
-                ),
-                e,
-            )
-        })?;
-    Ok(())
-}
-
-/// Points an association at another role (the only in-place change).
-pub async fn update_association_with_client(
-    c: &Client,
-    address: &ResourceAddress,
-    id: &str,
-    after: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let (cluster, namespace, sa) = association_key(after, address);
-    let role = attr_str(after, "role_arn").unwrap_or_default();
-    set_role(c, address, cluster, id, role).await?;
-    let resource = address.to_string();
-    read_association_with_client(c, address, cluster, namespace, sa)
-        .await?
-        .ok_or_else(|| {
-            gone(
-                Call::new(
-                    &address.account,
-                    &resource,
-                    "eks:DescribePodIdentityAssociation",
-                ),
-                "pod identity association",
-            )
-        })
-}
-
-/// Deletes an association; one already gone is fine.
-pub async fn delete_association_with_client(
-    c: &Client,
-    address: &ResourceAddress,
-    id: &str,
-    before: &Attrs,
-) -> Result<(), ProviderError> {
-    let (cluster, _, _) = association_key(before, address);
-    let resource = address.to_string();
-    match c
-        .delete_pod_identity_association()
-        .cluster_name(cluster)
-        .association_id(id)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(map(
-            Call::new(
-                &address.account,
-                &resource,
-                "eks:DeletePodIdentityAssociation",
-            ),
-            e,
-        )),
-    }
-}
-
-/// Reads a pod identity association.
-pub async fn read_association(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
-    let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
-    let (cluster, namespace, sa) = association_key(&attrs, req.address);
-    read_association_with_client(&c, req.address, cluster, namespace, sa).await
-}
-
-/// Creates a pod identity association.
-pub async fn create_association(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    create_association_with_client(&c, address, attrs, Propagation::production()).await
-}
-
-/// Updates a pod identity association.
-pub async fn update_association(
-    s: &Sessions,
-    address: &ResourceAddress,
-    id: &str,
-    after: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    update_association_with_client(&c, address, id, after).await
-}
-
-/// Deletes a pod identity association.
-pub async fn delete_association(
-    s: &Sessions,
-    address: &ResourceAddress,
-    id: &str,
-    before: &Attrs,
-) -> Result<(), ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    delete_association_with_client(&c, address, id, before).await
+super::provider! {
+    EksAccessEntry,
+    read(cx, req) => read_entry(cx.sessions, req),
+    create(cx, address, attrs, token) => create_entry(cx.sessions, address, attrs),
+    update(cx, u) => update_entry(cx.sessions, u.address, u.before, u.after, u.changed),
+    delete(cx, address, id, before) => delete_entry(cx.sessions, address, before),
 }

@@ -561,3 +561,14 @@ pub async fn delete_key(
         Err(e) => Err(map(x.call("kms:DeleteAlias"), e)),
     }
 }
+
+/// The provider of KMS keys (`kms_key`).
+pub struct KmsKey;
+
+super::provider! {
+    KmsKey,
+    read(cx, req) => read_key(cx.sessions, req),
+    create(cx, address, attrs, token) => create_key(cx.sessions, address, attrs),
+    update(cx, u) => update_key(cx.sessions, u.address, u.id, u.before, u.after, u.changed),
+    delete(cx, address, id, before) => delete_key(cx.sessions, address, id, before),
+}

@@ -97,6 +97,20 @@ impl Waits {
 
 crate::service_client!(aws_sdk_eks, "eks");
 
+/// Whether EKS answered that the resource does not exist.
+pub(crate) fn not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    code(e) == Some("ResourceNotFoundException")
+}
+
+/// A resource EKS does not find right after eksmgr wrote it.
+pub(crate) fn gone(call: Call<'_>, what: &str) -> ProviderError {
+    call.error(
+        ErrorKind::NotFound,
+        format!("the {what} was not found right after it was written"),
+        Some("run again; if it persists, check the cluster in the EKS console"),
+    )
+}
+
 /// Maps an EKS SDK error, with EKS-specific hints for a busy cluster.
 fn map_eks<E, R>(call: Call<'_>, err: SdkError<E, R>) -> ProviderError
 where
@@ -1035,4 +1049,15 @@ pub async fn cluster_versions(
         }
     }
     Ok(out)
+}
+
+/// The provider of EKS clusters (`eks_cluster`).
+pub struct EksCluster;
+
+super::provider! {
+    EksCluster,
+    read(cx, req) => read_cluster(cx.sessions, req),
+    create(cx, address, attrs, token) => create_cluster(cx.sessions, address, attrs, token, cx.progress),
+    update(cx, u) => update_cluster(cx.sessions, u.address, u.before, u.after, u.changed, cx.progress),
+    delete(cx, address, id, before) => delete_cluster(cx.sessions, address, cx.progress),
 }

@@ -470,3 +470,14 @@ pub async fn delete_role(s: &Sessions, address: &ResourceAddress) -> Result<(), 
         Err(e) => Err(map(Call::new(account, &resource, "iam:DeleteRole"), e)),
     }
 }
+
+/// The provider of IAM roles (`iam_role`).
+pub struct IamRole;
+
+super::provider! {
+    IamRole,
+    read(cx, req) => read_role(cx.sessions, req),
+    create(cx, address, attrs, token) => create_role(cx.sessions, address, attrs),
+    update(cx, u) => update_role(cx.sessions, u.address, u.before, u.after, u.changed),
+    delete(cx, address, id, before) => delete_role(cx.sessions, address),
+}

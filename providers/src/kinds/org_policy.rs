@@ -1,0 +1,297 @@
+//! The governance SCP (`org_policy`) in the management account: found by its recorded id or
+//! its name, created, updated (name, description, content, tags) and deleted through AWS
+//! Organizations.
+
+use crate::error::{Call, code, map};
+use crate::organizations::client;
+use crate::sessions::Sessions;
+use crate::{attr_map, attr_str, key};
+use aws_sdk_organizations::Client;
+use aws_sdk_organizations::types::{PolicyType, Tag};
+use eksmgr_engine::model::Value;
+use eksmgr_engine::model::{Attrs, ObservedResource};
+use eksmgr_engine::policy;
+use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
+use eksmgr_state::ResourceAddress;
+use eksmgr_state::json;
+
+pub(crate) fn content_string(attrs: &Attrs) -> String {
+    match attrs.get("content") {
+        Some(Value::String(s)) => s.to_string(),
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+/// Finds an SCP id by name.
+pub(crate) async fn find_policy_id(
+    c: &Client,
+    call: Call<'_>,
+    name: &str,
+) -> Result<Option<String>, ProviderError> {
+    let mut pages = c
+        .list_policies()
+        .filter(PolicyType::ServiceControlPolicy)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map(call, e))?;
+        for p in page.policies() {
+            if p.name() == Some(name) {
+                return Ok(p.id().map(str::to_string));
+            }
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) async fn describe(
+    c: &Client,
+    call: Call<'_>,
+    id: &str,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let out = match c.describe_policy().policy_id(id).send().await {
+        Ok(o) => o,
+        Err(e) if code(&e) == Some("PolicyNotFoundException") => return Ok(None),
+        Err(e) => return Err(map(call, e)),
+    };
+    let Some(p) = out.policy() else {
+        return Ok(None);
+    };
+    let summary = p.policy_summary();
+    let content = p.content().unwrap_or_default();
+    let content = policy::parse_str(content).unwrap_or_else(|_| Value::from(content));
+    let tags = c
+        .list_tags_for_resource()
+        .resource_id(id)
+        .send()
+        .await
+        .map_err(|e| {
+            map(
+                Call {
+                    api: "organizations:ListTagsForResource",
+                    ..call
+                },
+                e,
+            )
+        })?;
+    let tags: eksmgr_state::value::Map = tags
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), json!(t.value())))
+        .collect();
+    let mut attrs = Attrs::new();
+    attrs.insert(
+        "name".into(),
+        json!(summary.and_then(|s| s.name()).unwrap_or_default()),
+    );
+    attrs.insert(
+        "description".into(),
+        json!(summary.and_then(|s| s.description()).unwrap_or_default()),
+    );
+    attrs.insert(
+        "type".into(),
+        json!(
+            summary
+                .and_then(|s| s.r#type())
+                .map(|t| t.as_str())
+                .unwrap_or_default()
+        ),
+    );
+    attrs.insert("content".into(), content);
+    attrs.insert("tags".into(), Value::Object(tags));
+    attrs.insert("id".into(), json!(id));
+    attrs.insert(
+        "arn".into(),
+        json!(summary.and_then(|s| s.arn()).unwrap_or_default()),
+    );
+    Ok(Some(ObservedResource {
+        id: id.to_string(),
+        attrs: attrs.into(),
+    }))
+}
+
+/// Reads the SCP by recorded id, else by name.
+pub async fn read_policy(
+    s: &Sessions,
+    req: &ReadRequest<'_>,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    let account = req.address.account.as_str();
+    let resource = req.address.to_string();
+    let c = client(s, account, None).await?;
+    if let Some(id) = req.id {
+        let call = Call::new(account, &resource, "organizations:DescribePolicy");
+        if let Some(found) = describe(&c, call, id).await? {
+            return Ok(Some(found));
+        }
+    }
+    let name = key(req, "name");
+    let call = Call::new(account, &resource, "organizations:ListPolicies");
+    match find_policy_id(&c, call, name).await? {
+        Some(id) => {
+            describe(
+                &c,
+                Call::new(account, &resource, "organizations:DescribePolicy"),
+                &id,
+            )
+            .await
+        }
+        None => Ok(None),
+    }
+}
+
+/// Creates the SCP (or adopts one created by an interrupted run).
+pub async fn create_policy(
+    s: &Sessions,
+    address: &ResourceAddress,
+    attrs: &Attrs,
+) -> Result<ObservedResource, ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account, None).await?;
+    let name = attr_str(attrs, "name").unwrap_or(&address.name);
+    let call = Call::new(account, &resource, "organizations:CreatePolicy");
+    let tags: Vec<Tag> = attr_map(attrs, "tags")
+        .into_iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect();
+    let created = c
+        .create_policy()
+        .name(name)
+        .description(attr_str(attrs, "description").unwrap_or_default())
+        .content(content_string(attrs))
+        .r#type(PolicyType::ServiceControlPolicy)
+        .set_tags(Some(tags))
+        .send()
+        .await;
+    let id = match created {
+        Ok(out) => out
+            .policy()
+            .and_then(|p| p.policy_summary())
+            .and_then(|s| s.id())
+            .unwrap_or_default()
+            .to_string(),
+        Err(e) if code(&e) == Some("DuplicatePolicyException") => {
+            let id = find_policy_id(
+                &c,
+                Call::new(account, &resource, "organizations:ListPolicies"),
+                name,
+            )
+            .await?;
+            let id = id.ok_or_else(|| map(call, e))?;
+            return update_policy(s, address, &id, &Attrs::new(), attrs).await;
+        }
+        Err(e) => return Err(map(call, e)),
+    };
+    describe(
+        &c,
+        Call::new(account, &resource, "organizations:DescribePolicy"),
+        &id,
+    )
+    .await?
+    .ok_or_else(|| {
+        call.error(
+            ErrorKind::NotFound,
+            "the policy vanished right after it was created",
+            None,
+        )
+    })
+}
+
+/// Updates name, description, content and tags.
+pub async fn update_policy(
+    s: &Sessions,
+    address: &ResourceAddress,
+    id: &str,
+    before: &Attrs,
+    after: &Attrs,
+) -> Result<ObservedResource, ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account, None).await?;
+    let call = Call::new(account, &resource, "organizations:UpdatePolicy");
+    c.update_policy()
+        .policy_id(id)
+        .name(attr_str(after, "name").unwrap_or(&address.name))
+        .description(attr_str(after, "description").unwrap_or_default())
+        .content(content_string(after))
+        .send()
+        .await
+        .map_err(|e| map(call, e))?;
+    let want = attr_map(after, "tags");
+    let have = attr_map(before, "tags");
+    let stale = crate::stale_tag_keys([], before, after);
+    if !stale.is_empty() {
+        c.untag_resource()
+            .resource_id(id)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    Call::new(account, &resource, "organizations:UntagResource"),
+                    e,
+                )
+            })?;
+    }
+    if !want.is_empty() && want != have {
+        let tags: Vec<Tag> = want
+            .into_iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        c.tag_resource()
+            .resource_id(id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    Call::new(account, &resource, "organizations:TagResource"),
+                    e,
+                )
+            })?;
+    }
+    describe(
+        &c,
+        Call::new(account, &resource, "organizations:DescribePolicy"),
+        id,
+    )
+    .await?
+    .ok_or_else(|| {
+        call.error(
+            ErrorKind::NotFound,
+            "the policy vanished during the update",
+            None,
+        )
+    })
+}
+
+/// Deletes the SCP; already gone is fine.
+pub async fn delete_policy(
+    s: &Sessions,
+    address: &ResourceAddress,
+    id: &str,
+) -> Result<(), ProviderError> {
+    let account = address.account.as_str();
+    let resource = address.to_string();
+    let c = client(s, account, None).await?;
+    match c.delete_policy().policy_id(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("PolicyNotFoundException") => Ok(()),
+        Err(e) => Err(map(
+            Call::new(account, &resource, "organizations:DeletePolicy"),
+            e,
+        )),
+    }
+}
+
+/// The provider of the governance SCP (`org_policy`).
+pub struct OrgPolicy;
+
+super::provider! {
+    OrgPolicy,
+    read(cx, req) => read_policy(cx.sessions, req),
+    create(cx, address, attrs, token) => create_policy(cx.sessions, address, attrs),
+    update(cx, u) => update_policy(cx.sessions, u.address, u.id, u.before, u.after),
+    delete(cx, address, id, before) => delete_policy(cx.sessions, address, id),
+}
