@@ -164,7 +164,40 @@ macro_rules! service_client {
             })
             .await
         }
+
+        /// The service's client for a resource's account and region, with the resource its
+        /// calls are for.
+        #[allow(dead_code)]
+        pub(crate) async fn ctx<'a>(
+            s: &$crate::sessions::Sessions,
+            address: &'a eksmgr_state::ResourceAddress,
+        ) -> Result<$crate::sessions::Ctx<'a, $sdk::Client>, eksmgr_engine::provider::ProviderError>
+        {
+            Ok($crate::sessions::Ctx {
+                c: client(s, &address.account, address.region.as_deref()).await?,
+                account: &address.account,
+                resource: address.to_string(),
+            })
+        }
     };
+}
+
+/// A service's client for the account (and region) of one resource, with the resource its
+/// calls are for: what names an error ([`Ctx::call`]).
+pub(crate) struct Ctx<'a, C> {
+    /// The client.
+    pub(crate) c: C,
+    /// The resource's account.
+    pub(crate) account: &'a str,
+    /// The resource, as errors name it.
+    pub(crate) resource: String,
+}
+
+impl<C> Ctx<'_, C> {
+    /// A call of `api` for the resource.
+    pub(crate) fn call<'b>(&'b self, api: &'b str) -> crate::error::Call<'b> {
+        crate::error::Call::new(self.account, &self.resource, api)
+    }
 }
 
 /// Attempts per call (the first one included) unless `AWS_MAX_ATTEMPTS` says otherwise: more

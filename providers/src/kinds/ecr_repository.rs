@@ -16,23 +16,11 @@ use eksmgr_state::json;
 
 use crate::error::{Call, code, map};
 use crate::propagation::Propagation;
+use crate::sessions::Ctx;
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
 
 crate::service_client!(aws_sdk_ecr, "ecr");
-
-/// Where calls for one resource are made.
-struct Ctx<'a> {
-    c: Client,
-    account: &'a str,
-    resource: String,
-}
-
-impl Ctx<'_> {
-    fn call<'b>(&'b self, api: &'b str) -> Call<'b> {
-        Call::new(self.account, &self.resource, api)
-    }
-}
 
 /// How `SetRepositoryPolicy` waits for a principal it names to become visible to ECR.
 const PROPAGATION: Propagation = Propagation::production();
@@ -55,14 +43,6 @@ pub async fn set_policy_with_client(
     .await
     .map(|_| ())
     .map_err(|e| map(call, e))
-}
-
-async fn ctx<'a>(s: &Sessions, address: &'a ResourceAddress) -> Result<Ctx<'a>, ProviderError> {
-    Ok(Ctx {
-        c: client(s, &address.account, address.region.as_deref()).await?,
-        account: &address.account,
-        resource: address.to_string(),
-    })
 }
 
 /// The repository name: the `name` attribute, else the address name.
@@ -101,7 +81,7 @@ fn tags(attrs: &Attrs) -> Vec<Tag> {
         .collect()
 }
 
-async fn describe(x: &Ctx<'_>, name: &str) -> Result<Option<Repository>, ProviderError> {
+async fn describe(x: &Ctx<'_, Client>, name: &str) -> Result<Option<Repository>, ProviderError> {
     match x
         .c
         .describe_repositories()
@@ -119,7 +99,10 @@ async fn describe(x: &Ctx<'_>, name: &str) -> Result<Option<Repository>, Provide
     }
 }
 
-async fn list_tags(x: &Ctx<'_>, arn: &str) -> Result<eksmgr_state::value::Map, ProviderError> {
+async fn list_tags(
+    x: &Ctx<'_, Client>,
+    arn: &str,
+) -> Result<eksmgr_state::value::Map, ProviderError> {
     let out =
         x.c.list_tags_for_resource()
             .resource_arn(arn)
@@ -133,7 +116,7 @@ async fn list_tags(x: &Ctx<'_>, arn: &str) -> Result<eksmgr_state::value::Map, P
         .collect())
 }
 
-async fn get(x: &Ctx<'_>, name: &str) -> Result<Option<ObservedResource>, ProviderError> {
+async fn get(x: &Ctx<'_, Client>, name: &str) -> Result<Option<ObservedResource>, ProviderError> {
     let Some(repo) = describe(x, name).await? else {
         return Ok(None);
     };
@@ -193,7 +176,7 @@ async fn get(x: &Ctx<'_>, name: &str) -> Result<Option<ObservedResource>, Provid
     }))
 }
 
-async fn read_back(x: &Ctx<'_>, name: &str) -> Result<ObservedResource, ProviderError> {
+async fn read_back(x: &Ctx<'_, Client>, name: &str) -> Result<ObservedResource, ProviderError> {
     get(x, name).await?.ok_or_else(|| {
         x.call("ecr:DescribeRepositories").error(
             ErrorKind::NotFound,
@@ -251,7 +234,7 @@ pub async fn create_repository(
 
 /// Applies the `changed` attributes of `after` to repository `name`, then reads it back.
 async fn sync(
-    x: &Ctx<'_>,
+    x: &Ctx<'_, Client>,
     name: &str,
     before: &Attrs,
     after: &Attrs,

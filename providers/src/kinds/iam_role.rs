@@ -271,46 +271,46 @@ pub async fn create_role(
     address: &ResourceAddress,
     attrs: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
-    forget_listings(s, account).await;
+    let x = ctx(s, address).await?;
+    forget_listings(s, x.account).await;
     let name = attr_str(attrs, "name").unwrap_or(&address.name);
-    let created = c
-        .create_role()
-        .role_name(name)
-        .path(attr_str(attrs, "path").unwrap_or("/"))
-        .description(attr_str(attrs, "description").unwrap_or_default())
-        .assume_role_policy_document(doc_string(attrs.get("assume_role_policy")))
-        .max_session_duration(
-            attrs
-                .get("max_session_duration")
-                .and_then(Value::as_i64)
-                .unwrap_or(3600) as i32,
-        )
-        .set_tags(Some(tags(attrs)))
-        .send()
-        .await;
+    let created =
+        x.c.create_role()
+            .role_name(name)
+            .path(attr_str(attrs, "path").unwrap_or("/"))
+            .description(attr_str(attrs, "description").unwrap_or_default())
+            .assume_role_policy_document(doc_string(attrs.get("assume_role_policy")))
+            .max_session_duration(
+                attrs
+                    .get("max_session_duration")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(3600) as i32,
+            )
+            .set_tags(Some(tags(attrs)))
+            .send()
+            .await;
     match created {
         Ok(_) => {}
         Err(e) if code(&e) == Some("EntityAlreadyExists") => {
-            let before = get(&c, account, &resource, name)
+            let before = get(&x.c, x.account, &x.resource, name)
                 .await?
                 .map(|o| o.attrs)
                 .unwrap_or_default();
             let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
             return update_role(s, address, &before, attrs, &all).await;
         }
-        Err(e) => return Err(map(Call::new(account, &resource, "iam:CreateRole"), e)),
+        Err(e) => return Err(map(x.call("iam:CreateRole"), e)),
     }
-    sync_policies(&c, account, &resource, name, &Attrs::new(), attrs).await?;
-    get(&c, account, &resource, name).await?.ok_or_else(|| {
-        Call::new(account, &resource, "iam:GetRole").error(
-            ErrorKind::NotFound,
-            "the role vanished right after it was created",
-            None,
-        )
-    })
+    sync_policies(&x.c, x.account, &x.resource, name, &Attrs::new(), attrs).await?;
+    get(&x.c, x.account, &x.resource, name)
+        .await?
+        .ok_or_else(|| {
+            x.call("iam:GetRole").error(
+                ErrorKind::NotFound,
+                "the role vanished right after it was created",
+                None,
+            )
+        })
 }
 
 async fn sync_policies(
@@ -387,27 +387,20 @@ pub async fn update_role(
     after: &Attrs,
     changed: &[String],
 ) -> Result<ObservedResource, ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
-    forget_listings(s, account).await;
+    let x = ctx(s, address).await?;
+    forget_listings(s, x.account).await;
     let name = attr_str(after, "name").unwrap_or(&address.name);
     let has = |n: &str| changed.iter().any(|c| c == n);
     if has("assume_role_policy") {
-        c.update_assume_role_policy()
+        x.c.update_assume_role_policy()
             .role_name(name)
             .policy_document(doc_string(after.get("assume_role_policy")))
             .send()
             .await
-            .map_err(|e| {
-                map(
-                    Call::new(account, &resource, "iam:UpdateAssumeRolePolicy"),
-                    e,
-                )
-            })?;
+            .map_err(|e| map(x.call("iam:UpdateAssumeRolePolicy"), e))?;
     }
     if has("description") || has("max_session_duration") {
-        c.update_role()
+        x.c.update_role()
             .role_name(name)
             .description(attr_str(after, "description").unwrap_or_default())
             .max_session_duration(
@@ -418,56 +411,64 @@ pub async fn update_role(
             )
             .send()
             .await
-            .map_err(|e| map(Call::new(account, &resource, "iam:UpdateRole"), e))?;
+            .map_err(|e| map(x.call("iam:UpdateRole"), e))?;
     }
     if has("managed_policy_arns") || has("inline_policies") {
-        sync_policies(&c, account, &resource, name, before, after).await?;
+        sync_policies(&x.c, x.account, &x.resource, name, before, after).await?;
     }
     if has("tags") {
         let want = attr_map(after, "tags");
         let stale = crate::stale_tag_keys([], before, after);
         if !stale.is_empty() {
-            c.untag_role()
+            x.c.untag_role()
                 .role_name(name)
                 .set_tag_keys(Some(stale))
                 .send()
                 .await
-                .map_err(|e| map(Call::new(account, &resource, "iam:UntagRole"), e))?;
+                .map_err(|e| map(x.call("iam:UntagRole"), e))?;
         }
         if !want.is_empty() {
-            c.tag_role()
+            x.c.tag_role()
                 .role_name(name)
                 .set_tags(Some(tags(after)))
                 .send()
                 .await
-                .map_err(|e| map(Call::new(account, &resource, "iam:TagRole"), e))?;
+                .map_err(|e| map(x.call("iam:TagRole"), e))?;
         }
     }
-    get(&c, account, &resource, name).await?.ok_or_else(|| {
-        Call::new(account, &resource, "iam:GetRole").error(
-            ErrorKind::NotFound,
-            "the role vanished during the update",
-            None,
-        )
-    })
+    get(&x.c, x.account, &x.resource, name)
+        .await?
+        .ok_or_else(|| {
+            x.call("iam:GetRole").error(
+                ErrorKind::NotFound,
+                "the role vanished during the update",
+                None,
+            )
+        })
 }
 
 /// Deletes a role after detaching its managed policies and deleting its inline ones.
 pub async fn delete_role(s: &Sessions, address: &ResourceAddress) -> Result<(), ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
-    forget_listings(s, account).await;
+    let x = ctx(s, address).await?;
+    forget_listings(s, x.account).await;
     let name = address.name.as_str();
-    let Some(current) = get(&c, account, &resource, name).await? else {
+    let Some(current) = get(&x.c, x.account, &x.resource, name).await? else {
         return Ok(());
     };
     let name = current.id.clone();
-    sync_policies(&c, account, &resource, &name, &current.attrs, &Attrs::new()).await?;
-    match c.delete_role().role_name(&name).send().await {
+    sync_policies(
+        &x.c,
+        x.account,
+        &x.resource,
+        &name,
+        &current.attrs,
+        &Attrs::new(),
+    )
+    .await?;
+    match x.c.delete_role().role_name(&name).send().await {
         Ok(_) => Ok(()),
         Err(e) if code(&e) == Some("NoSuchEntity") => Ok(()),
-        Err(e) => Err(map(Call::new(account, &resource, "iam:DeleteRole"), e)),
+        Err(e) => Err(map(x.call("iam:DeleteRole"), e)),
     }
 }
 

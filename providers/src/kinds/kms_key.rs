@@ -19,7 +19,8 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
-use crate::error::{Call, code, map};
+use crate::error::{code, map};
+use crate::sessions::Ctx;
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
 
@@ -31,27 +32,6 @@ const ALIAS_TAG: &str = "eksmgr-alias";
 const MANAGED_BY_TAG: &str = "managed-by";
 
 crate::service_client!(aws_sdk_kms, "kms");
-
-/// Where calls for one resource are made.
-struct Ctx<'a> {
-    c: Client,
-    account: &'a str,
-    resource: String,
-}
-
-impl Ctx<'_> {
-    fn call<'b>(&'b self, api: &'b str) -> Call<'b> {
-        Call::new(self.account, &self.resource, api)
-    }
-}
-
-async fn ctx<'a>(s: &Sessions, address: &'a ResourceAddress) -> Result<Ctx<'a>, ProviderError> {
-    Ok(Ctx {
-        c: client(s, &address.account, address.region.as_deref()).await?,
-        account: &address.account,
-        resource: address.to_string(),
-    })
-}
 
 /// The alias of a resource: the `alias` attribute, else `alias/eksmgr/<name>`.
 fn alias_of(attrs: &Attrs, address: &ResourceAddress) -> String {
@@ -93,7 +73,7 @@ fn window_days(attrs: Option<&Attrs>) -> Option<i64> {
 
 /// The key an alias (or key id) points to, with its state; `None` when there is none.
 async fn describe(
-    x: &Ctx<'_>,
+    x: &Ctx<'_, Client>,
     key_id: &str,
 ) -> Result<Option<(String, Option<KeyState>)>, ProviderError> {
     match x.c.describe_key().key_id(key_id).send().await {
@@ -105,7 +85,10 @@ async fn describe(
     }
 }
 
-async fn list_tags(x: &Ctx<'_>, key_id: &str) -> Result<eksmgr_state::value::Map, ProviderError> {
+async fn list_tags(
+    x: &Ctx<'_, Client>,
+    key_id: &str,
+) -> Result<eksmgr_state::value::Map, ProviderError> {
     let mut out = eksmgr_state::value::Map::new();
     let mut pages =
         x.c.list_resource_tags()
@@ -130,7 +113,7 @@ struct Details {
 }
 
 /// Reads a key's policy, rotation status and tags, the three calls at once.
-async fn details(x: &Ctx<'_>, id: &str) -> Result<Details, ProviderError> {
+async fn details(x: &Ctx<'_, Client>, id: &str) -> Result<Details, ProviderError> {
     let policy = async {
         x.c.get_key_policy()
             .key_id(id)
@@ -159,7 +142,7 @@ async fn details(x: &Ctx<'_>, id: &str) -> Result<Details, ProviderError> {
 /// details are then read at the same time as the key is described, and read again only if
 /// `key_id` no longer leads to that key.
 async fn get(
-    x: &Ctx<'_>,
+    x: &Ctx<'_, Client>,
     key_id: &str,
     alias: Option<&str>,
     window: i64,
@@ -214,7 +197,7 @@ async fn get(
 }
 
 async fn read_back(
-    x: &Ctx<'_>,
+    x: &Ctx<'_, Client>,
     key_id: &str,
     alias: &str,
     window: i64,
@@ -252,7 +235,10 @@ pub async fn read_key(
 
 /// A customer managed key tagged for `alias` by eksmgr that lost (or never got) its alias:
 /// what a crash between `CreateKey` and `CreateAlias` leaves behind.
-async fn find_tagged_key(x: &Ctx<'_>, alias: &str) -> Result<Option<String>, ProviderError> {
+async fn find_tagged_key(
+    x: &Ctx<'_, Client>,
+    alias: &str,
+) -> Result<Option<String>, ProviderError> {
     let mut pages = x.c.list_keys().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| map(x.call("kms:ListKeys"), e))?;
@@ -296,7 +282,7 @@ async fn find_tagged_key(x: &Ctx<'_>, alias: &str) -> Result<Option<String>, Pro
 
 /// Points `alias` at `key_id`: creates the alias, or moves it when it exists already.
 async fn point_alias(
-    x: &Ctx<'_>,
+    x: &Ctx<'_, Client>,
     alias: &str,
     key_id: &str,
     exists: bool,
@@ -383,7 +369,7 @@ pub async fn create_key(
 
 /// Applies the `changed` attributes of `after` to key `id`, then reads it back.
 async fn sync(
-    x: &Ctx<'_>,
+    x: &Ctx<'_, Client>,
     id: &str,
     alias: &str,
     before: &Attrs,

@@ -3,7 +3,7 @@
 //! Organizations.
 
 use crate::error::{Call, code, map};
-use crate::organizations::client;
+use crate::organizations::{client, ctx};
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
 use aws_sdk_organizations::Client;
@@ -146,24 +146,22 @@ pub async fn create_policy(
     address: &ResourceAddress,
     attrs: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
+    let x = ctx(s, address).await?;
     let name = attr_str(attrs, "name").unwrap_or(&address.name);
-    let call = Call::new(account, &resource, "organizations:CreatePolicy");
+    let call = x.call("organizations:CreatePolicy");
     let tags: Vec<Tag> = attr_map(attrs, "tags")
         .into_iter()
         .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
         .collect();
-    let created = c
-        .create_policy()
-        .name(name)
-        .description(attr_str(attrs, "description").unwrap_or_default())
-        .content(content_string(attrs))
-        .r#type(PolicyType::ServiceControlPolicy)
-        .set_tags(Some(tags))
-        .send()
-        .await;
+    let created =
+        x.c.create_policy()
+            .name(name)
+            .description(attr_str(attrs, "description").unwrap_or_default())
+            .content(content_string(attrs))
+            .r#type(PolicyType::ServiceControlPolicy)
+            .set_tags(Some(tags))
+            .send()
+            .await;
     let id = match created {
         Ok(out) => out
             .policy()
@@ -172,30 +170,21 @@ pub async fn create_policy(
             .unwrap_or_default()
             .to_string(),
         Err(e) if code(&e) == Some("DuplicatePolicyException") => {
-            let id = find_policy_id(
-                &c,
-                Call::new(account, &resource, "organizations:ListPolicies"),
-                name,
-            )
-            .await?;
+            let id = find_policy_id(&x.c, x.call("organizations:ListPolicies"), name).await?;
             let id = id.ok_or_else(|| map(call, e))?;
             return update_policy(s, address, &id, &Attrs::new(), attrs).await;
         }
         Err(e) => return Err(map(call, e)),
     };
-    describe(
-        &c,
-        Call::new(account, &resource, "organizations:DescribePolicy"),
-        &id,
-    )
-    .await?
-    .ok_or_else(|| {
-        call.error(
-            ErrorKind::NotFound,
-            "the policy vanished right after it was created",
-            None,
-        )
-    })
+    describe(&x.c, x.call("organizations:DescribePolicy"), &id)
+        .await?
+        .ok_or_else(|| {
+            call.error(
+                ErrorKind::NotFound,
+                "the policy vanished right after it was created",
+                None,
+            )
+        })
 }
 
 /// Updates name, description, content and tags.
@@ -206,11 +195,9 @@ pub async fn update_policy(
     before: &Attrs,
     after: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
-    let call = Call::new(account, &resource, "organizations:UpdatePolicy");
-    c.update_policy()
+    let x = ctx(s, address).await?;
+    let call = x.call("organizations:UpdatePolicy");
+    x.c.update_policy()
         .policy_id(id)
         .name(attr_str(after, "name").unwrap_or(&address.name))
         .description(attr_str(after, "description").unwrap_or_default())
@@ -222,48 +209,34 @@ pub async fn update_policy(
     let have = attr_map(before, "tags");
     let stale = crate::stale_tag_keys([], before, after);
     if !stale.is_empty() {
-        c.untag_resource()
+        x.c.untag_resource()
             .resource_id(id)
             .set_tag_keys(Some(stale))
             .send()
             .await
-            .map_err(|e| {
-                map(
-                    Call::new(account, &resource, "organizations:UntagResource"),
-                    e,
-                )
-            })?;
+            .map_err(|e| map(x.call("organizations:UntagResource"), e))?;
     }
     if !want.is_empty() && want != have {
         let tags: Vec<Tag> = want
             .into_iter()
             .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
             .collect();
-        c.tag_resource()
+        x.c.tag_resource()
             .resource_id(id)
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| {
-                map(
-                    Call::new(account, &resource, "organizations:TagResource"),
-                    e,
-                )
-            })?;
+            .map_err(|e| map(x.call("organizations:TagResource"), e))?;
     }
-    describe(
-        &c,
-        Call::new(account, &resource, "organizations:DescribePolicy"),
-        id,
-    )
-    .await?
-    .ok_or_else(|| {
-        call.error(
-            ErrorKind::NotFound,
-            "the policy vanished during the update",
-            None,
-        )
-    })
+    describe(&x.c, x.call("organizations:DescribePolicy"), id)
+        .await?
+        .ok_or_else(|| {
+            call.error(
+                ErrorKind::NotFound,
+                "the policy vanished during the update",
+                None,
+            )
+        })
 }
 
 /// Deletes the SCP; already gone is fine.
@@ -272,16 +245,11 @@ pub async fn delete_policy(
     address: &ResourceAddress,
     id: &str,
 ) -> Result<(), ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
-    match c.delete_policy().policy_id(id).send().await {
+    let x = ctx(s, address).await?;
+    match x.c.delete_policy().policy_id(id).send().await {
         Ok(_) => Ok(()),
         Err(e) if code(&e) == Some("PolicyNotFoundException") => Ok(()),
-        Err(e) => Err(map(
-            Call::new(account, &resource, "organizations:DeletePolicy"),
-            e,
-        )),
+        Err(e) => Err(map(x.call("organizations:DeletePolicy"), e)),
     }
 }
 

@@ -2,7 +2,7 @@
 //! listing the targets of the policy, attached and detached through AWS Organizations.
 
 use crate::error::{Call, code, map};
-use crate::organizations::client;
+use crate::organizations::{client, ctx};
 use crate::sessions::Sessions;
 use crate::{attr_str, key};
 use aws_sdk_organizations::types::PolicyType;
@@ -68,13 +68,12 @@ pub async fn create_attachment(
     address: &ResourceAddress,
     attrs: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
+    let x = ctx(s, address).await?;
     let policy_id = attr_str(attrs, "policy_id").unwrap_or_default();
     let target = attr_str(attrs, "target_id").unwrap_or_default();
     let name = attr_str(attrs, "policy_name").unwrap_or_default();
-    match c
+    match x
+        .c
         .attach_policy()
         .policy_id(policy_id)
         .target_id(target)
@@ -84,10 +83,7 @@ pub async fn create_attachment(
         Ok(_) => {}
         Err(e) if code(&e) == Some("DuplicatePolicyAttachmentException") => {}
         Err(e) => {
-            return Err(map(
-                Call::new(account, &resource, "organizations:AttachPolicy"),
-                e,
-            ));
+            return Err(map(x.call("organizations:AttachPolicy"), e));
         }
     }
     Ok(attachment_observed(name, policy_id, target))
@@ -99,12 +95,11 @@ pub async fn delete_attachment(
     address: &ResourceAddress,
     before: &Attrs,
 ) -> Result<(), ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
+    let x = ctx(s, address).await?;
     let policy_id = attr_str(before, "policy_id").unwrap_or_default();
     let target = attr_str(before, "target_id").unwrap_or_default();
-    match c
+    match x
+        .c
         .detach_policy()
         .policy_id(policy_id)
         .target_id(target)
@@ -124,10 +119,7 @@ pub async fn delete_attachment(
         {
             Ok(())
         }
-        Err(e) => Err(map(
-            Call::new(account, &resource, "organizations:DetachPolicy"),
-            e,
-        )),
+        Err(e) => Err(map(x.call("organizations:DetachPolicy"), e)),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::error::{Call, code, map};
 use crate::key;
-use crate::organizations::client;
+use crate::organizations::{client, ctx};
 use crate::sessions::Sessions;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_engine::model::{Attrs, ObservedResource};
@@ -67,13 +67,12 @@ pub async fn create_policy_type(
     address: &ResourceAddress,
     attrs: &Attrs,
 ) -> Result<ObservedResource, ProviderError> {
-    let account = address.account.as_str();
-    let resource = address.to_string();
-    let c = client(s, account, None).await?;
-    let call = Call::new(account, &resource, "organizations:EnablePolicyType");
+    let x = ctx(s, address).await?;
+    let call = x.call("organizations:EnablePolicyType");
     let root_id = crate::attr_str(attrs, "root_id").unwrap_or_default();
     let policy_type = crate::attr_str(attrs, "type").unwrap_or(&address.name);
-    match c
+    match x
+        .c
         .enable_policy_type()
         .root_id(root_id)
         .policy_type(PolicyType::from(policy_type))
