@@ -18,7 +18,8 @@
 //!
 //! - The StackSet execution role (`stacksets-exec-*`, the role a service-managed StackSet runs
 //!   as in each member account; not a service-linked role, so SCPs do apply to it) on the spoke
-//!   admin role: [`STACKSET_EXECUTION_ACTIONS`] (what CloudFormation calls to create, update
+//!   admin role: [`ROLE_ACTIONS`](crate::kinds::iam_role::ROLE_ACTIONS) and
+//!   [`STACKSET_EXECUTION_ACTIONS`] (what CloudFormation calls to create, update
 //!   and read an `AWS::IAM::Role`), and `iam:DeleteRole` when an account leaves the OU.
 //! - The hub agent role: `sts:AssumeRole` on the spoke admin role of each spoke. An SCP only
 //!   restricts principals of the accounts under it, so this matters when the hub itself is
@@ -59,6 +60,7 @@ use super::Findings;
 use super::eval::{self, Decision, Request, RequestValue, StatementRef};
 use crate::blueprint::{Discovery, SpokeAccount, principal_accounts};
 use crate::config::Config;
+use crate::kinds::iam_role::ROLE_ACTIONS;
 use crate::kinds::{self, Calls};
 use crate::model::{DesiredResource, ResourceKind};
 
@@ -122,23 +124,9 @@ pub struct Requirement {
     pub request: Request,
 }
 
-/// What the StackSet execution role calls on the spoke admin role (besides `iam:DeleteRole`).
-pub const STACKSET_EXECUTION_ACTIONS: &[&str] = &[
-    "iam:AttachRolePolicy",
-    "iam:CreateRole",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-    "iam:PutRolePolicy",
-    "iam:TagRole",
-    "iam:UntagRole",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:UpdateRole",
-    "iam:UpdateRoleDescription",
-];
+/// What the StackSet execution role calls on the spoke admin role besides what eksmgr calls on
+/// its own roles ([`ROLE_ACTIONS`](crate::kinds::iam_role::ROLE_ACTIONS)) and `iam:DeleteRole`.
+pub const STACKSET_EXECUTION_ACTIONS: &[&str] = &["iam:UpdateRoleDescription"];
 
 /// The region IAM (a global service) requests are made in, as `aws:RequestedRegion` sees it.
 pub fn global_region(partition: &str) -> &'static str {
@@ -291,12 +279,14 @@ fn spoke_requirements(
         RequestValue::pattern(format!("arn:{p}:iam::{s}:role/stacksets-exec-*")),
     );
     let admin_by_stackset = RequestValue::exact(format!("arn:{p}:iam::{s}:role/{stackset_role}"));
-    exec.add(
-        Need::Required,
-        STACKSET_EXECUTION_ACTIONS,
-        admin_by_stackset.clone(),
-        iam_region,
-    );
+    for actions in [ROLE_ACTIONS, STACKSET_EXECUTION_ACTIONS] {
+        exec.add(
+            Need::Required,
+            actions,
+            admin_by_stackset.clone(),
+            iam_region,
+        );
+    }
     exec.add(
         Need::Deletion,
         &["iam:DeleteRole"],

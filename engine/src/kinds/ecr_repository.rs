@@ -3,11 +3,7 @@
 //! role makes no call for it: repositories live in the hub.
 
 use crate::blueprint::limits::ECR_REPOSITORY_POLICY;
-use crate::schema::{
-    AttrSchema,
-    AttrType::{Policy, Value},
-    forces_new, in_place,
-};
+use crate::schema::{AttrSchema, AttrType::*, forces_new, in_place};
 
 use super::{Document, Kind};
 

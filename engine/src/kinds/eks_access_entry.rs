@@ -3,13 +3,9 @@
 //! with [`ACCESS_ENTRY_ACTIONS`].
 
 use crate::model::DesiredResource;
-use crate::schema::{
-    AttrSchema,
-    AttrType::{Set, Value},
-    forces_new, in_place,
-};
+use crate::schema::{AttrSchema, AttrType::*, forces_new, in_place};
 
-use super::{Calls, Kind, attr};
+use super::{Calls, Kind};
 
 /// The kind's rules.
 pub struct EksAccessEntry;
@@ -39,11 +35,8 @@ impl Kind for EksAccessEntry {
     }
 
     fn spoke_admin_calls(&self, r: &DesiredResource, calls: &mut Calls<'_>) {
-        let Some(cluster) = attr(r, "cluster_name") else {
-            return;
-        };
         calls.cluster_scoped(
-            cluster,
+            r,
             &["eks:CreateAccessEntry"],
             "access-entry",
             ACCESS_ENTRY_ACTIONS,

@@ -33,11 +33,8 @@ impl Kind for EksPodIdentityAssociation {
     }
 
     fn spoke_admin_calls(&self, r: &DesiredResource, calls: &mut Calls<'_>) {
-        let Some(cluster) = attr(r, "cluster_name") else {
-            return;
-        };
         calls.cluster_scoped(
-            cluster,
+            r,
             &[
                 "eks:CreatePodIdentityAssociation",
                 "eks:ListPodIdentityAssociations",

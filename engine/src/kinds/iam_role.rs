@@ -8,11 +8,7 @@ use crate::guardrails::eval::RequestValue;
 use crate::guardrails::scp::Need;
 use crate::model::DesiredResource;
 use crate::risk::Risk;
-use crate::schema::{
-    AttrSchema,
-    AttrType::{Policy, PolicyMap, Set, Value},
-    forces_new, in_place,
-};
+use crate::schema::{AttrSchema, AttrType::*, forces_new, in_place};
 
 use super::{Calls, Document, Kind, attr};
 

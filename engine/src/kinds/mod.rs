@@ -156,16 +156,20 @@ impl Calls<'_> {
         )
     }
 
-    /// The calls on a cluster's sub-resources (`access-entry`, `podidentityassociation`):
-    /// `on_cluster` on the cluster, `actions` and `delete` on its sub-resources.
+    /// The calls on the sub-resources of `r`'s cluster (`access-entry`,
+    /// `podidentityassociation`): `on_cluster` on the cluster, `actions` and `delete` on its
+    /// sub-resources. None when `r` names no cluster yet.
     pub fn cluster_scoped(
         &mut self,
-        cluster: &str,
+        r: &DesiredResource,
         on_cluster: &[&'static str],
         sub_resource: &str,
         actions: &[&'static str],
         delete: &'static str,
     ) {
+        let Some(cluster) = attr(r, "cluster_name") else {
+            return;
+        };
         let eks = self.arn("eks");
         let arn = RequestValue::exact(format!("{eks}:cluster/{cluster}"));
         self.regional(Need::Required, on_cluster, arn);

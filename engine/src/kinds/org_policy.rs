@@ -4,11 +4,7 @@
 
 use crate::plan::Action;
 use crate::risk::Risk;
-use crate::schema::{
-    AttrSchema,
-    AttrType::{Policy, Value},
-    forces_new, in_place,
-};
+use crate::schema::{AttrSchema, AttrType::*, forces_new, in_place};
 
 use super::Kind;
 

@@ -2,11 +2,7 @@
 //! admin role into every account of the EKS OU. Its template is limited in size.
 
 use crate::blueprint::limits::CLOUDFORMATION_TEMPLATE_BODY;
-use crate::schema::{
-    AttrSchema,
-    AttrType::{Document as Doc, Set, Value},
-    forces_new, in_place,
-};
+use crate::schema::{AttrSchema, AttrType, AttrType::*, forces_new, in_place};
 
 use super::{Document, Kind};
 
@@ -16,7 +12,7 @@ pub struct StackSet;
 const ATTRIBUTES: &[AttrSchema] = &[
     forces_new("name", Value),
     in_place("description", Value),
-    in_place("template_body", Doc),
+    in_place("template_body", AttrType::Document),
     forces_new("permission_model", Value),
     in_place("auto_deployment", Value),
     in_place("capabilities", Set),

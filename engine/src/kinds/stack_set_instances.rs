@@ -1,11 +1,7 @@
 //! The stack instances of a StackSet deployed to OUs and regions (`stack_set_instances`).
 //! OUs and regions are sets, changed in place.
 
-use crate::schema::{
-    AttrSchema,
-    AttrType::{Set, Value},
-    forces_new, in_place,
-};
+use crate::schema::{AttrSchema, AttrType::*, forces_new, in_place};
 
 use super::Kind;
 
