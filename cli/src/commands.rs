@@ -5,6 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use eksmgr_engine::apply::Executor;
@@ -26,8 +27,8 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
     let s = Styler::new(color);
     let started = std::time::Instant::now();
     crate::interrupt::listen()?;
-    // An interrupt before an apply's first operation stops the command where it is: dropping
-    // it gives its state lock back (see `interrupt`).
+    // An interrupt before an apply's first operation stops the command where it is; the state
+    // lock it held is given back below (see `interrupt` and `store`).
     let code = tokio::select! {
         code = command(&cli, s) => code,
         signal = crate::interrupt::aborted() => {
@@ -38,6 +39,8 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
             Ok(signal.exit_code())
         }
     };
+    // The locks of a command stopped before it could give them back.
+    crate::store::release_abandoned().await;
     if cli.stats {
         let stats = eksmgr_providers::stats::global();
         eprint!(
@@ -231,30 +234,27 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
 
 async fn plan(cli: &Cli, args: &PlanArgs, s: Styler) -> Result<u8> {
     let loaded = context::load(cli)?;
-    let lock = if args.lock {
-        Some(
-            loaded
-                .store
-                .lock_within("eksmgr plan", args.lock_timeout.lock_timeout)
-                .await?,
+    let work = async {
+        let state = loaded.store.load().await?;
+        context::plan(
+            &loaded,
+            &state,
+            crate::cli::limits(args.parallelism, args.account_parallelism),
+            false,
+            args.opt_ins,
+            &args.targets,
+            &cli.caller(),
         )
-    } else {
-        None
+        .await
     };
-    let state = loaded.store.load().await?;
-    let planned = context::plan(
-        &loaded,
-        &state,
-        crate::cli::limits(args.parallelism, args.account_parallelism),
-        false,
-        args.opt_ins,
-        &args.targets,
-        &cli.caller(),
-    )
-    .await?;
-    if let Some(lock) = lock {
-        lock.release().await?;
-    }
+    let planned = if args.lock {
+        loaded
+            .store
+            .locked("eksmgr plan", args.lock_timeout.lock_timeout, work)
+            .await?
+    } else {
+        work.await?
+    };
     let (plan, identity) = (planned.plan, planned.identity);
     if args.refresh_only {
         let view = drift_only(&plan);
@@ -331,13 +331,28 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     } else {
         "eksmgr apply"
     };
-    let lock = loaded
+    loaded
         .store
-        .lock_within(command, args.lock_timeout.lock_timeout)
-        .await?;
+        .locked(
+            command,
+            args.lock_timeout.lock_timeout,
+            apply_locked(cli, &loaded, args, destroy, verb, s),
+        )
+        .await
+}
+
+/// `apply` and `destroy` under the state lock.
+async fn apply_locked(
+    cli: &Cli,
+    loaded: &context::Loaded,
+    args: &ApplyArgs,
+    destroy: bool,
+    verb: &str,
+    s: Styler,
+) -> Result<u8> {
     let mut state = loaded.store.load().await?;
     let planned = context::plan(
-        &loaded,
+        loaded,
         &state,
         crate::cli::limits(args.parallelism, args.account_parallelism),
         destroy,
@@ -353,18 +368,15 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         let view = drift_only(&plan);
         print!("{}", refresh_only_text(&view, s));
         if view.drift.is_empty() {
-            lock.release().await?;
             return Ok(if view.has_errors() { 1 } else { 0 });
         }
         if !args.auto_approve && !confirm(false).await? {
             println!("Refresh cancelled.");
-            lock.release().await?;
             return Ok(1);
         }
         let drifted: Vec<ResourceAddress> = view.drift.iter().map(|d| d.address.clone()).collect();
         let n = eksmgr_engine::refresh::record_drift(&mut state, &drifted, &planned.observed);
         loaded.store.save(&mut state).await?;
-        lock.release().await?;
         println!(
             "Refresh complete! {n} record(s) now hold what AWS holds; nothing was changed in AWS."
         );
@@ -372,8 +384,7 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
     }
     print_human(&plan, s)?;
     if !plan.has_changes() {
-        close_resolved_intents(&loaded, &mut state, &plan).await?;
-        lock.release().await?;
+        close_resolved_intents(loaded, &mut state, &plan).await?;
         return Ok(if plan.unreadable().next().is_none() {
             0
         } else {
@@ -381,17 +392,15 @@ async fn apply(cli: &Cli, args: &ApplyArgs, destroy: bool, s: Styler) -> Result<
         });
     }
     if plan.blocked().next().is_some() {
-        lock.release().await?;
         bail!(
             "the plan has changes that are refused or need an explicit opt-in (listed above); nothing was changed"
         );
     }
     if !args.auto_approve && !confirm(destroy).await? {
         println!("{verb} cancelled.");
-        lock.release().await?;
         return Ok(1);
     }
-    execute(&loaded, lock, &mut state, &plan, provider, args, verb, s).await
+    execute(loaded, &mut state, &plan, provider, args, verb, s).await
 }
 
 /// The plan with its changes left out: drift, and what could not be checked.
@@ -480,24 +489,38 @@ fn read_saved_plan(file: &Path) -> Result<SavedPlan> {
 async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Result<u8> {
     let saved = read_saved_plan(file)?;
     let loaded = context::load(cli)?;
-    let lock = loaded
+    loaded
         .store
-        .lock_within("eksmgr apply PLAN_FILE", args.lock_timeout.lock_timeout)
-        .await?;
-    let mut state = loaded.store.load().await?;
+        .locked(
+            "eksmgr apply PLAN_FILE",
+            args.lock_timeout.lock_timeout,
+            apply_saved_locked(cli, &loaded, args, file, saved, s),
+        )
+        .await
+}
+
+/// `apply PLAN_FILE` under the state lock.
+async fn apply_saved_locked(
+    cli: &Cli,
+    loaded: &context::Loaded,
+    args: &ApplyArgs,
+    file: &Path,
+    saved: SavedPlan,
+    s: Styler,
+) -> Result<u8> {
+    let (mut state, exists) = loaded.store.load_found().await?;
     // A plan made before any state existed belongs to the state its apply starts.
-    if !loaded.store.exists() && state.serial == 0 && saved.plan.state_serial == 0 {
+    if !exists && state.serial == 0 && saved.plan.state_serial == 0 {
         state.lineage.clone_from(&saved.plan.state_lineage);
     }
     let (provider, discovery) =
-        context::connect(&loaded, args.parallelism.into(), &cli.caller()).await?;
+        context::connect(loaded, args.parallelism.into(), &cli.caller()).await?;
     let identity = context::identity(&loaded.config, &discovery);
     let estate = context::estate(&loaded.config, &discovery);
-    context::check_estate(&loaded, &state, &estate)?;
+    context::check_estate(loaded, &state, &estate)?;
     state.estate = Some(estate);
     let stale = saved.staleness(&state, &loaded.digest, &identity);
     if !stale.is_empty() {
-        lock.release().await?;
         bail!(
             "the saved plan {} is stale, nothing was changed:\n  - {}\nmake a new plan with `eksmgr plan --out {}` and review it",
             file.display(),
@@ -508,17 +531,15 @@ async fn apply_saved(cli: &Cli, args: &ApplyArgs, file: &Path, s: Styler) -> Res
     let plan = saved.plan;
     print_human(&plan, s)?;
     if !plan.has_changes() {
-        close_resolved_intents(&loaded, &mut state, &plan).await?;
-        lock.release().await?;
+        close_resolved_intents(loaded, &mut state, &plan).await?;
         return Ok(0);
     }
     if plan.blocked().next().is_some() {
-        lock.release().await?;
         bail!(
             "the saved plan has changes that are refused or need an explicit opt-in (listed above): make it again once eksmgr.toml or the opt-in flags allow them; nothing was changed"
         );
     }
-    execute(&loaded, lock, &mut state, &plan, provider, args, "Apply", s).await
+    execute(loaded, &mut state, &plan, provider, args, "Apply", s).await
 }
 
 /// Closes the intents of interrupted operations the plan found nothing left to do for (when
@@ -543,7 +564,6 @@ async fn close_resolved_intents(
 #[allow(clippy::too_many_arguments)]
 async fn execute(
     loaded: &context::Loaded,
-    lock: crate::store::Lock,
     state: &mut eksmgr_state::State,
     plan: &Plan,
     provider: eksmgr_providers::AwsProvider,
@@ -564,7 +584,6 @@ async fn execute(
     let (cancel, abandon) = (executor.cancel_flag(), executor.abandon_flag());
     let Some(mut interrupts) = crate::interrupt::start_applying(cancel.clone()) else {
         // Interrupted just before: nothing is started; the command is being stopped.
-        lock.release().await?;
         return Ok(crate::interrupt::received().map_or(1, |s| s.exit_code()));
     };
     // The first interrupt starts nothing new; the second stops waiting (see `interrupt`).
@@ -584,36 +603,30 @@ async fn execute(
     // Every step goes to the journal (one synced line, O(1)); the state file is rewritten
     // once at the end.
     // A state in S3 gets its journal uploaded after every completed operation.
-    let (mut journal, mirror) = loaded.store.start_journal(state).await?;
+    let eksmgr_state::OpenJournal { mut journal, sync } = loaded.store.start_journal(state).await?;
     let mut on_event = |e| {
         progress.event(&e);
-        if let Some(m) = &mirror {
-            m.changed();
-        }
+        sync.changed();
     };
     let outcome = executor
         .apply(plan, state, &mut journal, &mut on_event)
         .await;
     progress.finish();
     drop(journal);
-    if let Some(m) = mirror
-        && let Some(e) = m.finish().await
-    {
+    if let Err(e) = sync.finish().await {
         eprintln!(
             "{} the journal could not always be uploaded during the apply ({e}); the state is saved now",
             s.yellow("Warning:")
         );
     }
+    // The lock is given back (by `Store::locked`) even when the state could not be saved: the
+    // journal holds every recorded step, and the next run replays it.
     let saved = loaded.store.save(state).await;
-    // Given back even when the state could not be saved: the journal holds every recorded
-    // step, and the next run replays it.
-    let released = lock.release().await;
     println!();
     print!("{}", human::outcome(&outcome, verb, s));
     if let Err(e) = saved {
         return Err(unsaved_state(e, &loaded.store.journal_location(), &outcome));
     }
-    released?;
     if outcome.state_error.is_some() {
         println!(
             "The state could not be recorded step by step during the run, but it was saved whole at the end: nothing is missing from it."
@@ -727,23 +740,28 @@ fn graph(cli: &Cli, format: GraphFormat) -> Result<u8> {
 async fn import(cli: &Cli, address: &str, id: &str) -> Result<u8> {
     let addr = parse_address(address)?;
     let loaded = context::load(cli)?;
-    let lock = loaded.store.lock("eksmgr import").await?;
-    let mut state = loaded.store.load().await?;
-    let (provider, discovery, desired) = context::prepare(
-        &loaded,
-        crate::cli::DEFAULT_PARALLELISM.into(),
-        &cli.caller(),
-    )
-    .await?;
-    let estate = context::estate(&loaded.config, &discovery);
-    context::check_estate(&loaded, &state, &estate)?;
-    state.estate = Some(estate);
-    let record =
-        eksmgr_engine::import::import(&provider, &desired.resources, &state, &addr, id).await?;
-    let found = record.id.clone();
-    state.upsert(record);
-    loaded.store.save(&mut state).await?;
-    lock.release().await?;
+    let work = async {
+        let mut state = loaded.store.load().await?;
+        let (provider, discovery, desired) = context::prepare(
+            &loaded,
+            crate::cli::DEFAULT_PARALLELISM.into(),
+            &cli.caller(),
+        )
+        .await?;
+        let estate = context::estate(&loaded.config, &discovery);
+        context::check_estate(&loaded, &state, &estate)?;
+        state.estate = Some(estate);
+        let record =
+            eksmgr_engine::import::import(&provider, &desired.resources, &state, &addr, id).await?;
+        let found = record.id.clone();
+        state.upsert(record);
+        loaded.store.save(&mut state).await?;
+        Ok(found)
+    };
+    let found = loaded
+        .store
+        .locked("eksmgr import", Duration::ZERO, work)
+        .await?;
     println!(
         "Imported {addr} ({found}). Run `eksmgr plan` to see how it differs from the configuration."
     );
@@ -812,8 +830,8 @@ async fn state_migrate(
     let source = match source {
         Some(source) => source,
         None => match &loaded.store {
-            Store::S3(_) => Store::open_local_default(&cli.config),
-            Store::Local(_) => bail!(
+            store if store.is_remote() => Store::open_local_default(&cli.config),
+            _ => bail!(
                 "the configuration keeps the state in a local file ({}): name the state to copy into it with --from PATH or --from s3://BUCKET/KEY",
                 loaded.store.describe()
             ),
@@ -826,21 +844,48 @@ async fn state_migrate(
             destination.describe()
         );
     }
-    let source_lock = source.lock("eksmgr state migrate").await?;
-    let destination_lock = destination.lock("eksmgr state migrate").await?;
-    let mut state = source.load().await?;
-    if !source.exists() {
+    let command = "eksmgr state migrate";
+    let work = migrate_locked(&source, destination, force);
+    let migrated = source
+        .locked(
+            command,
+            Duration::ZERO,
+            destination.locked(command, Duration::ZERO, work),
+        )
+        .await?;
+    let Some(state) = migrated else {
+        return Ok(0);
+    };
+    println!(
+        "Migrated the state ({} resource(s), lineage {}, serial {}) from {} to {}.\nThe source is left as it was: once plans against {} look right, remove it.",
+        state.resources.len(),
+        state.lineage,
+        state.serial,
+        source.describe(),
+        destination.describe(),
+        destination.describe()
+    );
+    Ok(0)
+}
+
+/// `state migrate` under the locks of both places: the state copied, or `None` when the
+/// destination holds it already.
+async fn migrate_locked(
+    source: &Store,
+    destination: &Store,
+    force: bool,
+) -> Result<Option<eksmgr_state::State>> {
+    let (mut state, found) = source.load_found().await?;
+    if !found {
         bail!(
             "there is no state in {}: nothing to migrate",
             source.describe()
         );
     }
-    let existing = destination.load().await?;
-    if destination.exists() {
+    let (existing, exists) = destination.load_found().await?;
+    if exists {
         let same = existing.lineage == state.lineage;
         if same && existing.serial >= state.serial && !force {
-            destination_lock.release().await?;
-            source_lock.release().await?;
             println!(
                 "{} holds this state already (lineage {}, serial {} >= {}): nothing to do.",
                 destination.describe(),
@@ -848,7 +893,7 @@ async fn state_migrate(
                 existing.serial,
                 state.serial
             );
-            return Ok(0);
+            return Ok(None);
         }
         if !same && !force {
             bail!(
@@ -863,45 +908,39 @@ async fn state_migrate(
     }
     // The copy continues the source's history: a serial above both.
     state.serial = state.serial.max(existing.serial);
-    destination.save(&mut state).await?;
-    destination_lock.release().await?;
-    source_lock.release().await?;
-    println!(
-        "Migrated the state ({} resource(s), lineage {}, serial {}) from {} to {}.\nThe source is left as it was: once plans against {} look right, remove it.",
-        state.resources.len(),
-        state.lineage,
-        state.serial,
-        source.describe(),
-        destination.describe(),
-        destination.describe()
-    );
-    Ok(0)
+    destination.replace(&mut state).await?;
+    Ok(Some(state))
 }
 
 /// `state rm`: all the addresses must be in state, or nothing is removed.
 async fn state_rm(loaded: &context::Loaded, addresses: &[String]) -> Result<u8> {
-    let lock = loaded.store.lock("eksmgr state rm").await?;
-    let mut st = loaded.store.load().await?;
     let addrs = addresses
         .iter()
         .map(|a| parse_address(a))
         .collect::<Result<Vec<_>>>()?;
-    let missing: Vec<String> = addrs
-        .iter()
-        .filter(|a| !st.resources.contains_key(*a))
-        .map(ToString::to_string)
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "not in state, nothing was removed: {}; `eksmgr state list` shows what is",
-            missing.join(", ")
-        );
-    }
-    for a in &addrs {
-        st.resources.remove(a);
-    }
-    loaded.store.save(&mut st).await?;
-    lock.release().await?;
+    let work = async {
+        let mut st = loaded.store.load().await?;
+        let missing: Vec<String> = addrs
+            .iter()
+            .filter(|a| !st.resources.contains_key(*a))
+            .map(ToString::to_string)
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "not in state, nothing was removed: {}; `eksmgr state list` shows what is",
+                missing.join(", ")
+            );
+        }
+        for a in &addrs {
+            st.resources.remove(a);
+        }
+        loaded.store.save(&mut st).await?;
+        Ok(())
+    };
+    loaded
+        .store
+        .locked("eksmgr state rm", Duration::ZERO, work)
+        .await?;
     for a in &addrs {
         println!("Removed {a} (it still exists in AWS; eksmgr no longer manages it)");
     }
@@ -919,28 +958,33 @@ async fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> 
             to.kind
         );
     }
-    let lock = loaded.store.lock("eksmgr state mv").await?;
-    let mut st = loaded.store.load().await?;
-    if !st.resources.contains_key(&from) {
-        bail!("{from} is not in state; `eksmgr state list` shows what is");
-    }
-    if st.resources.contains_key(&to) {
-        bail!("cannot move {from} to {to}: {to} is in state already");
-    }
-    let Some(mut rec) = st.resources.remove(&from) else {
-        bail!("{from} is not in state; `eksmgr state list` shows what is");
-    };
-    rec.address = to.clone();
-    st.resources.insert(to.clone(), rec);
-    for r in st.resources.values_mut() {
-        for d in &mut r.depends_on {
-            if *d == from {
-                *d = to.clone();
+    let work = async {
+        let mut st = loaded.store.load().await?;
+        if !st.resources.contains_key(&from) {
+            bail!("{from} is not in state; `eksmgr state list` shows what is");
+        }
+        if st.resources.contains_key(&to) {
+            bail!("cannot move {from} to {to}: {to} is in state already");
+        }
+        let Some(mut rec) = st.resources.remove(&from) else {
+            bail!("{from} is not in state; `eksmgr state list` shows what is");
+        };
+        rec.address = to.clone();
+        st.resources.insert(to.clone(), rec);
+        for r in st.resources.values_mut() {
+            for d in &mut r.depends_on {
+                if *d == from {
+                    *d = to.clone();
+                }
             }
         }
-    }
-    loaded.store.save(&mut st).await?;
-    lock.release().await?;
+        loaded.store.save(&mut st).await?;
+        Ok(())
+    };
+    loaded
+        .store
+        .locked("eksmgr state mv", Duration::ZERO, work)
+        .await?;
     println!("Moved {from} to {to}");
     Ok(0)
 }

@@ -5,7 +5,8 @@
 //!
 //! - before an apply's first operation (reading the configuration and AWS, planning, the
 //!   confirmation prompt), and in every command that changes nothing in AWS: the command
-//!   stops at once; dropping it gives its state lock back; nothing was changed in AWS;
+//!   stops at once; its state lock, left by the dropped command, is given back by the code
+//!   that runs commands (`store::release_abandoned`); nothing was changed in AWS;
 //! - during an apply: the first interrupt starts no new operation and lets the running ones
 //!   finish; the second stops waiting for them (they go on in AWS and are recorded as
 //!   intents), saves the state and gives the lock back; a third exits at once and leaves the

@@ -18,6 +18,7 @@ pub mod limit;
 pub mod org_tree;
 pub mod organizations;
 pub mod propagation;
+pub mod s3_backend;
 pub mod sessions;
 pub mod stacksets;
 pub mod state_s3;

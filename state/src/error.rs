@@ -132,6 +132,53 @@ pub enum StateError {
         /// The id that was given.
         given: String,
     },
+
+    /// Saving was refused: the state in place is another lineage's, or newer than the state
+    /// being saved.
+    #[error("refusing to save the state to `{}`: {reason}; nothing was written", path.display())]
+    SaveRefused {
+        /// Where the state is kept (a path, or `s3://BUCKET/KEY`).
+        path: PathBuf,
+        /// What is in place, and what to do.
+        reason: String,
+    },
+
+    /// The state in a remote store was changed by another run since this one read it.
+    #[error(
+        "the state in `{}` was changed by another run since this one read it (was its lock \
+         removed with `eksmgr unlock`?): it was not overwritten. {rescue}",
+        path.display()
+    )]
+    Conflict {
+        /// Where the state is kept (`s3://BUCKET/KEY`).
+        path: PathBuf,
+        /// Where this run's state was kept instead, and how to upload it.
+        rescue: String,
+    },
+
+    /// A call to a remote store (S3) failed; the source names the call, the object and what
+    /// to do.
+    #[error("{source}")]
+    Remote {
+        /// The object involved (`s3://BUCKET/KEY...`).
+        path: PathBuf,
+        /// The underlying error (with its hint).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The state downloaded from a remote store to a private working copy cannot be used.
+    #[error(
+        "the state in `{}` (downloaded to a private working copy) cannot be loaded: {source}",
+        path.display()
+    )]
+    Downloaded {
+        /// Where the state is kept (`s3://BUCKET/KEY`).
+        path: PathBuf,
+        /// What is wrong with the copy.
+        #[source]
+        source: Box<StateError>,
+    },
 }
 
 fn locked_message(path: &std::path::Path, holder: &LockInfo, stale: bool) -> String {

@@ -95,7 +95,15 @@ impl StateFile {
 
     /// Like [`StateFile::load`], also saying what the journal held.
     pub fn load_replayed(&self) -> Result<(State, Replayed), StateError> {
+        self.load_with_base()
+            .map(|(state, replayed, _)| (state, replayed))
+    }
+
+    /// Like [`StateFile::load_replayed`], also giving the serial of the file itself (before
+    /// the journal), which is what a save must not go behind.
+    pub(crate) fn load_with_base(&self) -> Result<(State, Replayed, u64), StateError> {
         let mut state = self.load_file()?;
+        let base = state.serial;
         let journal_path = self.journal_path();
         let replayed = match fs::read(&journal_path) {
             Ok(bytes) => {
@@ -111,7 +119,7 @@ impl StateFile {
                 });
             }
         };
-        Ok((state, replayed))
+        Ok((state, replayed, base))
     }
 
     /// Starts the journal an apply appends its steps to. A journal left by an earlier run is
