@@ -367,32 +367,61 @@ pub struct ClusterConfig {
     pub overrides: BTreeMap<AccountId, ClusterOverrideConfig>,
 }
 
-/// `[clusters.overrides."<account id>"]`: what differs for one account of a template.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClusterOverrideConfig {
-    /// Skip this account: no cluster is created there. Default `false`.
-    pub skip: bool,
+/// Declares [`ClusterOverrideConfig`] from the cluster fields an account may override, and
+/// its merge over the template: each field replaces the template's when it is set (`value`
+/// for a field the template always has, `option` for one it may leave unset), so a field
+/// added here is merged without another line.
+macro_rules! cluster_overrides {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty => $how:ident,)*) => {
+        /// `[clusters.overrides."<account id>"]`: what differs for one account of a template.
+        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct ClusterOverrideConfig {
+            /// Skip this account: no cluster is created there. Default `false`.
+            pub skip: bool,
+            $($(#[$doc])* pub $field: Option<$ty>,)*
+            /// Merged over `tags` (same key: the override wins).
+            pub tags: BTreeMap<String, String>,
+        }
+
+        impl ClusterOverrideConfig {
+            /// Merges this override over `c`, the template's copy for the account.
+            fn merge_into(&self, c: &mut ClusterConfig) {
+                $(if let Some(v) = &self.$field {
+                    cluster_overrides!(@set $how, c.$field, v);
+                })*
+                c.tags
+                    .extend(self.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+    };
+    (@set value, $target:expr, $v:expr) => {
+        $target.clone_from($v)
+    };
+    (@set option, $target:expr, $v:expr) => {
+        $target = Some($v.clone())
+    };
+}
+
+cluster_overrides! {
     /// Replaces `region`.
-    pub region: Option<String>,
+    region: String => option,
     /// Replaces `version`.
-    pub version: Option<String>,
+    version: String => value,
     /// Replaces `subnet_ids`.
-    pub subnet_ids: Option<Vec<String>>,
+    subnet_ids: Vec<String> => value,
     /// Replaces `security_group_ids`.
-    pub security_group_ids: Option<Vec<String>>,
+    security_group_ids: Vec<String> => value,
     /// Replaces `endpoint_public_access`.
-    pub endpoint_public_access: Option<bool>,
+    endpoint_public_access: bool => value,
     /// Replaces `endpoint_private_access`.
-    pub endpoint_private_access: Option<bool>,
+    endpoint_private_access: bool => value,
     /// Replaces `public_access_cidrs`.
-    pub public_access_cidrs: Option<Vec<String>>,
+    public_access_cidrs: Vec<String> => value,
     /// Replaces `hosted_zone_id`.
-    pub hosted_zone_id: Option<String>,
-    /// Merged over `tags` (same key: the override wins).
-    pub tags: BTreeMap<String, String>,
+    hosted_zone_id: String => option,
     /// Replaces `allow_replacement`.
-    pub allow_replacement: Option<bool>,
+    allow_replacement: bool => value,
 }
 
 impl ClusterConfig {
@@ -408,35 +437,7 @@ impl ClusterConfig {
             if o.skip {
                 return None;
             }
-            if let Some(v) = &o.region {
-                c.region = Some(v.clone());
-            }
-            if let Some(v) = &o.version {
-                c.version.clone_from(v);
-            }
-            if let Some(v) = &o.subnet_ids {
-                c.subnet_ids.clone_from(v);
-            }
-            if let Some(v) = &o.security_group_ids {
-                c.security_group_ids.clone_from(v);
-            }
-            if let Some(v) = o.endpoint_public_access {
-                c.endpoint_public_access = v;
-            }
-            if let Some(v) = o.endpoint_private_access {
-                c.endpoint_private_access = v;
-            }
-            if let Some(v) = &o.public_access_cidrs {
-                c.public_access_cidrs.clone_from(v);
-            }
-            if let Some(v) = &o.hosted_zone_id {
-                c.hosted_zone_id = Some(v.clone());
-            }
-            if let Some(v) = o.allow_replacement {
-                c.allow_replacement = v;
-            }
-            c.tags
-                .extend(o.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            o.merge_into(&mut c);
         }
         Some(c)
     }
