@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use eksmgr_engine::apply::Executor;
 use eksmgr_engine::blueprint::{self, Discovery};
 use eksmgr_engine::graph::Graph;
-use eksmgr_engine::plan::{Plan, SAVED_PLAN_FORMAT, SavedPlan};
+use eksmgr_engine::plan::{PLAN_FORMAT_VERSION, Plan, SAVED_PLAN_FORMAT, SavedPlan};
 use eksmgr_state::{ResourceAddress, write_private_atomically};
 
 use crate::cli::{
@@ -467,6 +467,16 @@ fn save_plan(out: &Path, saved: SavedPlan) -> Result<()> {
 fn read_saved_plan(file: &Path) -> Result<SavedPlan> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the saved plan {}", file.display()))?;
+    // A plan another version of eksmgr saved may not read as this one's: say so first.
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["plan"]["format_version"].as_u64());
+    if let Some(v) = version.filter(|v| *v != u64::from(PLAN_FORMAT_VERSION)) {
+        bail!(
+            "{}: the plan was saved by another version of eksmgr (plan format {v}; this eksmgr reads format {PLAN_FORMAT_VERSION}): make it again with `eksmgr plan --out`",
+            file.display()
+        );
+    }
     let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}:{}:{}: not a plan saved by `eksmgr plan --out`: {e}",
@@ -1104,5 +1114,21 @@ mod tests {
             format!("{err:#}").contains("cannot write the manual page"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_plan_saved_by_another_version_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("old.plan");
+        let old = serde_json::json!({
+            "format": SAVED_PLAN_FORMAT,
+            "eksmgr_version": "0.0.1",
+            "plan": {"format_version": 1, "changes": [{"notes": ["a note as text"]}]}
+        });
+        std::fs::write(&file, old.to_string()).unwrap();
+        let err = read_saved_plan(&file).unwrap_err().to_string();
+        assert!(err.contains("saved by another version of eksmgr"), "{err}");
+        assert!(err.contains("format 1"), "{err}");
+        assert!(err.contains("eksmgr plan --out"), "{err}");
     }
 }

@@ -85,10 +85,7 @@ impl AwsProvider {
         address: &ResourceAddress,
     ) -> Result<(&'static dyn KindProvider, Cx<'_>), ProviderError> {
         let kind = ResourceKind::of(address).ok_or_else(|| unknown_kind(address))?;
-        let cx = Cx {
-            sessions: &self.sessions,
-            progress: &self.progress,
-        };
+        let cx = Cx::new(&self.sessions).with_progress(Arc::clone(&self.progress));
         Ok((kinds::of(kind), cx))
     }
 }

@@ -15,7 +15,8 @@ use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};
 use eksmgr_engine::provider::ReadRequest;
 use eksmgr_providers::Progress;
-use eksmgr_providers::kinds::eks_cluster as eks;
+use eksmgr_providers::kinds::eks_cluster::EksCluster;
+use eksmgr_providers::kinds::{Cx, KindProvider, Update};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 use support::{ACCOUNT, MotoServer, REGION, sessions};
@@ -58,6 +59,7 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
     let moto = MotoServer::start()?;
     let s = sessions(eksmgr_e2e::sdk_config(moto.endpoint()));
     let (progress, _log) = recorder();
+    let cx = Cx::new(&s).with_progress(progress);
     let address = ResourceAddress::new("eks_cluster", "prod-eu", ACCOUNT, Some(REGION.into()));
     let key = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab");
     let want = attrs(json!({
@@ -83,14 +85,16 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
         recorded: None,
     };
     assert_eq!(
-        eks::read_cluster(&s, &req)
+        EksCluster
+            .read(&Cx::new(&s), &req)
             .await
             .map_err(|e| e.to_string())?,
         None
     );
 
     // Create: what comes back is what was asked for (a plan right after shows no changes).
-    let created = eks::create_cluster(&s, &address, &want, None, &progress)
+    let created = EksCluster
+        .create(&cx, &address, &want, None)
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(created.id, "prod-eu");
@@ -134,14 +138,16 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
     assert_eq!(changes(a, &want), Vec::<String>::new(), "{a:#?}");
 
     // Read finds the same.
-    let read = eks::read_cluster(&s, &req)
+    let read = EksCluster
+        .read(&Cx::new(&s), &req)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("cluster not found after create")?;
     assert_eq!(read, created);
 
     // Create again (a crash between create and the state write): adopted, not duplicated.
-    let adopted = eks::create_cluster(&s, &address, &want, None, &progress)
+    let adopted = EksCluster
+        .create(&cx, &address, &want, None)
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(adopted, created);
@@ -160,7 +166,17 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
         changed,
         vec!["logging", "security_group_ids", "subnet_ids", "tags"]
     );
-    let updated = eks::update_cluster(&s, &address, &created.attrs, &want2, &changed, &progress)
+    let updated = EksCluster
+        .update(
+            &cx,
+            &Update {
+                address: &address,
+                id: "unused",
+                before: &created.attrs,
+                after: &want2,
+                changed: &changed,
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     let u = &updated.attrs;
@@ -182,7 +198,17 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
         "endpoint_private_access".to_string(),
         "public_access_cidrs".to_string(),
     ];
-    let updated = eks::update_cluster(&s, &address, &updated.attrs, &want3, &changed, &progress)
+    let updated = EksCluster
+        .update(
+            &cx,
+            &Update {
+                address: &address,
+                id: "unused",
+                before: &updated.attrs,
+                after: &want3,
+                changed: &changed,
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     let u = &updated.attrs;
@@ -191,16 +217,19 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
     assert_eq!(u["public_access_cidrs"], json!(["192.0.2.0/24"]));
 
     // Delete, then it is gone; deleting again succeeds.
-    eks::delete_cluster(&s, &address, &progress)
+    EksCluster
+        .delete(&cx, &address, "", &Attrs::new())
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(
-        eks::read_cluster(&s, &req)
+        EksCluster
+            .read(&Cx::new(&s), &req)
             .await
             .map_err(|e| e.to_string())?,
         None
     );
-    eks::delete_cluster(&s, &address, &progress)
+    EksCluster
+        .delete(&cx, &address, "", &Attrs::new())
         .await
         .map_err(|e| e.to_string())?;
     eprintln!("eks lifecycle against moto took {:?}", started.elapsed());
@@ -212,20 +241,24 @@ async fn update_of_a_missing_cluster_is_not_found() -> Result<(), String> {
     let moto = MotoServer::start()?;
     let s = sessions(eksmgr_e2e::sdk_config(moto.endpoint()));
     let (progress, _log) = recorder();
+    let cx = Cx::new(&s).with_progress(progress);
     let address = ResourceAddress::new("eks_cluster", "ghost", ACCOUNT, Some(REGION.into()));
     let before = attrs(json!({"name": "ghost", "tags": {}}));
     let after = attrs(json!({"name": "ghost", "tags": {"a": "b"}}));
-    let err = eks::update_cluster(
-        &s,
-        &address,
-        &before,
-        &after,
-        &["tags".to_string()],
-        &progress,
-    )
-    .await
-    .err()
-    .ok_or("updating a missing cluster should fail")?;
+    let err = EksCluster
+        .update(
+            &cx,
+            &Update {
+                address: &address,
+                id: "unused",
+                before: &before,
+                after: &after,
+                changed: &["tags".to_string()],
+            },
+        )
+        .await
+        .err()
+        .ok_or("updating a missing cluster should fail")?;
     assert_eq!(
         err.kind,
         eksmgr_engine::provider::ErrorKind::NotFound,

@@ -11,7 +11,8 @@ mod support;
 use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ReadRequest;
-use eksmgr_providers::kinds::iam_role as iam;
+use eksmgr_providers::kinds::iam_role::IamRole;
+use eksmgr_providers::kinds::{Cx, KindProvider, Update};
 use eksmgr_providers::stats::CallStats;
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
@@ -63,18 +64,19 @@ fn desired(name: &str, managed: &[String], inline: usize) -> Attrs {
 async fn read(s: &eksmgr_providers::Sessions, name: &str) -> Option<Attrs> {
     let addr = address(name);
     let want = attrs(json!({"name": name}));
-    iam::read_role(
-        s,
-        &ReadRequest {
-            address: &addr,
-            id: None,
-            desired: Some(&want),
-            recorded: None,
-        },
-    )
-    .await
-    .expect("the read succeeds")
-    .map(|o| std::sync::Arc::unwrap_or_clone(o.attrs))
+    IamRole
+        .read(
+            &Cx::new(s),
+            &ReadRequest {
+                address: &addr,
+                id: None,
+                desired: Some(&want),
+                recorded: None,
+            },
+        )
+        .await
+        .expect("the read succeeds")
+        .map(|o| std::sync::Arc::unwrap_or_clone(o.attrs))
 }
 
 fn calls(stats: &CallStats, operation: &str) -> u64 {
@@ -114,7 +116,13 @@ async fn every_role_of_an_account_is_read_from_two_listings() {
     let writer = moto.sessions();
     let mut created = Vec::new();
     for (i, name) in ["alpha", "beta", "gamma"].iter().enumerate() {
-        let o = iam::create_role(&writer, &address(name), &desired(name, &managed[..i], i))
+        let o = IamRole
+            .create(
+                &Cx::new(&writer),
+                &address(name),
+                &desired(name, &managed[..i], i),
+                None,
+            )
             .await
             .expect("the role is created");
         created.push((name.to_string(), std::sync::Arc::unwrap_or_clone(o.attrs)));
@@ -158,15 +166,19 @@ async fn every_role_of_an_account_is_read_from_two_listings() {
     let before = created[0].1.clone();
     let mut after = before.clone();
     after.insert("description".into(), json!("changed"));
-    iam::update_role(
-        &reader,
-        &address("alpha"),
-        &before,
-        &after,
-        &["description".to_string()],
-    )
-    .await
-    .expect("the role is updated");
+    IamRole
+        .update(
+            &Cx::new(&reader),
+            &Update {
+                address: &address("alpha"),
+                id: "unused",
+                before: &before,
+                after: &after,
+                changed: &["description".to_string()],
+            },
+        )
+        .await
+        .expect("the role is updated");
     let again = read(&reader, "alpha").await.expect("alpha exists");
     assert_eq!(again.get("description"), Some(&json!("changed")));
     assert_eq!(calls(&stats, "ListRoles"), 2, "{:?}", stats.by_operation());

@@ -12,7 +12,9 @@ use eksmgr_engine::model::Value;
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ReadRequest};
 use eksmgr_providers::Sessions;
-use eksmgr_providers::kinds::{ecr_repository as ecr, kms_key as kms};
+use eksmgr_providers::kinds::ecr_repository::EcrRepository;
+use eksmgr_providers::kinds::kms_key::KmsKey;
+use eksmgr_providers::kinds::{Cx, KindProvider, Update};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 use support::{ACCOUNT, Moto, REGION};
@@ -151,7 +153,8 @@ async fn key_state(moto: &Moto, id: &str) -> aws_sdk_kms::types::KeyState {
 }
 
 async fn read_key(s: &Sessions, address: &ResourceAddress, desired: &Attrs) -> Option<Attrs> {
-    kms::read_key(s, &request(address, desired))
+    KmsKey
+        .read(&Cx::new(s), &request(address, desired))
         .await
         .expect("read_key")
         .map(|o| std::sync::Arc::unwrap_or_clone(o.attrs))
@@ -168,7 +171,8 @@ async fn kms_key_lifecycle() {
     assert!(read_key(&s, &address, &desired).await.is_none());
 
     // Create, then read back: what was asked for.
-    let created = kms::create_key(&s, &address, &desired)
+    let created = KmsKey
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
     assert_converged(&desired, &created.attrs);
@@ -179,7 +183,8 @@ async fn kms_key_lifecycle() {
             .as_str()
             .is_some_and(|a| a.starts_with("arn:aws:kms:us-east-1:123456789012:key/"))
     );
-    let read = kms::read_key(&s, &request(&address, &desired))
+    let read = KmsKey
+        .read(&Cx::new(&s), &request(&address, &desired))
         .await
         .expect("read")
         .expect("exists");
@@ -187,7 +192,8 @@ async fn kms_key_lifecycle() {
     assert_converged(&desired, &read.attrs);
 
     // Create again under the same alias: the key is adopted, not duplicated.
-    let again = kms::create_key(&s, &address, &desired)
+    let again = KmsKey
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("adopt");
     assert_eq!(again.id, created.id);
@@ -210,16 +216,19 @@ async fn kms_key_lifecycle() {
     for (name, value) in steps {
         let mut after = before.clone();
         after.insert(name.into(), value);
-        let updated = kms::update_key(
-            &s,
-            &address,
-            &created.id,
-            &before,
-            &after,
-            &[name.to_string()],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("update {name}: {e}"));
+        let updated = KmsKey
+            .update(
+                &Cx::new(&s),
+                &Update {
+                    address: &address,
+                    id: &created.id,
+                    before: &before,
+                    after: &after,
+                    changed: &[name.to_string()],
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("update {name}: {e}"));
         assert_eq!(updated.id, created.id);
         let want: Attrs = after
             .iter()
@@ -236,22 +245,24 @@ async fn kms_key_lifecycle() {
 
     // A read without desired attributes echoes the recorded deletion window, else 30.
     let recorded = before.clone();
-    let by_record = kms::read_key(
-        &s,
-        &ReadRequest {
-            address: &address,
-            id: Some(&created.id),
-            desired: None,
-            recorded: Some(&recorded),
-        },
-    )
-    .await
-    .expect("read")
-    .expect("exists");
+    let by_record = KmsKey
+        .read(
+            &Cx::new(&s),
+            &ReadRequest {
+                address: &address,
+                id: Some(&created.id),
+                desired: None,
+                recorded: Some(&recorded),
+            },
+        )
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(by_record.attrs["deletion_window_days"], json!(14));
 
     // Delete: scheduled for deletion, alias removed, reads as gone.
-    kms::delete_key(&s, &address, &created.id, &before)
+    KmsKey
+        .delete(&Cx::new(&s), &address, &created.id, &before)
         .await
         .expect("delete");
     assert_eq!(
@@ -264,12 +275,14 @@ async fn kms_key_lifecycle() {
     assert!(read_key(&s, &address, &desired).await.is_none());
 
     // Deleting again is fine (already pending, alias gone).
-    kms::delete_key(&s, &address, &created.id, &before)
+    KmsKey
+        .delete(&Cx::new(&s), &address, &created.id, &before)
         .await
         .expect("delete again");
 
     // The alias is free again: a new key is created for it.
-    let recreated = kms::create_key(&s, &address, &desired)
+    let recreated = KmsKey
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
     assert_ne!(recreated.id, created.id);
@@ -283,7 +296,8 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
     let address = kms_address("staging");
     let desired = desired_key("staging");
     let alias = "alias/eksmgr/staging";
-    let created = kms::create_key(&s, &address, &desired)
+    let created = KmsKey
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
 
@@ -303,10 +317,17 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
         desired: Some(&desired),
         recorded: Some(&desired),
     };
-    assert!(kms::read_key(&s, &recorded).await.expect("read").is_none());
+    assert!(
+        KmsKey
+            .read(&Cx::new(&s), &recorded)
+            .await
+            .expect("read")
+            .is_none()
+    );
 
     // Creating again does not adopt the doomed key: a new key takes the alias over.
-    let replacement = kms::create_key(&s, &address, &desired)
+    let replacement = KmsKey
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
     assert_ne!(replacement.id, created.id);
@@ -323,7 +344,8 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
         .send()
         .await
         .expect("DisableKeyRotation");
-    let read = kms::read_key(&s, &recorded)
+    let read = KmsKey
+        .read(&Cx::new(&s), &recorded)
         .await
         .expect("read")
         .expect("exists");
@@ -332,7 +354,8 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
     assert_eq!(read.attrs["enable_key_rotation"], json!(false));
 
     // Deleting the old key (as recorded) leaves the new key's alias alone.
-    kms::delete_key(&s, &address, &created.id, &desired)
+    KmsKey
+        .delete(&Cx::new(&s), &address, &created.id, &desired)
         .await
         .expect("delete old");
     let (targets, _) = kms_inventory(&moto, alias).await;
@@ -382,7 +405,8 @@ async fn kms_key_created_before_a_crash_is_adopted_by_its_tag() {
         .to_string();
     assert!(read_key(&s, &address, &desired).await.is_none());
 
-    let adopted = kms::create_key(&s, &address, &desired)
+    let adopted = KmsKey
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
     assert_eq!(adopted.id, orphan_id);
@@ -398,21 +422,24 @@ async fn kms_key_delete_of_a_missing_key_succeeds() {
     let s = moto.sessions();
     let address = kms_address("ghost");
     let desired = desired_key("ghost");
-    kms::delete_key(&s, &address, "", &desired)
+    KmsKey
+        .delete(&Cx::new(&s), &address, "", &desired)
         .await
         .expect("delete by alias");
-    kms::delete_key(
-        &s,
-        &address,
-        "0d2c6f1e-0000-4000-8000-000000000000",
-        &desired,
-    )
-    .await
-    .expect("delete by id");
+    KmsKey
+        .delete(
+            &Cx::new(&s),
+            &address,
+            "0d2c6f1e-0000-4000-8000-000000000000",
+            &desired,
+        )
+        .await
+        .expect("delete by id");
 }
 
 async fn read_repo(s: &Sessions, address: &ResourceAddress, desired: &Attrs) -> Option<Attrs> {
-    ecr::read_repository(s, &request(address, desired))
+    EcrRepository
+        .read(&Cx::new(s), &request(address, desired))
         .await
         .expect("read_repository")
         .map(|o| std::sync::Arc::unwrap_or_clone(o.attrs))
@@ -451,7 +478,8 @@ async fn ecr_repository_lifecycle() {
 
     assert!(read_repo(&s, &address, &desired).await.is_none());
 
-    let created = ecr::create_repository(&s, &address, &desired)
+    let created = EcrRepository
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
     assert_eq!(created.id, name);
@@ -472,7 +500,8 @@ async fn ecr_repository_lifecycle() {
     assert_converged(&desired, &read);
 
     // Create again: adopted, still one repository.
-    let again = ecr::create_repository(&s, &address, &desired)
+    let again = EcrRepository
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("adopt");
     assert_eq!(again.id, name);
@@ -502,7 +531,17 @@ async fn ecr_repository_lifecycle() {
     for (attr, value) in steps {
         let mut after = before.clone();
         after.insert(attr.into(), value);
-        let updated = ecr::update_repository(&s, &address, &before, &after, &[attr.to_string()])
+        let updated = EcrRepository
+            .update(
+                &Cx::new(&s),
+                &Update {
+                    address: &address,
+                    id: "unused",
+                    before: &before,
+                    after: &after,
+                    changed: &[attr.to_string()],
+                },
+            )
             .await
             .unwrap_or_else(|e| panic!("update {attr}: {e}"));
         let want: Attrs = after
@@ -521,9 +560,13 @@ async fn ecr_repository_lifecycle() {
     assert!(repository_policy(&moto, name).await.is_none());
 
     // Delete; read after delete is None; deleting again is fine.
-    ecr::delete_repository(&s, &address).await.expect("delete");
+    EcrRepository
+        .delete(&Cx::new(&s), &address, "", &Attrs::new())
+        .await
+        .expect("delete");
     assert!(read_repo(&s, &address, &desired).await.is_none());
-    ecr::delete_repository(&s, &address)
+    EcrRepository
+        .delete(&Cx::new(&s), &address, "", &Attrs::new())
         .await
         .expect("delete again");
 }
@@ -537,7 +580,8 @@ async fn ecr_repository_without_policy_and_adoption_of_drifted_repo() {
     let mut desired = desired_repo(name);
     desired.insert("policy".into(), Value::Null);
 
-    let created = ecr::create_repository(&s, &address, &desired)
+    let created = EcrRepository
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
     assert_converged(&desired, &created.attrs);
@@ -571,7 +615,8 @@ async fn ecr_repository_without_policy_and_adoption_of_drifted_repo() {
         .await
         .expect("TagResource");
 
-    let adopted = ecr::create_repository(&s, &address, &desired)
+    let adopted = EcrRepository
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("adopt");
     assert_converged(&desired, &adopted.attrs);
@@ -585,7 +630,8 @@ async fn ecr_repository_holding_images_is_not_deleted() {
     let name = "team/service";
     let address = ecr_address(name);
     let desired = desired_repo(name);
-    ecr::create_repository(&s, &address, &desired)
+    EcrRepository
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
     let manifest = json!({
@@ -611,7 +657,8 @@ async fn ecr_repository_holding_images_is_not_deleted() {
         .await
         .expect("PutImage");
 
-    let err = ecr::delete_repository(&s, &address)
+    let err = EcrRepository
+        .delete(&Cx::new(&s), &address, "", &Attrs::new())
         .await
         .expect_err("a repository with images must not be deleted");
     assert_eq!(err.api_call, "ecr:DeleteRepository");
@@ -635,7 +682,8 @@ async fn kms_key_whose_alias_was_deleted_is_read_by_id_and_gets_it_back() {
     let address = kms_address("aliasless");
     let desired = desired_key("aliasless");
     let alias = "alias/eksmgr/aliasless";
-    let created = kms::create_key(&s, &address, &desired)
+    let created = KmsKey
+        .create(&Cx::new(&s), &address, &desired, None)
         .await
         .expect("create");
     kms_client(&moto)
@@ -651,7 +699,8 @@ async fn kms_key_whose_alias_was_deleted_is_read_by_id_and_gets_it_back() {
         desired: Some(&desired),
         recorded: Some(&desired),
     };
-    let read = kms::read_key(&s, &recorded)
+    let read = KmsKey
+        .read(&Cx::new(&s), &recorded)
         .await
         .expect("read")
         .expect("the key is still there");
@@ -663,16 +712,19 @@ async fn kms_key_whose_alias_was_deleted_is_read_by_id_and_gets_it_back() {
     );
     assert_eq!(read.attrs["key_state"], json!("Enabled"));
 
-    let repaired = kms::update_key(
-        &s,
-        &address,
-        &read.id,
-        &read.attrs,
-        &desired,
-        &["alias".to_string()],
-    )
-    .await
-    .expect("update");
+    let repaired = KmsKey
+        .update(
+            &Cx::new(&s),
+            &Update {
+                address: &address,
+                id: &read.id,
+                before: &read.attrs,
+                after: &desired,
+                changed: &["alias".to_string()],
+            },
+        )
+        .await
+        .expect("update");
     assert_eq!(repaired.id, created.id, "the same key, never a new one");
     assert_converged(&desired, &repaired.attrs);
     let (targets, live) = kms_inventory(&moto, alias).await;

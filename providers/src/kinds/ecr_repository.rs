@@ -14,11 +14,12 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
+use super::{Cx, KindProvider, Update};
 use crate::error::{Call, code, map};
 use crate::propagation::Propagation;
 use crate::sessions::Ctx;
-use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
+use async_trait::async_trait;
 
 crate::service_client!(aws_sdk_ecr, "ecr");
 
@@ -186,52 +187,6 @@ async fn read_back(x: &Ctx<'_, Client>, name: &str) -> Result<ObservedResource, 
     })
 }
 
-/// Reads a repository by name.
-pub async fn read_repository(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let x = ctx(s, req.address).await?;
-    get(&x, key(req, "name")).await
-}
-
-/// Creates a repository with its policy; one that exists already is adopted and updated.
-pub async fn create_repository(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    let name = name_of(attrs, address);
-    let created =
-        x.c.create_repository()
-            .repository_name(name)
-            .image_tag_mutability(mutability(attrs))
-            .image_scanning_configuration(scanning(attrs))
-            .set_tags(Some(tags(attrs)).filter(|t| !t.is_empty()))
-            .send()
-            .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if code(&e) == Some("RepositoryAlreadyExistsException") => {
-            let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
-            return sync(&x, name, &Attrs::new(), attrs, &all).await;
-        }
-        Err(e) => return Err(map(x.call("ecr:CreateRepository"), e)),
-    }
-    if let Some(doc) = policy_text(attrs) {
-        set_policy_with_client(
-            &x.c,
-            x.call("ecr:SetRepositoryPolicy"),
-            name,
-            &doc,
-            PROPAGATION,
-        )
-        .await?;
-    }
-    read_back(&x, name).await
-}
-
 /// Applies the `changed` attributes of `after` to repository `name`, then reads it back.
 async fn sync(
     x: &Ctx<'_, Client>,
@@ -316,58 +271,112 @@ async fn sync(
     read_back(x, name).await
 }
 
-/// Updates the changed attributes of a repository.
-pub async fn update_repository(
-    s: &Sessions,
-    address: &ResourceAddress,
-    before: &Attrs,
-    after: &Attrs,
-    changed: &[String],
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    sync(&x, name_of(after, address), before, after, changed).await
-}
-
-/// Deletes a repository (never its images: a repository holding images is an error).
-pub async fn delete_repository(
-    s: &Sessions,
-    address: &ResourceAddress,
-) -> Result<(), ProviderError> {
-    let x = ctx(s, address).await?;
-    let name = address.name.as_str();
-    match x
-        .c
-        .delete_repository()
-        .repository_name(name)
-        .force(false)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some("RepositoryNotFoundException") => Ok(()),
-        Err(e) if code(&e) == Some("RepositoryNotEmptyException") => {
-            let mut err = map(x.call("ecr:DeleteRepository"), e);
-            err.kind = ErrorKind::Conflict;
-            err.hint = Some(format!(
-                "repository {name} still holds images and eksmgr never deletes images; remove them \
-                 first (`aws ecr list-images --repository-name {name}` then \
-                 `aws ecr batch-delete-image --repository-name {name} --image-ids ...`, \
-                 or `aws ecr delete-repository --repository-name {name} --force`), then run \
-                 `eksmgr apply` again"
-            ));
-            Err(err)
-        }
-        Err(e) => Err(map(x.call("ecr:DeleteRepository"), e)),
-    }
-}
-
 /// The provider of ECR repositories (`ecr_repository`).
 pub struct EcrRepository;
 
-super::provider! {
-    EcrRepository,
-    read(cx, req) => read_repository(cx.sessions, req),
-    create(cx, address, attrs, token) => create_repository(cx.sessions, address, attrs),
-    update(cx, u) => update_repository(cx.sessions, u.address, u.before, u.after, u.changed),
-    delete(cx, address, id, before) => delete_repository(cx.sessions, address),
+#[async_trait]
+impl KindProvider for EcrRepository {
+    /// Reads a repository by name.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let x = ctx(s, req.address).await?;
+        get(&x, key(req, "name")).await
+    }
+
+    /// Creates a repository with its policy; one that exists already is adopted and updated.
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = token;
+        let x = ctx(s, address).await?;
+        let name = name_of(attrs, address);
+        let created =
+            x.c.create_repository()
+                .repository_name(name)
+                .image_tag_mutability(mutability(attrs))
+                .image_scanning_configuration(scanning(attrs))
+                .set_tags(Some(tags(attrs)).filter(|t| !t.is_empty()))
+                .send()
+                .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if code(&e) == Some("RepositoryAlreadyExistsException") => {
+                let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
+                return sync(&x, name, &Attrs::new(), attrs, &all).await;
+            }
+            Err(e) => return Err(map(x.call("ecr:CreateRepository"), e)),
+        }
+        if let Some(doc) = policy_text(attrs) {
+            set_policy_with_client(
+                &x.c,
+                x.call("ecr:SetRepositoryPolicy"),
+                name,
+                &doc,
+                PROPAGATION,
+            )
+            .await?;
+        }
+        read_back(&x, name).await
+    }
+
+    /// Updates the changed attributes of a repository.
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let Update {
+            address,
+            before,
+            after,
+            changed,
+            ..
+        } = *u;
+        let x = ctx(s, address).await?;
+        sync(&x, name_of(after, address), before, after, changed).await
+    }
+
+    /// Deletes a repository (never its images: a repository holding images is an error).
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let _ = (id, before);
+        let x = ctx(s, address).await?;
+        let name = address.name.as_str();
+        match x
+            .c
+            .delete_repository()
+            .repository_name(name)
+            .force(false)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("RepositoryNotFoundException") => Ok(()),
+            Err(e) if code(&e) == Some("RepositoryNotEmptyException") => {
+                let mut err = map(x.call("ecr:DeleteRepository"), e);
+                err.kind = ErrorKind::Conflict;
+                err.hint = Some(format!(
+                    "repository {name} still holds images and eksmgr never deletes images; remove them \
+                     first (`aws ecr list-images --repository-name {name}` then \
+                     `aws ecr batch-delete-image --repository-name {name} --image-ids ...`, \
+                     or `aws ecr delete-repository --repository-name {name} --force`), then run \
+                     `eksmgr apply` again"
+                ));
+                Err(err)
+            }
+            Err(e) => Err(map(x.call("ecr:DeleteRepository"), e)),
+        }
+    }
 }

@@ -8,12 +8,13 @@
 //! within a bound. The logic takes an [`aws_sdk_eks::Client`] (`*_with_client`) so it can be
 //! tested at the SDK boundary.
 
+use super::{Cx, KindProvider, Update};
 use crate::error::{Call, code, map};
 use crate::kinds::eks_cluster::client;
 use crate::kinds::eks_cluster::{gone, not_found};
 pub use crate::propagation::Propagation;
-use crate::sessions::Sessions;
 use crate::{attr_str, attr_strings};
+use async_trait::async_trait;
 use aws_sdk_eks::Client;
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 use eksmgr_engine::blueprint::MANAGED_BY_TAG;
@@ -383,56 +384,63 @@ pub async fn delete_entry_with_client(
     }
 }
 
-/// Reads an access entry.
-pub async fn read_entry(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
-    let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
-    let (cluster, principal) = entry_key(&attrs, req.address);
-    read_entry_at_once(&c, req.address, cluster, principal, req.id.is_some()).await
-}
-
-/// Creates an access entry.
-pub async fn create_entry(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    create_entry_with_client(&c, address, attrs, Propagation::production()).await
-}
-
-/// Updates an access entry.
-pub async fn update_entry(
-    s: &Sessions,
-    address: &ResourceAddress,
-    before: &Attrs,
-    after: &Attrs,
-    changed: &[String],
-) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    update_entry_with_client(&c, address, before, after, changed).await
-}
-
-/// Deletes an access entry.
-pub async fn delete_entry(
-    s: &Sessions,
-    address: &ResourceAddress,
-    before: &Attrs,
-) -> Result<(), ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    delete_entry_with_client(&c, address, before).await
-}
-
 /// The provider of access entries (`eks_access_entry`).
 pub struct EksAccessEntry;
 
-super::provider! {
-    EksAccessEntry,
-    read(cx, req) => read_entry(cx.sessions, req),
-    create(cx, address, attrs, token) => create_entry(cx.sessions, address, attrs),
-    update(cx, u) => update_entry(cx.sessions, u.address, u.before, u.after, u.changed),
-    delete(cx, address, id, before) => delete_entry(cx.sessions, address, before),
+#[async_trait]
+impl KindProvider for EksAccessEntry {
+    /// Reads an access entry.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
+        let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
+        let (cluster, principal) = entry_key(&attrs, req.address);
+        read_entry_at_once(&c, req.address, cluster, principal, req.id.is_some()).await
+    }
+
+    /// Creates an access entry.
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = token;
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        create_entry_with_client(&c, address, attrs, Propagation::production()).await
+    }
+
+    /// Updates an access entry.
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let Update {
+            address,
+            before,
+            after,
+            changed,
+            ..
+        } = *u;
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        update_entry_with_client(&c, address, before, after, changed).await
+    }
+
+    /// Deletes an access entry.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let _ = id;
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        delete_entry_with_client(&c, address, before).await
+    }
 }

@@ -33,11 +33,13 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
+use super::{Cx, KindProvider, Update};
 use crate::Progress;
 use crate::error::{Call, code, map};
 use crate::propagation::Propagation;
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, attr_strings, key};
+use async_trait::async_trait;
 
 /// Poll interval while waiting for a cluster or an update (the SDK's own waiters use 30 s).
 pub const POLL_EVERY: Duration = Duration::from_secs(30);
@@ -305,15 +307,6 @@ pub async fn read_with_client(
     Ok(describe(c, call, name).await?.map(|cl| observe(&cl, name)))
 }
 
-/// Reads a cluster by name.
-pub async fn read_cluster(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
-    read_with_client(&c, req.address, key(req, "name")).await
-}
-
 /// The health issues EKS reports for a cluster, as one line.
 fn health_text(cl: &Cluster) -> String {
     let issues: Vec<String> = cl
@@ -544,19 +537,6 @@ pub async fn create_with_client(
         Err(e) => return Err(map_eks(call, e)),
     }
     wait_active(c, address, name, progress, waits).await
-}
-
-/// Creates a cluster and waits until it is active.
-pub async fn create_cluster(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-    token: Option<&str>,
-    progress: &Progress,
-) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    let waits = Waits::production(CREATE_WAIT);
-    create_with_client(&c, address, attrs, token, progress, waits).await
 }
 
 /// Whether going from `from` to `to` is one allowed upgrade step (`Ok(true)`), nothing
@@ -929,28 +909,6 @@ async fn update_tags(
     Ok(())
 }
 
-/// Updates a cluster in place and waits for each update.
-pub async fn update_cluster(
-    s: &Sessions,
-    address: &ResourceAddress,
-    before: &Attrs,
-    after: &Attrs,
-    changed: &[String],
-    progress: &Progress,
-) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    update_with_client(
-        &c,
-        address,
-        before,
-        after,
-        changed,
-        progress,
-        Waits::production(UPDATE_WAIT),
-    )
-    .await
-}
-
 /// Deletes the cluster `name` through `c` and waits until it is gone. A cluster that does not
 /// exist counts as deleted.
 pub async fn delete_with_client(
@@ -995,25 +953,6 @@ pub async fn delete_with_client(
     })
 }
 
-/// Deletes a cluster and waits until it is gone.
-///
-/// The cluster is found by the address name (the dispatcher passes no attributes here).
-pub async fn delete_cluster(
-    s: &Sessions,
-    address: &ResourceAddress,
-    progress: &Progress,
-) -> Result<(), ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    delete_with_client(
-        &c,
-        address,
-        &address.name,
-        progress,
-        Waits::production(DELETE_WAIT),
-    )
-    .await
-}
-
 /// The Kubernetes versions EKS offers in `region` (`DescribeClusterVersions`, all pages:
 /// versions in standard or extended support), asked from `account`.
 /// <https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeClusterVersions.html>
@@ -1054,10 +993,79 @@ pub async fn cluster_versions(
 /// The provider of EKS clusters (`eks_cluster`).
 pub struct EksCluster;
 
-super::provider! {
-    EksCluster,
-    read(cx, req) => read_cluster(cx.sessions, req),
-    create(cx, address, attrs, token) => create_cluster(cx.sessions, address, attrs, token, cx.progress),
-    update(cx, u) => update_cluster(cx.sessions, u.address, u.before, u.after, u.changed, cx.progress),
-    delete(cx, address, id, before) => delete_cluster(cx.sessions, address, cx.progress),
+#[async_trait]
+impl KindProvider for EksCluster {
+    /// Reads a cluster by name.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
+        read_with_client(&c, req.address, key(req, "name")).await
+    }
+
+    /// Creates a cluster and waits until it is active.
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let progress = &cx.progress;
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        let waits = Waits::production(CREATE_WAIT);
+        create_with_client(&c, address, attrs, token, progress, waits).await
+    }
+
+    /// Updates a cluster in place and waits for each update.
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let progress = &cx.progress;
+        let Update {
+            address,
+            before,
+            after,
+            changed,
+            ..
+        } = *u;
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        update_with_client(
+            &c,
+            address,
+            before,
+            after,
+            changed,
+            progress,
+            Waits::production(UPDATE_WAIT),
+        )
+        .await
+    }
+
+    /// Deletes a cluster and waits until it is gone.
+    ///
+    /// The cluster is found by the address name (the dispatcher passes no attributes here).
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let progress = &cx.progress;
+        let _ = (id, before);
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        delete_with_client(
+            &c,
+            address,
+            &address.name,
+            progress,
+            Waits::production(DELETE_WAIT),
+        )
+        .await
+    }
 }

@@ -7,12 +7,13 @@
 //! retried within a bound. The logic takes an [`aws_sdk_eks::Client`] (`*_with_client`) so it
 //! can be tested at the SDK boundary.
 
+use super::{Cx, KindProvider, Update};
 use crate::attr_str;
 use crate::error::{Call, code, map};
 use crate::kinds::eks_cluster::client;
 use crate::kinds::eks_cluster::{gone, not_found};
 pub use crate::propagation::Propagation;
-use crate::sessions::Sessions;
+use async_trait::async_trait;
 use aws_sdk_eks::Client;
 use eksmgr_engine::blueprint::MANAGED_BY_TAG;
 use eksmgr_engine::model::{Attrs, ObservedResource};
@@ -249,56 +250,58 @@ pub async fn delete_association_with_client(
     }
 }
 
-/// Reads a pod identity association.
-pub async fn read_association(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
-    let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
-    let (cluster, namespace, sa) = association_key(&attrs, req.address);
-    read_association_with_client(&c, req.address, cluster, namespace, sa).await
-}
-
-/// Creates a pod identity association.
-pub async fn create_association(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    create_association_with_client(&c, address, attrs, Propagation::production()).await
-}
-
-/// Updates a pod identity association.
-pub async fn update_association(
-    s: &Sessions,
-    address: &ResourceAddress,
-    id: &str,
-    after: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    update_association_with_client(&c, address, id, after).await
-}
-
-/// Deletes a pod identity association.
-pub async fn delete_association(
-    s: &Sessions,
-    address: &ResourceAddress,
-    id: &str,
-    before: &Attrs,
-) -> Result<(), ProviderError> {
-    let c = client(s, &address.account, address.region.as_deref()).await?;
-    delete_association_with_client(&c, address, id, before).await
-}
-
 /// The provider of pod identity associations (`eks_pod_identity_association`).
 pub struct EksPodIdentityAssociation;
 
-super::provider! {
-    EksPodIdentityAssociation,
-    read(cx, req) => read_association(cx.sessions, req),
-    create(cx, address, attrs, token) => create_association(cx.sessions, address, attrs),
-    update(cx, u) => update_association(cx.sessions, u.address, u.id, u.after),
-    delete(cx, address, id, before) => delete_association(cx.sessions, address, id, before),
+#[async_trait]
+impl KindProvider for EksPodIdentityAssociation {
+    /// Reads a pod identity association.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
+        let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
+        let (cluster, namespace, sa) = association_key(&attrs, req.address);
+        read_association_with_client(&c, req.address, cluster, namespace, sa).await
+    }
+
+    /// Creates a pod identity association.
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = token;
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        create_association_with_client(&c, address, attrs, Propagation::production()).await
+    }
+
+    /// Updates a pod identity association.
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let Update {
+            address, id, after, ..
+        } = *u;
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        update_association_with_client(&c, address, id, after).await
+    }
+
+    /// Deletes a pod identity association.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let c = client(s, &address.account, address.region.as_deref()).await?;
+        delete_association_with_client(&c, address, id, before).await
+    }
 }

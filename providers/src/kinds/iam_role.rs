@@ -14,9 +14,11 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
+use super::{Cx, KindProvider, Update};
 use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, attr_strings, key};
+use async_trait::async_trait;
 
 crate::service_client!(aws_sdk_iam, "iam");
 
@@ -243,74 +245,11 @@ async fn from_listings(
     Ok(Some(Some(observed(role, managed, inline, detail.tags()))))
 }
 
-/// Reads a role by name.
-pub async fn read_role(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let account = req.address.account.as_str();
-    let resource = req.address.to_string();
-    let name = key(req, "name");
-    if let Some(found) = from_listings(s, account, name).await? {
-        return Ok(found);
-    }
-    let c = client(s, account, None).await?;
-    get(&c, account, &resource, name).await
-}
-
 fn tags(attrs: &Attrs) -> Vec<Tag> {
     attr_map(attrs, "tags")
         .into_iter()
         .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
         .collect()
-}
-
-/// Creates a role with its policies; a role left by an interrupted run is adopted and updated.
-pub async fn create_role(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    forget_listings(s, x.account).await;
-    let name = attr_str(attrs, "name").unwrap_or(&address.name);
-    let created =
-        x.c.create_role()
-            .role_name(name)
-            .path(attr_str(attrs, "path").unwrap_or("/"))
-            .description(attr_str(attrs, "description").unwrap_or_default())
-            .assume_role_policy_document(doc_string(attrs.get("assume_role_policy")))
-            .max_session_duration(
-                attrs
-                    .get("max_session_duration")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(3600) as i32,
-            )
-            .set_tags(Some(tags(attrs)))
-            .send()
-            .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if code(&e) == Some("EntityAlreadyExists") => {
-            let before = get(&x.c, x.account, &x.resource, name)
-                .await?
-                .map(|o| o.attrs)
-                .unwrap_or_default();
-            let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
-            return update_role(s, address, &before, attrs, &all).await;
-        }
-        Err(e) => return Err(map(x.call("iam:CreateRole"), e)),
-    }
-    sync_policies(&x.c, x.account, &x.resource, name, &Attrs::new(), attrs).await?;
-    get(&x.c, x.account, &x.resource, name)
-        .await?
-        .ok_or_else(|| {
-            x.call("iam:GetRole").error(
-                ErrorKind::NotFound,
-                "the role vanished right after it was created",
-                None,
-            )
-        })
 }
 
 async fn sync_policies(
@@ -379,106 +318,187 @@ async fn sync_policies(
     Ok(())
 }
 
-/// Updates what changed.
-pub async fn update_role(
-    s: &Sessions,
-    address: &ResourceAddress,
-    before: &Attrs,
-    after: &Attrs,
-    changed: &[String],
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    forget_listings(s, x.account).await;
-    let name = attr_str(after, "name").unwrap_or(&address.name);
-    let has = |n: &str| changed.iter().any(|c| c == n);
-    if has("assume_role_policy") {
-        x.c.update_assume_role_policy()
-            .role_name(name)
-            .policy_document(doc_string(after.get("assume_role_policy")))
-            .send()
-            .await
-            .map_err(|e| map(x.call("iam:UpdateAssumeRolePolicy"), e))?;
-    }
-    if has("description") || has("max_session_duration") {
-        x.c.update_role()
-            .role_name(name)
-            .description(attr_str(after, "description").unwrap_or_default())
-            .max_session_duration(
-                after
-                    .get("max_session_duration")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(3600) as i32,
-            )
-            .send()
-            .await
-            .map_err(|e| map(x.call("iam:UpdateRole"), e))?;
-    }
-    if has("managed_policy_arns") || has("inline_policies") {
-        sync_policies(&x.c, x.account, &x.resource, name, before, after).await?;
-    }
-    if has("tags") {
-        let want = attr_map(after, "tags");
-        let stale = crate::stale_tag_keys([], before, after);
-        if !stale.is_empty() {
-            x.c.untag_role()
-                .role_name(name)
-                .set_tag_keys(Some(stale))
-                .send()
-                .await
-                .map_err(|e| map(x.call("iam:UntagRole"), e))?;
-        }
-        if !want.is_empty() {
-            x.c.tag_role()
-                .role_name(name)
-                .set_tags(Some(tags(after)))
-                .send()
-                .await
-                .map_err(|e| map(x.call("iam:TagRole"), e))?;
-        }
-    }
-    get(&x.c, x.account, &x.resource, name)
-        .await?
-        .ok_or_else(|| {
-            x.call("iam:GetRole").error(
-                ErrorKind::NotFound,
-                "the role vanished during the update",
-                None,
-            )
-        })
-}
-
-/// Deletes a role after detaching its managed policies and deleting its inline ones.
-pub async fn delete_role(s: &Sessions, address: &ResourceAddress) -> Result<(), ProviderError> {
-    let x = ctx(s, address).await?;
-    forget_listings(s, x.account).await;
-    let name = address.name.as_str();
-    let Some(current) = get(&x.c, x.account, &x.resource, name).await? else {
-        return Ok(());
-    };
-    let name = current.id.clone();
-    sync_policies(
-        &x.c,
-        x.account,
-        &x.resource,
-        &name,
-        &current.attrs,
-        &Attrs::new(),
-    )
-    .await?;
-    match x.c.delete_role().role_name(&name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some("NoSuchEntity") => Ok(()),
-        Err(e) => Err(map(x.call("iam:DeleteRole"), e)),
-    }
-}
-
 /// The provider of IAM roles (`iam_role`).
 pub struct IamRole;
 
-super::provider! {
-    IamRole,
-    read(cx, req) => read_role(cx.sessions, req),
-    create(cx, address, attrs, token) => create_role(cx.sessions, address, attrs),
-    update(cx, u) => update_role(cx.sessions, u.address, u.before, u.after, u.changed),
-    delete(cx, address, id, before) => delete_role(cx.sessions, address),
+#[async_trait]
+impl KindProvider for IamRole {
+    /// Reads a role by name.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let account = req.address.account.as_str();
+        let resource = req.address.to_string();
+        let name = key(req, "name");
+        if let Some(found) = from_listings(s, account, name).await? {
+            return Ok(found);
+        }
+        let c = client(s, account, None).await?;
+        get(&c, account, &resource, name).await
+    }
+
+    /// Creates a role with its policies; a role left by an interrupted run is adopted and updated.
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = token;
+        let x = ctx(s, address).await?;
+        forget_listings(s, x.account).await;
+        let name = attr_str(attrs, "name").unwrap_or(&address.name);
+        let created =
+            x.c.create_role()
+                .role_name(name)
+                .path(attr_str(attrs, "path").unwrap_or("/"))
+                .description(attr_str(attrs, "description").unwrap_or_default())
+                .assume_role_policy_document(doc_string(attrs.get("assume_role_policy")))
+                .max_session_duration(
+                    attrs
+                        .get("max_session_duration")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(3600) as i32,
+                )
+                .set_tags(Some(tags(attrs)))
+                .send()
+                .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if code(&e) == Some("EntityAlreadyExists") => {
+                let before = get(&x.c, x.account, &x.resource, name)
+                    .await?
+                    .map(|o| o.attrs)
+                    .unwrap_or_default();
+                let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
+                let u = Update {
+                    address,
+                    id: name,
+                    before: &before,
+                    after: attrs,
+                    changed: &all,
+                };
+                return self.update(cx, &u).await;
+            }
+            Err(e) => return Err(map(x.call("iam:CreateRole"), e)),
+        }
+        sync_policies(&x.c, x.account, &x.resource, name, &Attrs::new(), attrs).await?;
+        get(&x.c, x.account, &x.resource, name)
+            .await?
+            .ok_or_else(|| {
+                x.call("iam:GetRole").error(
+                    ErrorKind::NotFound,
+                    "the role vanished right after it was created",
+                    None,
+                )
+            })
+    }
+
+    /// Updates what changed.
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let Update {
+            address,
+            before,
+            after,
+            changed,
+            ..
+        } = *u;
+        let x = ctx(s, address).await?;
+        forget_listings(s, x.account).await;
+        let name = attr_str(after, "name").unwrap_or(&address.name);
+        let has = |n: &str| changed.iter().any(|c| c == n);
+        if has("assume_role_policy") {
+            x.c.update_assume_role_policy()
+                .role_name(name)
+                .policy_document(doc_string(after.get("assume_role_policy")))
+                .send()
+                .await
+                .map_err(|e| map(x.call("iam:UpdateAssumeRolePolicy"), e))?;
+        }
+        if has("description") || has("max_session_duration") {
+            x.c.update_role()
+                .role_name(name)
+                .description(attr_str(after, "description").unwrap_or_default())
+                .max_session_duration(
+                    after
+                        .get("max_session_duration")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(3600) as i32,
+                )
+                .send()
+                .await
+                .map_err(|e| map(x.call("iam:UpdateRole"), e))?;
+        }
+        if has("managed_policy_arns") || has("inline_policies") {
+            sync_policies(&x.c, x.account, &x.resource, name, before, after).await?;
+        }
+        if has("tags") {
+            let want = attr_map(after, "tags");
+            let stale = crate::stale_tag_keys([], before, after);
+            if !stale.is_empty() {
+                x.c.untag_role()
+                    .role_name(name)
+                    .set_tag_keys(Some(stale))
+                    .send()
+                    .await
+                    .map_err(|e| map(x.call("iam:UntagRole"), e))?;
+            }
+            if !want.is_empty() {
+                x.c.tag_role()
+                    .role_name(name)
+                    .set_tags(Some(tags(after)))
+                    .send()
+                    .await
+                    .map_err(|e| map(x.call("iam:TagRole"), e))?;
+            }
+        }
+        get(&x.c, x.account, &x.resource, name)
+            .await?
+            .ok_or_else(|| {
+                x.call("iam:GetRole").error(
+                    ErrorKind::NotFound,
+                    "the role vanished during the update",
+                    None,
+                )
+            })
+    }
+
+    /// Deletes a role after detaching its managed policies and deleting its inline ones.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let _ = (id, before);
+        let x = ctx(s, address).await?;
+        forget_listings(s, x.account).await;
+        let name = address.name.as_str();
+        let Some(current) = get(&x.c, x.account, &x.resource, name).await? else {
+            return Ok(());
+        };
+        let name = current.id.clone();
+        sync_policies(
+            &x.c,
+            x.account,
+            &x.resource,
+            &name,
+            &current.attrs,
+            &Attrs::new(),
+        )
+        .await?;
+        match x.c.delete_role().role_name(&name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("NoSuchEntity") => Ok(()),
+            Err(e) => Err(map(x.call("iam:DeleteRole"), e)),
+        }
+    }
 }

@@ -19,10 +19,11 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
+use super::{Cx, KindProvider, Update};
 use crate::error::{code, map};
 use crate::sessions::Ctx;
-use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
+use async_trait::async_trait;
 
 /// The waiting period when none is configured (the AWS default).
 const DEFAULT_DELETION_WINDOW_DAYS: i64 = 30;
@@ -211,28 +212,6 @@ async fn read_back(
     })
 }
 
-/// Reads a key by alias; with the key id state records, in one round of calls.
-pub async fn read_key(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let x = ctx(s, req.address).await?;
-    let alias = key(req, "alias");
-    let window = window_days(req.desired)
-        .or_else(|| window_days(req.recorded))
-        .unwrap_or(DEFAULT_DELETION_WINDOW_DAYS);
-    if let Some(found) = get(&x, alias, Some(alias), window, req.id).await? {
-        return Ok(Some(found));
-    }
-    // The alias is gone (deleted outside eksmgr) but the key state records may not be: read
-    // it by its id, its alias reported missing. The plan then shows the alias as drift of this
-    // key and creates it again, instead of a new key (and a new cluster encrypted with it).
-    match req.id.filter(|id| !id.is_empty()) {
-        Some(id) => get(&x, id, None, window, None).await,
-        None => Ok(None),
-    }
-}
-
 /// A customer managed key tagged for `alias` by eksmgr that lost (or never got) its alias:
 /// what a crash between `CreateKey` and `CreateAlias` leaves behind.
 async fn find_tagged_key(
@@ -303,68 +282,6 @@ async fn point_alias(
             .map_err(|e| map(x.call("kms:CreateAlias"), e))?;
     }
     Ok(())
-}
-
-/// Creates a key and its alias. A live key already behind the alias (or an eksmgr key tagged
-/// for the alias that lost it) is adopted and updated instead: never a second key.
-pub async fn create_key(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    let alias = alias_of(attrs, address);
-    let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
-
-    // 1. The alias points to a live key: adopt it.
-    let behind_alias = describe(&x, &alias).await?;
-    if let Some((id, state)) = &behind_alias
-        && !is_pending_deletion(state.as_ref())
-    {
-        return sync(&x, id, &alias, &Attrs::new(), attrs, &all).await;
-    }
-    // The alias exists but its key is scheduled for deletion: a new key takes the alias over.
-    let alias_exists = behind_alias.is_some();
-
-    // 2. A key eksmgr created for this alias before an interrupted run: adopt it.
-    if let Some(id) = find_tagged_key(&x, &alias).await? {
-        point_alias(&x, &alias, &id, alias_exists).await?;
-        return sync(&x, &id, &alias, &Attrs::new(), attrs, &all).await;
-    }
-
-    // 3. A new key.
-    let created =
-        x.c.create_key()
-            .description(attr_str(attrs, "description").unwrap_or_default())
-            .set_policy(policy_string(attrs.get("key_policy")))
-            .set_tags(Some(tags(attrs)))
-            .key_spec(KeySpec::SymmetricDefault)
-            .key_usage(KeyUsageType::EncryptDecrypt)
-            .send()
-            .await
-            .map_err(|e| map(x.call("kms:CreateKey"), e))?;
-    let Some(id) = created.key_metadata().map(|m| m.key_id().to_string()) else {
-        return Err(x.call("kms:CreateKey").error(
-            ErrorKind::Other,
-            "KMS created a key but returned no key id",
-            Some("run `eksmgr plan` again: the key is found by its eksmgr-alias tag and adopted"),
-        ));
-    };
-    point_alias(&x, &alias, &id, alias_exists).await?;
-    if attrs.get("enable_key_rotation").and_then(Value::as_bool) == Some(true) {
-        x.c.enable_key_rotation()
-            .key_id(&id)
-            .send()
-            .await
-            .map_err(|e| map(x.call("kms:EnableKeyRotation"), e))?;
-    }
-    read_back(
-        &x,
-        &id,
-        &alias,
-        window_days(Some(attrs)).unwrap_or(DEFAULT_DELETION_WINDOW_DAYS),
-    )
-    .await
 }
 
 /// Applies the `changed` attributes of `after` to key `id`, then reads it back.
@@ -465,96 +382,186 @@ async fn sync(
     .await
 }
 
-/// Updates the changed attributes of a key (`id` is its key id; the alias when empty).
-pub async fn update_key(
-    s: &Sessions,
-    address: &ResourceAddress,
-    id: &str,
-    before: &Attrs,
-    after: &Attrs,
-    changed: &[String],
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    let alias = alias_of(after, address);
-    let id = if id.is_empty() {
-        match describe(&x, &alias).await? {
-            Some((id, _)) => id,
-            None => {
-                return Err(x.call("kms:DescribeKey").error(
-                    ErrorKind::NotFound,
-                    format!("no key behind {alias}"),
-                    Some(
-                        "the key was deleted outside eksmgr; run `eksmgr plan` again to create it",
-                    ),
-                ));
-            }
-        }
-    } else {
-        id.to_string()
-    };
-    sync(&x, &id, &alias, before, after, changed).await
-}
-
-/// Schedules a key's deletion (after `deletion_window_days`, default 30) and deletes its
-/// alias. A key that is gone or already scheduled for deletion is fine.
-pub async fn delete_key(
-    s: &Sessions,
-    address: &ResourceAddress,
-    id: &str,
-    before: &Attrs,
-) -> Result<(), ProviderError> {
-    let x = ctx(s, address).await?;
-    let alias = alias_of(before, address);
-    let id = if id.is_empty() {
-        describe(&x, &alias).await?.map(|(id, _)| id)
-    } else {
-        Some(id.to_string())
-    };
-    if let Some(id) = &id {
-        let days = window_days(Some(before))
-            .unwrap_or(DEFAULT_DELETION_WINDOW_DAYS)
-            .clamp(7, 30) as i32;
-        match x
-            .c
-            .schedule_key_deletion()
-            .key_id(id)
-            .pending_window_in_days(days)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if code(&e) == Some("NotFoundException") => {}
-            Err(e) if code(&e) == Some("KMSInvalidStateException") => {
-                // Fine when the key is already scheduled for deletion; not when it is, say,
-                // being imported or unavailable.
-                let state = describe(&x, id).await?.and_then(|(_, state)| state);
-                if !is_pending_deletion(state.as_ref()) {
-                    return Err(map(x.call("kms:ScheduleKeyDeletion"), e));
-                }
-            }
-            Err(e) => return Err(map(x.call("kms:ScheduleKeyDeletion"), e)),
-        }
-    }
-    // Only the alias of this key: if it was moved to another key meanwhile, leave it be.
-    match describe(&x, &alias).await? {
-        None => return Ok(()),
-        Some((target, _)) if id.as_deref().is_some_and(|id| id != target) => return Ok(()),
-        Some(_) => {}
-    }
-    match x.c.delete_alias().alias_name(&alias).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some("NotFoundException") => Ok(()),
-        Err(e) => Err(map(x.call("kms:DeleteAlias"), e)),
-    }
-}
-
 /// The provider of KMS keys (`kms_key`).
 pub struct KmsKey;
 
-super::provider! {
-    KmsKey,
-    read(cx, req) => read_key(cx.sessions, req),
-    create(cx, address, attrs, token) => create_key(cx.sessions, address, attrs),
-    update(cx, u) => update_key(cx.sessions, u.address, u.id, u.before, u.after, u.changed),
-    delete(cx, address, id, before) => delete_key(cx.sessions, address, id, before),
+#[async_trait]
+impl KindProvider for KmsKey {
+    /// Reads a key by alias; with the key id state records, in one round of calls.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let x = ctx(s, req.address).await?;
+        let alias = key(req, "alias");
+        let window = window_days(req.desired)
+            .or_else(|| window_days(req.recorded))
+            .unwrap_or(DEFAULT_DELETION_WINDOW_DAYS);
+        if let Some(found) = get(&x, alias, Some(alias), window, req.id).await? {
+            return Ok(Some(found));
+        }
+        // The alias is gone (deleted outside eksmgr) but the key state records may not be: read
+        // it by its id, its alias reported missing. The plan then shows the alias as drift of this
+        // key and creates it again, instead of a new key (and a new cluster encrypted with it).
+        match req.id.filter(|id| !id.is_empty()) {
+            Some(id) => get(&x, id, None, window, None).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a key and its alias. A live key already behind the alias (or an eksmgr key tagged
+    /// for the alias that lost it) is adopted and updated instead: never a second key.
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = token;
+        let x = ctx(s, address).await?;
+        let alias = alias_of(attrs, address);
+        let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
+
+        // 1. The alias points to a live key: adopt it.
+        let behind_alias = describe(&x, &alias).await?;
+        if let Some((id, state)) = &behind_alias
+            && !is_pending_deletion(state.as_ref())
+        {
+            return sync(&x, id, &alias, &Attrs::new(), attrs, &all).await;
+        }
+        // The alias exists but its key is scheduled for deletion: a new key takes the alias over.
+        let alias_exists = behind_alias.is_some();
+
+        // 2. A key eksmgr created for this alias before an interrupted run: adopt it.
+        if let Some(id) = find_tagged_key(&x, &alias).await? {
+            point_alias(&x, &alias, &id, alias_exists).await?;
+            return sync(&x, &id, &alias, &Attrs::new(), attrs, &all).await;
+        }
+
+        // 3. A new key.
+        let created =
+            x.c.create_key()
+                .description(attr_str(attrs, "description").unwrap_or_default())
+                .set_policy(policy_string(attrs.get("key_policy")))
+                .set_tags(Some(tags(attrs)))
+                .key_spec(KeySpec::SymmetricDefault)
+                .key_usage(KeyUsageType::EncryptDecrypt)
+                .send()
+                .await
+                .map_err(|e| map(x.call("kms:CreateKey"), e))?;
+        let Some(id) = created.key_metadata().map(|m| m.key_id().to_string()) else {
+            return Err(x.call("kms:CreateKey").error(
+                ErrorKind::Other,
+                "KMS created a key but returned no key id",
+                Some(
+                    "run `eksmgr plan` again: the key is found by its eksmgr-alias tag and adopted",
+                ),
+            ));
+        };
+        point_alias(&x, &alias, &id, alias_exists).await?;
+        if attrs.get("enable_key_rotation").and_then(Value::as_bool) == Some(true) {
+            x.c.enable_key_rotation()
+                .key_id(&id)
+                .send()
+                .await
+                .map_err(|e| map(x.call("kms:EnableKeyRotation"), e))?;
+        }
+        read_back(
+            &x,
+            &id,
+            &alias,
+            window_days(Some(attrs)).unwrap_or(DEFAULT_DELETION_WINDOW_DAYS),
+        )
+        .await
+    }
+
+    /// Updates the changed attributes of a key (`id` is its key id; the alias when empty).
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let Update {
+            address,
+            id,
+            before,
+            after,
+            changed,
+        } = *u;
+        let x = ctx(s, address).await?;
+        let alias = alias_of(after, address);
+        let id = if id.is_empty() {
+            match describe(&x, &alias).await? {
+                Some((id, _)) => id,
+                None => {
+                    return Err(x.call("kms:DescribeKey").error(
+                        ErrorKind::NotFound,
+                        format!("no key behind {alias}"),
+                        Some(
+                            "the key was deleted outside eksmgr; run `eksmgr plan` again to create it",
+                        ),
+                    ));
+                }
+            }
+        } else {
+            id.to_string()
+        };
+        sync(&x, &id, &alias, before, after, changed).await
+    }
+
+    /// Schedules a key's deletion (after `deletion_window_days`, default 30) and deletes its
+    /// alias. A key that is gone or already scheduled for deletion is fine.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let x = ctx(s, address).await?;
+        let alias = alias_of(before, address);
+        let id = if id.is_empty() {
+            describe(&x, &alias).await?.map(|(id, _)| id)
+        } else {
+            Some(id.to_string())
+        };
+        if let Some(id) = &id {
+            let days = window_days(Some(before))
+                .unwrap_or(DEFAULT_DELETION_WINDOW_DAYS)
+                .clamp(7, 30) as i32;
+            match x
+                .c
+                .schedule_key_deletion()
+                .key_id(id)
+                .pending_window_in_days(days)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if code(&e) == Some("NotFoundException") => {}
+                Err(e) if code(&e) == Some("KMSInvalidStateException") => {
+                    // Fine when the key is already scheduled for deletion; not when it is, say,
+                    // being imported or unavailable.
+                    let state = describe(&x, id).await?.and_then(|(_, state)| state);
+                    if !is_pending_deletion(state.as_ref()) {
+                        return Err(map(x.call("kms:ScheduleKeyDeletion"), e));
+                    }
+                }
+                Err(e) => return Err(map(x.call("kms:ScheduleKeyDeletion"), e)),
+            }
+        }
+        // Only the alias of this key: if it was moved to another key meanwhile, leave it be.
+        match describe(&x, &alias).await? {
+            None => return Ok(()),
+            Some((target, _)) if id.as_deref().is_some_and(|id| id != target) => return Ok(()),
+            Some(_) => {}
+        }
+        match x.c.delete_alias().alias_name(&alias).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("NotFoundException") => Ok(()),
+            Err(e) => Err(map(x.call("kms:DeleteAlias"), e)),
+        }
+    }
 }

@@ -7,69 +7,6 @@
 //! organization's tree) stays in the service's module ([`crate::organizations`],
 //! [`crate::stacksets`]).
 
-/// Implements [`KindProvider`] for a kind's type with the module's functions: each operation
-/// names its parameters and the call (a future) that carries it out.
-macro_rules! provider {
-    (
-        $ty:ident,
-        read($rcx:ident, $req:ident) => $read:expr,
-        create($ccx:ident, $address:ident, $attrs:ident, $token:ident) => $create:expr,
-        update($ucx:ident, $u:ident) => $update:expr,
-        delete($dcx:ident, $daddress:ident, $id:ident, $before:ident) => $delete:expr $(,)?
-    ) => {
-        #[async_trait::async_trait]
-        impl $crate::kinds::KindProvider for $ty {
-            async fn read(
-                &self,
-                $rcx: &$crate::kinds::Cx<'_>,
-                $req: &eksmgr_engine::provider::ReadRequest<'_>,
-            ) -> Result<
-                Option<eksmgr_engine::model::ObservedResource>,
-                eksmgr_engine::provider::ProviderError,
-            > {
-                $read.await
-            }
-
-            #[allow(unused_variables)]
-            async fn create(
-                &self,
-                $ccx: &$crate::kinds::Cx<'_>,
-                $address: &eksmgr_state::ResourceAddress,
-                $attrs: &eksmgr_engine::model::Attrs,
-                $token: Option<&str>,
-            ) -> Result<
-                eksmgr_engine::model::ObservedResource,
-                eksmgr_engine::provider::ProviderError,
-            > {
-                $create.await
-            }
-
-            async fn update(
-                &self,
-                $ucx: &$crate::kinds::Cx<'_>,
-                $u: &$crate::kinds::Update<'_>,
-            ) -> Result<
-                eksmgr_engine::model::ObservedResource,
-                eksmgr_engine::provider::ProviderError,
-            > {
-                $update.await
-            }
-
-            #[allow(unused_variables)]
-            async fn delete(
-                &self,
-                $dcx: &$crate::kinds::Cx<'_>,
-                $daddress: &eksmgr_state::ResourceAddress,
-                $id: &str,
-                $before: &eksmgr_engine::model::Attrs,
-            ) -> Result<(), eksmgr_engine::provider::ProviderError> {
-                $delete.await
-            }
-        }
-    };
-}
-pub(crate) use provider;
-
 pub mod ecr_repository;
 pub mod eks_access_entry;
 pub mod eks_cluster;
@@ -96,11 +33,28 @@ pub struct Cx<'a> {
     /// The accounts' sessions.
     pub sessions: &'a Sessions,
     /// Progress of long waits (cluster creation, StackSet operations).
-    pub progress: &'a Progress,
+    pub progress: Progress,
+}
+
+impl<'a> Cx<'a> {
+    /// Calls through `sessions`, reporting long waits nowhere.
+    pub fn new(sessions: &'a Sessions) -> Self {
+        Cx {
+            sessions,
+            progress: std::sync::Arc::new(|_, _| {}),
+        }
+    }
+
+    /// Reports long waits to `progress`.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
 }
 
 /// An in-place update: the resource, its id, its attributes before and after, and the names
 /// of those that change.
+#[derive(Clone, Copy)]
 pub struct Update<'a> {
     /// The resource.
     pub address: &'a ResourceAddress,

@@ -2,10 +2,11 @@
 //! its name, created, updated (name, description, content, tags) and deleted through AWS
 //! Organizations.
 
+use super::{Cx, KindProvider, Update};
 use crate::error::{Call, code, map};
 use crate::organizations::{client, ctx};
-use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, key};
+use async_trait::async_trait;
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{PolicyType, Tag};
 use eksmgr_engine::model::Value;
@@ -111,155 +112,169 @@ pub(crate) async fn describe(
     }))
 }
 
-/// Reads the SCP by recorded id, else by name.
-pub async fn read_policy(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let account = req.address.account.as_str();
-    let resource = req.address.to_string();
-    let c = client(s, account, None).await?;
-    if let Some(id) = req.id {
-        let call = Call::new(account, &resource, "organizations:DescribePolicy");
-        if let Some(found) = describe(&c, call, id).await? {
-            return Ok(Some(found));
-        }
-    }
-    let name = key(req, "name");
-    let call = Call::new(account, &resource, "organizations:ListPolicies");
-    match find_policy_id(&c, call, name).await? {
-        Some(id) => {
-            describe(
-                &c,
-                Call::new(account, &resource, "organizations:DescribePolicy"),
-                &id,
-            )
-            .await
-        }
-        None => Ok(None),
-    }
-}
-
-/// Creates the SCP (or adopts one created by an interrupted run).
-pub async fn create_policy(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    let name = attr_str(attrs, "name").unwrap_or(&address.name);
-    let call = x.call("organizations:CreatePolicy");
-    let tags: Vec<Tag> = attr_map(attrs, "tags")
-        .into_iter()
-        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
-        .collect();
-    let created =
-        x.c.create_policy()
-            .name(name)
-            .description(attr_str(attrs, "description").unwrap_or_default())
-            .content(content_string(attrs))
-            .r#type(PolicyType::ServiceControlPolicy)
-            .set_tags(Some(tags))
-            .send()
-            .await;
-    let id = match created {
-        Ok(out) => out
-            .policy()
-            .and_then(|p| p.policy_summary())
-            .and_then(|s| s.id())
-            .unwrap_or_default()
-            .to_string(),
-        Err(e) if code(&e) == Some("DuplicatePolicyException") => {
-            let id = find_policy_id(&x.c, x.call("organizations:ListPolicies"), name).await?;
-            let id = id.ok_or_else(|| map(call, e))?;
-            return update_policy(s, address, &id, &Attrs::new(), attrs).await;
-        }
-        Err(e) => return Err(map(call, e)),
-    };
-    describe(&x.c, x.call("organizations:DescribePolicy"), &id)
-        .await?
-        .ok_or_else(|| {
-            call.error(
-                ErrorKind::NotFound,
-                "the policy vanished right after it was created",
-                None,
-            )
-        })
-}
-
-/// Updates name, description, content and tags.
-pub async fn update_policy(
-    s: &Sessions,
-    address: &ResourceAddress,
-    id: &str,
-    before: &Attrs,
-    after: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    let call = x.call("organizations:UpdatePolicy");
-    x.c.update_policy()
-        .policy_id(id)
-        .name(attr_str(after, "name").unwrap_or(&address.name))
-        .description(attr_str(after, "description").unwrap_or_default())
-        .content(content_string(after))
-        .send()
-        .await
-        .map_err(|e| map(call, e))?;
-    let want = attr_map(after, "tags");
-    let have = attr_map(before, "tags");
-    let stale = crate::stale_tag_keys([], before, after);
-    if !stale.is_empty() {
-        x.c.untag_resource()
-            .resource_id(id)
-            .set_tag_keys(Some(stale))
-            .send()
-            .await
-            .map_err(|e| map(x.call("organizations:UntagResource"), e))?;
-    }
-    if !want.is_empty() && want != have {
-        let tags: Vec<Tag> = want
-            .into_iter()
-            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
-            .collect();
-        x.c.tag_resource()
-            .resource_id(id)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| map(x.call("organizations:TagResource"), e))?;
-    }
-    describe(&x.c, x.call("organizations:DescribePolicy"), id)
-        .await?
-        .ok_or_else(|| {
-            call.error(
-                ErrorKind::NotFound,
-                "the policy vanished during the update",
-                None,
-            )
-        })
-}
-
-/// Deletes the SCP; already gone is fine.
-pub async fn delete_policy(
-    s: &Sessions,
-    address: &ResourceAddress,
-    id: &str,
-) -> Result<(), ProviderError> {
-    let x = ctx(s, address).await?;
-    match x.c.delete_policy().policy_id(id).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some("PolicyNotFoundException") => Ok(()),
-        Err(e) => Err(map(x.call("organizations:DeletePolicy"), e)),
-    }
-}
-
 /// The provider of the governance SCP (`org_policy`).
 pub struct OrgPolicy;
 
-super::provider! {
-    OrgPolicy,
-    read(cx, req) => read_policy(cx.sessions, req),
-    create(cx, address, attrs, token) => create_policy(cx.sessions, address, attrs),
-    update(cx, u) => update_policy(cx.sessions, u.address, u.id, u.before, u.after),
-    delete(cx, address, id, before) => delete_policy(cx.sessions, address, id),
+#[async_trait]
+impl KindProvider for OrgPolicy {
+    /// Reads the SCP by recorded id, else by name.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let account = req.address.account.as_str();
+        let resource = req.address.to_string();
+        let c = client(s, account, None).await?;
+        if let Some(id) = req.id {
+            let call = Call::new(account, &resource, "organizations:DescribePolicy");
+            if let Some(found) = describe(&c, call, id).await? {
+                return Ok(Some(found));
+            }
+        }
+        let name = key(req, "name");
+        let call = Call::new(account, &resource, "organizations:ListPolicies");
+        match find_policy_id(&c, call, name).await? {
+            Some(id) => {
+                describe(
+                    &c,
+                    Call::new(account, &resource, "organizations:DescribePolicy"),
+                    &id,
+                )
+                .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Creates the SCP (or adopts one created by an interrupted run).
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = token;
+        let x = ctx(s, address).await?;
+        let name = attr_str(attrs, "name").unwrap_or(&address.name);
+        let call = x.call("organizations:CreatePolicy");
+        let tags: Vec<Tag> = attr_map(attrs, "tags")
+            .into_iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        let created =
+            x.c.create_policy()
+                .name(name)
+                .description(attr_str(attrs, "description").unwrap_or_default())
+                .content(content_string(attrs))
+                .r#type(PolicyType::ServiceControlPolicy)
+                .set_tags(Some(tags))
+                .send()
+                .await;
+        let id = match created {
+            Ok(out) => out
+                .policy()
+                .and_then(|p| p.policy_summary())
+                .and_then(|s| s.id())
+                .unwrap_or_default()
+                .to_string(),
+            Err(e) if code(&e) == Some("DuplicatePolicyException") => {
+                let id = find_policy_id(&x.c, x.call("organizations:ListPolicies"), name).await?;
+                let id = id.ok_or_else(|| map(call, e))?;
+                let u = Update {
+                    address,
+                    id: &id,
+                    before: &Attrs::new(),
+                    after: attrs,
+                    changed: &[],
+                };
+                return self.update(cx, &u).await;
+            }
+            Err(e) => return Err(map(call, e)),
+        };
+        describe(&x.c, x.call("organizations:DescribePolicy"), &id)
+            .await?
+            .ok_or_else(|| {
+                call.error(
+                    ErrorKind::NotFound,
+                    "the policy vanished right after it was created",
+                    None,
+                )
+            })
+    }
+
+    /// Updates name, description, content and tags.
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let Update {
+            address,
+            id,
+            before,
+            after,
+            ..
+        } = *u;
+        let x = ctx(s, address).await?;
+        let call = x.call("organizations:UpdatePolicy");
+        x.c.update_policy()
+            .policy_id(id)
+            .name(attr_str(after, "name").unwrap_or(&address.name))
+            .description(attr_str(after, "description").unwrap_or_default())
+            .content(content_string(after))
+            .send()
+            .await
+            .map_err(|e| map(call, e))?;
+        let want = attr_map(after, "tags");
+        let have = attr_map(before, "tags");
+        let stale = crate::stale_tag_keys([], before, after);
+        if !stale.is_empty() {
+            x.c.untag_resource()
+                .resource_id(id)
+                .set_tag_keys(Some(stale))
+                .send()
+                .await
+                .map_err(|e| map(x.call("organizations:UntagResource"), e))?;
+        }
+        if !want.is_empty() && want != have {
+            let tags: Vec<Tag> = want
+                .into_iter()
+                .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+                .collect();
+            x.c.tag_resource()
+                .resource_id(id)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(|e| map(x.call("organizations:TagResource"), e))?;
+        }
+        describe(&x.c, x.call("organizations:DescribePolicy"), id)
+            .await?
+            .ok_or_else(|| {
+                call.error(
+                    ErrorKind::NotFound,
+                    "the policy vanished during the update",
+                    None,
+                )
+            })
+    }
+
+    /// Deletes the SCP; already gone is fine.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let _ = before;
+        let x = ctx(s, address).await?;
+        match x.c.delete_policy().policy_id(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("PolicyNotFoundException") => Ok(()),
+            Err(e) => Err(map(x.call("organizations:DeletePolicy"), e)),
+        }
+    }
 }

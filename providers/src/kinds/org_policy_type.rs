@@ -2,51 +2,16 @@
 //! enabled with EnablePolicyType. Never disabled: the plan only forgets it (see the engine's
 //! `kinds::org_policy_type`).
 
+use super::{Cx, KindProvider, Update};
 use crate::error::{Call, code, map};
 use crate::key;
 use crate::organizations::{client, ctx};
-use crate::sessions::Sessions;
+use async_trait::async_trait;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::{ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
-
-/// Reads whether a policy type (`org_policy_type`, named by the type) is enabled on the root
-/// (`ListRoots`): missing when it is not, so the plan enables it.
-pub async fn read_policy_type(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let account = req.address.account.as_str();
-    let resource = req.address.to_string();
-    let c = client(s, account, None).await?;
-    let call = Call::new(account, &resource, "organizations:ListRoots");
-    let wanted = key(req, "type");
-    let wanted = if wanted.is_empty() {
-        req.address.name.as_str()
-    } else {
-        wanted
-    };
-    // An organization has one root.
-    let page = c.list_roots().send().await.map_err(|e| map(call, e))?;
-    let Some(root) = page.roots().first() else {
-        return Ok(None);
-    };
-    let root_id = root.id().unwrap_or_default();
-    let status = root
-        .policy_types()
-        .iter()
-        .find(|t| t.r#type().is_some_and(|t| t.as_str() == wanted))
-        .and_then(|t| t.status())
-        .map(|s| s.as_str().to_string());
-    // Enabled, or on its way (PENDING_ENABLE): nothing to do. Absent or being disabled:
-    // enable it.
-    Ok(match status.as_deref() {
-        Some("ENABLED" | "PENDING_ENABLE") => Some(policy_type_observed(root_id, wanted)),
-        _ => None,
-    })
-}
 
 pub(crate) fn policy_type_observed(root_id: &str, policy_type: &str) -> ObservedResource {
     let mut attrs = Attrs::new();
@@ -59,42 +24,94 @@ pub(crate) fn policy_type_observed(root_id: &str, policy_type: &str) -> Observed
     }
 }
 
-/// Enables a policy type on the root (`EnablePolicyType`); one enabled already (by another run
-/// or by hand) is taken as it is.
-/// <https://docs.aws.amazon.com/organizations/latest/APIReference/API_EnablePolicyType.html>
-pub async fn create_policy_type(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-) -> Result<ObservedResource, ProviderError> {
-    let x = ctx(s, address).await?;
-    let call = x.call("organizations:EnablePolicyType");
-    let root_id = crate::attr_str(attrs, "root_id").unwrap_or_default();
-    let policy_type = crate::attr_str(attrs, "type").unwrap_or(&address.name);
-    match x
-        .c
-        .enable_policy_type()
-        .root_id(root_id)
-        .policy_type(PolicyType::from(policy_type))
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if code(&e) == Some("PolicyTypeAlreadyEnabledException") => {}
-        Err(e) => return Err(map(call, e)),
-    }
-    Ok(policy_type_observed(root_id, policy_type))
-}
-
 /// The provider of the SCP policy type on the root (`org_policy_type`).
 pub struct OrgPolicyType;
 
-super::provider! {
-    OrgPolicyType,
-    read(cx, req) => read_policy_type(cx.sessions, req),
-    create(cx, address, attrs, token) => create_policy_type(cx.sessions, address, attrs),
-    // Its one attribute is `status`: an update enables it again.
-    update(cx, u) => create_policy_type(cx.sessions, u.address, u.after),
-    // Never disabled: the plan only forgets it (other SCPs of the organization depend on it).
-    delete(cx, address, id, before) => std::future::ready(Ok(())),
+#[async_trait]
+impl KindProvider for OrgPolicyType {
+    /// Reads whether a policy type (`org_policy_type`, named by the type) is enabled on the root
+    /// (`ListRoots`): missing when it is not, so the plan enables it.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let account = req.address.account.as_str();
+        let resource = req.address.to_string();
+        let c = client(s, account, None).await?;
+        let call = Call::new(account, &resource, "organizations:ListRoots");
+        let wanted = key(req, "type");
+        let wanted = if wanted.is_empty() {
+            req.address.name.as_str()
+        } else {
+            wanted
+        };
+        // An organization has one root.
+        let page = c.list_roots().send().await.map_err(|e| map(call, e))?;
+        let Some(root) = page.roots().first() else {
+            return Ok(None);
+        };
+        let root_id = root.id().unwrap_or_default();
+        let status = root
+            .policy_types()
+            .iter()
+            .find(|t| t.r#type().is_some_and(|t| t.as_str() == wanted))
+            .and_then(|t| t.status())
+            .map(|s| s.as_str().to_string());
+        // Enabled, or on its way (PENDING_ENABLE): nothing to do. Absent or being disabled:
+        // enable it.
+        Ok(match status.as_deref() {
+            Some("ENABLED" | "PENDING_ENABLE") => Some(policy_type_observed(root_id, wanted)),
+            _ => None,
+        })
+    }
+
+    /// Enables a policy type on the root (`EnablePolicyType`); one enabled already (by another run
+    /// or by hand) is taken as it is.
+    /// <https://docs.aws.amazon.com/organizations/latest/APIReference/API_EnablePolicyType.html>
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = token;
+        let x = ctx(s, address).await?;
+        let call = x.call("organizations:EnablePolicyType");
+        let root_id = crate::attr_str(attrs, "root_id").unwrap_or_default();
+        let policy_type = crate::attr_str(attrs, "type").unwrap_or(&address.name);
+        match x
+            .c
+            .enable_policy_type()
+            .root_id(root_id)
+            .policy_type(PolicyType::from(policy_type))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if code(&e) == Some("PolicyTypeAlreadyEnabledException") => {}
+            Err(e) => return Err(map(call, e)),
+        }
+        Ok(policy_type_observed(root_id, policy_type))
+    }
+
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        // Its one attribute is `status`: an update enables it again.
+        self.create(cx, u.address, u.after, None).await
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        // Never disabled: the plan only forgets it (other SCPs of the organization depend on it).
+        let _ = (cx, address, id, before);
+        Ok(())
+    }
 }

@@ -1,11 +1,11 @@
 //! The service-managed StackSet (`stack_set`) that carries the spoke admin role template:
 //! found by its name, created, updated and deleted with every operation waited for.
 
-use crate::Progress;
+use super::{Cx, KindProvider, Update};
 use crate::error::{Call, code, map};
-use crate::sessions::Sessions;
 use crate::stacksets::{cfn, describe, described, described_key, wait_operation, while_busy};
 use crate::{attr_map, attr_str, attr_strings, key};
+use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{AutoDeployment, Capability, PermissionModels, Tag};
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
@@ -40,152 +40,162 @@ pub(crate) fn tags(attrs: &Attrs) -> Vec<Tag> {
         .collect()
 }
 
-/// Reads the stack set by name.
-pub async fn read_stack_set(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    Ok(described(s, req.address, key(req, "name"))
-        .await?
-        .as_ref()
-        .clone())
-}
-
-/// Creates the stack set (adopting one left by an interrupted run).
-pub async fn create_stack_set(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-    progress: &Progress,
-) -> Result<ObservedResource, ProviderError> {
-    let resource = address.to_string();
-    let account = address.account.as_str();
-    let c = cfn(s, &address.account, address.region.as_deref()).await?;
-    let name = attr_str(attrs, "name").unwrap_or(&address.name);
-    s.forget(&described_key(address, name)).await;
-    let call = Call::new(account, &resource, "cloudformation:CreateStackSet");
-    let caps: Vec<Capability> = attr_strings(attrs, "capabilities")
-        .iter()
-        .map(|c| Capability::from(c.as_str()))
-        .collect();
-    let created = c
-        .create_stack_set()
-        .set_call_as(c.call_as.clone())
-        .stack_set_name(name)
-        .description(attr_str(attrs, "description").unwrap_or_default())
-        .template_body(template_string(attrs))
-        .permission_model(PermissionModels::from(
-            attr_str(attrs, "permission_model").unwrap_or("SERVICE_MANAGED"),
-        ))
-        .auto_deployment(auto_deployment(attrs))
-        .set_capabilities(Some(caps))
-        .set_tags(Some(tags(attrs)))
-        .send()
-        .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if code(&e) == Some("NameAlreadyExistsException") => {
-            return update_stack_set(s, address, attrs, progress).await;
-        }
-        Err(e) => return Err(map(call, e)),
-    }
-    describe(
-        &c,
-        Call::new(account, &resource, "cloudformation:DescribeStackSet"),
-        name,
-    )
-    .await?
-    .ok_or_else(|| {
-        call.error(
-            ErrorKind::NotFound,
-            "the stack set vanished right after it was created",
-            None,
-        )
-    })
-}
-
-/// Updates the stack set (template, description, auto-deployment, tags) and waits.
-pub async fn update_stack_set(
-    s: &Sessions,
-    address: &ResourceAddress,
-    after: &Attrs,
-    progress: &Progress,
-) -> Result<ObservedResource, ProviderError> {
-    let resource = address.to_string();
-    let account = address.account.as_str();
-    let c = cfn(s, &address.account, address.region.as_deref()).await?;
-    let name = attr_str(after, "name").unwrap_or(&address.name);
-    s.forget(&described_key(address, name)).await;
-    let call = Call::new(account, &resource, "cloudformation:UpdateStackSet");
-    let caps: Vec<Capability> = attr_strings(after, "capabilities")
-        .iter()
-        .map(|c| Capability::from(c.as_str()))
-        .collect();
-    let op_id = uuid::Uuid::new_v4().to_string();
-    let out = while_busy!(
-        call,
-        c.update_stack_set()
-            .set_call_as(c.call_as.clone())
-            .stack_set_name(name)
-            .description(attr_str(after, "description").unwrap_or_default())
-            .template_body(template_string(after))
-            .permission_model(PermissionModels::from(
-                attr_str(after, "permission_model").unwrap_or("SERVICE_MANAGED")
-            ))
-            .auto_deployment(auto_deployment(after))
-            .set_capabilities(Some(caps.clone()))
-            .set_tags(Some(tags(after)))
-            .operation_id(&op_id)
-            .send()
-    )?;
-    if let Some(id) = out.operation_id() {
-        wait_operation(&c, call, name, id, &|m| progress(address, m)).await?;
-    }
-    describe(
-        &c,
-        Call::new(account, &resource, "cloudformation:DescribeStackSet"),
-        name,
-    )
-    .await?
-    .ok_or_else(|| {
-        call.error(
-            ErrorKind::NotFound,
-            "the stack set vanished during the update",
-            None,
-        )
-    })
-}
-
-/// Deletes the stack set; already gone is fine.
-pub async fn delete_stack_set(
-    s: &Sessions,
-    address: &ResourceAddress,
-) -> Result<(), ProviderError> {
-    let resource = address.to_string();
-    let c = cfn(s, &address.account, address.region.as_deref()).await?;
-    s.forget(&described_key(address, &address.name)).await;
-    let call = Call::new(&address.account, &resource, "cloudformation:DeleteStackSet");
-    let r = while_busy!(
-        call,
-        c.delete_stack_set()
-            .set_call_as(c.call_as.clone())
-            .stack_set_name(address.name.as_str())
-            .send()
-    );
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if e.message.starts_with("StackSetNotFoundException") => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// The provider of the StackSet (`stack_set`).
 pub struct StackSet;
 
-super::provider! {
-    StackSet,
-    read(cx, req) => read_stack_set(cx.sessions, req),
-    create(cx, address, attrs, token) => create_stack_set(cx.sessions, address, attrs, cx.progress),
-    update(cx, u) => update_stack_set(cx.sessions, u.address, u.after, cx.progress),
-    delete(cx, address, id, before) => delete_stack_set(cx.sessions, address),
+#[async_trait]
+impl KindProvider for StackSet {
+    /// Reads the stack set by name.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        Ok(described(s, req.address, key(req, "name"))
+            .await?
+            .as_ref()
+            .clone())
+    }
+
+    /// Creates the stack set (adopting one left by an interrupted run).
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = token;
+        let resource = address.to_string();
+        let account = address.account.as_str();
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
+        let name = attr_str(attrs, "name").unwrap_or(&address.name);
+        s.forget(&described_key(address, name)).await;
+        let call = Call::new(account, &resource, "cloudformation:CreateStackSet");
+        let caps: Vec<Capability> = attr_strings(attrs, "capabilities")
+            .iter()
+            .map(|c| Capability::from(c.as_str()))
+            .collect();
+        let created = c
+            .create_stack_set()
+            .set_call_as(c.call_as.clone())
+            .stack_set_name(name)
+            .description(attr_str(attrs, "description").unwrap_or_default())
+            .template_body(template_string(attrs))
+            .permission_model(PermissionModels::from(
+                attr_str(attrs, "permission_model").unwrap_or("SERVICE_MANAGED"),
+            ))
+            .auto_deployment(auto_deployment(attrs))
+            .set_capabilities(Some(caps))
+            .set_tags(Some(tags(attrs)))
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if code(&e) == Some("NameAlreadyExistsException") => {
+                let u = Update {
+                    address,
+                    id: &address.name,
+                    before: &Attrs::new(),
+                    after: attrs,
+                    changed: &[],
+                };
+                return self.update(cx, &u).await;
+            }
+            Err(e) => return Err(map(call, e)),
+        }
+        describe(
+            &c,
+            Call::new(account, &resource, "cloudformation:DescribeStackSet"),
+            name,
+        )
+        .await?
+        .ok_or_else(|| {
+            call.error(
+                ErrorKind::NotFound,
+                "the stack set vanished right after it was created",
+                None,
+            )
+        })
+    }
+
+    /// Updates the stack set (template, description, auto-deployment, tags) and waits.
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let progress = &cx.progress;
+        let Update { address, after, .. } = *u;
+        let resource = address.to_string();
+        let account = address.account.as_str();
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
+        let name = attr_str(after, "name").unwrap_or(&address.name);
+        s.forget(&described_key(address, name)).await;
+        let call = Call::new(account, &resource, "cloudformation:UpdateStackSet");
+        let caps: Vec<Capability> = attr_strings(after, "capabilities")
+            .iter()
+            .map(|c| Capability::from(c.as_str()))
+            .collect();
+        let op_id = uuid::Uuid::new_v4().to_string();
+        let out = while_busy!(
+            call,
+            c.update_stack_set()
+                .set_call_as(c.call_as.clone())
+                .stack_set_name(name)
+                .description(attr_str(after, "description").unwrap_or_default())
+                .template_body(template_string(after))
+                .permission_model(PermissionModels::from(
+                    attr_str(after, "permission_model").unwrap_or("SERVICE_MANAGED")
+                ))
+                .auto_deployment(auto_deployment(after))
+                .set_capabilities(Some(caps.clone()))
+                .set_tags(Some(tags(after)))
+                .operation_id(&op_id)
+                .send()
+        )?;
+        if let Some(id) = out.operation_id() {
+            wait_operation(&c, call, name, id, &|m| progress(address, m)).await?;
+        }
+        describe(
+            &c,
+            Call::new(account, &resource, "cloudformation:DescribeStackSet"),
+            name,
+        )
+        .await?
+        .ok_or_else(|| {
+            call.error(
+                ErrorKind::NotFound,
+                "the stack set vanished during the update",
+                None,
+            )
+        })
+    }
+
+    /// Deletes the stack set; already gone is fine.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let _ = (id, before);
+        let resource = address.to_string();
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
+        s.forget(&described_key(address, &address.name)).await;
+        let call = Call::new(&address.account, &resource, "cloudformation:DeleteStackSet");
+        let r = while_busy!(
+            call,
+            c.delete_stack_set()
+                .set_call_as(c.call_as.clone())
+                .stack_set_name(address.name.as_str())
+                .send()
+        );
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.message.starts_with("StackSetNotFoundException") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }

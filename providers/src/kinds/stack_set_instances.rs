@@ -2,11 +2,11 @@
 //! regions deployed to, read from the stack set and its instances, changed with waited-for
 //! operations.
 
-use crate::Progress;
+use super::{Cx, KindProvider, Update};
 use crate::error::{Call, code, map};
-use crate::sessions::Sessions;
 use crate::stacksets::{Cfn, cfn, described, described_key, wait_operation, while_busy};
 use crate::{attr_str, attr_strings, key};
+use async_trait::async_trait;
 use aws_sdk_cloudformation::types::DeploymentTargets;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::{ProviderError, ReadRequest};
@@ -67,57 +67,6 @@ pub(crate) fn instances_observed(
     }
 }
 
-/// Reads which OUs and regions the stack set is deployed to.
-pub async fn read_instances(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let resource = req.address.to_string();
-    let c = cfn(s, &req.address.account, req.address.region.as_deref()).await?;
-    let name = key(req, "stack_set_name");
-    let call = Call::new(
-        &req.address.account,
-        &resource,
-        "cloudformation:ListStackInstances",
-    );
-    let Some((mut ous, mut regions, accounts)) = instances(&c, call, name).await? else {
-        return Ok(None);
-    };
-    // The stack set also records the OUs it targets (deployments to empty OUs leave no instance).
-    if let Some(ss) = described(s, req.address, name).await?.as_ref() {
-        ous.extend(crate::attr_strings(&ss.attrs, "organizational_unit_ids"));
-    }
-    // Some endpoints (the moto emulator) report instances without their OU: ask Organizations
-    // which OU each instance's account is in.
-    if ous.is_empty() && !accounts.is_empty() {
-        let mut candidates: BTreeSet<String> = BTreeSet::new();
-        for attrs in [req.desired, req.recorded].into_iter().flatten() {
-            candidates.extend(crate::attr_strings(attrs, "organizational_unit_ids"));
-        }
-        ous = crate::organizations::parents(s, call, &req.address.account, &candidates, &accounts)
-            .await?;
-    }
-    // A deployment to OUs without accounts makes no instance, so it has no region to read
-    // (the stack set's `Regions` are those of its instances; its `OrganizationalUnitIds` the
-    // OUs deployed to: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSet.html).
-    // Still deployed there, to the regions its last apply recorded (or, adopted, those
-    // configured): the next account to join gets them.
-    if !ous.is_empty() && regions.is_empty() {
-        regions = [req.recorded, req.desired]
-            .into_iter()
-            .flatten()
-            .map(|attrs| crate::attr_strings(attrs, "regions"))
-            .find(|r| !r.is_empty())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-    }
-    if ous.is_empty() || regions.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(instances_observed(name, &ous, &regions)))
-}
-
 pub(crate) async fn deploy(
     c: &Cfn,
     call: Call<'_>,
@@ -167,118 +116,184 @@ pub(crate) async fn deploy(
     Ok(())
 }
 
-/// Deploys the stack set to the OUs and regions.
-pub async fn create_instances(
-    s: &Sessions,
-    address: &ResourceAddress,
-    attrs: &Attrs,
-    progress: &Progress,
-) -> Result<ObservedResource, ProviderError> {
-    let resource = address.to_string();
-    let c = cfn(s, &address.account, address.region.as_deref()).await?;
-    let name = attr_str(attrs, "stack_set_name").unwrap_or(&address.name);
-    s.forget(&described_key(address, name)).await;
-    let ous = attr_strings(attrs, "organizational_unit_ids");
-    let regions = attr_strings(attrs, "regions");
-    let call = Call::new(
-        &address.account,
-        &resource,
-        "cloudformation:CreateStackInstances",
-    );
-    deploy(&c, call, name, (&ous, &regions), false, &|m| {
-        progress(address, m)
-    })
-    .await?;
-    Ok(instances_observed(
-        name,
-        &ous.into_iter().collect(),
-        &regions.into_iter().collect(),
-    ))
-}
-
-/// Adds and removes OUs and regions.
-pub async fn update_instances(
-    s: &Sessions,
-    address: &ResourceAddress,
-    before: &Attrs,
-    after: &Attrs,
-    progress: &Progress,
-) -> Result<ObservedResource, ProviderError> {
-    let resource = address.to_string();
-    let c = cfn(s, &address.account, address.region.as_deref()).await?;
-    let name = attr_str(after, "stack_set_name").unwrap_or(&address.name);
-    s.forget(&described_key(address, name)).await;
-    let set = |a: &Attrs, n: &str| attr_strings(a, n).into_iter().collect::<BTreeSet<String>>();
-    let (want_ous, have_ous) = (
-        set(after, "organizational_unit_ids"),
-        set(before, "organizational_unit_ids"),
-    );
-    let (want_regions, have_regions) = (set(after, "regions"), set(before, "regions"));
-    let v = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
-    let new_ous: BTreeSet<String> = want_ous.difference(&have_ous).cloned().collect();
-    let new_regions: BTreeSet<String> = want_regions.difference(&have_regions).cloned().collect();
-    let gone_ous: BTreeSet<String> = have_ous.difference(&want_ous).cloned().collect();
-    let gone_regions: BTreeSet<String> = have_regions.difference(&want_regions).cloned().collect();
-    let create = Call::new(
-        &address.account,
-        &resource,
-        "cloudformation:CreateStackInstances",
-    );
-    let delete = Call::new(
-        &address.account,
-        &resource,
-        "cloudformation:DeleteStackInstances",
-    );
-    let report = |m: &str| progress(address, m);
-    let kept_ous: BTreeSet<String> = want_ous.difference(&new_ous).cloned().collect();
-    // New OUs everywhere, kept OUs in new regions; then removals the same way round.
-    let steps = [
-        (create, v(&new_ous), v(&want_regions), false),
-        (create, v(&kept_ous), v(&new_regions), false),
-        (delete, v(&gone_ous), v(&have_regions), true),
-        (delete, v(&want_ous), v(&gone_regions), true),
-    ];
-    for (call, ous, regions, remove) in steps {
-        deploy(&c, call, name, (&ous, &regions), remove, &report).await?;
-    }
-    Ok(instances_observed(name, &want_ous, &want_regions))
-}
-
-/// Removes the stack set from every OU and region.
-pub async fn delete_instances(
-    s: &Sessions,
-    address: &ResourceAddress,
-    before: &Attrs,
-    progress: &Progress,
-) -> Result<(), ProviderError> {
-    let resource = address.to_string();
-    let c = cfn(s, &address.account, address.region.as_deref()).await?;
-    let name = attr_str(before, "stack_set_name").unwrap_or(&address.name);
-    s.forget(&described_key(address, name)).await;
-    let call = Call::new(
-        &address.account,
-        &resource,
-        "cloudformation:DeleteStackInstances",
-    );
-    let ous = attr_strings(before, "organizational_unit_ids");
-    let regions = attr_strings(before, "regions");
-    match deploy(&c, call, name, (&ous, &regions), true, &|m| {
-        progress(address, m)
-    })
-    .await
-    {
-        Err(e) if e.message.starts_with("StackSetNotFoundException") => Ok(()),
-        other => other,
-    }
-}
-
 /// The provider of the StackSet's instances (`stack_set_instances`).
 pub struct StackSetInstances;
 
-super::provider! {
-    StackSetInstances,
-    read(cx, req) => read_instances(cx.sessions, req),
-    create(cx, address, attrs, token) => create_instances(cx.sessions, address, attrs, cx.progress),
-    update(cx, u) => update_instances(cx.sessions, u.address, u.before, u.after, cx.progress),
-    delete(cx, address, id, before) => delete_instances(cx.sessions, address, before, cx.progress),
+#[async_trait]
+impl KindProvider for StackSetInstances {
+    /// Reads which OUs and regions the stack set is deployed to.
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let resource = req.address.to_string();
+        let c = cfn(s, &req.address.account, req.address.region.as_deref()).await?;
+        let name = key(req, "stack_set_name");
+        let call = Call::new(
+            &req.address.account,
+            &resource,
+            "cloudformation:ListStackInstances",
+        );
+        let Some((mut ous, mut regions, accounts)) = instances(&c, call, name).await? else {
+            return Ok(None);
+        };
+        // The stack set also records the OUs it targets (deployments to empty OUs leave no instance).
+        if let Some(ss) = described(s, req.address, name).await?.as_ref() {
+            ous.extend(crate::attr_strings(&ss.attrs, "organizational_unit_ids"));
+        }
+        // Some endpoints (the moto emulator) report instances without their OU: ask Organizations
+        // which OU each instance's account is in.
+        if ous.is_empty() && !accounts.is_empty() {
+            let mut candidates: BTreeSet<String> = BTreeSet::new();
+            for attrs in [req.desired, req.recorded].into_iter().flatten() {
+                candidates.extend(crate::attr_strings(attrs, "organizational_unit_ids"));
+            }
+            ous = crate::organizations::parents(
+                s,
+                call,
+                &req.address.account,
+                &candidates,
+                &accounts,
+            )
+            .await?;
+        }
+        // A deployment to OUs without accounts makes no instance, so it has no region to read
+        // (the stack set's `Regions` are those of its instances; its `OrganizationalUnitIds` the
+        // OUs deployed to: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackSet.html).
+        // Still deployed there, to the regions its last apply recorded (or, adopted, those
+        // configured): the next account to join gets them.
+        if !ous.is_empty() && regions.is_empty() {
+            regions = [req.recorded, req.desired]
+                .into_iter()
+                .flatten()
+                .map(|attrs| crate::attr_strings(attrs, "regions"))
+                .find(|r| !r.is_empty())
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+        }
+        if ous.is_empty() || regions.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(instances_observed(name, &ous, &regions)))
+    }
+
+    /// Deploys the stack set to the OUs and regions.
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let progress = &cx.progress;
+        let _ = token;
+        let resource = address.to_string();
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
+        let name = attr_str(attrs, "stack_set_name").unwrap_or(&address.name);
+        s.forget(&described_key(address, name)).await;
+        let ous = attr_strings(attrs, "organizational_unit_ids");
+        let regions = attr_strings(attrs, "regions");
+        let call = Call::new(
+            &address.account,
+            &resource,
+            "cloudformation:CreateStackInstances",
+        );
+        deploy(&c, call, name, (&ous, &regions), false, &|m| {
+            progress(address, m)
+        })
+        .await?;
+        Ok(instances_observed(
+            name,
+            &ous.into_iter().collect(),
+            &regions.into_iter().collect(),
+        ))
+    }
+
+    /// Adds and removes OUs and regions.
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let progress = &cx.progress;
+        let Update {
+            address,
+            before,
+            after,
+            ..
+        } = *u;
+        let resource = address.to_string();
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
+        let name = attr_str(after, "stack_set_name").unwrap_or(&address.name);
+        s.forget(&described_key(address, name)).await;
+        let set = |a: &Attrs, n: &str| attr_strings(a, n).into_iter().collect::<BTreeSet<String>>();
+        let (want_ous, have_ous) = (
+            set(after, "organizational_unit_ids"),
+            set(before, "organizational_unit_ids"),
+        );
+        let (want_regions, have_regions) = (set(after, "regions"), set(before, "regions"));
+        let v = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
+        let new_ous: BTreeSet<String> = want_ous.difference(&have_ous).cloned().collect();
+        let new_regions: BTreeSet<String> =
+            want_regions.difference(&have_regions).cloned().collect();
+        let gone_ous: BTreeSet<String> = have_ous.difference(&want_ous).cloned().collect();
+        let gone_regions: BTreeSet<String> =
+            have_regions.difference(&want_regions).cloned().collect();
+        let create = Call::new(
+            &address.account,
+            &resource,
+            "cloudformation:CreateStackInstances",
+        );
+        let delete = Call::new(
+            &address.account,
+            &resource,
+            "cloudformation:DeleteStackInstances",
+        );
+        let report = |m: &str| progress(address, m);
+        let kept_ous: BTreeSet<String> = want_ous.difference(&new_ous).cloned().collect();
+        // New OUs everywhere, kept OUs in new regions; then removals the same way round.
+        let steps = [
+            (create, v(&new_ous), v(&want_regions), false),
+            (create, v(&kept_ous), v(&new_regions), false),
+            (delete, v(&gone_ous), v(&have_regions), true),
+            (delete, v(&want_ous), v(&gone_regions), true),
+        ];
+        for (call, ous, regions, remove) in steps {
+            deploy(&c, call, name, (&ous, &regions), remove, &report).await?;
+        }
+        Ok(instances_observed(name, &want_ous, &want_regions))
+    }
+
+    /// Removes the stack set from every OU and region.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        let s = cx.sessions;
+        let progress = &cx.progress;
+        let _ = id;
+        let resource = address.to_string();
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
+        let name = attr_str(before, "stack_set_name").unwrap_or(&address.name);
+        s.forget(&described_key(address, name)).await;
+        let call = Call::new(
+            &address.account,
+            &resource,
+            "cloudformation:DeleteStackInstances",
+        );
+        let ous = attr_strings(before, "organizational_unit_ids");
+        let regions = attr_strings(before, "regions");
+        match deploy(&c, call, name, (&ous, &regions), true, &|m| {
+            progress(address, m)
+        })
+        .await
+        {
+            Err(e) if e.message.starts_with("StackSetNotFoundException") => Ok(()),
+            other => other,
+        }
+    }
 }

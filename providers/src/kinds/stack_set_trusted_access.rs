@@ -2,41 +2,15 @@
 //! DescribeOrganizationsAccess and activated with ActivateOrganizationsAccess. Never
 //! deactivated: the plan only forgets it.
 
+use super::{Cx, KindProvider, Update};
 use crate::error::{Call, map};
-use crate::sessions::Sessions;
 use crate::stacksets::cfn;
+use async_trait::async_trait;
 use aws_sdk_cloudformation::types::OrganizationStatus;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::{ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
-
-/// Reads StackSets' trusted access with Organizations (`stack_set_trusted_access`,
-/// `DescribeOrganizationsAccess`): missing unless it is activated, so the plan activates it.
-/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeOrganizationsAccess.html>
-pub async fn read_trusted_access(
-    s: &Sessions,
-    req: &ReadRequest<'_>,
-) -> Result<Option<ObservedResource>, ProviderError> {
-    let address = req.address;
-    let resource = address.to_string();
-    let call = Call::new(
-        &address.account,
-        &resource,
-        "cloudformation:DescribeOrganizationsAccess",
-    );
-    let c = cfn(s, &address.account, address.region.as_deref()).await?;
-    let out = c
-        .describe_organizations_access()
-        .set_call_as(c.call_as.clone())
-        .send()
-        .await
-        .map_err(|e| map(call, e))?;
-    Ok(match out.status() {
-        Some(&OrganizationStatus::Enabled) => Some(trusted_access_observed(address)),
-        _ => None,
-    })
-}
 
 pub(crate) fn trusted_access_observed(address: &ResourceAddress) -> ObservedResource {
     let mut attrs = Attrs::new();
@@ -47,38 +21,82 @@ pub(crate) fn trusted_access_observed(address: &ResourceAddress) -> ObservedReso
     }
 }
 
-/// Activates StackSets' trusted access with Organizations (`ActivateOrganizationsAccess`,
-/// idempotent in AWS).
-/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ActivateOrganizationsAccess.html>
-pub async fn create_trusted_access(
-    s: &Sessions,
-    address: &ResourceAddress,
-) -> Result<ObservedResource, ProviderError> {
-    let resource = address.to_string();
-    let call = Call::new(
-        &address.account,
-        &resource,
-        "cloudformation:ActivateOrganizationsAccess",
-    );
-    let c = cfn(s, &address.account, address.region.as_deref()).await?;
-    // It takes no CallAs: a delegated administrator activates it from its own account.
-    c.activate_organizations_access()
-        .send()
-        .await
-        .map_err(|e| map(call, e))?;
-    Ok(trusted_access_observed(address))
-}
-
 /// The provider of StackSets' trusted access (`stack_set_trusted_access`).
 pub struct StackSetTrustedAccess;
 
-super::provider! {
-    StackSetTrustedAccess,
-    read(cx, req) => read_trusted_access(cx.sessions, req),
-    create(cx, address, attrs, token) => create_trusted_access(cx.sessions, address),
-    // Its one attribute is `status`: an update activates it again.
-    update(cx, u) => create_trusted_access(cx.sessions, u.address),
-    // Never deactivated: the plan only forgets it (other StackSets of the organization may
-    // rely on it).
-    delete(cx, address, id, before) => std::future::ready(Ok(())),
+#[async_trait]
+impl KindProvider for StackSetTrustedAccess {
+    /// Reads StackSets' trusted access with Organizations (`stack_set_trusted_access`,
+    /// `DescribeOrganizationsAccess`): missing unless it is activated, so the plan activates it.
+    /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeOrganizationsAccess.html>
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        req: &ReadRequest<'_>,
+    ) -> Result<Option<ObservedResource>, ProviderError> {
+        let s = cx.sessions;
+        let address = req.address;
+        let resource = address.to_string();
+        let call = Call::new(
+            &address.account,
+            &resource,
+            "cloudformation:DescribeOrganizationsAccess",
+        );
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
+        let out = c
+            .describe_organizations_access()
+            .set_call_as(c.call_as.clone())
+            .send()
+            .await
+            .map_err(|e| map(call, e))?;
+        Ok(match out.status() {
+            Some(&OrganizationStatus::Enabled) => Some(trusted_access_observed(address)),
+            _ => None,
+        })
+    }
+
+    /// Activates StackSets' trusted access with Organizations (`ActivateOrganizationsAccess`,
+    /// idempotent in AWS).
+    /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ActivateOrganizationsAccess.html>
+    async fn create(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        attrs: &Attrs,
+        token: Option<&str>,
+    ) -> Result<ObservedResource, ProviderError> {
+        let s = cx.sessions;
+        let _ = (attrs, token);
+        let resource = address.to_string();
+        let call = Call::new(
+            &address.account,
+            &resource,
+            "cloudformation:ActivateOrganizationsAccess",
+        );
+        let c = cfn(s, &address.account, address.region.as_deref()).await?;
+        // It takes no CallAs: a delegated administrator activates it from its own account.
+        c.activate_organizations_access()
+            .send()
+            .await
+            .map_err(|e| map(call, e))?;
+        Ok(trusted_access_observed(address))
+    }
+
+    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+        // Its one attribute is `status`: an update activates it again.
+        self.create(cx, u.address, &Attrs::new(), None).await
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        address: &ResourceAddress,
+        id: &str,
+        before: &Attrs,
+    ) -> Result<(), ProviderError> {
+        // Never deactivated: the plan only forgets it (other StackSets of the organization may
+        // rely on it).
+        let _ = (cx, address, id, before);
+        Ok(())
+    }
 }
