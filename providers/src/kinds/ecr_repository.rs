@@ -331,13 +331,7 @@ impl KindProvider for EcrRepository {
     /// Updates the changed attributes of a repository.
     async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
         let s = cx.sessions;
-        let Update {
-            address,
-            before,
-            after,
-            changed,
-            ..
-        } = *u;
+        let (address, before, after, changed) = (u.address, u.before, u.after, u.changed);
         let x = ctx(s, address).await?;
         sync(&x, name_of(after, address), before, after, changed).await
     }

@@ -419,13 +419,7 @@ impl KindProvider for EksAccessEntry {
     /// Updates an access entry.
     async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
         let s = cx.sessions;
-        let Update {
-            address,
-            before,
-            after,
-            changed,
-            ..
-        } = *u;
+        let (address, before, after, changed) = (u.address, u.before, u.after, u.changed);
         let c = client(s, &address.account, address.region.as_deref()).await?;
         update_entry_with_client(&c, address, before, after, changed).await
     }

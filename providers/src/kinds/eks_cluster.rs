@@ -11,7 +11,7 @@
 //! call is made.
 //!
 //! The logic takes an [`aws_sdk_eks::Client`] (`*_with_client`) so it can be tested at the SDK
-//! boundary; the [`Sessions`]-based entry points the dispatcher calls are thin wrappers. Wait
+//! boundary; its [`KindProvider`](super::KindProvider) implementation calls them with the sessions' clients. Wait
 //! intervals are a [`Waits`] value so tests do not sleep.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1025,13 +1025,7 @@ impl KindProvider for EksCluster {
     async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
         let s = cx.sessions;
         let progress = &cx.progress;
-        let Update {
-            address,
-            before,
-            after,
-            changed,
-            ..
-        } = *u;
+        let (address, before, after, changed) = (u.address, u.before, u.after, u.changed);
         let c = client(s, &address.account, address.region.as_deref()).await?;
         update_with_client(
             &c,

@@ -402,13 +402,7 @@ impl KindProvider for IamRole {
     /// Updates what changed.
     async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
         let s = cx.sessions;
-        let Update {
-            address,
-            before,
-            after,
-            changed,
-            ..
-        } = *u;
+        let (address, before, after, changed) = (u.address, u.before, u.after, u.changed);
         let x = ctx(s, address).await?;
         forget_listings(s, x.account).await;
         let name = attr_str(after, "name").unwrap_or(&address.name);

@@ -482,13 +482,7 @@ impl KindProvider for KmsKey {
     /// Updates the changed attributes of a key (`id` is its key id; the alias when empty).
     async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
         let s = cx.sessions;
-        let Update {
-            address,
-            id,
-            before,
-            after,
-            changed,
-        } = *u;
+        let (address, id, before, after, changed) = (u.address, u.id, u.before, u.after, u.changed);
         let x = ctx(s, address).await?;
         let alias = alias_of(after, address);
         let id = if id.is_empty() {

@@ -209,13 +209,7 @@ impl KindProvider for OrgPolicy {
     /// Updates name, description, content and tags.
     async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
         let s = cx.sessions;
-        let Update {
-            address,
-            id,
-            before,
-            after,
-            ..
-        } = *u;
+        let (address, id, before, after) = (u.address, u.id, u.before, u.after);
         let x = ctx(s, address).await?;
         let call = x.call("organizations:UpdatePolicy");
         x.c.update_policy()

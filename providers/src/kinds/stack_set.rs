@@ -125,7 +125,7 @@ impl KindProvider for StackSet {
     async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
         let s = cx.sessions;
         let progress = &cx.progress;
-        let Update { address, after, .. } = *u;
+        let (address, after) = (u.address, u.after);
         let resource = address.to_string();
         let account = address.account.as_str();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;

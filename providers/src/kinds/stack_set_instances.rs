@@ -217,12 +217,7 @@ impl KindProvider for StackSetInstances {
     async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
         let s = cx.sessions;
         let progress = &cx.progress;
-        let Update {
-            address,
-            before,
-            after,
-            ..
-        } = *u;
+        let (address, before, after) = (u.address, u.before, u.after);
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(after, "stack_set_name").unwrap_or(&address.name);
