@@ -35,9 +35,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
 
+use eksmgr_e2e::estate::Estate;
 use eksmgr_e2e::example::example_config_every_spoke;
-use eksmgr_e2e::proxy::{Call, Proxy, max_in_flight};
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, eksmgr_binary, repo_root};
+use eksmgr_e2e::proxy::{Call, max_in_flight};
+use eksmgr_e2e::{Output, Seed, eksmgr_binary, repo_root};
 use tempfile::TempDir;
 
 type R<T = ()> = Result<T, String>;
@@ -155,14 +156,18 @@ impl Progress {
     }
 }
 
-/// moto, the proxy in front of it, the seeded organization and eksmgr in a work directory.
-/// Fields drop in order: the proxy before the server it forwards to.
+/// The example estate, eksmgr (a copy of the binary under test, in the temp dir held here)
+/// talking to moto through the proxy.
 struct Bench {
-    proxy: Proxy,
-    eksmgr: Eksmgr,
-    seed: Seed,
-    _dir: TempDir,
-    moto: MotoServer,
+    estate: Estate,
+    _binary: TempDir,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Estate;
+    fn deref(&self) -> &Estate {
+        &self.estate
+    }
 }
 
 /// One timed eksmgr plan and the calls it made.
@@ -191,22 +196,9 @@ fn run(args: &Args) -> R {
         args.runs
     );
 
-    progress.say("starting moto");
-    let moto = MotoServer::start().map_err(|e| format!("cannot start moto: {e}"))?;
-    progress.say(format!(
-        "seeding an organization with {} spokes",
-        args.spokes
-    ));
-    let seed = moto
-        .seed(args.spokes)
-        .map_err(|e| format!("cannot seed {} spokes: {e}", args.spokes))?;
-    let proxy = Proxy::start(moto.endpoint())?;
-    let dir = tempfile::Builder::new()
-        .prefix("eksmgr-bench-scenario-")
-        .tempdir()
-        .map_err(|e| format!("cannot create a work directory: {e}"))?;
     // A copy, so a rebuild of the original while the bench runs changes nothing.
-    let copy = dir.path().join("eksmgr-under-test");
+    let copies = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
+    let copy = copies.path().join("eksmgr-under-test");
     std::fs::copy(&binary, &copy).map_err(|e| {
         format!(
             "cannot copy {} to {}: {e}",
@@ -214,14 +206,21 @@ fn run(args: &Args) -> R {
             copy.display()
         )
     })?;
-    let eksmgr = Eksmgr::with_binary(&copy, dir.path(), proxy.endpoint()).timeout(args.timeout);
-    eksmgr.write_config(&example_config_every_spoke(&seed)?)?;
+    progress.say(format!(
+        "starting moto and seeding an organization with {} spokes",
+        args.spokes
+    ));
+    let estate = Estate::builder("eksmgr-bench-scenario-")
+        .spokes(args.spokes)
+        .proxy()
+        .config(example_config_every_spoke)
+        .binary(&copy)
+        .timeout(args.timeout)
+        .start()
+        .map_err(|e| format!("cannot start the estate: {e}"))?;
     let bench = Bench {
-        proxy,
-        eksmgr,
-        seed,
-        _dir: dir,
-        moto,
+        estate,
+        _binary: copies,
     };
 
     progress.say("applying the example estate (no latency)");
@@ -232,7 +231,7 @@ fn run(args: &Args) -> R {
         0,
     )?;
     let apply_time = started.elapsed();
-    let apply_calls = bench.proxy.calls().len();
+    let apply_calls = bench.proxy()?.calls().len();
     let resources = bench.resources()?;
     progress.say(format!(
         "applied {resources} resources in {} with {apply_calls} calls",
@@ -241,7 +240,7 @@ fn run(args: &Args) -> R {
 
     progress.say("no-op plans, no latency");
     let plain = bench.plans(args.parallelism, args.runs, &progress)?;
-    bench.proxy.set_latency(args.latency);
+    bench.proxy()?.set_latency(args.latency);
     progress.say(format!(
         "no-op plans, latency {} ms, parallelism {}",
         args.latency.as_millis(),
@@ -254,7 +253,7 @@ fn run(args: &Args) -> R {
         args.latency.as_millis()
     ));
     let chain = bench.plans(chain_parallelism, args.runs, &progress)?;
-    bench.proxy.set_latency(Duration::ZERO);
+    bench.proxy()?.set_latency(Duration::ZERO);
 
     let report = Report::new(
         args,
@@ -351,15 +350,16 @@ impl Bench {
             "--parallelism",
             parallelism.as_str(),
         ];
+        let proxy = self.proxy()?;
         let mut out = Vec::with_capacity(runs);
         for i in 1..=runs {
-            self.proxy.reset_counts();
-            let started = self.proxy.now();
+            proxy.reset_counts();
+            let started = proxy.now();
             let clock = Instant::now();
             self.expect(&args, 0)
                 .map_err(|e| format!("the no-op plan (run {i}) is not a no-op or failed: {e}"))?;
             let time = clock.elapsed();
-            let calls = self.proxy.calls();
+            let calls = proxy.calls();
             progress.say(format!(
                 "  run {i}: {} with {} calls",
                 secs(time),

@@ -10,6 +10,8 @@ const MANAGEMENT: &str = "111111111111";
 const HUB: &str = "222222222222";
 const EKS_OU: &str = "ou-abcd-11111111";
 const SPOKES: [&str; 2] = ["333333333333", "444444444444"];
+/// The subnets [`example_config_every_spoke`] gives the `workloads` cluster template.
+pub const TEMPLATE_SUBNETS: [&str; 2] = ["subnet-2a1b2c3d4e5f60718", "subnet-2a1b2c3d4e5f60719"];
 
 /// The text of `examples/eksmgr.toml`.
 pub fn example_text() -> Result<String, String> {
@@ -36,7 +38,8 @@ pub fn example_config_every_spoke(seed: &Seed) -> Result<String, String> {
     Ok(text.replacen(
         TEMPLATE,
         &format!(
-            "{TEMPLATE}subnet_ids = [\"subnet-2a1b2c3d4e5f60718\", \"subnet-2a1b2c3d4e5f60719\"]\n"
+            "{TEMPLATE}subnet_ids = [\"{}\", \"{}\"]\n",
+            TEMPLATE_SUBNETS[0], TEMPLATE_SUBNETS[1]
         ),
         1,
     ))

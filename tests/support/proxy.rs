@@ -1,11 +1,12 @@
 //! A loopback HTTP/1.1 forwarder in front of a moto server that counts the API calls going
-//! through it and can inject faults.
+//! through it and can inject faults. HTTP is hyper's: it serves the client and forwards to
+//! moto; this module only decides what to do with each request.
 //!
 //! eksmgr is pointed at the proxy through `AWS_ENDPOINT_URL` (`Eksmgr::env`); every request
 //! is recorded ([`Call`]: service, action, access key id, the `RoleArn` of an STS
 //! `AssumeRole`, the status answered) and forwarded to moto on a fresh connection with
-//! `Connection: close`; the response is relayed with a `Content-Length` body, so the client
-//! may keep its connection alive.
+//! `Connection: close`; the response is relayed whole, so the client may keep its connection
+//! alive.
 //!
 //! How the action is recognised:
 //!
@@ -24,14 +25,15 @@
 //! read). [`Proxy::inject_faults`] answers every n-th first attempt of a call (a retry,
 //! `amz-sdk-request: attempt=2` and later, always goes through), without forwarding it,
 //! with throttling (HTTP 400 `Throttling` / `ThrottlingException` in the protocol's error
-//! shape) or a server error (HTTP 500 / 503), in turn, as AWS does under load.
+//! shape) or a server error (HTTP 503), in turn, as AWS does under load.
 //!
 //! Crashes: [`Proxy::freeze_after_writes`] lets the n-th write call (anything but a read:
 //! `Get*`, `List*`, `Describe*`, `AssumeRole`, REST `GET`) reach moto, then holds its answer
 //! and every later request: AWS has done the work and the client does not know it. The test
 //! kills the client while it is frozen, the worst moment for a crash, then calls
-//! [`Proxy::thaw`]. [`Proxy::freeze`] holds every request from now on ([`Proxy::held`]
-//! counts them): a run that is reading AWS waits there while the test interrupts it.
+//! [`Proxy::thaw`] (the held answer is never sent: its connection is closed). [`Proxy::freeze`]
+//! holds every request from now on ([`Proxy::held`] counts them): a run that is reading AWS
+//! waits there while the test interrupts it.
 //!
 //! Latency: [`Proxy::set_latency`] holds every request for a fixed delay once it has been
 //! read, before it is answered (forwarded to moto, or answered with an injected fault), as a
@@ -48,7 +50,7 @@
 //! Bounded: the proxy listens on 127.0.0.1 only and forwards only to the loopback endpoint
 //! it was started with. It runs its own Tokio runtime on its own thread (so it works from
 //! synchronous and asynchronous tests alike) and stops when dropped. It never panics on bad
-//! input: a request it cannot read is answered 400 and the connection closed.
+//! input: hyper answers a request it cannot read with 400, and a body over 64 MiB is refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -56,16 +58,32 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// Longest request or response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
 /// Longest body accepted either way.
 const MAX_BODY: usize = 64 * 1024 * 1024;
 /// How long moto may take to answer one request.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
+/// Request headers for one hop only, not forwarded to moto (hyper frames the body anew).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "expect",
+    "te",
+    "upgrade",
+    "transfer-encoding",
+    "content-length",
+];
 
 /// One API call seen by the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +139,7 @@ impl Call {
     }
 }
 
-/// What the proxy shares between its connections and its owner.
+/// What the proxy's connections share with its owner.
 #[derive(Debug, Default)]
 struct Shared {
     calls: Vec<Call>,
@@ -144,6 +162,17 @@ struct Shared {
     held: usize,
 }
 
+/// The state behind the proxy: where it forwards, its clock, its rules and records.
+#[derive(Debug)]
+struct Inner {
+    upstream: SocketAddr,
+    /// The start of the clock [`Call::received`] and [`Call::answered`] are measured on.
+    epoch: Instant,
+    shared: Mutex<Shared>,
+    /// `true` while frozen; requests wait for `false`.
+    frozen: watch::Sender<bool>,
+}
+
 /// The fault the proxy injected, if any, for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -155,12 +184,7 @@ enum Fault {
 #[derive(Debug)]
 pub struct Proxy {
     endpoint: String,
-    upstream: SocketAddr,
-    /// The start of the clock [`Call::received`] and [`Call::answered`] are measured on.
-    epoch: Instant,
-    shared: Arc<Mutex<Shared>>,
-    /// `true` while frozen; requests wait for `false`.
-    frozen: Arc<watch::Sender<bool>>,
+    inner: Arc<Inner>,
     stop: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -169,7 +193,7 @@ impl Proxy {
     /// Start a proxy on a free 127.0.0.1 port in front of `upstream`
     /// (`http://127.0.0.1:PORT`, e.g. [`crate::MotoServer::endpoint`]).
     pub fn start(upstream: &str) -> Result<Proxy, String> {
-        let upstream_addr = loopback_addr(upstream)?;
+        let upstream = loopback_addr(upstream)?;
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .map_err(|e| format!("proxy: cannot bind 127.0.0.1:0: {e}"))?;
         listener
@@ -185,33 +209,25 @@ impl Proxy {
             .enable_all()
             .build()
             .map_err(|e| format!("proxy: cannot build a Tokio runtime: {e}"))?;
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        let epoch = Instant::now();
+        let inner = Arc::new(Inner {
+            upstream,
+            epoch: Instant::now(),
+            shared: Mutex::new(Shared::default()),
+            frozen: watch::Sender::new(false),
+        });
         let (stop_tx, stop_rx) = watch::channel(false);
-        let frozen = Arc::new(watch::Sender::new(false));
-        let task_shared = Arc::clone(&shared);
-        let task_frozen = Arc::clone(&frozen);
+        let task_inner = Arc::clone(&inner);
         let thread = std::thread::Builder::new()
             .name("eksmgr-e2e-proxy".into())
             .spawn(move || {
-                runtime.block_on(accept_loop(
-                    listener,
-                    upstream_addr,
-                    epoch,
-                    task_shared,
-                    task_frozen,
-                    stop_rx,
-                ));
+                runtime.block_on(accept_loop(listener, task_inner, stop_rx));
                 // Open connections are abandoned with the runtime.
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(|e| format!("proxy: cannot start its thread: {e}"))?;
         Ok(Proxy {
             endpoint: format!("http://127.0.0.1:{port}"),
-            upstream: upstream_addr,
-            epoch,
-            shared,
-            frozen,
+            inner,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -224,7 +240,7 @@ impl Proxy {
 
     /// The moto endpoint requests are forwarded to.
     pub fn upstream(&self) -> SocketAddr {
-        self.upstream
+        self.inner.upstream
     }
 
     /// From now on, hold every request for `latency` before answering it (see the module doc);
@@ -241,7 +257,7 @@ impl Proxy {
     /// The time since the proxy started: the clock of [`Call::received`] and
     /// [`Call::answered`].
     pub fn now(&self) -> Duration {
-        self.epoch.elapsed()
+        self.inner.epoch.elapsed()
     }
 
     /// From now on, answer every `sts:AssumeRole` of a role in `account_id` with HTTP 403
@@ -294,7 +310,7 @@ impl Proxy {
     /// Freeze now: every request from now on is held, unanswered, until [`Proxy::thaw`] (a
     /// client that is reading AWS waits there).
     pub fn freeze(&self) {
-        self.frozen.send_replace(true);
+        self.inner.frozen.send_replace(true);
     }
 
     /// How many requests are being held by a freeze now.
@@ -304,7 +320,7 @@ impl Proxy {
 
     /// Whether the proxy is frozen, holding answers.
     pub fn frozen(&self) -> bool {
-        *self.frozen.borrow()
+        *self.inner.frozen.borrow()
     }
 
     /// Write calls answered by moto since [`Proxy::freeze_after_writes`].
@@ -315,7 +331,7 @@ impl Proxy {
     /// Stop freezing and let held requests go on (their clients are usually gone).
     pub fn thaw(&self) {
         self.lock().freeze_after = None;
-        self.frozen.send_replace(false);
+        self.inner.frozen.send_replace(false);
     }
 
     /// The secret access keys and session tokens moto handed out in `AssumeRole` answers.
@@ -343,7 +359,7 @@ impl Proxy {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        lock(&self.shared)
+        self.inner.lock()
     }
 }
 
@@ -376,38 +392,31 @@ impl Drop for Proxy {
     }
 }
 
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// `http://127.0.0.1:PORT` (or `localhost`) to a socket address; anything else is refused.
 fn loopback_addr(endpoint: &str) -> Result<SocketAddr, String> {
-    let rest = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("proxy: upstream {endpoint:?} is not an http:// URL"))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let (host, port) = authority
-        .rsplit_once(':')
-        .ok_or_else(|| format!("proxy: upstream {endpoint:?} has no port"))?;
-    if host != "127.0.0.1" && host != "localhost" {
+    let uri: Uri = endpoint
+        .parse()
+        .map_err(|e| format!("proxy: upstream {endpoint:?} is not a URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!(
+            "proxy: upstream {endpoint:?} is not an http:// URL"
+        ));
+    }
+    if !matches!(uri.host(), Some("127.0.0.1" | "localhost")) {
         return Err(format!(
             "proxy: upstream {endpoint:?} is not on 127.0.0.1; the proxy only forwards to loopback"
         ));
     }
-    let port: u16 = port
-        .parse()
-        .map_err(|e| format!("proxy: upstream {endpoint:?} has a bad port: {e}"))?;
+    let port = uri
+        .port_u16()
+        .ok_or_else(|| format!("proxy: upstream {endpoint:?} has no port"))?;
     Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
 
+/// Accepts connections until told to stop; each is served by hyper on its own task.
 async fn accept_loop(
     listener: std::net::TcpListener,
-    upstream: SocketAddr,
-    epoch: Instant,
-    shared: Arc<Mutex<Shared>>,
-    frozen: Arc<watch::Sender<bool>>,
+    inner: Arc<Inner>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Ok(listener) = TcpListener::from_std(listener) else {
@@ -417,450 +426,206 @@ async fn accept_loop(
         tokio::select! {
             _ = stop.changed() => return,
             accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    let shared = Arc::clone(&shared);
-                    let frozen = Arc::clone(&frozen);
-                    tokio::spawn(serve(stream, upstream, epoch, shared, frozen));
-                }
+                let Ok((stream, _)) = accepted else { continue };
+                let inner = Arc::clone(&inner);
+                let service = service_fn(move |request| {
+                    let inner = Arc::clone(&inner);
+                    async move { Ok::<_, std::io::Error>(inner.handle(request).await?.map(Full::new)) }
+                });
+                tokio::spawn(
+                    http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .serve_connection(TokioIo::new(stream), service),
+                );
             }
         }
     }
 }
 
-/// A parsed request or response head.
-struct Head {
-    /// The first line, split in three (`METHOD TARGET VERSION` or `VERSION CODE REASON`).
-    first: [String; 3],
-    /// Header names and values, in order.
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn parse(bytes: &[u8]) -> Option<Head> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut lines = text.split("\r\n");
-        let mut parts = lines.next()?.splitn(3, ' ');
-        let first = [
-            parts.next()?.to_owned(),
-            parts.next()?.to_owned(),
-            parts.next().unwrap_or_default().to_owned(),
-        ];
-        let mut headers = Vec::new();
-        for line in lines.filter(|l| !l.is_empty()) {
-            let (name, value) = line.split_once(':')?;
-            headers.push((name.trim().to_owned(), value.trim().to_owned()));
-        }
-        Some(Head { first, headers })
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-
-    fn content_length(&self) -> Result<Option<usize>, String> {
-        match self.header("content-length") {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<usize>()
-                .map(Some)
-                .map_err(|e| format!("bad Content-Length {v:?}: {e}")),
-        }
-    }
-}
-
-/// Reads until the end of a head (`\r\n\r\n`); returns the head and leaves what followed it
-/// in `buf`. `Ok(None)` on a clean end of stream before any byte of a new head.
-async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
-    loop {
-        if let Some(end) = find(buf, b"\r\n\r\n") {
-            let head = buf[..end].to_vec();
-            buf.drain(..end + 4);
-            return Ok(Some(head));
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(format!("head longer than {MAX_HEAD} bytes"));
-        }
-        let mut chunk = [0u8; 16 * 1024];
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return if buf.is_empty() {
-                Ok(None)
-            } else {
-                Err("connection closed in the middle of a head".into())
-            };
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// Reads `len` bytes of body, starting with what is already in `buf`.
-async fn read_body(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    len: usize,
-) -> Result<Vec<u8>, String> {
-    if len > MAX_BODY {
-        return Err(format!("body of {len} bytes is over {MAX_BODY}"));
-    }
-    while buf.len() < len {
-        let mut chunk = [0u8; 64 * 1024];
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return Err(format!(
-                "connection closed after {} of {len} body bytes",
-                buf.len()
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Ok(buf.drain(..len).collect())
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Serves one client connection: request after request until the client closes it or asks
-/// for `Connection: close`.
-async fn serve(
-    mut client: TcpStream,
-    upstream: SocketAddr,
-    epoch: Instant,
-    shared: Arc<Mutex<Shared>>,
-    frozen: Arc<watch::Sender<bool>>,
-) {
-    let mut buf = Vec::new();
-    loop {
-        let head = match read_head(&mut client, &mut buf).await {
-            Ok(Some(head)) => head,
-            Ok(None) => return,
+    /// Answers one request: records it, waits the latency and any freeze, then injects a
+    /// fault or forwards it to moto.
+    async fn handle(&self, request: Request<Incoming>) -> Result<Response<Bytes>, std::io::Error> {
+        let (parts, body) = request.into_parts();
+        let body = match Limited::new(body, MAX_BODY).collect().await {
+            Ok(body) => body.to_bytes(),
             Err(e) => {
-                let _ = write_simple(&mut client, 400, "text/plain", &format!("proxy: {e}")).await;
-                return;
+                return Ok(simple(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("proxy: cannot read the request body: {e}"),
+                ));
             }
         };
-        let Some(request) = Head::parse(&head) else {
-            let _ = write_simple(
-                &mut client,
-                400,
-                "text/plain",
-                "proxy: unreadable request head",
-            )
-            .await;
-            return;
-        };
-        if request.has_token("transfer-encoding", "chunked") {
-            let _ = write_simple(
-                &mut client,
-                400,
-                "text/plain",
-                "proxy: chunked request bodies are not supported by the eksmgr e2e proxy",
-            )
-            .await;
-            return;
-        }
-        let length = match request.content_length() {
-            Ok(length) => length.unwrap_or(0),
-            Err(e) => {
-                let _ = write_simple(&mut client, 400, "text/plain", &format!("proxy: {e}")).await;
-                return;
-            }
-        };
-        if request.has_token("expect", "100-continue")
-            && buf.len() < length
-            && client
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .is_err()
-        {
-            return;
-        }
-        let body = match read_body(&mut client, &mut buf, length).await {
-            Ok(body) => body,
-            Err(e) => {
-                let _ = write_simple(&mut client, 400, "text/plain", &format!("proxy: {e}")).await;
-                return;
-            }
-        };
-        let close = request.has_token("connection", "close") || request.first[2] == "HTTP/1.0";
-        let received = epoch.elapsed();
+        let received = self.epoch.elapsed();
 
         // The network round trip: this task's own wait, concurrent with every other's.
-        let latency = lock(&shared).latency;
+        let latency = self.lock().latency;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-
         // While frozen, nothing goes on (the client is about to be killed or interrupted).
-        if *frozen.borrow() {
-            lock(&shared).held += 1;
-            let _ = frozen.subscribe().wait_for(|f| !*f).await;
-            lock(&shared).held -= 1;
+        if *self.frozen.borrow() {
+            self.lock().held += 1;
+            let _ = self.frozen.subscribe().wait_for(|f| !*f).await;
+            self.lock().held -= 1;
         }
-        let mut call = classify(&request, &body);
+
+        let mut call = classify(&parts, &body);
         call.received = received;
-        let denied = call.action == "AssumeRole"
-            && call
-                .role_account()
-                .is_some_and(|account| lock(&shared).denied_assume_role.contains(account));
-        let rejected = call
-            .access_key_id
-            .as_ref()
-            .is_some_and(|key| lock(&shared).rejected_keys.contains(key));
+        if let Some(response) = self.injected(&call, &parts) {
+            call.status = response.status().as_u16();
+            call.injected = true;
+            call.answered = self.epoch.elapsed();
+            self.lock().calls.push(call);
+            return Ok(response);
+        }
+
+        let forwarded =
+            tokio::time::timeout(UPSTREAM_TIMEOUT, forward(self.upstream, &parts, body)).await;
+        let response = match forwarded {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => simple(
+                StatusCode::BAD_GATEWAY,
+                "text/plain",
+                format!("proxy: forwarding to moto failed: {e}"),
+            ),
+            Err(_) => simple(
+                StatusCode::GATEWAY_TIMEOUT,
+                "text/plain",
+                "proxy: moto did not answer in time".into(),
+            ),
+        };
+        call.status = response.status().as_u16();
+        call.answered = self.epoch.elapsed();
+        let freeze = {
+            let mut shared = self.lock();
+            if call.action == "AssumeRole" {
+                remember_secrets(&mut shared.secrets, response.body());
+            }
+            let write = call.is_write() && call.status < 300;
+            if write {
+                shared.writes += 1;
+            }
+            shared.calls.push(call);
+            write && shared.freeze_after.is_some_and(|n| shared.writes >= n)
+        };
+        if freeze {
+            // AWS did it; the client never hears so.
+            self.frozen.send_replace(true);
+            let _ = self.frozen.subscribe().wait_for(|f| !*f).await;
+            // The answer is never sent: the service fails and hyper closes the connection.
+            return Err(std::io::Error::other("frozen after a write"));
+        }
+        Ok(response)
+    }
+
+    /// The answer of a fault rule for `call`, if one applies.
+    fn injected(&self, call: &Call, request: &Parts) -> Option<Response<Bytes>> {
         // The SDK numbers a call's attempts (`amz-sdk-request: attempt=2; max=6`): only first
         // attempts are counted and faulted, so every faulted call succeeds on its retry, as
         // the fault test asserts, instead of failing now and then on six faults in a row.
-        let first_attempt = request
-            .header("amz-sdk-request")
+        let first_attempt = header(&request.headers, "amz-sdk-request")
             .and_then(|v| v.split(';').next())
             .is_none_or(|attempt| attempt.trim() == "attempt=1");
-        let fault = next_fault(&mut lock(&shared), first_attempt);
-        let written = if rejected {
-            call.status = 403;
-            call.injected = true;
-            call.answered = epoch.elapsed();
-            lock(&shared).calls.push(call);
-            write_simple(&mut client, 403, "text/xml", &invalid_client_token_id()).await
+        let mut shared = self.lock();
+        let fault = next_fault(&mut shared, first_attempt);
+        let rejected = call
+            .access_key_id
+            .as_ref()
+            .is_some_and(|key| shared.rejected_keys.contains(key));
+        let denied = call.action == "AssumeRole"
+            && call
+                .role_account()
+                .is_some_and(|account| shared.denied_assume_role.contains(account));
+        if rejected {
+            Some(simple(
+                StatusCode::FORBIDDEN,
+                "text/xml",
+                invalid_client_token_id(),
+            ))
         } else if denied {
-            call.status = 403;
-            call.injected = true;
-            call.answered = epoch.elapsed();
-            lock(&shared).calls.push(call.clone());
-            let role = call.role_arn.clone().unwrap_or_default();
-            write_simple(&mut client, 403, "text/xml", &access_denied(&role)).await
-        } else if let Some(fault) = fault {
-            let response = fault_response(fault, &request);
-            call.status = response.status;
-            call.injected = true;
-            call.answered = epoch.elapsed();
-            lock(&shared).calls.push(call);
-            write_response(&mut client, &response, false, close).await
+            let role = call.role_arn.as_deref().unwrap_or_default();
+            Some(simple(
+                StatusCode::FORBIDDEN,
+                "text/xml",
+                access_denied(role),
+            ))
         } else {
-            let response =
-                match tokio::time::timeout(UPSTREAM_TIMEOUT, forward(upstream, &request, &body))
-                    .await
-                {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(e)) => {
-                        Response::error(502, &format!("proxy: forwarding to moto failed: {e}"))
-                    }
-                    Err(_) => Response::error(504, "proxy: moto did not answer in time"),
-                };
-            call.status = response.status;
-            call.answered = epoch.elapsed();
-            let freeze = {
-                let mut shared = lock(&shared);
-                if call.action == "AssumeRole" {
-                    remember_secrets(&mut shared.secrets, &response.body);
-                }
-                let write = call.is_write() && response.status < 300;
-                if write {
-                    shared.writes += 1;
-                }
-                let freeze = write && shared.freeze_after.is_some_and(|n| shared.writes >= n);
-                shared.calls.push(call);
-                freeze
-            };
-            if freeze {
-                // AWS did it; the client never hears so.
-                frozen.send_replace(true);
-                let _ = frozen.subscribe().wait_for(|f| !*f).await;
-                return;
-            }
-            let head_only = request.first[0].eq_ignore_ascii_case("HEAD");
-            write_response(&mut client, &response, head_only, close).await
-        };
-        if written.is_err() || close {
-            return;
-        }
-    }
-}
-
-/// What moto answered.
-struct Response {
-    status: u16,
-    /// `VERSION CODE REASON` parts 2 and 3 (`200 OK`).
-    status_line: String,
-    headers: Vec<(String, String)>,
-    /// The body, de-chunked.
-    body: Vec<u8>,
-    /// No body allowed (1xx, 204, 304).
-    bodiless: bool,
-}
-
-impl Response {
-    fn error(status: u16, message: &str) -> Response {
-        Response {
-            status,
-            status_line: format!("{status} {}", reason(status)),
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-            body: message.as_bytes().to_vec(),
-            bodiless: false,
+            fault.map(|fault| fault_response(fault, &request.headers))
         }
     }
 }
 
 /// Sends the request to moto on a new connection with `Connection: close` and reads the
 /// whole response.
-async fn forward(upstream: SocketAddr, request: &Head, body: &[u8]) -> Result<Response, String> {
-    let mut out = format!("{} {} HTTP/1.1\r\n", request.first[0], request.first[1]);
-    for (name, value) in &request.headers {
-        let skip = [
-            "connection",
-            "keep-alive",
-            "proxy-connection",
-            "expect",
-            "te",
-            "upgrade",
-        ]
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h));
-        if !skip {
-            out.push_str(&format!("{name}: {value}\r\n"));
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    let mut stream = TcpStream::connect(upstream)
+async fn forward(
+    upstream: SocketAddr,
+    request: &Parts,
+    body: Bytes,
+) -> Result<Response<Bytes>, String> {
+    let stream = TcpStream::connect(upstream)
         .await
         .map_err(|e| format!("connect {upstream}: {e}"))?;
-    stream
-        .write_all(out.as_bytes())
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("write: {e}"))?;
-    stream
-        .write_all(body)
-        .await
-        .map_err(|e| format!("write: {e}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .await
-        .map_err(|e| format!("read: {e}"))?;
-    let end = find(&raw, b"\r\n\r\n").ok_or("moto's response has no complete head")?;
-    let head = Head::parse(&raw[..end]).ok_or("moto's response head is unreadable")?;
-    let status: u16 = head.first[1]
-        .parse()
-        .map_err(|e| format!("moto answered a bad status {:?}: {e}", head.first[1]))?;
-    let mut rest = raw[end + 4..].to_vec();
-    let bodiless = status < 200 || status == 204 || status == 304;
-    let body = if bodiless || request.first[0].eq_ignore_ascii_case("HEAD") {
-        Vec::new()
-    } else if head.has_token("transfer-encoding", "chunked") {
-        dechunk(&rest)?
-    } else if let Some(len) = head.content_length()? {
-        rest.truncate(len);
-        rest
-    } else {
-        rest
-    };
-    Ok(Response {
-        status,
-        status_line: format!("{} {}", head.first[1], head.first[2]),
-        headers: head.headers,
-        body,
-        bodiless,
-    })
-}
-
-/// Decodes a chunked body (trailers ignored).
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = find(data, b"\r\n").ok_or("truncated chunk size line")?;
-        let line = std::str::from_utf8(&data[..line_end]).map_err(|e| e.to_string())?;
-        let size_text = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|e| format!("bad chunk size {size_text:?}: {e}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if data.len() < size + 2 {
-            return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
-}
-
-async fn write_response(
-    client: &mut TcpStream,
-    response: &Response,
-    head_only: bool,
-    close: bool,
-) -> std::io::Result<()> {
-    let mut out = format!("HTTP/1.1 {}\r\n", response.status_line.trim_end());
-    let framing = [
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-    ];
-    for (name, value) in &response.headers {
-        let is_framing = framing.iter().any(|h| name.eq_ignore_ascii_case(h));
-        // A HEAD answer keeps moto's Content-Length: it describes the body of a GET.
-        let keep_length = head_only && name.eq_ignore_ascii_case("content-length");
-        if !is_framing || keep_length {
-            out.push_str(&format!("{name}: {value}\r\n"));
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(connection);
+    let target = request.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut builder = Request::builder()
+        .method(request.method.clone())
+        .uri(target)
+        .header(header::CONNECTION, "close");
+    for (name, value) in &request.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            builder = builder.header(name, value);
         }
     }
-    if !response.bodiless && !head_only {
-        out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+    let outgoing = builder
+        .body(Full::new(body))
+        .map_err(|e| format!("request: {e}"))?;
+    let response = sender
+        .send_request(outgoing)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let (mut parts, body) = response.into_parts();
+    let body = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| format!("read the answer: {e}"))?
+        .to_bytes();
+    for name in ["connection", "keep-alive", "transfer-encoding"] {
+        parts.headers.remove(name);
     }
-    if close {
-        out.push_str("Connection: close\r\n");
+    // hyper sets the length of the body relayed; a HEAD answer keeps moto's, which describes
+    // the body of a GET.
+    if request.method != Method::HEAD {
+        parts.headers.remove(header::CONTENT_LENGTH);
     }
-    out.push_str("\r\n");
-    client.write_all(out.as_bytes()).await?;
-    if !response.bodiless && !head_only {
-        client.write_all(&response.body).await?;
-    }
-    client.flush().await
+    Ok(Response::from_parts(parts, body))
 }
 
-async fn write_simple(
-    client: &mut TcpStream,
-    status: u16,
-    content_type: &str,
-    body: &str,
-) -> std::io::Result<()> {
-    let out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nx-amzn-RequestId: {}\r\nContent-Length: {}\r\n\r\n{body}",
-        reason(status),
-        request_id(),
-        body.len()
-    );
-    client.write_all(out.as_bytes()).await?;
-    client.flush().await
+/// A header's value as text.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        403 => "Forbidden",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Error",
+/// An answer made by the proxy itself, with a request id as AWS gives one.
+fn simple(status: StatusCode, content_type: &'static str, body: String) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(id) = HeaderValue::from_str(&request_id()) {
+        headers.insert(HeaderName::from_static("x-amzn-requestid"), id);
     }
+    response
 }
 
 /// Counts a request for fault injection; the fault to answer it with, if it is its turn.
@@ -880,64 +645,66 @@ fn next_fault(shared: &mut Shared, first_attempt: bool) -> Option<Fault> {
     })
 }
 
+/// Whether a request is in a query protocol (STS, IAM, CloudFormation): a form, no target.
+fn is_query(headers: &HeaderMap) -> bool {
+    header(headers, "x-amz-target").is_none()
+        && header(headers, "content-type").is_some_and(|t| {
+            t.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
 /// The answer AWS gives when it throttles or fails, in the request's protocol: XML for the
 /// query protocols (STS, IAM, CloudFormation), JSON with `__type` (and the
 /// `x-amzn-ErrorType` header REST-JSON services use) otherwise.
-fn fault_response(fault: Fault, request: &Head) -> Response {
-    let (status, code, message) = match fault {
-        Fault::Throttle => (400, "Throttling", "Rate exceeded"),
-        Fault::ServerError => (503, "ServiceUnavailable", "Service is unavailable"),
+fn fault_response(fault: Fault, request: &HeaderMap) -> Response<Bytes> {
+    let (status, code, json_code, message) = match fault {
+        Fault::Throttle => (
+            StatusCode::BAD_REQUEST,
+            "Throttling",
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        Fault::ServerError => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "ServiceUnavailableException",
+            "Service is unavailable",
+        ),
     };
-    let query = request.header("x-amz-target").is_none()
-        && request.header("content-type").is_some_and(|t| {
-            t.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    let id = request_id();
-    let (content_type, body, json_code) = if query {
+    let message = format!("{message} (injected by the eksmgr e2e proxy)");
+    let (mut response, code) = if is_query(request) {
         let body = format!(
             "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
-             <Message>{message} (injected by the eksmgr e2e proxy)</Message></Error>\
-             <RequestId>{id}</RequestId></ErrorResponse>"
+             <Message>{message}</Message></Error>\
+             <RequestId>{}</RequestId></ErrorResponse>",
+            request_id()
         );
-        ("text/xml", body, code.to_string())
+        (simple(status, "text/xml", body), code)
     } else {
-        let json_code = match fault {
-            Fault::Throttle => "ThrottlingException",
-            Fault::ServerError => "ServiceUnavailableException",
-        };
-        let body = format!(
-            "{{\"__type\":\"{json_code}\",\"message\":\"{message} (injected by the eksmgr e2e proxy)\"}}"
-        );
-        ("application/x-amz-json-1.1", body, json_code.to_string())
+        let body = serde_json::json!({ "__type": json_code, "message": message }).to_string();
+        (
+            simple(status, "application/x-amz-json-1.1", body),
+            json_code,
+        )
     };
-    Response {
-        status,
-        status_line: format!("{status} {}", reason(status)),
-        headers: vec![
-            ("Content-Type".into(), content_type.into()),
-            ("x-amzn-RequestId".into(), id),
-            ("x-amzn-ErrorType".into(), json_code),
-        ],
-        body: body.into_bytes(),
-        bodiless: false,
-    }
+    response.headers_mut().insert(
+        HeaderName::from_static("x-amzn-errortype"),
+        HeaderValue::from_static(code),
+    );
+    response
 }
 
 /// Remembers the `SecretAccessKey` and `SessionToken` of an STS `AssumeRole` answer.
 fn remember_secrets(secrets: &mut BTreeSet<String>, body: &[u8]) {
     let text = String::from_utf8_lossy(body);
     for tag in ["SecretAccessKey", "SessionToken"] {
-        let open = format!("<{tag}>");
-        let close = format!("</{tag}>");
-        if let Some(start) = text.find(&open) {
-            let rest = &text[start + open.len()..];
-            if let Some(end) = rest.find(&close) {
-                let value = rest[..end].trim();
-                if !value.is_empty() {
-                    secrets.insert(value.to_string());
-                }
-            }
+        let value = text
+            .split_once(&format!("<{tag}>"))
+            .and_then(|(_, rest)| rest.split_once(&format!("</{tag}>")))
+            .map(|(value, _)| value.trim());
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            secrets.insert(value.to_owned());
         }
     }
 }
@@ -952,7 +719,11 @@ fn request_id() -> String {
 
 /// STS's answer to an `AssumeRole` the role's trust policy does not allow.
 fn access_denied(role_arn: &str) -> String {
-    let role = xml_escape(role_arn);
+    let role = role_arn
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
     format!(
         "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
          <Error><Type>Sender</Type><Code>AccessDenied</Code>\
@@ -974,43 +745,25 @@ fn invalid_client_token_id() -> String {
     )
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// What a request is: service, action, access key, role ARN.
-fn classify(request: &Head, body: &[u8]) -> Call {
-    let (access_key_id, service) = request
-        .header("authorization")
+fn classify(request: &Parts, body: &[u8]) -> Call {
+    let (access_key_id, service) = header(&request.headers, "authorization")
         .map(credential_scope)
         .unwrap_or_default();
-    let form = request.header("content-type").is_some_and(|t| {
-        t.to_ascii_lowercase()
-            .starts_with("application/x-www-form-urlencoded")
-    });
-    let params = if form { form_params(body) } else { Vec::new() };
-    let param = |key: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
+    let form: Vec<(String, String)> = if is_query(&request.headers) {
+        form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        Vec::new()
     };
-    let action = if let Some(target) = request.header("x-amz-target") {
+    let param = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let action = if let Some(target) = header(&request.headers, "x-amz-target") {
         target.rsplit('.').next().unwrap_or(target).to_owned()
     } else if let Some(action) = param("Action") {
         action
     } else {
-        let path = request.first[1].split('?').next().unwrap_or_default();
-        format!("{} {path}", request.first[0])
+        format!("{} {}", request.method, request.uri.path())
     };
-    let role_arn = if action == "AssumeRole" {
-        param("RoleArn")
-    } else {
-        None
-    };
+    let role_arn = (action == "AssumeRole").then(|| param("RoleArn")).flatten();
     Call {
         service: service.unwrap_or_default(),
         action,
@@ -1025,53 +778,14 @@ fn classify(request: &Head, body: &[u8]) -> Call {
 
 /// The access key id and service of `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...`.
 fn credential_scope(authorization: &str) -> (Option<String>, Option<String>) {
-    let Some(start) = authorization.find("Credential=") else {
+    let Some((_, rest)) = authorization.split_once("Credential=") else {
         return (None, None);
     };
-    let scope = authorization[start + "Credential=".len()..]
-        .split([',', ' '])
-        .next()
-        .unwrap_or_default();
+    let scope = rest.split([',', ' ']).next().unwrap_or_default();
     let mut parts = scope.split('/');
     let key = parts.next().map(str::to_owned);
     let service = parts.nth(2).map(str::to_owned);
     (key, service)
-}
-
-/// `application/x-www-form-urlencoded` pairs.
-fn form_params(body: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (url_decode(k), url_decode(v))
-        })
-        .collect()
-}
-
-fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The account of `arn:PARTITION:SERVICE:REGION:ACCOUNT:...`.
@@ -1084,13 +798,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_forms_and_scopes() {
-        let params = form_params(
-            b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2FX&RoleSessionName=a+b%",
-        );
-        assert_eq!(params[0], ("Action".into(), "AssumeRole".into()));
-        assert_eq!(params[2].1, "arn:aws:iam::111122223333:role/X".to_owned());
-        assert_eq!(params[3].1, "a b%");
+    fn reads_scopes_and_arns() {
         assert_eq!(
             credential_scope(
                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=abc"
@@ -1103,62 +811,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn dechunks() {
-        assert_eq!(
-            dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").ok(),
-            Some(b"abcde".to_vec())
-        );
-        assert!(dechunk(b"5\r\nab").is_err());
-    }
-
-    /// A one-request-per-connection upstream answering `200 ok` to everything.
-    fn fake_upstream() -> std::net::SocketAddr {
-        use std::io::{Read, Write};
+    /// An upstream answering `200 ok` to everything, with the length of the body it received
+    /// in `x-body-length`.
+    fn fake_upstream() -> SocketAddr {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while find(&buf, b"\r\n\r\n").is_none() {
-                    match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                while let Ok((stream, _)) = listener.accept().await {
+                    let service = service_fn(|request: Request<Incoming>| async move {
+                        let length = request
+                            .into_body()
+                            .collect()
+                            .await
+                            .map_or(0, |b| b.to_bytes().len());
+                        Response::builder()
+                            .header("content-type", "text/plain")
+                            .header("x-body-length", length)
+                            .body(Full::new(Bytes::from_static(b"ok")))
+                    });
+                    tokio::spawn(
+                        http1::Builder::new().serve_connection(TokioIo::new(stream), service),
+                    );
                 }
-                // Read the whole body before answering: closing a socket with unread data
-                // resets the connection, and the proxy may then lose the response.
-                let head_end = find(&buf, b"\r\n\r\n").map_or(buf.len(), |i| i + 4);
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + length {
-                    match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nok");
-                let _ = stream.shutdown(std::net::Shutdown::Write);
-            }
+            });
         });
         addr
     }
 
+    /// Writes `request` on a new connection; everything answered, lower-cased.
     fn exchange(proxy: &Proxy, request: &str) -> String {
         use std::io::{Read, Write};
-        let port = proxy.endpoint().rsplit(':').next().unwrap();
         let mut stream =
-            std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+            std::net::TcpStream::connect(proxy.endpoint().trim_start_matches("http://")).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
         let mut out = String::new();
         stream.read_to_string(&mut out).unwrap();
-        out
+        out.to_ascii_lowercase()
     }
 
     fn form(body: &str) -> String {
@@ -1169,43 +864,45 @@ mod tests {
     }
 
     #[test]
-    fn forwards_counts_denies_and_refuses_chunked() {
+    fn forwards_counts_denies_and_dechunks() {
         let upstream = fake_upstream();
         let proxy = Proxy::start(&format!("http://127.0.0.1:{}", upstream.port())).unwrap();
 
         let ok = exchange(&proxy, &form("Action=GetCallerIdentity&Version=2011-06-15"));
-        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert!(ok.starts_with("http/1.1 200"), "{ok}");
         assert!(
-            ok.contains("Content-Length: 2") && ok.ends_with("ok"),
+            ok.contains("content-length: 2") && ok.ends_with("ok"),
             "{ok}"
         );
 
         proxy.deny_assume_role("111122223333");
-        let assume = "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2FX&RoleSessionName=s";
+        let assume = "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2FX&RoleSessionName=a+b%";
         let denied = exchange(&proxy, &form(assume));
-        assert!(denied.starts_with("HTTP/1.1 403"), "{denied}");
-        assert!(denied.contains("Content-Type: text/xml"), "{denied}");
+        assert!(denied.starts_with("http/1.1 403"), "{denied}");
+        assert!(denied.contains("content-type: text/xml"), "{denied}");
         assert!(
-            denied.contains("<Code>AccessDenied</Code>") && denied.contains("<Type>Sender</Type>"),
+            denied.contains("<code>accessdenied</code>") && denied.contains("<type>sender</type>"),
             "{denied}"
         );
         proxy.clear_faults();
-        assert!(exchange(&proxy, &form(assume)).starts_with("HTTP/1.1 200"));
+        assert!(exchange(&proxy, &form(assume)).starts_with("http/1.1 200"));
 
         proxy.reject_credentials("AKID");
         let rejected = exchange(&proxy, &form("Action=GetCallerIdentity&Version=2011-06-15"));
-        assert!(rejected.starts_with("HTTP/1.1 403"), "{rejected}");
+        assert!(rejected.starts_with("http/1.1 403"), "{rejected}");
         assert!(
-            rejected.contains("<Code>InvalidClientTokenId</Code>"),
+            rejected.contains("<code>invalidclienttokenid</code>"),
             "{rejected}"
         );
         proxy.clear_faults();
 
+        // A chunked body reaches moto whole, with its length.
         let chunked = exchange(
             &proxy,
-            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            "POST /clusters HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nab\r\n1;x=y\r\nc\r\n0\r\n\r\n",
         );
-        assert!(chunked.starts_with("HTTP/1.1 400"), "{chunked}");
+        assert!(chunked.starts_with("http/1.1 200"), "{chunked}");
+        assert!(chunked.contains("x-body-length: 3"), "{chunked}");
 
         let calls = proxy.calls();
         let seen: Vec<(&str, &str, u16, bool)> = calls
@@ -1219,6 +916,7 @@ mod tests {
                 ("sts", "AssumeRole", 403, true),
                 ("sts", "AssumeRole", 200, false),
                 ("sts", "GetCallerIdentity", 403, true),
+                ("", "POST /clusters", 200, false),
             ]
         );
         assert_eq!(
@@ -1226,23 +924,53 @@ mod tests {
             Some("arn:aws:iam::111122223333:role/X")
         );
         assert_eq!(calls[0].access_key_id.as_deref(), Some("AKID"));
+        assert!(calls[4].is_rest() && calls[4].is_write());
         proxy.reset_counts();
         assert!(proxy.calls().is_empty());
-        let port = proxy
-            .endpoint()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse::<u16>()
-            .unwrap();
+        let address = proxy.endpoint().trim_start_matches("http://").to_owned();
         drop(proxy);
-        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        assert!(std::net::TcpStream::connect(address).is_err());
+    }
+
+    #[test]
+    fn faults_first_attempts_only_in_the_protocol_shape() {
+        let upstream = fake_upstream();
+        let proxy = Proxy::start(&format!("http://127.0.0.1:{}", upstream.port())).unwrap();
+        proxy.inject_faults(1);
+        let json = |attempt: u32| {
+            format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSOrganizationsV20161128.ListRoots\r\namz-sdk-request: attempt={attempt}; max=3\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+            )
+        };
+        let throttled = exchange(&proxy, &json(1));
+        assert!(throttled.starts_with("http/1.1 400"), "{throttled}");
+        assert!(
+            throttled.contains("x-amzn-errortype: throttlingexception")
+                && throttled.contains("\"__type\":\"throttlingexception\""),
+            "{throttled}"
+        );
+        assert!(exchange(&proxy, &json(2)).starts_with("http/1.1 200"));
+        let failed = exchange(&proxy, &form("Action=ListRoles"));
+        assert!(failed.starts_with("http/1.1 503"), "{failed}");
+        assert!(
+            failed.contains("<code>serviceunavailable</code>"),
+            "{failed}"
+        );
+        assert_eq!(proxy.faults_injected(), 2);
+        assert_eq!(
+            proxy.counts().get("organizations:ListRoots"),
+            None,
+            "unsigned calls have no service"
+        );
+        assert_eq!(proxy.counts().get(":ListRoots"), Some(&2));
     }
 
     #[test]
     fn only_loopback_upstreams() {
         assert!(loopback_addr("http://127.0.0.1:5000").is_ok());
+        assert!(loopback_addr("http://localhost:5000/").is_ok());
         assert!(loopback_addr("http://example.com:80").is_err());
         assert!(loopback_addr("https://127.0.0.1:5000").is_err());
+        assert!(loopback_addr("http://127.0.0.1").is_err());
     }
 }

@@ -13,12 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_config::SdkConfig;
 use eksmgr_e2e::check::{ensure, policy_document, sdk_err};
 use eksmgr_e2e::estate::Estate;
-use eksmgr_e2e::{Output, Seed, assume};
+use eksmgr_e2e::{Output, Seed};
 use serde_json::{Value, json};
 
 type R<T = ()> = Result<T, String>;
 
-const ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
 const CLUSTER: &str = "workloads";
 const SSO_ROLE: &str = "AWSReservedSSO_EKSAdmin_0a1b2c3d4e5f6789";
 const SSO_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
@@ -102,62 +101,27 @@ subjects = ["system:serviceaccount:audit:auditor"]
     )
 }
 
-/// The shared test estate, with two spokes, and what these tests do with it.
-struct Access(Estate);
-
-impl std::ops::Deref for Access {
-    type Target = Estate;
-    fn deref(&self) -> &Estate {
-        &self.0
-    }
-}
-
-impl Access {
-    fn start() -> R<Access> {
-        Ok(Access(Estate::start("eksmgr-e2e-access-", 2)?))
-    }
-
-    fn spoke(&self, i: usize) -> &str {
-        &self.seed.spoke_account_ids[i]
-    }
-
-    fn apply(&self) -> R<Output> {
-        self.expect(&["apply", "--auto-approve"], 0)
-    }
-
-    fn replan_clean(&self) -> R {
-        let out = self.expect(&["plan", "--detailed-exitcode"], 0)?;
-        ensure(out.stdout.contains("No changes."), || {
-            format!("the re-plan should say No changes\n{out}")
-        })
-    }
-
-    async fn sdk(&self, account: &str) -> R<SdkConfig> {
-        assume(self.moto.endpoint(), account, ACCESS_ROLE).await
-    }
-
-    /// The principals and roles the configuration names but eksmgr does not create: the CI
-    /// deployer and the OIDC provider in the hub, an IAM Identity Center role in the first
-    /// spoke only, and `app-reader` in every spoke.
-    async fn create_outside_principals(&self) -> R {
-        let hub = aws_sdk_iam::Client::new(&self.sdk(&self.seed.hub_account_id).await?);
-        create_role(&hub, "ci-deployer", "/", &self.seed.hub_account_id).await?;
-        hub.create_open_id_connect_provider()
-            .url(format!("https://{OIDC_HOST}"))
-            .client_id_list("sts.amazonaws.com")
-            .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280")
-            .send()
-            .await
-            .map_err(sdk_err("create the hub OIDC provider"))?;
-        for (i, account) in self.seed.spoke_account_ids.iter().enumerate() {
-            let iam = aws_sdk_iam::Client::new(&self.sdk(account).await?);
-            create_role(&iam, "app-reader", "/", account).await?;
-            if i == 0 {
-                create_role(&iam, SSO_ROLE, SSO_PATH, account).await?;
-            }
+/// The principals and roles the configuration names but eksmgr does not create: the CI
+/// deployer and the OIDC provider in the hub, an IAM Identity Center role in the first spoke
+/// only, and `app-reader` in every spoke.
+async fn create_outside_principals(estate: &Estate) -> R {
+    let hub = aws_sdk_iam::Client::new(&estate.sdk(&estate.seed.hub_account_id).await?);
+    create_role(&hub, "ci-deployer", "/", &estate.seed.hub_account_id).await?;
+    hub.create_open_id_connect_provider()
+        .url(format!("https://{OIDC_HOST}"))
+        .client_id_list("sts.amazonaws.com")
+        .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280")
+        .send()
+        .await
+        .map_err(sdk_err("create the hub OIDC provider"))?;
+    for (i, account) in estate.seed.spoke_account_ids.iter().enumerate() {
+        let iam = aws_sdk_iam::Client::new(&estate.sdk(account).await?);
+        create_role(&iam, "app-reader", "/", account).await?;
+        if i == 0 {
+            create_role(&iam, SSO_ROLE, SSO_PATH, account).await?;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 async fn create_role(iam: &aws_sdk_iam::Client, name: &str, path: &str, account: &str) -> R {
@@ -285,8 +249,8 @@ fn headlines(out: &Output, what: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn access_is_created_updated_in_place_repaired_and_removed() -> R {
-    let estate = Access::start()?;
-    estate.create_outside_principals().await?;
+    let estate = Estate::start("eksmgr-e2e-access-", 2)?;
+    create_outside_principals(&estate).await?;
     let (one, two) = (estate.spoke(0).to_owned(), estate.spoke(1).to_owned());
     let hub = estate.seed.hub_account_id.clone();
     let deployer = format!("arn:aws:iam::{hub}:role/ci-deployer");
@@ -609,8 +573,8 @@ async fn access_is_created_updated_in_place_repaired_and_removed() -> R {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_principal_that_does_not_exist_is_reported_at_plan_time() -> R {
-    let estate = Access::start()?;
-    estate.create_outside_principals().await?;
+    let estate = Estate::start("eksmgr-e2e-access-", 2)?;
+    create_outside_principals(&estate).await?;
     let one = estate.spoke(0).to_owned();
     let text = config(&estate.seed, &[], &[], false).replacen(
         "[[cross_account_roles]]",

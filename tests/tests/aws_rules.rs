@@ -45,16 +45,12 @@ async fn a_new_cluster_role_is_waited_for_and_destroy_leaves_the_key() -> R {
     let logs = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
     let log = logs.path().join("requests.jsonl");
     let log_text = log.display().to_string();
-    let estate = Estate::start_with_env(
-        "eksmgr-rules-",
-        1,
-        &[
-            ("EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS", "4"),
-            ("EKSMGR_EMULATOR_REQUEST_LOG", &log_text),
-        ],
-    )?
-    .with_timeout(Duration::from_secs(300));
-    estate.eksmgr.write_config(&config(&estate.seed, "1.35"))?;
+    let estate = Estate::builder("eksmgr-rules-")
+        .moto_env("EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS", "4")
+        .moto_env("EKSMGR_EMULATOR_REQUEST_LOG", &log_text)
+        .config(|seed| Ok(config(seed, "1.35")))
+        .timeout(Duration::from_secs(300))
+        .start()?;
     estate.expect(&["apply", "--auto-approve"], 0)?;
 
     let requests = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;

@@ -24,10 +24,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
+use eksmgr_e2e::estate::Estate;
 use eksmgr_e2e::example::example_config;
-use eksmgr_e2e::proxy::Proxy;
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, sdk_config};
-use tempfile::TempDir;
+use eksmgr_e2e::{Output, Seed, assume, sdk_config};
 
 type R<T> = Result<T, String>;
 
@@ -35,30 +34,33 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Kill points tried when `EKSMGR_CRASH_POINTS` is not set.
 const DEFAULT_POINTS: usize = 8;
 
-/// moto, the proxy in front of it, a work directory and eksmgr talking through the proxy.
-struct Bench {
-    eksmgr: Eksmgr,
-    dir: TempDir,
-    // Dropped before moto: it forwards to it.
-    proxy: Proxy,
-    moto: MotoServer,
+/// The example estate with eksmgr talking to moto through the proxy, and what these tests do
+/// with it.
+struct Bench(Estate);
+
+impl std::ops::Deref for Bench {
+    type Target = Estate;
+    fn deref(&self) -> &Estate {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Bench {
+    fn deref_mut(&mut self) -> &mut Estate {
+        &mut self.0
+    }
 }
 
 impl Bench {
     fn start(prefix: &str) -> R<Bench> {
-        let moto = MotoServer::start()?;
-        let proxy = Proxy::start(moto.endpoint())?;
-        let dir = tempfile::Builder::new()
-            .prefix(prefix)
-            .tempdir()
-            .map_err(err("tempdir"))?;
-        let eksmgr = Eksmgr::new(dir.path(), proxy.endpoint())?.timeout(RUN_TIMEOUT);
-        Ok(Bench {
-            eksmgr,
-            dir,
-            proxy,
-            moto,
-        })
+        Ok(Bench(
+            Estate::builder(prefix)
+                .spokes(2)
+                .config(example_config)
+                .proxy()
+                .timeout(RUN_TIMEOUT)
+                .start()?,
+        ))
     }
 
     /// A fresh organization with two spokes, an empty work directory and the example
@@ -71,25 +73,9 @@ impl Bench {
             std::fs::remove_file(&path).map_err(err(format!("remove {}", path.display())))?;
         }
         self.eksmgr.write_config(&example_config(&seed)?)?;
-        self.proxy.clear_faults();
-        self.proxy.thaw();
+        self.proxy()?.clear_faults();
+        self.proxy()?.thaw();
         Ok(seed)
-    }
-
-    fn run(&self, args: &[&str]) -> R<Output> {
-        self.eksmgr.run(args)
-    }
-
-    fn expect(&self, args: &[&str], code: i32) -> R<Output> {
-        let out = self.run(args)?;
-        ensure(out.code == Some(code), || {
-            format!(
-                "eksmgr {} should exit {code}\n{out}\n--- moto log ---\n{}",
-                args.join(" "),
-                self.moto.log_tail()
-            )
-        })?;
-        Ok(out)
     }
 
     fn read(&self, name: &str) -> String {
@@ -361,14 +347,15 @@ fn kill_points(writes: usize) -> Vec<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_killed_at_any_point_converges_with_no_duplicate_and_no_orphan() -> R<()> {
     let bench = Bench::start("eksmgr-e2e-crash-")?;
+    let proxy = bench.proxy()?;
 
     // The reference: an uninterrupted apply, and how many write calls it makes.
     let seed = bench.fresh()?;
     let baseline = inventory(bench.moto.endpoint(), &seed).await?;
-    bench.proxy.freeze_after_writes(usize::MAX);
+    proxy.freeze_after_writes(usize::MAX);
     bench.expect(&["apply", "--auto-approve"], 0)?;
-    let writes = bench.proxy.writes();
-    bench.proxy.thaw();
+    let writes = proxy.writes();
+    proxy.thaw();
     bench.expect(&["plan", "--detailed-exitcode"], 0)?;
     let reference_made = added(&baseline, &inventory(bench.moto.endpoint(), &seed).await?);
     let reference_state = state_ids(&bench.read("eksmgr.state.json"), &seed)?;
@@ -401,15 +388,13 @@ async fn apply_killed_at_any_point_converges_with_no_duplicate_and_no_orphan() -
     for &n in &points {
         let seed = bench.fresh()?;
         let baseline = inventory(bench.moto.endpoint(), &seed).await?;
-        bench.proxy.freeze_after_writes(n);
+        proxy.freeze_after_writes(n);
         let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
         let was_frozen = running
-            .wait_until("the write to freeze at", RUN_TIMEOUT, || {
-                bench.proxy.frozen()
-            })
+            .wait_until("the write to freeze at", RUN_TIMEOUT, || proxy.frozen())
             .is_ok();
         let first = running.kill()?;
-        bench.proxy.thaw();
+        proxy.thaw();
         ensure(was_frozen, || {
             format!("kill point {n}: the apply ended before its write call {n}\n{first}")
         })?;
@@ -508,11 +493,12 @@ fn events(stderr: &str) -> Events {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
     let bench = Bench::start("eksmgr-e2e-sigterm-")?;
+    let proxy = bench.proxy()?;
     let seed = bench.fresh()?;
     let baseline = inventory(bench.moto.endpoint(), &seed).await?;
-    bench.proxy.freeze_after_writes(20);
+    proxy.freeze_after_writes(20);
     let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
-    running.wait_until("its 20th write", RUN_TIMEOUT, || bench.proxy.frozen())?;
+    running.wait_until("its 20th write", RUN_TIMEOUT, || proxy.frozen())?;
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &running.pid().to_string()])
         .status()
@@ -523,7 +509,7 @@ async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
     // can make room for a new one: what started so far is all the run may ever start.
     let said = running.wait_for_stderr(INTERRUPTED, RUN_TIMEOUT)?;
     let before = events(&running.stderr_so_far());
-    bench.proxy.thaw();
+    proxy.thaw();
     let out = running.wait(RUN_TIMEOUT)?;
     ensure(said, || {
         format!("the apply never said it took the interrupt\n{out}")
@@ -621,15 +607,16 @@ async fn sigterm_finishes_what_runs_and_starts_nothing_new() -> R<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_server_errors_are_retried() -> R<()> {
     let bench = Bench::start("eksmgr-e2e-faults-")?;
+    let proxy = bench.proxy()?;
     bench.fresh()?;
     // Every 4th request: throttled or a 503, in turn (a quarter of all requests).
-    bench.proxy.inject_faults(4);
+    proxy.inject_faults(4);
     bench.expect(&["apply", "--auto-approve"], 0)?;
     bench.expect(&["plan", "--detailed-exitcode"], 0)?;
-    let calls = bench.proxy.calls();
+    let calls = proxy.calls();
     let injected = calls.iter().filter(|c| c.injected).count();
     ensure(
-        injected == bench.proxy.faults_injected() && injected >= 20,
+        injected == proxy.faults_injected() && injected >= 20,
         || {
             format!(
                 "only {injected} faults were injected in {} calls",
@@ -671,6 +658,7 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
         .clone()
         .env("RUST_LOG", "")
         .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET);
+    let proxy = bench.proxy()?;
     bench.fresh()?;
     // What every run wrote on stdout and stderr, byte for byte, by what was run.
     let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
@@ -704,13 +692,13 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
         }
     }
     // An apply killed half-way leaves its journal, its lock and an open intent behind.
-    bench.proxy.freeze_after_writes(10);
+    proxy.freeze_after_writes(10);
     let mut running = bench.eksmgr.spawn(&["-vvv", "apply", "--auto-approve"])?;
     let was_frozen = running
-        .wait_until("its 10th write", RUN_TIMEOUT, || bench.proxy.frozen())
+        .wait_until("its 10th write", RUN_TIMEOUT, || proxy.frozen())
         .is_ok();
     let killed = running.kill()?;
-    bench.proxy.thaw();
+    proxy.thaw();
     ensure(was_frozen, || {
         format!("the apply ended before its 10th write\n{killed}")
     })?;
@@ -753,7 +741,7 @@ async fn no_secret_in_state_plans_or_output() -> R<()> {
     }
     files.extend(work_files(&bench)?);
 
-    let secrets = bench.proxy.secrets_seen();
+    let secrets = proxy.secrets_seen();
     ensure(!secrets.is_empty(), || {
         "moto handed out no credentials?".to_string()
     })?;

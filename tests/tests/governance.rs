@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_e2e::check::{err, policy_document, sdk_err};
+use eksmgr_e2e::estate::Estate;
 use eksmgr_e2e::example::{governance_config as example_config, governance_slice};
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, env_for, repo_root, sdk_config};
+use eksmgr_e2e::{Eksmgr, Seed, assume, env_for, repo_root, sdk_config};
 use serde_json::Value;
-use tempfile::TempDir;
 
 type R<T = ()> = Result<T, String>;
 
@@ -71,49 +71,26 @@ fn example_extra_statements() -> R<Vec<Value>> {
 // One moto server, one seeded organization, one work directory
 // ---------------------------------------------------------------------------------------------
 
-struct Estate {
-    moto: MotoServer,
-    seed: Seed,
-    eksmgr: Eksmgr,
-    // Removed on drop (after the server).
-    _dir: TempDir,
+/// The estate of these tests (a hub and two spokes, the governance layer of the example), and
+/// what they do with it.
+struct Governance(Estate);
+
+impl std::ops::Deref for Governance {
+    type Target = Estate;
+    fn deref(&self) -> &Estate {
+        &self.0
+    }
 }
 
-impl Estate {
-    /// A fresh moto server seeded with a hub and two spokes, and a work directory holding the
-    /// example configuration with the seed's ids.
-    fn new() -> R<Estate> {
-        let moto = MotoServer::start()?;
-        let seed = moto.seed(2)?;
-        let dir = tempfile::Builder::new()
-            .prefix("eksmgr-e2e-governance-")
-            .tempdir()
-            .map_err(err("tempdir"))?;
-        let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(RUN_TIMEOUT);
-        eksmgr.write_config(&example_config(&seed)?)?;
-        Ok(Estate {
-            moto,
-            seed,
-            eksmgr,
-            _dir: dir,
-        })
-    }
-
-    fn run(&self, args: &[&str]) -> R<Output> {
-        self.eksmgr.run(args)
-    }
-
-    /// Runs and checks the exit code; the message carries both streams and the moto log.
-    fn run_expect(&self, args: &[&str], code: i32) -> R<Output> {
-        let out = self.run(args)?;
-        if out.code != Some(code) {
-            return Err(format!(
-                "`eksmgr {}`: expected exit {code}\n{out}\n--- moto log (tail) ---\n{}",
-                args.join(" "),
-                self.moto.log_tail()
-            ));
-        }
-        Ok(out)
+impl Governance {
+    fn new() -> R<Governance> {
+        Ok(Governance(
+            Estate::builder("eksmgr-e2e-governance-")
+                .spokes(2)
+                .config(example_config)
+                .timeout(RUN_TIMEOUT)
+                .start()?,
+        ))
     }
 
     fn endpoint(&self) -> &str {
@@ -444,7 +421,7 @@ fn aws_principals(doc: &Value) -> Vec<String> {
 
 /// The hub agent role as desired: trusts the hub root, carries the `EKSManagerAgent` inline
 /// policy.
-async fn assert_hub_role_is_desired(estate: &Estate) -> R {
+async fn assert_hub_role_is_desired(estate: &Governance) -> R {
     let iam = estate.hub_iam().await?;
     let trust = trust_policy(&iam, AGENT_ROLE).await?;
     let hub_root = format!("arn:aws:iam::{}:root", estate.seed.hub_account_id);
@@ -512,10 +489,10 @@ fn summary_line(stdout: &str) -> Option<&str> {
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_apply_replan_destroy() -> R {
     let started = Instant::now();
-    let estate = Estate::new()?;
+    let estate = Governance::new()?;
     let seed = &estate.seed;
 
-    let out = estate.run_expect(&["validate"], 0)?;
+    let out = estate.expect(&["validate"], 0)?;
     assert_contains(
         &out.stdout,
         "is valid (7 resources for the accounts it names)",
@@ -523,7 +500,7 @@ async fn plan_apply_replan_destroy() -> R {
     )?;
 
     // A new organization: the SCP policy type and StackSets' trusted access are planned too.
-    let plan = estate.run_expect(&["plan", "--detailed-exitcode"], 2)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
     assert_eq!(
         summary_line(&plan.stdout),
         Some("Plan: 7 to add, 0 to change, 0 to destroy."),
@@ -545,7 +522,7 @@ async fn plan_apply_replan_destroy() -> R {
     // Planning creates nothing.
     assert!(scps_named(&estate.org(), SCP_NAME).await?.is_empty());
 
-    let apply = estate.run_expect(&["apply", "--auto-approve"], 0)?;
+    let apply = estate.expect(&["apply", "--auto-approve"], 0)?;
     assert_contains(
         &apply.stdout,
         "Apply complete! Resources: 7 added, 0 changed, 0 destroyed.",
@@ -613,7 +590,7 @@ async fn plan_apply_replan_destroy() -> R {
     );
 
     // --- converged ---
-    let replan = estate.run_expect(&["plan", "--detailed-exitcode"], 0)?;
+    let replan = estate.expect(&["plan", "--detailed-exitcode"], 0)?;
     assert_contains(&replan.stdout, "No changes.", "re-plan")?;
     assert_lacks(&replan.stdout, "Drift", "re-plan")?;
 
@@ -666,7 +643,7 @@ async fn plan_apply_replan_destroy() -> R {
     }
 
     // The organization prerequisites stayed (destroy never disables them): adopted again.
-    let after = estate.run_expect(&["plan", "--detailed-exitcode"], 2)?;
+    let after = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
     assert_eq!(
         summary_line(&after.stdout),
         Some("Plan: 5 to add, 0 to change, 0 to destroy, 2 to adopt."),
@@ -679,8 +656,8 @@ async fn plan_apply_replan_destroy() -> R {
 /// `eksmgr destroy --auto-approve`, as users run it: the emulator removes a service-managed
 /// StackSet's instances by the OU targets of DeleteStackInstances (`DeploymentTargets`), as
 /// AWS does, so one destroy removes everything, the StackSet last, and leaves no instance.
-async fn destroy_all(estate: &Estate) -> R {
-    let first = estate.run_expect(&["destroy", "--auto-approve"], 0)?;
+async fn destroy_all(estate: &Governance) -> R {
+    let first = estate.expect(&["destroy", "--auto-approve"], 0)?;
     assert_contains(&first.stdout, "5 destroyed", "destroy")?;
     let left = stack_instance_accounts(&estate.cfn(), STACK_SET).await;
     if let Ok(left) = left
@@ -700,9 +677,9 @@ async fn destroy_all(estate: &Estate) -> R {
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_is_reported_and_repaired() -> R {
     let started = Instant::now();
-    let estate = Estate::new()?;
+    let estate = Governance::new()?;
     let seed = &estate.seed;
-    estate.run_expect(&["apply", "--auto-approve"], 0)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
 
     // Out of band: detach the SCP from the OU, and make the hub role trust someone else.
     let org = estate.org();
@@ -736,7 +713,7 @@ async fn drift_is_reported_and_repaired() -> R {
         vec![intruder.clone()]
     );
 
-    let plan = estate.run_expect(&["plan", "--detailed-exitcode"], 2)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
     let stdout = &plan.stdout;
     assert!(
         stdout.starts_with("Drift: objects changed outside eksmgr since the last apply"),
@@ -783,7 +760,7 @@ async fn drift_is_reported_and_repaired() -> R {
         snapshot_text(&estate.seed, stdout, Some(&scp_id))?
     );
 
-    estate.run_expect(&["apply", "--auto-approve"], 0)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
     assert_eq!(
         scps_on(&org, &seed.eks_ou_id).await?,
         vec![SCP_NAME.to_owned()],
@@ -796,7 +773,7 @@ async fn drift_is_reported_and_repaired() -> R {
     );
     assert_hub_role_is_desired(&estate).await?;
 
-    let replan = estate.run_expect(&["plan", "--detailed-exitcode"], 0)?;
+    let replan = estate.expect(&["plan", "--detailed-exitcode"], 0)?;
     assert_contains(&replan.stdout, "No changes.", "re-plan")?;
     eprintln!(
         "drift_is_reported_and_repaired took {:?}",
@@ -812,7 +789,7 @@ async fn drift_is_reported_and_repaired() -> R {
 #[tokio::test(flavor = "multi_thread")]
 async fn adopts_existing_resources() -> R {
     let started = Instant::now();
-    let estate = Estate::new()?;
+    let estate = Governance::new()?;
     let seed = &estate.seed;
 
     // Out of band, before eksmgr ever ran: the hub role and an SCP of the same name.
@@ -852,7 +829,7 @@ async fn adopts_existing_resources() -> R {
         .map(str::to_owned)
         .ok_or("CreatePolicy returned no id")?;
 
-    let plan = estate.run_expect(&["plan", "--detailed-exitcode"], 2)?;
+    let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
     let summary = summary_line(&plan.stdout).ok_or_else(|| format!("no summary\n{plan}"))?;
     assert_contains(summary, "to adopt", "summary")?;
     assert_contains(summary, "2 to adopt", "summary")?;
@@ -880,7 +857,7 @@ async fn adopts_existing_resources() -> R {
         )?;
     }
 
-    estate.run_expect(&["apply", "--auto-approve"], 0)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
     let scp_id = the_scp_id(&org).await?;
     assert_eq!(
         scp_id, pre_id,
@@ -893,7 +870,7 @@ async fn adopts_existing_resources() -> R {
     );
     assert_hub_role_is_desired(&estate).await?;
 
-    let replan = estate.run_expect(&["plan", "--detailed-exitcode"], 0)?;
+    let replan = estate.expect(&["plan", "--detailed-exitcode"], 0)?;
     assert_contains(&replan.stdout, "No changes.", "re-plan")?;
     eprintln!("adopts_existing_resources took {:?}", started.elapsed());
     Ok(())
@@ -905,8 +882,8 @@ async fn adopts_existing_resources() -> R {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_refuses_without_confirmation_when_not_interactive() -> R {
-    let estate = Estate::new()?;
-    let out = estate.run_expect(&["apply"], 1)?;
+    let estate = Governance::new()?;
+    let out = estate.expect(&["apply"], 1)?;
     assert_contains(
         &out.stderr,
         "refusing to apply without confirmation",
@@ -928,12 +905,12 @@ async fn apply_refuses_without_confirmation_when_not_interactive() -> R {
     assert!(stack_set(&cfn, STACK_SET).await?.is_none());
     assert!(get_role(&hub_iam, AGENT_ROLE).await?.is_none());
     // Nothing to destroy yet: destroy needs no confirmation and does nothing.
-    let out = estate.run_expect(&["destroy"], 0)?;
+    let out = estate.expect(&["destroy"], 0)?;
     assert_contains(&out.stdout, "No changes.", "destroy of nothing")?;
 
     // Destroy refuses the same way once there is something to destroy, and deletes nothing.
-    estate.run_expect(&["apply", "--auto-approve"], 0)?;
-    let out = estate.run_expect(&["destroy"], 1)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
+    let out = estate.expect(&["destroy"], 1)?;
     assert_contains(
         &out.stderr,
         "refusing to destroy without confirmation",
@@ -961,14 +938,14 @@ async fn second_run_is_refused_while_locked() -> R {
     use eksmgr_state::{StateFile, StateLock};
 
     let started = Instant::now();
-    let estate = Estate::new()?;
+    let estate = Governance::new()?;
     let state_file = StateFile::new(estate.state_path());
 
     // Held by this test process.
     let guard = StateLock::acquire(&state_file, "eksmgr-e2e lock holder")
         .map_err(err("acquire the state lock"))?;
     let lock_id = guard.info().id.clone();
-    let out = estate.run_expect(&["apply", "--auto-approve"], 1)?;
+    let out = estate.expect(&["apply", "--auto-approve"], 1)?;
     assert_contains(
         &out.stderr,
         "state is locked by `eksmgr-e2e lock holder`",
@@ -985,7 +962,7 @@ async fn second_run_is_refused_while_locked() -> R {
         "locked apply",
     )?;
     assert_lacks(&out.stderr, "stale", "locked apply (the holder is alive)")?;
-    let out = estate.run_expect(&["plan"], 1)?;
+    let out = estate.expect(&["plan"], 1)?;
     assert_contains(&out.stderr, &format!("lock id {lock_id}"), "locked plan")?;
     // The refused runs left the holder's lock alone and created nothing.
     let holder = StateLock::current(&state_file)
@@ -1064,7 +1041,7 @@ async fn second_run_is_refused_while_locked() -> R {
     );
     assert!(!estate.lock_path().exists(), "a lock file was left behind");
 
-    let replan = estate.run_expect(&["plan", "--detailed-exitcode"], 0)?;
+    let replan = estate.expect(&["plan", "--detailed-exitcode"], 0)?;
     assert_contains(&replan.stdout, "No changes.", "re-plan after the race")?;
     eprintln!(
         "second_run_is_refused_while_locked took {:?}",
@@ -1153,8 +1130,8 @@ fn broken_config_reports_line_and_column() -> R {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn golden_plan() -> R {
-    let estate = Estate::new()?;
-    let plan = estate.run_expect(&["plan"], 0)?;
+    let estate = Governance::new()?;
+    let plan = estate.expect(&["plan"], 0)?;
     let redacted = snapshot_text(&estate.seed, &plan.stdout, None)?;
     // Nothing random is left.
     let ids: BTreeSet<&String> = std::iter::once(&estate.seed.hub_account_id)
@@ -1213,7 +1190,7 @@ fn snapshot_text_redacts_ids_and_fixes_the_account_order() -> R {
 /// deployment read as deleted outside eksmgr at every plan.
 #[test]
 fn an_eks_ou_without_accounts_gets_the_stack_set_and_no_drift() -> R<()> {
-    let estate = eksmgr_e2e::estate::Estate::start("eksmgr-e2e-empty-ou-", 0)?;
+    let estate = Estate::start("eksmgr-e2e-empty-ou-", 0)?;
     estate.expect(&["apply", "--auto-approve"], 0)?;
     let plan = estate.expect(&["plan", "--detailed-exitcode"], 0)?;
     if plan.stdout.contains("deleted outside eksmgr") {

@@ -15,7 +15,7 @@ use eksmgr_e2e::check::{ensure, err, sdk_err};
 use eksmgr_e2e::estate::{Estate, registry_config};
 use eksmgr_e2e::example::example_config;
 use eksmgr_e2e::proxy::Proxy;
-use eksmgr_e2e::{Eksmgr, Output, Running, sdk_config};
+use eksmgr_e2e::{Output, Running, sdk_config};
 use serde_json::Value;
 
 type R<T = ()> = Result<T, String>;
@@ -24,34 +24,17 @@ type R<T = ()> = Result<T, String>;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An estate whose eksmgr talks to moto through a proxy.
-struct Bench {
-    eksmgr: Eksmgr,
-    proxy: Proxy,
-    estate: Estate,
+fn start(prefix: &str, spokes: usize) -> R<Estate> {
+    Estate::builder(prefix)
+        .spokes(spokes)
+        .proxy()
+        .timeout(TIMEOUT)
+        .start()
 }
 
-impl Bench {
-    fn start(prefix: &str, spokes: usize) -> R<Bench> {
-        let estate = Estate::start(prefix, spokes)?;
-        let proxy = Proxy::start(estate.moto.endpoint())?;
-        let eksmgr = Eksmgr::new(estate.dir.path(), proxy.endpoint())?.timeout(TIMEOUT);
-        Ok(Bench {
-            eksmgr,
-            proxy,
-            estate,
-        })
-    }
-
-    fn path(&self, name: &str) -> std::path::PathBuf {
-        self.estate.dir.path().join(name)
-    }
-
-    /// Waits until the proxy holds at least one of the run's calls: the run is reading AWS.
-    fn wait_until_held(&self, running: &mut Running) -> R {
-        running.wait_until("a call held by the proxy", TIMEOUT, || {
-            self.proxy.held() > 0
-        })
-    }
+/// Waits until the proxy holds at least one of the run's calls: the run is reading AWS.
+fn wait_until_held(proxy: &Proxy, running: &mut Running) -> R {
+    running.wait_until("a call held by the proxy", TIMEOUT, || proxy.held() > 0)
 }
 
 fn expect_code(out: &Output, code: i32, what: &str) -> R {
@@ -63,17 +46,18 @@ fn expect_code(out: &Output, code: i32, what: &str) -> R {
 /// `plan`, interrupted by `signal` while it reads AWS, exits `code`, says so, and leaves no
 /// lock file.
 fn interrupted_plan(signal: &str, code: i32) -> R {
-    let bench = Bench::start("eksmgr-e2e-int-plan-", 0)?;
-    bench.proxy.freeze();
+    let bench = start("eksmgr-e2e-int-plan-", 0)?;
+    let proxy = bench.proxy()?;
+    proxy.freeze();
     let mut running = bench.eksmgr.spawn(&["plan"])?;
-    bench.wait_until_held(&mut running)?;
-    let lock = bench.path("eksmgr.state.json.lock");
+    wait_until_held(proxy, &mut running)?;
+    let lock = bench.file("eksmgr.state.json.lock");
     ensure(lock.exists(), || {
         "the plan holds the lock while it reads AWS".into()
     })?;
     running.signal(signal)?;
     let out = running.wait(TIMEOUT)?;
-    bench.proxy.thaw();
+    proxy.thaw();
     expect_code(&out, code, &format!("a plan interrupted by SIG{signal}"))?;
     ensure(
         out.stderr.contains(&format!(
@@ -88,7 +72,7 @@ fn interrupted_plan(signal: &str, code: i32) -> R {
         )
     })?;
     // Nothing stands in the next run's way.
-    bench.estate.expect(&["plan"], 0)?;
+    bench.expect(&["plan"], 0)?;
     Ok(())
 }
 
@@ -107,8 +91,9 @@ const KEY: &str = "estates/prod/eksmgr.state.json";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_while_planning_releases_the_s3_lock() -> R {
-    let bench = Bench::start("eksmgr-e2e-int-s3-", 0)?;
-    let config = aws_sdk_s3::config::Builder::from(&sdk_config(bench.estate.moto.endpoint()))
+    let bench = start("eksmgr-e2e-int-s3-", 0)?;
+    let proxy = bench.proxy()?;
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config(bench.moto.endpoint()))
         .force_path_style(true)
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(config);
@@ -119,7 +104,7 @@ async fn ctrl_c_while_planning_releases_the_s3_lock() -> R {
         .map_err(sdk_err("s3:CreateBucket"))?;
     bench.eksmgr.write_config(&format!(
         "{}\n[state]\nbackend = \"s3\"\nbucket = \"{BUCKET}\"\nkey = \"{KEY}\"\n",
-        registry_config(&bench.estate.seed, &[])
+        registry_config(&bench.seed, &[])
     ))?;
     let lock_key = format!("{KEY}.lock");
     let lock_exists = || {
@@ -135,7 +120,7 @@ async fn ctrl_c_while_planning_releases_the_s3_lock() -> R {
         }
     };
     // Slow enough that the run is still planning when the test sees its lock.
-    bench.proxy.set_latency(Duration::from_millis(300));
+    proxy.set_latency(Duration::from_millis(300));
     let mut running = bench.eksmgr.spawn(&["plan"])?;
     let deadline = std::time::Instant::now() + TIMEOUT;
     while !lock_exists().await {
@@ -163,23 +148,23 @@ async fn ctrl_c_while_planning_releases_the_s3_lock() -> R {
 
 #[test]
 fn an_apply_interrupted_while_planning_applies_nothing_even_with_sigint_ignored() -> R {
-    let bench = Bench::start("eksmgr-e2e-int-apply-", 0)?;
+    let bench = start("eksmgr-e2e-int-apply-", 0)?;
+    let proxy = bench.proxy()?;
     // Started with SIGINT ignored, as a shell starts a background job.
     let eksmgr = bench
         .eksmgr
         .wrapped("eksmgr-ignoring-sigint.sh", "trap '' INT")?;
-    bench.proxy.freeze();
+    proxy.freeze();
     let mut running = eksmgr.spawn(&["apply", "--auto-approve"])?;
-    bench.wait_until_held(&mut running)?;
+    wait_until_held(proxy, &mut running)?;
     running.signal("INT")?;
     // A run that honours the signal ends while its calls are held; one that ignored it waits
     // for them: they are let through after a while, so that a failure shows what it did.
     running.wait_exit(Duration::from_secs(30));
-    bench.proxy.thaw();
+    proxy.thaw();
     let out = running.wait(TIMEOUT)?;
     expect_code(&out, 130, "an apply interrupted while planning")?;
-    let writes: Vec<String> = bench
-        .proxy
+    let writes: Vec<String> = proxy
         .calls()
         .iter()
         .filter(|c| c.is_write())
@@ -188,7 +173,7 @@ fn an_apply_interrupted_while_planning_applies_nothing_even_with_sigint_ignored(
     ensure(writes.is_empty(), || {
         format!("nothing may be changed in AWS, yet the run called {writes:?}\n{out}")
     })?;
-    ensure(!bench.path("eksmgr.state.json.lock").exists(), || {
+    ensure(!bench.file("eksmgr.state.json.lock").exists(), || {
         format!("the lock is left\n{out}")
     })?;
     Ok(())
@@ -196,14 +181,13 @@ fn an_apply_interrupted_while_planning_applies_nothing_even_with_sigint_ignored(
 
 #[test]
 fn a_second_interrupt_saves_the_intents_releases_the_lock_and_the_next_apply_adopts() -> R {
-    let bench = Bench::start("eksmgr-e2e-int-twice-", 2)?;
-    bench
-        .eksmgr
-        .write_config(&example_config(&bench.estate.seed)?)?;
+    let bench = start("eksmgr-e2e-int-twice-", 2)?;
+    let proxy = bench.proxy()?;
+    bench.eksmgr.write_config(&example_config(&bench.seed)?)?;
     // AWS makes the 5th change, and the run never hears back: it is under way.
-    bench.proxy.freeze_after_writes(5);
+    proxy.freeze_after_writes(5);
     let mut running = bench.eksmgr.spawn(&["apply", "--auto-approve"])?;
-    running.wait_until("its 5th change", TIMEOUT, || bench.proxy.frozen())?;
+    running.wait_until("its 5th change", TIMEOUT, || proxy.frozen())?;
     running.signal("TERM")?;
     ensure(
         running.wait_for_stderr("SIGTERM received: finishing", TIMEOUT)?,
@@ -215,20 +199,20 @@ fn a_second_interrupt_saves_the_intents_releases_the_lock_and_the_next_apply_ado
     ensure(out.stdout.contains("Left running in AWS"), || {
         format!("the operations left running are listed\n{out}")
     })?;
-    ensure(!bench.path("eksmgr.state.json.lock").exists(), || {
+    ensure(!bench.file("eksmgr.state.json.lock").exists(), || {
         format!("the lock is released\n{out}")
     })?;
-    ensure(!bench.path("eksmgr.state.json.journal").exists(), || {
+    ensure(!bench.file("eksmgr.state.json.journal").exists(), || {
         format!("the state is saved whole (the journal compacted)\n{out}")
     })?;
     let text =
-        std::fs::read_to_string(bench.path("eksmgr.state.json")).map_err(err("read the state"))?;
+        std::fs::read_to_string(bench.file("eksmgr.state.json")).map_err(err("read the state"))?;
     let state: Value = serde_json::from_str(&text).map_err(err("parse the state"))?;
     let intents = state["intents"].as_array().map_or(0, Vec::len);
     ensure(intents > 0, || {
         format!("the operations left running keep their intents in the state: {text}")
     })?;
-    bench.proxy.thaw();
+    proxy.thaw();
     // The next run is not refused by a lock, and adopts what AWS made.
     let next = bench.eksmgr.run(&["apply", "--auto-approve"])?;
     expect_code(&next, 0, "the apply after the interrupted one")?;

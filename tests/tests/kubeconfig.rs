@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use aws_config::Region;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume};
+use eksmgr_e2e::estate::Estate;
+use eksmgr_e2e::{Eksmgr, Output, Seed, assume};
 use serde_json::Value as Json;
 use serde_norway::Value;
 
@@ -418,20 +419,18 @@ fn check_with_kubectl(kubectl: &Path, file: &Path, cs: &[Cluster]) -> R {
 async fn kubeconfig_merges_one_context_per_cluster() -> R {
     // Before anything runs: a missing kubectl fails the test at once.
     let kubectl = kubectl()?;
-    let moto = MotoServer::start()?;
-    let seed = moto.seed(2)?;
-    let dir = tempfile::Builder::new()
-        .prefix("eksmgr-e2e-kubeconfig-")
-        .tempdir()
-        .map_err(err("tempdir"))?;
-    let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(RUN_TIMEOUT);
-    eksmgr.write_config(&config(&seed))?;
+    let estate = Estate::builder("eksmgr-e2e-kubeconfig-")
+        .spokes(2)
+        .config(|seed| Ok(config(seed)))
+        .timeout(RUN_TIMEOUT)
+        .start()?;
+    let (moto, seed, eksmgr) = (&estate.moto, &estate.seed, &estate.eksmgr);
     let file = eksmgr.write_file("kube/config", FOREIGN)?;
     let kube = file.to_string_lossy().into_owned();
-    let cs = clusters(&seed);
+    let cs = clusters(seed);
 
     // Nothing applied yet: an error that says what to do, and the file untouched.
-    let out = run(&eksmgr, &["kubeconfig", "--kubeconfig", &kube], 1)?;
+    let out = run(eksmgr, &["kubeconfig", "--kubeconfig", &kube], 1)?;
     ensure(out.stderr.contains("run `eksmgr apply` first"), || {
         format!("an empty state should say to apply first\n{out}")
     })?;
@@ -440,10 +439,10 @@ async fn kubeconfig_merges_one_context_per_cluster() -> R {
         format!("a failed run changed the kubeconfig:\n{text}")
     })?;
 
-    run(&eksmgr, &["apply", "--auto-approve"], 0)
+    run(eksmgr, &["apply", "--auto-approve"], 0)
         .map_err(|e| format!("{e}\n--- moto log ---\n{}", moto.log_tail()))?;
 
-    let out = run(&eksmgr, &["kubeconfig", "--kubeconfig", &kube], 0)?;
+    let out = run(eksmgr, &["kubeconfig", "--kubeconfig", &kube], 0)?;
     ensure(
         out.stderr
             .contains(&format!("2 contexts written to {kube}")),
@@ -464,7 +463,7 @@ async fn kubeconfig_merges_one_context_per_cluster() -> R {
 
     // Again: the same bytes, no duplicates.
     let first = std::fs::read_to_string(&file).map_err(err("read kubeconfig"))?;
-    run(&eksmgr, &["kubeconfig", "--kubeconfig", &kube], 0)?;
+    run(eksmgr, &["kubeconfig", "--kubeconfig", &kube], 0)?;
     let second = std::fs::read_to_string(&file).map_err(err("read kubeconfig"))?;
     ensure(second == first, || {
         format!("a second run changed the file:\n--- first ---\n{first}\n--- second ---\n{second}")

@@ -71,13 +71,12 @@ fn repository_changes(plan: &str) -> Vec<&str> {
 async fn five_hundred_spokes_plan_and_apply_within_every_limit() -> R {
     let started = Instant::now();
     // Only the AWS managed policies eksmgr attaches are built in each of the 500 accounts.
-    let estate = Estate::start_with_env(
-        "eksmgr-scale-",
-        SPOKES,
-        &[("EKSMGR_EMULATOR_IAM_MANAGED_POLICIES", MANAGED_POLICIES)],
-    )?
-    .with_timeout(Duration::from_secs(30 * 60));
-    estate.eksmgr.write_config(&config(&estate.seed))?;
+    let estate = Estate::builder("eksmgr-scale-")
+        .spokes(SPOKES)
+        .moto_env("EKSMGR_EMULATOR_IAM_MANAGED_POLICIES", MANAGED_POLICIES)
+        .config(|seed| Ok(config(seed)))
+        .timeout(Duration::from_secs(30 * 60))
+        .start()?;
     let seeded = started.elapsed();
 
     let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
+use eksmgr_e2e::estate::Estate;
 use eksmgr_e2e::example::governance_config as example_config;
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, repo_root, sdk_config};
+use eksmgr_e2e::{Eksmgr, assume, repo_root, sdk_config};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 type R<T = ()> = Result<T, String>;
 
@@ -28,46 +28,31 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 // The example configuration's governance layer (as in tests/governance.rs)
 // ---------------------------------------------------------------------------------------------
 
-struct Estate {
-    moto: MotoServer,
-    seed: Seed,
-    eksmgr: Eksmgr,
-    dir: TempDir,
+/// The estate of these tests (a hub and two spokes, the governance layer of the example), and
+/// what they do with it.
+struct PlanJson(Estate);
+
+impl std::ops::Deref for PlanJson {
+    type Target = Estate;
+    fn deref(&self) -> &Estate {
+        &self.0
+    }
 }
 
-impl Estate {
-    fn new() -> R<Estate> {
-        let moto = MotoServer::start()?;
-        let seed = moto.seed(2)?;
-        let dir = tempfile::Builder::new()
-            .prefix("eksmgr-e2e-plan-json-")
-            .tempdir()
-            .map_err(err("tempdir"))?;
-        let eksmgr = Eksmgr::new(dir.path(), moto.endpoint())?.timeout(RUN_TIMEOUT);
-        eksmgr.write_config(&example_config(&seed)?)?;
-        Ok(Estate {
-            moto,
-            seed,
-            eksmgr,
-            dir,
-        })
-    }
-
-    fn run_expect(&self, args: &[&str], code: i32) -> R<Output> {
-        let out = self.eksmgr.run(args)?;
-        ensure(out.code == Some(code), || {
-            format!(
-                "`eksmgr {}`: expected exit {code}\n{out}\n--- moto log (tail) ---\n{}",
-                args.join(" "),
-                self.moto.log_tail()
-            )
-        })?;
-        Ok(out)
+impl PlanJson {
+    fn new() -> R<PlanJson> {
+        Ok(PlanJson(
+            Estate::builder("eksmgr-e2e-plan-json-")
+                .spokes(2)
+                .config(example_config)
+                .timeout(RUN_TIMEOUT)
+                .start()?,
+        ))
     }
 
     /// Runs `eksmgr ARGS` expecting exit `code`, and returns its stdout parsed and validated.
     fn plan_json(&self, args: &[&str], code: i32, schema: &Schema) -> R<Value> {
-        let out = self.run_expect(args, code)?;
+        let out = self.expect(args, code)?;
         let doc: Value = serde_json::from_str(&out.stdout).map_err(|e| {
             format!(
                 "`eksmgr {}`: stdout is not one JSON document: {e}\n{out}",
@@ -216,11 +201,11 @@ fn expect_eq<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) -> R {
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_json_shows_changes_and_drift() -> R {
     let schema = Schema::load()?;
-    let estate = Estate::new()?;
+    let estate = PlanJson::new()?;
 
     // --- the first plan: five creates ---
     let doc = estate.plan_json(&["plan", "--json"], 0, &schema)?;
-    let out = estate.run_expect(&["--version"], 0)?;
+    let out = estate.expect(&["--version"], 0)?;
     // `eksmgr 0.1.0 (commit ..., target)`: the version is the second word.
     let version = out.stdout.split_whitespace().nth(1).unwrap_or_default();
     expect_eq(
@@ -300,7 +285,7 @@ async fn plan_json_shows_changes_and_drift() -> R {
     estate.plan_json(&["plan", "--json", "--detailed-exitcode"], 2, &schema)?;
 
     // --- applied: nothing to do ---
-    estate.run_expect(&["apply", "--auto-approve"], 0)?;
+    estate.expect(&["apply", "--auto-approve"], 0)?;
     let doc = estate.plan_json(&["plan", "--json", "--detailed-exitcode"], 0, &schema)?;
     expect_eq(list(&doc, "resource_changes").len(), 0, "converged changes")?;
     expect_eq(list(&doc, "drift").len(), 0, "converged drift")?;
@@ -416,11 +401,11 @@ async fn plan_json_shows_changes_and_drift() -> R {
     // --- the same plan saved, shown as JSON ---
     let file = estate.dir.path().join("drift.plan");
     let file = file.to_string_lossy();
-    estate.run_expect(&["plan", "--out", &file], 0)?;
+    estate.expect(&["plan", "--out", &file], 0)?;
     let shown = estate.plan_json(&["show", "--json", &file], 0, &schema)?;
     expect_eq(&shown, &doc, "show --json of the saved plan")?;
     // Without --json: the human plan.
-    let human = estate.run_expect(&["show", &file], 0)?;
+    let human = estate.expect(&["show", &file], 0)?;
     ensure(
         human
             .stdout

@@ -9,19 +9,18 @@
 //! starts its own moto server and seeds its own organization with two spokes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_config::SdkConfig;
 use eksmgr_e2e::check::{ensure, err, policy_document, sdk_err};
-use eksmgr_e2e::example::example_config;
-use eksmgr_e2e::proxy::{Call, Proxy};
-use eksmgr_e2e::{Eksmgr, MotoServer, Output, Seed, assume, sdk_config};
+use eksmgr_e2e::estate::{Estate, EstateBuilder};
+use eksmgr_e2e::example::{TEMPLATE_SUBNETS, example_config, example_config_every_spoke};
+use eksmgr_e2e::proxy::Call;
+use eksmgr_e2e::{Output, Seed};
 use serde_json::Value;
-use tempfile::TempDir;
 
 type R<T = ()> = Result<T, String>;
 
-const ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
 const SPOKE_ADMIN_ROLE: &str = "EKSManagerAdmin";
 const REGION: &str = "us-east-1";
 const REPOSITORIES: [&str; 2] = ["platform/api", "platform/worker"];
@@ -41,133 +40,16 @@ const NODE_POLICIES: [&str; 6] = [
 /// and the deployer role), 8 for `edge` (key, cluster, node and external-dns roles, cluster,
 /// external-dns's association, the admin's and the CI role's access entries), 2 repositories.
 const EXAMPLE_RESOURCES: usize = 37;
-/// Subnets the template cluster gets in [`template_subnets_config`].
-const TEMPLATE_SUBNETS: [&str; 2] = ["subnet-2a1b2c3d4e5f60718", "subnet-2a1b2c3d4e5f60719"];
-/// Longest a single eksmgr run may take in these tests.
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-// ---------------------------------------------------------------------------------------------
-// The example configuration
-// ---------------------------------------------------------------------------------------------
-
-/// The example with default `subnet_ids` on the `workloads` template, so an account that
-/// joins the OU without an override of its own gets a cluster with subnets.
-fn template_subnets_config(seed: &Seed) -> R<String> {
-    let text = example_config(seed)?;
-    let anchor = "name = \"workloads\"\naccount = \"*\"\n";
-    ensure(text.contains(anchor), || {
-        format!("the example's workloads template no longer starts with {anchor:?}")
-    })?;
-    Ok(text.replacen(
-        anchor,
-        &format!(
-            "{anchor}subnet_ids = [\"{}\", \"{}\"]\n",
-            TEMPLATE_SUBNETS[0], TEMPLATE_SUBNETS[1]
-        ),
-        1,
-    ))
-}
 
 // ---------------------------------------------------------------------------------------------
 // An estate: moto, the seeded organization, a work directory, eksmgr (maybe through a proxy)
 // ---------------------------------------------------------------------------------------------
 
-struct Estate {
-    // Dropped first: it forwards to moto.
-    proxy: Option<Proxy>,
-    moto: MotoServer,
-    seed: Seed,
-    _dir: TempDir,
-    eksmgr: Eksmgr,
-}
-
-impl Estate {
-    /// moto with two spokes and the example configuration written; eksmgr talks to moto
-    /// directly, or through a [`Proxy`] when `via_proxy`.
-    fn start(via_proxy: bool) -> R<Estate> {
-        let moto = MotoServer::start()?;
-        let seed = moto.seed(2)?;
-        let dir = tempfile::Builder::new()
-            .prefix("eksmgr-e2e-spokes-")
-            .tempdir()
-            .map_err(err("tempdir"))?;
-        let proxy = if via_proxy {
-            Some(Proxy::start(moto.endpoint())?)
-        } else {
-            None
-        };
-        let endpoint = proxy
-            .as_ref()
-            .map_or(moto.endpoint(), |p| p.endpoint())
-            .to_owned();
-        let eksmgr = Eksmgr::new(dir.path(), &endpoint)?.timeout(RUN_TIMEOUT);
-        eksmgr.write_config(&example_config(&seed)?)?;
-        Ok(Estate {
-            proxy,
-            moto,
-            seed,
-            _dir: dir,
-            eksmgr,
-        })
-    }
-
-    fn spoke(&self, i: usize) -> &str {
-        &self.seed.spoke_account_ids[i]
-    }
-
-    fn hub(&self) -> &str {
-        &self.seed.hub_account_id
-    }
-
-    fn proxy(&self) -> R<&Proxy> {
-        self.proxy.as_ref().ok_or_else(|| "no proxy".to_owned())
-    }
-
-    fn run(&self, args: &[&str]) -> R<Output> {
-        let started = Instant::now();
-        let out = self.eksmgr.run(args)?;
-        eprintln!(
-            "eksmgr {} -> {:?} in {:.1}s",
-            args.join(" "),
-            out.code,
-            started.elapsed().as_secs_f64()
-        );
-        Ok(out)
-    }
-
-    /// Runs eksmgr and checks its exit code.
-    fn expect(&self, args: &[&str], code: i32) -> R<Output> {
-        let out = self.run(args)?;
-        ensure(out.code == Some(code), || {
-            format!(
-                "eksmgr {} should exit {code}\n{out}\n--- moto log ---\n{}",
-                args.join(" "),
-                self.moto.log_tail()
-            )
-        })?;
-        Ok(out)
-    }
-
-    fn apply(&self) -> R<Output> {
-        self.expect(&["apply", "--auto-approve"], 0)
-    }
-
-    fn replan_clean(&self) -> R {
-        let out = self.expect(&["plan", "--detailed-exitcode"], 0)?;
-        ensure(out.stdout.contains("No changes."), || {
-            format!("the re-plan should say No changes\n{out}")
-        })
-    }
-
-    /// An SDK configuration acting in `account` (moto directly, never the proxy): the
-    /// management account itself, any other through `OrganizationAccountAccessRole`.
-    async fn sdk(&self, account: &str) -> R<SdkConfig> {
-        if account == self.seed.management_account_id {
-            Ok(sdk_config(self.moto.endpoint()))
-        } else {
-            assume(self.moto.endpoint(), account, ACCESS_ROLE).await
-        }
-    }
+/// moto with two spokes and the example configuration written.
+fn example_estate() -> EstateBuilder {
+    Estate::builder("eksmgr-e2e-spokes-")
+        .spokes(2)
+        .config(example_config)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -619,7 +501,7 @@ async fn check_no_spoke_resources(conf: &SdkConfig, account: &str) -> R {
 #[tokio::test(flavor = "multi_thread")]
 async fn full_example_applies_into_the_right_accounts() -> R {
     let started = Instant::now();
-    let estate = Estate::start(false)?;
+    let estate = example_estate().start()?;
     let (spoke1, spoke2, hub) = (estate.spoke(0), estate.spoke(1), estate.hub());
 
     let plan = estate.expect(&["plan", "--detailed-exitcode"], 2)?;
@@ -721,12 +603,12 @@ async fn full_example_applies_into_the_right_accounts() -> R {
 #[tokio::test(flavor = "multi_thread")]
 async fn new_account_in_the_ou_shows_up_in_the_next_plan() -> R {
     let started = Instant::now();
-    let estate = Estate::start(false)?;
+    let estate = example_estate().start()?;
     // The example's template gets its subnets from per-account overrides only; a new account
     // has none, so this test's configuration gives the template default subnets.
     estate
         .eksmgr
-        .write_config(&template_subnets_config(&estate.seed)?)?;
+        .write_config(&example_config_every_spoke(&estate.seed)?)?;
     estate.apply()?;
     estate.replan_clean()?;
 
@@ -795,7 +677,7 @@ async fn new_account_in_the_ou_shows_up_in_the_next_plan() -> R {
 /// zones), so the plan should say so instead of offering to create it.
 #[tokio::test(flavor = "multi_thread")]
 async fn template_cluster_without_subnets_is_not_planned_for_a_new_account() -> R {
-    let estate = Estate::start(false)?;
+    let estate = example_estate().start()?;
     estate.apply()?;
     let new = estate.moto.add_spoke()?.account_id;
     // A configuration gap is an error (exit 1), and it names the account and what to add.
@@ -820,7 +702,7 @@ async fn template_cluster_without_subnets_is_not_planned_for_a_new_account() -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_in_spokes_is_reported_and_repaired() -> R {
     let started = Instant::now();
-    let estate = Estate::start(false)?;
+    let estate = example_estate().start()?;
     estate.apply()?;
     let (spoke1, spoke2, hub_id) = (estate.spoke(0), estate.spoke(1), estate.hub());
     let one = estate.sdk(spoke1).await?;
@@ -952,7 +834,7 @@ fn governance_only_config(seed: &Seed) -> R<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_spoke_fails_alone() -> R {
     let started = Instant::now();
-    let estate = Estate::start(true)?;
+    let estate = example_estate().proxy().start()?;
     let proxy = estate.proxy()?;
     let (spoke1, spoke2, hub) = (estate.spoke(0), estate.spoke(1), estate.hub());
     let spoke1_resources = workloads_addresses(spoke1, hub);
@@ -1207,7 +1089,7 @@ const PLAN_PARALLELISM: usize = 4;
 #[tokio::test(flavor = "multi_thread")]
 async fn no_op_plan_call_budget() -> R {
     let started = Instant::now();
-    let estate = Estate::start(true)?;
+    let estate = example_estate().proxy().start()?;
     let proxy = estate.proxy()?;
     estate.apply()?;
     let apply_calls = proxy.calls().len();
