@@ -202,33 +202,20 @@ fn offline_discovery(config: &eksmgr_engine::config::Config) -> Discovery {
     }
     spokes.sort();
     spokes.dedup();
+    let management = config
+        .organization
+        .management_account_id
+        .as_ref()
+        .map_or("000000000000", |a| a.as_str());
+    // Placeholders of the right shape: offline, the organization cannot be read. Principals
+    // are not resolved offline either: validate checks their form only.
+    let path = format!(
+        "o-0000000000/r-0000/{}/",
+        config.organization.eks_ou_id.as_str()
+    );
     Discovery {
         caller_account_id: String::new(),
-        management_account_id: config
-            .organization
-            .management_account_id
-            .as_ref()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_else(|| "000000000000".into()),
-        partition: "aws".into(),
-        // Placeholders of the right shape: offline, the organization cannot be read.
-        organization_id: "o-0000000000".into(),
-        eks_ou_path: format!(
-            "o-0000000000/r-0000/{}/",
-            config.organization.eks_ou_id.as_str()
-        ),
-        spokes: spokes
-            .into_iter()
-            .map(|id| eksmgr_engine::blueprint::SpokeAccount {
-                id,
-                name: String::new(),
-            })
-            .collect(),
-        skipped: Vec::new(),
-        kubernetes_versions: Default::default(),
-        kubernetes_versions_unread: Default::default(),
-        // Principals are not resolved offline: validate checks their form only.
-        iam_roles: Default::default(),
+        ..Discovery::of_spokes(management, &path, spokes)
     }
 }
 

@@ -131,16 +131,13 @@ impl Estate {
             ],
         );
         Discovery {
-            management_account_id: MANAGEMENT_ACCOUNT.to_string(),
-            caller_account_id: MANAGEMENT_ACCOUNT.to_string(),
-            partition: "aws".to_string(),
-            organization_id: ORGANIZATION_ID.to_string(),
-            eks_ou_path: format!("{ORGANIZATION_ID}/r-ab12/ou-abcd-11111111/"),
             spokes,
-            skipped: Vec::new(),
-            kubernetes_versions: Default::default(),
-            kubernetes_versions_unread: Default::default(),
             iam_roles,
+            ..Discovery::of_spokes(
+                MANAGEMENT_ACCOUNT,
+                &format!("{ORGANIZATION_ID}/r-ab12/ou-abcd-11111111/"),
+                Vec::<String>::new(),
+            )
         }
     }
 }

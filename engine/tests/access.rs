@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use eksmgr_engine::annotation::{Note, Reason};
-use eksmgr_engine::blueprint::{self, Blueprint, Discovery, SpokeAccount};
+use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{DesiredResource, ObservedResource, ResourceKind};
@@ -88,22 +88,12 @@ fn roles(list: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
 
 fn discovery(iam_roles: BTreeMap<String, Vec<String>>) -> Discovery {
     Discovery {
-        management_account_id: "111111111111".into(),
-        caller_account_id: "111111111111".into(),
-        partition: "aws".into(),
-        organization_id: "o-a1b2c3d4e5".into(),
-        eks_ou_path: "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/".into(),
-        spokes: [A, B]
-            .iter()
-            .map(|id| SpokeAccount {
-                id: (*id).into(),
-                name: String::new(),
-            })
-            .collect(),
-        skipped: Vec::new(),
-        kubernetes_versions: Default::default(),
-        kubernetes_versions_unread: Default::default(),
         iam_roles,
+        ..Discovery::of_spokes(
+            "111111111111",
+            "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/",
+            [A, B],
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use eksmgr_engine::annotation::Note;
-use eksmgr_engine::blueprint::{self, Discovery, SpokeAccount};
+use eksmgr_engine::blueprint::{self, Discovery};
 use eksmgr_engine::config;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{DesiredResource, ObservedResource, ResourceKind};
@@ -48,24 +48,11 @@ hosted_zone_id = "Z0123456789ABCDEFGHIJ"
 "#;
 
 fn discovery(spokes: &[&str]) -> Discovery {
-    Discovery {
-        management_account_id: "111111111111".into(),
-        caller_account_id: "111111111111".into(),
-        partition: "aws".into(),
-        organization_id: "o-a1b2c3d4e5".into(),
-        eks_ou_path: "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/".into(),
-        spokes: spokes
-            .iter()
-            .map(|id| SpokeAccount {
-                id: (*id).into(),
-                name: format!("spoke-{id}"),
-            })
-            .collect(),
-        skipped: Vec::new(),
-        kubernetes_versions: Default::default(),
-        kubernetes_versions_unread: Default::default(),
-        iam_roles: Default::default(),
-    }
+    Discovery::of_spokes(
+        "111111111111",
+        "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/",
+        spokes.iter().copied(),
+    )
 }
 
 fn expand(spokes: &[&str]) -> Vec<DesiredResource> {

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use eksmgr_engine::blueprint::{self, Blueprint, BlueprintError, Discovery, SpokeAccount};
+use eksmgr_engine::blueprint::{self, Blueprint, BlueprintError, Discovery};
 use eksmgr_engine::config::{self, Config};
 use eksmgr_engine::guardrails::eval::{Decision, Request, RequestValue, evaluate};
 use eksmgr_engine::guardrails::scp::{Caller, Need, requirements};
@@ -34,24 +34,11 @@ build_pods = { namespace = "ci", service_account = "builder" }
 const SPOKES: &[&str] = &["333333333333", "444444444444"];
 
 fn discovery() -> Discovery {
-    Discovery {
-        management_account_id: "111111111111".into(),
-        caller_account_id: "111111111111".into(),
-        partition: "aws".into(),
-        organization_id: "o-a1b2c3d4e5".into(),
-        eks_ou_path: "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/".into(),
-        spokes: SPOKES
-            .iter()
-            .map(|id| SpokeAccount {
-                id: (*id).into(),
-                name: String::new(),
-            })
-            .collect(),
-        skipped: Vec::new(),
-        kubernetes_versions: Default::default(),
-        kubernetes_versions_unread: Default::default(),
-        iam_roles: Default::default(),
-    }
+    Discovery::of_spokes(
+        "111111111111",
+        "o-a1b2c3d4e5/r-ab12/ou-abcd-11111111/",
+        SPOKES.iter().copied(),
+    )
 }
 
 fn parse(text: &str) -> Config {

@@ -42,6 +42,16 @@ impl<'a> Call<'a> {
             kind,
         }
     }
+
+    /// The error of a resource (`what`: "role", "access entry" ...) not found right after eksmgr
+    /// wrote it: someone else deleted it meanwhile.
+    pub fn vanished(&self, what: &str) -> ProviderError {
+        self.error(
+            ErrorKind::NotFound,
+            format!("the {what} was not found right after it was written"),
+            Some("someone else may be changing it; run `eksmgr plan` again"),
+        )
+    }
 }
 
 /// The service error code of an SDK error, if the service answered.

@@ -34,7 +34,7 @@ use eksmgr_state::ResourceAddress;
 
 pub use caller::CallerOptions;
 pub use discovery::{ConnectError, connect, discover};
-use kinds::{Cx, KindProvider, Update};
+use kinds::{Create, Cx, Delete, KindProvider, Update};
 pub use sessions::{Sessions, SessionsConfig};
 
 /// Reports progress of long waits (cluster creation ...): the resource and a message.
@@ -105,9 +105,16 @@ impl Provider for AwsProvider {
         attrs: &Attrs,
     ) -> Result<ObservedResource, ProviderError> {
         let (kind, cx) = self.kind(address)?;
-        kind.create(&cx, address, attrs, None)
-            .await
-            .map_err(|e| self.sessions.explain(e))
+        kind.create(
+            &cx,
+            &Create {
+                address,
+                attrs,
+                token: None,
+            },
+        )
+        .await
+        .map_err(|e| self.sessions.explain(e))
     }
 
     async fn create_with_token(
@@ -117,9 +124,16 @@ impl Provider for AwsProvider {
         token: &str,
     ) -> Result<ObservedResource, ProviderError> {
         let (kind, cx) = self.kind(address)?;
-        kind.create(&cx, address, attrs, Some(token))
-            .await
-            .map_err(|e| self.sessions.explain(e))
+        kind.create(
+            &cx,
+            &Create {
+                address,
+                attrs,
+                token: Some(token),
+            },
+        )
+        .await
+        .map_err(|e| self.sessions.explain(e))
     }
 
     async fn update(
@@ -150,9 +164,16 @@ impl Provider for AwsProvider {
         before: &Attrs,
     ) -> Result<(), ProviderError> {
         let (kind, cx) = self.kind(address)?;
-        kind.delete(&cx, address, id, before)
-            .await
-            .map_err(|e| self.sessions.explain(e))
+        kind.delete(
+            &cx,
+            &Delete {
+                address,
+                id,
+                before,
+            },
+        )
+        .await
+        .map_err(|e| self.sessions.explain(e))
     }
 }
 

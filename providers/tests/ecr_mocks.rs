@@ -4,48 +4,28 @@
 
 #![allow(clippy::expect_used)]
 
+mod common;
+
 use aws_sdk_ecr::Client;
-use aws_sdk_ecr::config::retry::RetryConfig;
-use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ecr::operation::set_repository_policy::{
     SetRepositoryPolicyError, SetRepositoryPolicyOutput,
 };
 use aws_sdk_ecr::types::error::InvalidParameterException;
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
-use aws_smithy_types::error::ErrorMetadata;
+use aws_smithy_mocks::{Rule, RuleMode, mock};
 use eksmgr_providers::error::Call;
 use eksmgr_providers::kinds::ecr_repository as ecr;
 use eksmgr_providers::propagation::Propagation;
 
 fn client(rules: &[&Rule]) -> Client {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let conf = aws_sdk_ecr::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("a", "b", None, None, "ecr-mocks"))
-        .http_client(create_mock_http_client())
-        .retry_config(RetryConfig::disabled())
-        .interceptor(interceptor)
-        .build();
-    Client::from_conf(conf)
+    common::mock_client!(aws_sdk_ecr, RuleMode::MatchAny, rules, "us-east-1")
 }
 
 fn invalid(message: &'static str) -> impl Fn() -> SetRepositoryPolicyError {
     move || {
-        SetRepositoryPolicyError::InvalidParameterException(
-            InvalidParameterException::builder()
-                .message(message)
-                .meta(
-                    ErrorMetadata::builder()
-                        .code("InvalidParameterException")
-                        .message(message)
-                        .build(),
-                )
-                .build(),
-        )
+        SetRepositoryPolicyError::InvalidParameterException(common::invalid_parameter!(
+            InvalidParameterException,
+            message
+        ))
     }
 }
 

@@ -5,9 +5,9 @@
 //! pointed at the desired role). The lifecycle itself is tested end to end against the
 //! emulator (`tests/tests/access.rs`).
 
+mod common;
+
 use aws_sdk_eks::Client;
-use aws_sdk_eks::config::retry::RetryConfig;
-use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_eks::operation::associate_access_policy::AssociateAccessPolicyOutput;
 use aws_sdk_eks::operation::create_access_entry::{
     CreateAccessEntryError, CreateAccessEntryOutput,
@@ -23,7 +23,7 @@ use aws_sdk_eks::types::{
     AccessEntry, AccessScope, AccessScopeType, AssociatedAccessPolicy, PodIdentityAssociation,
     PodIdentityAssociationSummary,
 };
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{Rule, RuleMode, mock};
 use aws_smithy_types::error::ErrorMetadata;
 use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
@@ -38,19 +38,7 @@ const PRINCIPAL: &str = "arn:aws:iam::111122223333:role/eks-deployer";
 const VIEW: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy";
 
 fn client(mode: RuleMode, rules: &[&Rule]) -> Client {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let conf = aws_sdk_eks::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new("a", "b", None, None, "eks-access-mocks"))
-        .http_client(create_mock_http_client())
-        .retry_config(RetryConfig::disabled())
-        .interceptor(interceptor)
-        .build();
-    Client::from_conf(conf)
+    common::mock_client!(aws_sdk_eks, mode, rules, "eu-west-1")
 }
 
 fn attrs(v: Value) -> Attrs {
@@ -80,17 +68,10 @@ fn entry_attrs() -> Attrs {
 }
 
 fn invalid(message: &str) -> CreateAccessEntryError {
-    CreateAccessEntryError::InvalidParameterException(
-        InvalidParameterException::builder()
-            .message(message)
-            .meta(
-                ErrorMetadata::builder()
-                    .code("InvalidParameterException")
-                    .message(message)
-                    .build(),
-            )
-            .build(),
-    )
+    CreateAccessEntryError::InvalidParameterException(common::invalid_parameter!(
+        InvalidParameterException,
+        message
+    ))
 }
 
 fn read_rules() -> (Rule, Rule) {

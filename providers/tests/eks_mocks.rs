@@ -4,12 +4,12 @@
 //! configuration changes into one UpdateClusterConfig per kind of change. Waits use
 //! `Waits::for_tests()`, so no test sleeps for real.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_eks::Client;
-use aws_sdk_eks::config::retry::RetryConfig;
-use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_eks::operation::associate_encryption_config::AssociateEncryptionConfigOutput;
 use aws_sdk_eks::operation::create_cluster::{CreateClusterError, CreateClusterOutput};
 use aws_sdk_eks::operation::delete_cluster::DeleteClusterOutput;
@@ -23,7 +23,7 @@ use aws_sdk_eks::types::{
     ClusterIssueCode, ClusterStatus, EncryptionConfig, ErrorCode, ErrorDetail, LogType, Provider,
     Update, UpdateStatus, UpdateType, VpcConfigResponse,
 };
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{Rule, RuleMode, mock};
 use aws_smithy_types::error::ErrorMetadata;
 use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
@@ -37,19 +37,7 @@ const NAME: &str = "prod-eu";
 const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 fn client(mode: RuleMode, rules: &[&Rule]) -> Client {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
-    for r in rules {
-        interceptor = interceptor.with_rule(r);
-    }
-    let conf = aws_sdk_eks::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new("a", "b", None, None, "eks-mocks"))
-        .http_client(create_mock_http_client())
-        .retry_config(RetryConfig::disabled())
-        .interceptor(interceptor)
-        .build();
-    Client::from_conf(conf)
+    common::mock_client!(aws_sdk_eks, mode, rules, "eu-west-1")
 }
 
 fn address() -> ResourceAddress {
@@ -796,17 +784,10 @@ async fn delete_waits_until_the_cluster_is_gone() -> Result<(), String> {
 /// An `InvalidParameterException` answer to CreateCluster.
 fn invalid_parameter(message: &'static str) -> impl Fn() -> CreateClusterError {
     move || {
-        CreateClusterError::InvalidParameterException(
-            aws_sdk_eks::types::error::InvalidParameterException::builder()
-                .message(message)
-                .meta(
-                    ErrorMetadata::builder()
-                        .code("InvalidParameterException")
-                        .message(message)
-                        .build(),
-                )
-                .build(),
-        )
+        CreateClusterError::InvalidParameterException(common::invalid_parameter!(
+            aws_sdk_eks::types::error::InvalidParameterException,
+            message
+        ))
     }
 }
 

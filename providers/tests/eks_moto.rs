@@ -16,7 +16,7 @@ use eksmgr_engine::model::{AttrValue, Attrs, DesiredAttrs, ResourceKind};
 use eksmgr_engine::provider::ReadRequest;
 use eksmgr_providers::Progress;
 use eksmgr_providers::kinds::eks_cluster::EksCluster;
-use eksmgr_providers::kinds::{Cx, KindProvider, Update};
+use eksmgr_providers::kinds::{Create, Cx, Delete, KindProvider, Update};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 use support::{ACCOUNT, MotoServer, REGION, sessions};
@@ -94,7 +94,14 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
 
     // Create: what comes back is what was asked for (a plan right after shows no changes).
     let created = EksCluster
-        .create(&cx, &address, &want, None)
+        .create(
+            &cx,
+            &Create {
+                address: &address,
+                attrs: &want,
+                token: None,
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(created.id, "prod-eu");
@@ -147,7 +154,14 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
 
     // Create again (a crash between create and the state write): adopted, not duplicated.
     let adopted = EksCluster
-        .create(&cx, &address, &want, None)
+        .create(
+            &cx,
+            &Create {
+                address: &address,
+                attrs: &want,
+                token: None,
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(adopted, created);
@@ -218,7 +232,14 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
 
     // Delete, then it is gone; deleting again succeeds.
     EksCluster
-        .delete(&cx, &address, "", &Attrs::new())
+        .delete(
+            &cx,
+            &Delete {
+                address: &address,
+                id: "",
+                before: &Attrs::new(),
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(
@@ -229,7 +250,14 @@ async fn cluster_lifecycle_against_moto() -> Result<(), String> {
         None
     );
     EksCluster
-        .delete(&cx, &address, "", &Attrs::new())
+        .delete(
+            &cx,
+            &Delete {
+                address: &address,
+                id: "",
+                before: &Attrs::new(),
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     eprintln!("eks lifecycle against moto took {:?}", started.elapsed());

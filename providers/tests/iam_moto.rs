@@ -12,7 +12,7 @@ use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ReadRequest;
 use eksmgr_providers::kinds::iam_role::IamRole;
-use eksmgr_providers::kinds::{Cx, KindProvider, Update};
+use eksmgr_providers::kinds::{Create, Cx, KindProvider, Update};
 use eksmgr_providers::stats::CallStats;
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
@@ -119,9 +119,11 @@ async fn every_role_of_an_account_is_read_from_two_listings() {
         let o = IamRole
             .create(
                 &Cx::new(&writer),
-                &address(name),
-                &desired(name, &managed[..i], i),
-                None,
+                &Create {
+                    address: &address(name),
+                    attrs: &desired(name, &managed[..i], i),
+                    token: None,
+                },
             )
             .await
             .expect("the role is created");

@@ -14,7 +14,7 @@ use eksmgr_engine::provider::{ErrorKind, ReadRequest};
 use eksmgr_providers::Sessions;
 use eksmgr_providers::kinds::ecr_repository::EcrRepository;
 use eksmgr_providers::kinds::kms_key::KmsKey;
-use eksmgr_providers::kinds::{Cx, KindProvider, Update};
+use eksmgr_providers::kinds::{Create, Cx, Delete, KindProvider, Update};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 use support::{ACCOUNT, Moto, REGION};
@@ -172,7 +172,14 @@ async fn kms_key_lifecycle() {
 
     // Create, then read back: what was asked for.
     let created = KmsKey
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
     assert_converged(&desired, &created.attrs);
@@ -193,7 +200,14 @@ async fn kms_key_lifecycle() {
 
     // Create again under the same alias: the key is adopted, not duplicated.
     let again = KmsKey
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("adopt");
     assert_eq!(again.id, created.id);
@@ -262,7 +276,14 @@ async fn kms_key_lifecycle() {
 
     // Delete: scheduled for deletion, alias removed, reads as gone.
     KmsKey
-        .delete(&Cx::new(&s), &address, &created.id, &before)
+        .delete(
+            &Cx::new(&s),
+            &Delete {
+                address: &address,
+                id: &created.id,
+                before: &before,
+            },
+        )
         .await
         .expect("delete");
     assert_eq!(
@@ -276,13 +297,27 @@ async fn kms_key_lifecycle() {
 
     // Deleting again is fine (already pending, alias gone).
     KmsKey
-        .delete(&Cx::new(&s), &address, &created.id, &before)
+        .delete(
+            &Cx::new(&s),
+            &Delete {
+                address: &address,
+                id: &created.id,
+                before: &before,
+            },
+        )
         .await
         .expect("delete again");
 
     // The alias is free again: a new key is created for it.
     let recreated = KmsKey
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
     assert_ne!(recreated.id, created.id);
@@ -297,7 +332,14 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
     let desired = desired_key("staging");
     let alias = "alias/eksmgr/staging";
     let created = KmsKey
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
 
@@ -327,7 +369,14 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
 
     // Creating again does not adopt the doomed key: a new key takes the alias over.
     let replacement = KmsKey
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
     assert_ne!(replacement.id, created.id);
@@ -355,7 +404,14 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
 
     // Deleting the old key (as recorded) leaves the new key's alias alone.
     KmsKey
-        .delete(&Cx::new(&s), &address, &created.id, &desired)
+        .delete(
+            &Cx::new(&s),
+            &Delete {
+                address: &address,
+                id: &created.id,
+                before: &desired,
+            },
+        )
         .await
         .expect("delete old");
     let (targets, _) = kms_inventory(&moto, alias).await;
@@ -406,7 +462,14 @@ async fn kms_key_created_before_a_crash_is_adopted_by_its_tag() {
     assert!(read_key(&s, &address, &desired).await.is_none());
 
     let adopted = KmsKey
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
     assert_eq!(adopted.id, orphan_id);
@@ -423,15 +486,24 @@ async fn kms_key_delete_of_a_missing_key_succeeds() {
     let address = kms_address("ghost");
     let desired = desired_key("ghost");
     KmsKey
-        .delete(&Cx::new(&s), &address, "", &desired)
+        .delete(
+            &Cx::new(&s),
+            &Delete {
+                address: &address,
+                id: "",
+                before: &desired,
+            },
+        )
         .await
         .expect("delete by alias");
     KmsKey
         .delete(
             &Cx::new(&s),
-            &address,
-            "0d2c6f1e-0000-4000-8000-000000000000",
-            &desired,
+            &Delete {
+                address: &address,
+                id: "0d2c6f1e-0000-4000-8000-000000000000",
+                before: &desired,
+            },
         )
         .await
         .expect("delete by id");
@@ -479,7 +551,14 @@ async fn ecr_repository_lifecycle() {
     assert!(read_repo(&s, &address, &desired).await.is_none());
 
     let created = EcrRepository
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
     assert_eq!(created.id, name);
@@ -501,7 +580,14 @@ async fn ecr_repository_lifecycle() {
 
     // Create again: adopted, still one repository.
     let again = EcrRepository
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("adopt");
     assert_eq!(again.id, name);
@@ -561,12 +647,26 @@ async fn ecr_repository_lifecycle() {
 
     // Delete; read after delete is None; deleting again is fine.
     EcrRepository
-        .delete(&Cx::new(&s), &address, "", &Attrs::new())
+        .delete(
+            &Cx::new(&s),
+            &Delete {
+                address: &address,
+                id: "",
+                before: &Attrs::new(),
+            },
+        )
         .await
         .expect("delete");
     assert!(read_repo(&s, &address, &desired).await.is_none());
     EcrRepository
-        .delete(&Cx::new(&s), &address, "", &Attrs::new())
+        .delete(
+            &Cx::new(&s),
+            &Delete {
+                address: &address,
+                id: "",
+                before: &Attrs::new(),
+            },
+        )
         .await
         .expect("delete again");
 }
@@ -581,7 +681,14 @@ async fn ecr_repository_without_policy_and_adoption_of_drifted_repo() {
     desired.insert("policy".into(), Value::Null);
 
     let created = EcrRepository
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
     assert_converged(&desired, &created.attrs);
@@ -616,7 +723,14 @@ async fn ecr_repository_without_policy_and_adoption_of_drifted_repo() {
         .expect("TagResource");
 
     let adopted = EcrRepository
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("adopt");
     assert_converged(&desired, &adopted.attrs);
@@ -631,7 +745,14 @@ async fn ecr_repository_holding_images_is_not_deleted() {
     let address = ecr_address(name);
     let desired = desired_repo(name);
     EcrRepository
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
     let manifest = json!({
@@ -658,7 +779,14 @@ async fn ecr_repository_holding_images_is_not_deleted() {
         .expect("PutImage");
 
     let err = EcrRepository
-        .delete(&Cx::new(&s), &address, "", &Attrs::new())
+        .delete(
+            &Cx::new(&s),
+            &Delete {
+                address: &address,
+                id: "",
+                before: &Attrs::new(),
+            },
+        )
         .await
         .expect_err("a repository with images must not be deleted");
     assert_eq!(err.api_call, "ecr:DeleteRepository");
@@ -683,7 +811,14 @@ async fn kms_key_whose_alias_was_deleted_is_read_by_id_and_gets_it_back() {
     let desired = desired_key("aliasless");
     let alias = "alias/eksmgr/aliasless";
     let created = KmsKey
-        .create(&Cx::new(&s), &address, &desired, None)
+        .create(
+            &Cx::new(&s),
+            &Create {
+                address: &address,
+                attrs: &desired,
+                token: None,
+            },
+        )
         .await
         .expect("create");
     kms_client(&moto)

@@ -112,3 +112,71 @@ pub fn governance_slice(text: &str) -> String {
     }
     out
 }
+
+/// A configuration of the seeded organization with one cluster template, `workloads`, in every
+/// spoke: Kubernetes `version`, build pods `ci/builder`. `hub` goes into the `[hub]` table (its
+/// ECR repositories), `rest` after the cluster (its pod identities, access, roles ...).
+pub fn workloads_config(seed: &Seed, version: &str, hub: &str, rest: &str) -> String {
+    format!(
+        r#"
+[organization]
+eks_ou_id = "{ou}"
+
+[hub]
+account_id = "{hub_account}"
+{hub}
+[[clusters]]
+name = "workloads"
+account = "*"
+version = "{version}"
+subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"]
+build_pods = {{ namespace = "ci", service_account = "builder" }}
+{rest}"#,
+        ou = seed.eks_ou_id,
+        hub_account = seed.hub_account_id,
+    )
+}
+
+/// The state addresses of the example's governance layer in a seeded organization (the SCP is
+/// `EKSManagerDenyPolicy`, the StackSet `EKSManagerSpokeAdmin`, the agent role
+/// `EKSManagerAgentRole`, StackSets in `us-east-1`).
+#[derive(Debug, Clone)]
+pub struct GovernanceAddresses {
+    /// The deny SCP.
+    pub scp: String,
+    /// Its attachment to the EKS OU.
+    pub attachment: String,
+    /// The StackSet of the spoke admin role.
+    pub stack_set: String,
+    /// Its instances on the EKS OU.
+    pub instances: String,
+    /// The hub agent role.
+    pub agent_role: String,
+}
+
+impl GovernanceAddresses {
+    /// The addresses in `seed`'s organization.
+    pub fn of(seed: &Seed) -> Self {
+        let mgmt = &seed.management_account_id;
+        let scp = "EKSManagerDenyPolicy";
+        let stack_set = "EKSManagerSpokeAdmin";
+        GovernanceAddresses {
+            scp: format!("org_policy.{scp}[{mgmt}]"),
+            attachment: format!("org_policy_attachment.{scp}:{}[{mgmt}]", seed.eks_ou_id),
+            stack_set: format!("stack_set.{stack_set}[{mgmt}/us-east-1]"),
+            instances: format!("stack_set_instances.{stack_set}[{mgmt}/us-east-1]"),
+            agent_role: format!("iam_role.EKSManagerAgentRole[{}]", seed.hub_account_id),
+        }
+    }
+
+    /// All five, in the order above.
+    pub fn all(&self) -> [String; 5] {
+        [
+            self.scp.clone(),
+            self.attachment.clone(),
+            self.stack_set.clone(),
+            self.instances.clone(),
+            self.agent_role.clone(),
+        ]
+    }
+}

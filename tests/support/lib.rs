@@ -38,3 +38,6 @@ pub use env::env_for;
 pub use moto::{MotoServer, Seed, Spoke};
 pub use paths::{eksmgr_binary, repo_root};
 pub use runner::{Eksmgr, Output, Running};
+
+/// What a test returns: `Err` with a message saying what failed.
+pub type R<T = ()> = Result<T, String>;

@@ -13,10 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_config::SdkConfig;
 use eksmgr_e2e::check::{ensure, policy_document, sdk_err};
 use eksmgr_e2e::estate::Estate;
+use eksmgr_e2e::example::workloads_config;
 use eksmgr_e2e::{Output, Seed};
 use serde_json::{Value, json};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const CLUSTER: &str = "workloads";
 const SSO_ROLE: &str = "AWSReservedSSO_EKSAdmin_0a1b2c3d4e5f6789";
@@ -57,21 +58,8 @@ clusters = ["{CLUSTER}"]
     } else {
         String::new()
     };
-    format!(
+    let rest = format!(
         r#"
-[organization]
-eks_ou_id = "{ou}"
-
-[hub]
-account_id = "{hub}"
-
-[[clusters]]
-name = "{CLUSTER}"
-account = "*"
-version = "1.35"
-subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"]
-build_pods = {{ namespace = "ci", service_account = "builder" }}
-
 [[clusters.pod_identities]]
 namespace = "apps"
 service_account = "reader"
@@ -96,9 +84,9 @@ policy = "view"
 [cross_account_roles.oidc]
 provider_arn = "arn:aws:iam::{hub}:oidc-provider/{OIDC_HOST}"
 subjects = ["system:serviceaccount:audit:auditor"]
-"#,
-        ou = seed.eks_ou_id,
-    )
+"#
+    );
+    workloads_config(seed, "1.35", "", &rest)
 }
 
 /// The principals and roles the configuration names but eksmgr does not create: the CI

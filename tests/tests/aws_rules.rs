@@ -8,34 +8,20 @@ use std::time::Duration;
 
 use eksmgr_e2e::check::{ensure, sdk_err};
 use eksmgr_e2e::estate::Estate;
+use eksmgr_e2e::example::workloads_config;
 use eksmgr_e2e::{Seed, assume};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 /// One spoke with one cluster, the governance layer and the hub registry.
 fn config(seed: &Seed, version: &str) -> String {
-    format!(
-        r#"
-[organization]
-eks_ou_id = "{ou}"
+    workloads_config(seed, version, REGISTRY, "")
+}
 
-[hub]
-account_id = "{hub}"
-
+const REGISTRY: &str = r#"
 [[hub.ecr_repositories]]
 name = "platform/api"
-
-[[clusters]]
-name = "workloads"
-account = "*"
-version = "{version}"
-subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"]
-build_pods = {{ namespace = "ci", service_account = "builder" }}
-"#,
-        ou = seed.eks_ou_id,
-        hub = seed.hub_account_id,
-    )
-}
+"#;
 
 /// The emulator hides every new role from EKS for 4 s (as IAM's propagation delay can):
 /// CreateCluster is refused at first and eksmgr tries again until it goes through. Then a

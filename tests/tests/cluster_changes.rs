@@ -6,7 +6,7 @@ use eksmgr_e2e::check::ensure;
 use eksmgr_e2e::estate::Estate;
 use eksmgr_e2e::example::example_config;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 #[test]
 fn plan_refuses_what_eks_cannot_change_in_place() -> R {

@@ -15,7 +15,7 @@ use eksmgr_e2e::check::{ensure, err};
 use eksmgr_e2e::estate::{Estate, registry_config};
 use eksmgr_e2e::{Eksmgr, Output};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 /// The 1-based line and column of the first `needle` in `text`.
 fn position(text: &str, needle: &str) -> R<(usize, usize)> {

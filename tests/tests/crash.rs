@@ -28,7 +28,7 @@ use eksmgr_e2e::estate::Estate;
 use eksmgr_e2e::example::example_config;
 use eksmgr_e2e::{Output, Seed, assume, sdk_config};
 
-type R<T> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Kill points tried when `EKSMGR_CRASH_POINTS` is not set.

@@ -9,7 +9,7 @@
 use eksmgr_e2e::check::ensure;
 use eksmgr_e2e::estate::{Estate, registry_config};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 /// The file-size limit, in 512-byte blocks (POSIX `ulimit -f`): the lock file and the first
 /// journal lines fit, the journal of the whole apply and the final state do not.

@@ -15,7 +15,7 @@ use aws_sdk_eks::types::{AccessScope, AccessScopeType, VpcConfigRequest};
 use eksmgr_e2e::check::{ensure, sdk_err};
 use eksmgr_e2e::{MotoServer, assume, sdk_config};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const ACCOUNT: &str = "123456789012";
 const ADMIN_ROLE: &str = "arn:aws:iam::123456789012:role/platform/admin";

@@ -9,18 +9,18 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_e2e::check::{err, policy_document, sdk_err};
 use eksmgr_e2e::estate::Estate;
+use eksmgr_e2e::example::GovernanceAddresses;
 use eksmgr_e2e::example::{governance_config as example_config, governance_slice};
-use eksmgr_e2e::{Eksmgr, Seed, assume, env_for, repo_root, sdk_config};
+use eksmgr_e2e::{Eksmgr, Seed, assume, repo_root, sdk_config};
 use serde_json::Value;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const MGMT: &str = "123456789012";
 const SCP_NAME: &str = "EKSManagerDenyPolicy";
@@ -134,37 +134,9 @@ impl Governance {
         )
     }
 
-    fn addr_scp(&self) -> String {
-        format!("org_policy.{SCP_NAME}[{MGMT}]")
-    }
-
-    fn addr_attachment(&self) -> String {
-        format!(
-            "org_policy_attachment.{SCP_NAME}:{}[{MGMT}]",
-            self.seed.eks_ou_id
-        )
-    }
-
-    fn addr_stack_set(&self) -> String {
-        format!("stack_set.{STACK_SET}[{MGMT}/us-east-1]")
-    }
-
-    fn addr_instances(&self) -> String {
-        format!("stack_set_instances.{STACK_SET}[{MGMT}/us-east-1]")
-    }
-
-    fn addr_role(&self) -> String {
-        format!("iam_role.{AGENT_ROLE}[{}]", self.seed.hub_account_id)
-    }
-
-    fn addresses(&self) -> [String; 5] {
-        [
-            self.addr_scp(),
-            self.addr_attachment(),
-            self.addr_stack_set(),
-            self.addr_instances(),
-            self.addr_role(),
-        ]
+    /// The state addresses of the governance layer.
+    fn addr(&self) -> GovernanceAddresses {
+        GovernanceAddresses::of(&self.seed)
     }
 }
 
@@ -506,7 +478,7 @@ async fn plan_apply_replan_destroy() -> R {
         Some("Plan: 7 to add, 0 to change, 0 to destroy."),
         "{plan}"
     );
-    for address in estate.addresses() {
+    for address in estate.addr().all() {
         assert_contains(
             &plan.stdout,
             &format!("# {address} will be created"),
@@ -724,29 +696,29 @@ async fn drift_is_reported_and_repaired() -> R {
         .ok_or_else(|| format!("no actions section:\n{plan}"))?;
     assert_contains(
         drift,
-        &format!("- {} was deleted outside eksmgr", estate.addr_attachment()),
+        &format!("- {} was deleted outside eksmgr", estate.addr().attachment),
         "drift section",
     )?;
     assert_contains(
         drift,
-        &format!("~ {} changed outside eksmgr {{", estate.addr_role()),
+        &format!("~ {} changed outside eksmgr {{", estate.addr().agent_role),
         "drift section",
     )?;
     assert_contains(drift, "~ assume_role_policy =", "drift section")?;
     assert_contains(drift, &intruder, "drift section")?;
     // Only those two drifted.
-    assert_lacks(drift, &estate.addr_scp(), "drift section")?;
-    assert_lacks(drift, &estate.addr_stack_set(), "drift section")?;
-    assert_lacks(drift, &estate.addr_instances(), "drift section")?;
+    assert_lacks(drift, &estate.addr().scp, "drift section")?;
+    assert_lacks(drift, &estate.addr().stack_set, "drift section")?;
+    assert_lacks(drift, &estate.addr().instances, "drift section")?;
 
     assert_contains(
         actions,
-        &format!("# {} will be created", estate.addr_attachment()),
+        &format!("# {} will be created", estate.addr().attachment),
         "actions",
     )?;
     assert_contains(
         actions,
-        &format!("# {} will be updated in place", estate.addr_role()),
+        &format!("# {} will be updated in place", estate.addr().agent_role),
         "actions",
     )?;
     assert_eq!(
@@ -833,7 +805,7 @@ async fn adopts_existing_resources() -> R {
     let summary = summary_line(&plan.stdout).ok_or_else(|| format!("no summary\n{plan}"))?;
     assert_contains(summary, "to adopt", "summary")?;
     assert_contains(summary, "2 to adopt", "summary")?;
-    for adopted in [estate.addr_scp(), estate.addr_role()] {
+    for adopted in [estate.addr().scp, estate.addr().agent_role] {
         assert_lacks(
             &plan.stdout,
             &format!("# {adopted} will be created"),
@@ -846,9 +818,9 @@ async fn adopts_existing_resources() -> R {
         )?;
     }
     for created in [
-        estate.addr_attachment(),
-        estate.addr_stack_set(),
-        estate.addr_instances(),
+        estate.addr().attachment,
+        estate.addr().stack_set,
+        estate.addr().instances,
     ] {
         assert_contains(
             &plan.stdout,
@@ -975,40 +947,12 @@ async fn second_run_is_refused_while_locked() -> R {
 
     // A real race: two applies at once on a fresh estate, where a missing lock would make both
     // create the SCP.
-    let spawn = || {
-        let mut command = Command::new(estate.eksmgr.binary());
-        command
-            .args(["apply", "--auto-approve"])
-            .current_dir(estate.eksmgr.workdir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("AWS_") {
-                command.env_remove(key);
-            }
-        }
-        command.envs(env_for(estate.endpoint()));
-        command.spawn().map_err(err("spawn eksmgr"))
-    };
-    let first = spawn()?;
-    let second = spawn()?;
-    let outputs = [
-        first.wait_with_output().map_err(err("wait for eksmgr"))?,
-        second.wait_with_output().map_err(err("wait for eksmgr"))?,
-    ];
-    let shown: Vec<String> = outputs
-        .iter()
-        .map(|o| {
-            format!(
-                "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                o.status.code(),
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        })
-        .collect();
-    let mut codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
+    let apply = || estate.eksmgr.spawn(&["apply", "--auto-approve"]);
+    let (first, second) = (apply()?, apply()?);
+    let timeout = Duration::from_secs(600);
+    let outputs = [first.wait(timeout)?, second.wait(timeout)?];
+    let shown: Vec<String> = outputs.iter().map(ToString::to_string).collect();
+    let mut codes: Vec<Option<i32>> = outputs.iter().map(|o| o.code).collect();
     codes.sort();
     match codes.as_slice() {
         [Some(0), Some(0)] => {
@@ -1017,11 +961,14 @@ async fn second_run_is_refused_while_locked() -> R {
         [Some(0), Some(1)] => {
             let loser = outputs
                 .iter()
-                .find(|o| o.status.code() == Some(1))
+                .find(|o| o.code == Some(1))
                 .ok_or("no loser")?;
-            let stderr = String::from_utf8_lossy(&loser.stderr);
-            assert_contains(&stderr, "state is locked by `eksmgr apply`", "losing apply")?;
-            assert_contains(&stderr, "eksmgr unlock ", "losing apply")?;
+            assert_contains(
+                &loser.stderr,
+                "state is locked by `eksmgr apply`",
+                "losing apply",
+            )?;
+            assert_contains(&loser.stderr, "eksmgr unlock ", "losing apply")?;
             eprintln!("the two applies overlapped: one was refused");
         }
         _ => {

@@ -22,7 +22,7 @@ use eksmgr_e2e::proxy::Proxy;
 use eksmgr_e2e::{Eksmgr, MotoServer, Output, sdk_config};
 use serde_json::Value;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 /// The name of the OU the tests nest under the `eks` OU.
 const NESTED_OU: &str = "sandbox";

@@ -18,7 +18,7 @@ use eksmgr_e2e::proxy::Proxy;
 use eksmgr_e2e::{Output, Running, sdk_config};
 use serde_json::Value;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 /// Longest one run, or one wait for a run to reach a point, may take.
 const TIMEOUT: Duration = Duration::from_secs(120);

@@ -18,7 +18,7 @@ use eksmgr_e2e::{Eksmgr, Output, Seed, assume};
 use serde_json::Value as Json;
 use serde_norway::Value;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
 const SPOKE_ADMIN_ROLE: &str = "EKSManagerAdmin";

@@ -13,7 +13,7 @@ use eksmgr_e2e::check::{ensure, err};
 use eksmgr_e2e::estate::Estate;
 use eksmgr_e2e::proxy::Proxy;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 

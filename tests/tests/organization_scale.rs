@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use eksmgr_e2e::check::{ensure, sdk_err};
 use eksmgr_e2e::estate::Estate;
+use eksmgr_e2e::example::workloads_config;
 use eksmgr_e2e::{Seed, assume};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const SPOKES: usize = 500;
 /// The AWS managed policies eksmgr attaches: the spoke admin role's, the cluster role's and the
@@ -26,27 +27,8 @@ const OIDC_HOST: &str = "oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF012
 /// role in the hub that may assume a role in every cluster's account.
 fn config(seed: &Seed) -> String {
     let hub = &seed.hub_account_id;
-    format!(
+    let rest = format!(
         r#"
-[organization]
-eks_ou_id = "{ou}"
-
-[hub]
-account_id = "{hub}"
-
-[[hub.ecr_repositories]]
-name = "platform/api"
-
-[[hub.ecr_repositories]]
-name = "platform/worker"
-
-[[clusters]]
-name = "workloads"
-account = "*"
-version = "1.35"
-subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"]
-build_pods = {{ namespace = "ci", service_account = "builder" }}
-
 [[cross_account_roles]]
 name = "eks-auditor"
 cluster = "workloads"
@@ -55,9 +37,9 @@ policy = "view"
 [cross_account_roles.oidc]
 provider_arn = "arn:aws:iam::{hub}:oidc-provider/{OIDC_HOST}"
 subjects = ["system:serviceaccount:audit:auditor"]
-"#,
-        ou = seed.eks_ou_id,
-    )
+"#
+    );
+    workloads_config(seed, "1.35", REGISTRY, &rest)
 }
 
 /// Lines of a plan's output that name a hub repository's change.
@@ -162,3 +144,12 @@ async fn five_hundred_spokes_plan_and_apply_within_every_limit() -> R {
     );
     Ok(())
 }
+
+const REGISTRY: &str = r#"
+[[hub.ecr_repositories]]
+name = "platform/api"
+
+[[hub.ecr_repositories]]
+name = "platform/worker"
+
+"#;

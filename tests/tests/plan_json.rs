@@ -11,15 +11,15 @@ use std::time::Duration;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
 use eksmgr_e2e::estate::Estate;
+use eksmgr_e2e::example::GovernanceAddresses;
 use eksmgr_e2e::example::governance_config as example_config;
 use eksmgr_e2e::{Eksmgr, assume, repo_root, sdk_config};
 use serde_json::{Value, json};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const MGMT: &str = "123456789012";
 const SCP_NAME: &str = "EKSManagerDenyPolicy";
-const STACK_SET: &str = "EKSManagerSpokeAdmin";
 const AGENT_ROLE: &str = "EKSManagerAgentRole";
 const ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -68,27 +68,9 @@ impl PlanJson {
         Ok(doc)
     }
 
-    fn addr_scp(&self) -> String {
-        format!("org_policy.{SCP_NAME}[{MGMT}]")
-    }
-
-    fn addr_attachment(&self) -> String {
-        format!(
-            "org_policy_attachment.{SCP_NAME}:{}[{MGMT}]",
-            self.seed.eks_ou_id
-        )
-    }
-
-    fn addr_stack_set(&self) -> String {
-        format!("stack_set.{STACK_SET}[{MGMT}/us-east-1]")
-    }
-
-    fn addr_instances(&self) -> String {
-        format!("stack_set_instances.{STACK_SET}[{MGMT}/us-east-1]")
-    }
-
-    fn addr_role(&self) -> String {
-        format!("iam_role.{AGENT_ROLE}[{}]", self.seed.hub_account_id)
+    /// The state addresses of the governance layer.
+    fn addr(&self) -> GovernanceAddresses {
+        GovernanceAddresses::of(&self.seed)
     }
 }
 
@@ -232,11 +214,11 @@ async fn plan_json_shows_changes_and_drift() -> R {
     let all: BTreeSet<String> = [
         format!("org_policy_type.SERVICE_CONTROL_POLICY[{MGMT}]"),
         format!("stack_set_trusted_access.organizations[{MGMT}/us-east-1]"),
-        estate.addr_scp(),
-        estate.addr_attachment(),
-        estate.addr_stack_set(),
-        estate.addr_instances(),
-        estate.addr_role(),
+        estate.addr().scp,
+        estate.addr().attachment,
+        estate.addr().stack_set,
+        estate.addr().instances,
+        estate.addr().agent_role,
     ]
     .into();
     expect_eq(addresses(&doc, "resource_changes"), all, "first plan")?;
@@ -245,7 +227,7 @@ async fn plan_json_shows_changes_and_drift() -> R {
     }
     expect_eq(list(&doc, "drift").len(), 0, "first plan drift")?;
     // The attachment needs the id of the SCP this apply creates.
-    let att = entry(&doc, "resource_changes", &estate.addr_attachment())?;
+    let att = entry(&doc, "resource_changes", &estate.addr().attachment)?;
     expect_eq(
         &att["after_unknown"],
         &json!(["policy_id"]),
@@ -257,7 +239,7 @@ async fn plan_json_shows_changes_and_drift() -> R {
         "unknown policy_id",
     )?;
     // Policy documents are objects.
-    let role = entry(&doc, "resource_changes", &estate.addr_role())?;
+    let role = entry(&doc, "resource_changes", &estate.addr().agent_role)?;
     let hub_root = format!("arn:aws:iam::{}:root", estate.seed.hub_account_id);
     expect_eq(
         aws_principals(&role["after"]["assume_role_policy"]),
@@ -271,11 +253,11 @@ async fn plan_json_shows_changes_and_drift() -> R {
         !inline.is_empty() && inline.values().all(Value::is_object),
         || format!("inline policies should be objects: {role:#}"),
     )?;
-    let scp = entry(&doc, "resource_changes", &estate.addr_scp())?;
+    let scp = entry(&doc, "resource_changes", &estate.addr().scp)?;
     ensure(scp["after"]["content"]["Statement"].is_array(), || {
         format!("the SCP content should be an object: {scp:#}")
     })?;
-    let ss = entry(&doc, "resource_changes", &estate.addr_stack_set())?;
+    let ss = entry(&doc, "resource_changes", &estate.addr().stack_set)?;
     ensure(
         ss["after"]["template_body"]["Resources"].is_object(),
         || format!("the template should be an object: {ss:#}"),
@@ -334,12 +316,12 @@ async fn plan_json_shows_changes_and_drift() -> R {
     let doc = estate.plan_json(&["plan", "--json", "--detailed-exitcode"], 2, &schema)?;
     expect_eq(
         addresses(&doc, "drift"),
-        [estate.addr_attachment(), estate.addr_role()].into(),
+        [estate.addr().attachment, estate.addr().agent_role].into(),
         "drifted",
     )?;
-    let gone = entry(&doc, "drift", &estate.addr_attachment())?;
+    let gone = entry(&doc, "drift", &estate.addr().attachment)?;
     expect_eq(&gone["deleted"], &json!(true), "attachment deleted")?;
-    let drift = entry(&doc, "drift", &estate.addr_role())?;
+    let drift = entry(&doc, "drift", &estate.addr().agent_role)?;
     expect_eq(&drift["deleted"], &json!(false), "role deleted")?;
     expect_eq(
         drift["account"].as_str(),
@@ -366,14 +348,14 @@ async fn plan_json_shows_changes_and_drift() -> R {
         &json!({"add": 1, "change": 1, "destroy": 0, "adopt": 0, "forget": 0}),
         "drift summary",
     )?;
-    let att = entry(&doc, "resource_changes", &estate.addr_attachment())?;
+    let att = entry(&doc, "resource_changes", &estate.addr().attachment)?;
     expect_eq(att["action"].as_str(), Some("create"), "attachment action")?;
     expect_eq(
         att["after"]["policy_id"].as_str(),
         Some(scp_id.as_str()),
         "the SCP's id is known now",
     )?;
-    let role = entry(&doc, "resource_changes", &estate.addr_role())?;
+    let role = entry(&doc, "resource_changes", &estate.addr().agent_role)?;
     expect_eq(role["action"].as_str(), Some("update"), "role action")?;
     expect_eq(
         aws_principals(&role["before"]["assume_role_policy"]),

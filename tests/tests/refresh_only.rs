@@ -6,7 +6,7 @@ use eksmgr_e2e::assume;
 use eksmgr_e2e::check::{ensure, err, sdk_err};
 use eksmgr_e2e::estate::Estate;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refresh_only_shows_and_records_drift_without_touching_aws() -> R {

@@ -9,7 +9,7 @@ use eksmgr_e2e::check::{ensure, err, sdk_err};
 use eksmgr_e2e::estate::{Estate, registry_config};
 use eksmgr_e2e::sdk_config;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 /// The SCPs named like eksmgr's in the organization.
 async fn scps(estate: &Estate) -> R<usize> {

@@ -19,7 +19,7 @@ use eksmgr_e2e::proxy::Call;
 use eksmgr_e2e::{Output, Seed};
 use serde_json::Value;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const SPOKE_ADMIN_ROLE: &str = "EKSManagerAdmin";
 const REGION: &str = "us-east-1";

@@ -8,7 +8,7 @@ use eksmgr_e2e::estate::{Estate, registry_config};
 use eksmgr_e2e::sdk_config;
 use serde_json::Value;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 fn bound(estate: &Estate) -> R<Value> {
     let text = std::fs::read_to_string(estate.dir.path().join("eksmgr.state.json"))

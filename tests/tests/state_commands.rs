@@ -7,7 +7,7 @@ use eksmgr_e2e::check::{ensure, err, sdk_err};
 use eksmgr_e2e::estate::{Estate, registry_config};
 use eksmgr_e2e::{Output, assume};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 fn listed(out: &Output) -> Vec<String> {
     out.stdout.lines().map(str::to_owned).collect()

@@ -27,7 +27,7 @@ use eksmgr_e2e::proxy::Proxy;
 use eksmgr_e2e::{Eksmgr, Output, sdk_config};
 use serde_json::Value;
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 const BUCKET: &str = "platform-eksmgr-state";
 const KEY: &str = "estates/prod/eksmgr.state.json";

@@ -4,7 +4,7 @@
 use eksmgr_e2e::check::{ensure, err};
 use eksmgr_e2e::{eksmgr_binary, repo_root};
 
-type R<T = ()> = Result<T, String>;
+use eksmgr_e2e::R;
 
 #[test]
 fn the_version_names_the_commit_and_the_target() -> R {

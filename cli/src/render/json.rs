@@ -8,11 +8,12 @@
 //! IAM returns them URL-encoded, other services as JSON text.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::io;
 
 use eksmgr_engine::model::Value;
-use serde::Serialize;
 use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
 use eksmgr_engine::annotation::{Note, Reason};
 use eksmgr_engine::diff::AttrDiff;
@@ -109,17 +110,17 @@ pub struct ResourceChangeJson<'a> {
     /// The attributes of `after` known only after apply.
     pub after_unknown: Vec<&'a str>,
     /// Why the resource must be replaced (only for `replace`): the text of `reason`.
-    pub replace_reason: Option<String>,
+    pub replace_reason: Option<Text<'a, Reason>>,
     /// Why the change has its action, where the action alone does not say (since format
     /// 1.2): its `code` (`forces_replacement`, `replaced_with`, `recreated_after_deletion`,
     /// `gone_from_aws`, `adopted`), its fields and its `text`.
-    pub reason: Option<Annotation<'a, Reason>>,
+    pub reason: Option<Annotated<'a, Reason>>,
     /// The attributes that differ, by meaning.
     pub changed_attributes: Vec<ChangedAttributeJson<'a>>,
     /// What a reviewer must know, as text.
-    pub notes: Vec<String>,
+    pub notes: Texts<'a, Note>,
     /// The same notes, typed (since format 1.2): each its `code`, its fields and its `text`.
-    pub note_details: Vec<Annotation<'a, Note>>,
+    pub note_details: AnnotatedList<'a, Note>,
     /// Why apply refuses this change until the user opts in.
     pub blocked: Option<&'a str>,
     /// What a reviewer must see first (since format 1.1): `replaces_cluster`,
@@ -128,22 +129,48 @@ pub struct ResourceChangeJson<'a> {
     pub risks: Vec<Risk>,
 }
 
-/// A typed annotation (a reason or a note) with its text: `{"code": ..., fields, "text": ...}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Annotation<'a, T: Serialize> {
-    /// The value: its `code` and fields.
-    #[serde(flatten)]
-    pub value: &'a T,
-    /// How the human and Markdown views word it.
-    pub text: String,
+/// A typed annotation (a reason or a note) with its text, `{"code": ..., fields, "text": ...}`,
+/// written from the plan's own value when the document is serialised.
+#[derive(Debug, Clone, Copy)]
+pub struct Annotated<'a, T>(pub &'a T);
+
+impl<T: Serialize + fmt::Display> Serialize for Annotated<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(self.0).map_err(serde::ser::Error::custom)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("text".into(), serde_json::Value::String(self.0.to_string()));
+        }
+        value.serialize(serializer)
+    }
 }
 
-impl<'a, T: Serialize + std::fmt::Display> Annotation<'a, T> {
-    fn of(value: &'a T) -> Self {
-        Annotation {
-            value,
-            text: value.to_string(),
-        }
+/// Annotations, each as [`Annotated`].
+#[derive(Debug, Clone, Copy)]
+pub struct AnnotatedList<'a, T>(pub &'a [T]);
+
+impl<T: Serialize + fmt::Display> Serialize for AnnotatedList<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Annotated))
+    }
+}
+
+/// An annotation's text alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Text<'a, T>(pub &'a T);
+
+impl<T: fmt::Display> Serialize for Text<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+/// Annotations' texts.
+#[derive(Debug, Clone, Copy)]
+pub struct Texts<'a, T>(pub &'a [T]);
+
+impl<T: fmt::Display> Serialize for Texts<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Text))
     }
 }
 
@@ -321,8 +348,8 @@ fn resource_change(c: &PlannedChange) -> ResourceChangeJson<'_> {
             .reason
             .as_ref()
             .filter(|_| c.action == Action::Replace)
-            .map(ToString::to_string),
-        reason: c.reason.as_ref().map(Annotation::of),
+            .map(Text),
+        reason: c.reason.as_ref().map(Annotated),
         changed_attributes: c
             .attribute_diffs
             .iter()
@@ -331,8 +358,8 @@ fn resource_change(c: &PlannedChange) -> ResourceChangeJson<'_> {
                 forces_replacement: d.forces_replacement,
             })
             .collect(),
-        notes: c.notes.iter().map(ToString::to_string).collect(),
-        note_details: c.notes.iter().map(Annotation::of).collect(),
+        notes: Texts(&c.notes),
+        note_details: AnnotatedList(&c.notes),
         blocked: c.blocked.as_deref(),
         risks: risk::of(c),
     }

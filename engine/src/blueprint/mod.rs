@@ -60,6 +60,40 @@ pub struct Discovery {
 }
 
 impl Discovery {
+    /// What discovery finds with the caller in the management account of an `aws` partition
+    /// organization: the EKS OU's path (`o-.../r-.../ou-.../`, whose first part is the
+    /// organization's id) and its spokes, unnamed, with nothing skipped and nothing else read
+    /// (no Kubernetes versions, no IAM roles). Offline runs, tests and synthetic estates start
+    /// from it.
+    pub fn of_spokes(
+        management_account_id: &str,
+        eks_ou_path: &str,
+        spokes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Discovery {
+        Discovery {
+            management_account_id: management_account_id.to_string(),
+            caller_account_id: management_account_id.to_string(),
+            partition: "aws".to_string(),
+            organization_id: eks_ou_path
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            eks_ou_path: eks_ou_path.to_string(),
+            spokes: spokes
+                .into_iter()
+                .map(|id| SpokeAccount {
+                    id: id.into(),
+                    name: String::new(),
+                })
+                .collect(),
+            skipped: Vec::new(),
+            kubernetes_versions: Default::default(),
+            kubernetes_versions_unread: Default::default(),
+            iam_roles: Default::default(),
+        }
+    }
+
     /// The organization root's id (`r-ab12`), the second part of [`Discovery::eks_ou_path`].
     pub fn root_id(&self) -> &str {
         self.eks_ou_path.split('/').nth(1).unwrap_or_default()

@@ -14,7 +14,7 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
 use crate::propagation::Propagation;
 use crate::sessions::Ctx;
@@ -178,13 +178,9 @@ async fn get(x: &Ctx<'_, Client>, name: &str) -> Result<Option<ObservedResource>
 }
 
 async fn read_back(x: &Ctx<'_, Client>, name: &str) -> Result<ObservedResource, ProviderError> {
-    get(x, name).await?.ok_or_else(|| {
-        x.call("ecr:DescribeRepositories").error(
-            ErrorKind::NotFound,
-            format!("repository {name} vanished while it was being changed"),
-            Some("someone else may be changing this repository; run `eksmgr plan` again"),
-        )
-    })
+    get(x, name)
+        .await?
+        .ok_or_else(|| x.call("ecr:DescribeRepositories").vanished("repository"))
 }
 
 /// Applies the `changed` attributes of `after` to repository `name`, then reads it back.
@@ -277,26 +273,16 @@ pub struct EcrRepository;
 #[async_trait]
 impl KindProvider for EcrRepository {
     /// Reads a repository by name.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let x = ctx(s, req.address).await?;
         get(&x, key(req, "name")).await
     }
 
     /// Creates a repository with its policy; one that exists already is adopted and updated.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let x = ctx(s, address).await?;
         let name = name_of(attrs, address);
         let created =
@@ -329,23 +315,17 @@ impl KindProvider for EcrRepository {
     }
 
     /// Updates the changed attributes of a repository.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, before, after, changed) = (op.address, op.before, op.after, op.changed);
         let s = cx.sessions;
-        let (address, before, after, changed) = (u.address, u.before, u.after, u.changed);
         let x = ctx(s, address).await?;
         sync(&x, name_of(after, address), before, after, changed).await
     }
 
     /// Deletes a repository (never its images: a repository holding images is an error).
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let address = op.address;
         let s = cx.sessions;
-        let _ = (id, before);
         let x = ctx(s, address).await?;
         let name = address.name.as_str();
         match x

@@ -8,10 +8,10 @@
 //! within a bound. The logic takes an [`aws_sdk_eks::Client`] (`*_with_client`) so it can be
 //! tested at the SDK boundary.
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
 use crate::kinds::eks_cluster::client;
-use crate::kinds::eks_cluster::{gone, not_found};
+use crate::kinds::eks_cluster::not_found;
 pub use crate::propagation::Propagation;
 use crate::{attr_str, attr_strings};
 use async_trait::async_trait;
@@ -280,7 +280,7 @@ pub async fn create_entry_with_client(
             // Adopt: bring the groups and policies to the desired state.
             let existing = read_entry_with_client(c, address, cluster, principal)
                 .await?
-                .ok_or_else(|| gone(call, "access entry"))?;
+                .ok_or_else(|| call.vanished("access entry"))?;
             if attr_strings(&existing.attrs, "kubernetes_groups") != groups {
                 update_groups(c, address, cluster, principal, &groups).await?;
             }
@@ -299,7 +299,7 @@ pub async fn create_entry_with_client(
     sync_policies(c, address, cluster, principal, &before, &policies(attrs)).await?;
     read_entry_with_client(c, address, cluster, principal)
         .await?
-        .ok_or_else(|| gone(call, "access entry"))
+        .ok_or_else(|| call.vanished("access entry"))
 }
 
 pub(crate) async fn update_groups(
@@ -353,10 +353,8 @@ pub async fn update_entry_with_client(
     read_entry_with_client(c, address, cluster, principal)
         .await?
         .ok_or_else(|| {
-            gone(
-                Call::new(&address.account, &resource, "eks:DescribeAccessEntry"),
-                "access entry",
-            )
+            Call::new(&address.account, &resource, "eks:DescribeAccessEntry")
+                .vanished("access entry")
         })
 }
 
@@ -390,11 +388,7 @@ pub struct EksAccessEntry;
 #[async_trait]
 impl KindProvider for EksAccessEntry {
     /// Reads an access entry.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
         let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
@@ -403,37 +397,25 @@ impl KindProvider for EksAccessEntry {
     }
 
     /// Creates an access entry.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let c = client(s, &address.account, address.region.as_deref()).await?;
         create_entry_with_client(&c, address, attrs, Propagation::production()).await
     }
 
     /// Updates an access entry.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, before, after, changed) = (op.address, op.before, op.after, op.changed);
         let s = cx.sessions;
-        let (address, before, after, changed) = (u.address, u.before, u.after, u.changed);
         let c = client(s, &address.account, address.region.as_deref()).await?;
         update_entry_with_client(&c, address, before, after, changed).await
     }
 
     /// Deletes an access entry.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let (address, before) = (op.address, op.before);
         let s = cx.sessions;
-        let _ = id;
         let c = client(s, &address.account, address.region.as_deref()).await?;
         delete_entry_with_client(&c, address, before).await
     }

@@ -33,7 +33,7 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::Progress;
 use crate::error::{Call, code, map};
 use crate::propagation::Propagation;
@@ -102,15 +102,6 @@ crate::service_client!(aws_sdk_eks, "eks");
 /// Whether EKS answered that the resource does not exist.
 pub(crate) fn not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     code(e) == Some("ResourceNotFoundException")
-}
-
-/// A resource EKS does not find right after eksmgr wrote it.
-pub(crate) fn gone(call: Call<'_>, what: &str) -> ProviderError {
-    call.error(
-        ErrorKind::NotFound,
-        format!("the {what} was not found right after it was written"),
-        Some("run again; if it persists, check the cluster in the EKS console"),
-    )
 }
 
 /// Maps an EKS SDK error, with EKS-specific hints for a busy cluster.
@@ -996,24 +987,15 @@ pub struct EksCluster;
 #[async_trait]
 impl KindProvider for EksCluster {
     /// Reads a cluster by name.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
         read_with_client(&c, req.address, key(req, "name")).await
     }
 
     /// Creates a cluster and waits until it is active.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs, token) = (op.address, op.attrs, op.token);
         let s = cx.sessions;
         let progress = &cx.progress;
         let c = client(s, &address.account, address.region.as_deref()).await?;
@@ -1022,10 +1004,10 @@ impl KindProvider for EksCluster {
     }
 
     /// Updates a cluster in place and waits for each update.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, before, after, changed) = (op.address, op.before, op.after, op.changed);
         let s = cx.sessions;
         let progress = &cx.progress;
-        let (address, before, after, changed) = (u.address, u.before, u.after, u.changed);
         let c = client(s, &address.account, address.region.as_deref()).await?;
         update_with_client(
             &c,
@@ -1042,16 +1024,10 @@ impl KindProvider for EksCluster {
     /// Deletes a cluster and waits until it is gone.
     ///
     /// The cluster is found by the address name (the dispatcher passes no attributes here).
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let address = op.address;
         let s = cx.sessions;
         let progress = &cx.progress;
-        let _ = (id, before);
         let c = client(s, &address.account, address.region.as_deref()).await?;
         delete_with_client(
             &c,

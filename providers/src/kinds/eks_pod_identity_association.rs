@@ -7,11 +7,11 @@
 //! retried within a bound. The logic takes an [`aws_sdk_eks::Client`] (`*_with_client`) so it
 //! can be tested at the SDK boundary.
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::attr_str;
 use crate::error::{Call, code, map};
 use crate::kinds::eks_cluster::client;
-use crate::kinds::eks_cluster::{gone, not_found};
+use crate::kinds::eks_cluster::not_found;
 pub use crate::propagation::Propagation;
 use async_trait::async_trait;
 use aws_sdk_eks::Client;
@@ -157,7 +157,7 @@ pub async fn create_association_with_client(
         Err(e) if code(&e) == Some("ResourceInUseException") => {
             let existing = read_association_with_client(c, address, cluster, namespace, sa)
                 .await?
-                .ok_or_else(|| gone(call, "pod identity association"))?;
+                .ok_or_else(|| call.vanished("pod identity association"))?;
             if attr_str(&existing.attrs, "role_arn") != Some(role) {
                 set_role(c, address, cluster, &existing.id, role).await?;
             }
@@ -166,7 +166,7 @@ pub async fn create_association_with_client(
     }
     read_association_with_client(c, address, cluster, namespace, sa)
         .await?
-        .ok_or_else(|| gone(call, "pod identity association"))
+        .ok_or_else(|| call.vanished("pod identity association"))
 }
 
 pub(crate) async fn set_role(
@@ -210,14 +210,12 @@ pub async fn update_association_with_client(
     read_association_with_client(c, address, cluster, namespace, sa)
         .await?
         .ok_or_else(|| {
-            gone(
-                Call::new(
-                    &address.account,
-                    &resource,
-                    "eks:DescribePodIdentityAssociation",
-                ),
-                "pod identity association",
+            Call::new(
+                &address.account,
+                &resource,
+                "eks:DescribePodIdentityAssociation",
             )
+            .vanished("pod identity association")
         })
 }
 
@@ -256,11 +254,7 @@ pub struct EksPodIdentityAssociation;
 #[async_trait]
 impl KindProvider for EksPodIdentityAssociation {
     /// Reads a pod identity association.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
         let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
@@ -269,37 +263,24 @@ impl KindProvider for EksPodIdentityAssociation {
     }
 
     /// Creates a pod identity association.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let c = client(s, &address.account, address.region.as_deref()).await?;
         create_association_with_client(&c, address, attrs, Propagation::production()).await
     }
 
     /// Updates a pod identity association.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, id, after) = (op.address, op.id, op.after);
         let s = cx.sessions;
-        let Update {
-            address, id, after, ..
-        } = *u;
         let c = client(s, &address.account, address.region.as_deref()).await?;
         update_association_with_client(&c, address, id, after).await
     }
 
     /// Deletes a pod identity association.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let (address, id, before) = (op.address, op.id, op.before);
         let s = cx.sessions;
         let c = client(s, &address.account, address.region.as_deref()).await?;
         delete_association_with_client(&c, address, id, before).await

@@ -11,10 +11,9 @@ use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
-use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
 use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, attr_strings, key};
@@ -324,11 +323,7 @@ pub struct IamRole;
 #[async_trait]
 impl KindProvider for IamRole {
     /// Reads a role by name.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let account = req.address.account.as_str();
         let resource = req.address.to_string();
@@ -341,15 +336,9 @@ impl KindProvider for IamRole {
     }
 
     /// Creates a role with its policies; a role left by an interrupted run is adopted and updated.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let x = ctx(s, address).await?;
         forget_listings(s, x.account).await;
         let name = attr_str(attrs, "name").unwrap_or(&address.name);
@@ -390,19 +379,13 @@ impl KindProvider for IamRole {
         sync_policies(&x.c, x.account, &x.resource, name, &Attrs::new(), attrs).await?;
         get(&x.c, x.account, &x.resource, name)
             .await?
-            .ok_or_else(|| {
-                x.call("iam:GetRole").error(
-                    ErrorKind::NotFound,
-                    "the role vanished right after it was created",
-                    None,
-                )
-            })
+            .ok_or_else(|| x.call("iam:GetRole").vanished("role"))
     }
 
     /// Updates what changed.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, before, after, changed) = (op.address, op.before, op.after, op.changed);
         let s = cx.sessions;
-        let (address, before, after, changed) = (u.address, u.before, u.after, u.changed);
         let x = ctx(s, address).await?;
         forget_listings(s, x.account).await;
         let name = attr_str(after, "name").unwrap_or(&address.name);
@@ -454,25 +437,13 @@ impl KindProvider for IamRole {
         }
         get(&x.c, x.account, &x.resource, name)
             .await?
-            .ok_or_else(|| {
-                x.call("iam:GetRole").error(
-                    ErrorKind::NotFound,
-                    "the role vanished during the update",
-                    None,
-                )
-            })
+            .ok_or_else(|| x.call("iam:GetRole").vanished("role"))
     }
 
     /// Deletes a role after detaching its managed policies and deleting its inline ones.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let address = op.address;
         let s = cx.sessions;
-        let _ = (id, before);
         let x = ctx(s, address).await?;
         forget_listings(s, x.account).await;
         let name = address.name.as_str();

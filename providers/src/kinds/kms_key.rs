@@ -19,7 +19,7 @@ use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{code, map};
 use crate::sessions::Ctx;
 use crate::{attr_map, attr_str, key};
@@ -203,13 +203,9 @@ async fn read_back(
     alias: &str,
     window: i64,
 ) -> Result<ObservedResource, ProviderError> {
-    get(x, key_id, Some(alias), window, None).await?.ok_or_else(|| {
-        x.call("kms:DescribeKey").error(
-            ErrorKind::NotFound,
-            format!("key {key_id} ({alias}) vanished or was scheduled for deletion while it was being changed"),
-            Some("someone else may be changing this key; run `eksmgr plan` again"),
-        )
-    })
+    get(x, key_id, Some(alias), window, None)
+        .await?
+        .ok_or_else(|| x.call("kms:DescribeKey").vanished("key"))
 }
 
 /// A customer managed key tagged for `alias` by eksmgr that lost (or never got) its alias:
@@ -388,11 +384,7 @@ pub struct KmsKey;
 #[async_trait]
 impl KindProvider for KmsKey {
     /// Reads a key by alias; with the key id state records, in one round of calls.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let x = ctx(s, req.address).await?;
         let alias = key(req, "alias");
@@ -413,15 +405,9 @@ impl KindProvider for KmsKey {
 
     /// Creates a key and its alias. A live key already behind the alias (or an eksmgr key tagged
     /// for the alias that lost it) is adopted and updated instead: never a second key.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let x = ctx(s, address).await?;
         let alias = alias_of(attrs, address);
         let all: Vec<String> = attrs.keys().map(ToString::to_string).collect();
@@ -480,9 +466,10 @@ impl KindProvider for KmsKey {
     }
 
     /// Updates the changed attributes of a key (`id` is its key id; the alias when empty).
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, id, before, after, changed) =
+            (op.address, op.id, op.before, op.after, op.changed);
         let s = cx.sessions;
-        let (address, id, before, after, changed) = (u.address, u.id, u.before, u.after, u.changed);
         let x = ctx(s, address).await?;
         let alias = alias_of(after, address);
         let id = if id.is_empty() {
@@ -506,13 +493,8 @@ impl KindProvider for KmsKey {
 
     /// Schedules a key's deletion (after `deletion_window_days`, default 30) and deletes its
     /// alias. A key that is gone or already scheduled for deletion is fine.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let (address, id, before) = (op.address, op.id, op.before);
         let s = cx.sessions;
         let x = ctx(s, address).await?;
         let alias = alias_of(before, address);

@@ -52,6 +52,25 @@ impl<'a> Cx<'a> {
     }
 }
 
+/// What a read returns: the resource as it is, or `None` when it does not exist.
+pub type Found = Result<Option<ObservedResource>, ProviderError>;
+/// What a create or an update returns: the resource as it is afterwards.
+pub type Made = Result<ObservedResource, ProviderError>;
+/// What a delete returns.
+pub type Done = Result<(), ProviderError>;
+
+/// A create: the resource, its attributes, and the client request token where the API takes
+/// one (the executor keeps it in the journal, so a create retried after a crash sends it again).
+#[derive(Clone, Copy)]
+pub struct Create<'a> {
+    /// The resource.
+    pub address: &'a ResourceAddress,
+    /// Its attributes as wanted, resolved.
+    pub attrs: &'a Attrs,
+    /// The client request token.
+    pub token: Option<&'a str>,
+}
+
 /// An in-place update: the resource, its id, its attributes before and after, and the names
 /// of those that change.
 #[derive(Clone, Copy)]
@@ -68,36 +87,31 @@ pub struct Update<'a> {
     pub changed: &'a [String],
 }
 
+/// A delete: the resource, its id and its attributes as recorded.
+#[derive(Clone, Copy)]
+pub struct Delete<'a> {
+    /// The resource.
+    pub address: &'a ResourceAddress,
+    /// Its provider id.
+    pub id: &'a str,
+    /// Its attributes as recorded.
+    pub before: &'a Attrs,
+}
+
 /// The AWS side of one resource kind.
 #[async_trait]
 pub trait KindProvider: Send + Sync {
     /// Reads the resource by its recorded id or natural key; `None` when it does not exist.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError>;
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found;
 
-    /// Creates it, with `token` as the client request token where the API takes one.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError>;
+    /// Creates it.
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made;
 
     /// Changes the changed attributes in place.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError>;
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made;
 
     /// Deletes it; deleting what is already gone succeeds.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError>;
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done;
 }
 
 /// The provider of `kind`: the registry of kinds.

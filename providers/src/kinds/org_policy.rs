@@ -2,7 +2,7 @@
 //! its name, created, updated (name, description, content, tags) and deleted through AWS
 //! Organizations.
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
 use crate::organizations::{client, ctx};
 use crate::{attr_map, attr_str, key};
@@ -12,8 +12,7 @@ use aws_sdk_organizations::types::{PolicyType, Tag};
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::policy;
-use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
-use eksmgr_state::ResourceAddress;
+use eksmgr_engine::provider::{ProviderError, ReadRequest};
 use eksmgr_state::json;
 
 pub(crate) fn content_string(attrs: &Attrs) -> String {
@@ -118,11 +117,7 @@ pub struct OrgPolicy;
 #[async_trait]
 impl KindProvider for OrgPolicy {
     /// Reads the SCP by recorded id, else by name.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let account = req.address.account.as_str();
         let resource = req.address.to_string();
@@ -149,15 +144,9 @@ impl KindProvider for OrgPolicy {
     }
 
     /// Creates the SCP (or adopts one created by an interrupted run).
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let x = ctx(s, address).await?;
         let name = attr_str(attrs, "name").unwrap_or(&address.name);
         let call = x.call("organizations:CreatePolicy");
@@ -197,19 +186,13 @@ impl KindProvider for OrgPolicy {
         };
         describe(&x.c, x.call("organizations:DescribePolicy"), &id)
             .await?
-            .ok_or_else(|| {
-                call.error(
-                    ErrorKind::NotFound,
-                    "the policy vanished right after it was created",
-                    None,
-                )
-            })
+            .ok_or_else(|| call.vanished("policy"))
     }
 
     /// Updates name, description, content and tags.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, id, before, after) = (op.address, op.id, op.before, op.after);
         let s = cx.sessions;
-        let (address, id, before, after) = (u.address, u.id, u.before, u.after);
         let x = ctx(s, address).await?;
         let call = x.call("organizations:UpdatePolicy");
         x.c.update_policy()
@@ -245,25 +228,13 @@ impl KindProvider for OrgPolicy {
         }
         describe(&x.c, x.call("organizations:DescribePolicy"), id)
             .await?
-            .ok_or_else(|| {
-                call.error(
-                    ErrorKind::NotFound,
-                    "the policy vanished during the update",
-                    None,
-                )
-            })
+            .ok_or_else(|| call.vanished("policy"))
     }
 
     /// Deletes the SCP; already gone is fine.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let (address, id) = (op.address, op.id);
         let s = cx.sessions;
-        let _ = before;
         let x = ctx(s, address).await?;
         match x.c.delete_policy().policy_id(id).send().await {
             Ok(_) => Ok(()),

@@ -1,15 +1,14 @@
 //! The attachment of the governance SCP to the EKS OU (`org_policy_attachment`): found by
 //! listing the targets of the policy, attached and detached through AWS Organizations.
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
 use crate::organizations::{client, ctx};
 use crate::{attr_str, key};
 use async_trait::async_trait;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_engine::model::{Attrs, ObservedResource};
-use eksmgr_engine::provider::{ProviderError, ReadRequest};
-use eksmgr_state::ResourceAddress;
+use eksmgr_engine::provider::ReadRequest;
 use eksmgr_state::json;
 
 pub(crate) fn attachment_observed(
@@ -33,11 +32,7 @@ pub struct OrgPolicyAttachment;
 #[async_trait]
 impl KindProvider for OrgPolicyAttachment {
     /// Reads whether the named SCP is attached to the target.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let account = req.address.account.as_str();
         let resource = req.address.to_string();
@@ -71,15 +66,9 @@ impl KindProvider for OrgPolicyAttachment {
     }
 
     /// Attaches the SCP; an existing attachment is adopted.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let x = ctx(s, address).await?;
         let policy_id = attr_str(attrs, "policy_id").unwrap_or_default();
         let target = attr_str(attrs, "target_id").unwrap_or_default();
@@ -101,21 +90,23 @@ impl KindProvider for OrgPolicyAttachment {
         Ok(attachment_observed(name, policy_id, target))
     }
 
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
         // Every attribute forces replacement: an update is never planned.
-        self.create(cx, u.address, u.after, None).await
+        self.create(
+            cx,
+            &Create {
+                address: op.address,
+                attrs: op.after,
+                token: None,
+            },
+        )
+        .await
     }
 
     /// Detaches the SCP; not attached is fine.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let (address, before) = (op.address, op.before);
         let s = cx.sessions;
-        let _ = id;
         let x = ctx(s, address).await?;
         let policy_id = attr_str(before, "policy_id").unwrap_or_default();
         let target = attr_str(before, "target_id").unwrap_or_default();

@@ -2,15 +2,14 @@
 //! enabled with EnablePolicyType. Never disabled: the plan only forgets it (see the engine's
 //! `kinds::org_policy_type`).
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
 use crate::key;
 use crate::organizations::{client, ctx};
 use async_trait::async_trait;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_engine::model::{Attrs, ObservedResource};
-use eksmgr_engine::provider::{ProviderError, ReadRequest};
-use eksmgr_state::ResourceAddress;
+use eksmgr_engine::provider::ReadRequest;
 use eksmgr_state::json;
 
 pub(crate) fn policy_type_observed(root_id: &str, policy_type: &str) -> ObservedResource {
@@ -31,11 +30,7 @@ pub struct OrgPolicyType;
 impl KindProvider for OrgPolicyType {
     /// Reads whether a policy type (`org_policy_type`, named by the type) is enabled on the root
     /// (`ListRoots`): missing when it is not, so the plan enables it.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let account = req.address.account.as_str();
         let resource = req.address.to_string();
@@ -70,15 +65,9 @@ impl KindProvider for OrgPolicyType {
     /// Enables a policy type on the root (`EnablePolicyType`); one enabled already (by another run
     /// or by hand) is taken as it is.
     /// <https://docs.aws.amazon.com/organizations/latest/APIReference/API_EnablePolicyType.html>
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let x = ctx(s, address).await?;
         let call = x.call("organizations:EnablePolicyType");
         let root_id = crate::attr_str(attrs, "root_id").unwrap_or_default();
@@ -98,20 +87,22 @@ impl KindProvider for OrgPolicyType {
         Ok(policy_type_observed(root_id, policy_type))
     }
 
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
         // Its one attribute is `status`: an update enables it again.
-        self.create(cx, u.address, u.after, None).await
+        self.create(
+            cx,
+            &Create {
+                address: op.address,
+                attrs: op.after,
+                token: None,
+            },
+        )
+        .await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let _ = (cx, op);
         // Never disabled: the plan only forgets it (other SCPs of the organization depend on it).
-        let _ = (cx, address, id, before);
         Ok(())
     }
 }

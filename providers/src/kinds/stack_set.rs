@@ -1,16 +1,15 @@
 //! The service-managed StackSet (`stack_set`) that carries the spoke admin role template:
 //! found by its name, created, updated and deleted with every operation waited for.
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
 use crate::stacksets::{cfn, describe, described, described_key, wait_operation, while_busy};
 use crate::{attr_map, attr_str, attr_strings, key};
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{AutoDeployment, Capability, PermissionModels, Tag};
+use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
-use eksmgr_engine::model::{Attrs, ObservedResource};
-use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
-use eksmgr_state::ResourceAddress;
+use eksmgr_engine::provider::ReadRequest;
 
 pub(crate) fn template_string(attrs: &Attrs) -> String {
     match attrs.get("template_body") {
@@ -46,11 +45,7 @@ pub struct StackSet;
 #[async_trait]
 impl KindProvider for StackSet {
     /// Reads the stack set by name.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         Ok(described(s, req.address, key(req, "name"))
             .await?
@@ -59,15 +54,9 @@ impl KindProvider for StackSet {
     }
 
     /// Creates the stack set (adopting one left by an interrupted run).
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
-        let _ = token;
         let resource = address.to_string();
         let account = address.account.as_str();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
@@ -112,20 +101,14 @@ impl KindProvider for StackSet {
             name,
         )
         .await?
-        .ok_or_else(|| {
-            call.error(
-                ErrorKind::NotFound,
-                "the stack set vanished right after it was created",
-                None,
-            )
-        })
+        .ok_or_else(|| call.vanished("stack set"))
     }
 
     /// Updates the stack set (template, description, auto-deployment, tags) and waits.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, _id, after) = (op.address, op.id, op.after);
         let s = cx.sessions;
         let progress = &cx.progress;
-        let (address, after) = (u.address, u.after);
         let resource = address.to_string();
         let account = address.account.as_str();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
@@ -162,25 +145,13 @@ impl KindProvider for StackSet {
             name,
         )
         .await?
-        .ok_or_else(|| {
-            call.error(
-                ErrorKind::NotFound,
-                "the stack set vanished during the update",
-                None,
-            )
-        })
+        .ok_or_else(|| call.vanished("stack set"))
     }
 
     /// Deletes the stack set; already gone is fine.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let address = op.address;
         let s = cx.sessions;
-        let _ = (id, before);
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         s.forget(&described_key(address, &address.name)).await;

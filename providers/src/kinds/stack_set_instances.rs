@@ -2,7 +2,7 @@
 //! regions deployed to, read from the stack set and its instances, changed with waited-for
 //! operations.
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
 use crate::stacksets::{Cfn, cfn, described, described_key, wait_operation, while_busy};
 use crate::{attr_str, attr_strings, key};
@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use aws_sdk_cloudformation::types::DeploymentTargets;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::{ProviderError, ReadRequest};
-use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 use std::collections::BTreeSet;
 
@@ -122,11 +121,7 @@ pub struct StackSetInstances;
 #[async_trait]
 impl KindProvider for StackSetInstances {
     /// Reads which OUs and regions the stack set is deployed to.
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let resource = req.address.to_string();
         let c = cfn(s, &req.address.account, req.address.region.as_deref()).await?;
@@ -181,16 +176,10 @@ impl KindProvider for StackSetInstances {
     }
 
     /// Deploys the stack set to the OUs and regions.
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
         let progress = &cx.progress;
-        let _ = token;
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(attrs, "stack_set_name").unwrap_or(&address.name);
@@ -214,10 +203,10 @@ impl KindProvider for StackSetInstances {
     }
 
     /// Adds and removes OUs and regions.
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
+        let (address, before, after) = (op.address, op.before, op.after);
         let s = cx.sessions;
         let progress = &cx.progress;
-        let (address, before, after) = (u.address, u.before, u.after);
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(after, "stack_set_name").unwrap_or(&address.name);
@@ -261,16 +250,10 @@ impl KindProvider for StackSetInstances {
     }
 
     /// Removes the stack set from every OU and region.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let (address, before) = (op.address, op.before);
         let s = cx.sessions;
         let progress = &cx.progress;
-        let _ = id;
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(before, "stack_set_name").unwrap_or(&address.name);

@@ -2,13 +2,13 @@
 //! DescribeOrganizationsAccess and activated with ActivateOrganizationsAccess. Never
 //! deactivated: the plan only forgets it.
 
-use super::{Cx, KindProvider, Update};
+use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, map};
 use crate::stacksets::cfn;
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::OrganizationStatus;
 use eksmgr_engine::model::{Attrs, ObservedResource};
-use eksmgr_engine::provider::{ProviderError, ReadRequest};
+use eksmgr_engine::provider::ReadRequest;
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
@@ -29,11 +29,7 @@ impl KindProvider for StackSetTrustedAccess {
     /// Reads StackSets' trusted access with Organizations (`stack_set_trusted_access`,
     /// `DescribeOrganizationsAccess`): missing unless it is activated, so the plan activates it.
     /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeOrganizationsAccess.html>
-    async fn read(
-        &self,
-        cx: &Cx<'_>,
-        req: &ReadRequest<'_>,
-    ) -> Result<Option<ObservedResource>, ProviderError> {
+    async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
         let s = cx.sessions;
         let address = req.address;
         let resource = address.to_string();
@@ -58,15 +54,9 @@ impl KindProvider for StackSetTrustedAccess {
     /// Activates StackSets' trusted access with Organizations (`ActivateOrganizationsAccess`,
     /// idempotent in AWS).
     /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ActivateOrganizationsAccess.html>
-    async fn create(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        attrs: &Attrs,
-        token: Option<&str>,
-    ) -> Result<ObservedResource, ProviderError> {
+    async fn create(&self, cx: &Cx<'_>, op: &Create<'_>) -> Made {
+        let address = op.address;
         let s = cx.sessions;
-        let _ = (attrs, token);
         let resource = address.to_string();
         let call = Call::new(
             &address.account,
@@ -82,21 +72,23 @@ impl KindProvider for StackSetTrustedAccess {
         Ok(trusted_access_observed(address))
     }
 
-    async fn update(&self, cx: &Cx<'_>, u: &Update<'_>) -> Result<ObservedResource, ProviderError> {
+    async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
         // Its one attribute is `status`: an update activates it again.
-        self.create(cx, u.address, &Attrs::new(), None).await
+        self.create(
+            cx,
+            &Create {
+                address: op.address,
+                attrs: &Attrs::new(),
+                token: None,
+            },
+        )
+        .await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        address: &ResourceAddress,
-        id: &str,
-        before: &Attrs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
+        let _ = (cx, op);
         // Never deactivated: the plan only forgets it (other StackSets of the organization may
         // rely on it).
-        let _ = (cx, address, id, before);
         Ok(())
     }
 }
