@@ -274,3 +274,13 @@ pub struct ObservedResource {
     /// `before`.
     pub attrs: Arc<Attrs>,
 }
+
+impl ObservedResource {
+    /// A resource read as `attrs`, known to AWS as `id`.
+    pub fn new(id: impl Into<String>, attrs: Attrs) -> Self {
+        ObservedResource {
+            id: id.into(),
+            attrs: Arc::new(attrs),
+        }
+    }
+}

@@ -28,6 +28,8 @@ pub mod whoami;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use eksmgr_engine::model::{Attrs, ObservedResource, ResourceKind};
 use eksmgr_engine::provider::{ErrorKind, Provider, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
@@ -182,6 +184,16 @@ pub(crate) fn attr_str<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
     attrs.get(name).and_then(|v| v.as_str())
 }
 
+/// A document attribute (a policy, a template) as the text a service takes: a string as it is,
+/// anything else as JSON; empty when absent.
+pub(crate) fn attr_document(attrs: &Attrs, name: &str) -> String {
+    match attrs.get(name) {
+        Some(eksmgr_engine::model::Value::String(s)) => s.to_string(),
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
 /// Reads a list of strings attribute.
 pub(crate) fn attr_strings(attrs: &Attrs, name: &str) -> Vec<String> {
     attrs
@@ -222,6 +234,36 @@ pub(crate) fn stale_tag_keys(
     let mut keys: std::collections::BTreeSet<String> = present.into_iter().collect();
     keys.extend(attr_map(before, "tags").into_iter().map(|(k, _)| k));
     keys.into_iter().filter(|k| !want.contains(k)).collect()
+}
+
+/// Brings a resource's tags to those `after` wants: removes the stale keys (see
+/// [`stale_tag_keys`]; `present` are the keys on the resource now), then sets the wanted tags
+/// if there are any and they are not those of `before`. `untag` and `tag` are the service's calls, named by their [`Call`]s in
+/// errors.
+pub(crate) async fn sync_tags<U, T, O1, O2, E1, E2, R1, R2>(
+    present: impl IntoIterator<Item = String>,
+    before: &Attrs,
+    after: &Attrs,
+    untag: (error::Call<'_>, impl FnOnce(Vec<String>) -> U),
+    tag: (error::Call<'_>, impl FnOnce() -> T),
+) -> Result<(), ProviderError>
+where
+    U: std::future::Future<Output = Result<O1, SdkError<E1, R1>>>,
+    T: std::future::Future<Output = Result<O2, SdkError<E2, R2>>>,
+    E1: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    E2: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R1: std::fmt::Debug + Send + Sync + 'static,
+    R2: std::fmt::Debug + Send + Sync + 'static,
+{
+    let stale = stale_tag_keys(present, before, after);
+    if !stale.is_empty() {
+        (untag.1)(stale).await.map_err(|e| error::map(untag.0, e))?;
+    }
+    let want = attr_map(after, "tags");
+    if !want.is_empty() && want != attr_map(before, "tags") {
+        (tag.1)().await.map_err(|e| error::map(tag.0, e))?;
+    }
+    Ok(())
 }
 
 /// The natural key attribute, from desired or recorded attributes, else the address name.

@@ -132,10 +132,10 @@ pub(crate) async fn describe(
     attrs.insert("organizational_unit_ids".into(), json!(ous));
     attrs.insert("id".into(), json!(ss.stack_set_id().unwrap_or_default()));
     attrs.insert("arn".into(), json!(ss.stack_set_arn().unwrap_or_default()));
-    Ok(Some(ObservedResource {
-        id: ss.stack_set_name().unwrap_or(name).to_string(),
-        attrs: attrs.into(),
-    }))
+    Ok(Some(ObservedResource::new(
+        ss.stack_set_name().unwrap_or(name).to_string(),
+        attrs,
+    )))
 }
 
 pub(crate) fn described_key(address: &ResourceAddress, name: &str) -> String {

@@ -10,14 +10,6 @@ use super::{Document, Kind};
 /// The kind's rules.
 pub struct EcrRepository;
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("name", Value),
-    in_place("image_tag_mutability", Value),
-    in_place("scan_on_push", Value),
-    in_place("policy", Policy),
-    in_place("tags", Value),
-];
-
 const DOCUMENTS: &[Document] = &[Document {
     attribute: "policy",
     what: "the repository policy",
@@ -35,3 +27,12 @@ impl Kind for EcrRepository {
         DOCUMENTS
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("name", Value),
+    in_place("image_tag_mutability", Value),
+    in_place("scan_on_push", Value),
+    in_place("policy", Policy),
+    in_place("tags", Value),
+];

@@ -20,15 +20,6 @@ pub const ACCESS_ENTRY_ACTIONS: &[&str] = &[
     "eks:UpdateAccessEntry",
 ];
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("cluster_name", Value),
-    forces_new("principal_arn", Value),
-    forces_new("type", Value),
-    in_place("kubernetes_groups", Set),
-    // Policy ARN -> {"type": "cluster"} or {"type": "namespace", "namespaces": [...]}.
-    in_place("access_policies", Value),
-];
-
 impl Kind for EksAccessEntry {
     fn attributes(&self) -> &'static [AttrSchema] {
         ATTRIBUTES
@@ -44,3 +35,13 @@ impl Kind for EksAccessEntry {
         );
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("cluster_name", Value),
+    forces_new("principal_arn", Value),
+    forces_new("type", Value),
+    in_place("kubernetes_groups", Set),
+    // Policy ARN -> {"type": "cluster"} or {"type": "namespace", "namespaces": [...]}.
+    in_place("access_policies", Value),
+];

@@ -47,21 +47,6 @@ pub const CLUSTER_ACTIONS: &[&str] = &[
     "eks:UpdateClusterVersion",
 ];
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("name", Plain),
-    forces_new("role_arn", Plain),
-    in_place("version", Plain),
-    in_place("subnet_ids", Set),
-    in_place("security_group_ids", Set),
-    in_place("endpoint_public_access", Plain),
-    in_place("endpoint_private_access", Plain),
-    in_place("public_access_cidrs", Set),
-    in_place("logging", Set),
-    in_place("authentication_mode", Plain),
-    set_once("encryption_key_arn"),
-    in_place("tags", Plain),
-];
-
 impl Kind for EksCluster {
     fn attributes(&self) -> &'static [AttrSchema] {
         ATTRIBUTES
@@ -296,6 +281,22 @@ pub(crate) fn refusal(change: &PlannedChange) -> Option<Refusal> {
     }
     None
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("name", Plain),
+    forces_new("role_arn", Plain),
+    in_place("version", Plain),
+    in_place("subnet_ids", Set),
+    in_place("security_group_ids", Set),
+    in_place("endpoint_public_access", Plain),
+    in_place("endpoint_private_access", Plain),
+    in_place("public_access_cidrs", Set),
+    in_place("logging", Set),
+    in_place("authentication_mode", Plain),
+    set_once("encryption_key_arn"),
+    in_place("tags", Plain),
+];
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

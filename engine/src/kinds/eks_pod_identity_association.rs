@@ -20,13 +20,6 @@ pub const POD_IDENTITY_ACTIONS: &[&str] = &[
     "eks:UpdatePodIdentityAssociation",
 ];
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("cluster_name", Value),
-    forces_new("namespace", Value),
-    forces_new("service_account", Value),
-    in_place("role_arn", Value),
-];
-
 impl Kind for EksPodIdentityAssociation {
     fn attributes(&self) -> &'static [AttrSchema] {
         ATTRIBUTES
@@ -48,3 +41,11 @@ impl Kind for EksPodIdentityAssociation {
         }
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("cluster_name", Value),
+    forces_new("namespace", Value),
+    forces_new("service_account", Value),
+    in_place("role_arn", Value),
+];

@@ -33,17 +33,6 @@ pub const ROLE_ACTIONS: &[&str] = &[
     "iam:UpdateRole",
 ];
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("name", Value),
-    forces_new("path", Value),
-    in_place("description", Value),
-    in_place("assume_role_policy", Policy),
-    in_place("max_session_duration", Value),
-    in_place("managed_policy_arns", Set),
-    in_place("inline_policies", PolicyMap),
-    in_place("tags", Value),
-];
-
 const DOCUMENTS: &[Document] = &[
     Document {
         attribute: "assume_role_policy",
@@ -86,3 +75,15 @@ impl Kind for IamRole {
         calls.global(Need::Deletion, &["iam:DeleteRole"], arn);
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("name", Value),
+    forces_new("path", Value),
+    in_place("description", Value),
+    in_place("assume_role_policy", Policy),
+    in_place("max_session_duration", Value),
+    in_place("managed_policy_arns", Set),
+    in_place("inline_policies", PolicyMap),
+    in_place("tags", Value),
+];

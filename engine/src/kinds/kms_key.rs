@@ -49,15 +49,6 @@ pub const KEY_ACTIONS: &[&str] = &[
 /// KMS calls on a cluster key's alias (besides `kms:DeleteAlias`).
 pub const ALIAS_ACTIONS: &[&str] = &["kms:CreateAlias", "kms:UpdateAlias"];
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    in_place("alias", Plain),
-    in_place("description", Plain),
-    in_place("key_policy", Policy),
-    in_place("enable_key_rotation", Plain),
-    in_place("deletion_window_days", Plain),
-    in_place("tags", Plain),
-];
-
 const DOCUMENTS: &[Document] = &[Document {
     attribute: "key_policy",
     what: "the key policy",
@@ -134,3 +125,13 @@ impl Kind for KmsKey {
         }
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    in_place("alias", Plain),
+    in_place("description", Plain),
+    in_place("key_policy", Policy),
+    in_place("enable_key_rotation", Plain),
+    in_place("deletion_window_days", Plain),
+    in_place("tags", Plain),
+];

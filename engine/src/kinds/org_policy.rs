@@ -11,14 +11,6 @@ use super::Kind;
 /// The kind's rules.
 pub struct OrgPolicy;
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    in_place("name", Value),
-    in_place("description", Value),
-    forces_new("type", Value),
-    in_place("content", Policy),
-    in_place("tags", Value),
-];
-
 impl Kind for OrgPolicy {
     fn attributes(&self) -> &'static [AttrSchema] {
         ATTRIBUTES
@@ -28,3 +20,12 @@ impl Kind for OrgPolicy {
         action.is_change().then_some(Risk::ChangesScp)
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    in_place("name", Value),
+    in_place("description", Value),
+    forces_new("type", Value),
+    in_place("content", Policy),
+    in_place("tags", Value),
+];

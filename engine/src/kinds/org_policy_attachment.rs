@@ -10,12 +10,6 @@ use super::Kind;
 /// The kind's rules.
 pub struct OrgPolicyAttachment;
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("policy_name", Value),
-    forces_new("policy_id", Value),
-    forces_new("target_id", Value),
-];
-
 impl Kind for OrgPolicyAttachment {
     fn attributes(&self) -> &'static [AttrSchema] {
         ATTRIBUTES
@@ -25,3 +19,10 @@ impl Kind for OrgPolicyAttachment {
         action.is_change().then_some(Risk::ChangesScp)
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("policy_name", Value),
+    forces_new("policy_id", Value),
+    forces_new("target_id", Value),
+];

@@ -11,12 +11,6 @@ use super::{Kind, Review, note};
 /// The kind's rules.
 pub struct OrgPolicyType;
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("root_id", Value),
-    forces_new("type", Value),
-    in_place("status", Value),
-];
-
 impl Kind for OrgPolicyType {
     fn attributes(&self) -> &'static [AttrSchema] {
         ATTRIBUTES
@@ -29,3 +23,10 @@ impl Kind for OrgPolicyType {
         }
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("root_id", Value),
+    forces_new("type", Value),
+    in_place("status", Value),
+];

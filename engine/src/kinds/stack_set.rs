@@ -9,16 +9,6 @@ use super::{Document, Kind};
 /// The kind's rules.
 pub struct StackSet;
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("name", Value),
-    in_place("description", Value),
-    in_place("template_body", AttrType::Document),
-    forces_new("permission_model", Value),
-    in_place("auto_deployment", Value),
-    in_place("capabilities", Set),
-    in_place("tags", Value),
-];
-
 const DOCUMENTS: &[Document] = &[Document {
     attribute: "template_body",
     what: "the template",
@@ -36,3 +26,14 @@ impl Kind for StackSet {
         DOCUMENTS
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("name", Value),
+    in_place("description", Value),
+    in_place("template_body", AttrType::Document),
+    forces_new("permission_model", Value),
+    in_place("auto_deployment", Value),
+    in_place("capabilities", Set),
+    in_place("tags", Value),
+];

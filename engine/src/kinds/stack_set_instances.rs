@@ -8,14 +8,15 @@ use super::Kind;
 /// The kind's rules.
 pub struct StackSetInstances;
 
-const ATTRIBUTES: &[AttrSchema] = &[
-    forces_new("stack_set_name", Value),
-    in_place("organizational_unit_ids", Set),
-    in_place("regions", Set),
-];
-
 impl Kind for StackSetInstances {
     fn attributes(&self) -> &'static [AttrSchema] {
         ATTRIBUTES
     }
 }
+
+/// Its attributes: how each is compared and changed.
+const ATTRIBUTES: &[AttrSchema] = &[
+    forces_new("stack_set_name", Value),
+    in_place("organizational_unit_ids", Set),
+    in_place("regions", Set),
+];

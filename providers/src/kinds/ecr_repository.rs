@@ -21,6 +21,9 @@ use crate::sessions::Ctx;
 use crate::{attr_map, attr_str, key};
 use async_trait::async_trait;
 
+/// The provider of ECR repositories (`ecr_repository`).
+pub struct EcrRepository;
+
 crate::service_client!(aws_sdk_ecr, "ecr");
 
 /// How `SetRepositoryPolicy` waits for a principal it names to become visible to ECR.
@@ -171,10 +174,7 @@ async fn get(x: &Ctx<'_, Client>, name: &str) -> Result<Option<ObservedResource>
         "uri".into(),
         json!(repo.repository_uri().unwrap_or_default()),
     );
-    Ok(Some(ObservedResource {
-        id: name.to_string(),
-        attrs: attrs.into(),
-    }))
+    Ok(Some(ObservedResource::new(name.to_string(), attrs)))
 }
 
 async fn read_back(x: &Ctx<'_, Client>, name: &str) -> Result<ObservedResource, ProviderError> {
@@ -238,37 +238,33 @@ async fn sync(
             return read_back(x, name).await;
         };
         let arn = repo.repository_arn().unwrap_or_default();
-        let want = attr_map(after, "tags");
-        let stale = crate::stale_tag_keys(
-            list_tags(x, arn)
-                .await?
-                .into_iter()
-                .map(|(k, _)| String::from(k)),
-            before,
-            after,
-        );
-        if !stale.is_empty() {
+        let present = list_tags(x, arn)
+            .await?
+            .into_iter()
+            .map(|(k, _)| String::from(k));
+        let untag = |keys| {
             x.c.untag_resource()
                 .resource_arn(arn)
-                .set_tag_keys(Some(stale))
+                .set_tag_keys(Some(keys))
                 .send()
-                .await
-                .map_err(|e| map(x.call("ecr:UntagResource"), e))?;
-        }
-        if !want.is_empty() {
+        };
+        let tag = || {
             x.c.tag_resource()
                 .resource_arn(arn)
                 .set_tags(Some(tags(after)))
                 .send()
-                .await
-                .map_err(|e| map(x.call("ecr:TagResource"), e))?;
-        }
+        };
+        crate::sync_tags(
+            present,
+            before,
+            after,
+            (x.call("ecr:UntagResource"), untag),
+            (x.call("ecr:TagResource"), tag),
+        )
+        .await?;
     }
     read_back(x, name).await
 }
-
-/// The provider of ECR repositories (`ecr_repository`).
-pub struct EcrRepository;
 
 #[async_trait]
 impl KindProvider for EcrRepository {

@@ -25,6 +25,9 @@ use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 use std::collections::BTreeMap;
 
+/// The provider of access entries (`eks_access_entry`).
+pub struct EksAccessEntry;
+
 /// The access entry's natural key: (cluster, principal ARN).
 pub(crate) fn entry_key<'a>(attrs: &'a Attrs, address: &'a ResourceAddress) -> (&'a str, &'a str) {
     let (cluster, principal) = address
@@ -155,14 +158,14 @@ pub async fn read_entry_at_once(
     if !arn.is_empty() {
         a.insert("arn".into(), json!(arn));
     }
-    Ok(Some(ObservedResource {
-        id: if arn.is_empty() {
+    Ok(Some(ObservedResource::new(
+        if arn.is_empty() {
             principal.to_string()
         } else {
             arn
         },
-        attrs: a.into(),
-    }))
+        a,
+    )))
 }
 
 /// The access policies associated with an entry, by policy ARN with their scopes; `None` when
@@ -381,9 +384,6 @@ pub async fn delete_entry_with_client(
         )),
     }
 }
-
-/// The provider of access entries (`eks_access_entry`).
-pub struct EksAccessEntry;
 
 #[async_trait]
 impl KindProvider for EksAccessEntry {

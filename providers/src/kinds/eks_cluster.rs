@@ -41,6 +41,9 @@ use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, attr_strings, key};
 use async_trait::async_trait;
 
+/// The provider of EKS clusters (`eks_cluster`).
+pub struct EksCluster;
+
 /// Poll interval while waiting for a cluster or an update (the SDK's own waiters use 30 s).
 pub const POLL_EVERY: Duration = Duration::from_secs(30);
 /// Longest wait for a cluster to become active after it was created.
@@ -262,10 +265,7 @@ fn observe(cl: &Cluster, fallback_name: &str) -> ObservedResource {
     if let Some(v) = cl.platform_version() {
         a.insert("platform_version".into(), json!(v));
     }
-    ObservedResource {
-        id: name.to_string(),
-        attrs: a.into(),
-    }
+    ObservedResource::new(name.to_string(), a)
 }
 
 /// DescribeCluster; `None` when there is no such cluster.
@@ -980,9 +980,6 @@ pub async fn cluster_versions(
     }
     Ok(out)
 }
-
-/// The provider of EKS clusters (`eks_cluster`).
-pub struct EksCluster;
 
 #[async_trait]
 impl KindProvider for EksCluster {

@@ -21,6 +21,9 @@ use eksmgr_engine::provider::{ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
+/// The provider of pod identity associations (`eks_pod_identity_association`).
+pub struct EksPodIdentityAssociation;
+
 /// The association's natural key: (cluster, namespace, service account).
 pub(crate) fn association_key<'a>(
     attrs: &'a Attrs,
@@ -114,10 +117,7 @@ pub async fn read_association_with_client(
         if let Some(arn) = a.association_arn() {
             attrs.insert("arn".into(), json!(arn));
         }
-        ObservedResource {
-            id,
-            attrs: attrs.into(),
-        }
+        ObservedResource::new(id, attrs)
     }))
 }
 
@@ -247,9 +247,6 @@ pub async fn delete_association_with_client(
         )),
     }
 }
-
-/// The provider of pod identity associations (`eks_pod_identity_association`).
-pub struct EksPodIdentityAssociation;
 
 #[async_trait]
 impl KindProvider for EksPodIdentityAssociation {

@@ -19,6 +19,9 @@ use crate::sessions::Sessions;
 use crate::{attr_map, attr_str, attr_strings, key};
 use async_trait::async_trait;
 
+/// The provider of IAM roles (`iam_role`).
+pub struct IamRole;
+
 crate::service_client!(aws_sdk_iam, "iam");
 
 fn doc_string(v: Option<&Value>) -> String {
@@ -124,10 +127,7 @@ fn observed(
     attrs.insert("tags".into(), Value::Object(tags));
     attrs.insert("arn".into(), json!(role.arn()));
     attrs.insert("role_id".into(), json!(role.role_id()));
-    ObservedResource {
-        id: role.role_name().to_string(),
-        attrs: attrs.into(),
-    }
+    ObservedResource::new(role.role_name().to_string(), attrs)
 }
 
 /// Page size of the account-wide listings (the most IAM allows).
@@ -317,9 +317,6 @@ async fn sync_policies(
     Ok(())
 }
 
-/// The provider of IAM roles (`iam_role`).
-pub struct IamRole;
-
 #[async_trait]
 impl KindProvider for IamRole {
     /// Reads a role by name.
@@ -416,24 +413,26 @@ impl KindProvider for IamRole {
             sync_policies(&x.c, x.account, &x.resource, name, before, after).await?;
         }
         if has("tags") {
-            let want = attr_map(after, "tags");
-            let stale = crate::stale_tag_keys([], before, after);
-            if !stale.is_empty() {
+            let untag = |keys| {
                 x.c.untag_role()
                     .role_name(name)
-                    .set_tag_keys(Some(stale))
+                    .set_tag_keys(Some(keys))
                     .send()
-                    .await
-                    .map_err(|e| map(x.call("iam:UntagRole"), e))?;
-            }
-            if !want.is_empty() {
+            };
+            let tag = || {
                 x.c.tag_role()
                     .role_name(name)
                     .set_tags(Some(tags(after)))
                     .send()
-                    .await
-                    .map_err(|e| map(x.call("iam:TagRole"), e))?;
-            }
+            };
+            crate::sync_tags(
+                [],
+                before,
+                after,
+                (x.call("iam:UntagRole"), untag),
+                (x.call("iam:TagRole"), tag),
+            )
+            .await?;
         }
         get(&x.c, x.account, &x.resource, name)
             .await?

@@ -25,6 +25,9 @@ use crate::sessions::Ctx;
 use crate::{attr_map, attr_str, key};
 use async_trait::async_trait;
 
+/// The provider of KMS keys (`kms_key`).
+pub struct KmsKey;
+
 /// The waiting period when none is configured (the AWS default).
 const DEFAULT_DELETION_WINDOW_DAYS: i64 = 30;
 /// The tag naming the alias a key was created for (used to adopt a key whose alias is missing).
@@ -191,10 +194,7 @@ async fn get(
         "key_state".into(),
         json!(meta.key_state().map(KeyState::as_str).unwrap_or_default()),
     );
-    Ok(Some(ObservedResource {
-        id,
-        attrs: attrs.into(),
-    }))
+    Ok(Some(ObservedResource::new(id, attrs)))
 }
 
 async fn read_back(
@@ -342,31 +342,30 @@ async fn sync(
         }
     }
     if has("tags") {
-        let want = attr_map(after, "tags");
-        let stale = crate::stale_tag_keys(
-            list_tags(x, id)
-                .await?
-                .into_iter()
-                .map(|(k, _)| String::from(k)),
-            before,
-            after,
-        );
-        if !stale.is_empty() {
+        let present = list_tags(x, id)
+            .await?
+            .into_iter()
+            .map(|(k, _)| String::from(k));
+        let untag = |keys| {
             x.c.untag_resource()
                 .key_id(id)
-                .set_tag_keys(Some(stale))
+                .set_tag_keys(Some(keys))
                 .send()
-                .await
-                .map_err(|e| map(x.call("kms:UntagResource"), e))?;
-        }
-        if !want.is_empty() {
+        };
+        let tag = || {
             x.c.tag_resource()
                 .key_id(id)
                 .set_tags(Some(tags(after)))
                 .send()
-                .await
-                .map_err(|e| map(x.call("kms:TagResource"), e))?;
-        }
+        };
+        crate::sync_tags(
+            present,
+            before,
+            after,
+            (x.call("kms:UntagResource"), untag),
+            (x.call("kms:TagResource"), tag),
+        )
+        .await?;
     }
     // deletion_window_days: eksmgr's own setting, nothing to call.
     read_back(
@@ -377,9 +376,6 @@ async fn sync(
     )
     .await
 }
-
-/// The provider of KMS keys (`kms_key`).
-pub struct KmsKey;
 
 #[async_trait]
 impl KindProvider for KmsKey {

@@ -87,6 +87,18 @@ pub struct Update<'a> {
     pub changed: &'a [String],
 }
 
+impl<'a> Update<'a> {
+    /// The create that brings the resource to `after` (for kinds whose update is a create
+    /// again: enabling a setting that is idempotent).
+    pub fn as_create(&self) -> Create<'a> {
+        Create {
+            address: self.address,
+            attrs: self.after,
+            token: None,
+        }
+    }
+}
+
 /// A delete: the resource, its id and its attributes as recorded.
 #[derive(Clone, Copy)]
 pub struct Delete<'a> {

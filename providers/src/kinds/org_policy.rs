@@ -4,7 +4,7 @@
 
 use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
 use crate::error::{Call, code, map};
-use crate::organizations::{client, ctx};
+use crate::organizations::ctx;
 use crate::{attr_map, attr_str, key};
 use async_trait::async_trait;
 use aws_sdk_organizations::Client;
@@ -15,13 +15,8 @@ use eksmgr_engine::policy;
 use eksmgr_engine::provider::{ProviderError, ReadRequest};
 use eksmgr_state::json;
 
-pub(crate) fn content_string(attrs: &Attrs) -> String {
-    match attrs.get("content") {
-        Some(Value::String(s)) => s.to_string(),
-        Some(v) => serde_json::to_string(v).unwrap_or_default(),
-        None => String::new(),
-    }
-}
+/// The provider of the governance SCP (`org_policy`).
+pub struct OrgPolicy;
 
 /// Finds an SCP id by name.
 pub(crate) async fn find_policy_id(
@@ -105,40 +100,24 @@ pub(crate) async fn describe(
         "arn".into(),
         json!(summary.and_then(|s| s.arn()).unwrap_or_default()),
     );
-    Ok(Some(ObservedResource {
-        id: id.to_string(),
-        attrs: attrs.into(),
-    }))
+    Ok(Some(ObservedResource::new(id.to_string(), attrs)))
 }
-
-/// The provider of the governance SCP (`org_policy`).
-pub struct OrgPolicy;
 
 #[async_trait]
 impl KindProvider for OrgPolicy {
     /// Reads the SCP by recorded id, else by name.
     async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
-        let s = cx.sessions;
-        let account = req.address.account.as_str();
-        let resource = req.address.to_string();
-        let c = client(s, account, None).await?;
+        let x = ctx(cx.sessions, req.address).await?;
         if let Some(id) = req.id {
-            let call = Call::new(account, &resource, "organizations:DescribePolicy");
-            if let Some(found) = describe(&c, call, id).await? {
+            let call = x.call("organizations:DescribePolicy");
+            if let Some(found) = describe(&x.c, call, id).await? {
                 return Ok(Some(found));
             }
         }
         let name = key(req, "name");
-        let call = Call::new(account, &resource, "organizations:ListPolicies");
-        match find_policy_id(&c, call, name).await? {
-            Some(id) => {
-                describe(
-                    &c,
-                    Call::new(account, &resource, "organizations:DescribePolicy"),
-                    &id,
-                )
-                .await
-            }
+        let call = x.call("organizations:ListPolicies");
+        match find_policy_id(&x.c, call, name).await? {
+            Some(id) => describe(&x.c, x.call("organizations:DescribePolicy"), &id).await,
             None => Ok(None),
         }
     }
@@ -158,7 +137,7 @@ impl KindProvider for OrgPolicy {
             x.c.create_policy()
                 .name(name)
                 .description(attr_str(attrs, "description").unwrap_or_default())
-                .content(content_string(attrs))
+                .content(crate::attr_document(attrs, "content"))
                 .r#type(PolicyType::ServiceControlPolicy)
                 .set_tags(Some(tags))
                 .send()
@@ -199,33 +178,34 @@ impl KindProvider for OrgPolicy {
             .policy_id(id)
             .name(attr_str(after, "name").unwrap_or(&address.name))
             .description(attr_str(after, "description").unwrap_or_default())
-            .content(content_string(after))
+            .content(crate::attr_document(after, "content"))
             .send()
             .await
             .map_err(|e| map(call, e))?;
-        let want = attr_map(after, "tags");
-        let have = attr_map(before, "tags");
-        let stale = crate::stale_tag_keys([], before, after);
-        if !stale.is_empty() {
+        let tags: Vec<Tag> = attr_map(after, "tags")
+            .into_iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        let untag = |keys| {
             x.c.untag_resource()
                 .resource_id(id)
-                .set_tag_keys(Some(stale))
+                .set_tag_keys(Some(keys))
                 .send()
-                .await
-                .map_err(|e| map(x.call("organizations:UntagResource"), e))?;
-        }
-        if !want.is_empty() && want != have {
-            let tags: Vec<Tag> = want
-                .into_iter()
-                .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
-                .collect();
+        };
+        let tag = || {
             x.c.tag_resource()
                 .resource_id(id)
                 .set_tags(Some(tags))
                 .send()
-                .await
-                .map_err(|e| map(x.call("organizations:TagResource"), e))?;
-        }
+        };
+        crate::sync_tags(
+            [],
+            before,
+            after,
+            (x.call("organizations:UntagResource"), untag),
+            (x.call("organizations:TagResource"), tag),
+        )
+        .await?;
         describe(&x.c, x.call("organizations:DescribePolicy"), id)
             .await?
             .ok_or_else(|| call.vanished("policy"))

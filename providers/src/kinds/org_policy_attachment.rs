@@ -2,14 +2,17 @@
 //! listing the targets of the policy, attached and detached through AWS Organizations.
 
 use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
-use crate::error::{Call, code, map};
-use crate::organizations::{client, ctx};
+use crate::error::{code, map};
+use crate::organizations::ctx;
 use crate::{attr_str, key};
 use async_trait::async_trait;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::ReadRequest;
 use eksmgr_state::json;
+
+/// The provider of the SCP's attachment (`org_policy_attachment`).
+pub struct OrgPolicyAttachment;
 
 pub(crate) fn attachment_observed(
     policy_name: &str,
@@ -20,32 +23,23 @@ pub(crate) fn attachment_observed(
     attrs.insert("policy_name".into(), json!(policy_name));
     attrs.insert("policy_id".into(), json!(policy_id));
     attrs.insert("target_id".into(), json!(target));
-    ObservedResource {
-        id: format!("{policy_id}:{target}"),
-        attrs: attrs.into(),
-    }
+    ObservedResource::new(format!("{policy_id}:{target}"), attrs)
 }
-
-/// The provider of the SCP's attachment (`org_policy_attachment`).
-pub struct OrgPolicyAttachment;
 
 #[async_trait]
 impl KindProvider for OrgPolicyAttachment {
     /// Reads whether the named SCP is attached to the target.
     async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
-        let s = cx.sessions;
-        let account = req.address.account.as_str();
-        let resource = req.address.to_string();
-        let c = client(s, account, None).await?;
+        let x = ctx(cx.sessions, req.address).await?;
         let name = key(req, "policy_name");
         let target = key(req, "target_id");
-        let call = Call::new(account, &resource, "organizations:ListPoliciesForTarget");
-        let mut pages = c
-            .list_policies_for_target()
-            .target_id(target)
-            .filter(PolicyType::ServiceControlPolicy)
-            .into_paginator()
-            .send();
+        let call = x.call("organizations:ListPoliciesForTarget");
+        let mut pages =
+            x.c.list_policies_for_target()
+                .target_id(target)
+                .filter(PolicyType::ServiceControlPolicy)
+                .into_paginator()
+                .send();
         while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(p) => p,
@@ -92,15 +86,7 @@ impl KindProvider for OrgPolicyAttachment {
 
     async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
         // Every attribute forces replacement: an update is never planned.
-        self.create(
-            cx,
-            &Create {
-                address: op.address,
-                attrs: op.after,
-                token: None,
-            },
-        )
-        .await
+        self.create(cx, &op.as_create()).await
     }
 
     /// Detaches the SCP; not attached is fine.

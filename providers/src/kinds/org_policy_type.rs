@@ -3,39 +3,33 @@
 //! `kinds::org_policy_type`).
 
 use super::{Create, Cx, Delete, Done, Found, KindProvider, Made, Update};
-use crate::error::{Call, code, map};
+use crate::error::{code, map};
 use crate::key;
-use crate::organizations::{client, ctx};
+use crate::organizations::ctx;
 use async_trait::async_trait;
 use aws_sdk_organizations::types::PolicyType;
 use eksmgr_engine::model::{Attrs, ObservedResource};
 use eksmgr_engine::provider::ReadRequest;
 use eksmgr_state::json;
 
+/// The provider of the SCP policy type on the root (`org_policy_type`).
+pub struct OrgPolicyType;
+
 pub(crate) fn policy_type_observed(root_id: &str, policy_type: &str) -> ObservedResource {
     let mut attrs = Attrs::new();
     attrs.insert("root_id".into(), json!(root_id));
     attrs.insert("type".into(), json!(policy_type));
     attrs.insert("status".into(), json!("ENABLED"));
-    ObservedResource {
-        id: format!("{root_id}/{policy_type}"),
-        attrs: attrs.into(),
-    }
+    ObservedResource::new(format!("{root_id}/{policy_type}"), attrs)
 }
-
-/// The provider of the SCP policy type on the root (`org_policy_type`).
-pub struct OrgPolicyType;
 
 #[async_trait]
 impl KindProvider for OrgPolicyType {
     /// Reads whether a policy type (`org_policy_type`, named by the type) is enabled on the root
     /// (`ListRoots`): missing when it is not, so the plan enables it.
     async fn read(&self, cx: &Cx<'_>, req: &ReadRequest<'_>) -> Found {
-        let s = cx.sessions;
-        let account = req.address.account.as_str();
-        let resource = req.address.to_string();
-        let c = client(s, account, None).await?;
-        let call = Call::new(account, &resource, "organizations:ListRoots");
+        let x = ctx(cx.sessions, req.address).await?;
+        let call = x.call("organizations:ListRoots");
         let wanted = key(req, "type");
         let wanted = if wanted.is_empty() {
             req.address.name.as_str()
@@ -43,7 +37,7 @@ impl KindProvider for OrgPolicyType {
             wanted
         };
         // An organization has one root.
-        let page = c.list_roots().send().await.map_err(|e| map(call, e))?;
+        let page = x.c.list_roots().send().await.map_err(|e| map(call, e))?;
         let Some(root) = page.roots().first() else {
             return Ok(None);
         };
@@ -89,15 +83,7 @@ impl KindProvider for OrgPolicyType {
 
     async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
         // Its one attribute is `status`: an update enables it again.
-        self.create(
-            cx,
-            &Create {
-                address: op.address,
-                attrs: op.after,
-                token: None,
-            },
-        )
-        .await
+        self.create(cx, &op.as_create()).await
     }
 
     async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {

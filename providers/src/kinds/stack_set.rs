@@ -11,13 +11,8 @@ use eksmgr_engine::model::Attrs;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::provider::ReadRequest;
 
-pub(crate) fn template_string(attrs: &Attrs) -> String {
-    match attrs.get("template_body") {
-        Some(Value::String(s)) => s.to_string(),
-        Some(v) => serde_json::to_string(v).unwrap_or_default(),
-        None => String::new(),
-    }
-}
+/// The provider of the StackSet (`stack_set`).
+pub struct StackSet;
 
 pub(crate) fn auto_deployment(attrs: &Attrs) -> AutoDeployment {
     let a = attrs.get("auto_deployment");
@@ -38,9 +33,6 @@ pub(crate) fn tags(attrs: &Attrs) -> Vec<Tag> {
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
-
-/// The provider of the StackSet (`stack_set`).
-pub struct StackSet;
 
 #[async_trait]
 impl KindProvider for StackSet {
@@ -72,7 +64,7 @@ impl KindProvider for StackSet {
             .set_call_as(c.call_as.clone())
             .stack_set_name(name)
             .description(attr_str(attrs, "description").unwrap_or_default())
-            .template_body(template_string(attrs))
+            .template_body(crate::attr_document(attrs, "template_body"))
             .permission_model(PermissionModels::from(
                 attr_str(attrs, "permission_model").unwrap_or("SERVICE_MANAGED"),
             ))
@@ -126,7 +118,7 @@ impl KindProvider for StackSet {
                 .set_call_as(c.call_as.clone())
                 .stack_set_name(name)
                 .description(attr_str(after, "description").unwrap_or_default())
-                .template_body(template_string(after))
+                .template_body(crate::attr_document(after, "template_body"))
                 .permission_model(PermissionModels::from(
                     attr_str(after, "permission_model").unwrap_or("SERVICE_MANAGED")
                 ))

@@ -13,6 +13,9 @@ use eksmgr_engine::provider::{ProviderError, ReadRequest};
 use eksmgr_state::json;
 use std::collections::BTreeSet;
 
+/// The provider of the StackSet's instances (`stack_set_instances`).
+pub struct StackSetInstances;
+
 /// OUs, regions and accounts of a stack set's instances.
 pub(crate) type Deployed = (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>);
 
@@ -60,10 +63,7 @@ pub(crate) fn instances_observed(
     attrs.insert("stack_set_name".into(), json!(name));
     attrs.insert("organizational_unit_ids".into(), json!(ous));
     attrs.insert("regions".into(), json!(regions));
-    ObservedResource {
-        id: name.to_string(),
-        attrs: attrs.into(),
-    }
+    ObservedResource::new(name.to_string(), attrs)
 }
 
 pub(crate) async fn deploy(
@@ -114,9 +114,6 @@ pub(crate) async fn deploy(
     }
     Ok(())
 }
-
-/// The provider of the StackSet's instances (`stack_set_instances`).
-pub struct StackSetInstances;
 
 #[async_trait]
 impl KindProvider for StackSetInstances {

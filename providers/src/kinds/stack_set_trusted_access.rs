@@ -12,17 +12,14 @@ use eksmgr_engine::provider::ReadRequest;
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
+/// The provider of StackSets' trusted access (`stack_set_trusted_access`).
+pub struct StackSetTrustedAccess;
+
 pub(crate) fn trusted_access_observed(address: &ResourceAddress) -> ObservedResource {
     let mut attrs = Attrs::new();
     attrs.insert("status".into(), json!("ENABLED"));
-    ObservedResource {
-        id: address.name.to_string(),
-        attrs: attrs.into(),
-    }
+    ObservedResource::new(address.name.to_string(), attrs)
 }
-
-/// The provider of StackSets' trusted access (`stack_set_trusted_access`).
-pub struct StackSetTrustedAccess;
 
 #[async_trait]
 impl KindProvider for StackSetTrustedAccess {
@@ -74,15 +71,7 @@ impl KindProvider for StackSetTrustedAccess {
 
     async fn update(&self, cx: &Cx<'_>, op: &Update<'_>) -> Made {
         // Its one attribute is `status`: an update activates it again.
-        self.create(
-            cx,
-            &Create {
-                address: op.address,
-                attrs: &Attrs::new(),
-                token: None,
-            },
-        )
-        .await
+        self.create(cx, &op.as_create()).await
     }
 
     async fn delete(&self, cx: &Cx<'_>, op: &Delete<'_>) -> Done {
