@@ -266,7 +266,17 @@ pub(crate) fn check(
                     }
                 }
             }
-            _ => {}
+            // No trust policy of their own.
+            ResourceKind::OrgPolicyType
+            | ResourceKind::StackSetTrustedAccess
+            | ResourceKind::OrgPolicy
+            | ResourceKind::OrgPolicyAttachment
+            | ResourceKind::StackSetInstances
+            | ResourceKind::KmsKey
+            | ResourceKind::EksCluster
+            | ResourceKind::EcrRepository
+            | ResourceKind::EksAccessEntry
+            | ResourceKind::EksPodIdentityAssociation => {}
         }
     }
 }
