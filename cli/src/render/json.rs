@@ -44,7 +44,7 @@ pub struct PlanJson<'a> {
     /// Counts of the changes.
     pub summary: SummaryJson,
     /// Every change apply would make (and every adoption), in apply order.
-    pub resource_changes: Vec<ResourceChangeJson<'a>>,
+    pub resource_changes: ResourceChanges<'a>,
     /// What changed outside eksmgr since the last apply.
     pub drift: Vec<DriftJson<'a>>,
     /// Resources that could not be planned this time.
@@ -81,6 +81,23 @@ pub struct SummaryJson {
     pub adopt: usize,
     /// State records dropped for resources already gone.
     pub forget: usize,
+}
+
+/// The plan's changes that apply would make (and its adoptions), each written as a
+/// [`ResourceChangeJson`] made when it is serialised: a plan of 100,000 creates is never held
+/// twice.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceChanges<'a>(pub &'a [PlannedChange]);
+
+impl Serialize for ResourceChanges<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .iter()
+                .filter(|c| c.action.is_change() || c.adopt)
+                .map(resource_change),
+        )
+    }
 }
 
 /// One entry of `resource_changes`.
@@ -279,12 +296,7 @@ pub fn document<'a>(p: &'a Plan, eksmgr_version: &'a str) -> PlanJson<'a> {
             adopt: s.adopt,
             forget: s.forget,
         },
-        resource_changes: p
-            .changes
-            .iter()
-            .filter(|c| c.action.is_change() || c.adopt)
-            .map(resource_change)
-            .collect(),
+        resource_changes: ResourceChanges(&p.changes),
         drift: p.drift.iter().map(drift).collect(),
         deferred: p.deferred.iter().map(deferred).collect(),
         problems: &p.problems,

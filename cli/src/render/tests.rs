@@ -24,14 +24,16 @@ fn role(trust_principal: &str) -> DesiredResource {
         .set("managed_policy_arns", json!([]))
 }
 
-fn scp() -> DesiredResource {
+/// The governance SCP, as the plans of the render tests have it.
+pub(super) fn scp() -> DesiredResource {
     DesiredResource::new(ResourceKind::OrgPolicy, "EKSManagerDenyPolicy", MGMT, None)
         .set("name", json!("EKSManagerDenyPolicy"))
         .set("type", json!("SERVICE_CONTROL_POLICY"))
         .set("content", json!({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"billing:*","Resource":"*"}]}))
 }
 
-fn attachment(scp: &DesiredResource) -> DesiredResource {
+/// The SCP's attachment to the EKS OU.
+pub(super) fn attachment(scp: &DesiredResource) -> DesiredResource {
     DesiredResource::new(
         ResourceKind::OrgPolicyAttachment,
         "EKSManagerDenyPolicy:ou-abcd-11111111",

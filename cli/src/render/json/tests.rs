@@ -16,6 +16,7 @@ use eksmgr_state::{ResourceRecord, State};
 use serde_json::{Value, json};
 
 use super::{FORMAT_VERSION, document, render};
+use crate::render::tests::{attachment, scp};
 use crate::render::{Styler, human, markdown};
 
 const SCHEMA: &str = include_str!("../../../../docs/plan-json.schema.json");
@@ -56,25 +57,6 @@ fn url_encoded(v: &Value) -> Value {
         }
     }
     Value::String(out)
-}
-
-fn scp() -> DesiredResource {
-    DesiredResource::new(ResourceKind::OrgPolicy, "EKSManagerDenyPolicy", MGMT, None)
-        .set("name", json!("EKSManagerDenyPolicy"))
-        .set("type", json!("SERVICE_CONTROL_POLICY"))
-        .set("content", json!({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"billing:*","Resource":"*"}]}))
-}
-
-fn attachment(scp: &DesiredResource) -> DesiredResource {
-    DesiredResource::new(
-        ResourceKind::OrgPolicyAttachment,
-        "EKSManagerDenyPolicy:ou-abcd-11111111",
-        MGMT,
-        None,
-    )
-    .set("policy_name", json!("EKSManagerDenyPolicy"))
-    .set_ref("policy_id", &scp.address, "id")
-    .set("target_id", json!("ou-abcd-11111111"))
 }
 
 fn role(path: &str) -> DesiredResource {
