@@ -236,9 +236,20 @@ pub fn cloud_matching(desired: &[DesiredResource]) -> BTreeMap<ResourceAddress, 
         .enumerate()
         .map(|(n, d)| {
             let a = &d.address;
+            // A role's id is its name; the others get a numbered one, as AWS generates them.
             let id = match d.kind {
                 ResourceKind::IamRole => a.name.to_string(),
-                kind => format!("{kind}-{n:08x}"),
+                ResourceKind::OrgPolicyType
+                | ResourceKind::StackSetTrustedAccess
+                | ResourceKind::OrgPolicy
+                | ResourceKind::OrgPolicyAttachment
+                | ResourceKind::StackSet
+                | ResourceKind::StackSetInstances
+                | ResourceKind::KmsKey
+                | ResourceKind::EksCluster
+                | ResourceKind::EcrRepository
+                | ResourceKind::EksAccessEntry
+                | ResourceKind::EksPodIdentityAssociation => format!("{}-{n:08x}", d.kind),
             };
             let arn = format!(
                 "arn:aws:{}:{}:{}:{}/{}",
