@@ -87,7 +87,10 @@ impl AwsProvider {
         address: &ResourceAddress,
     ) -> Result<(&'static dyn KindProvider, Cx<'_>), ProviderError> {
         let kind = ResourceKind::of(address).ok_or_else(|| unknown_kind(address))?;
-        let cx = Cx::new(&self.sessions).with_progress(Arc::clone(&self.progress));
+        let cx = Cx {
+            sessions: &self.sessions,
+            progress: Arc::clone(&self.progress),
+        };
         Ok((kinds::of(kind), cx))
     }
 }

@@ -8,9 +8,10 @@
 mod support;
 
 use eksmgr_engine::model::Attrs;
+use eksmgr_engine::model::ObservedResource;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::policy;
-use eksmgr_engine::provider::{ErrorKind, ReadRequest};
+use eksmgr_engine::provider::{ErrorKind, ProviderError, ReadRequest};
 use eksmgr_providers::Sessions;
 use eksmgr_providers::kinds::ecr_repository::EcrRepository;
 use eksmgr_providers::kinds::kms_key::KmsKey;
@@ -139,6 +140,45 @@ async fn kms_inventory(moto: &Moto, alias: &str) -> (Vec<String>, Vec<String>) {
     }
     (targets, live)
 }
+/// The provider's create as the engine makes it, without a client request token.
+async fn create(
+    kind: &dyn KindProvider,
+    s: &Sessions,
+    address: &ResourceAddress,
+    attrs: &Attrs,
+) -> Result<ObservedResource, ProviderError> {
+    let op = Create {
+        address,
+        attrs,
+        token: None,
+    };
+    kind.create(&Cx::new(s), &op).await
+}
+
+/// The provider's update as the engine makes it.
+async fn update(
+    kind: &dyn KindProvider,
+    s: &Sessions,
+    op: &Update<'_>,
+) -> Result<ObservedResource, ProviderError> {
+    kind.update(&Cx::new(s), op).await
+}
+
+/// The provider's delete as the engine makes it.
+async fn delete(
+    kind: &dyn KindProvider,
+    s: &Sessions,
+    address: &ResourceAddress,
+    id: &str,
+    before: &Attrs,
+) -> Result<(), ProviderError> {
+    let op = Delete {
+        address,
+        id,
+        before,
+    };
+    kind.delete(&Cx::new(s), &op).await
+}
 
 async fn key_state(moto: &Moto, id: &str) -> aws_sdk_kms::types::KeyState {
     kms_client(moto)
@@ -171,15 +211,7 @@ async fn kms_key_lifecycle() {
     assert!(read_key(&s, &address, &desired).await.is_none());
 
     // Create, then read back: what was asked for.
-    let created = KmsKey
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let created = create(&KmsKey, &s, &address, &desired)
         .await
         .expect("create");
     assert_converged(&desired, &created.attrs);
@@ -199,15 +231,7 @@ async fn kms_key_lifecycle() {
     assert_converged(&desired, &read.attrs);
 
     // Create again under the same alias: the key is adopted, not duplicated.
-    let again = KmsKey
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let again = create(&KmsKey, &s, &address, &desired)
         .await
         .expect("adopt");
     assert_eq!(again.id, created.id);
@@ -230,19 +254,19 @@ async fn kms_key_lifecycle() {
     for (name, value) in steps {
         let mut after = before.clone();
         after.insert(name.into(), value);
-        let updated = KmsKey
-            .update(
-                &Cx::new(&s),
-                &Update {
-                    address: &address,
-                    id: &created.id,
-                    before: &before,
-                    after: &after,
-                    changed: &[name.to_string()],
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("update {name}: {e}"));
+        let updated = update(
+            &KmsKey,
+            &s,
+            &Update {
+                address: &address,
+                id: &created.id,
+                before: &before,
+                after: &after,
+                changed: &[name.to_string()],
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update {name}: {e}"));
         assert_eq!(updated.id, created.id);
         let want: Attrs = after
             .iter()
@@ -275,15 +299,7 @@ async fn kms_key_lifecycle() {
     assert_eq!(by_record.attrs["deletion_window_days"], json!(14));
 
     // Delete: scheduled for deletion, alias removed, reads as gone.
-    KmsKey
-        .delete(
-            &Cx::new(&s),
-            &Delete {
-                address: &address,
-                id: &created.id,
-                before: &before,
-            },
-        )
+    delete(&KmsKey, &s, &address, &created.id, &before)
         .await
         .expect("delete");
     assert_eq!(
@@ -296,28 +312,12 @@ async fn kms_key_lifecycle() {
     assert!(read_key(&s, &address, &desired).await.is_none());
 
     // Deleting again is fine (already pending, alias gone).
-    KmsKey
-        .delete(
-            &Cx::new(&s),
-            &Delete {
-                address: &address,
-                id: &created.id,
-                before: &before,
-            },
-        )
+    delete(&KmsKey, &s, &address, &created.id, &before)
         .await
         .expect("delete again");
 
     // The alias is free again: a new key is created for it.
-    let recreated = KmsKey
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let recreated = create(&KmsKey, &s, &address, &desired)
         .await
         .expect("create");
     assert_ne!(recreated.id, created.id);
@@ -331,15 +331,7 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
     let address = kms_address("staging");
     let desired = desired_key("staging");
     let alias = "alias/eksmgr/staging";
-    let created = KmsKey
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let created = create(&KmsKey, &s, &address, &desired)
         .await
         .expect("create");
 
@@ -368,15 +360,7 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
     );
 
     // Creating again does not adopt the doomed key: a new key takes the alias over.
-    let replacement = KmsKey
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let replacement = create(&KmsKey, &s, &address, &desired)
         .await
         .expect("create");
     assert_ne!(replacement.id, created.id);
@@ -403,15 +387,7 @@ async fn kms_key_pending_deletion_reads_as_gone_and_is_replaced() {
     assert_eq!(read.attrs["enable_key_rotation"], json!(false));
 
     // Deleting the old key (as recorded) leaves the new key's alias alone.
-    KmsKey
-        .delete(
-            &Cx::new(&s),
-            &Delete {
-                address: &address,
-                id: &created.id,
-                before: &desired,
-            },
-        )
+    delete(&KmsKey, &s, &address, &created.id, &desired)
         .await
         .expect("delete old");
     let (targets, _) = kms_inventory(&moto, alias).await;
@@ -461,15 +437,7 @@ async fn kms_key_created_before_a_crash_is_adopted_by_its_tag() {
         .to_string();
     assert!(read_key(&s, &address, &desired).await.is_none());
 
-    let adopted = KmsKey
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let adopted = create(&KmsKey, &s, &address, &desired)
         .await
         .expect("create");
     assert_eq!(adopted.id, orphan_id);
@@ -485,28 +453,18 @@ async fn kms_key_delete_of_a_missing_key_succeeds() {
     let s = moto.sessions();
     let address = kms_address("ghost");
     let desired = desired_key("ghost");
-    KmsKey
-        .delete(
-            &Cx::new(&s),
-            &Delete {
-                address: &address,
-                id: "",
-                before: &desired,
-            },
-        )
+    delete(&KmsKey, &s, &address, "", &desired)
         .await
         .expect("delete by alias");
-    KmsKey
-        .delete(
-            &Cx::new(&s),
-            &Delete {
-                address: &address,
-                id: "0d2c6f1e-0000-4000-8000-000000000000",
-                before: &desired,
-            },
-        )
-        .await
-        .expect("delete by id");
+    delete(
+        &KmsKey,
+        &s,
+        &address,
+        "0d2c6f1e-0000-4000-8000-000000000000",
+        &desired,
+    )
+    .await
+    .expect("delete by id");
 }
 
 async fn read_repo(s: &Sessions, address: &ResourceAddress, desired: &Attrs) -> Option<Attrs> {
@@ -550,15 +508,7 @@ async fn ecr_repository_lifecycle() {
 
     assert!(read_repo(&s, &address, &desired).await.is_none());
 
-    let created = EcrRepository
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let created = create(&EcrRepository, &s, &address, &desired)
         .await
         .expect("create");
     assert_eq!(created.id, name);
@@ -579,15 +529,7 @@ async fn ecr_repository_lifecycle() {
     assert_converged(&desired, &read);
 
     // Create again: adopted, still one repository.
-    let again = EcrRepository
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let again = create(&EcrRepository, &s, &address, &desired)
         .await
         .expect("adopt");
     assert_eq!(again.id, name);
@@ -617,19 +559,19 @@ async fn ecr_repository_lifecycle() {
     for (attr, value) in steps {
         let mut after = before.clone();
         after.insert(attr.into(), value);
-        let updated = EcrRepository
-            .update(
-                &Cx::new(&s),
-                &Update {
-                    address: &address,
-                    id: "unused",
-                    before: &before,
-                    after: &after,
-                    changed: &[attr.to_string()],
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("update {attr}: {e}"));
+        let updated = update(
+            &EcrRepository,
+            &s,
+            &Update {
+                address: &address,
+                id: "unused",
+                before: &before,
+                after: &after,
+                changed: &[attr.to_string()],
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update {attr}: {e}"));
         let want: Attrs = after
             .iter()
             .filter(|(k, _)| desired.contains_key(k))
@@ -646,27 +588,11 @@ async fn ecr_repository_lifecycle() {
     assert!(repository_policy(&moto, name).await.is_none());
 
     // Delete; read after delete is None; deleting again is fine.
-    EcrRepository
-        .delete(
-            &Cx::new(&s),
-            &Delete {
-                address: &address,
-                id: "",
-                before: &Attrs::new(),
-            },
-        )
+    delete(&EcrRepository, &s, &address, "", &Attrs::new())
         .await
         .expect("delete");
     assert!(read_repo(&s, &address, &desired).await.is_none());
-    EcrRepository
-        .delete(
-            &Cx::new(&s),
-            &Delete {
-                address: &address,
-                id: "",
-                before: &Attrs::new(),
-            },
-        )
+    delete(&EcrRepository, &s, &address, "", &Attrs::new())
         .await
         .expect("delete again");
 }
@@ -680,15 +606,7 @@ async fn ecr_repository_without_policy_and_adoption_of_drifted_repo() {
     let mut desired = desired_repo(name);
     desired.insert("policy".into(), Value::Null);
 
-    let created = EcrRepository
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let created = create(&EcrRepository, &s, &address, &desired)
         .await
         .expect("create");
     assert_converged(&desired, &created.attrs);
@@ -722,15 +640,7 @@ async fn ecr_repository_without_policy_and_adoption_of_drifted_repo() {
         .await
         .expect("TagResource");
 
-    let adopted = EcrRepository
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let adopted = create(&EcrRepository, &s, &address, &desired)
         .await
         .expect("adopt");
     assert_converged(&desired, &adopted.attrs);
@@ -744,15 +654,7 @@ async fn ecr_repository_holding_images_is_not_deleted() {
     let name = "team/service";
     let address = ecr_address(name);
     let desired = desired_repo(name);
-    EcrRepository
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    create(&EcrRepository, &s, &address, &desired)
         .await
         .expect("create");
     let manifest = json!({
@@ -778,15 +680,7 @@ async fn ecr_repository_holding_images_is_not_deleted() {
         .await
         .expect("PutImage");
 
-    let err = EcrRepository
-        .delete(
-            &Cx::new(&s),
-            &Delete {
-                address: &address,
-                id: "",
-                before: &Attrs::new(),
-            },
-        )
+    let err = delete(&EcrRepository, &s, &address, "", &Attrs::new())
         .await
         .expect_err("a repository with images must not be deleted");
     assert_eq!(err.api_call, "ecr:DeleteRepository");
@@ -810,15 +704,7 @@ async fn kms_key_whose_alias_was_deleted_is_read_by_id_and_gets_it_back() {
     let address = kms_address("aliasless");
     let desired = desired_key("aliasless");
     let alias = "alias/eksmgr/aliasless";
-    let created = KmsKey
-        .create(
-            &Cx::new(&s),
-            &Create {
-                address: &address,
-                attrs: &desired,
-                token: None,
-            },
-        )
+    let created = create(&KmsKey, &s, &address, &desired)
         .await
         .expect("create");
     kms_client(&moto)
@@ -847,19 +733,19 @@ async fn kms_key_whose_alias_was_deleted_is_read_by_id_and_gets_it_back() {
     );
     assert_eq!(read.attrs["key_state"], json!("Enabled"));
 
-    let repaired = KmsKey
-        .update(
-            &Cx::new(&s),
-            &Update {
-                address: &address,
-                id: &read.id,
-                before: &read.attrs,
-                after: &desired,
-                changed: &["alias".to_string()],
-            },
-        )
-        .await
-        .expect("update");
+    let repaired = update(
+        &KmsKey,
+        &s,
+        &Update {
+            address: &address,
+            id: &read.id,
+            before: &read.attrs,
+            after: &desired,
+            changed: &["alias".to_string()],
+        },
+    )
+    .await
+    .expect("update");
     assert_eq!(repaired.id, created.id, "the same key, never a new one");
     assert_converged(&desired, &repaired.attrs);
     let (targets, live) = kms_inventory(&moto, alias).await;
