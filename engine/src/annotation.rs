@@ -120,6 +120,22 @@ pub enum Note {
         /// The resources.
         resources: Vec<ResourceAddress>,
     },
+    /// An add-on installed on the cluster outside eksmgr is adopted, never created twice.
+    AddonAdopted,
+    /// A node group's desired size is set at creation only; an autoscaler owns it afterwards.
+    DesiredSizeAtCreate {
+        /// The desired size in eksmgr.toml.
+        desired: u64,
+        /// The desired size in AWS now, when the node group exists and it differs.
+        now: Option<u64>,
+    },
+    /// Replacing a node group terminates its nodes; their pods are rescheduled.
+    NodeGroupReplacementTerminatesNodes,
+    /// A node group upgrade, which comes after its control plane's and its add-ons'.
+    NodeGroupUpgrade {
+        /// The Kubernetes version the cluster goes to.
+        version: String,
+    },
 }
 
 impl Note {
@@ -205,6 +221,27 @@ impl fmt::Display for Note {
                 f,
                 "its access entries and pod identity associations are recreated with it (AWS binds them to the role's unique id): {}",
                 list(resources)
+            ),
+            Note::AddonAdopted => f.write_str(
+                "the add-on is already installed on the cluster: it is adopted and updated, never created twice",
+            ),
+            Note::DesiredSizeAtCreate { desired, now: None } => write!(
+                f,
+                "the desired size ({desired}) is set when the node group is created; afterwards eksmgr does not revert what an autoscaler (cluster-autoscaler, Karpenter) sets"
+            ),
+            Note::DesiredSizeAtCreate {
+                desired,
+                now: Some(now),
+            } => write!(
+                f,
+                "the desired size stays {now} as AWS has it (eksmgr.toml says {desired}): it is set at creation only, and an autoscaler owns it afterwards"
+            ),
+            Note::NodeGroupReplacementTerminatesNodes => f.write_str(
+                "replacing the node group terminates its nodes; their pods are rescheduled on the new group's nodes",
+            ),
+            Note::NodeGroupUpgrade { version } => write!(
+                f,
+                "the nodes are upgraded to Kubernetes {version} after the control plane and the cluster's add-ons (EKS replaces them in a rolling update)"
             ),
         }
     }

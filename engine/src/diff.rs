@@ -64,7 +64,8 @@ pub fn same(kind: ResourceKind, name: &str, a: &Value, b: &Value) -> bool {
 
 /// The diffs that turn `before` (observed) into `after` (desired). Only the attributes that
 /// are desired are compared: computed attributes (arn, id) never cause a diff, and neither
-/// does an attribute the service did not report for an existing resource.
+/// does an attribute the service did not report for an existing resource, or one set only at
+/// creation ([`crate::schema::Change::AtCreate`]).
 pub fn diff_desired(
     kind: ResourceKind,
     before: Option<&Attrs>,
@@ -73,6 +74,9 @@ pub fn diff_desired(
     let mut out = Vec::new();
     for (name, want) in after {
         let s = schema::attribute(kind, name);
+        if before.is_some() && !s.compared_after_create() {
+            continue;
+        }
         let have = before.and_then(|b| get(b, name));
         let differs = match (want, have) {
             (AttrValue::Unknown { .. }, _) => true,
@@ -118,7 +122,10 @@ fn get<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a Value> {
 /// the last apply vs what AWS reports now), over the attributes that were recorded.
 pub fn diff_observed(kind: ResourceKind, recorded: &Attrs, now: &Attrs) -> Vec<AttrDiff> {
     let mut out = Vec::new();
-    for s in schema::attributes(kind) {
+    for s in schema::attributes(kind)
+        .iter()
+        .filter(|s| s.compared_after_create())
+    {
         let (a, b) = (get(recorded, s.name), get(now, s.name));
         let differs = match (a, b) {
             (Some(a), Some(b)) => !same(kind, s.name, a, b),

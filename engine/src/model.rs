@@ -43,6 +43,10 @@ pub enum ResourceKind {
     EksAccessEntry,
     /// An EKS pod identity association (a service account's IAM role).
     EksPodIdentityAssociation,
+    /// An EKS add-on (`vpc-cni`, `coredns` ...) on a cluster.
+    EksAddon,
+    /// An EKS managed node group of a cluster.
+    EksNodeGroup,
 }
 
 impl ResourceKind {
@@ -60,6 +64,8 @@ impl ResourceKind {
         ResourceKind::EcrRepository,
         ResourceKind::EksAccessEntry,
         ResourceKind::EksPodIdentityAssociation,
+        ResourceKind::EksAddon,
+        ResourceKind::EksNodeGroup,
     ];
 
     /// The name used in addresses (`iam_role.X[acct]`).
@@ -77,6 +83,8 @@ impl ResourceKind {
             ResourceKind::EcrRepository => "ecr_repository",
             ResourceKind::EksAccessEntry => "eks_access_entry",
             ResourceKind::EksPodIdentityAssociation => "eks_pod_identity_association",
+            ResourceKind::EksAddon => "eks_addon",
+            ResourceKind::EksNodeGroup => "eks_node_group",
         }
     }
 

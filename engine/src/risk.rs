@@ -1,6 +1,6 @@
-//! The risks of a planned change a reviewer must see first: a cluster replaced or deleted, a
-//! KMS key deleted, the SCP changed, a trust, role or resource policy widened (an Allow that
-//! grants what no grant before it did). Part of the plan's JSON (`risks` of each change) and
+//! The risks of a planned change a reviewer must see first: a cluster or node group replaced or
+//! deleted, a KMS key deleted, the SCP changed, a trust, role or resource policy widened (an
+//! Allow that grants what no grant before it did). Part of the plan's JSON (`risks` of each change) and
 //! of its Markdown view, from this one definition.
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,10 @@ pub enum Risk {
     ReplacesCluster,
     /// An EKS cluster is deleted.
     DeletesCluster,
+    /// An EKS node group is replaced (its nodes terminated, their pods rescheduled).
+    ReplacesNodeGroup,
+    /// An EKS node group is deleted.
+    DeletesNodeGroup,
     /// A KMS key is scheduled for deletion.
     DeletesKmsKey,
     /// The governance SCP or its attachment changes.
@@ -37,6 +41,8 @@ impl Risk {
         match self {
             Risk::ReplacesCluster => "replaces a cluster",
             Risk::DeletesCluster => "deletes a cluster",
+            Risk::ReplacesNodeGroup => "replaces a node group",
+            Risk::DeletesNodeGroup => "deletes a node group",
             Risk::DeletesKmsKey => "deletes a KMS key",
             Risk::ChangesScp => "changes the SCP",
             Risk::WidensTrustPolicy => "widens a trust policy",

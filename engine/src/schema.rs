@@ -28,6 +28,9 @@ pub enum Change {
     ForcesNew,
     /// Can be set once in place (from unset); changing or removing it forces replacement.
     SetOnce,
+    /// Set when the resource is created and never compared afterwards: something else owns
+    /// it from then on (a node group's desired size, which an autoscaler moves).
+    AtCreate,
 }
 
 /// One attribute's schema.
@@ -48,6 +51,15 @@ impl AttrSchema {
             Change::InPlace => false,
             Change::ForcesNew => true,
             Change::SetOnce => before.is_some_and(|b| !b.is_null()),
+            Change::AtCreate => false,
+        }
+    }
+
+    /// Whether the attribute is compared once the resource exists.
+    pub fn compared_after_create(&self) -> bool {
+        match self.change {
+            Change::InPlace | Change::ForcesNew | Change::SetOnce => true,
+            Change::AtCreate => false,
         }
     }
 }
@@ -76,6 +88,15 @@ pub(crate) const fn set_once(name: &'static str) -> AttrSchema {
         name,
         ty: AttrType::Value,
         change: Change::SetOnce,
+    }
+}
+
+/// A plain attribute set when the resource is created and left alone afterwards.
+pub(crate) const fn at_create(name: &'static str) -> AttrSchema {
+    AttrSchema {
+        name,
+        ty: AttrType::Value,
+        change: Change::AtCreate,
     }
 }
 

@@ -39,8 +39,9 @@ pub const MANAGEMENT_ACCOUNT: &str = "111111111111";
 pub const HUB_ACCOUNT: &str = "222222222222";
 /// The organization of every synthetic estate.
 pub const ORGANIZATION_ID: &str = "o-a1b2c3d4e5";
-/// Resources the blueprint plans per spoke account of an [`Estate`].
-pub const RESOURCES_PER_SPOKE: usize = 20;
+/// Resources the blueprint plans per spoke account of an [`Estate`] (two clusters, each with its
+/// four add-ons).
+pub const RESOURCES_PER_SPOKE: usize = 28;
 
 /// The shape of a synthetic estate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +250,9 @@ pub fn cloud_matching(desired: &[DesiredResource]) -> BTreeMap<ResourceAddress, 
                 | ResourceKind::EksCluster
                 | ResourceKind::EcrRepository
                 | ResourceKind::EksAccessEntry
-                | ResourceKind::EksPodIdentityAssociation => format!("{}-{n:08x}", d.kind),
+                | ResourceKind::EksPodIdentityAssociation
+                | ResourceKind::EksAddon
+                | ResourceKind::EksNodeGroup => format!("{}-{n:08x}", d.kind),
             };
             let arn = format!(
                 "arn:aws:{}:{}:{}:{}/{}",

@@ -86,6 +86,10 @@ fn each_spoke_gets_its_clusters_keys_and_roles() {
     assert_eq!(
         names(&rs, "333333333333"),
         vec![
+            "eks_addon.workloads/coredns",
+            "eks_addon.workloads/eks-pod-identity-agent",
+            "eks_addon.workloads/kube-proxy",
+            "eks_addon.workloads/vpc-cni",
             "eks_cluster.workloads",
             "eks_pod_identity_association.workloads/ci/builder",
             "iam_role.workloads-build",

@@ -132,6 +132,7 @@ pub async fn connect(
     );
     spokes?;
     discover_versions(&sessions, config, &mut discovery).await;
+    discover_addon_versions(&sessions, config, &mut discovery).await;
     // Twice as many accounts as calls: an account's listing waits for its role assumption
     // first, and the calls are capped at `parallelism` anyway.
     discover_principals(
@@ -330,6 +331,47 @@ pub async fn discover_versions(sessions: &Sessions, config: &Config, discovery: 
                 discovery
                     .kubernetes_versions_unread
                     .insert(region.to_string(), e.to_string());
+            }
+        }
+    }
+}
+
+/// Reads the add-on versions EKS offers (`DescribeAddonVersions`) for each region and
+/// Kubernetes version clusters are planned with, with the caller's credentials; a pair that
+/// cannot be read is recorded with its error, and the plan says its add-on versions were left
+/// to EKS.
+pub async fn discover_addon_versions(
+    sessions: &Sessions,
+    config: &Config,
+    discovery: &mut Discovery,
+) {
+    let mut pairs: Vec<(String, String)> = config
+        .clusters
+        .iter()
+        .flat_map(|c| {
+            let region = config.cluster_region(c);
+            std::iter::once((region.to_string(), c.version.clone())).chain(
+                c.overrides.values().map(move |o| {
+                    (
+                        o.region.as_deref().unwrap_or(region).to_string(),
+                        o.version.clone().unwrap_or_else(|| c.version.clone()),
+                    )
+                }),
+            )
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mgmt = discovery.management_account_id.clone();
+    for (region, version) in pairs {
+        match crate::kinds::eks_addon::addon_versions(sessions, &mgmt, &region, &version).await {
+            Ok(list) => {
+                discovery.addon_versions.insert((region, version), list);
+            }
+            Err(e) => {
+                discovery
+                    .addon_versions_unread
+                    .insert((region, version), e.to_string());
             }
         }
     }

@@ -2,8 +2,9 @@
 //! equal to the configuration, so a plan right after shows no changes), create again (adopts),
 //! update the VPC configuration, endpoint access, logging and tags, delete, delete again.
 //!
-//! moto lacks UpdateClusterVersion, AssociateEncryptionConfig and DescribeUpdate (its
-//! UpdateClusterConfig returns the cluster, no update): those are covered in `eks_mocks.rs`.
+//! The emulator adds UpdateClusterVersion, DescribeUpdate and describable UpdateClusterConfig
+//! updates (`scripts/emulator/eks_updates.py`); moto lacks AssociateEncryptionConfig, and
+//! failing or slow updates are no emulator's: those are covered in `eks_mocks.rs`.
 //! accessConfig comes from the emulator's extension (`scripts/emulator/eks_access_config.py`).
 
 mod support;

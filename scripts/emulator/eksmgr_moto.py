@@ -31,13 +31,26 @@ where eksmgr relies on an AWS rule (each rule cites its AWS page):
 * ``managed_policies``: AWS managed policies parsed once, optionally only those named in
   ``EKSMGR_EMULATOR_IAM_MANAGED_POLICIES`` (organizations of hundreds of accounts);
 * ``eks_versions``: DescribeClusterVersions and CreateCluster refusing a Kubernetes version
-  EKS does not offer (``EKSMGR_EMULATOR_TODAY=YYYY-MM-DD`` fixes "today").
+  EKS does not offer (``EKSMGR_EMULATOR_TODAY=YYYY-MM-DD`` fixes "today");
+* ``eks_access_config``: the authentication mode recorded at CreateCluster, changed one way
+  only by UpdateClusterConfig;
+* ``eks_updates``: UpdateClusterVersion (one minor version at a time), UpdateNodegroupVersion
+  (never later than the cluster), DescribeUpdate and ListUpdates; UpdateClusterConfig and
+  UpdateNodegroupConfig answer describable updates (one type of cluster update per call, one
+  update of a resource at a time); node groups get their cluster's version and AWS's
+  scaling rules;
+* ``eks_addons``: Create/Describe/List/Update/DeleteAddon and DescribeAddonVersions, from one
+  table of add-on versions per Kubernetes version (compatible versions, one default each);
+  add-on pod identity associations (roles must exist) owned by the add-on.
 
 ``scripts/emulator/selftest.py`` exercises every rule against a server of its own.
 
 Operations: Create/Describe/List/Update/DeleteAccessEntry, Associate/Disassociate/
 ListAssociatedAccessPolicies, Create/Describe/List/Update/DeletePodIdentityAssociation;
-Tag/Untag/ListTagsForResource also work on the new ARNs.
+(through the sibling modules) Create/Describe/List/Update/DeleteAddon,
+DescribeAddonVersions, UpdateClusterVersion, UpdateNodegroupVersion, DescribeUpdate,
+ListUpdates, DescribeClusterVersions; Tag/Untag/ListTagsForResource also work on the new
+ARNs (add-ons included).
 
 Run it instead of ``moto_server``, with moto_server's arguments::
 
@@ -76,6 +89,8 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import eks_access_config  # noqa: E402
+import eks_addons  # noqa: E402
+import eks_updates  # noqa: E402
 import eks_versions  # noqa: E402
 import managed_policies  # noqa: E402
 import strict_organizations  # noqa: E402
@@ -685,6 +700,10 @@ def install() -> None:
     # After strict_principals: CreateCluster checks its version before its role.
     eks_versions.install()
     eks_access_config.install()
+    # After the two above: their CreateCluster/UpdateClusterConfig checks run inside these.
+    eks_updates.install()
+    # After eks_updates and this module's own methods, which it wraps.
+    eks_addons.install()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -127,7 +127,9 @@ class Server:
         )
         return json.loads(out.stdout)
 
-    def client(self, service: str, **credentials: str) -> Any:
+    def client(self, service: str, validate: bool = True, **credentials: str) -> Any:
+        """A boto3 client; validate=False sends what boto3 would refuse (to see the
+        server refuse it)."""
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
@@ -135,7 +137,7 @@ class Server:
             aws_access_key_id=credentials.get("key", "testing"),
             aws_secret_access_key=credentials.get("secret", "testing"),
             aws_session_token=credentials.get("token"),
-            config=Config(retries={"max_attempts": 1}),
+            config=Config(retries={"max_attempts": 1}, parameter_validation=validate),
         )
 
     def client_in(self, account_id: str, service: str) -> Any:
@@ -639,6 +641,457 @@ def version_checks(main: Server, second: Server) -> None:
     check("versions: EKSMGR_EMULATOR_TODAY=2026-11-25 still offers 1.31", today_override)
 
 
+# Rules 8 and 9: EKS add-ons and updates ---------------------------------------------------
+
+
+# Each add-on's default version per Kubernetes version (eks_addons.ADDONS).
+ADDON_DEFAULTS = {
+    "1.34": {"vpc-cni": "v1.20.4-eksbuild.2", "coredns": "v1.12.1-eksbuild.2",
+             "kube-proxy": "v1.34.2-eksbuild.2", "eks-pod-identity-agent": "v1.3.4-eksbuild.1",
+             "aws-ebs-csi-driver": "v1.45.0-eksbuild.2", "aws-efs-csi-driver": "v2.1.4-eksbuild.1",
+             "snapshot-controller": "v8.1.0-eksbuild.2", "metrics-server": "v0.7.2-eksbuild.3"},
+    "1.35": {"vpc-cni": "v1.20.4-eksbuild.2", "coredns": "v1.12.4-eksbuild.1",
+             "kube-proxy": "v1.35.0-eksbuild.2", "eks-pod-identity-agent": "v1.3.8-eksbuild.2",
+             "aws-ebs-csi-driver": "v1.45.0-eksbuild.2", "aws-efs-csi-driver": "v2.1.4-eksbuild.1",
+             "snapshot-controller": "v8.2.0-eksbuild.1", "metrics-server": "v0.7.2-eksbuild.3"},
+}
+
+
+def addon_checks(main: Server) -> None:
+    eks, iam = main.client("eks"), main.client("iam")
+    role = f"arn:aws:iam::{MANAGEMENT}:role/eks-cluster"  # (existence is not checked)
+    eks.create_cluster(name="addons", roleArn=role, version="1.35", resourcesVpcConfig={})
+
+    def defaults(listing: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+        found: dict[tuple[str, str], list[str]] = {}
+        for addon in listing:
+            for version in addon["addonVersions"]:
+                for compat in version["compatibilities"]:
+                    key = (addon["addonName"], compat["clusterVersion"])
+                    found.setdefault(key, [])
+                    if compat["defaultVersion"]:
+                        found[key].append(version["addonVersion"])
+        return found
+
+    def describe_addon_versions() -> None:
+        every = eks.describe_addon_versions()["addons"]
+        assert sorted(a["addonName"] for a in every) == sorted(ADDON_DEFAULTS["1.35"]), every
+        for addon in every:
+            assert addon["owner"] == "aws" and addon["publisher"] == "eks", addon
+            for version in addon["addonVersions"]:
+                assert version["architecture"] == ["amd64", "arm64"], version
+                assert version["requiresConfiguration"] is False, version
+        ebs = next(a for a in every if a["addonName"] == "aws-ebs-csi-driver")
+        assert ebs["type"] == "storage" and ebs["addonVersions"][0]["requiresIamPermissions"]
+        # Exactly one default per add-on and Kubernetes version, 1.32 .. 1.37 covered.
+        found = defaults(every)
+        assert all(len(v) == 1 for v in found.values()), found
+        for k in ("1.32", "1.33", "1.34", "1.35", "1.36", "1.37"):
+            assert all((name, k) in found for name in ADDON_DEFAULTS["1.35"]), k
+        for k, want in ADDON_DEFAULTS.items():
+            listing = eks.describe_addon_versions(kubernetesVersion=k)["addons"]
+            got = {name: d[0] for (name, _), d in defaults(listing).items()}
+            assert got == want, (k, got)
+            assert {c["clusterVersion"] for a in listing for v in a["addonVersions"]
+                    for c in v["compatibilities"]} == {k}
+        changed = {n for n in ADDON_DEFAULTS["1.35"]
+                   if ADDON_DEFAULTS["1.34"][n] != ADDON_DEFAULTS["1.35"][n]}
+        assert {"coredns", "kube-proxy", "eks-pod-identity-agent"} <= changed, changed
+        coredns = eks.describe_addon_versions(kubernetesVersion="1.35", addonName="coredns")
+        assert [v["addonVersion"] for v in coredns["addons"][0]["addonVersions"]] == [
+            "v1.12.4-eksbuild.1"], coredns
+        older = eks.describe_addon_versions(kubernetesVersion="1.33", addonName="coredns")
+        assert [v["addonVersion"] for v in older["addons"][0]["addonVersions"]] == [
+            "v1.12.1-eksbuild.2", "v1.11.4-eksbuild.2"], older
+        proxy = eks.describe_addon_versions(addonName="kube-proxy")["addons"][0]
+        assert all(v["addonVersion"].startswith(f"v{v['compatibilities'][0]['clusterVersion']}.")
+                   and len(v["compatibilities"]) == 1 for v in proxy["addonVersions"]), proxy
+        storage = eks.describe_addon_versions(types=["storage"])["addons"]
+        assert sorted(a["addonName"] for a in storage) == [
+            "aws-ebs-csi-driver", "aws-efs-csi-driver", "snapshot-controller"], storage
+        assert eks.describe_addon_versions(publishers=["someone"])["addons"] == []
+        assert len(eks.describe_addon_versions(owners=["aws"])["addons"]) == 8
+        assert eks.describe_addon_versions(kubernetesVersion="1.20")["addons"] == []
+        first = eks.describe_addon_versions(maxResults=3)
+        rest = eks.describe_addon_versions(maxResults=10, nextToken=first["nextToken"])
+        assert len(first["addons"]) == 3 and len(rest["addons"]) == 5 and "nextToken" not in rest
+        refused(eks.describe_addon_versions, "InvalidParameterException", maxResults=101)
+
+    def create_describe_list_delete() -> None:
+        created = eks.create_addon(clusterName="addons", addonName="coredns",
+                                   tags={"team": "platform"})["addon"]
+        assert created["status"] == "CREATING", created
+        assert created["addonVersion"] == "v1.12.4-eksbuild.1", created  # 1.35's default
+        assert created["addonArn"].startswith(
+            f"arn:aws:eks:{REGION}:{MANAGEMENT}:addon/addons/coredns/"), created
+        assert created["owner"] == "aws" and created["publisher"] == "eks", created
+        assert created["health"] == {"issues": []} and created["tags"] == {"team": "platform"}
+        assert created["clusterName"] == "addons" and created["createdAt"], created
+        described = eks.describe_addon(clusterName="addons", addonName="coredns")["addon"]
+        assert described["status"] == "ACTIVE", described
+        assert described["addonArn"] == created["addonArn"]
+        refused(eks.create_addon, "ResourceInUseException", "Addon already exists.",
+                clusterName="addons", addonName="coredns")
+        refused(eks.create_addon, "ResourceNotFoundException", "No cluster found for name: nope",
+                clusterName="nope", addonName="coredns")
+        eks.create_addon(clusterName="addons", addonName="kube-proxy")
+        eks.create_addon(clusterName="addons", addonName="metrics-server")
+        assert eks.list_addons(clusterName="addons")["addons"] == [
+            "coredns", "kube-proxy", "metrics-server"]
+        first = eks.list_addons(clusterName="addons", maxResults=2)
+        rest = eks.list_addons(clusterName="addons", maxResults=2, nextToken=first["nextToken"])
+        assert first["addons"] + rest["addons"] == ["coredns", "kube-proxy", "metrics-server"]
+        deleted = eks.delete_addon(clusterName="addons", addonName="metrics-server")["addon"]
+        assert deleted["status"] == "DELETING", deleted
+        err = refused(eks.describe_addon, "ResourceNotFoundException",
+                      "No addon: metrics-server found in cluster: addons",
+                      clusterName="addons", addonName="metrics-server")
+        assert err.response.get("addonName") == "metrics-server", err.response
+        refused(eks.delete_addon, "ResourceNotFoundException",
+                clusterName="addons", addonName="metrics-server")
+        assert eks.list_addons(clusterName="addons")["addons"] == ["coredns", "kube-proxy"]
+
+    def versions_and_values() -> None:
+        refused(eks.create_addon, "InvalidParameterException",
+                "Addon no-such-addon specified is not supported in 1.35 kubernetes version",
+                clusterName="addons", addonName="no-such-addon")
+        for version in ("v1.11.4-eksbuild.2", "v9.9.9-eksbuild.1"):  # 1.34's; none
+            err = refused(eks.create_addon, "InvalidParameterException",
+                          "Addon version specified is not supported",
+                          clusterName="addons", addonName="vpc-cni",
+                          addonVersion=version)
+            assert err.response.get("addonName") == "vpc-cni", err.response
+        refused(eks.create_addon, "InvalidParameterException", "resolveConflicts",
+                clusterName="addons", addonName="vpc-cni", resolveConflicts="BOGUS")
+        for values in ("[1, 2]", "{not: [valid", '"text"'):
+            refused(eks.create_addon, "InvalidParameterException",
+                    "ConfigurationValue provided in request is not supported",
+                    clusterName="addons", addonName="vpc-cni", configurationValues=values)
+        values = '{"env": {"ENABLE_PREFIX_DELEGATION": "true"}}'
+        created = eks.create_addon(clusterName="addons", addonName="vpc-cni",
+                                   addonVersion="v1.21.1-eksbuild.1", resolveConflicts="OVERWRITE",
+                                   configurationValues=values)["addon"]
+        assert created["addonVersion"] == "v1.21.1-eksbuild.1", created  # newer than default
+        assert created["configurationValues"] == values, created
+        yaml_values = "replicaCount: 3\n"
+        created = eks.create_addon(clusterName="addons", addonName="snapshot-controller",
+                                   configurationValues=yaml_values)["addon"]
+        assert created["configurationValues"] == yaml_values
+
+    def pod_identity_owned_by_addon() -> None:
+        ebs_role = iam.create_role(RoleName="ebs-csi", AssumeRolePolicyDocument=trust(
+            {"Service": "pods.eks.amazonaws.com"}))["Role"]["Arn"]
+        sa = "ebs-csi-controller-sa"
+        # Just created: IAM has not propagated it to EKS yet.
+        refused(eks.create_addon, "InvalidParameterException",
+                "Role provided in the request does not exist", clusterName="addons",
+                addonName="aws-ebs-csi-driver",
+                podIdentityAssociations=[{"serviceAccount": sa, "roleArn": ebs_role}])
+        refused(eks.create_addon, "InvalidParameterException",
+                "Role provided in the request does not exist", clusterName="addons",
+                addonName="aws-ebs-csi-driver", podIdentityAssociations=[
+                    {"serviceAccount": sa, "roleArn": f"arn:aws:iam::{MANAGEMENT}:role/nope"}])
+        refused(eks.create_addon, "InvalidParameterException", "must be in the cluster's account",
+                clusterName="addons", addonName="aws-ebs-csi-driver", podIdentityAssociations=[
+                    {"serviceAccount": sa, "roleArn": "arn:aws:iam::210987654321:role/x"}])
+        refused(eks.create_addon, "InvalidParameterException",
+                "Addon eks-pod-identity-agent does not support Pod Identity associations",
+                clusterName="addons", addonName="eks-pod-identity-agent",
+                podIdentityAssociations=[{"serviceAccount": "x", "roleArn": ebs_role}])
+        time.sleep(PROPAGATION + 0.2)
+        created = eks.create_addon(
+            clusterName="addons", addonName="aws-ebs-csi-driver",
+            podIdentityAssociations=[{"serviceAccount": sa, "roleArn": ebs_role}])["addon"]
+        assert len(created["podIdentityAssociations"]) == 1, created
+        listed = eks.list_pod_identity_associations(clusterName="addons", namespace="kube-system",
+                                                    serviceAccount=sa)["associations"]
+        assert len(listed) == 1, listed
+        association = eks.describe_pod_identity_association(
+            clusterName="addons", associationId=listed[0]["associationId"])["association"]
+        assert association["ownerArn"] == created["addonArn"], association
+        assert association["associationArn"] == created["podIdentityAssociations"][0]
+        assert association["roleArn"] == ebs_role and association["namespace"] == "kube-system"
+        # Someone else's association on the service account: in use.
+        eks.create_pod_identity_association(clusterName="addons", namespace="kube-system",
+                                            serviceAccount="efs-csi-controller-sa",
+                                            roleArn=ebs_role)
+        refused(eks.create_addon, "ResourceInUseException", "Association already exists",
+                clusterName="addons", addonName="aws-efs-csi-driver", podIdentityAssociations=[
+                    {"serviceAccount": "efs-csi-controller-sa", "roleArn": ebs_role}])
+        # An empty list removes the add-on's associations; a new list replaces them.
+        eks.describe_addon(clusterName="addons", addonName="aws-ebs-csi-driver")
+        update = eks.update_addon(clusterName="addons", addonName="aws-ebs-csi-driver",
+                                  podIdentityAssociations=[])["update"]
+        assert update["params"] == [{"type": "PodIdentityAssociations", "value": "[]"}], update
+        assert eks.list_pod_identity_associations(clusterName="addons",
+                                                  serviceAccount=sa)["associations"] == []
+        described = eks.describe_addon(clusterName="addons", addonName="aws-ebs-csi-driver")
+        assert described["addon"]["podIdentityAssociations"] == [], described
+        eks.update_addon(clusterName="addons", addonName="aws-ebs-csi-driver",
+                         podIdentityAssociations=[{"serviceAccount": sa, "roleArn": ebs_role}])
+        assert len(eks.list_pod_identity_associations(
+            clusterName="addons", serviceAccount=sa)["associations"]) == 1
+        eks.delete_addon(clusterName="addons", addonName="aws-ebs-csi-driver")
+        assert eks.list_pod_identity_associations(clusterName="addons",
+                                                  serviceAccount=sa)["associations"] == []
+
+    def update_addon() -> None:
+        eks.create_addon(clusterName="addons", addonName="eks-pod-identity-agent")
+        refused(eks.update_addon, "ResourceInUseException",
+                "Addon eks-pod-identity-agent cannot be updated as it is currently in CREATING state",
+                clusterName="addons", addonName="eks-pod-identity-agent",
+                addonVersion="v1.3.4-eksbuild.1")
+        eks.describe_addon(clusterName="addons", addonName="eks-pod-identity-agent")
+        refused(eks.update_addon, "InvalidParameterException",
+                "Addon version specified is not supported",
+                clusterName="addons", addonName="eks-pod-identity-agent",
+                addonVersion="v1.12.4-eksbuild.1")
+        refused(eks.update_addon, "InvalidParameterException",
+                "ConfigurationValue provided in request is not supported",
+                clusterName="addons", addonName="eks-pod-identity-agent",
+                configurationValues="[]")
+        values = '{"agent": {"additionalArgs": {"-b": "169.254.170.23"}}}'
+        update = eks.update_addon(clusterName="addons", addonName="eks-pod-identity-agent",
+                                  addonVersion="v1.3.4-eksbuild.1", resolveConflicts="PRESERVE",
+                                  configurationValues=values)["update"]
+        assert update["status"] == "InProgress" and update["type"] == "AddonUpdate", update
+        assert update["errors"] == [] and update["createdAt"], update
+        assert update["params"] == [
+            {"type": "AddonVersion", "value": "v1.3.4-eksbuild.1"},
+            {"type": "ResolveConflicts", "value": "PRESERVE"},
+            {"type": "ConfigurationValues", "value": values}], update["params"]
+        refused(eks.update_addon, "ResourceInUseException", "currently in UPDATING state",
+                clusterName="addons", addonName="eks-pod-identity-agent",
+                resolveConflicts="OVERWRITE")
+        refused(eks.describe_update, "ResourceNotFoundException",
+                f"No update found for ID: {update['id']}", name="addons", updateId=update["id"])
+        described = eks.describe_update(name="addons", updateId=update["id"],
+                                        addonName="eks-pod-identity-agent")["update"]
+        assert described["status"] == "Successful", described
+        addon = eks.describe_addon(clusterName="addons", addonName="eks-pod-identity-agent")
+        addon = addon["addon"]
+        assert addon["status"] == "ACTIVE" and addon["addonVersion"] == "v1.3.4-eksbuild.1"
+        assert addon["configurationValues"] == values, addon
+        assert eks.list_updates(name="addons", addonName="eks-pod-identity-agent")[
+            "updateIds"] == [update["id"]]
+        refused(eks.list_updates, "ResourceNotFoundException", name="addons", addonName="nope")
+
+    def tags_on_addon_arns() -> None:
+        arn = eks.describe_addon(clusterName="addons", addonName="coredns")["addon"]["addonArn"]
+        eks.tag_resource(resourceArn=arn, tags={"cost": "42"})
+        assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == {
+            "team": "platform", "cost": "42"}
+        eks.untag_resource(resourceArn=arn, tagKeys=["team", "cost"])
+        assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == {}
+        refused(eks.list_tags_for_resource, "ResourceNotFoundException",
+                resourceArn=arn.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000")
+
+    check("addons: DescribeAddonVersions filters, pages, one default per add-on and version",
+          describe_addon_versions)
+    check("addons: Create (CREATING, default version) / Describe (ACTIVE) / List / Delete; "
+          "an existing add-on is in use", create_describe_list_delete)
+    check("addons: versions not for the cluster's Kubernetes version, resolveConflicts and "
+          "configurationValues refused", versions_and_values)
+    check("addons: pod identity associations owned by the add-on (roles must exist)",
+          pod_identity_owned_by_addon)
+    check("addons: UpdateAddon checked, InProgress then Successful, one at a time", update_addon)
+    check("addons: Tag/Untag/ListTagsForResource on add-on ARNs", tags_on_addon_arns)
+
+
+def update_checks(main: Server) -> None:
+    eks = main.client("eks")
+    unvalidated = main.client("eks", validate=False)
+    role = f"arn:aws:iam::{MANAGEMENT}:role/eks-cluster"
+    node_role = f"arn:aws:iam::{MANAGEMENT}:role/eks-node"
+    eks.create_cluster(name="upd", roleArn=role, version="1.34", resourcesVpcConfig={})
+    eks.create_cluster(name="ng", roleArn=role, version="1.34", resourcesVpcConfig={})
+
+    def nodegroup(name: str, **kwargs: Any) -> dict[str, Any]:
+        return eks.create_nodegroup(clusterName="ng", nodegroupName=name, nodeRole=node_role,
+                                    subnets=["subnet-1"], **kwargs)["nodegroup"]
+
+    def cluster_version_one_minor() -> None:
+        for version in ("1.36", "1.34", "1.33"):
+            refused(eks.update_cluster_version, "InvalidParameterException",
+                    f"Unsupported Kubernetes minor version update from 1.34 to {version}",
+                    name="upd", version=version)
+        refused(eks.update_cluster_version, "InvalidParameterException",
+                "unsupported Kubernetes version 1.38", name="upd", version="1.38")
+        refused(eks.update_cluster_version, "ResourceNotFoundException", name="nope",
+                version="1.35")
+        update = eks.update_cluster_version(name="upd", version="1.35")["update"]
+        assert update["status"] == "InProgress" and update["type"] == "VersionUpdate", update
+        assert update["params"] == [{"type": "Version", "value": "1.35"},
+                                    {"type": "PlatformVersion", "value": "eks.8"}], update
+        refused(eks.update_cluster_version, "ResourceInUseException",
+                "Cannot VersionUpdate because cluster upd currently has update in progress",
+                name="upd", version="1.36")
+        described = eks.describe_update(name="upd", updateId=update["id"])["update"]
+        assert described["status"] == "Successful" and described["id"] == update["id"]
+        cluster = eks.describe_cluster(name="upd")["cluster"]
+        assert cluster["version"] == "1.35" and cluster["platformVersion"] == "eks.8", cluster
+        second = eks.update_cluster_version(name="upd", version="1.36")["update"]
+        eks.describe_cluster(name="upd")  # described ACTIVE: the update is over
+        assert eks.describe_update(name="upd", updateId=second["id"])["update"][
+            "status"] == "Successful"
+        ids = eks.list_updates(name="upd")["updateIds"]
+        assert sorted(ids) == sorted([update["id"], second["id"]]), ids
+        first = eks.list_updates(name="upd", maxResults=1)
+        assert len(first["updateIds"]) == 1 and first["nextToken"], first
+        refused(eks.describe_update, "ResourceNotFoundException", "No update found for ID: x",
+                name="upd", updateId="x")
+
+    def cluster_config_update_describable() -> None:
+        eks.create_cluster(name="cfg", roleArn=role, version="1.35", resourcesVpcConfig={
+            "subnetIds": ["subnet-a", "subnet-b"], "endpointPublicAccess": True,
+            "endpointPrivateAccess": False})
+        refused(eks.update_cluster_config, "InvalidParameterException",
+                "Only one type of update can be allowed.", name="cfg",
+                resourcesVpcConfig={"subnetIds": ["subnet-c"], "endpointPrivateAccess": True})
+        refused(eks.update_cluster_config, "InvalidParameterException",
+                "Only one type of update can be allowed.", name="cfg",
+                resourcesVpcConfig={"endpointPrivateAccess": True},
+                logging={"clusterLogging": [{"types": ["api"], "enabled": True}]})
+        update = eks.update_cluster_config(name="cfg", resourcesVpcConfig={
+            "endpointPrivateAccess": True})["update"]
+        assert update["type"] == "EndpointAccessUpdate" and update["status"] == "InProgress"
+        assert update["params"] == [{"type": "EndpointPrivateAccess", "value": "true"}], update
+        refused(eks.update_cluster_config, "ResourceInUseException",
+                "Cannot LoggingUpdate because cluster cfg currently has update in progress",
+                name="cfg", logging={"clusterLogging": [{"types": ["api"], "enabled": True}]})
+        assert eks.describe_update(name="cfg", updateId=update["id"])["update"][
+            "status"] == "Successful"
+        vpc = eks.describe_cluster(name="cfg")["cluster"]["resourcesVpcConfig"]
+        assert vpc["subnetIds"] == ["subnet-a", "subnet-b"], vpc  # kept
+        assert vpc["endpointPrivateAccess"] is True, vpc
+        logging = eks.update_cluster_config(name="cfg", logging={
+            "clusterLogging": [{"types": ["api"], "enabled": True}]})["update"]
+        assert logging["type"] == "LoggingUpdate", logging
+        eks.describe_update(name="cfg", updateId=logging["id"])
+        access = eks.update_cluster_config(
+            name="cfg", accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})["update"]
+        assert access["type"] == "AccessConfigUpdate" and access["params"] == [
+            {"type": "AuthenticationMode", "value": "API_AND_CONFIG_MAP"}], access
+
+    def nodegroup_version_not_after_cluster() -> None:
+        created = nodegroup("default")
+        assert created["version"] == "1.34", created
+        assert created["releaseVersion"] == "1.34.2-20261120", created
+        refused(eks.create_nodegroup, "InvalidParameterException",
+                "cannot be later than the cluster's Kubernetes version 1.34",
+                clusterName="ng", nodegroupName="later", nodeRole=node_role,
+                subnets=["subnet-1"], version="1.35")
+        refused(eks.create_nodegroup, "InvalidParameterException",
+                "Requested release version 1.33.5-20261120 is not valid for kubernetes version 1.34.",
+                clusterName="ng", nodegroupName="mixed", nodeRole=node_role,
+                subnets=["subnet-1"], releaseVersion="1.33.5-20261120")
+        older = nodegroup("older", version="1.33")
+        assert older["releaseVersion"] == "1.33.5-20261120", older
+        refused(eks.update_nodegroup_version, "InvalidParameterException",
+                "cannot be later than the cluster's", clusterName="ng", nodegroupName="older",
+                version="1.35")
+        refused(eks.update_nodegroup_version, "InvalidParameterException",
+                "is not valid for kubernetes version 1.34", clusterName="ng",
+                nodegroupName="older", releaseVersion="1.33.5-20261120")
+        refused(eks.update_nodegroup_version, "InvalidParameterException",
+                "launch template", clusterName="ng", nodegroupName="older",
+                launchTemplate={"name": "lt", "version": "2"})
+        update = eks.update_nodegroup_version(clusterName="ng", nodegroupName="older")["update"]
+        assert update["type"] == "VersionUpdate" and update["status"] == "InProgress", update
+        assert update["params"] == [{"type": "Version", "value": "1.34"},
+                                    {"type": "ReleaseVersion", "value": "1.34.2-20261120"}]
+        refused(eks.update_nodegroup_version, "ResourceInUseException",
+                "currently has update in progress", clusterName="ng", nodegroupName="older")
+        refused(eks.describe_update, "ResourceNotFoundException", name="ng",
+                updateId=update["id"])  # a node group's update needs nodegroupName
+        assert eks.describe_update(name="ng", updateId=update["id"], nodegroupName="older")[
+            "update"]["status"] == "Successful"
+        described = eks.describe_nodegroup(clusterName="ng", nodegroupName="older")["nodegroup"]
+        assert described["version"] == "1.34", described
+        assert described["releaseVersion"] == "1.34.2-20261120", described
+        refused(eks.update_nodegroup_version, "InvalidParameterException", "roll back",
+                clusterName="ng", nodegroupName="older", version="1.33")
+        assert eks.list_updates(name="ng", nodegroupName="older")["updateIds"] == [update["id"]]
+        assert eks.list_updates(name="ng")["updateIds"] == []
+        # The cluster one minor up, then the node group follows it.
+        eks.describe_update(name="ng", updateId=eks.update_cluster_version(
+            name="ng", version="1.35")["update"]["id"])
+        update = eks.update_nodegroup_version(clusterName="ng", nodegroupName="default")["update"]
+        assert update["params"][0] == {"type": "Version", "value": "1.35"}, update
+        eks.describe_nodegroup(clusterName="ng", nodegroupName="default")
+
+    def scaling_rules() -> None:
+        bad = [
+            ({"minSize": 3, "maxSize": 4, "desiredSize": 2}, "minSize can't be greater than desiredSize"),
+            ({"minSize": 1, "maxSize": 4, "desiredSize": 5}, "desiredSize can't be greater than maxSize"),
+            ({"minSize": 0, "maxSize": 0, "desiredSize": 0}, "maxSize must be greater than or equal to 1"),
+            ({"minSize": -1, "maxSize": 2, "desiredSize": 1}, "minSize must be greater than or equal to 0"),
+        ]
+        for scaling, message in bad:
+            refused(unvalidated.create_nodegroup, "InvalidParameterException", message,
+                    clusterName="ng", nodegroupName="scaled", nodeRole=node_role,
+                    subnets=["subnet-1"], scalingConfig=scaling)
+        created = nodegroup("scaled", scalingConfig={"minSize": 0, "maxSize": 1, "desiredSize": 0})
+        assert created["scalingConfig"] == {"minSize": 0, "maxSize": 1, "desiredSize": 0}
+        # Without desiredSize it is the minimum (as for an Auto Scaling group).
+        partial = nodegroup("partial", scalingConfig={"minSize": 3, "maxSize": 5})
+        assert partial["scalingConfig"] == {"minSize": 3, "maxSize": 5, "desiredSize": 3}
+        # Two node groups with moto's default scaling do not share it.
+        nodegroup("plain-a")
+        nodegroup("plain-b")
+        refused(eks.update_nodegroup_config, "InvalidParameterException",
+                "Minimum capacity 3 can't be greater than desired size 2",
+                clusterName="ng", nodegroupName="plain-a", scalingConfig={"minSize": 3})
+        refused(unvalidated.update_nodegroup_config, "InvalidParameterException",
+                "maxSize must be greater than or equal to 1",
+                clusterName="ng", nodegroupName="plain-a", scalingConfig={"maxSize": 0})
+        update = eks.update_nodegroup_config(clusterName="ng", nodegroupName="plain-a", scalingConfig={
+            "minSize": 1, "maxSize": 5, "desiredSize": 4})["update"]
+        assert update["type"] == "ConfigUpdate" and update["status"] == "InProgress", update
+        assert update["params"] == [{"type": "MinSize", "value": "1"},
+                                    {"type": "MaxSize", "value": "5"},
+                                    {"type": "DesiredSize", "value": "4"}], update
+        refused(eks.update_nodegroup_config, "ResourceInUseException",
+                "currently has update in progress", clusterName="ng", nodegroupName="plain-a",
+                scalingConfig={"desiredSize": 3})
+        assert eks.describe_update(name="ng", updateId=update["id"], nodegroupName="plain-a")[
+            "update"]["status"] == "Successful"
+        a = eks.describe_nodegroup(clusterName="ng", nodegroupName="plain-a")["nodegroup"]
+        b = eks.describe_nodegroup(clusterName="ng", nodegroupName="plain-b")["nodegroup"]
+        assert a["scalingConfig"] == {"minSize": 1, "maxSize": 5, "desiredSize": 4}, a
+        assert b["scalingConfig"] == {"minSize": 2, "maxSize": 2, "desiredSize": 2}, b
+
+    def labels_and_taints() -> None:
+        nodegroup("labelled", labels={"tier": "web", "old": "x"},
+                  taints=[{"key": "gpu", "value": "yes", "effect": "NO_SCHEDULE"}])
+        update = eks.update_nodegroup_config(
+            clusterName="ng", nodegroupName="labelled",
+            labels={"addOrUpdateLabels": {"tier": "api", "zone": "a"}, "removeLabels": ["old"]},
+            taints={"addOrUpdateTaints": [{"key": "spot", "value": "1", "effect": "NO_EXECUTE"}],
+                    "removeTaints": [{"key": "gpu", "value": "yes", "effect": "NO_SCHEDULE"}]},
+        )["update"]
+        assert [p["type"] for p in update["params"]] == [
+            "LabelsToAdd", "LabelsToRemove", "TaintsToAdd", "TaintsToRemove"], update
+        assert json.loads(update["params"][0]["value"]) == {"tier": "api", "zone": "a"}
+        described = eks.describe_nodegroup(clusterName="ng", nodegroupName="labelled")["nodegroup"]
+        assert described["labels"] == {"tier": "api", "zone": "a"}, described
+        assert described["taints"] == [{"key": "spot", "value": "1", "effect": "NO_EXECUTE"}]
+        # Described ACTIVE: the update is over.
+        assert eks.describe_update(name="ng", updateId=update["id"], nodegroupName="labelled")[
+            "update"]["status"] == "Successful"
+
+    check("updates: UpdateClusterVersion one minor version at a time, then DescribeUpdate",
+          cluster_version_one_minor)
+    check("updates: UpdateClusterConfig answers a describable update, one type per call",
+          cluster_config_update_describable)
+    check("updates: a node group's version never later than its cluster's; "
+          "UpdateNodegroupVersion", nodegroup_version_not_after_cluster)
+    check("updates: node group scaling rules on create and UpdateNodegroupConfig",
+          scaling_rules)
+    check("updates: UpdateNodegroupConfig labels and taints, with AWS's parameter types",
+          labels_and_taints)
+
+
 # Seed defaults --------------------------------------------------------------------------
 
 
@@ -676,6 +1129,8 @@ def main() -> int:
         principal_checks(main_server, seeded)
         propagation_checks(main_server, second)
         version_checks(main_server, second)
+        addon_checks(main_server)
+        update_checks(main_server)
         seed_checks(second)
     except Exception as err:  # noqa: BLE001 - a setup failure fails the run
         RESULTS.append(("setup", False, f"{type(err).__name__}: {err}"))

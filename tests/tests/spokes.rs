@@ -34,12 +34,14 @@ const NODE_POLICIES: [&str; 6] = [
     "service-role/AmazonEBSCSIDriverPolicy",
 ];
 /// What the full example creates with two spokes in a new organization: its 2 prerequisites
-/// (the SCP policy type, StackSets' trusted access), 5 governance and hub resources, 10 per
+/// (the SCP policy type, StackSets' trusted access), 5 governance and hub resources, 18 per
 /// `workloads` cluster (key, cluster, node and build roles, cluster, the build pods' pod
-/// identity association, the deployer role, and the access entries of the admin, the CI role
-/// and the deployer role), 8 for `edge` (key, cluster, node and external-dns roles, cluster,
-/// external-dns's association, the admin's and the CI role's access entries), 2 repositories.
-const EXAMPLE_RESOURCES: usize = 37;
+/// identity association, the deployer role, the access entries of the admin, the CI role and
+/// the deployer role, five add-ons (the four defaults and the EBS CSI driver) and the driver's
+/// role, two node groups), 12 for `edge` (key, cluster, node and external-dns roles, cluster,
+/// external-dns's association, the admin's and the CI role's access entries, the four default
+/// add-ons), 2 repositories.
+const EXAMPLE_RESOURCES: usize = 57;
 
 // ---------------------------------------------------------------------------------------------
 // An estate: moto, the seeded organization, a work directory, eksmgr (maybe through a proxy)
@@ -139,8 +141,21 @@ fn workloads_addresses(account: &str, hub: &str) -> BTreeSet<String> {
         format!(
             "eks_access_entry.workloads/arn:aws:iam::{account}:role/eks-deployer[{account}/{REGION}]"
         ),
+        format!("iam_role.workloads-aws-ebs-csi-driver[{account}]"),
+        format!("eks_node_group.workloads/general[{account}/{REGION}]"),
+        format!("eks_node_group.workloads/builds[{account}/{REGION}]"),
     ]
     .into_iter()
+    .chain(
+        [
+            "aws-ebs-csi-driver",
+            "coredns",
+            "eks-pod-identity-agent",
+            "kube-proxy",
+            "vpc-cni",
+        ]
+        .map(|a| format!("eks_addon.workloads/{a}[{account}/{REGION}]")),
+    )
     .collect()
 }
 
@@ -640,7 +655,7 @@ async fn new_account_in_the_ou_shows_up_in_the_next_plan() -> R {
         )
     })?;
     ensure(
-        summary(&plan) == "Plan: 10 to add, 0 to change, 0 to destroy.",
+        summary(&plan) == "Plan: 18 to add, 0 to change, 0 to destroy.",
         || format!("summary: {}", summary(&plan)),
     )?;
     estate.apply()?;
@@ -908,6 +923,10 @@ async fn unreachable_spoke_fails_alone() -> R {
                 "eks_pod_identity_association.edge/external-dns/external-dns[{spoke2}/{REGION}]"
             ),
         ])
+        .chain(
+            ["coredns", "eks-pod-identity-agent", "kube-proxy", "vpc-cni"]
+                .map(|a| format!("eks_addon.edge/{a}[{spoke2}/{REGION}]")),
+        )
         .collect();
     let planned = created(&plan);
     ensure(planned == spoke2_all, || {

@@ -141,7 +141,7 @@ pub struct ResourceChangeJson<'a> {
     /// Why apply refuses this change until the user opts in.
     pub blocked: Option<&'a str>,
     /// What a reviewer must see first (since format 1.1): `replaces_cluster`,
-    /// `deletes_cluster`, `deletes_kms_key`, `changes_scp`, `widens_trust_policy`,
+    /// `deletes_cluster`, `replaces_node_group`, `deletes_node_group`, `deletes_kms_key`, `changes_scp`, `widens_trust_policy`,
     /// `widens_role_permissions`, `widens_resource_policy`; the Markdown view labels the same.
     pub risks: Vec<Risk>,
 }

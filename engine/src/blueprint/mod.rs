@@ -3,6 +3,7 @@
 //! Pure: no I/O.
 
 mod access;
+mod compute;
 mod governance;
 mod hub;
 pub mod limits;
@@ -57,6 +58,23 @@ pub struct Discovery {
     /// The IAM role ARNs of the accounts named by [`principal_accounts`], as listed; an
     /// account missing here could not be listed. Principals are resolved against these.
     pub iam_roles: std::collections::BTreeMap<String, Vec<String>>,
+    /// The add-ons EKS offers, by region and Kubernetes version (`DescribeAddonVersions`),
+    /// for the clusters planned: what an add-on without a pinned version gets.
+    pub addon_versions: std::collections::BTreeMap<(String, String), Vec<AddonVersions>>,
+    /// (Region, Kubernetes version) pairs whose add-on versions could not be read, with the
+    /// error: their add-ons' versions are left to EKS, and the plan says so.
+    pub addon_versions_unread: std::collections::BTreeMap<(String, String), String>,
+}
+
+/// The versions of one add-on EKS offers for one Kubernetes version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonVersions {
+    /// The add-on's name (`coredns`).
+    pub name: String,
+    /// The versions compatible with the Kubernetes version.
+    pub versions: Vec<String>,
+    /// The one EKS installs when no version is given (`defaultVersion`).
+    pub default: Option<String>,
 }
 
 impl Discovery {
@@ -91,6 +109,8 @@ impl Discovery {
             kubernetes_versions: Default::default(),
             kubernetes_versions_unread: Default::default(),
             iam_roles: Default::default(),
+            addon_versions: Default::default(),
+            addon_versions_unread: Default::default(),
         }
     }
 
@@ -152,6 +172,10 @@ pub enum BlueprintError {
     /// Clusters asking for a Kubernetes version EKS does not offer in their region.
     #[error("{}", versions_message(.0))]
     UnsupportedVersions(Vec<String>),
+    /// Add-ons or node groups EKS would refuse (an add-on or version it does not offer for
+    /// the cluster's Kubernetes version, a node group ahead of its control plane).
+    #[error("{}", compute_message(.0))]
+    Compute(Vec<String>),
     /// Documents over AWS's size limits (see [`limits`]), one message each.
     #[error("{}", too_large_message(.0))]
     PoliciesTooLarge(Vec<String>),
@@ -164,6 +188,15 @@ pub enum BlueprintError {
 fn versions_message(errors: &[String]) -> String {
     let mut out =
         "a Kubernetes version EKS does not offer is asked for; nothing was planned:".to_string();
+    for e in errors {
+        out.push_str("\n  - ");
+        out.push_str(e);
+    }
+    out
+}
+
+fn compute_message(errors: &[String]) -> String {
+    let mut out = "EKS would refuse these add-ons or node groups; nothing was planned:".to_string();
     for e in errors {
         out.push_str("\n  - ");
         out.push_str(e);
@@ -237,6 +270,10 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
         .collect();
     let first_spoke = out.len();
     let roles = spokes::resources(config, discovery, &mut out, &mut problems);
+    let compute = compute::resources(discovery, &roles.clusters, &mut out);
+    if !compute.errors.is_empty() {
+        return Err(BlueprintError::Compute(compute.errors));
+    }
     for r in &mut out[first_spoke..] {
         for v in &via {
             if !r.depends_on.contains(v) {
@@ -272,6 +309,7 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
     let mut warnings = access.warnings;
     warnings.extend(guardrails.warnings);
     warnings.append(&mut version_warnings);
+    warnings.extend(compute.warnings);
     // The estate's resources are held for the whole run: give back the room their vectors
     // grew into while they were built.
     for r in &mut out {

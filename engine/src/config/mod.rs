@@ -36,11 +36,12 @@ pub use error::{ConfigError, ConfigErrors, Snippet};
 pub use ids::{AccountId, Arn, ClusterAccount, IdError, OuId};
 pub use schema::{json_schema, json_schema_text, reference_markdown};
 pub use sections::{
-    AccessConfig, AccessGrantConfig, AccessPolicy, AuthenticationMode, ClusterConfig,
-    ClusterLogType, ClusterOverrideConfig, Config, CrossAccountRoleConfig, EcrRepositoryConfig,
-    GovernanceConfig, HubConfig, ImageTagMutability, KmsConfig, OidcTrustConfig,
-    OrganizationConfig, PodIdentityConfig, ScpConfig, ServiceAccountConfig, SpokesConfig,
-    StackSetConfig, StateBackend, StateConfig,
+    AccessConfig, AccessGrantConfig, AccessPolicy, AddonConfig, AddonPodIdentityConfig,
+    AuthenticationMode, CapacityType, ClusterConfig, ClusterLogType, ClusterOverrideConfig, Config,
+    CrossAccountRoleConfig, EcrRepositoryConfig, GovernanceConfig, HubConfig, ImageTagMutability,
+    KmsConfig, NodeGroupConfig, OidcTrustConfig, OrganizationConfig, PodIdentityConfig,
+    ResolveConflicts, ScpConfig, ServiceAccountConfig, SpokesConfig, StackSetConfig, StateBackend,
+    StateConfig, TaintConfig, TaintEffect,
 };
 
 /// Reads and validates the configuration file at `path`. Errors name the file as given.

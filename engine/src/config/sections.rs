@@ -361,6 +361,19 @@ pub struct ClusterConfig {
     /// Allow changes that replace (destroy and recreate) the cluster. Default `false`.
     #[serde(default)]
     pub allow_replacement: bool,
+    /// Install EKS's default add-ons `vpc-cni`, `coredns` and `kube-proxy` as managed add-ons.
+    /// Default `true`. `eks-pod-identity-agent` is installed whenever the cluster has a pod
+    /// identity association (its own or an add-on's), whatever this says.
+    #[serde(default = "default_true")]
+    pub default_addons: bool,
+    /// EKS add-ons, one `[[clusters.addons]]` table each: another add-on by name, a default
+    /// add-on's settings, or `enabled = false` to leave a default add-on out.
+    #[serde(default)]
+    pub addons: Vec<AddonConfig>,
+    /// Managed node groups, one `[[clusters.node_groups]]` table each; their nodes use the
+    /// cluster's node role. Default: none.
+    #[serde(default)]
+    pub node_groups: Vec<NodeGroupConfig>,
     /// Per-account changes to a template (`account = "*"`), keyed by account id:
     /// `[clusters.overrides."123456789012"]`.
     #[serde(default)]
@@ -472,6 +485,9 @@ impl ClusterConfig {
             external_dns,
             pod_identities,
             allow_replacement,
+            default_addons,
+            addons,
+            node_groups,
             overrides: _,
         } = self;
         ClusterConfig {
@@ -495,6 +511,9 @@ impl ClusterConfig {
             external_dns: external_dns.clone(),
             pod_identities: pod_identities.clone(),
             allow_replacement: *allow_replacement,
+            default_addons: *default_addons,
+            addons: addons.clone(),
+            node_groups: node_groups.clone(),
             overrides: BTreeMap::new(),
         }
     }
@@ -609,6 +628,228 @@ pub struct PodIdentityConfig {
     /// The role the pods get, by name, in the cluster's account.
     #[serde(default)]
     pub role_name: Option<String>,
+}
+
+/// `[[clusters.addons]]`: an EKS add-on on the cluster.
+/// <https://docs.aws.amazon.com/eks/latest/userguide/eks-add-ons.html>
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddonConfig {
+    /// The add-on's name as EKS knows it (`aws-ebs-csi-driver`, `metrics-server` ...).
+    pub name: String,
+    /// Install the add-on. `false` leaves a default add-on out; for `eks-pod-identity-agent` on
+    /// a cluster with pod identity associations it is the explicit opt-out (the plan warns that
+    /// the associations do nothing without an agent). Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The add-on version (`v1.19.2-eksbuild.1`). Default: EKS's default version for the
+    /// cluster's Kubernetes version, read at plan time and shown in the plan; upgrading the
+    /// cluster moves it to the new Kubernetes version's default.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The add-on's configuration values as a table (sent to EKS as JSON, compared by
+    /// meaning). Default: none.
+    #[serde(default)]
+    pub configuration: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What EKS does with the add-on's Kubernetes fields changed outside it, when it creates
+    /// or updates the add-on: `PRESERVE` (keep them; a creation that would overwrite fails) or
+    /// `OVERWRITE`, or `NONE`. Default `PRESERVE`.
+    #[serde(default)]
+    pub resolve_conflicts: ResolveConflicts,
+    /// An IAM role for one of the add-on's service accounts through EKS Pod Identity, for
+    /// add-ons that support it (`aws-ebs-csi-driver`, `vpc-cni` ...). eksmgr creates the role
+    /// `<cluster>-<add-on>`. Default: none (the add-on uses the node role).
+    #[serde(default)]
+    pub pod_identity: Option<AddonPodIdentityConfig>,
+}
+
+/// How EKS resolves conflicts with fields of the add-on changed outside it.
+/// <https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateAddon.html>
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum ResolveConflicts {
+    /// Keep the values changed outside EKS.
+    #[default]
+    #[serde(rename = "PRESERVE")]
+    Preserve,
+    /// Overwrite them with EKS's.
+    #[serde(rename = "OVERWRITE")]
+    Overwrite,
+    /// Change nothing; the operation may fail.
+    #[serde(rename = "NONE")]
+    None,
+}
+
+impl ResolveConflicts {
+    /// As the EKS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolveConflicts::Preserve => "PRESERVE",
+            ResolveConflicts::Overwrite => "OVERWRITE",
+            ResolveConflicts::None => "NONE",
+        }
+    }
+}
+
+/// `pod_identity` of `[[clusters.addons]]`: the add-on's service account and its role's
+/// permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddonPodIdentityConfig {
+    /// The add-on's service account (e.g. `ebs-csi-controller-sa`).
+    pub service_account: String,
+    /// The namespace the add-on runs in. Default `kube-system`.
+    #[serde(default = "default_addon_namespace")]
+    pub namespace: String,
+    /// AWS managed policies of the role, by their name under `arn:aws:iam::aws:policy/` (e.g.
+    /// `service-role/AmazonEBSCSIDriverPolicy`).
+    pub managed_policies: Vec<String>,
+}
+
+fn default_addon_namespace() -> String {
+    "kube-system".to_string()
+}
+
+/// `[[clusters.node_groups]]`: an EKS managed node group.
+/// <https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html>
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroupConfig {
+    /// Node group name: 1 to 63 letters, digits, `-` and `_`, starting with a letter or digit.
+    /// Unique in the cluster.
+    pub name: String,
+    /// EC2 instance types. Default `["t3.medium"]` (EKS's default). Changing them replaces
+    /// the group.
+    #[serde(default = "default_instance_types")]
+    pub instance_types: Vec<String>,
+    /// `ON_DEMAND` or `SPOT`. Default `ON_DEMAND`. Changing it replaces the group.
+    #[serde(default)]
+    pub capacity_type: CapacityType,
+    /// The AMI type (`AL2023_x86_64_STANDARD`, `AL2023_ARM_64_STANDARD`,
+    /// `BOTTLEROCKET_x86_64` ...). Default `AL2023_x86_64_STANDARD`. Changing it replaces the
+    /// group.
+    #[serde(default = "default_ami_type")]
+    pub ami_type: String,
+    /// Root volume size of each node, GiB. Default 20 (EKS's default). Changing it replaces
+    /// the group.
+    #[serde(default = "default_disk_size")]
+    pub disk_size: u32,
+    /// Fewest nodes. Default 1.
+    #[serde(default = "default_min_size")]
+    pub min_size: u32,
+    /// Most nodes, at least 1. Default 3.
+    #[serde(default = "default_max_size")]
+    pub max_size: u32,
+    /// Nodes at creation, between `min_size` and `max_size`. Default `min_size`. Set when the
+    /// group is created only: an autoscaler owns it afterwards.
+    #[serde(default)]
+    pub desired_size: Option<u32>,
+    /// Kubernetes labels of the nodes.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Kubernetes taints of the nodes.
+    #[serde(default)]
+    pub taints: Vec<TaintConfig>,
+    /// Subnets of the nodes (`subnet-...`). Default: the cluster's.
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    /// Kubernetes version, at most the cluster's (hold a group back during an upgrade).
+    /// Default: the cluster's, so an upgrade moves the group after the control plane and
+    /// the add-ons.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Allow changes that replace the group (terminating its nodes). Default `false`.
+    #[serde(default)]
+    pub allow_replacement: bool,
+    /// Tags on the node group, merged over the cluster's.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_instance_types() -> Vec<String> {
+    vec!["t3.medium".to_string()]
+}
+
+fn default_ami_type() -> String {
+    "AL2023_x86_64_STANDARD".to_string()
+}
+
+const fn default_disk_size() -> u32 {
+    20
+}
+
+const fn default_min_size() -> u32 {
+    1
+}
+
+const fn default_max_size() -> u32 {
+    3
+}
+
+impl NodeGroupConfig {
+    /// The desired size at creation (`desired_size`, default `min_size`).
+    pub fn desired_size(&self) -> u32 {
+        self.desired_size.unwrap_or(self.min_size)
+    }
+}
+
+/// On-demand or spot capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum CapacityType {
+    /// On-demand instances.
+    #[default]
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+    /// Spot instances.
+    #[serde(rename = "SPOT")]
+    Spot,
+}
+
+impl CapacityType {
+    /// As the EKS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapacityType::OnDemand => "ON_DEMAND",
+            CapacityType::Spot => "SPOT",
+        }
+    }
+}
+
+/// `[[clusters.node_groups.taints]]`: a Kubernetes taint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaintConfig {
+    /// The taint's key.
+    pub key: String,
+    /// The taint's value. Default: none.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// `NO_SCHEDULE`, `NO_EXECUTE` or `PREFER_NO_SCHEDULE`.
+    pub effect: TaintEffect,
+}
+
+/// A taint's effect, as the EKS API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TaintEffect {
+    /// `NoSchedule`.
+    #[serde(rename = "NO_SCHEDULE")]
+    NoSchedule,
+    /// `NoExecute`.
+    #[serde(rename = "NO_EXECUTE")]
+    NoExecute,
+    /// `PreferNoSchedule`.
+    #[serde(rename = "PREFER_NO_SCHEDULE")]
+    PreferNoSchedule,
+}
+
+impl TaintEffect {
+    /// As the EKS API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NO_SCHEDULE",
+            TaintEffect::NoExecute => "NO_EXECUTE",
+            TaintEffect::PreferNoSchedule => "PREFER_NO_SCHEDULE",
+        }
+    }
 }
 
 /// `[access]`: who may use the clusters.

@@ -11,7 +11,9 @@ use super::error::ConfigError;
 use super::ids::{Arn, ClusterAccount};
 use super::parse::{Document, Parsed, Seg, at};
 use super::regions::RegionCheck;
-use super::sections::{AccessPolicy, ClusterConfig, ServiceAccountConfig, StateBackend};
+use super::sections::{
+    AccessPolicy, ClusterConfig, NodeGroupConfig, ServiceAccountConfig, StateBackend,
+};
 
 /// Runs every check over what deserialised, appending to `errors`, and to `warnings` what is
 /// worth saying but does not make the configuration invalid.
@@ -611,6 +613,8 @@ impl Validator<'_, '_> {
                 service_accounts.push(key);
             }
         }
+        self.addons(i, c);
+        self.node_groups(i, c);
         if !c.overrides.is_empty() && c.account != ClusterAccount::AllSpokes {
             self.report(
                 at!["clusters", i, "overrides"],
@@ -654,6 +658,178 @@ impl Validator<'_, '_> {
                 );
             }
             self.tags(at!["clusters", i, "overrides", a, "tags"], o.tags.iter());
+        }
+    }
+
+    /// `[[clusters.addons]]`: names, versions, pod identities; no add-on twice.
+    fn addons(&mut self, i: usize, c: &ClusterConfig) {
+        let mut seen: Vec<&str> = Vec::new();
+        for (j, a) in c.addons.iter().enumerate() {
+            let name_at = at!["clusters", i, "addons", j, "name"];
+            self.check(name_at, addon_name(&a.name));
+            if seen.contains(&a.name.as_str()) {
+                self.report(
+                    name_at,
+                    format!("add-on {:?} is listed twice in this cluster", a.name),
+                );
+            }
+            seen.push(&a.name);
+            if let Some(v) = &a.version {
+                self.check(at!["clusters", i, "addons", j, "version"], addon_version(v));
+            }
+            if let Some(pi) = &a.pod_identity {
+                let at = at!["clusters", i, "addons", j, "pod_identity"];
+                self.service_account(
+                    at,
+                    &ServiceAccountConfig {
+                        namespace: pi.namespace.clone(),
+                        service_account: pi.service_account.clone(),
+                    },
+                );
+                self.check(at, role_name(&format!("{}-{}", c.name, a.name)).map_err(|m| {
+                    format!("the add-on's pod identity role `<cluster>-<add-on>` is not a valid role name: {m}")
+                }));
+                if pi.managed_policies.is_empty() {
+                    self.report(at, "pod_identity needs at least one of managed_policies");
+                }
+                for (k, m) in pi.managed_policies.iter().enumerate() {
+                    self.check(
+                        at![
+                            "clusters",
+                            i,
+                            "addons",
+                            j,
+                            "pod_identity",
+                            "managed_policies",
+                            k
+                        ],
+                        managed_policy_name(m),
+                    );
+                }
+            }
+        }
+    }
+
+    /// `[[clusters.node_groups]]`: names, sizes, AMI types, labels and taints; no name twice.
+    fn node_groups(&mut self, i: usize, c: &ClusterConfig) {
+        let mut seen: Vec<&str> = Vec::new();
+        for (j, ng) in c.node_groups.iter().enumerate() {
+            let name_at = at!["clusters", i, "node_groups", j, "name"];
+            self.check(name_at, node_group_name(&ng.name));
+            if seen.contains(&ng.name.as_str()) {
+                self.report(
+                    name_at,
+                    format!("node group {:?} is listed twice in this cluster", ng.name),
+                );
+            }
+            seen.push(&ng.name);
+            if ng.instance_types.is_empty() {
+                self.report(
+                    at!["clusters", i, "node_groups", j, "instance_types"],
+                    "instance_types needs at least one instance type",
+                );
+            }
+            for (k, t) in ng.instance_types.iter().enumerate() {
+                self.check(
+                    at!["clusters", i, "node_groups", j, "instance_types", k],
+                    instance_type(t),
+                );
+            }
+            if !AMI_TYPES.contains(&ng.ami_type.as_str()) {
+                self.report(
+                    at!["clusters", i, "node_groups", j, "ami_type"],
+                    format!(
+                        "unknown ami_type {:?}: expected one of {}",
+                        ng.ami_type,
+                        AMI_TYPES.join(", ")
+                    ),
+                );
+            }
+            if ng.disk_size == 0 {
+                self.report(
+                    at!["clusters", i, "node_groups", j, "disk_size"],
+                    "disk_size must be at least 1 (GiB)",
+                );
+            }
+            self.scaling(i, j, ng);
+            if let Some(v) = &ng.version {
+                self.check(
+                    at!["clusters", i, "node_groups", j, "version"],
+                    k8s_version(v),
+                );
+            }
+            self.ids(at!["clusters", i, "node_groups", j], &ng.subnet_ids, &[]);
+            if ng.subnet_ids.len() == 1 {
+                self.report(
+                    at!["clusters", i, "node_groups", j, "subnet_ids"],
+                    "expected no subnet_ids (the cluster's) or at least 2 (in two availability zones)",
+                );
+            }
+            for (key, value) in &ng.labels {
+                let at = at!["clusters", i, "node_groups", j, "labels", key.as_str()];
+                if key.is_empty() || key.len() > 63 || value.len() > 63 {
+                    self.report(
+                        at,
+                        format!(
+                            "invalid label {key:?}: EKS takes keys of 1 to 63 characters and values of at most 63"
+                        ),
+                    );
+                }
+            }
+            if ng.taints.len() > 50 {
+                self.report(
+                    at!["clusters", i, "node_groups", j, "taints"],
+                    format!(
+                        "too many taints ({}): EKS takes at most 50",
+                        ng.taints.len()
+                    ),
+                );
+            }
+            for (k, t) in ng.taints.iter().enumerate() {
+                if t.key.is_empty() || t.key.len() > 63 {
+                    self.report(
+                        at!["clusters", i, "node_groups", j, "taints", k, "key"],
+                        "a taint key has 1 to 63 characters",
+                    );
+                }
+                if t.value.as_ref().is_some_and(|v| v.len() > 63) {
+                    self.report(
+                        at!["clusters", i, "node_groups", j, "taints", k, "value"],
+                        "a taint value has at most 63 characters",
+                    );
+                }
+            }
+            self.tags(at!["clusters", i, "node_groups", j, "tags"], ng.tags.iter());
+        }
+    }
+
+    /// A node group's sizes, as EKS checks them: `0 <= min <= desired <= max`, `max >= 1`.
+    /// <https://docs.aws.amazon.com/eks/latest/APIReference/API_NodegroupScalingConfig.html>
+    fn scaling(&mut self, i: usize, j: usize, ng: &NodeGroupConfig) {
+        if ng.max_size < 1 {
+            self.report(
+                at!["clusters", i, "node_groups", j, "max_size"],
+                "max_size must be at least 1",
+            );
+        } else if ng.min_size > ng.max_size {
+            self.report(
+                at!["clusters", i, "node_groups", j, "min_size"],
+                format!(
+                    "min_size {} is more than max_size {}",
+                    ng.min_size, ng.max_size
+                ),
+            );
+        }
+        if let Some(d) = ng.desired_size
+            && (d < ng.min_size || d > ng.max_size)
+        {
+            self.report(
+                at!["clusters", i, "node_groups", j, "desired_size"],
+                format!(
+                    "desired_size {d} is not between min_size {} and max_size {}",
+                    ng.min_size, ng.max_size
+                ),
+            );
         }
     }
 
@@ -1148,6 +1324,114 @@ fn cluster_name(s: &str) -> Check {
     } else {
         Err(format!(
             "invalid cluster name {s:?}: expected 1 to 100 letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+/// The AMI types of managed node groups (the EKS API's `AMITypes`).
+/// <https://docs.aws.amazon.com/eks/latest/APIReference/API_Nodegroup.html>
+const AMI_TYPES: &[&str] = &[
+    "AL2023_x86_64_STANDARD",
+    "AL2023_ARM_64_STANDARD",
+    "AL2023_x86_64_NVIDIA",
+    "AL2023_ARM_64_NVIDIA",
+    "AL2023_x86_64_NEURON",
+    "BOTTLEROCKET_x86_64",
+    "BOTTLEROCKET_ARM_64",
+    "BOTTLEROCKET_x86_64_FIPS",
+    "BOTTLEROCKET_ARM_64_FIPS",
+    "BOTTLEROCKET_x86_64_NVIDIA",
+    "BOTTLEROCKET_ARM_64_NVIDIA",
+    "AL2_x86_64",
+    "AL2_x86_64_GPU",
+    "AL2_ARM_64",
+    "WINDOWS_CORE_2019_x86_64",
+    "WINDOWS_FULL_2019_x86_64",
+    "WINDOWS_CORE_2022_x86_64",
+    "WINDOWS_FULL_2022_x86_64",
+    "CUSTOM",
+];
+
+/// A node group name: 1 to 63 letters, digits, `-` and `_`, starting with a letter or digit.
+/// <https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html>
+fn node_group_name(s: &str) -> Check {
+    let ok = (1..=63).contains(&s.len())
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid node group name {s:?}: expected 1 to 63 letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+/// An add-on name as EKS spells them: lowercase letters, digits, `-` and `_`.
+fn addon_name(s: &str) -> Check {
+    let ok = (1..=100).contains(&s.len())
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid add-on name {s:?}: expected lowercase letters, digits, '-' or '_', e.g. \"aws-ebs-csi-driver\""
+        ))
+    }
+}
+
+/// An add-on version, `v1.19.2-eksbuild.1`.
+fn addon_version(s: &str) -> Check {
+    let ok = s.len() > 1
+        && s.starts_with('v')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid add-on version {s:?}: expected a version as EKS lists it, e.g. \"v1.19.2-eksbuild.1\""
+        ))
+    }
+}
+
+/// An EC2 instance type, `<family>.<size>` (`t3.medium`, `m7g.2xlarge`).
+fn instance_type(s: &str) -> Check {
+    let ok = s.split_once('.').is_some_and(|(f, z)| {
+        !f.is_empty()
+            && !z.is_empty()
+            && f.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && z.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid instance type {s:?}: expected <family>.<size>, e.g. \"t3.medium\""
+        ))
+    }
+}
+
+/// The name of an AWS managed policy under `arn:aws:iam::aws:policy/`
+/// (`service-role/AmazonEBSCSIDriverPolicy`).
+fn managed_policy_name(s: &str) -> Check {
+    let ok = !s.is_empty()
+        && !s.starts_with('/')
+        && !s.starts_with("arn:")
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid managed policy {s:?}: expected its name under arn:aws:iam::aws:policy/, e.g. \"service-role/AmazonEBSCSIDriverPolicy\""
         ))
     }
 }

@@ -276,7 +276,9 @@ pub(crate) fn check(
             | ResourceKind::EksCluster
             | ResourceKind::EcrRepository
             | ResourceKind::EksAccessEntry
-            | ResourceKind::EksPodIdentityAssociation => {}
+            | ResourceKind::EksPodIdentityAssociation
+            | ResourceKind::EksAddon
+            | ResourceKind::EksNodeGroup => {}
         }
     }
 }

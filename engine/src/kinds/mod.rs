@@ -9,7 +9,9 @@
 
 pub mod ecr_repository;
 pub mod eks_access_entry;
+pub mod eks_addon;
 pub mod eks_cluster;
+pub mod eks_node_group;
 pub mod eks_pod_identity_association;
 pub mod iam_role;
 pub mod kms_key;
@@ -80,6 +82,8 @@ pub fn of(kind: ResourceKind) -> &'static dyn Kind {
         ResourceKind::EksPodIdentityAssociation => {
             &eks_pod_identity_association::EksPodIdentityAssociation
         }
+        ResourceKind::EksAddon => &eks_addon::EksAddon,
+        ResourceKind::EksNodeGroup => &eks_node_group::EksNodeGroup,
     }
 }
 

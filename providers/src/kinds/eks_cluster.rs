@@ -108,7 +108,7 @@ pub(crate) fn not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool 
 }
 
 /// Maps an EKS SDK error, with EKS-specific hints for a busy cluster.
-fn map_eks<E, R>(call: Call<'_>, err: SdkError<E, R>) -> ProviderError
+pub(crate) fn map_eks<E, R>(call: Call<'_>, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -136,7 +136,7 @@ fn elapsed_text(d: Duration) -> String {
 }
 
 /// One poll's answer.
-enum Poll<T> {
+pub(crate) enum Poll<T> {
     /// Finished with a value.
     Done(T),
     /// Still going; the text describes the current state (`status CREATING`).
@@ -145,7 +145,7 @@ enum Poll<T> {
 
 /// Polls `check` as `waits` says, reporting progress on every poll that is not the last.
 /// `Ok(None)` means the wait timed out.
-async fn poll<T, F, Fut>(
+pub(crate) async fn poll<T, F, Fut>(
     waits: Waits,
     progress: &Progress,
     address: &ResourceAddress,
@@ -300,21 +300,34 @@ pub async fn read_with_client(
 
 /// The health issues EKS reports for a cluster, as one line.
 fn health_text(cl: &Cluster) -> String {
-    let issues: Vec<String> = cl
-        .health()
-        .map(|h| {
-            h.issues()
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{}: {}",
-                        i.code().map(|c| c.as_str()).unwrap_or("Unknown"),
-                        i.message().unwrap_or("no message")
-                    )
-                })
-                .collect()
+    issues_text(
+        cl.health()
+            .map(|h| h.issues())
+            .unwrap_or_default()
+            .iter()
+            .map(|i| (i.code().map(|c| c.as_str()), i.message(), i.resource_ids())),
+    )
+}
+
+/// Health issues (code, message, the resources concerned) of a cluster, node group or add-on,
+/// as one line.
+pub(crate) fn issues_text<'a>(
+    issues: impl Iterator<Item = (Option<&'a str>, Option<&'a str>, &'a [String])>,
+) -> String {
+    let issues: Vec<String> = issues
+        .map(|(code, message, resources)| {
+            format!(
+                "{}: {}{}",
+                code.unwrap_or("Unknown"),
+                message.unwrap_or("no message"),
+                if resources.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", resources.join(", "))
+                }
+            )
         })
-        .unwrap_or_default();
+        .collect();
     if issues.is_empty() {
         "no health issues reported".into()
     } else {
@@ -538,11 +551,37 @@ fn version_step(call: Call<'_>, from: &str, to: &str) -> Result<bool, ProviderEr
         .map_err(|r| call.error(ErrorKind::Invalid, r.message, Some(&r.hint)))
 }
 
-/// Waits for an EKS update to finish successfully.
-async fn wait_update(
+/// [`wait_update`] for an update of the cluster itself.
+async fn wait_cluster_update(
     c: &Client,
     address: &ResourceAddress,
     name: &str,
+    update: Option<&aws_sdk_eks::types::Update>,
+    progress: &Progress,
+    waits: Waits,
+) -> Result<(), ProviderError> {
+    wait_update(c, address, name, Subject::Cluster, update, progress, waits).await
+}
+
+/// What an EKS update changes: the cluster, or one of its node groups or add-ons.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    /// The cluster itself.
+    Cluster,
+    /// A node group of the cluster.
+    NodeGroup(&'a str),
+    /// An add-on of the cluster.
+    Addon(&'a str),
+}
+
+/// Waits for an EKS update of the cluster `name` (or of its node group or add-on) to finish
+/// successfully (`DescribeUpdate`).
+/// <https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeUpdate.html>
+pub(crate) async fn wait_update(
+    c: &Client,
+    address: &ResourceAddress,
+    name: &str,
+    subject: Subject<'_>,
     update: Option<&aws_sdk_eks::types::Update>,
     progress: &Progress,
     waits: Waits,
@@ -562,6 +601,12 @@ async fn wait_update(
         .unwrap_or_else(|| "update".into());
     let resource = address.to_string();
     let call = Call::new(&address.account, &resource, "eks:DescribeUpdate");
+    let what = match subject {
+        Subject::Cluster => format!("cluster {name}"),
+        Subject::NodeGroup(g) => format!("node group {g} of cluster {name}"),
+        Subject::Addon(a) => format!("add-on {a} of cluster {name}"),
+    };
+    let what = what.as_str();
     let failed = |u: &aws_sdk_eks::types::Update, status: &UpdateStatus| {
         let errors: Vec<String> = u
             .errors()
@@ -581,7 +626,7 @@ async fn wait_update(
         };
         call.error(
             ErrorKind::Other,
-            format!("update {id} ({kind}) of cluster {name} ended {status}: {errors}"),
+            format!("update {id} ({kind}) of {what} ended {status}: {errors}"),
             Some("fix the cause named above and apply again"),
         )
     };
@@ -594,17 +639,24 @@ async fn wait_update(
     }
     let kind_ref = kind.as_str();
     let done = poll(waits, progress, address, "updating", || async move {
+        let (group, addon) = match subject {
+            Subject::Cluster => (None, None),
+            Subject::NodeGroup(g) => (Some(g.to_string()), None),
+            Subject::Addon(a) => (None, Some(a.to_string())),
+        };
         let out = c
             .describe_update()
             .name(name)
             .update_id(id)
+            .set_nodegroup_name(group)
+            .set_addon_name(addon)
             .send()
             .await
             .map_err(|e| map_eks(call, e))?;
         let Some(u) = out.update() else {
             return Err(call.error(
                 ErrorKind::NotFound,
-                format!("EKS does not describe update {id} of cluster {name}"),
+                format!("EKS does not describe update {id} of {what}"),
                 None,
             ));
         };
@@ -622,7 +674,7 @@ async fn wait_update(
         call.error(
             ErrorKind::Transient,
             format!(
-                "update {id} ({kind}) of cluster {name} still running after {} minutes",
+                "update {id} ({kind}) of {what} still running after {} minutes",
                 waits.max.as_secs() / 60
             ),
             Some(
@@ -776,7 +828,7 @@ pub async fn update_with_client(
                 .send()
                 .await
                 .map_err(|e| map_eks(version_call, e))?;
-            wait_update(c, address, name, out.update(), progress, waits).await?;
+            wait_cluster_update(c, address, name, out.update(), progress, waits).await?;
         }
     }
 
@@ -790,7 +842,7 @@ pub async fn update_with_client(
             .send()
             .await
             .map_err(|e| map_eks(config_call, e))?;
-        wait_update(c, address, name, out.update(), progress, waits).await?;
+        wait_cluster_update(c, address, name, out.update(), progress, waits).await?;
     }
     if group_changed(changed, ENDPOINT_ATTRS, before, after) {
         let out = c
@@ -800,7 +852,7 @@ pub async fn update_with_client(
             .send()
             .await
             .map_err(|e| map_eks(config_call, e))?;
-        wait_update(c, address, name, out.update(), progress, waits).await?;
+        wait_cluster_update(c, address, name, out.update(), progress, waits).await?;
     }
     if group_changed(changed, &["logging"], before, after) {
         let out = c
@@ -810,7 +862,7 @@ pub async fn update_with_client(
             .send()
             .await
             .map_err(|e| map_eks(config_call, e))?;
-        wait_update(c, address, name, out.update(), progress, waits).await?;
+        wait_cluster_update(c, address, name, out.update(), progress, waits).await?;
     }
     if let Some(mode) = auth_mode {
         let out = c
@@ -824,7 +876,7 @@ pub async fn update_with_client(
             .send()
             .await
             .map_err(|e| map_eks(access_call, e))?;
-        wait_update(c, address, name, out.update(), progress, waits).await?;
+        wait_cluster_update(c, address, name, out.update(), progress, waits).await?;
     }
     if let Some(key_arn) = new_key {
         let out = c
@@ -834,10 +886,17 @@ pub async fn update_with_client(
             .send()
             .await
             .map_err(|e| map_eks(encryption_call, e))?;
-        wait_update(c, address, name, out.update(), progress, waits).await?;
+        wait_cluster_update(c, address, name, out.update(), progress, waits).await?;
     }
     if let Some(cl) = live.as_ref().filter(|_| is("tags")) {
-        update_tags(c, account, &resource, cl, after).await?;
+        update_tags(
+            c,
+            Call::new(account, &resource, "eks:TagResource"),
+            cl.arn(),
+            cl.tags(),
+            after,
+        )
+        .await?;
     }
 
     let call = Call::new(account, &resource, "eks:DescribeCluster");
@@ -851,23 +910,20 @@ pub async fn update_with_client(
     }
 }
 
-/// Makes the cluster's tags what `after` says (by the cluster ARN).
-async fn update_tags(
+/// Makes the tags of the EKS resource `arn` (a cluster, node group or add-on; `current` are
+/// its tags now) what `after` says. `call` names the resource in errors.
+pub(crate) async fn update_tags(
     c: &Client,
-    account: &str,
-    resource: &str,
-    live: &Cluster,
+    call: Call<'_>,
+    arn: Option<&str>,
+    current: Option<&std::collections::HashMap<String, String>>,
     after: &Attrs,
 ) -> Result<(), ProviderError> {
-    let Some(arn) = live.arn() else {
-        return Err(Call::new(account, resource, "eks:TagResource").error(
-            ErrorKind::Other,
-            "EKS did not report the cluster ARN",
-            None,
-        ));
+    let (account, resource) = (call.account, call.resource);
+    let Some(arn) = arn else {
+        return Err(call.error(ErrorKind::Other, "EKS did not report the ARN", None));
     };
-    let current: BTreeMap<&str, &str> = live
-        .tags()
+    let current: BTreeMap<&str, &str> = current
         .map(|t| t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
         .unwrap_or_default();
     let desired: BTreeMap<String, String> = attr_map(after, "tags").into_iter().collect();

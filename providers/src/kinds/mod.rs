@@ -9,7 +9,9 @@
 
 pub mod ecr_repository;
 pub mod eks_access_entry;
+pub mod eks_addon;
 pub mod eks_cluster;
+pub mod eks_node_group;
 pub mod eks_pod_identity_association;
 pub mod iam_role;
 pub mod kms_key;
@@ -143,5 +145,27 @@ pub fn of(kind: ResourceKind) -> &'static dyn KindProvider {
         ResourceKind::EksPodIdentityAssociation => {
             &eks_pod_identity_association::EksPodIdentityAssociation
         }
+        ResourceKind::EksAddon => &eks_addon::EksAddon,
+        ResourceKind::EksNodeGroup => &eks_node_group::EksNodeGroup,
     }
+}
+
+/// The attributes among `names` whose desired value (in `after`) means something else than the
+/// value found (in `before`): what an adopted resource still needs changed.
+pub(crate) fn differing(
+    kind: ResourceKind,
+    names: &[&str],
+    before: &Attrs,
+    after: &Attrs,
+) -> Vec<String> {
+    names
+        .iter()
+        .filter(|a| {
+            after.get(a).is_some_and(|want| {
+                let have = before.get(a).unwrap_or(&eksmgr_engine::model::Value::Null);
+                !eksmgr_engine::diff::same(kind, a, want, have)
+            })
+        })
+        .map(|a| a.to_string())
+        .collect()
 }

@@ -25,6 +25,7 @@ pub(crate) use mock_client;
 
 /// An `InvalidParameterException` (type `$exception` of the SDK crate) saying `$message`, with
 /// the error code the service sends.
+#[allow(unused_macros)] // not every test file refuses a parameter
 macro_rules! invalid_parameter {
     ($exception:ty, $message:expr) => {
         <$exception>::builder()
@@ -38,4 +39,5 @@ macro_rules! invalid_parameter {
             .build()
     };
 }
+#[allow(unused_imports)]
 pub(crate) use invalid_parameter;
