@@ -145,6 +145,8 @@ fn a_cluster_gets_the_default_addons_at_the_default_versions_and_its_node_groups
     );
     // The node group comes after the cluster and every add-on of it.
     let cluster = find(&bp.resources, ResourceKind::EksCluster, "workloads");
+    // EKS installs no self-managed copies of the add-ons eksmgr manages.
+    assert_eq!(attr(cluster, "bootstrap_self_managed_addons"), json!(false));
     assert!(ng.depends_on.contains(&cluster.address));
     for addon in ["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"] {
         let a = find(
@@ -173,6 +175,8 @@ fn the_pod_identity_agent_comes_with_pod_identities_and_leaves_only_with_a_warni
         .collect();
     assert_eq!(names, vec!["workloads/eks-pod-identity-agent"]);
     assert!(bp.warnings.is_empty(), "{:?}", bp.warnings);
+    let cluster = find(&bp.resources, ResourceKind::EksCluster, "workloads");
+    assert_eq!(attr(cluster, "bootstrap_self_managed_addons"), json!(true));
 
     // Leaving it out takes `enabled = false`, and the plan warns.
     let opted_out = format!(

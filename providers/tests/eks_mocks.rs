@@ -588,6 +588,7 @@ fn create_attrs() -> Attrs {
         "logging": ["api"],
         "authentication_mode": "API",
         "encryption_key_arn": KEY,
+        "bootstrap_self_managed_addons": false,
         "tags": {"team": "platform"},
     }))
 }
@@ -606,6 +607,8 @@ async fn create_sends_everything_and_waits_for_active() -> Result<(), String> {
                 })
                 && r.tags().and_then(|t| t.get("team")).map(String::as_str) == Some("platform")
                 && r.logging().is_some_and(|l| l.cluster_logging().len() == 2)
+                // eksmgr installs the networking add-ons as managed ones: no self-managed copies.
+                && r.bootstrap_self_managed_addons() == Some(false)
                 // The intent's token, so a create retried after a crash is the same request.
                 && r.client_request_token() == Some("intent-token-1")
         })

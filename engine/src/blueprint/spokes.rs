@@ -428,6 +428,7 @@ fn cluster(
         .set("public_access_cidrs", json!(cidrs))
         .set("logging", json!(logging))
         .set("authentication_mode", auth)
+        .set("bootstrap_self_managed_addons", json!(!c.default_addons))
         .set_ref("encryption_key_arn", &key.address, "arn")
         .set("tags", tags(c, &[]))
         .depend_on(&cluster_role.address);

@@ -366,12 +366,13 @@ pub struct ClusterConfig {
     /// identity association (its own or an add-on's), whatever this says.
     #[serde(default = "default_true")]
     pub default_addons: bool,
-    /// EKS add-ons, one `[[clusters.addons]]` table each: another add-on by name, a default
-    /// add-on's settings, or `enabled = false` to leave a default add-on out.
+    /// EKS add-ons (`eks_addon` resources), one `[[clusters.addons]]` table each: another
+    /// add-on by name, a default add-on's settings, or `enabled = false` to leave a default
+    /// add-on out.
     #[serde(default)]
     pub addons: Vec<AddonConfig>,
-    /// Managed node groups, one `[[clusters.node_groups]]` table each; their nodes use the
-    /// cluster's node role. Default: none.
+    /// Managed node groups (`eks_node_group` resources), one `[[clusters.node_groups]]` table
+    /// each; their nodes use the cluster's node role. Default: none.
     #[serde(default)]
     pub node_groups: Vec<NodeGroupConfig>,
     /// Per-account changes to a template (`account = "*"`), keyed by account id:

@@ -26,7 +26,7 @@ use crate::risk::Risk;
 use crate::schema::{
     AttrSchema,
     AttrType::{Set, Value as Plain},
-    forces_new, in_place, set_once,
+    at_create, forces_new, in_place, set_once,
 };
 use eksmgr_state::json;
 
@@ -296,6 +296,11 @@ const ATTRIBUTES: &[AttrSchema] = &[
     in_place("authentication_mode", Plain),
     set_once("encryption_key_arn"),
     in_place("tags", Plain),
+    // Whether EKS installs self-managed vpc-cni, coredns and kube-proxy on a new cluster: not
+    // when eksmgr installs them as managed add-ons (one owner, no conflicts to resolve).
+    // Set at creation only; EKS does not report it.
+    // <https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html>
+    at_create("bootstrap_self_managed_addons"),
 ];
 
 #[cfg(test)]

@@ -521,6 +521,9 @@ pub async fn create_with_client(
     if let Some(k) = attr_str(attrs, "encryption_key_arn") {
         req = req.encryption_config(encryption(k));
     }
+    if let Some(b) = bool_attr(attrs, "bootstrap_self_managed_addons") {
+        req = req.bootstrap_self_managed_addons(b);
+    }
     let tags = attr_map(attrs, "tags");
     if !tags.is_empty() {
         req = req.set_tags(Some(tags.into_iter().collect()));
