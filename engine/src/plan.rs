@@ -600,6 +600,7 @@ impl Planner {
             }
             plan.changes.push(change);
         }
+        crate::kinds::eks_cluster::node_groups_hold_back(&mut plan.changes);
         role_replacement_notes(&mut plan, desired);
         interrupted_operations(&mut plan, state, &deferred);
         plan.deferred = deferred

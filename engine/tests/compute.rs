@@ -462,3 +462,48 @@ fn an_addon_is_adopted_and_never_downgraded() {
         c.blocked
     );
 }
+
+#[test]
+fn a_node_group_behind_its_control_plane_holds_the_upgrade_back() {
+    // The cluster runs 1.34, its group is pinned at 1.33 (EKS allows the skew) ...
+    let pinned = format!("{BASE}{GROUPS}version = \"1.33\"\n");
+    let now = only_compute(&expand(&pinned).unwrap().resources);
+    let observed = observed_as(&now, |_, _| {});
+    // ... so the control plane cannot go to 1.35 until the group follows it.
+    let upgrade = only_compute(
+        &expand(&pinned.replacen("version = \"1.34\"", "version = \"1.35\"", 1))
+            .unwrap()
+            .resources,
+    );
+    let plan = Planner::plan(&upgrade, &State::new(), &observed, &PlanOptions::default()).unwrap();
+    let cluster = plan
+        .changes
+        .iter()
+        .find(|c| c.kind == ResourceKind::EksCluster)
+        .unwrap();
+    assert_eq!(cluster.action, Action::Update);
+    let why = cluster.blocked.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("node group(s) general (1.33)") && why.contains("remove their `version`"),
+        "{why}"
+    );
+    // Following the cluster (no pin), the same upgrade is planned.
+    let following = only_compute(
+        &expand(&format!("{BASE}{GROUPS}").replacen("version = \"1.34\"", "version = \"1.35\"", 1))
+            .unwrap()
+            .resources,
+    );
+    let caught_up = observed_as(&now, |r, a| {
+        if r.kind == ResourceKind::EksNodeGroup {
+            a.insert("version".into(), json!("1.34"));
+        }
+    });
+    let plan = Planner::plan(
+        &following,
+        &State::new(),
+        &caught_up,
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    assert!(plan.blocked().next().is_none());
+}

@@ -97,6 +97,10 @@ AMI_RELEASE_DATE = "20261120"
 # "Unsupported Kubernetes minor version update from 1.22 to 1.25"
 # (terraform-aws-modules/terraform-aws-eks issue #2607, rancher/rancher issue #26908).
 MINOR_UPDATE_MSG = "Unsupported Kubernetes minor version update from {current} to {wanted}"
+NODEGROUPS_BEHIND_MSG = (
+    "Nodegroups {names} must be updated to match cluster version {version} before updating "
+    "cluster version"
+)
 # "Cannot LoggingUpdate because cluster xxx currently has update in progress"
 # (cloud-custodian/cloud-custodian issue #9250).
 CLUSTER_BUSY_MSG = "Cannot {type} because cluster {name} currently has update in progress"
@@ -472,6 +476,23 @@ class EKSBackendUpdatesExtension(EKSBackend):
         if not cluster.is_active:
             raise InvalidRequestException(
                 clusterName=name, message=CLUSTER_NOT_READY_MSG.format(clusterName=name)
+            )
+        # Every managed node group must run the control plane's version before the control
+        # plane moves on ("Nodegroups X must be updated to match cluster version 1.16 before
+        # updating cluster version", the EKS user guide's troubleshooting entry,
+        # awsdocs/amazon-eks-user-guide#475; terraform-provider-aws#19478).
+        # https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html
+        behind = sorted(
+            ng_name
+            for ng_name, ng in cluster.nodegroups.items()
+            if getattr(ng, "version", None) != cluster.version
+        )
+        if behind:
+            raise InvalidParameterException(
+                clusterName=name,
+                message=NODEGROUPS_BEHIND_MSG.format(
+                    names=",".join(behind), version=cluster.version
+                ),
             )
         # "Your cluster continues to function during the update" - one update at a time.
         # https://docs.aws.amazon.com/eks/latest/APIReference/API_UpdateClusterVersion.html

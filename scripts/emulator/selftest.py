@@ -1013,6 +1013,12 @@ def update_checks(main: Server) -> None:
                 clusterName="ng", nodegroupName="older", version="1.33")
         assert eks.list_updates(name="ng", nodegroupName="older")["updateIds"] == [update["id"]]
         assert eks.list_updates(name="ng")["updateIds"] == []
+        # A node group behind the control plane holds the control plane back.
+        nodegroup("lagging", version="1.33")
+        refused(eks.update_cluster_version, "InvalidParameterException",
+                "Nodegroups lagging must be updated to match cluster version 1.34", name="ng",
+                version="1.35")
+        eks.delete_nodegroup(clusterName="ng", nodegroupName="lagging")
         # The cluster one minor up, then the node group follows it.
         eks.describe_update(name="ng", updateId=eks.update_cluster_version(
             name="ng", version="1.35")["update"]["id"])
@@ -1084,8 +1090,9 @@ def update_checks(main: Server) -> None:
           cluster_version_one_minor)
     check("updates: UpdateClusterConfig answers a describable update, one type per call",
           cluster_config_update_describable)
-    check("updates: a node group's version never later than its cluster's; "
-          "UpdateNodegroupVersion", nodegroup_version_not_after_cluster)
+    check("updates: a node group's version never later than its cluster's, the cluster not "
+          "upgraded past a node group; UpdateNodegroupVersion",
+          nodegroup_version_not_after_cluster)
     check("updates: node group scaling rules on create and UpdateNodegroupConfig",
           scaling_rules)
     check("updates: UpdateNodegroupConfig labels and taints, with AWS's parameter types",

@@ -14,13 +14,14 @@
 //! waits for a cluster AWS is still creating or updating. In a spoke, the spoke admin role
 //! calls [`CLUSTER_ACTIONS`] on it, passes its role and creates EKS's service-linked role.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::annotation::Note;
 use crate::diff::AttrDiff;
 use crate::guardrails::eval::RequestValue;
 use crate::guardrails::scp::Need;
-use crate::model::{AttrValue, DesiredResource, Value};
+use crate::model::{AttrValue, DesiredResource, ResourceKind, Value};
 use crate::plan::{Action, PlannedChange};
 use crate::risk::Risk;
 use crate::schema::{
@@ -140,6 +141,70 @@ fn wait_for_busy_cluster(change: &mut PlannedChange) {
         document: false,
     });
     note(change, Note::ClusterBusy { status });
+}
+
+/// EKS upgrades a control plane only when every managed node group of the cluster runs its
+/// version ("Nodegroups X must be updated to match cluster version 1.16 before updating
+/// cluster version"): an upgrade of a cluster whose node group runs another version is blocked
+/// at plan time, naming the groups. Groups this plan creates, replaces or deletes do not hold it
+/// back (they come after the control plane, or go).
+/// <https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html>
+pub(crate) fn node_groups_hold_back(changes: &mut [PlannedChange]) {
+    let text = |attrs: &crate::model::Attrs, name: &str| {
+        attrs.get(name).and_then(Value::as_str).map(str::to_string)
+    };
+    type Cluster = (String, Option<String>, String);
+    let mut groups: BTreeMap<Cluster, Vec<(String, String)>> = BTreeMap::new();
+    for c in changes.iter() {
+        if c.kind != ResourceKind::EksNodeGroup
+            || !matches!(c.action, Action::Update | Action::NoOp)
+        {
+            continue;
+        }
+        let Some(before) = &c.before else {
+            continue;
+        };
+        let (Some(cluster), Some(name), Some(version)) = (
+            text(before, "cluster_name"),
+            text(before, "nodegroup_name"),
+            text(before, "version"),
+        ) else {
+            continue;
+        };
+        let region = c.address.region.as_ref().map(ToString::to_string);
+        let key = (c.address.account.to_string(), region, cluster);
+        groups.entry(key).or_default().push((name, version));
+    }
+    for c in changes.iter_mut() {
+        if c.kind != ResourceKind::EksCluster || c.action != Action::Update || c.blocked.is_some() {
+            continue;
+        }
+        let from = c.attribute_diffs.iter().find_map(|d| {
+            (d.name == "version").then(|| d.before.as_ref()?.as_str().map(str::to_string))?
+        });
+        let (Some(from), Some(name)) = (from, c.before.as_ref().and_then(|b| text(b, "name")))
+        else {
+            continue;
+        };
+        let region = c.address.region.as_ref().map(ToString::to_string);
+        let key = (c.address.account.to_string(), region, name);
+        let behind: Vec<String> = groups
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| *v != from)
+            .map(|(g, v)| format!("{g} ({v})"))
+            .collect();
+        if !behind.is_empty() {
+            block(
+                c,
+                &format!(
+                    "EKS refuses this change: it upgrades the control plane only when every managed node group runs its version ({from}), and node group(s) {} do not: let them follow the cluster (remove their `version`), apply, then upgrade the cluster",
+                    behind.join(", ")
+                ),
+            );
+        }
+    }
 }
 
 /// A Kubernetes minor version, `1.35`.
