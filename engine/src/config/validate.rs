@@ -759,12 +759,6 @@ impl Validator<'_, '_> {
                 );
             }
             self.ids(at!["clusters", i, "node_groups", j], &ng.subnet_ids, &[]);
-            if ng.subnet_ids.len() == 1 {
-                self.report(
-                    at!["clusters", i, "node_groups", j, "subnet_ids"],
-                    "expected no subnet_ids (the cluster's) or at least 2 (in two availability zones)",
-                );
-            }
             for (key, value) in &ng.labels {
                 let at = at!["clusters", i, "node_groups", j, "labels", key.as_str()];
                 if key.is_empty() || key.len() > 63 || value.len() > 63 {
