@@ -103,6 +103,12 @@ not be read, a change that needs an opt\-in.
 2
 \fBplan \-\-detailed\-exitcode\fR only: changes are present.
 .TP
+3
+A spoke account was skipped for a reason a human must act on (its subnets not found, its
+spoke admin role not reachable, a principal missing there); everything else was planned (and,
+for \fBapply\fR and \fBagent \-\-once\fR, applied). \fBplan\fR says so only with
+\fB\-\-detailed\-exitcode\fR.
+.TP
 130, 143
 Ended by SIGINT (Ctrl\-C) or SIGTERM. Before an apply's first operation nothing is changed and
 the lock is released; during an apply the first interrupt lets running operations finish, the
@@ -138,6 +144,10 @@ fn man(dir: Option<&Path>, out: &mut dyn Write) -> Result<u8> {
     Ok(0)
 }
 
+/// The exit code of a `plan --detailed-exitcode`, `apply` or `agent --once` that did all it
+/// could, with a spoke account skipped for a reason a human must act on.
+pub(crate) const NEEDS_ATTENTION: u8 = 3;
+
 /// The main manual page: clap_mangen's sections, with the exit status and the environment
 /// before the version.
 fn main_man_page(command: clap::Command) -> Result<Vec<u8>> {
@@ -169,11 +179,27 @@ fn validate(cli: &Cli, s: Styler) -> Result<u8> {
     let discovery = offline_discovery(&loaded.config);
     let desired = blueprint::expand(&loaded.config, &discovery)?;
     Graph::of_desired(&desired.resources)?;
+    let err = crate::progress::output().styler();
     for p in &desired.problems {
-        let err = crate::progress::output().styler();
         eprintln!("{} {p}", err.red("Error:"));
     }
-    if !desired.problems.is_empty() {
+    // Offline, subnets chosen by tags cannot be listed: only the gaps the file itself makes
+    // (a cluster with no subnets at all for an account it names) are errors here.
+    let gaps: Vec<_> = desired
+        .skipped
+        .iter()
+        .filter(|a| a.cause != eksmgr_engine::plan::SkipCause::Unreachable)
+        .collect();
+    for a in &gaps {
+        eprintln!(
+            "{} account {}: {}; to fix: {}",
+            err.red("Error:"),
+            a.account,
+            a.reason,
+            a.fix
+        );
+    }
+    if !desired.problems.is_empty() || !gaps.is_empty() {
         return Ok(1);
     }
     println!(
@@ -286,9 +312,14 @@ fn print_json(plan: &Plan, eksmgr_version: &str) -> Result<()> {
     Ok(())
 }
 
+/// `plan`'s exit code: 1 for errors; with `--detailed-exitcode`, 3 when a spoke account was
+/// skipped for a reason a human must act on (changes or not: the rest is planned), 2 for
+/// changes, 0 for none.
 fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
     if plan.has_errors() {
         1
+    } else if detailed && plan.needs_attention() {
+        NEEDS_ATTENTION
     } else if detailed && plan.has_changes() {
         2
     } else {
@@ -372,10 +403,12 @@ async fn apply_locked(
     print_human(&plan, s)?;
     if !plan.has_changes() {
         close_resolved_intents(loaded, &mut state, &plan).await?;
-        return Ok(if plan.unreadable().next().is_none() {
-            0
-        } else {
+        return Ok(if plan.unreadable().next().is_some() {
             1
+        } else if plan.needs_attention() {
+            NEEDS_ATTENTION
+        } else {
+            0
         });
     }
     if plan.blocked().next().is_some() {
@@ -639,10 +672,12 @@ async fn execute(
             && let Some(signal) = crate::interrupt::received()
         {
             signal.exit_code()
-        } else if outcome.is_success() && plan.unreadable().next().is_none() {
-            0
-        } else {
+        } else if !outcome.is_success() || plan.unreadable().next().is_some() {
             1
+        } else if plan.needs_attention() {
+            NEEDS_ATTENTION
+        } else {
+            0
         },
     )
 }

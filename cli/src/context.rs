@@ -1,15 +1,17 @@
 //! Shared steps of the commands: load and validate the configuration, locate state, build the
 //! AWS provider from the caller's credentials, and plan.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use eksmgr_engine::blueprint::{self, Blueprint, Discovery};
 use eksmgr_engine::config::{self, Config};
-use eksmgr_engine::plan::{Plan, PlanIdentity, PlanOptions, Planner};
+use eksmgr_engine::model::ResourceKind;
+use eksmgr_engine::plan::{Plan, PlanIdentity, PlanOptions, Planner, SkipCause, SkippedSpoke};
 use eksmgr_engine::refresh::{Observations, refresh_with_progress};
 use eksmgr_engine::schedule::Limits;
-use eksmgr_engine::target;
+use eksmgr_engine::{skip, target};
 use eksmgr_providers::{AwsProvider, CallerOptions, ConnectError};
 use eksmgr_state::{Estate, ResourceAddress, State};
 
@@ -126,8 +128,21 @@ pub async fn plan(
 ) -> Result<Planned> {
     let out = crate::progress::output();
     let discovering = out.spinner("Discovering the accounts of the estate");
-    let (provider, discovery, desired) = prepare(loaded, limits.total, caller).await?;
+    let (provider, discovery, mut desired) = prepare(loaded, limits.total, caller).await?;
     drop(discovering);
+    // Accounts the blueprint could not plan are left out; what eksmgr recorded there is not
+    // planned (neither read nor deleted) until they are planned again.
+    let recorded = skip::recorded_accounts(state);
+    let mut skipped = std::mem::take(&mut desired.skipped);
+    skip::mark_waiting(&mut skipped, &recorded);
+    let skipped_ids: BTreeSet<String> = skipped.iter().map(|s| s.account.clone()).collect();
+    let kept;
+    let state: &State = if skipped_ids.is_empty() {
+        state
+    } else {
+        kept = skip::without_accounts(state, &skipped_ids);
+        &kept
+    };
     let estate = estate(&loaded.config, &discovery);
     check_estate(loaded, state, &estate)?;
     tracing::info!(
@@ -169,6 +184,47 @@ pub async fn plan(
         observed.len(),
         started.elapsed()
     );
+    // A spoke whose admin role could not be assumed is skipped with the reason, unless it is
+    // new and the StackSet that deploys its role is created by this very plan (its resources
+    // then wait for it).
+    let stackset_recorded = state
+        .resources
+        .keys()
+        .any(|a| a.kind == ResourceKind::StackSetInstances.as_str());
+    let mut late = Vec::new();
+    for spoke in &discovery.spokes {
+        if skipped_ids.contains(&spoke.id) {
+            continue;
+        }
+        let Some(e) = provider.sessions().own_role_failure(&spoke.id).await else {
+            continue;
+        };
+        let known = recorded.contains(&spoke.id);
+        if !known && !stackset_recorded {
+            continue;
+        }
+        late.push(SkippedSpoke {
+            account: spoke.id.clone(),
+            name: spoke.name.clone(),
+            cause: SkipCause::Unreachable,
+            reason: e.to_string(),
+            fix: skip::unreachable_fix(loaded.config.spoke_admin_role_name()),
+            waiting: !known,
+        });
+    }
+    let late_ids: BTreeSet<String> = late.iter().map(|s| s.account.clone()).collect();
+    let (late_resources, late_state);
+    let (resources, state) = if late_ids.is_empty() {
+        (resources, state)
+    } else {
+        let mut r = resources.to_vec();
+        blueprint::drop_accounts(&mut r, &late_ids, loaded.config.hub.account_id.as_str());
+        late_resources = r;
+        late_state = skip::without_accounts(state, &late_ids);
+        (late_resources.as_slice(), &late_state)
+    };
+    skipped.extend(late);
+    skipped.sort_by(|a, b| a.account.cmp(&b.account));
     let mut plan = Planner::plan(
         resources,
         state,
@@ -207,6 +263,7 @@ pub async fn plan(
         ));
     }
     plan.problems = desired.problems;
+    plan.skipped_accounts = skipped;
     plan.warnings.extend(desired.warnings);
     for a in &discovery.skipped {
         plan.warnings.push(format!(

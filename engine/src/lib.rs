@@ -27,6 +27,7 @@ pub mod risk;
 pub mod rules;
 pub mod schedule;
 pub mod schema;
+pub mod skip;
 pub mod sorted_map;
 pub mod synthetic;
 pub mod target;

@@ -105,6 +105,40 @@ pub struct Deferred {
     pub awaiting: Option<ResourceAddress>,
 }
 
+/// Why a spoke account was left out of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipCause {
+    /// A cluster's subnets: none given, or none (or not enough) matching its selector.
+    Subnets,
+    /// The account could not be reached: its spoke admin role could not be assumed.
+    Unreachable,
+    /// A principal an access grant names does not exist in the account.
+    Principal,
+}
+
+/// A spoke account left out of a plan: nothing is planned there (what eksmgr made there
+/// before is left as it is), and the rest of the estate is planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedSpoke {
+    /// The account id.
+    pub account: String,
+    /// The account's name, when known.
+    #[serde(default)]
+    pub name: String,
+    /// What kind of gap.
+    pub cause: SkipCause,
+    /// What is missing, per cluster or grant.
+    pub reason: String,
+    /// What to do about it.
+    pub fix: String,
+    /// The account is new to eksmgr (nothing recorded there) and cannot be reached yet: the
+    /// StackSet deploys the spoke admin role into accounts that join the OU, so a later run
+    /// plans it. Not something for a human (yet).
+    #[serde(default)]
+    pub waiting: bool,
+}
+
 /// The whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -128,6 +162,10 @@ pub struct Plan {
     /// was planned): errors the user must fix.
     #[serde(default)]
     pub problems: Vec<String>,
+    /// Spoke accounts left out of this plan, each with why and what to do; the rest of the
+    /// estate is planned and can be applied.
+    #[serde(default)]
+    pub skipped_accounts: Vec<SkippedSpoke>,
     /// Operations an interrupted apply started (open intents in state) that need no step in
     /// this plan: AWS already matches. Applying closes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -163,6 +201,12 @@ impl Plan {
         self.unreadable().next().is_some()
             || !self.problems.is_empty()
             || self.blocked().next().is_some()
+    }
+
+    /// Whether a spoke account was left out for a reason a human must act on (not one
+    /// waiting for the StackSet to reach a new account).
+    pub fn needs_attention(&self) -> bool {
+        self.skipped_accounts.iter().any(|s| !s.waiting)
     }
 
     /// Resources that could not be read for a reason other than a dependency this plan
@@ -453,6 +497,7 @@ impl Planner {
             deferred: Vec::new(),
             warnings: Vec::new(),
             problems: Vec::new(),
+            skipped_accounts: Vec::new(),
             resolved_intents: Vec::new(),
         };
         let estate_accounts: BTreeSet<&str> =

@@ -282,15 +282,39 @@ fn pod_identities_point_at_their_roles_and_are_replaced_with_eksmgr_roles() {
     );
     assert!(reader.replace_triggered_by.is_empty());
 
-    // The declared role missing from one account is a problem there only.
+    // The declared role missing from one account skips that account only: nothing of it is
+    // planned, and the other account is planned whole.
     let listed = roles(&[
         (HUB, &["arn:aws:iam::222222222222:role/ci-deployer"]),
         (A, &[SSO_A]),
         (B, &["arn:aws:iam::444444444444:role/app-reader"]),
     ]);
     let b = expand(CONFIG, &discovery(listed));
-    assert_eq!(b.problems.len(), 1, "{:?}", b.problems);
-    assert!(b.problems[0].contains("role/app-reader does not exist in account 333333333333"));
+    assert!(b.problems.is_empty(), "{:?}", b.problems);
+    assert_eq!(b.skipped.len(), 1, "{:?}", b.skipped);
+    assert_eq!(b.skipped[0].account, A);
+    assert_eq!(
+        b.skipped[0].cause,
+        eksmgr_engine::plan::SkipCause::Principal
+    );
+    assert!(
+        b.skipped[0]
+            .reason
+            .contains("role/app-reader does not exist in account 333333333333"),
+        "{:?}",
+        b.skipped
+    );
+    assert!(
+        b.resources.iter().all(|r| r.address.account != A),
+        "nothing of {A} is planned"
+    );
+    assert!(
+        b.resources
+            .iter()
+            .flat_map(|r| r.depends_on.iter().chain(&r.order_after))
+            .all(|d| d.account != A),
+        "nothing planned refers to {A}"
+    );
     find(
         &b,
         ResourceKind::EksPodIdentityAssociation,

@@ -9,7 +9,7 @@ use eksmgr_engine::blueprint::{self, Discovery};
 use eksmgr_engine::config;
 use eksmgr_engine::model::Value;
 use eksmgr_engine::model::{DesiredResource, ObservedResource, ResourceKind};
-use eksmgr_engine::plan::{Action, PlanOptions, Planner};
+use eksmgr_engine::plan::{Action, PlanOptions, Planner, SkipCause};
 use eksmgr_engine::policy;
 use eksmgr_engine::refresh::{Observation, Observations};
 use eksmgr_state::json;
@@ -589,7 +589,7 @@ fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
 }
 
 #[test]
-fn a_template_without_subnets_for_a_new_account_is_a_problem_not_a_cluster() {
+fn a_template_without_subnets_for_a_new_account_skips_that_account_only() {
     let without_default_subnets = CONFIG.replace(
         "subnet_ids = [\"subnet-0f0f0f01\", \"subnet-0f0f0f02\"]\n",
         "",
@@ -598,11 +598,160 @@ fn a_template_without_subnets_for_a_new_account_is_a_problem_not_a_cluster() {
     let cfg = config::parse(&without_default_subnets, "eksmgr.toml").unwrap();
     // 777777777777 joined the OU; the template has no subnets for it.
     let b = blueprint::expand(&cfg, &discovery(&["333333333333", "777777777777"])).unwrap();
-    assert_eq!(b.problems.len(), 1);
-    assert!(b.problems[0].contains("777777777777"));
-    assert!(b.problems[0].contains("[clusters.overrides.\"777777777777\"]"));
+    assert!(b.problems.is_empty(), "{:?}", b.problems);
+    assert_eq!(b.skipped.len(), 1, "{:?}", b.skipped);
+    let s = &b.skipped[0];
+    assert_eq!(s.account, "777777777777");
+    assert_eq!(s.cause, SkipCause::Subnets);
+    assert!(
+        s.fix.contains("[clusters.overrides.\"777777777777\"]"),
+        "{s:?}"
+    );
     assert!(names(&b.resources, "777777777777").is_empty());
     assert!(!names(&b.resources, "333333333333").is_empty());
+}
+
+/// The template of [`CONFIG`] choosing its subnets by tags instead of listing them.
+fn selector_config() -> config::Config {
+    let text = CONFIG
+        .replace(
+            "subnet_ids = [\"subnet-0f0f0f01\", \"subnet-0f0f0f02\"]\n",
+            "subnet_selector = { tags = { \"kubernetes.io/role/internal-elb\" = \"1\" } }\n",
+        )
+        .replace(
+            "[clusters.overrides.\"333333333333\"]",
+            "[[clusters.node_groups]]\nname = \"general\"\ninstance_types = [\"m6i.large\"]\nsubnet_selector = { tags = { \"tier\" = \"nodes\" } }\n\n[clusters.overrides.\"333333333333\"]",
+        );
+    config::parse(&text, "eksmgr.toml").unwrap()
+}
+
+fn subnet(id: &str, zone: &str, tags: &[(&str, &str)]) -> blueprint::Subnet {
+    blueprint::Subnet {
+        id: id.into(),
+        vpc_id: "vpc-0a0a0a0a".into(),
+        availability_zone: zone.into(),
+        available: true,
+        tags: tags
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
+    }
+}
+
+#[test]
+fn a_subnet_selector_is_resolved_per_account_and_gaps_skip_the_account() {
+    let cfg = selector_config();
+    let mut d = discovery(&[
+        "333333333333",
+        "666666666666",
+        "777777777777",
+        "888888888888",
+    ]);
+    // 333333333333 names its subnets; the others are read.
+    let reads = blueprint::network_reads(&cfg, &d);
+    assert_eq!(
+        reads.iter().map(|r| r.account.as_str()).collect::<Vec<_>>(),
+        [
+            "333333333333",
+            "666666666666",
+            "777777777777",
+            "888888888888"
+        ],
+        "the node groups select by tags in every account"
+    );
+    let elb = ("kubernetes.io/role/internal-elb", "1");
+    let region = "us-east-1".to_string();
+    d.networks.insert(
+        ("666666666666".into(), region.clone()),
+        Ok(blueprint::Network {
+            subnets: vec![
+                subnet("subnet-0b0b0b02", "us-east-1b", &[elb]),
+                subnet("subnet-0b0b0b01", "us-east-1a", &[elb]),
+                subnet("subnet-0b0b0b03", "us-east-1a", &[("tier", "nodes")]),
+            ],
+            vpcs: vec![],
+        }),
+    );
+    // One zone only.
+    d.networks.insert(
+        ("777777777777".into(), region.clone()),
+        Ok(blueprint::Network {
+            subnets: vec![
+                subnet("subnet-0c0c0c01", "us-east-1a", &[elb]),
+                subnet("subnet-0c0c0c02", "us-east-1a", &[elb, ("tier", "nodes")]),
+            ],
+            vpcs: vec![],
+        }),
+    );
+    d.networks.insert(
+        ("333333333333".into(), region.clone()),
+        Ok(blueprint::Network {
+            subnets: vec![subnet(
+                "subnet-0d0d0d01",
+                "us-east-1a",
+                &[("tier", "nodes")],
+            )],
+            vpcs: vec![],
+        }),
+    );
+    d.networks.insert(
+        ("888888888888".into(), region.clone()),
+        Err("sts:AssumeRole: AccessDenied".into()),
+    );
+    let b = blueprint::expand(&cfg, &d).unwrap();
+    let cluster = b
+        .resources
+        .iter()
+        .find(|r| r.kind == ResourceKind::EksCluster && r.address.account == "666666666666")
+        .expect("the cluster of 666666666666");
+    assert_eq!(
+        cluster.attrs.get("subnet_ids").and_then(|v| v.known()),
+        Some(&json!(["subnet-0b0b0b01", "subnet-0b0b0b02"]))
+    );
+    let group = b
+        .resources
+        .iter()
+        .find(|r| r.kind == ResourceKind::EksNodeGroup && r.address.account == "666666666666")
+        .expect("the node group of 666666666666");
+    assert_eq!(
+        group.attrs.get("subnet_ids").and_then(|v| v.known()),
+        Some(&json!(["subnet-0b0b0b03"]))
+    );
+    let skipped: Vec<(&str, SkipCause)> = b
+        .skipped
+        .iter()
+        .map(|s| (s.account.as_str(), s.cause))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("777777777777", SkipCause::Subnets),
+            ("888888888888", SkipCause::Unreachable)
+        ]
+    );
+    assert!(
+        b.skipped[0].reason.contains("us-east-1a"),
+        "{:?}",
+        b.skipped
+    );
+    assert!(
+        b.skipped[1].reason.contains("AccessDenied"),
+        "{:?}",
+        b.skipped
+    );
+    for gone in ["777777777777", "888888888888"] {
+        assert!(names(&b.resources, gone).is_empty(), "{gone}");
+    }
+    // Explicit subnets win over the selector.
+    let c333 = b
+        .resources
+        .iter()
+        .find(|r| r.kind == ResourceKind::EksCluster && r.address.account == "333333333333")
+        .expect("the cluster of 333333333333");
+    assert_eq!(
+        c333.attrs.get("subnet_ids").and_then(|v| v.known()),
+        Some(&json!(["subnet-0a1b2c3d", "subnet-0a1b2c3e"]))
+    );
 }
 
 #[test]

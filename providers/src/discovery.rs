@@ -3,7 +3,8 @@
 //! configured). Suspended or closed accounts are skipped and reported. When the configuration
 //! grants cluster access, the IAM roles of the accounts its principals live in are listed (one
 //! paginated `ListRoles` per account) so the blueprint can resolve patterns and check that
-//! principals exist.
+//! principals exist. When a cluster selects its subnets by tags, the subnets of each spoke
+//! and region it is planned in are listed through the spoke's session.
 
 use std::collections::BTreeMap;
 
@@ -133,6 +134,13 @@ pub async fn connect(
     spokes?;
     discover_versions(&sessions, config, &mut discovery).await;
     discover_addon_versions(&sessions, config, &mut discovery).await;
+    discover_networks(
+        &sessions,
+        config,
+        &mut discovery,
+        parallelism.saturating_mul(2),
+    )
+    .await;
     // Twice as many accounts as calls: an account's listing waits for its role assumption
     // first, and the calls are capped at `parallelism` anyway.
     discover_principals(
@@ -334,6 +342,28 @@ pub async fn discover_versions(sessions: &Sessions, config: &Config, discovery: 
             }
         }
     }
+}
+
+/// Lists the subnets (and VPCs) of the accounts and regions whose clusters select subnets by
+/// tags, through each spoke's session, up to `parallelism` at once; one that cannot be read
+/// (the spoke admin role not there yet, access denied) is recorded with its error, and the
+/// blueprint skips the account saying so.
+pub async fn discover_networks(
+    sessions: &Sessions,
+    config: &Config,
+    discovery: &mut Discovery,
+    parallelism: usize,
+) {
+    let reads = eksmgr_engine::blueprint::network_reads(config, discovery);
+    let found: Vec<_> = futures::stream::iter(reads)
+        .map(|r| async move {
+            let network = crate::network::read(sessions, &r.account, &r.region, r.vpcs).await;
+            ((r.account, r.region), network.map_err(|e| e.to_string()))
+        })
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await;
+    discovery.networks.extend(found);
 }
 
 /// Reads the add-on versions EKS offers (`DescribeAddonVersions`) for each region and

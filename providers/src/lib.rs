@@ -8,13 +8,14 @@
 //! calls in flight at `--parallelism`, [`error`] maps SDK errors to typed errors naming the
 //! account, resource and API call, and [`kinds`] holds one module per resource kind (with the
 //! registry the [`AwsProvider`] dispatches through); [`organizations`] and [`stacksets`] hold
-//! what the kinds of those services share.
+//! what the kinds of those services share, and [`network`] lists the spokes' subnets.
 
 pub mod caller;
 pub mod discovery;
 pub mod error;
 pub mod kinds;
 pub mod limit;
+pub mod network;
 pub mod org_tree;
 pub mod organizations;
 pub mod propagation;

@@ -311,6 +311,29 @@ impl Sessions {
         self.through(self.config.hub_agent_chain(), hub).await
     }
 
+    /// Why `account`'s own role (the last of the way to it) could not be assumed this run,
+    /// when it was tried and every role before it was assumed: the account's own gap, not
+    /// the hub's. `None` when it was reached or not tried yet. Assumes nothing.
+    pub async fn own_role_failure(&self, account: &str) -> Option<ProviderError> {
+        let chain = self.config.chain(account);
+        let cells = self.cache.lock().await;
+        let mut key = String::new();
+        for (i, arn) in chain.iter().enumerate() {
+            key = if key.is_empty() {
+                arn.clone()
+            } else {
+                format!("{key} > {arn}")
+            };
+            let outcome = cells.get(&key)?.get()?;
+            match outcome {
+                Ok(_) => {}
+                Err(e) if i + 1 == chain.len() => return Some(e.clone()),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
     /// The configuration reached by assuming each role of `chain` in turn (for `account`),
     /// every step assumed once per run and shared.
     async fn through(&self, chain: Vec<String>, account: &str) -> Result<SdkConfig, ProviderError> {

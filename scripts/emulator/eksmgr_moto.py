@@ -30,6 +30,9 @@ where eksmgr relies on an AWS rule (each rule cites its AWS page):
   consistency simulated with ``EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS``;
 * ``managed_policies``: AWS managed policies parsed once, optionally only those named in
   ``EKSMGR_EMULATOR_IAM_MANAGED_POLICIES`` (organizations of hundreds of accounts);
+* ``eks_subnets``: CreateCluster's subnets (when they exist in moto's EC2) all exist, in one
+  VPC and at least two Availability Zones; CreateNodegroup's in the cluster's VPC (made-up
+  subnet ids that EC2 never had are accepted, as by moto);
 * ``eks_versions``: DescribeClusterVersions and CreateCluster refusing a Kubernetes version
   EKS does not offer (``EKSMGR_EMULATOR_TODAY=YYYY-MM-DD`` fixes "today");
 * ``eks_access_config``: the authentication mode recorded at CreateCluster, changed one way
@@ -90,6 +93,7 @@ if _HERE not in sys.path:
 
 import eks_access_config  # noqa: E402
 import eks_addons  # noqa: E402
+import eks_subnets  # noqa: E402
 import eks_updates  # noqa: E402
 import eks_versions  # noqa: E402
 import managed_policies  # noqa: E402
@@ -697,6 +701,9 @@ def install() -> None:
     strict_organizations.install()
     strict_stacksets.install()
     strict_principals.install()
+    # Between the two: CreateCluster checks its version, then its subnets, then its role;
+    # CreateNodegroup its version and scaling (eks_updates), then its subnets.
+    eks_subnets.install()
     # After strict_principals: CreateCluster checks its version before its role.
     eks_versions.install()
     eks_access_config.install()

@@ -1099,6 +1099,79 @@ def update_checks(main: Server) -> None:
           labels_and_taints)
 
 
+# Rule 10: EKS subnets ---------------------------------------------------------------------
+
+
+def subnet_checks(main: Server) -> None:
+    ec2 = main.client("ec2")
+    eks = main.client("eks")
+    role = f"arn:aws:iam::{MANAGEMENT}:role/eks-cluster"
+    node_role = f"arn:aws:iam::{MANAGEMENT}:role/eks-node"
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+
+    def subnet(vpc_id: str, cidr: str, zone: str) -> str:
+        return ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone)[
+            "Subnet"]["SubnetId"]
+
+    in_a = subnet(vpc, "10.20.1.0/24", "us-east-1a")
+    in_b = subnet(vpc, "10.20.2.0/24", "us-east-1b")
+    also_in_a = subnet(vpc, "10.20.3.0/24", "us-east-1a")
+    other_in_b = subnet(other_vpc, "10.30.2.0/24", "us-east-1b")
+    unknown = "subnet-0feedfacecafe0001"
+
+    def cluster(name: str, *subnet_ids: str) -> dict[str, Any]:
+        return eks.create_cluster(name=name, roleArn=role,
+                                  resourcesVpcConfig={"subnetIds": list(subnet_ids)})
+
+    def cluster_subnets() -> None:
+        created = cluster("sn-two-zones", in_a, in_b)["cluster"]
+        assert created["resourcesVpcConfig"]["subnetIds"] == [in_a, in_b], created
+        refused(eks.create_cluster, "InvalidParameterException",
+                "Subnets specified must be in at least two different AZs", name="sn-one-zone",
+                roleArn=role, resourcesVpcConfig={"subnetIds": [in_a, also_in_a]})
+        refused(eks.create_cluster, "InvalidParameterException",
+                "Subnets specified must be in at least two different AZs", name="sn-one-subnet",
+                roleArn=role, resourcesVpcConfig={"subnetIds": [in_a]})
+        refused(eks.create_cluster, "InvalidParameterException",
+                "Subnets specified must belong to the same VPC", name="sn-two-vpcs",
+                roleArn=role, resourcesVpcConfig={"subnetIds": [in_a, other_in_b]})
+        refused(eks.create_cluster, "InvalidParameterException",
+                f"The subnet ID '{unknown}' does not exist", name="sn-unknown",
+                roleArn=role, resourcesVpcConfig={"subnetIds": [in_a, unknown]})
+        clusters = eks.list_clusters()["clusters"]
+        assert not {"sn-one-zone", "sn-one-subnet", "sn-two-vpcs", "sn-unknown"} & set(
+            clusters), clusters
+        # Ids EC2 never had are accepted (eksmgr's tests use made-up ones).
+        cluster("sn-made-up", "subnet-aaaa", "subnet-bbbb")
+        # An existing name is still moto's ResourceInUseException.
+        refused(eks.create_cluster, "ResourceInUseException", name="sn-two-zones",
+                roleArn=role, resourcesVpcConfig={"subnetIds": [in_a, also_in_a]})
+
+    def nodegroup_subnets() -> None:
+        def nodegroup(cluster_name: str, name: str, *subnet_ids: str) -> dict[str, Any]:
+            return eks.create_nodegroup(clusterName=cluster_name, nodegroupName=name,
+                                        nodeRole=node_role, subnets=list(subnet_ids))
+        refused(eks.create_nodegroup, "InvalidParameterException",
+                f"Specified subnets must belong to cluster's vpc {vpc}",
+                clusterName="sn-two-zones", nodegroupName="other-vpc", nodeRole=node_role,
+                subnets=[in_a, other_in_b])
+        refused(eks.create_nodegroup, "InvalidParameterException",
+                f"The subnet ID '{unknown}' does not exist", clusterName="sn-two-zones",
+                nodegroupName="unknown", nodeRole=node_role, subnets=[in_b, unknown])
+        # Any subnet of the cluster's VPC, one zone included.
+        created = nodegroup("sn-two-zones", "own-vpc", also_in_a)["nodegroup"]
+        assert created["subnets"] == [also_in_a], created
+        nodegroup("sn-two-zones", "made-up", "subnet-1")
+        # The cluster's VPC is unknown when its subnets are made up.
+        nodegroup("sn-made-up", "other-vpc", other_in_b)
+
+    check("subnets: CreateCluster's subnets exist, in one VPC and two AZs (made-up ids "
+          "accepted)", cluster_subnets)
+    check("subnets: CreateNodegroup's subnets exist and are in the cluster's VPC",
+          nodegroup_subnets)
+
+
 # Seed defaults --------------------------------------------------------------------------
 
 
@@ -1138,6 +1211,7 @@ def main() -> int:
         version_checks(main_server, second)
         addon_checks(main_server)
         update_checks(main_server)
+        subnet_checks(main_server)
         seed_checks(second)
     except Exception as err:  # noqa: BLE001 - a setup failure fails the run
         RESULTS.append(("setup", False, f"{type(err).__name__}: {err}"))

@@ -192,7 +192,7 @@ async fn plan_json_shows_changes_and_drift() -> R {
     let version = out.stdout.split_whitespace().nth(1).unwrap_or_default();
     expect_eq(
         doc["format_version"].as_str(),
-        Some("1.2"),
+        Some("1.3"),
         "format_version",
     )?;
     expect_eq(

@@ -85,6 +85,7 @@ pub fn write_plan(p: &Plan, s: Styler, w: &mut impl io::Write) -> io::Result<()>
         }
         out.push('\n');
     }
+    skipped_accounts(&mut out, p, s);
     for problem in &p.problems {
         let _ = writeln!(out, "{} {problem}", s.red("Error:"));
     }
@@ -113,6 +114,40 @@ pub fn write_plan(p: &Plan, s: Styler, w: &mut impl io::Write) -> io::Result<()>
         }
     }
     w.write_all(out.as_bytes())
+}
+
+/// The spoke accounts left out of the plan, each with why and what to do.
+pub fn skipped_accounts(out: &mut String, p: &Plan, s: Styler) {
+    if p.skipped_accounts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        s.bold("Skipped accounts (nothing is planned in these; the rest of the estate is):")
+    );
+    for a in &p.skipped_accounts {
+        let name = if a.name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", a.name)
+        };
+        let mark = if a.waiting {
+            s.dim("…")
+        } else {
+            s.yellow("!")
+        };
+        let _ = writeln!(out, "  {mark} {}{name}: {}", a.account, a.reason);
+        if a.waiting {
+            let _ = writeln!(
+                out,
+                "      new account, not reachable yet: a later run plans it once the StackSet has deployed its spoke admin role"
+            );
+        } else {
+            let _ = writeln!(out, "      To fix: {}", a.fix);
+        }
+    }
+    out.push('\n');
 }
 
 /// The summary line.

@@ -26,7 +26,7 @@ use eksmgr_engine::schema::{self, AttrType};
 /// Version of the JSON format: `MAJOR.MINOR`. Additive changes (a new field, a new resource
 /// kind) bump the minor version; anything a consumer could trip on (a field removed, renamed or
 /// given another meaning or type, a new `action` value) bumps the major version.
-pub const FORMAT_VERSION: &str = "1.2";
+pub const FORMAT_VERSION: &str = "1.3";
 
 /// The whole document. It borrows from the plan: a change's attributes are serialised straight
 /// from the plan's own maps (policy documents parsed one at a time as they are written), so a
@@ -51,12 +51,16 @@ pub struct PlanJson<'a> {
     pub deferred: Vec<DeferredJson<'a>>,
     /// Configuration errors found while planning.
     pub problems: &'a [String],
+    /// Spoke accounts left out of the plan (nothing planned there), with why and what to do.
+    pub skipped_accounts: &'a [eksmgr_engine::plan::SkippedSpoke],
     /// Warnings for the reviewer.
     pub warnings: &'a [String],
     /// Whether the plan has errors (apply would refuse or skip something).
     pub errors: bool,
     /// Whether applying would do anything.
     pub changes: bool,
+    /// Whether a spoke account was skipped for a reason a human must act on.
+    pub needs_attention: bool,
 }
 
 /// `state`.
@@ -300,9 +304,11 @@ pub fn document<'a>(p: &'a Plan, eksmgr_version: &'a str) -> PlanJson<'a> {
         drift: p.drift.iter().map(drift).collect(),
         deferred: p.deferred.iter().map(deferred).collect(),
         problems: &p.problems,
+        skipped_accounts: &p.skipped_accounts,
         warnings: &p.warnings,
         errors: p.has_errors(),
         changes: p.has_changes(),
+        needs_attention: p.needs_attention(),
     }
 }
 

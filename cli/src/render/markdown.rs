@@ -79,6 +79,31 @@ pub fn plan(p: &Plan, limit: usize) -> String {
             let _ = writeln!(head, "- :warning: **{r}**: `{addr}`");
         }
     }
+    if !p.skipped_accounts.is_empty() {
+        let _ = writeln!(
+            head,
+            "\n**Skipped accounts** (nothing is planned in these; the rest is):\n"
+        );
+        for a in &p.skipped_accounts {
+            let name = if a.name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", a.name)
+            };
+            let what = if a.waiting {
+                "new account, not reachable yet: a later run plans it".to_string()
+            } else {
+                format!("to fix: {}", a.fix)
+            };
+            let _ = writeln!(
+                head,
+                "- `{}`{name}: {}. {}",
+                a.account,
+                a.reason.replace('\n', " "),
+                what.replace('\n', " ")
+            );
+        }
+    }
     for (title, items) in [("Errors", &p.problems), ("Warnings", &p.warnings)] {
         if !items.is_empty() {
             let _ = writeln!(head, "\n**{title}:**\n");

@@ -28,6 +28,10 @@ pub(super) struct Findings {
     pub problems: Vec<String>,
     /// What a reviewer should know (a pattern that matched nothing ...).
     pub warnings: Vec<String>,
+    /// Principals that do not exist in the account of the cluster granted to them: (that
+    /// account, the message). The account is skipped until they exist (an IAM Identity
+    /// Center role appears once its permission set is assigned to a new account).
+    pub missing: Vec<(String, String)>,
 }
 
 /// The accounts whose IAM roles discovery must list so the principals the configuration
@@ -136,6 +140,9 @@ enum Resolved {
     Principals(Vec<(String, Option<ResourceAddress>)>, Option<String>),
     /// It cannot be used: the message says why and what to do.
     Problem(String),
+    /// It does not exist in the cluster's own account (named there): that account waits
+    /// for it.
+    Missing(String, String),
     /// Nothing to plan, and the reviewer should know why.
     Warning(String),
 }
@@ -237,9 +244,14 @@ impl<'a> Resolver<'a> {
                         "{what}: no IAM role in account {principal_account} matches {principal:?}, so no access entry is planned there (an IAM Identity Center role appears once its permission set is assigned to the account)"
                     ))
                 } else if found.is_empty() {
-                    Resolved::Problem(format!(
+                    let message = format!(
                         "{what}: the principal {concrete} does not exist in account {principal_account}; create it first or correct the ARN in eksmgr.toml"
-                    ))
+                    );
+                    if principal_account == account {
+                        Resolved::Missing(account.to_string(), message)
+                    } else {
+                        Resolved::Problem(message)
+                    }
                 } else {
                     Resolved::Principals(found.into_iter().map(|a| (a, None)).collect(), None)
                 }
@@ -273,6 +285,10 @@ fn principals(r: Resolved, f: &mut Findings) -> Vec<(String, Option<ResourceAddr
         }
         Resolved::Problem(m) => {
             f.problems.push(m);
+            Vec::new()
+        }
+        Resolved::Missing(account, m) => {
+            f.missing.push((account, m));
             Vec::new()
         }
         Resolved::Warning(m) => {

@@ -7,6 +7,7 @@ mod compute;
 mod governance;
 mod hub;
 pub mod limits;
+pub mod network;
 mod registry;
 mod spokes;
 mod versions;
@@ -23,6 +24,7 @@ pub use governance::{
     SCP_POLICY_TYPE, STACKSET_TRUSTED_ACCESS, scp_document, spoke_admin_template,
 };
 pub use hub::agent_role_permissions;
+pub use network::{Network, NetworkRead, Subnet, Vpc, network_reads};
 pub use spokes::{NODE_ROLE_MANAGED_POLICIES, PlannedCluster, SpokeRoles};
 
 /// Tag put on everything eksmgr creates, so it can be found again.
@@ -64,6 +66,10 @@ pub struct Discovery {
     /// (Region, Kubernetes version) pairs whose add-on versions could not be read, with the
     /// error: their add-ons' versions are left to EKS, and the plan says so.
     pub addon_versions_unread: std::collections::BTreeMap<(String, String), String>,
+    /// The subnets (and VPCs) of the accounts and regions [`network_reads`] names, keyed by
+    /// (account, region), as listed through the spokes' sessions; the error when they could
+    /// not be listed (the spoke admin role not reachable yet, access denied).
+    pub networks: std::collections::BTreeMap<(String, String), Result<Network, String>>,
 }
 
 /// The versions of one add-on EKS offers for one Kubernetes version.
@@ -111,6 +117,7 @@ impl Discovery {
             iam_roles: Default::default(),
             addon_versions: Default::default(),
             addon_versions_unread: Default::default(),
+            networks: Default::default(),
         }
     }
 
@@ -242,6 +249,9 @@ pub struct Blueprint {
     /// What a reviewer should know about the expansion (a principal pattern that matched
     /// nothing, a principal that could not be checked).
     pub warnings: Vec<String>,
+    /// Spoke accounts left out (a cluster's subnets not found, a principal missing there):
+    /// none of their resources is in [`Blueprint::resources`].
+    pub skipped: Vec<crate::plan::SkippedSpoke>,
 }
 
 /// Expands the configuration into desired resources.
@@ -269,7 +279,8 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
         .map(|r| r.address.clone())
         .collect();
     let first_spoke = out.len();
-    let roles = spokes::resources(config, discovery, &mut out, &mut problems);
+    let mut skipped = Vec::new();
+    let roles = spokes::resources(config, discovery, &mut out, &mut skipped);
     let compute = compute::resources(discovery, &roles.clusters, &mut out);
     if !compute.errors.is_empty() {
         return Err(BlueprintError::Compute(compute.errors));
@@ -297,6 +308,30 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
         }
     }
     problems.extend(access.problems);
+    let mut missing: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (account, message) in access.missing {
+        missing.entry(account).or_default().push(message);
+    }
+    if !missing.is_empty() {
+        for (account, messages) in &missing {
+            skipped.push(crate::plan::SkippedSpoke {
+                account: account.clone(),
+                name: discovery
+                    .spokes
+                    .iter()
+                    .find(|s| &s.id == account)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default(),
+                cause: crate::plan::SkipCause::Principal,
+                reason: messages.join("; "),
+                fix: "create the principal in the account (an IAM Identity Center role appears once its permission set is assigned to the account), or correct the grant in eksmgr.toml".into(),
+                waiting: false,
+            });
+        }
+        skipped.sort_by(|a, b| a.account.cmp(&b.account));
+        let accounts: std::collections::BTreeSet<String> = missing.into_keys().collect();
+        drop_accounts(&mut out, &accounts, hub);
+    }
     registry::resources(config, discovery, &roles, &mut out);
     let too_large = limits::check(&out);
     if !too_large.is_empty() {
@@ -320,7 +355,29 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
         resources: out,
         problems,
         warnings,
+        skipped,
     })
+}
+
+/// Removes the resources of `accounts` (never the hub's, which serve every spoke), and every
+/// other resource's references to them: what a run plans when those accounts are skipped.
+pub fn drop_accounts(
+    resources: &mut Vec<DesiredResource>,
+    accounts: &std::collections::BTreeSet<String>,
+    hub: &str,
+) {
+    if accounts.is_empty() {
+        return;
+    }
+    let gone = |a: &eksmgr_state::ResourceAddress| {
+        a.account != hub && accounts.contains(a.account.as_str())
+    };
+    resources.retain(|r| !gone(&r.address));
+    for r in resources.iter_mut() {
+        r.depends_on.retain(|a| !gone(a));
+        r.order_after.retain(|a| !gone(a));
+        r.replace_triggered_by.retain(|a| !gone(a));
+    }
 }
 
 /// `{"managed-by": "eksmgr"}` merged with extra tags.

@@ -8,9 +8,10 @@ use crate::model::Value;
 use eksmgr_state::ResourceAddress;
 use eksmgr_state::json;
 
-use super::{Discovery, MANAGED_BY_TAG};
+use super::{Discovery, MANAGED_BY_TAG, network};
 use crate::config::{AccountId, ClusterConfig, Config};
 use crate::model::{DesiredResource, ResourceKind};
+use crate::plan::{SkipCause, SkippedSpoke};
 
 /// The managed policies of a node role, as the seed design lists them.
 pub const NODE_ROLE_MANAGED_POLICIES: &[&str] = &[
@@ -211,37 +212,151 @@ pub(super) fn role(
         .set("tags", tags)
 }
 
-/// Adds every spoke's resources and returns the roles the hub registry grants access to.
+/// Adds every spoke's resources and returns the roles the hub registry grants access to. A
+/// spoke with a cluster that cannot be planned (its subnets not given, not found or not
+/// readable) is skipped whole and recorded in `skipped`.
 pub(super) fn resources(
     config: &Config,
     d: &Discovery,
     out: &mut Vec<DesiredResource>,
-    problems: &mut Vec<String>,
+    skipped: &mut Vec<SkippedSpoke>,
 ) -> SpokeRoles {
     let mut roles = SpokeRoles::default();
     for spoke in &d.spokes {
         let Ok(account) = AccountId::try_from(spoke.id.as_str()) else {
             continue;
         };
+        let mut clusters = Vec::new();
+        let mut gaps: Vec<(SkipCause, String)> = Vec::new();
         for template in &config.clusters {
-            let Some(c) = template.for_account(&account) else {
+            let Some(mut c) = template.for_account(&account) else {
                 continue;
             };
-            if c.subnet_ids.len() < 2 {
-                problems.push(format!(
-                    "cluster `{}` is not planned in account {}{}: it has {} subnet id(s) and EKS needs at least 2 in different availability zones; add `[clusters.overrides.\"{}\"] subnet_ids = [...]` (or `skip = true`) to eksmgr.toml",
-                    c.name,
-                    spoke.id,
-                    if spoke.name.is_empty() { String::new() } else { format!(" ({})", spoke.name) },
-                    c.subnet_ids.len(),
-                    spoke.id
-                ));
-                continue;
+            match resolve_subnets(config, d, &spoke.id, &mut c) {
+                Ok(()) => clusters.push(c),
+                Err(gap) => gaps.push(gap),
             }
-            cluster(config, d, &spoke.id, &c, out, &mut roles);
+        }
+        if let Some(skip) = skip(config, spoke, gaps) {
+            skipped.push(skip);
+            continue;
+        }
+        for c in &clusters {
+            cluster(config, d, &spoke.id, c, out, &mut roles);
         }
     }
     roles
+}
+
+/// The account's gaps as one skipped spoke, with what to do about them; `None` without gaps.
+fn skip(
+    config: &Config,
+    spoke: &super::SpokeAccount,
+    gaps: Vec<(SkipCause, String)>,
+) -> Option<SkippedSpoke> {
+    let unreachable = gaps.iter().any(|(c, _)| *c == SkipCause::Unreachable);
+    let (cause, _) = gaps.first()?;
+    let cause = if unreachable {
+        SkipCause::Unreachable
+    } else {
+        *cause
+    };
+    let fix = match cause {
+        SkipCause::Unreachable => crate::skip::unreachable_fix(config.spoke_admin_role_name()),
+        _ => format!(
+            "tag subnets of one VPC in at least two availability zones to match the cluster's `subnet_selector`, or add `[clusters.overrides.\"{}\"] subnet_ids = [...]` (or `skip = true`) to eksmgr.toml",
+            spoke.id
+        ),
+    };
+    Some(SkippedSpoke {
+        account: spoke.id.clone(),
+        name: spoke.name.clone(),
+        cause,
+        reason: gaps
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect::<Vec<_>>()
+            .join("; "),
+        fix,
+        waiting: false,
+    })
+}
+
+/// Sets the subnets of the cluster (and of its node groups) in `account` from their selectors
+/// when they name none, as discovery listed them there; the gap when EKS could not take them.
+fn resolve_subnets(
+    config: &Config,
+    d: &Discovery,
+    account: &str,
+    c: &mut ClusterConfig,
+) -> Result<(), (SkipCause, String)> {
+    let region = config.cluster_region(c).to_string();
+    let network = || match d.networks.get(&(account.to_string(), region.clone())) {
+        Some(Ok(n)) => Ok(n),
+        Some(Err(e)) => Err((
+            SkipCause::Unreachable,
+            format!(
+                "cluster `{}`: its subnets in {region} could not be listed: {e}",
+                c.name
+            ),
+        )),
+        None => Err((
+            SkipCause::Unreachable,
+            format!(
+                "cluster `{}`: its subnets in {region} were not listed",
+                c.name
+            ),
+        )),
+    };
+    let mut resolved = None;
+    if c.subnet_ids.is_empty() {
+        let Some(sel) = &c.subnet_selector else {
+            return Err((
+                SkipCause::Subnets,
+                format!(
+                    "cluster `{}` has no subnet_ids and no subnet_selector for this account, and EKS needs at least 2 subnets in different availability zones",
+                    c.name
+                ),
+            ));
+        };
+        let ids = network::select(sel, network()?, true).map_err(|e| {
+            (
+                SkipCause::Subnets,
+                format!("cluster `{}` in {region}: {e}", c.name),
+            )
+        })?;
+        resolved = Some(ids);
+    } else if c.subnet_ids.len() < 2 {
+        return Err((
+            SkipCause::Subnets,
+            format!(
+                "cluster `{}` has {} subnet id, and EKS needs at least 2 in different availability zones",
+                c.name,
+                c.subnet_ids.len()
+            ),
+        ));
+    }
+    let mut groups = Vec::new();
+    for (i, ng) in c.node_groups.iter().enumerate() {
+        if let (true, Some(sel)) = (ng.subnet_ids.is_empty(), &ng.subnet_selector) {
+            let ids = network::select(sel, network()?, false).map_err(|e| {
+                (
+                    SkipCause::Subnets,
+                    format!("node group `{}/{}` in {region}: {e}", c.name, ng.name),
+                )
+            })?;
+            groups.push((i, ids));
+        }
+    }
+    if let Some(ids) = resolved {
+        c.subnet_ids = ids;
+    }
+    for (i, ids) in groups {
+        if let Some(ng) = c.node_groups.get_mut(i) {
+            ng.subnet_ids = ids;
+        }
+    }
+    Ok(())
 }
 
 fn cluster(

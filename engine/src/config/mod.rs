@@ -41,7 +41,7 @@ pub use sections::{
     CrossAccountRoleConfig, EcrRepositoryConfig, GovernanceConfig, HubConfig, ImageTagMutability,
     KmsConfig, NodeGroupConfig, OidcTrustConfig, OrganizationConfig, PodIdentityConfig,
     ResolveConflicts, ScpConfig, ServiceAccountConfig, SpokesConfig, StackSetConfig, StateBackend,
-    StateConfig, TaintConfig, TaintEffect,
+    StateConfig, SubnetSelectorConfig, TaintConfig, TaintEffect,
 };
 
 /// Reads and validates the configuration file at `path`. Errors name the file as given.

@@ -291,6 +291,22 @@ impl Default for SpokesConfig {
     }
 }
 
+/// `subnet_selector`: subnets chosen by their tags (and their VPC's) in each account and
+/// region, as `DescribeSubnets` lists them through the spoke's session.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetSelectorConfig {
+    /// Tags every selected subnet has, with these values.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Only subnets of this VPC (`vpc-...`).
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    /// Only subnets of VPCs with these tags and values.
+    #[serde(default)]
+    pub vpc_tags: BTreeMap<String, String>,
+}
+
 /// `[[clusters]]`: an EKS cluster, or (with `account = "*"`) a template for one cluster in
 /// every spoke.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -308,10 +324,17 @@ pub struct ClusterConfig {
     /// minor version at a time; downgrades are refused.
     pub version: String,
     /// Subnets of the control plane ENIs (`subnet-...`), in at least two availability zones.
-    /// Required for a cluster in one account; for a template, give them per account in
-    /// `overrides`.
+    /// A cluster needs these or `subnet_selector`; for a template, give them per account in
+    /// `overrides`, or select them by tags.
     #[serde(default)]
     pub subnet_ids: Vec<String>,
+    /// Subnets selected by tags in each account and region the cluster is planned in
+    /// (`DescribeSubnets` through the spoke's session), when `subnet_ids` is empty:
+    /// `subnet_selector = { tags = { "kubernetes.io/role/internal-elb" = "1" } }`. The
+    /// selected subnets must be in one VPC and in at least two availability zones, or the
+    /// account is skipped and the plan says why.
+    #[serde(default)]
+    pub subnet_selector: Option<SubnetSelectorConfig>,
     /// Extra security groups for the control plane ENIs (`sg-...`).
     #[serde(default)]
     pub security_group_ids: Vec<String>,
@@ -424,6 +447,8 @@ cluster_overrides! {
     version: String => value,
     /// Replaces `subnet_ids`.
     subnet_ids: Vec<String> => value,
+    /// Replaces `subnet_selector` (used when `subnet_ids` is empty).
+    subnet_selector: SubnetSelectorConfig => option,
     /// Replaces `security_group_ids`.
     security_group_ids: Vec<String> => value,
     /// Replaces `endpoint_public_access`.
@@ -471,6 +496,7 @@ impl ClusterConfig {
             region,
             version,
             subnet_ids,
+            subnet_selector,
             security_group_ids,
             endpoint_public_access,
             endpoint_private_access,
@@ -497,6 +523,7 @@ impl ClusterConfig {
             region: region.clone(),
             version: version.clone(),
             subnet_ids: subnet_ids.clone(),
+            subnet_selector: subnet_selector.clone(),
             security_group_ids: security_group_ids.clone(),
             endpoint_public_access: *endpoint_public_access,
             endpoint_private_access: *endpoint_private_access,
@@ -753,6 +780,11 @@ pub struct NodeGroupConfig {
     /// Subnets of the nodes (`subnet-...`). Default: the cluster's.
     #[serde(default)]
     pub subnet_ids: Vec<String>,
+    /// Subnets of the nodes selected by tags, when `subnet_ids` is empty (as the cluster's
+    /// `subnet_selector`; the nodes' subnets need not span two availability zones). Default:
+    /// the cluster's subnets.
+    #[serde(default)]
+    pub subnet_selector: Option<SubnetSelectorConfig>,
     /// Kubernetes version, at most the cluster's (hold a group back during an upgrade).
     /// Default: the cluster's, so an upgrade moves the group after the control plane and
     /// the add-ons.

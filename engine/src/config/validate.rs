@@ -13,6 +13,7 @@ use super::parse::{Document, Parsed, Seg, at};
 use super::regions::RegionCheck;
 use super::sections::{
     AccessPolicy, ClusterConfig, NodeGroupConfig, ServiceAccountConfig, StateBackend,
+    SubnetSelectorConfig,
 };
 
 /// Runs every check over what deserialised, appending to `errors`, and to `warnings` what is
@@ -506,13 +507,17 @@ impl Validator<'_, '_> {
         }
         self.check(at!["clusters", i, "version"], k8s_version(&c.version));
         self.ids(at!["clusters", i], &c.subnet_ids, &c.security_group_ids);
+        if let Some(sel) = &c.subnet_selector {
+            self.subnet_selector(at!["clusters", i, "subnet_selector"], sel);
+        }
         if let ClusterAccount::Account(_) = c.account
             && c.subnet_ids.len() < 2
+            && (c.subnet_selector.is_none() || !c.subnet_ids.is_empty())
         {
             self.report(
                 at!["clusters", i, "subnet_ids"],
                 format!(
-                    "cluster {:?} needs at least 2 subnet_ids (in two availability zones)",
+                    "cluster {:?} needs at least 2 subnet_ids (in two availability zones), or a subnet_selector",
                     c.name
                 ),
             );
@@ -645,6 +650,9 @@ impl Validator<'_, '_> {
                     "expected at least 2 subnet_ids (in two availability zones)",
                 );
             }
+            if let Some(sel) = &o.subnet_selector {
+                self.subnet_selector(at!["clusters", i, "overrides", a, "subnet_selector"], sel);
+            }
             for (j, cidr) in o.public_access_cidrs.iter().flatten().enumerate() {
                 self.check(
                     at!["clusters", i, "overrides", a, "public_access_cidrs", j],
@@ -759,6 +767,9 @@ impl Validator<'_, '_> {
                 );
             }
             self.ids(at!["clusters", i, "node_groups", j], &ng.subnet_ids, &[]);
+            if let Some(sel) = &ng.subnet_selector {
+                self.subnet_selector(at!["clusters", i, "node_groups", j, "subnet_selector"], sel);
+            }
             for (key, value) in &ng.labels {
                 let at = at!["clusters", i, "node_groups", j, "labels", key.as_str()];
                 if key.is_empty() || key.len() > 63 || value.len() > 63 {
@@ -824,6 +835,41 @@ impl Validator<'_, '_> {
                     ng.min_size, ng.max_size
                 ),
             );
+        }
+    }
+
+    /// A `subnet_selector`: it selects by something, its VPC id is well formed, and its tags
+    /// are what EC2 allows (keys of 1 to 128 characters, values of at most 256; `aws:` tags,
+    /// which AWS sets, may be selected on).
+    /// <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions>
+    fn subnet_selector(&mut self, at: &[Seg<'_>], sel: &SubnetSelectorConfig) {
+        if sel.tags.is_empty() && sel.vpc_id.is_none() && sel.vpc_tags.is_empty() {
+            self.report(
+                at,
+                "a subnet_selector selects by `tags`, `vpc_id` or `vpc_tags`: give at least one",
+            );
+        }
+        if let Some(vpc) = &sel.vpc_id {
+            let mut here = at.to_vec();
+            here.push(Seg::K("vpc_id"));
+            self.check(&here, aws_id("VPC id", "vpc-", vpc));
+        }
+        for (field, tags) in [("tags", &sel.tags), ("vpc_tags", &sel.vpc_tags)] {
+            for (k, v) in tags {
+                let mut here = at.to_vec();
+                here.extend([Seg::K(field), Seg::K(k)]);
+                if k.is_empty() || k.chars().count() > 128 {
+                    self.report_key(
+                        &here,
+                        format!("invalid tag key {k:?}: expected 1 to 128 characters"),
+                    );
+                } else if v.chars().count() > 256 {
+                    self.report(
+                        &here,
+                        format!("invalid value of tag {k:?}: expected at most 256 characters"),
+                    );
+                }
+            }
         }
     }
 

@@ -440,9 +440,11 @@ fn top_level_fields() {
             "drift",
             "deferred",
             "problems",
+            "skipped_accounts",
             "warnings",
             "errors",
-            "changes"
+            "changes",
+            "needs_attention"
         ]
     );
     // The text is the document, pretty-printed, with a final newline.
