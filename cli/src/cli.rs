@@ -116,6 +116,10 @@ pub const DEFAULT_PARALLELISM: u16 = 10;
 pub enum Command {
     /// Check the configuration without touching AWS.
     Validate,
+    /// The continuous reconciler: each cycle discovers the estate, plans, applies on its own
+    /// what `[agent]` in eksmgr.toml allows and holds the rest for a human; one JSON line per
+    /// cycle on stdout, the human log on stderr.
+    Agent(AgentArgs),
     /// Show what apply would change.
     Plan(PlanArgs),
     /// Print a plan saved by `eksmgr plan --out FILE` (`--json`: as JSON).
@@ -199,35 +203,28 @@ pub struct LockTimeout {
 
 /// A duration such as `30s`, `5m`, `1h`, `1m30s` or `500ms` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    use std::time::Duration;
-    let bad = || format!("`{text}` is not a duration: write e.g. 30s, 5m, 1m30s or 500ms");
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
-            _ => return Err(bad()),
-        };
-        total = total.saturating_add(part);
-        rest = &rest[unit..];
-    }
-    Ok(total)
+    eksmgr_engine::config::parse_duration(text)
+}
+
+/// `agent` options.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Run one cycle and exit: 0 when all went through, 3 when something was held or an
+    /// account skipped for a human, 1 on an error (the state lock held by another run
+    /// included).
+    #[arg(long, conflicts_with = "interval")]
+    pub once: bool,
+    /// Time between cycles (`30s`, `10m`, `1h`); default: `[agent] interval` (10m). After a
+    /// failed cycle the wait doubles, up to 8 times the interval.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<std::time::Duration>,
+    /// The most AWS calls (and operations) in flight at once.
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// How many operations (and reads) at once in one account; default: half of
+    /// --parallelism, rounded up.
+    #[arg(long = "account-parallelism", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub account_parallelism: Option<u16>,
 }
 
 /// Opt-ins for destructive changes.

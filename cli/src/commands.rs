@@ -58,6 +58,7 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
 async fn command(cli: &Cli, s: Styler) -> Result<u8> {
     match &cli.command {
         Command::Validate => validate(cli, s),
+        Command::Agent(args) => crate::agent::run(cli, args, s).await,
         Command::Plan(args) => plan(cli, args, s).await,
         Command::Show(args) => show(args, s),
         Command::Apply(cmd) => match &cmd.plan_file {
@@ -601,20 +602,39 @@ async fn execute(
     verb: &str,
     s: Styler,
 ) -> Result<u8> {
+    let limits = crate::cli::limits(args.parallelism, args.account_parallelism);
+    let mut stdout = std::io::stdout();
+    let (code, _) = carry_out(loaded, state, plan, provider, limits, verb, s, &mut stdout).await?;
+    Ok(code)
+}
+
+/// Carries out a plan under the lock, recording every step in the state journal, with the
+/// human account of it written to `human`; the exit code and what was done.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn carry_out(
+    loaded: &context::Loaded,
+    state: &mut eksmgr_state::State,
+    plan: &Plan,
+    provider: eksmgr_providers::AwsProvider,
+    limits: eksmgr_engine::schedule::Limits,
+    verb: &str,
+    s: Styler,
+    human_out: &mut (dyn Write + Send),
+) -> Result<(u8, eksmgr_engine::apply::ApplyOutcome)> {
     let out = crate::progress::output();
     let progress = std::sync::Arc::new(out.apply(crate::progress::operations(plan), verb));
     let waits = std::sync::Arc::clone(&progress);
     let provider = provider.with_progress(std::sync::Arc::new(move |address, message| {
         waits.wait(address, message);
     }));
-    let executor = Executor::new(
-        &provider,
-        crate::cli::limits(args.parallelism, args.account_parallelism),
-    );
+    let executor = Executor::new(&provider, limits);
     let (cancel, abandon) = (executor.cancel_flag(), executor.abandon_flag());
     let Some(mut interrupts) = crate::interrupt::start_applying(cancel.clone()) else {
         // Interrupted just before: nothing is started; the command is being stopped.
-        return Ok(crate::interrupt::received().map_or(1, |s| s.exit_code()));
+        return Ok((
+            crate::interrupt::received().map_or(1, |s| s.exit_code()),
+            eksmgr_engine::apply::ApplyOutcome::default(),
+        ));
     };
     // The first interrupt starts nothing new; the second stops waiting (see `interrupt`).
     tokio::spawn(async move {
@@ -652,34 +672,35 @@ async fn execute(
     // The lock is given back (by `Store::locked`) even when the state could not be saved: the
     // journal holds every recorded step, and the next run replays it.
     let saved = loaded.store.save(state).await;
-    println!();
-    print!("{}", human::outcome(&outcome, verb, s));
+    let _ = writeln!(human_out);
+    let _ = write!(human_out, "{}", human::outcome(&outcome, verb, s));
     if let Err(e) = saved {
         return Err(unsaved_state(e, &loaded.store.journal_location(), &outcome));
     }
     if outcome.state_error.is_some() {
-        println!(
+        let _ = writeln!(
+            human_out,
             "The state could not be recorded step by step during the run, but it was saved whole at the end: nothing is missing from it."
         );
     }
     if plan.deferred.iter().any(|d| d.awaiting.is_some()) {
-        println!(
+        let _ = writeln!(
+            human_out,
             "Some resources can only be planned once this apply's resources exist: run `eksmgr apply` again."
         );
     }
-    Ok(
-        if outcome.interrupted
-            && let Some(signal) = crate::interrupt::received()
-        {
-            signal.exit_code()
-        } else if !outcome.is_success() || plan.unreadable().next().is_some() {
-            1
-        } else if plan.needs_attention() {
-            NEEDS_ATTENTION
-        } else {
-            0
-        },
-    )
+    let code = if outcome.interrupted
+        && let Some(signal) = crate::interrupt::received()
+    {
+        signal.exit_code()
+    } else if !outcome.is_success() || plan.unreadable().next().is_some() {
+        1
+    } else if plan.needs_attention() {
+        NEEDS_ATTENTION
+    } else {
+        0
+    };
+    Ok((code, outcome))
 }
 
 /// The error of an apply whose state could not be saved at the end: what the state may lack,

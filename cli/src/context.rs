@@ -277,6 +277,7 @@ pub async fn plan(
         identity: identity(&loaded.config, &discovery),
         observed,
         estate,
+        spokes: discovery.spokes.len(),
     })
 }
 
@@ -292,6 +293,8 @@ pub struct Planned {
     pub observed: Observations,
     /// The estate planned, which an apply binds the state to.
     pub estate: Estate,
+    /// The spoke accounts discovered (skipped ones included).
+    pub spokes: usize,
 }
 
 /// Who eksmgr runs as, for saved plans.

@@ -199,6 +199,16 @@ pub fn start_applying(cancel: Arc<AtomicBool>) -> Option<Interrupts> {
     (!aborted).then(|| Interrupts(run().subscribe()))
 }
 
+/// Marks the end of an apply's operations when no interrupt came during them: the next
+/// phase (an agent's wait for its next cycle) stops at once on an interrupt again.
+pub fn done_applying() {
+    run().send_modify(|r| {
+        if r.stop == Stop::No {
+            r.applying = false;
+        }
+    });
+}
+
 /// What the interrupts ask of an apply under way.
 pub struct Interrupts(watch::Receiver<Run>);
 

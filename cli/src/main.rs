@@ -3,6 +3,7 @@
 //! Exit codes: 0 success (with `plan --detailed-exitcode`: no changes), 1 error, 2 changes
 //! present (`plan --detailed-exitcode` only), 130 / 143 ended by SIGINT / SIGTERM.
 
+mod agent;
 mod cli;
 mod commands;
 mod context;

@@ -9,6 +9,7 @@
 //! trust policies of the roles it creates) before anything is planned. [`synthetic`] generates
 //! estates of any size, with an in-memory cloud, for benchmarks and scale tests.
 
+pub mod agent;
 pub mod annotation;
 pub mod apply;
 pub mod blueprint;

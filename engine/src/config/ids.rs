@@ -1,5 +1,6 @@
 //! Validated identifiers used in the configuration: AWS account ids, Organizations OU ids,
-//! ARNs, and the `account` selector of a cluster (an account id or `"*"`).
+//! ARNs, and the `account` selector of a cluster (an account id or `"*"`); and durations
+//! (`[agent] interval`, `--lock-timeout`).
 //!
 //! Each type checks its format while it is deserialised, so a malformed value is reported at
 //! the value's position in `eksmgr.toml`. The checks are written by hand (no regex engine).
@@ -366,6 +367,39 @@ string_schema!(
     "A 12-digit account id, or `*` for every discovered spoke (the cluster is then a \
      template)."
 );
+
+/// A duration such as `30s`, `5m`, `1h`, `1m30s` or `500ms` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let bad = || format!("`{text}` is not a duration: write e.g. 30s, 5m, 1m30s or 500ms");
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit..];
+    }
+    Ok(total)
+}
 
 #[cfg(test)]
 mod tests {

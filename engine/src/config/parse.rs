@@ -13,7 +13,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::{ConfigError, ConfigErrors};
 use super::sections::{
-    AccessConfig, AccessGrantConfig, ClusterConfig, Config, CrossAccountRoleConfig,
+    AccessConfig, AccessGrantConfig, AgentConfig, ClusterConfig, Config, CrossAccountRoleConfig,
     EcrRepositoryConfig, GovernanceConfig, HubConfig, OrganizationConfig, SpokesConfig,
     StateConfig,
 };
@@ -29,6 +29,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "access",
     "cross_account_roles",
     "state",
+    "agent",
 ];
 
 /// One step of a path into the document: a table key or an array index.
@@ -102,6 +103,7 @@ pub(super) struct Parsed {
     pub grants: Vec<(usize, AccessGrantConfig)>,
     pub cross_account_roles: Vec<(usize, CrossAccountRoleConfig)>,
     pub state: Option<StateConfig>,
+    pub agent: Option<AgentConfig>,
 }
 
 /// Parses and validates `text`, with the warnings of a valid configuration; see
@@ -163,6 +165,7 @@ fn assemble(p: Parsed) -> Option<Config> {
         access,
         cross_account_roles: p.cross_account_roles.into_iter().map(|(_, r)| r).collect(),
         state: p.state?,
+        agent: p.agent?,
     })
 }
 
@@ -657,6 +660,7 @@ impl<'i> Document<'i> {
             grants: self.array(&["access", "grants"], errors),
             cross_account_roles: self.array(&["cross_account_roles"], errors),
             state: self.section("state", errors),
+            agent: self.section("agent", errors),
         }
     }
 }
@@ -681,6 +685,7 @@ const TABLE_POSITIONS: &[&[&str]] = &[
     &["cross_account_roles", "#"],
     &["cross_account_roles", "#", "oidc"],
     &["state"],
+    &["agent"],
 ];
 
 /// Whether the schema has a table at `path`.

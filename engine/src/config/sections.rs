@@ -38,6 +38,9 @@ pub struct Config {
     /// Where eksmgr keeps its state: a local file (the default) or an S3 object.
     #[serde(default)]
     pub state: StateConfig,
+    /// `[agent]`: what `eksmgr agent` carries out on its own.
+    #[serde(default)]
+    pub agent: AgentConfig,
 }
 
 /// `[organization]`: the AWS Organization.
@@ -287,6 +290,107 @@ impl Default for SpokesConfig {
             admin_role_name: None,
             session_duration_seconds: 3600,
             session_name: "eksmgr".to_string(),
+        }
+    }
+}
+
+/// `[agent]`: the policy of `eksmgr agent`, the continuous reconciler: which changes of each
+/// cycle's plan it carries out on its own. Everything else is held and reported, never
+/// applied, and a change that needs an opt-in (`allow_replacement`, `--allow-account-removal`
+/// ...) is always held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Time between cycles when `eksmgr agent` is given neither `--once` nor `--interval`:
+    /// e.g. `"10m"`, `"1h"`, `"90s"`. Default `"10m"`.
+    #[serde(default = "default_agent_interval")]
+    pub interval: String,
+    /// The actions it carries out: `create` (adoptions too), `update` (in place), `replace`,
+    /// `delete` (forgetting records of resources already gone too). Default
+    /// `["create", "update"]`.
+    #[serde(default = "default_agent_actions")]
+    pub apply: Vec<AgentAction>,
+    /// Where: `spokes` (the spoke accounts), `registry` (the hub's ECR repositories), `hub` (the
+    /// hub's other resources: roles), `governance` (the SCP and its attachment, the StackSet
+    /// and its instances, the organization's settings). Default `["spokes", "registry"]`.
+    #[serde(default = "default_agent_scopes")]
+    pub scopes: Vec<AgentScope>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_agent_interval(),
+            apply: default_agent_actions(),
+            scopes: default_agent_scopes(),
+        }
+    }
+}
+
+fn default_agent_interval() -> String {
+    "10m".into()
+}
+
+fn default_agent_actions() -> Vec<AgentAction> {
+    vec![AgentAction::Create, AgentAction::Update]
+}
+
+fn default_agent_scopes() -> Vec<AgentScope> {
+    vec![AgentScope::Spokes, AgentScope::Registry]
+}
+
+/// A kind of change, as `[agent] apply` names it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentAction {
+    /// Creations and adoptions.
+    Create,
+    /// In-place updates.
+    Update,
+    /// Replacements (delete and create again).
+    Replace,
+    /// Deletions, and records forgotten for resources already gone.
+    Delete,
+}
+
+impl AgentAction {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentAction::Create => "create",
+            AgentAction::Update => "update",
+            AgentAction::Replace => "replace",
+            AgentAction::Delete => "delete",
+        }
+    }
+}
+
+/// A part of the estate, as `[agent] scopes` names it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentScope {
+    /// The spoke accounts.
+    Spokes,
+    /// The hub's ECR repositories.
+    Registry,
+    /// The hub's other resources.
+    Hub,
+    /// The SCP, the StackSet, the organization's settings.
+    Governance,
+}
+
+impl AgentScope {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentScope::Spokes => "spokes",
+            AgentScope::Registry => "registry",
+            AgentScope::Hub => "hub",
+            AgentScope::Governance => "governance",
         }
     }
 }

@@ -37,6 +37,7 @@ pub(super) fn validate(
     v.access(p);
     v.cross_account_roles(p);
     v.state(p);
+    v.agent(p);
 }
 
 struct Validator<'a, 'i> {
@@ -410,6 +411,18 @@ impl Validator<'_, '_> {
                     format!("account {a} is both in `accounts` and in `exclude_accounts`"),
                 );
             }
+        }
+    }
+
+    fn agent(&mut self, p: &Parsed) {
+        let Some(agent) = &p.agent else { return };
+        match super::ids::parse_duration(&agent.interval) {
+            Ok(d) if d.is_zero() => self.report(
+                at!["agent", "interval"],
+                "the interval must be longer than 0s",
+            ),
+            Ok(_) => {}
+            Err(e) => self.report(at!["agent", "interval"], e),
         }
     }
 
