@@ -60,6 +60,8 @@ pub fn scope_of(kind: ResourceKind, address: &ResourceAddress, hub: &str) -> Age
         | ResourceKind::StackSet
         | ResourceKind::StackSetInstances => AgentScope::Governance,
         ResourceKind::EcrRepository => AgentScope::Registry,
+        // The agent host runs the agent: changing it is changing the hub.
+        ResourceKind::IamInstanceProfile | ResourceKind::Ec2Instance => AgentScope::Hub,
         ResourceKind::IamRole
         | ResourceKind::KmsKey
         | ResourceKind::EksCluster

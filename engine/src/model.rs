@@ -47,6 +47,10 @@ pub enum ResourceKind {
     EksAddon,
     /// An EKS managed node group of a cluster.
     EksNodeGroup,
+    /// An IAM instance profile (the hub agent host's, holding the agent role).
+    IamInstanceProfile,
+    /// An EC2 instance (the hub agent host).
+    Ec2Instance,
 }
 
 impl ResourceKind {
@@ -66,6 +70,8 @@ impl ResourceKind {
         ResourceKind::EksPodIdentityAssociation,
         ResourceKind::EksAddon,
         ResourceKind::EksNodeGroup,
+        ResourceKind::IamInstanceProfile,
+        ResourceKind::Ec2Instance,
     ];
 
     /// The name used in addresses (`iam_role.X[acct]`).
@@ -85,6 +91,8 @@ impl ResourceKind {
             ResourceKind::EksPodIdentityAssociation => "eks_pod_identity_association",
             ResourceKind::EksAddon => "eks_addon",
             ResourceKind::EksNodeGroup => "eks_node_group",
+            ResourceKind::IamInstanceProfile => "iam_instance_profile",
+            ResourceKind::Ec2Instance => "ec2_instance",
         }
     }
 

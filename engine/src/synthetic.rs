@@ -252,7 +252,9 @@ pub fn cloud_matching(desired: &[DesiredResource]) -> BTreeMap<ResourceAddress, 
                 | ResourceKind::EksAccessEntry
                 | ResourceKind::EksPodIdentityAssociation
                 | ResourceKind::EksAddon
-                | ResourceKind::EksNodeGroup => format!("{}-{n:08x}", d.kind),
+                | ResourceKind::EksNodeGroup
+                | ResourceKind::IamInstanceProfile
+                | ResourceKind::Ec2Instance => format!("{}-{n:08x}", d.kind),
             };
             let arn = format!(
                 "arn:aws:{}:{}:{}:{}/{}",

@@ -178,6 +178,7 @@ pub async fn discover(
         .unwrap_or("aws")
         .to_string();
     Ok(Discovery {
+        caller_arn: who.arn().unwrap_or_default().to_string(),
         caller_account_id: account.clone(),
         management_account_id: configured_management.map(str::to_string).unwrap_or(account),
         partition,

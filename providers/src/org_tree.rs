@@ -301,6 +301,7 @@ fn caller_sessions(base: &SdkConfig, caller: &CallerIdentity) -> Sessions {
             session_name: "eksmgr".to_string(),
             session_duration: std::time::Duration::from_secs(3600),
             delegated_admin: false,
+            caller_is_hub_agent: false,
         },
     )
 }

@@ -55,6 +55,14 @@ pub fn not_yet_visible<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
         return false;
     };
     let message = se.err().message().unwrap_or_default().to_ascii_lowercase();
+    // EC2 refuses an instance profile (or its role) IAM has not propagated to it yet: "Value
+    // (NAME) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile
+    // name", or 'IAM Instance Profile "ARN" has no associated IAM Roles'.
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_iam-ec2.html
+    if se.err().code() == Some("InvalidParameterValue") && message.contains("iam instance profile")
+    {
+        return true;
+    }
     se.err().code() == Some("InvalidParameterException")
         && (message.contains("principal") || message.contains("role"))
         && (message.contains("not found")

@@ -55,6 +55,10 @@ pub struct SessionsConfig {
     /// The caller is a delegated administrator, not the management account: StackSet calls
     /// say `CallAs = DELEGATED_ADMIN`.
     pub delegated_admin: bool,
+    /// The caller is the hub agent role itself (eksmgr on the agent host, through its
+    /// instance profile): the hub is reached without assuming a role, and the spokes' admin
+    /// roles straight from it.
+    pub caller_is_hub_agent: bool,
 }
 
 impl SessionsConfig {
@@ -77,6 +81,12 @@ impl SessionsConfig {
             )),
             delegated_admin: !d.caller_account_id.is_empty()
                 && d.caller_account_id != d.management_account_id,
+            caller_is_hub_agent: d.caller_arn.starts_with(&format!(
+                "arn:{}:sts::{}:assumed-role/{}/",
+                d.partition,
+                config.hub.account_id.as_str(),
+                config.hub.agent_role_name
+            )),
         }
     }
 
@@ -86,7 +96,9 @@ impl SessionsConfig {
 
     /// The chain of roles assumed to reach an account, for messages.
     pub fn chain(&self, account: &str) -> Vec<String> {
-        if account == self.management_account_id {
+        if account == self.management_account_id
+            || (self.caller_is_hub_agent && account == self.hub_account_id)
+        {
             Vec::new()
         } else if account == self.hub_account_id {
             vec![self.role_arn(account, &self.hub_access_role_name)]
@@ -99,6 +111,9 @@ impl SessionsConfig {
 
     /// The roles assumed before any spoke's own: the hub's access role, then its agent role.
     fn hub_agent_chain(&self) -> Vec<String> {
+        if self.caller_is_hub_agent {
+            return Vec::new();
+        }
         vec![
             self.role_arn(&self.hub_account_id, &self.hub_access_role_name),
             self.role_arn(&self.hub_account_id, &self.hub_agent_role_name),

@@ -44,7 +44,13 @@ where eksmgr relies on an AWS rule (each rule cites its AWS page):
   scaling rules;
 * ``eks_addons``: Create/Describe/List/Update/DeleteAddon and DescribeAddonVersions, from one
   table of add-on versions per Kubernetes version (compatible versions, one default each);
-  add-on pod identity associations (roles must exist) owned by the add-on.
+  add-on pod identity associations (roles must exist) owned by the add-on;
+* ``ec2_instances``: RunInstances resolves ``resolve:ssm:`` image ids (an unknown parameter
+  is refused), refuses an instance profile that does not exist, is not yet visible to EC2
+  or has no role, is idempotent by ClientToken and keeps security groups in the subnet's
+  VPC; ModifyInstanceMetadataOptions keeps the options it is not given;
+  ModifyInstanceAttribute Groups replaces the groups (which must exist, in the instance's
+  VPC); IAM's wording for a missing instance profile.
 
 ``scripts/emulator/selftest.py`` exercises every rule against a server of its own.
 
@@ -91,6 +97,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
+import ec2_instances  # noqa: E402
 import eks_access_config  # noqa: E402
 import eks_addons  # noqa: E402
 import eks_subnets  # noqa: E402
@@ -711,6 +718,7 @@ def install() -> None:
     eks_updates.install()
     # After eks_updates and this module's own methods, which it wraps.
     eks_addons.install()
+    ec2_instances.install()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -127,13 +127,15 @@ class Server:
         )
         return json.loads(out.stdout)
 
-    def client(self, service: str, validate: bool = True, **credentials: str) -> Any:
+    def client(
+        self, service: str, validate: bool = True, region: str = REGION, **credentials: str
+    ) -> Any:
         """A boto3 client; validate=False sends what boto3 would refuse (to see the
         server refuse it)."""
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
-            region_name=REGION,
+            region_name=region,
             aws_access_key_id=credentials.get("key", "testing"),
             aws_secret_access_key=credentials.get("secret", "testing"),
             aws_session_token=credentials.get("token"),
@@ -1172,6 +1174,290 @@ def subnet_checks(main: Server) -> None:
           nodegroup_subnets)
 
 
+# Rule 11: EC2 instances and instance profiles ---------------------------------------------
+
+AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+RESOLVE_AL2023 = f"resolve:ssm:{AL2023}"
+
+
+def instance_checks(main: Server, second: Server) -> None:
+    ec2, iam, ssm = main.client("ec2"), main.client("iam"), main.client("ssm")
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.1.0/24",
+                               AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+
+    def group(vpc_id: str, name: str) -> str:
+        return ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_id)[
+            "GroupId"]
+
+    agent_sg, extra_sg, other_sg = group(vpc, "agent"), group(vpc, "extra"), group(
+        other_vpc, "elsewhere")
+    iam.create_role(RoleName="agent-host", AssumeRolePolicyDocument=trust(
+        {"Service": "ec2.amazonaws.com"}))
+    iam.create_role(RoleName="agent-host-2", AssumeRolePolicyDocument=trust(
+        {"Service": "ec2.amazonaws.com"}))
+    profile = iam.create_instance_profile(InstanceProfileName="agent-host")["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName="agent-host", RoleName="agent-host")
+    iam.create_instance_profile(InstanceProfileName="agent-empty")
+    iam.create_instance_profile(InstanceProfileName="agent-late-role")
+    time.sleep(PROPAGATION + 0.2)  # propagation is simulated on the main server
+
+    def launch(name: str, client: Any = ec2, **overrides: Any) -> dict[str, Any]:
+        return client.run_instances(**launch_args(name, **overrides))
+
+    def launch_args(name: str, **overrides: Any) -> dict[str, Any]:
+        args: dict[str, Any] = dict(
+            ImageId=RESOLVE_AL2023, InstanceType="t3.medium", SubnetId=subnet,
+            SecurityGroupIds=[agent_sg], IamInstanceProfile={"Name": "agent-host"},
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled",
+                             "HttpPutResponseHopLimit": 1},
+            UserData="#!/bin/bash\necho agent\n", MinCount=1, MaxCount=1,
+            TagSpecifications=[{"ResourceType": "instance",
+                                "Tags": [{"Key": "eksmgr-instance", "Value": name}]}])
+        args.update(overrides)
+        return {k: v for k, v in args.items() if v is not None}
+
+    def tagged(name: str, client: Any = ec2, *states: str) -> list[dict[str, Any]]:
+        filters = [{"Name": "tag:eksmgr-instance", "Values": [name]}]
+        if states:
+            filters.append({"Name": "instance-state-name", "Values": list(states)})
+        return [i for r in client.describe_instances(Filters=filters)["Reservations"]
+                for i in r["Instances"]]
+
+    def described(instance_id: str) -> dict[str, Any]:
+        return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+            "Instances"][0]
+
+    def resolve_ssm() -> None:
+        ami = ssm.get_parameter(Name=AL2023)["Parameter"]["Value"]
+        assert ami.startswith("ami-"), ami
+        assert ec2.describe_images(ImageIds=[ami])["Images"], ami
+        launched = launch("ssm")["Instances"][0]
+        assert launched["ImageId"] == ami, launched["ImageId"]
+        assert described(launched["InstanceId"])["ImageId"] == ami
+        # A parameter of the account, by version and by label, and by ARN.
+        first, second_ami = "ami-0d27e0fb3bac4d724", "ami-04681a1dbd79675a5"
+        ssm.put_parameter(Name="/eksmgr/selftest/ami", Value=first, Type="String")
+        ssm.put_parameter(Name="/eksmgr/selftest/ami", Value=second_ami, Type="String",
+                          Overwrite=True)
+        ssm.label_parameter_version(Name="/eksmgr/selftest/ami", ParameterVersion=1,
+                                    Labels=["golden"])
+        for reference, expected in (("/eksmgr/selftest/ami", second_ami),
+                                    ("/eksmgr/selftest/ami:1", first),
+                                    ("/eksmgr/selftest/ami:golden", first),
+                                    (f"arn:aws:ssm:{REGION}:{MANAGEMENT}:parameter/eksmgr/"
+                                     "selftest/ami", second_ami),
+                                    (f"arn:aws:ssm:{REGION}::parameter{AL2023}", ami)):
+            got = launch("ssm", ImageId=f"resolve:ssm:{reference}")["Instances"][0]["ImageId"]
+            assert got == expected, (reference, got)
+        refused(ec2.run_instances, "SsmInvalidParameter",
+                "The following aliases are invalid: /eksmgr/no-such-parameter",
+                **launch_args("ssm-refused", ImageId="resolve:ssm:/eksmgr/no-such-parameter"))
+        refused(ec2.run_instances, "SsmInvalidParameter", "The following aliases are invalid",
+                **launch_args("ssm-refused", ImageId="resolve:ssm:/eksmgr/selftest/ami:7"))
+        assert not tagged("ssm-refused"), tagged("ssm-refused")
+        # A region moto has no AMI data for gets the al2023 parameter too.
+        far_ec2 = main.client("ec2", region="mx-central-1")
+        far_ami = main.client("ssm", region="mx-central-1").get_parameter(Name=AL2023)[
+            "Parameter"]["Value"]
+        assert far_ami == "ami-04681a1dbd79675a5", far_ami
+        got = far_ec2.run_instances(ImageId=RESOLVE_AL2023, MinCount=1, MaxCount=1)
+        assert got["Instances"][0]["ImageId"] == far_ami, got["Instances"][0]["ImageId"]
+
+    def instance_profiles() -> None:
+        refused(ec2.run_instances, "InvalidParameterValue",
+                "Value (no-such-profile) for parameter iamInstanceProfile.name is invalid. "
+                "Invalid IAM Instance Profile name",
+                **launch_args("ip-refused", IamInstanceProfile={"Name": "no-such-profile"}))
+        missing_arn = f"arn:aws:iam::{MANAGEMENT}:instance-profile/no-such-profile"
+        refused(ec2.run_instances, "InvalidParameterValue",
+                f"Value ({missing_arn}) for parameter iamInstanceProfile.arn is invalid. "
+                "Invalid IAM Instance Profile ARN",
+                **launch_args("ip-refused", IamInstanceProfile={"Arn": missing_arn}))
+        empty_arn = f"arn:aws:iam::{MANAGEMENT}:instance-profile/agent-empty"
+        refused(ec2.run_instances, "InvalidParameterValue",
+                f'IAM Instance Profile "{empty_arn}" has no associated IAM Roles',
+                **launch_args("ip-refused", IamInstanceProfile={"Name": "agent-empty"}))
+        refused(ec2.run_instances, "InvalidParameterCombination",
+                "The parameter 'iamInstanceProfile.name' may not be used in combination with "
+                "'iamInstanceProfile.arn'",
+                **launch_args("ip-refused", IamInstanceProfile={
+                    "Name": "agent-host", "Arn": profile["Arn"]}))
+        assert not tagged("ip-refused"), tagged("ip-refused")
+        for spec in ({"Name": "agent-host"}, {"Arn": profile["Arn"]}):
+            launched = launch("ip", IamInstanceProfile=spec)["Instances"][0]
+            expected = {"Arn": profile["Arn"], "Id": profile["InstanceProfileId"]}
+            assert launched["IamInstanceProfile"] == expected, launched["IamInstanceProfile"]
+            got = described(launched["InstanceId"])["IamInstanceProfile"]
+            assert got == expected, got
+
+    def profile_propagation() -> None:
+        iam.create_instance_profile(InstanceProfileName="agent-young")
+        iam.add_role_to_instance_profile(InstanceProfileName="agent-young",
+                                         RoleName="agent-host-2")
+        refused(ec2.run_instances, "InvalidParameterValue",
+                "Value (agent-young) for parameter iamInstanceProfile.name is invalid. "
+                "Invalid IAM Instance Profile name",
+                **launch_args("young", IamInstanceProfile={"Name": "agent-young"}))
+        # An old profile whose role was just added.
+        iam.add_role_to_instance_profile(InstanceProfileName="agent-late-role",
+                                         RoleName="agent-host-2")
+        refused(ec2.run_instances, "InvalidParameterValue", "has no associated IAM Roles",
+                **launch_args("young", IamInstanceProfile={"Name": "agent-late-role"}))
+        time.sleep(PROPAGATION + 0.2)
+        launch("young", IamInstanceProfile={"Name": "agent-young"})
+        launch("young", IamInstanceProfile={"Name": "agent-late-role"})
+        # Propagation off (the second server): usable at once.
+        iam2, ec2_2 = second.client("iam"), second.client("ec2")
+        iam2.create_role(RoleName="host-now", AssumeRolePolicyDocument=trust(
+            {"Service": "ec2.amazonaws.com"}))
+        iam2.create_instance_profile(InstanceProfileName="host-now")
+        iam2.add_role_to_instance_profile(InstanceProfileName="host-now", RoleName="host-now")
+        ec2_2.run_instances(ImageId=RESOLVE_AL2023, MinCount=1, MaxCount=1,
+                            IamInstanceProfile={"Name": "host-now"})
+
+    def metadata_options() -> None:
+        launched = launch("md")["Instances"][0]
+        options = described(launched["InstanceId"])["MetadataOptions"]
+        assert (options["HttpTokens"], options["HttpEndpoint"],
+                options["HttpPutResponseHopLimit"], options["State"]) == (
+            "required", "enabled", 1, "applied"), options
+        answer = ec2.modify_instance_metadata_options(
+            InstanceId=launched["InstanceId"], HttpPutResponseHopLimit=2)[
+            "InstanceMetadataOptions"]
+        assert (answer["State"], answer["HttpTokens"], answer["HttpEndpoint"],
+                answer["HttpPutResponseHopLimit"]) == ("pending", "required", "enabled", 2), answer
+        options = described(launched["InstanceId"])["MetadataOptions"]
+        assert (options["HttpTokens"], options["HttpEndpoint"],
+                options["HttpPutResponseHopLimit"], options["State"]) == (
+            "required", "enabled", 2, "applied"), options
+        ec2.modify_instance_metadata_options(InstanceId=launched["InstanceId"],
+                                             HttpTokens="optional")
+        options = described(launched["InstanceId"])["MetadataOptions"]
+        assert (options["HttpTokens"], options["HttpPutResponseHopLimit"]) == (
+            "optional", 2), options
+        refused(ec2.modify_instance_metadata_options, "InvalidParameterValue",
+                "httpPutResponseHopLimit", InstanceId=launched["InstanceId"],
+                HttpPutResponseHopLimit=65)
+        refused(ec2.run_instances, "InvalidParameterValue", "httpTokens",
+                **launch_args("md-refused", MetadataOptions={"HttpTokens": "sometimes"}))
+        assert not tagged("md-refused")
+
+    def client_token() -> None:
+        first = launch("token", ClientToken="eksmgr-selftest-token-1")
+        again = launch("token", ClientToken="eksmgr-selftest-token-1")
+        assert again["ReservationId"] == first["ReservationId"], (first, again)
+        assert again["Instances"][0]["InstanceId"] == first["Instances"][0]["InstanceId"]
+        assert again["Instances"][0]["ClientToken"] == "eksmgr-selftest-token-1"
+        assert len(tagged("token")) == 1, tagged("token")
+        refused(ec2.run_instances, "IdempotentParameterMismatch",
+                "Arguments on this idempotent request are inconsistent with arguments used "
+                "in previous request(s).",
+                **launch_args("token", ClientToken="eksmgr-selftest-token-1",
+                              InstanceType="t3.large"))
+        assert len(tagged("token")) == 1, tagged("token")
+        # Without a token (boto3 sends a new one each call) every call launches.
+        launch("token")
+        assert len(tagged("token")) == 2, tagged("token")
+        # A token is per Region.
+        west = main.client("ec2", region="us-west-2")
+        other = west.run_instances(**launch_args(
+            "token", ClientToken="eksmgr-selftest-token-1", SubnetId=None,
+            SecurityGroupIds=None, IamInstanceProfile=None))
+        assert other["Instances"][0]["InstanceId"] != first["Instances"][0]["InstanceId"]
+        # Still answered after the instance is terminated, in its current state.
+        ec2.terminate_instances(InstanceIds=[first["Instances"][0]["InstanceId"]])
+        after = launch("token", ClientToken="eksmgr-selftest-token-1")
+        assert after["Instances"][0]["InstanceId"] == first["Instances"][0]["InstanceId"]
+        assert after["Instances"][0]["State"]["Name"] == "terminated", after["Instances"][0]
+
+    def security_groups() -> None:
+        refused(ec2.run_instances, "InvalidParameter",
+                f"Security group {other_sg} and subnet {subnet} belong to different networks.",
+                **launch_args("sg-refused", SecurityGroupIds=[other_sg]))
+        assert not tagged("sg-refused")
+        instance_id = launch("sg")["Instances"][0]["InstanceId"]
+        ec2.modify_instance_attribute(InstanceId=instance_id, Groups=[extra_sg, agent_sg])
+        got = described(instance_id)
+        assert {g["GroupId"] for g in got["SecurityGroups"]} == {extra_sg, agent_sg}, got
+        ec2.modify_instance_attribute(InstanceId=instance_id, Groups=[extra_sg])
+        got = described(instance_id)
+        assert [g["GroupId"] for g in got["SecurityGroups"]] == [extra_sg], got
+        eni_groups = [g["GroupId"] for g in got["NetworkInterfaces"][0]["Groups"]]
+        assert eni_groups == [extra_sg], eni_groups
+        refused(ec2.modify_instance_attribute, "InvalidGroup.NotFound",
+                "The security group 'sg-0feedfacecafe0001' does not exist",
+                InstanceId=instance_id, Groups=["sg-0feedfacecafe0001"])
+        refused(ec2.modify_instance_attribute, "InvalidGroup.NotFound",
+                "You have specified two resources that belong to different networks.",
+                InstanceId=instance_id, Groups=[other_sg])
+        attribute = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="groupSet")
+        assert [g["GroupId"] for g in attribute["Groups"]] == [extra_sg], attribute
+
+    def describe_filters() -> None:
+        instance_id = launch("filtered")["Instances"][0]["InstanceId"]
+        launch("filtered-other")
+        live = tagged("filtered", ec2, "pending", "running")
+        assert [i["InstanceId"] for i in live] == [instance_id], live
+        assert not tagged("filtered", ec2, "terminated")
+        ec2.terminate_instances(InstanceIds=[instance_id])
+        assert not tagged("filtered", ec2, "pending", "running")
+        gone = tagged("filtered", ec2, "terminated")
+        assert [i["InstanceId"] for i in gone] == [instance_id], gone
+        assert [i["State"]["Name"] for i in tagged("filtered")] == ["terminated"]
+
+    def iam_instance_profiles() -> None:
+        refused(iam.add_role_to_instance_profile, "LimitExceeded",
+                "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1",
+                InstanceProfileName="agent-host", RoleName="agent-host-2")
+        iam.tag_instance_profile(InstanceProfileName="agent-host",
+                                 Tags=[{"Key": "eksmgr", "Value": "agent"},
+                                       {"Key": "drop", "Value": "me"}])
+        iam.untag_instance_profile(InstanceProfileName="agent-host", TagKeys=["drop"])
+        tags = iam.list_instance_profile_tags(InstanceProfileName="agent-host")["Tags"]
+        assert tags == [{"Key": "eksmgr", "Value": "agent"}], tags
+        got = iam.get_instance_profile(InstanceProfileName="agent-host")["InstanceProfile"]
+        assert [r["RoleName"] for r in got["Roles"]] == ["agent-host"], got
+        assert got["Tags"] == [{"Key": "eksmgr", "Value": "agent"}], got
+        refused(iam.delete_instance_profile, "DeleteConflict",
+                "Cannot delete entity, must remove roles from instance profile first.",
+                InstanceProfileName="agent-host")
+        refused(iam.delete_role, "DeleteConflict",
+                "Cannot delete entity, must remove roles from instance profile first.",
+                RoleName="agent-host")
+        refused(iam.remove_role_from_instance_profile, "NoSuchEntity",
+                InstanceProfileName="agent-host", RoleName="agent-host-2")
+        iam.create_instance_profile(InstanceProfileName="agent-gone")
+        iam.remove_role_from_instance_profile(InstanceProfileName="agent-late-role",
+                                              RoleName="agent-host-2")
+        iam.delete_instance_profile(InstanceProfileName="agent-gone")
+        refused(iam.get_instance_profile, "NoSuchEntity",
+                "Instance Profile agent-gone cannot be found.", InstanceProfileName="agent-gone")
+        refused(iam.delete_instance_profile, "NoSuchEntity",
+                "Instance Profile agent-gone cannot be found.", InstanceProfileName="agent-gone")
+        # The removed role is no longer the profile's: RunInstances says so.
+        refused(ec2.run_instances, "InvalidParameterValue", "has no associated IAM Roles",
+                **launch_args("ip-refused", IamInstanceProfile={"Name": "agent-late-role"}))
+
+    check("instances: RunInstances resolves resolve:ssm (public, version, label, ARN; a "
+          "region without moto's data), refuses an unknown parameter", resolve_ssm)
+    check("instances: an instance profile missing, without a role or named by Name and Arn "
+          "is refused; IamInstanceProfile read back", instance_profiles)
+    check("propagation: a just-created instance profile and a just-added role are invisible "
+          "to EC2, then visible; off, usable at once", profile_propagation)
+    check("instances: metadata options read back; ModifyInstanceMetadataOptions keeps what "
+          "it is not given (pending, then applied)", metadata_options)
+    check("instances: the same ClientToken answers the same reservation (per region, after "
+          "termination too); other parameters are a mismatch", client_token)
+    check("instances: ModifyInstanceAttribute Groups replaces the groups (unknown and "
+          "other-VPC refused); RunInstances' groups in the subnet's VPC", security_groups)
+    check("instances: DescribeInstances by tag:eksmgr-instance and instance-state-name; a "
+          "terminated instance stays listed", describe_filters)
+    check("iam: instance profiles hold one role, take tags, refuse deletion with a role; "
+          "AWS's NoSuchEntity wording", iam_instance_profiles)
+
+
 # Seed defaults --------------------------------------------------------------------------
 
 
@@ -1212,6 +1498,7 @@ def main() -> int:
         addon_checks(main_server)
         update_checks(main_server)
         subnet_checks(main_server)
+        instance_checks(main_server, second)
         seed_checks(second)
     except Exception as err:  # noqa: BLE001 - a setup failure fails the run
         RESULTS.append(("setup", False, f"{type(err).__name__}: {err}"))

@@ -3,14 +3,16 @@
 //! with tagged subnets in two zones (no edit to `eksmgr.toml`), reports and skips the one
 //! without, and a second cycle changes nothing; a cluster replacement and an account removal
 //! are held, never applied; of two agents started at once, one runs and the other reports
-//! the lock and exits; and a continuous agent ends at once on SIGTERM while it waits.
+//! the lock and exits; and a continuous agent ends at once on SIGTERM while it waits. The
+//! agent host (`[hub.agent_host]`) is launched with the agent role as its instance profile,
+//! IMDSv2 required, no key pair and no rule added to its security group.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
 use eksmgr_e2e::check::{ensure, sdk_err};
-use eksmgr_e2e::estate::Estate;
+use eksmgr_e2e::estate::{Estate, registry_config};
 use eksmgr_e2e::example::example_config;
 use eksmgr_e2e::{Output, R, REGION, Seed};
 use serde_json::Value;
@@ -32,49 +34,57 @@ fn agent_config(seed: &Seed) -> R<String> {
     ))
 }
 
-/// A VPC with one subnet per zone of `zones`, tagged for internal load balancers; their ids.
-async fn tagged_subnets(conf: &SdkConfig, zones: &[&str]) -> R<Vec<String>> {
-    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-    let ec2 = aws_sdk_ec2::Client::new(conf);
+/// A new VPC of `cidr` (a /16); its id.
+async fn vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> R<String> {
     let vpc = ec2
         .create_vpc()
-        .cidr_block("10.42.0.0/16")
+        .cidr_block(cidr)
         .send()
         .await
         .map_err(sdk_err("CreateVpc"))?;
-    let vpc = vpc
-        .vpc()
+    vpc.vpc()
         .and_then(|v| v.vpc_id())
-        .ok_or("CreateVpc returned no id")?
-        .to_owned();
+        .map(str::to_owned)
+        .ok_or_else(|| "CreateVpc returned no id".into())
+}
+
+/// A new subnet of `vpc` in `zone` with `tags`; its id.
+async fn subnet(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    cidr: String,
+    zone: &str,
+    tags: &[(&str, &str)],
+) -> R<String> {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    let mut spec = TagSpecification::builder().resource_type(ResourceType::Subnet);
+    for (k, v) in tags {
+        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block(cidr)
+        .availability_zone(zone)
+        .set_tag_specifications((!tags.is_empty()).then(|| vec![spec.build()]))
+        .send()
+        .await
+        .map_err(sdk_err("CreateSubnet"))?;
+    subnet
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .map(str::to_owned)
+        .ok_or_else(|| "CreateSubnet returned no id".into())
+}
+
+/// A VPC with one subnet per zone of `zones`, tagged for internal load balancers; their ids.
+async fn tagged_subnets(conf: &SdkConfig, zones: &[&str]) -> R<Vec<String>> {
+    let ec2 = aws_sdk_ec2::Client::new(conf);
+    let vpc = vpc(&ec2, "10.42.0.0/16").await?;
     let mut ids = Vec::new();
     for (i, zone) in zones.iter().enumerate() {
-        let subnet = ec2
-            .create_subnet()
-            .vpc_id(&vpc)
-            .cidr_block(format!("10.42.{i}.0/24"))
-            .availability_zone(*zone)
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Subnet)
-                    .tags(
-                        Tag::builder()
-                            .key("kubernetes.io/role/internal-elb")
-                            .value("1")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(sdk_err("CreateSubnet"))?;
-        ids.push(
-            subnet
-                .subnet()
-                .and_then(|s| s.subnet_id())
-                .ok_or("CreateSubnet returned no id")?
-                .to_owned(),
-        );
+        let tag = [("kubernetes.io/role/internal-elb", "1")];
+        ids.push(subnet(&ec2, &vpc, format!("10.42.{i}.0/24"), zone, &tag).await?);
     }
     ids.sort();
     Ok(ids)
@@ -308,5 +318,147 @@ async fn the_agent_onboards_new_accounts_and_holds_what_needs_a_human() -> R {
     ensure(stopped.stdout.lines().count() == 1, || {
         format!("one cycle, one JSON line:\n{stopped}")
     })?;
+    Ok(())
+}
+
+/// A VPC in the hub with one subnet and a security group with no inbound rule; their ids.
+async fn hub_network(conf: &SdkConfig) -> R<(String, String)> {
+    let ec2 = aws_sdk_ec2::Client::new(conf);
+    let vpc = vpc(&ec2, "10.9.0.0/16").await?;
+    let subnet = subnet(&ec2, &vpc, "10.9.1.0/24".into(), "us-east-1a", &[]).await?;
+    let group = ec2
+        .create_security_group()
+        .group_name("eksmgr-agent")
+        .description("eksmgr agent host: outbound 443 only")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .map_err(sdk_err("CreateSecurityGroup"))?;
+    Ok((subnet, group.group_id().unwrap_or_default().to_owned()))
+}
+
+async fn ingress_rules(conf: &SdkConfig, group: &str) -> R<usize> {
+    let ec2 = aws_sdk_ec2::Client::new(conf);
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await
+        .map_err(sdk_err("DescribeSecurityGroups"))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .map(|g| g.ip_permissions().len())
+        .sum())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_host_runs_with_its_instance_profile_and_imdsv2() -> R {
+    // IAM takes seconds to show a new instance profile to EC2: the emulator refuses it for 4 s,
+    // as EC2 does, and the launch must wait for it.
+    let estate = Estate::builder("eksmgr-e2e-agent-host-")
+        .spokes(1)
+        .config(|seed| Ok(registry_config(seed, &[])))
+        .moto_env("EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS", "4")
+        .start()?;
+    let hub = estate.hub().to_owned();
+    let conf = estate.sdk(&hub).await?;
+    let (subnet, group) = hub_network(&conf).await?;
+    let rules_before = ingress_rules(&conf, &group).await?;
+    let sha = "0123456789abcdef".repeat(4);
+    estate.eksmgr.write_config(&format!(
+        "{}\n[hub.agent_host]\nsubnet_id = \"{subnet}\"\nsecurity_group_ids = [\"{group}\"]\neksmgr_url = \"s3://eksmgr-releases/eksmgr-x86_64-linux.tar.gz\"\neksmgr_sha256 = \"{sha}\"\nconfig_url = \"s3://eksmgr-config/eksmgr.toml\"\n",
+        registry_config(&estate.seed, &[])
+    ))?;
+    let plan = estate.expect(&["plan"], 0)?;
+    for needle in [
+        "ec2_instance.eksmgr-agent",
+        "iam_instance_profile.EKSManagerAgentRole",
+        "ec2.amazonaws.com",
+    ] {
+        ensure(plan.stdout.contains(needle), || {
+            format!("the plan should show {needle}\n{plan}")
+        })?;
+    }
+    estate.apply()?;
+
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let found = ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:eksmgr-instance")
+                .values("eksmgr-agent")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(sdk_err("DescribeInstances"))?;
+    let instances: Vec<_> = found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .collect();
+    ensure(instances.len() == 1, || {
+        format!("one agent host should run: {instances:?}")
+    })?;
+    let i = instances[0];
+    let profile = i
+        .iam_instance_profile()
+        .and_then(|p| p.arn())
+        .unwrap_or_default();
+    ensure(
+        profile.ends_with("instance-profile/EKSManagerAgentRole"),
+        || format!("the host's instance profile should be the agent role's: {profile:?}"),
+    )?;
+    let tokens = i
+        .metadata_options()
+        .and_then(|m| m.http_tokens())
+        .map(|t| t.as_str().to_owned());
+    ensure(tokens.as_deref() == Some("required"), || {
+        format!("IMDSv2 should be required: {tokens:?}")
+    })?;
+    ensure(i.key_name().is_none(), || {
+        format!("no key pair: {:?}", i.key_name())
+    })?;
+    ensure(i.subnet_id() == Some(subnet.as_str()), || {
+        format!("the host should run in {subnet}: {:?}", i.subnet_id())
+    })?;
+    ensure(ingress_rules(&conf, &group).await? == rules_before, || {
+        "no inbound rule may be added to the host's security group".into()
+    })?;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let role = iam
+        .get_role()
+        .role_name("EKSManagerAgentRole")
+        .send()
+        .await
+        .map_err(sdk_err("GetRole"))?;
+    let trust = role
+        .role()
+        .and_then(|r| r.assume_role_policy_document())
+        .map(|d| {
+            percent_encoding::percent_decode_str(d)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    ensure(trust.contains("ec2.amazonaws.com"), || {
+        format!("the agent role should trust the EC2 service: {trust}")
+    })?;
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("EKSManagerAgentRole")
+        .send()
+        .await
+        .map_err(sdk_err("ListAttachedRolePolicies"))?;
+    ensure(
+        attached
+            .attached_policies()
+            .iter()
+            .any(|p| p.policy_name() == Some("AmazonSSMManagedInstanceCore")),
+        || "the agent role should have AmazonSSMManagedInstanceCore (SSM instead of SSH)".into(),
+    )?;
+    estate.replan_clean()?;
     Ok(())
 }

@@ -24,7 +24,7 @@ pub fn agent_role_permissions(config: &Config, d: &Discovery) -> Value {
     let hub = config.hub.account_id.as_str();
     let spoke_role = &config.governance.stackset.spoke_admin_role_name;
     let prefix = config.hub.secrets_prefix.trim_matches('/');
-    json!({
+    let mut doc = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -58,7 +58,29 @@ pub fn agent_role_permissions(config: &Config, d: &Discovery) -> Value {
                 "Resource": "*"
             }
         ]
-    })
+    });
+    // On the agent host, the role fetches the eksmgr archive and eksmgr.toml it is given in S3.
+    let objects = config
+        .hub
+        .agent_host
+        .as_ref()
+        .map(|h| super::agent_host::fetched_objects(h, p))
+        .unwrap_or_default();
+    if !objects.is_empty() {
+        let mut statements: Vec<Value> = doc
+            .get("Statement")
+            .and_then(Value::as_array)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default();
+        statements.push(json!({
+            "Sid": "ReadAgentHostFiles",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": objects
+        }));
+        doc = json!({"Version": "2012-10-17", "Statement": statements});
+    }
+    doc
 }
 
 /// The hub agent role.
@@ -74,13 +96,30 @@ pub(crate) fn agent_role(config: &Config, d: &Discovery) -> DesiredResource {
             .map(|a| a.as_str().to_string())
             .collect()
     };
+    let mut statements = vec![json!({
+        "Effect": "Allow",
+        "Principal": {"AWS": trusted},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]
+    })];
+    let mut managed = Vec::new();
+    if config.hub.agent_host.is_some() {
+        // The agent host's instance profile: EC2 assumes the role for the instance, as the
+        // design's role map says ("Trust: EC2 service / Agent host instance profile").
+        // https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html
+        statements.push(json!({
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }));
+        managed.push(format!(
+            "arn:{}:iam::aws:policy/{}",
+            d.partition,
+            super::agent_host::SSM_CORE_POLICY
+        ));
+    }
     let trust = json!({
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": trusted},
-            "Action": ["sts:AssumeRole", "sts:TagSession"]
-        }]
+        "Statement": statements
     });
     DesiredResource::new(
         ResourceKind::IamRole,
@@ -96,7 +135,7 @@ pub(crate) fn agent_role(config: &Config, d: &Discovery) -> DesiredResource {
     )
     .set("assume_role_policy", trust)
     .set("max_session_duration", json!(3600))
-    .set("managed_policy_arns", json!([]))
+    .set("managed_policy_arns", json!(managed))
     .set(
         "inline_policies",
         json!({ "EKSManagerAgent": agent_role_permissions(config, d) }),

@@ -3,6 +3,7 @@
 //! Pure: no I/O.
 
 mod access;
+pub mod agent_host;
 mod compute;
 mod governance;
 mod hub;
@@ -37,6 +38,9 @@ pub struct Discovery {
     pub management_account_id: String,
     /// The caller's own account: the management account, or a delegated administrator's.
     pub caller_account_id: String,
+    /// The caller's ARN (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` for a role), as
+    /// STS says; empty offline.
+    pub caller_arn: String,
     /// The partition (`aws`, `aws-cn`, `aws-us-gov`).
     pub partition: String,
     /// The organization's id (`o-a1b2c3d4e5`).
@@ -97,6 +101,7 @@ impl Discovery {
         Discovery {
             management_account_id: management_account_id.to_string(),
             caller_account_id: management_account_id.to_string(),
+            caller_arn: String::new(),
             partition: "aws".to_string(),
             organization_id: eks_ou_path
                 .split('/')
@@ -271,7 +276,9 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
         &hub_role.address,
         &mut out,
     )?;
+    let hub_role_address = hub_role.address.clone();
     out.push(hub_role);
+    agent_host::resources(config, discovery, &hub_role_address, &mut out);
     // Spokes are reached through the admin role the StackSet deploys: it comes first.
     let via: Vec<_> = out
         .iter()

@@ -368,6 +368,32 @@ string_schema!(
      template)."
 );
 
+/// Where the agent host fetches a file from: `s3://BUCKET/KEY` or `https://HOST/...`; for an
+/// S3 URL, its bucket and key. Refused otherwise (plain HTTP would let the network swap the
+/// configuration, which no checksum protects).
+pub fn fetch_url(url: &str) -> Result<Option<(&str, &str)>, String> {
+    if let Some(rest) = url.strip_prefix("s3://") {
+        return match rest.split_once('/') {
+            Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() && !key.ends_with('/') => {
+                Ok(Some((bucket, key)))
+            }
+            _ => Err(format!(
+                "invalid S3 URL {url:?}: expected s3://BUCKET/KEY naming one object"
+            )),
+        };
+    }
+    match url.strip_prefix("https://") {
+        Some(rest)
+            if rest.len() > 1 && !rest.contains(char::is_whitespace) && !rest.contains('\'') =>
+        {
+            Ok(None)
+        }
+        _ => Err(format!(
+            "invalid URL {url:?}: expected s3://BUCKET/KEY or https://... (no spaces or quotes)"
+        )),
+    }
+}
+
 /// A duration such as `30s`, `5m`, `1h`, `1m30s` or `500ms` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     use std::time::Duration;

@@ -33,17 +33,17 @@ mod validate;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, Snippet};
-pub use ids::parse_duration;
 pub use ids::{AccountId, Arn, ClusterAccount, IdError, OuId};
+pub use ids::{fetch_url, parse_duration};
 pub use schema::{json_schema, json_schema_text, reference_markdown};
 pub use sections::{
     AccessConfig, AccessGrantConfig, AccessPolicy, AddonConfig, AddonPodIdentityConfig,
-    AgentAction, AgentConfig, AgentScope, AuthenticationMode, CapacityType, ClusterConfig,
-    ClusterLogType, ClusterOverrideConfig, Config, CrossAccountRoleConfig, EcrRepositoryConfig,
-    GovernanceConfig, HubConfig, ImageTagMutability, KmsConfig, NodeGroupConfig, OidcTrustConfig,
-    OrganizationConfig, PodIdentityConfig, ResolveConflicts, ScpConfig, ServiceAccountConfig,
-    SpokesConfig, StackSetConfig, StateBackend, StateConfig, SubnetSelectorConfig, TaintConfig,
-    TaintEffect,
+    AgentAction, AgentConfig, AgentHostConfig, AgentScope, AuthenticationMode, CapacityType,
+    ClusterConfig, ClusterLogType, ClusterOverrideConfig, Config, CrossAccountRoleConfig,
+    EcrRepositoryConfig, GovernanceConfig, HubConfig, ImageTagMutability, KmsConfig,
+    NodeGroupConfig, OidcTrustConfig, OrganizationConfig, PodIdentityConfig, ResolveConflicts,
+    ScpConfig, ServiceAccountConfig, SpokesConfig, StackSetConfig, StateBackend, StateConfig,
+    SubnetSelectorConfig, TaintConfig, TaintEffect,
 };
 
 /// Reads and validates the configuration file at `path`. Errors name the file as given.

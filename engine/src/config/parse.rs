@@ -672,6 +672,7 @@ const TABLE_POSITIONS: &[&[&str]] = &[
     &["governance", "scp"],
     &["governance", "stackset"],
     &["hub"],
+    &["hub", "agent_host"],
     &["hub", "ecr_repositories", "#"],
     &["spokes"],
     &["clusters", "#"],

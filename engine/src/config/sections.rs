@@ -213,6 +213,53 @@ pub struct HubConfig {
     /// roles may pull from them and spoke build pods may push.
     #[serde(default)]
     pub ecr_repositories: Vec<EcrRepositoryConfig>,
+    /// `[hub.agent_host]`: an EC2 instance in the hub that runs `eksmgr agent`, with the agent
+    /// role as its instance profile. None by default (run the agent from CI instead).
+    #[serde(default)]
+    pub agent_host: Option<AgentHostConfig>,
+}
+
+/// `[hub.agent_host]`: the EC2 instance that runs `eksmgr agent` in the hub account (the
+/// design's agent host). It has the agent role as its instance profile (the role then trusts
+/// `ec2.amazonaws.com` too), IMDSv2 required, no key pair (shell access through SSM Session
+/// Manager: the role gets `AmazonSSMManagedInstanceCore`), and user data that installs eksmgr
+/// (checked against its SHA-256) and runs `eksmgr agent --once` every `[agent] interval` from a
+/// systemd timer, with `eksmgr.toml` fetched before each cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentHostConfig {
+    /// The subnet it runs in (`subnet-...`); its VPC is the subnet's. It needs outbound HTTPS
+    /// to AWS (a NAT gateway or VPC endpoints), nothing inbound.
+    pub subnet_id: String,
+    /// Its security groups (`sg-...`), given as they are: eksmgr adds no rule. Give groups with
+    /// no inbound rule and outbound 443 only.
+    pub security_group_ids: Vec<String>,
+    /// Instance type. Default `t3.medium`.
+    #[serde(default = "default_agent_host_instance_type")]
+    pub instance_type: String,
+    /// The image: an AMI id (`ami-...`) or `resolve:ssm:PARAMETER`, resolved by EC2 at launch.
+    /// Default: the latest Amazon Linux 2023 for x86_64
+    /// (`resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`).
+    #[serde(default = "default_agent_host_image")]
+    pub image_id: String,
+    /// Where the host downloads the eksmgr release archive (a `.tar.gz` holding the `eksmgr`
+    /// binary): `s3://BUCKET/KEY` (read with the agent role, which is granted that object) or
+    /// `https://...`.
+    pub eksmgr_url: String,
+    /// The archive's SHA-256, 64 hexadecimal digits: checked before it is unpacked. A new
+    /// release (a new checksum) replaces the instance.
+    pub eksmgr_sha256: String,
+    /// Where the host reads `eksmgr.toml` before each cycle: `s3://BUCKET/KEY` (granted to the
+    /// agent role) or `https://...`. It should keep its state in S3 (`[state] backend = "s3"`).
+    pub config_url: String,
+}
+
+fn default_agent_host_instance_type() -> String {
+    "t3.medium".to_string()
+}
+
+fn default_agent_host_image() -> String {
+    "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64".to_string()
 }
 
 fn default_access_role_name() -> String {

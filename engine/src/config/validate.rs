@@ -12,8 +12,8 @@ use super::ids::{Arn, ClusterAccount};
 use super::parse::{Document, Parsed, Seg, at};
 use super::regions::RegionCheck;
 use super::sections::{
-    AccessPolicy, ClusterConfig, NodeGroupConfig, ServiceAccountConfig, StateBackend,
-    SubnetSelectorConfig,
+    AccessPolicy, AgentHostConfig, ClusterConfig, NodeGroupConfig, ServiceAccountConfig,
+    StateBackend, SubnetSelectorConfig,
 };
 
 /// Runs every check over what deserialised, appending to `errors`, and to `warnings` what is
@@ -367,6 +367,9 @@ impl Validator<'_, '_> {
                 at!["hub", "secrets_prefix"],
                 secrets_prefix(&h.secrets_prefix),
             );
+            if let Some(host) = &h.agent_host {
+                self.agent_host(host);
+            }
         }
         let mut seen: Vec<(&str, usize)> = Vec::new();
         for (i, repo) in &p.ecr_repositories {
@@ -411,6 +414,54 @@ impl Validator<'_, '_> {
                     format!("account {a} is both in `accounts` and in `exclude_accounts`"),
                 );
             }
+        }
+    }
+
+    fn agent_host(&mut self, host: &AgentHostConfig) {
+        self.check(
+            at!["hub", "agent_host", "subnet_id"],
+            aws_id("subnet id", "subnet-", &host.subnet_id),
+        );
+        self.ids(at!["hub", "agent_host"], &[], &host.security_group_ids);
+        if host.security_group_ids.is_empty() {
+            self.report(
+                at!["hub", "agent_host", "security_group_ids"],
+                "give at least one security group (with no inbound rule, outbound 443 only)",
+            );
+        }
+        self.check(
+            at!["hub", "agent_host", "instance_type"],
+            instance_type(&host.instance_type),
+        );
+        let image = &host.image_id;
+        if !(image.starts_with("resolve:ssm:") && image.len() > "resolve:ssm:".len())
+            && aws_id("AMI id", "ami-", image).is_err()
+        {
+            self.report(
+                at!["hub", "agent_host", "image_id"],
+                format!(
+                    "invalid image {image:?}: expected an AMI id (\"ami-\" and 8 or 17 hexadecimal digits) or \"resolve:ssm:PARAMETER\""
+                ),
+            );
+        }
+        for (key, url) in [
+            ("eksmgr_url", &host.eksmgr_url),
+            ("config_url", &host.config_url),
+        ] {
+            if let Err(m) = super::ids::fetch_url(url) {
+                self.report(at!["hub", "agent_host", key], m);
+            }
+        }
+        let hex = host.eksmgr_sha256.len() == 64
+            && host
+                .eksmgr_sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex {
+            self.report(
+                at!["hub", "agent_host", "eksmgr_sha256"],
+                "expected the archive's SHA-256: 64 lowercase hexadecimal digits (`sha256sum eksmgr-*.tar.gz`)",
+            );
         }
     }
 

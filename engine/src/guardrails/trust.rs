@@ -278,7 +278,9 @@ pub(crate) fn check(
             | ResourceKind::EksAccessEntry
             | ResourceKind::EksPodIdentityAssociation
             | ResourceKind::EksAddon
-            | ResourceKind::EksNodeGroup => {}
+            | ResourceKind::EksNodeGroup
+            | ResourceKind::IamInstanceProfile
+            | ResourceKind::Ec2Instance => {}
         }
     }
 }

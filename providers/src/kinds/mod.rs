@@ -7,12 +7,14 @@
 //! organization's tree) stays in the service's module ([`crate::organizations`],
 //! [`crate::stacksets`]).
 
+pub mod ec2_instance;
 pub mod ecr_repository;
 pub mod eks_access_entry;
 pub mod eks_addon;
 pub mod eks_cluster;
 pub mod eks_node_group;
 pub mod eks_pod_identity_association;
+pub mod iam_instance_profile;
 pub mod iam_role;
 pub mod kms_key;
 pub mod org_policy;
@@ -147,6 +149,8 @@ pub fn of(kind: ResourceKind) -> &'static dyn KindProvider {
         }
         ResourceKind::EksAddon => &eks_addon::EksAddon,
         ResourceKind::EksNodeGroup => &eks_node_group::EksNodeGroup,
+        ResourceKind::IamInstanceProfile => &iam_instance_profile::IamInstanceProfile,
+        ResourceKind::Ec2Instance => &ec2_instance::Ec2Instance,
     }
 }
 

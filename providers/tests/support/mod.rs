@@ -71,5 +71,6 @@ fn sessions_config() -> SessionsConfig {
         session_name: "eksmgr-test".into(),
         session_duration: Duration::from_secs(3600),
         delegated_admin: false,
+        caller_is_hub_agent: false,
     }
 }
