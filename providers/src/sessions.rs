@@ -584,3 +584,52 @@ fn credentials_error(e: &CredentialsError) -> String {
     }
     crate::error::chain(e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(caller_is_hub_agent: bool) -> SessionsConfig {
+        SessionsConfig {
+            management_account_id: "111111111111".into(),
+            hub_account_id: "222222222222".into(),
+            hub_access_role_name: "OrganizationAccountAccessRole".into(),
+            partition: "aws".into(),
+            home_region: "us-east-1".into(),
+            hub_agent_role_name: "EKSManagerAgentRole".into(),
+            spoke_role_name: "EKSManagerAdmin".into(),
+            session_name: "eksmgr".into(),
+            session_duration: Duration::from_secs(3600),
+            delegated_admin: caller_is_hub_agent,
+            caller_is_hub_agent,
+        }
+    }
+
+    #[test]
+    fn from_the_management_account_spokes_are_reached_through_the_hub() {
+        let c = config(false);
+        assert!(c.chain("111111111111").is_empty());
+        assert_eq!(
+            c.chain("222222222222"),
+            ["arn:aws:iam::222222222222:role/OrganizationAccountAccessRole"]
+        );
+        assert_eq!(
+            c.chain("333333333333"),
+            [
+                "arn:aws:iam::222222222222:role/OrganizationAccountAccessRole",
+                "arn:aws:iam::222222222222:role/EKSManagerAgentRole",
+                "arn:aws:iam::333333333333:role/EKSManagerAdmin"
+            ]
+        );
+    }
+
+    #[test]
+    fn on_the_agent_host_the_agent_role_reaches_the_spokes_directly() {
+        let c = config(true);
+        assert!(c.chain("222222222222").is_empty());
+        assert_eq!(
+            c.chain("333333333333"),
+            ["arn:aws:iam::333333333333:role/EKSManagerAdmin"]
+        );
+    }
+}

@@ -233,3 +233,39 @@ fn apply_summaries_count_adoptions_and_list_what_was_left_running() {
         human::outcome(&abandoned, "Apply", Styler::new(false))
     );
 }
+
+#[test]
+fn skipped_accounts_are_listed_with_their_reason_and_fix() {
+    use eksmgr_engine::plan::{SkipCause, SkippedSpoke};
+    let r = role("arn:aws:iam::222222222222:root");
+    let observed: Observations = [(r.address.clone(), Observation::Missing)].into();
+    let mut plan = Planner::plan(&[r], &State::new(), &observed, &PlanOptions::default()).unwrap();
+    plan.skipped_accounts = vec![
+        SkippedSpoke {
+            account: "333333333333".into(),
+            name: "spoke-3".into(),
+            cause: SkipCause::Subnets,
+            reason: "cluster `workloads` in us-east-1: no available subnet matches subnet_selector (tags { \"kubernetes.io/role/internal-elb\" = \"1\" }) among the 2 subnet(s) there".into(),
+            fix: "tag subnets of one VPC in at least two availability zones to match the cluster's `subnet_selector`, or add `[clusters.overrides.\"333333333333\"] subnet_ids = [...]` (or `skip = true`) to eksmgr.toml".into(),
+            waiting: false,
+        },
+        SkippedSpoke {
+            account: "444444444444".into(),
+            name: String::new(),
+            cause: SkipCause::Unreachable,
+            reason: "sts:AssumeRole: AccessDenied".into(),
+            fix: "deploy the role".into(),
+            waiting: true,
+        },
+    ];
+    assert!(plan.needs_attention());
+    let text = human::plan(&plan, Styler::plain());
+    assert!(text.contains("Skipped accounts"), "{text}");
+    insta::assert_snapshot!("skipped_accounts_human", text);
+    let md = markdown::plan(&plan, markdown::COMMENT_LIMIT);
+    assert!(md.contains("**Skipped accounts**"), "{md}");
+    insta::assert_snapshot!("skipped_accounts_markdown", md);
+    // Waiting alone is nothing for a human.
+    plan.skipped_accounts.remove(0);
+    assert!(!plan.needs_attention());
+}
