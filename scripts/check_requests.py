@@ -15,11 +15,14 @@ seed script's boto3 calls and moto's ``/moto-api/`` calls are skipped), it
 * finds the service from the SigV4 credential scope (the signing name, mapped to
   botocore's service name where they differ) and loads botocore's model of it;
 * finds the operation: ``X-Amz-Target`` (json), the ``Action`` parameter (query: IAM, STS,
-  CloudFormation), the HTTP method and ``requestUri`` template (rest-json: EKS; rest-xml:
-  S3);
+  CloudFormation; ec2: EC2), the HTTP method and ``requestUri`` template (rest-json: EKS;
+  rest-xml: S3);
 * rebuilds the operation's input from the wire format (query: ``Name.member.N``,
-  ``Name.entry.N.key`` ...; rest: URI labels, query string, headers and the JSON or XML
-  body or payload; json: the body), blobs base64-decoded, timestamps parsed;
+  ``Name.entry.N.key`` ...; ec2: the same form, but every list flattened, ``Name.N``, and
+  a member's wire name its ``queryName``, else its ``locationName`` capitalized, else its
+  name capitalized, e.g. ``TagSpecification.1.Tag.1.Key``; rest: URI labels, query string,
+  headers and the JSON or XML body or payload; json: the body), blobs base64-decoded,
+  timestamps parsed;
 * validates it against the model: required and unknown members, types (with botocore's
   own ``ParamValidator``: required, unknown, types, minimum lengths and values) and what
   that validator does not check: maximum lengths (strings, blobs, lists, maps), minimum
@@ -609,8 +612,25 @@ def _unknown_query_value(node: Any) -> Any:
     return node
 
 
-def decode_query(shape: Shape, node: Any, path: str, wire: Wire) -> Any:
+def _ec2_name(shape: Shape, default: str) -> str:
+    """A member's wire name in the ec2 protocol (botocore's ``EC2Serializer``, Smithy's
+    ``ec2Query``): its ``queryName``, else its ``locationName`` with the first letter
+    capitalized, else its name with the first letter capitalized."""
+    if "queryName" in shape.serialization:
+        return shape.serialization["queryName"]
+    name = shape.serialization.get("name") or default
+    return name[:1].upper() + name[1:]
+
+
+def decode_query(shape: Shape, node: Any, path: str, wire: Wire, ec2: bool = False, key: str = "") -> Any:
+    """The input from a query (or, with ``ec2``, an ec2) protocol parameter tree.
+
+    ec2 differs from query: a member's wire name is ``_ec2_name`` (the name of a list's
+    item shape is not used), and every list is flattened, ``Name.1``, ``Name.2`` (no
+    ``.member.``; the model's ``flattened`` does not matter).  ``key``: the parameter's
+    wire name, for the messages."""
     kind = shape.type_name
+    wire_name = _ec2_name if ec2 else _serialized_name
     if kind == "structure":
         if not isinstance(node, dict):
             if node == "":
@@ -619,21 +639,30 @@ def decode_query(shape: Shape, node: Any, path: str, wire: Wire) -> Any:
             return node
         by_wire: dict[str, str] = {}
         for name, member in shape.members.items():
-            by_wire[_serialized_name(member, name)] = name
-            if member.type_name == "list" and member.serialization.get("flattened") and "name" in member.member.serialization:
+            by_wire[wire_name(member, name)] = name
+            if not ec2 and member.type_name == "list" and member.serialization.get("flattened") and "name" in member.member.serialization:
                 by_wire[member.member.serialization["name"]] = name
         out: dict[str, Any] = {}
-        for key, sub in node.items():
-            name = by_wire.get(key)
+        for sub_key, sub in node.items():
+            name = by_wire.get(sub_key)
             if name is None:
-                out[key] = _unknown_query_value(sub)
+                if sub_key in shape.members:  # a member sent under its name, not its wire name
+                    expected = [w for w, n in by_wire.items() if n == sub_key]
+                    wire.bad(join_path(path, sub_key), f"the member {sub_key} is sent as {' or '.join(expected)}", _unknown_query_value(sub))
+                    continue
+                out[sub_key] = _unknown_query_value(sub)
             else:
-                out[name] = decode_query(shape.members[name], sub, f"{path}.{name}", wire)
+                out[name] = decode_query(shape.members[name], sub, f"{path}.{name}", wire, ec2, sub_key)
         return out
     if kind == "list":
         if node == "":
-            return []  # the query protocol's empty list: "Name="
-        if shape.serialization.get("flattened"):
+            return []  # the query protocol's empty list: "Name=" (also ec2's, in Smithy's tests)
+        if ec2:
+            if isinstance(node, dict) and any(not re.fullmatch(r"\d+", index) for index in node):
+                wire.bad(path, f"EC2 lists are flattened: items must be {key or 'Name'}.N, not .member.N or other sub-parameters", _unknown_query_value(node))
+                return _unknown_query_value(node)
+            items = _indexed(node, path, wire)
+        elif shape.serialization.get("flattened"):
             items = _indexed(node, path, wire)
         else:
             item_name = _serialized_name(shape.member, "member")
@@ -641,7 +670,7 @@ def decode_query(shape: Shape, node: Any, path: str, wire: Wire) -> Any:
                 wire.bad(path, f"list items must be {path.rsplit('.', 1)[-1] or 'Name'}.{item_name}.N", _unknown_query_value(node))
                 return _unknown_query_value(node) if isinstance(node, dict) else node
             items = _indexed(node[item_name], f"{path}.{item_name}", wire)
-        return [decode_query(shape.member, item, f"{path}[{i}]", wire) for i, item in enumerate(items)]
+        return [decode_query(shape.member, item, f"{path}[{i}]", wire, ec2) for i, item in enumerate(items)]
     if kind == "map":
         if node == "":
             return {}
@@ -651,19 +680,22 @@ def decode_query(shape: Shape, node: Any, path: str, wire: Wire) -> Any:
                 wire.bad(path, "map entries must be Name.entry.N.key/value", _unknown_query_value(node))
                 return {}
             entries_node = node["entry"]
-        key_name = _serialized_name(shape.key, "key")
-        value_name = _serialized_name(shape.value, "value")
+        # (No ec2 input has a map; botocore's EC2Serializer names the entries as below.)
+        entry_name = _serialized_name
+        if ec2:
+            entry_name = lambda s, default: _ec2_name(s, default) if {"queryName", "name"} & set(s.serialization) else default  # noqa: E731
+        key_name, value_name = entry_name(shape.key, "key"), entry_name(shape.value, "value")
         out = {}
         for i, entry in enumerate(_indexed(entries_node, path, wire)):
             if not isinstance(entry, dict) or key_name not in entry or set(entry) - {key_name, value_name}:
                 wire.bad(f"{path}.entry.{i + 1}", f"a map entry has {key_name} and {value_name}", _unknown_query_value(entry))
                 continue
-            key = decode_query(shape.key, entry[key_name], f"{path} (key #{i + 1})", wire)
+            key = decode_query(shape.key, entry[key_name], f"{path} (key #{i + 1})", wire, ec2)
             if not isinstance(key, str):
                 continue
             if key in out:
                 wire.bad(path, "map key given twice", key)
-            out[key] = decode_query(shape.value, entry.get(value_name), f"{path}.{key}", wire) if value_name in entry else None
+            out[key] = decode_query(shape.value, entry.get(value_name), f"{path}.{key}", wire, ec2) if value_name in entry else None
         return out
     if isinstance(node, dict):
         wire.bad(path, f"expected a {kind} value, got sub-parameters", _unknown_query_value(node))
@@ -1133,12 +1165,13 @@ def _identify(request: Request, model: ServiceModel) -> tuple[str, str, Any] | N
         if prefix == model.metadata.get("targetPrefix") and op_name in model.operation_names:
             return "json", op_name, None
         return None
-    if "query" in protocols and (content_type == "application/x-www-form-urlencoded" or request.method == "GET"):
-        source = request.text() if request.method == "POST" else request.query
-        action = [v for k, v in parse_qsl(source, keep_blank_values=True) if k == "Action"]
-        if len(action) == 1 and action[0] in model.operation_names:
-            return "query", action[0], None
-        return None
+    for form_protocol in ("query", "ec2"):
+        if form_protocol in protocols and (content_type == "application/x-www-form-urlencoded" or request.method == "GET"):
+            source = request.text() if request.method == "POST" else request.query
+            action = [v for k, v in parse_qsl(source, keep_blank_values=True) if k == "Action"]
+            if len(action) == 1 and action[0] in model.operation_names:
+                return form_protocol, action[0], None
+            return None
     for protocol in ("rest-json", "rest-xml"):
         if protocol in protocols:
             found = find_rest_operation(model, request)
@@ -1199,7 +1232,7 @@ def check_request(request: Request) -> Outcome:
                 params = document
                 for key, value in document.items():
                     errors.add(key, "unknown member (the operation has no input)", value)
-        elif protocol == "query":
+        elif protocol in ("query", "ec2"):
             source = request.text() if request.method == "POST" else request.query
             pairs = parse_qsl(source, keep_blank_values=True, strict_parsing=False)
             version = [v for k, v in pairs if k == "Version"]
@@ -1208,7 +1241,7 @@ def check_request(request: Request) -> Outcome:
             pairs = [(k, v) for k, v in pairs if k not in ("Action", "Version")]
             tree = _query_tree(pairs, wire)
             if op.input_shape is not None:
-                params = decode_query(op.input_shape, tree, "", wire)
+                params = decode_query(op.input_shape, tree, "", wire, ec2=protocol == "ec2")
             else:
                 params = tree
                 for key in tree:
@@ -1405,6 +1438,20 @@ def _cfn(action: str, **params: str) -> dict[str, Any]:
     return _record("cloudformation", "POST", "/", _form(action, "2010-05-15", **params), headers=FORM)  # type: ignore[arg-type]
 
 
+def _ec2(action: str, **params: str) -> dict[str, Any]:
+    return _record("ec2", "POST", "/", _form(action, "2016-11-15", **params), headers=FORM)  # type: ignore[arg-type]
+
+
+def _ec2_serialized(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A request record of botocore's own EC2 serialization of ``params``."""
+    from urllib.parse import urlencode
+
+    from botocore.serialize import create_serializer
+
+    serialized = create_serializer("ec2").serialize_to_request(params, service_model("ec2").operation_model(operation))
+    return _record("ec2", "POST", "/", urlencode(serialized["body"]), headers=FORM)
+
+
 def _kms(operation: str, body: dict[str, Any]) -> dict[str, Any]:
     return _record("kms", "POST", "/", json.dumps(body), headers={"X-Amz-Target": f"TrentService.{operation}", "Content-Type": "application/x-amz-json-1.1"})
 
@@ -1492,6 +1539,66 @@ def self_test() -> int:
         ],
         expect=[], ops={"S3.PutObject": 1, "S3.PutBucketTagging": 1},
     )
+    user_data = base64.b64encode(b"#!/bin/bash\necho eksmgr\n").decode()
+    run_instances = _ec2(
+        "RunInstances", ImageId="ami-0123456789abcdef0", InstanceType="t3.medium", SubnetId="subnet-0a1b2c3d",
+        SecurityGroupId__1="sg-0a1", SecurityGroupId__2="sg-0b2", IamInstanceProfile__Name="eksmgr-node",
+        MetadataOptions__HttpTokens="required", MetadataOptions__HttpEndpoint="enabled", MetadataOptions__HttpPutResponseHopLimit="2",
+        UserData=user_data, MinCount="1", MaxCount="1", ClientToken="eksmgr-3f2a",
+        TagSpecification__1__ResourceType="instance", TagSpecification__1__Tag__1__Key="Name", TagSpecification__1__Tag__1__Value="eksmgr-node",
+        TagSpecification__1__Tag__2__Key="eksmgr:cluster", TagSpecification__1__Tag__2__Value="workloads")
+    describe_instances = _ec2("DescribeInstances", Filter__1__Name="tag:eksmgr:cluster", Filter__1__Value__1="workloads",
+                              Filter__2__Name="instance-state-name", Filter__2__Value__1="pending", Filter__2__Value__2="running",
+                              InstanceId__1="i-0a1", InstanceId__2="i-0b2")
+    modify_groups = _ec2("ModifyInstanceAttribute", InstanceId="i-0a1", GroupId__1="sg-0a1", GroupId__2="sg-0c3")
+    case(
+        "ec2 (EC2 RunInstances, DescribeInstances, ModifyInstanceAttribute, ... with flattened lists and nested structures) is valid",
+        [
+            _ec2("DescribeSubnets", SubnetId__1="subnet-0a1b2c3d"),
+            _ec2("DescribeVpcs", MaxResults="5", NextToken="token-1"),
+            run_instances,
+            describe_instances,
+            modify_groups,
+            _ec2("ModifyInstanceMetadataOptions", InstanceId="i-0a1", HttpTokens="required", HttpEndpoint="enabled", HttpPutResponseHopLimit="2"),
+            _ec2("TerminateInstances", InstanceId__1="i-0a1"),
+            _ec2("CreateTags", ResourceId__1="i-0a1", ResourceId__2="vol-0b2", Tag__1__Key="Owner", Tag__1__Value="platform"),
+            _ec2("DeleteTags", ResourceId__1="i-0a1", Tag__1__Key="Owner"),
+        ],
+        expect=[], ops={"EC2.DescribeSubnets": 1, "EC2.DescribeVpcs": 1, "EC2.RunInstances": 1, "EC2.DescribeInstances": 1,
+                        "EC2.ModifyInstanceAttribute": 1, "EC2.ModifyInstanceMetadataOptions": 1, "EC2.TerminateInstances": 1,
+                        "EC2.CreateTags": 1, "EC2.DeleteTags": 1},
+    )
+    check("the ec2 RunInstances input was rebuilt (names, lists, nested structures, integers)",
+          check_request(parse_record(run_instances)).params == {
+              "ImageId": "ami-0123456789abcdef0", "InstanceType": "t3.medium", "SubnetId": "subnet-0a1b2c3d",
+              "SecurityGroupIds": ["sg-0a1", "sg-0b2"], "IamInstanceProfile": {"Name": "eksmgr-node"},
+              "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
+              "UserData": user_data, "MinCount": 1, "MaxCount": 1, "ClientToken": "eksmgr-3f2a",
+              "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "eksmgr-node"},
+                                                                         {"Key": "eksmgr:cluster", "Value": "workloads"}]}]},
+          str(check_request(parse_record(run_instances)).params))
+    check("the ec2 DescribeInstances filters and ModifyInstanceAttribute groups (GroupId.N) were rebuilt",
+          check_request(parse_record(describe_instances)).params == {
+              "Filters": [{"Name": "tag:eksmgr:cluster", "Values": ["workloads"]}, {"Name": "instance-state-name", "Values": ["pending", "running"]}],
+              "InstanceIds": ["i-0a1", "i-0b2"]}
+          and check_request(parse_record(modify_groups)).params == {"InstanceId": "i-0a1", "Groups": ["sg-0a1", "sg-0c3"]})
+    round_trips = {
+        "RunInstances": {"ImageId": "ami-1", "InstanceType": "t3.small", "MinCount": 1, "MaxCount": 2, "SecurityGroupIds": ["sg-1"],
+                         "IamInstanceProfile": {"Name": "p"}, "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
+                         "UserData": user_data, "ClientToken": "t", "EbsOptimized": True,
+                         "NetworkInterfaces": [{"DeviceIndex": 0, "Ipv6Addresses": [{"Ipv6Address": "2001:db8::1"}], "Groups": ["sg-2"]}],
+                         "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "k", "Value": "v"}]}]},
+        "DescribeInstances": {"Filters": [{"Name": "tag:a", "Values": ["x", "y"]}], "InstanceIds": ["i-1"], "DryRun": False},
+        "DescribeVpcs": {"MaxResults": 1000, "NextToken": "n"},
+        "ModifyInstanceAttribute": {"InstanceId": "i-1", "Groups": ["sg-1", "sg-2"]},
+        "CreateTags": {"Resources": ["i-1"], "Tags": [{"Key": "k", "Value": "v"}]},
+    }
+    mismatches = []
+    for operation, params in round_trips.items():
+        outcome = check_request(parse_record(_ec2_serialized(operation, params)))
+        if outcome.params != params or outcome.violations or outcome.problem:
+            mismatches.append(f"{operation}: {outcome.params} {[v.render() for v in outcome.violations]} {outcome.problem}")
+    check("botocore's EC2Serializer output decodes back to its input (queryName, locationName, nested lists)", not mismatches, "; ".join(mismatches))
     check("the query list and tags were rebuilt",
           report is not None and "Tëam" in json.dumps(check_request(parse_record(_iam("CreateRole", RoleName="r", AssumeRolePolicyDocument=TRUST, Tags__member__1__Key="Tëam", Tags__member__1__Value="v"))).params, ensure_ascii=False))
 
@@ -1542,6 +1649,30 @@ def self_test() -> int:
     case("query list with a gap in its indexes",
          [_iam("TagRole", RoleName="r", Tags__member__1__Key="a", Tags__member__1__Value="v", Tags__member__3__Key="b", Tags__member__3__Value="v")],
          expect=["IAM.TagRole: Tags.member: wire format: list indexes are not 1..N"])
+    case("ec2: missing required member (RunInstances without MinCount)",
+         [_ec2("RunInstances", ImageId="ami-1", MaxCount="1")],
+         expect=["EC2.RunInstances: MinCount: missing required member"])
+    case("ec2: unknown member",
+         [_ec2("DescribeVpcs", MaxResults="5", Bogus="1")],
+         expect=["EC2.DescribeVpcs: Bogus: unknown member"])
+    case("ec2: a list in the query protocol's .member.N form",
+         [_ec2("TerminateInstances", InstanceId__member__1="i-0a1")],
+         expect=["EC2.TerminateInstances: InstanceIds: wire format: EC2 lists are flattened: items must be InstanceId.N, not .member.N",
+                 "EC2.TerminateInstances: InstanceIds: invalid type dict"])
+    case("ec2: a nested list in the .member.N form (Filter.1.Value.member.1)",
+         [_ec2("DescribeInstances", Filter__1__Name="tag:a", Filter__1__Value__member__1="x")],
+         expect=["EC2.DescribeInstances: Filters[0].Values: wire format: EC2 lists are flattened: items must be Value.N",
+                 "EC2.DescribeInstances: Filters[0].Values: invalid type dict"])
+    case("ec2: a member sent under its name, not its wire name (Groups.1, not GroupId.1)",
+         [_ec2("ModifyInstanceAttribute", InstanceId="i-0a1", Groups__1="sg-0a1")],
+         expect=["EC2.ModifyInstanceAttribute: Groups: wire format: the member Groups is sent as GroupId"])
+    case("ec2: below the minimum value, a bad enum, a wrong API version",
+         [_ec2("DescribeVpcs", MaxResults="4"),
+          _ec2("ModifyInstanceMetadataOptions", InstanceId="i-0a1", HttpTokens="sometimes"),
+          _record("ec2", "POST", "/", _form("DescribeSubnets", "2010-05-08"), headers=FORM)],  # type: ignore[arg-type]
+         expect=["EC2.DescribeVpcs: MaxResults: less than the minimum value 5",
+                 "EC2.ModifyInstanceMetadataOptions: HttpTokens: not one of the enum values optional, required",
+                 "EC2.DescribeSubnets: Version: wire format: expected the API version 2016-11-15"])
     case("an unknown operation is a problem, not a pass",
          [_kms("MakeCoffee", {})], expect=[], problems=1)
     case("boto3 and /moto-api/ requests are skipped",
@@ -1562,7 +1693,7 @@ def self_test() -> int:
     except CheckerProblem:
         check("pattern: an unsupported Java construct is a checker problem", True)
     problems = []
-    for name in ("cloudformation", "ecr", "eks", "iam", "kms", "organizations", "s3", "sts"):
+    for name in ("cloudformation", "ec2", "ecr", "eks", "iam", "kms", "organizations", "s3", "sts"):
         model = service_model(name)
         for shape_name in model.shape_names:
             pattern = model.shape_for(shape_name).metadata.get("pattern")

@@ -180,6 +180,11 @@ impl MotoServer {
         &self.endpoint
     }
 
+    /// The virtualenv's Python the server runs with (its botocore and cfn-lint check requests).
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use eksmgr_e2e::check::{ensure, sdk_err};
+use eksmgr_e2e::check::{check_requests, ensure, sdk_err};
 use eksmgr_e2e::estate::{Estate, registry_config};
 use eksmgr_e2e::example::example_config;
 use eksmgr_e2e::{Output, R, REGION, Seed};
@@ -159,10 +159,13 @@ async fn cluster_role(conf: &SdkConfig, name: &str) -> R<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_onboards_new_accounts_and_holds_what_needs_a_human() -> R {
+    let logs = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+    let log = logs.path().join("requests.jsonl");
     let estate = Estate::builder("eksmgr-e2e-agent-")
         .spokes(2)
         .config(agent_config)
         .proxy()
+        .moto_env("EKSMGR_EMULATOR_REQUEST_LOG", &log.display().to_string())
         .start()?;
     let proxy = estate.proxy()?;
     estate.apply()?;
@@ -318,7 +321,8 @@ async fn the_agent_onboards_new_accounts_and_holds_what_needs_a_human() -> R {
     ensure(stopped.stdout.lines().count() == 1, || {
         format!("one cycle, one JSON line:\n{stopped}")
     })?;
-    Ok(())
+    // DescribeSubnets and every other request, as AWS's models define them.
+    check_requests(&estate.moto, &log)
 }
 
 /// A VPC in the hub with one subnet and a security group with no inbound rule; their ids.
@@ -356,10 +360,13 @@ async fn ingress_rules(conf: &SdkConfig, group: &str) -> R<usize> {
 async fn the_agent_host_runs_with_its_instance_profile_and_imdsv2() -> R {
     // IAM takes seconds to show a new instance profile to EC2: the emulator refuses it for 4 s,
     // as EC2 does, and the launch must wait for it.
+    let logs = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+    let log = logs.path().join("requests.jsonl");
     let estate = Estate::builder("eksmgr-e2e-agent-host-")
         .spokes(1)
         .config(|seed| Ok(registry_config(seed, &[])))
         .moto_env("EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS", "4")
+        .moto_env("EKSMGR_EMULATOR_REQUEST_LOG", &log.display().to_string())
         .start()?;
     let hub = estate.hub().to_owned();
     let conf = estate.sdk(&hub).await?;
@@ -460,5 +467,6 @@ async fn the_agent_host_runs_with_its_instance_profile_and_imdsv2() -> R {
         || "the agent role should have AmazonSSMManagedInstanceCore (SSM instead of SSH)".into(),
     )?;
     estate.replan_clean()?;
-    Ok(())
+    // RunInstances, the instance profile calls and the rest, as AWS's models define them.
+    check_requests(&estate.moto, &log)
 }
