@@ -49,6 +49,17 @@ struct Cycle {
     held: Vec<Held>,
     /// What went wrong outside single changes.
     errors: Vec<String>,
+    /// The `[[secrets]]` with `auto = true` written this cycle (secret, cluster, namespace,
+    /// version id); their failures are in `errors`.
+    secrets_pushed: Vec<Pushed>,
+}
+
+#[derive(Debug, Serialize)]
+struct Pushed {
+    secret: String,
+    cluster: String,
+    namespace: String,
+    version_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +88,7 @@ impl Cycle {
             failed: Vec::new(),
             held: Vec::new(),
             errors: Vec::new(),
+            secrets_pushed: Vec::new(),
         }
     }
 
@@ -258,14 +270,79 @@ async fn locked_cycle(
             return Ok(());
         }
     }
+    let secrets_attention = push_auto_secrets(cli, loaded, &state, args, report).await;
     report.outcome = if !report.failed.is_empty() || !report.errors.is_empty() {
         "error"
-    } else if !report.held.is_empty() || planned.plan.needs_attention() {
+    } else if !report.held.is_empty() || planned.plan.needs_attention() || secrets_attention {
         "attention"
     } else {
         "ok"
     };
     Ok(())
+}
+
+/// Pushes the `[[secrets]]` marked `auto = true` to the clusters in state (never forced, no
+/// namespace created); true when some target was left for a human (a secret eksmgr does not
+/// manage, a missing namespace).
+async fn push_auto_secrets(
+    cli: &Cli,
+    loaded: &context::Loaded,
+    state: &eksmgr_state::State,
+    args: &AgentArgs,
+    report: &mut Cycle,
+) -> bool {
+    let auto: Vec<String> = loaded
+        .config
+        .secrets
+        .iter()
+        .filter(|s| s.auto)
+        .map(|s| s.name.clone())
+        .collect();
+    if auto.is_empty() {
+        return false;
+    }
+    let clusters = crate::secrets::clusters_in(state);
+    // No target yet (the clusters are not in state): nothing to push.
+    let Ok(targets) = eksmgr_secrets::targets(&loaded.config, &clusters, &auto, &[], &[]) else {
+        return false;
+    };
+    let parallelism = usize::from(args.parallelism.max(1));
+    let sessions = match eksmgr_providers::connect_sessions(
+        &loaded.config,
+        parallelism,
+        &cli.caller(),
+    )
+    .await
+    {
+        Ok((sessions, _)) => sessions,
+        Err(e) => {
+            report.errors.push(format!("secrets: {e}"));
+            return false;
+        }
+    };
+    let mode = eksmgr_secrets::Mode::Push {
+        dry_run: false,
+        force: false,
+        create_namespaces: false,
+    };
+    let pushed = eksmgr_secrets::run(&sessions, &loaded.config, targets, mode, parallelism).await;
+    for row in &pushed.rows {
+        let t = &row.target;
+        match &row.result {
+            Ok((_, eksmgr_secrets::Done::Nothing)) => {}
+            Ok(_) => report.secrets_pushed.push(Pushed {
+                secret: t.secret.clone(),
+                cluster: t.cluster.to_string(),
+                namespace: t.namespace.clone(),
+                version_id: row.version_id.clone(),
+            }),
+            Err(e) => report.errors.push(format!(
+                "secret {} to {} {}: {e}",
+                t.secret, t.cluster, t.namespace
+            )),
+        }
+    }
+    pushed.exit_code(mode) == NEEDS_ATTENTION
 }
 
 #[cfg(test)]

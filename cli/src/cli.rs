@@ -152,6 +152,10 @@ pub enum Command {
     State(StateCommand),
     /// Write a kubeconfig context for every managed EKS cluster in state (no AWS calls).
     Kubeconfig(KubeconfigArgs),
+    /// Secrets on demand: push `[[secrets]]` from Secrets Manager in the hub into the target
+    /// clusters as Kubernetes secrets, or show where each target stands.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Write a commented eksmgr.toml for this organization: asks for the EKS OU and the hub
     /// account (or takes --eks-ou and --hub-account) and lists the OUs and accounts found.
     Init(InitArgs),
@@ -428,6 +432,53 @@ pub struct KubeconfigArgs {
     /// Make this the current context: a context name, or the name of one cluster written.
     #[arg(long = "set-current", value_name = "CONTEXT")]
     pub set_current: Option<String>,
+}
+
+/// `eksmgr secrets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Write the current version of each selected secret into its target namespaces
+    /// (server-side apply, field manager `eksmgr`); a target already at that version, or
+    /// holding a secret eksmgr does not manage, is left alone (unless --force). Exit 0 when
+    /// every target was written or current, 3 when some were left for a human, 1 on errors.
+    Push(SecretsArgs),
+    /// Show, per secret and target, whether the cluster holds the hub's current version
+    /// (`current`), an older one (`outdated`), none (`missing`), a secret eksmgr does not
+    /// manage (`unmanaged`) or no such namespace (`no-namespace`). Exit codes as `plan
+    /// --detailed-exitcode`: 0 all current, 2 a push would change something, 3 a human must
+    /// act, 1 errors.
+    Status(SecretsArgs),
+}
+
+/// `secrets push` and `secrets status` options.
+#[derive(Debug, clap::Args)]
+pub struct SecretsArgs {
+    /// Only these `[[secrets]]` (by name). Default: all.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Only this cluster: its name, its account id, or `NAME@ACCOUNT/REGION` (repeat for more).
+    #[arg(long = "cluster", value_name = "CLUSTER")]
+    pub clusters: Vec<String>,
+    /// Only this namespace (repeat for more).
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// `push`: show what would be written and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// `push`: overwrite a secret eksmgr does not manage (taking over its fields), and
+    /// rewrite targets that are current already.
+    #[arg(long)]
+    pub force: bool,
+    /// `push`: create target namespaces that do not exist (needs cluster-wide access; the
+    /// planned access entry is limited to the namespaces).
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Clusters worked on at once.
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_name = "N")]
+    pub parallelism: u16,
 }
 
 /// `init` options.

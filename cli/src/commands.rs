@@ -71,6 +71,7 @@ async fn command(cli: &Cli, s: Styler) -> Result<u8> {
         Command::Import { address, id } => import(cli, address, id).await,
         Command::State(sc) => state(cli, sc).await,
         Command::Kubeconfig(args) => kubeconfig(cli, args).await,
+        Command::Secrets(sc) => crate::secrets::run(cli, sc, s).await,
         Command::Init(args) => crate::init::run(cli, args).await,
         Command::Whoami(args) => crate::whoami::run(cli, args, s).await,
         Command::Schema { markdown, out } => {
@@ -1065,6 +1066,7 @@ mod tests {
         "import",
         "state",
         "kubeconfig",
+        "secrets",
         "init",
         "whoami",
         "completions",

@@ -12,6 +12,7 @@ mod interrupt;
 mod kubeconfig;
 mod progress;
 mod schema;
+mod secrets;
 mod store;
 mod whoami;
 

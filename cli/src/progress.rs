@@ -57,10 +57,11 @@ pub fn use_color(choice: ColorChoice, is_terminal: bool, env: ColorEnv) -> bool 
 }
 
 /// The crates whose logs `-v` turns up (their log targets).
-const OWN_CRATES: [&str; 4] = [
+const OWN_CRATES: [&str; 5] = [
     "eksmgr",
     "eksmgr_engine",
     "eksmgr_providers",
+    "eksmgr_secrets",
     "eksmgr_state",
 ];
 
@@ -457,22 +458,22 @@ mod tests {
     fn verbosity_maps_onto_log_levels() {
         assert_eq!(
             log_filter(0, false, None),
-            "error,eksmgr=warn,eksmgr_engine=warn,eksmgr_providers=warn,eksmgr_state=warn"
+            "error,eksmgr=warn,eksmgr_engine=warn,eksmgr_providers=warn,eksmgr_secrets=warn,eksmgr_state=warn"
         );
         assert_eq!(log_filter(0, true, None), "error");
         assert_eq!(log_filter(3, true, None), "error");
         assert_eq!(
             log_filter(1, false, None),
-            "warn,eksmgr=info,eksmgr_engine=info,eksmgr_providers=info,eksmgr_state=info"
+            "warn,eksmgr=info,eksmgr_engine=info,eksmgr_providers=info,eksmgr_secrets=info,eksmgr_state=info"
         );
         assert_eq!(
             log_filter(2, false, None),
-            "warn,eksmgr=debug,eksmgr_engine=debug,eksmgr_providers=debug,eksmgr_state=debug"
+            "warn,eksmgr=debug,eksmgr_engine=debug,eksmgr_providers=debug,eksmgr_secrets=debug,eksmgr_state=debug"
         );
         // The AWS SDK logs warnings from -v, debug from -vvv.
         assert_eq!(
             log_filter(3, false, None),
-            "debug,eksmgr=trace,eksmgr_engine=trace,eksmgr_providers=trace,eksmgr_state=trace"
+            "debug,eksmgr=trace,eksmgr_engine=trace,eksmgr_providers=trace,eksmgr_secrets=trace,eksmgr_state=trace"
         );
         assert_eq!(log_filter(9, false, None), "trace");
         // Every filter is one EnvFilter accepts.

@@ -28,6 +28,7 @@ pub mod risk;
 pub mod rules;
 pub mod schedule;
 pub mod schema;
+pub mod secrets;
 pub mod skip;
 pub mod sorted_map;
 pub mod synthetic;

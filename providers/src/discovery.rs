@@ -103,14 +103,14 @@ pub fn eks_ou_hint(ou: &str) -> String {
     format!("organization.eks_ou_id ({ou}) names no OU of the caller's organization: {EKS_OU_FIX}")
 }
 
-/// Loads the caller's configuration (as `caller` says: `--profile`, `--region`), discovers who
-/// it is and the spokes, and builds the provider. No more than `parallelism` AWS calls of the
-/// run are in flight at once ([`crate::limit`]).
-pub async fn connect(
+/// Loads the caller's configuration and finds out who it is (one `GetCallerIdentity`), without
+/// listing the organization: the sessions of commands that know their accounts already
+/// (`eksmgr secrets` takes its clusters from the state).
+pub async fn connect_sessions(
     config: &Config,
     parallelism: usize,
     caller: &CallerOptions,
-) -> Result<(AwsProvider, Discovery), ConnectError> {
+) -> Result<(Sessions, Discovery), ConnectError> {
     let base = crate::limit::limit_calls(
         crate::caller::sdk_config(caller, &config.organization.home_region)
             .await
@@ -122,10 +122,22 @@ pub async fn connect(
         .management_account_id
         .as_ref()
         .map(|a| a.as_str());
-    let mut discovery = discover(&base, configured)
+    let discovery = discover(&base, configured)
         .await
         .map_err(ConnectError::Caller)?;
     let sessions = Sessions::new(base, SessionsConfig::from_config(config, &discovery));
+    Ok((sessions, discovery))
+}
+
+/// Loads the caller's configuration (as `caller` says: `--profile`, `--region`), discovers who
+/// it is and the spokes, and builds the provider. No more than `parallelism` AWS calls of the
+/// run are in flight at once ([`crate::limit`]).
+pub async fn connect(
+    config: &Config,
+    parallelism: usize,
+    caller: &CallerOptions,
+) -> Result<(AwsProvider, Discovery), ConnectError> {
+    let (sessions, mut discovery) = connect_sessions(config, parallelism, caller).await?;
     // The hub roles every spoke is reached through are assumed while the OU is listed.
     let (spokes, ()) = futures::join!(
         spokes_of(&sessions, config, &mut discovery),

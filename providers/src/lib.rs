@@ -36,7 +36,7 @@ use eksmgr_engine::provider::{ErrorKind, Provider, ProviderError, ReadRequest};
 use eksmgr_state::ResourceAddress;
 
 pub use caller::CallerOptions;
-pub use discovery::{ConnectError, connect, discover};
+pub use discovery::{ConnectError, connect, connect_sessions, discover};
 use kinds::{Create, Cx, Delete, KindProvider, Update};
 pub use sessions::{Sessions, SessionsConfig};
 

@@ -427,16 +427,50 @@ impl Sessions {
     ) -> Result<C, ProviderError> {
         let region = self.region(region);
         let key = (service, account.to_string(), region.to_string());
-        if let Some(c) = self
-            .clients
-            .lock()
-            .await
-            .get(&key)
-            .and_then(|c| c.downcast_ref::<C>())
-        {
-            return Ok(c.clone());
+        if let Some(c) = self.cached::<C>(&key).await {
+            return Ok(c);
         }
         let conf = self.for_account(account).await?;
+        self.build_client(key, conf, account, service, make).await
+    }
+
+    /// A client of `service` in the hub, as the hub agent role itself (not the hub's access
+    /// role): what `eksmgr secrets` reads the hub's secrets with, within the agent role's
+    /// permissions. Built once per run and region, as [`Sessions::client`].
+    pub async fn hub_agent_client<C: Clone + Send + Sync + 'static>(
+        &self,
+        service: &'static str,
+        region: Option<&str>,
+        make: impl FnOnce(&SdkConfig, ClientSettings) -> C,
+    ) -> Result<C, ProviderError> {
+        let region = self.region(region);
+        let hub = self.config.hub_account_id.clone();
+        let key = (service, format!("{hub}/agent"), region.to_string());
+        if let Some(c) = self.cached::<C>(&key).await {
+            return Ok(c);
+        }
+        let conf = self.hub_agent().await?;
+        self.build_client(key, conf, &hub, service, make).await
+    }
+
+    async fn cached<C: Clone + 'static>(&self, key: &ClientKey) -> Option<C> {
+        self.clients
+            .lock()
+            .await
+            .get(key)
+            .and_then(|c| c.downcast_ref::<C>())
+            .cloned()
+    }
+
+    async fn build_client<C: Clone + Send + Sync + 'static>(
+        &self,
+        key: ClientKey,
+        conf: SdkConfig,
+        account: &str,
+        service: &'static str,
+        make: impl FnOnce(&SdkConfig, ClientSettings) -> C,
+    ) -> Result<C, ProviderError> {
+        let region = Region::new(key.2.clone());
         let client = make(
             &conf,
             ClientSettings {

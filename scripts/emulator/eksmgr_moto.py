@@ -50,7 +50,19 @@ where eksmgr relies on an AWS rule (each rule cites its AWS page):
   or has no role, is idempotent by ClientToken and keeps security groups in the subnet's
   VPC; ModifyInstanceMetadataOptions keeps the options it is not given;
   ModifyInstanceAttribute Groups replaces the groups (which must exist, in the instance's
-  VPC); IAM's wording for a missing instance profile.
+  VPC); IAM's wording for a missing instance profile;
+* ``kube_api``: each cluster's Kubernetes API endpoint, with ``EKSMGR_EMULATOR_KUBE_PORT``
+  set (a free TCP port): an HTTPS server on ``127.0.0.1`` in this process (a CA of its own,
+  given as the cluster's ``certificateAuthority``; ``endpoint`` is
+  ``https://127.0.0.1:{port}/clusters/{account}/{region}/{name}``) that authenticates
+  ``aws eks get-token`` style tokens as aws-iam-authenticator does (replayed against this
+  moto), authorizes through the cluster's access entries and access policies, and serves
+  Namespaces and Secrets (server-side apply included).  ``POST
+  /_emulator/clusters/{account}/{region}/{name}/down`` (``/up``) makes a cluster's endpoint
+  unreachable (reachable); ``.../objects`` creates a hand-made Namespace or Secret;
+  ``EKSMGR_EMULATOR_KUBE_LOG`` names a JSON-lines request log (never bodies).  Always: moto
+  routes presigned (query-auth) requests by their ``X-Amz-Credential`` and takes the caller
+  from it.
 
 ``scripts/emulator/selftest.py`` exercises every rule against a server of its own.
 
@@ -103,6 +115,7 @@ import eks_addons  # noqa: E402
 import eks_subnets  # noqa: E402
 import eks_updates  # noqa: E402
 import eks_versions  # noqa: E402
+import kube_api  # noqa: E402
 import managed_policies  # noqa: E402
 import strict_organizations  # noqa: E402
 import strict_principals  # noqa: E402
@@ -719,6 +732,8 @@ def install() -> None:
     # After eks_updates and this module's own methods, which it wraps.
     eks_addons.install()
     ec2_instances.install()
+    # With $EKSMGR_EMULATOR_KUBE_PORT: new clusters get the emulated API's endpoint and CA.
+    kube_api.install()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -727,6 +742,8 @@ def main(argv: list[str] | None = None) -> None:
     from request_log import install as install_request_log
 
     install_request_log()  # with $EKSMGR_EMULATOR_REQUEST_LOG set: log every request to it
+    # With $EKSMGR_EMULATOR_KUBE_PORT set: the clusters' Kubernetes API, in a daemon thread.
+    kube_api.start()
     from moto.server import main as moto_server_main
 
     moto_server_main(argv)

@@ -10,7 +10,9 @@ It starts its own servers (``eksmgr_moto.py`` on free 127.0.0.1 ports) and stops
 * the main one with ``EKSMGR_EMULATOR_TODAY=2026-12-05`` and
   ``EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS=1.5``, seeded with ``seed_emulator.py --fresh``;
 * a second one with ``EKSMGR_EMULATOR_TODAY=2026-11-25`` and no propagation delay, seeded
-  by default (SCPs enabled, StackSets trusted access activated).
+  by default (SCPs enabled, StackSets trusted access activated), that also serves the
+  clusters' Kubernetes API (``EKSMGR_EMULATOR_KUBE_PORT`` on another free port, with
+  ``EKSMGR_EMULATOR_KUBE_LOG``), checked over HTTPS with the CA DescribeCluster gives.
 
 It prints one line per check and ``N passed, N failed`` last; the exit status is non-zero
 on any failure.
@@ -18,16 +20,24 @@ on any failure.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import urllib.request
+from contextlib import nullcontext
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
+from unittest import mock
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -91,6 +101,7 @@ class Server:
     def __init__(self, **env: str):
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.env = env
         clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.process = subprocess.Popen(
             [sys.executable, str(EMULATOR), "-H", "127.0.0.1", "-p", str(self.port)],
@@ -1458,6 +1469,434 @@ def instance_checks(main: Server, second: Server) -> None:
           "AWS's NoSuchEntity wording", iam_instance_profiles)
 
 
+# Rule 12: each cluster's Kubernetes API (kube_api) -----------------------------------------
+
+KUBE_CLUSTER = "kube-demo"
+EDIT = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+SECRET_VALUE = "selftest-kube-secret-7f3a9"  # must never reach a log
+
+
+class ConnectionClosed(Exception):
+    """The server ended the connection without an HTTP response."""
+
+
+class Kube:
+    """HTTPS requests to the emulated Kubernetes API of the clusters of `server`."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.port = int(server.env["EKSMGR_EMULATOR_KUBE_PORT"])
+
+    def cluster(self, name: str) -> dict[str, Any]:
+        return self.server.client("eks").describe_cluster(name=name)["cluster"]
+
+    def context(self, name: str) -> ssl.SSLContext:
+        # Verified with the CA from DescribeCluster, as a kubeconfig's certificate-authority-data.
+        ca = base64.b64decode(self.cluster(name)["certificateAuthority"]["data"]).decode()
+        return ssl.create_default_context(cadata=ca)
+
+    def request(self, method: str, path: str, token: str | None = None, body: Any = None,
+                content_type: str = "application/json", cluster: str = KUBE_CLUSTER,
+                accept: str | None = None) -> tuple[int, Any]:
+        if path.startswith("/_emulator/"):
+            target = path
+        else:
+            target = urlsplit(self.cluster(cluster)["endpoint"]).path + path
+        headers = {"Content-Type": content_type} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if accept:
+            headers["Accept"] = accept
+        data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        # Every cluster's CA is the emulator's one; a control request uses the first's.
+        context = self.context(KUBE_CLUSTER if path.startswith("/_emulator/") else cluster)
+        connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=20)
+        try:
+            connection.request(method, target, body=data, headers=headers)
+            response = connection.getresponse()
+            text = response.read()
+        except (http.client.HTTPException, ConnectionError, ssl.SSLError) as err:
+            raise ConnectionClosed(repr(err)) from None
+        finally:
+            connection.close()
+        return response.status, json.loads(text) if text else None
+
+    def apply(self, token: str, namespace: str, name: str, manager: str = "eksmgr",
+              force: bool = False, **fields: Any) -> tuple[int, Any]:
+        obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, **fields}
+        query = f"?fieldManager={manager}" + ("&force=true" if force else "")
+        return self.request("PATCH", f"/api/v1/namespaces/{namespace}/secrets/{name}{query}",
+                            token, obj, "application/apply-patch+yaml")
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def presigned_url(server: Server, credentials: dict[str, str], cluster: str | None,
+                  operation: str = "get_caller_identity", expires: int = 60,
+                  at: datetime | None = None) -> str:
+    """A presigned STS URL as `aws eks get-token` makes it: x-k8s-aws-id signed as a header."""
+    sts = server.client("sts", key=credentials["AccessKeyId"],
+                        secret=credentials["SecretAccessKey"], token=credentials.get("SessionToken"))
+    if cluster is not None:
+        sts.meta.events.register(
+            "before-sign.sts", lambda request, **_: request.headers.__setitem__("x-k8s-aws-id", cluster))
+    with mock.patch("botocore.auth.get_current_datetime", return_value=at) if at else nullcontext():
+        return sts.generate_presigned_url(operation, Params={}, ExpiresIn=expires, HttpMethod="GET")
+
+
+def token_of(url: str) -> str:
+    return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def kube_checks(server: Server, log_path: Path) -> None:
+    eks, iam, sts = server.client("eks"), server.client("iam"), server.client("sts")
+    kube = Kube(server)
+    cluster_role = f"arn:aws:iam::{MANAGEMENT}:role/eks-cluster"
+    trust_root = trust({"AWS": f"arn:aws:iam::{MANAGEMENT}:root"})
+
+    def role(name: str, path: str = "/") -> str:
+        return iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=trust_root)["Role"]["Arn"]
+
+    def assume(arn: str, session: str = "selftest") -> dict[str, str]:
+        return sts.assume_role(RoleArn=arn, RoleSessionName=session)["Credentials"]
+
+    def grant(cluster: str, principal: str, policy: str, scope: dict[str, Any]) -> None:
+        eks.create_access_entry(clusterName=cluster, principalArn=principal)
+        eks.associate_access_policy(clusterName=cluster, principalArn=principal,
+                                    policyArn=policy, accessScope=scope)
+
+    def new_cluster(name: str, mode: str = "API") -> dict[str, Any]:
+        return eks.create_cluster(name=name, roleArn=cluster_role, resourcesVpcConfig={},
+                                  accessConfig={"authenticationMode": mode})["cluster"]
+
+    created = new_cluster(KUBE_CLUSTER)
+    # The editor's entry names the role with a path; the token's ARN has none.
+    editor = role("kube-editor", "/teams/")
+    grant(KUBE_CLUSTER, editor, EDIT, {"type": "namespace", "namespaces": ["apps", "team-*"]})
+    stranger = role("kube-stranger")
+    editor_creds = assume(editor)
+    editor_token = token_of(presigned_url(server, editor_creds, KUBE_CLUSTER))
+    username = f"arn:aws:sts::{MANAGEMENT}:assumed-role/kube-editor/selftest"
+    status, made = kube.request("POST", f"/_emulator/clusters/{MANAGEMENT}/{REGION}/{KUBE_CLUSTER}/objects",
+                                body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})
+    assert status == 201, made
+
+    def unauthorized(status: int, body: Any) -> None:
+        assert status == 401, (status, body)
+        assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": "Unauthorized", "reason": "Unauthorized", "code": 401}, body
+
+    def endpoint_and_discovery() -> None:
+        port = kube.port
+        assert created["endpoint"] == f"https://127.0.0.1:{port}/clusters/{MANAGEMENT}/{REGION}/{KUBE_CLUSTER}", created
+        from cryptography import x509
+
+        ca = x509.load_pem_x509_certificate(base64.b64decode(created["certificateAuthority"]["data"]))
+        assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        served = ssl.get_server_certificate(("127.0.0.1", port))
+        leaf = x509.load_pem_x509_certificate(served.encode())
+        assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        assert leaf.issuer == ca.subject
+        status, version = kube.request("GET", "/version", editor_token)
+        assert status == 200 and version["gitVersion"].startswith(f"v{created['version']}.0-"), version
+        assert kube.request("GET", "/api", editor_token)[1]["versions"] == ["v1"]
+        assert kube.request("GET", "/apis", editor_token)[1]["groups"] == []
+        resources = {r["name"]: r for r in kube.request("GET", "/api/v1", editor_token)[1]["resources"]}
+        assert resources["secrets"]["namespaced"] and not resources["namespaces"]["namespaced"], resources
+        assert resources["namespaces"]["shortNames"] == ["ns"], resources
+
+    def presigned_caller_identity() -> None:
+        # Query auth: moto takes the caller from X-Amz-Credential, routed to STS.
+        url = presigned_url(server, editor_creds, KUBE_CLUSTER)
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        assert f"<Arn>{username}</Arn>" in text, text
+
+    def unauthenticated() -> None:
+        unauthorized(*kube.request("GET", "/api/v1/namespaces/apps/secrets"))
+        unauthorized(*kube.request("GET", "/version", "not-a-token"))
+        # Authenticated by STS, but no access entry: EKS answers 401.
+        unauthorized(*kube.request("GET", "/version", token_of(
+            presigned_url(server, assume(stranger), KUBE_CLUSTER))))
+        # A token signed for another cluster's name.
+        unauthorized(*kube.request("GET", "/version", token_of(
+            presigned_url(server, editor_creds, "another-cluster"))))
+        # A CONFIG_MAP cluster honours no access entry (aws-auth is not emulated).
+        new_cluster("kube-config-map", "CONFIG_MAP")
+        grant("kube-config-map", editor, EDIT, {"type": "cluster"})
+        unauthorized(*kube.request("GET", "/version", token_of(
+            presigned_url(server, editor_creds, "kube-config-map")), cluster="kube-config-map"))
+
+    def token_rules() -> None:
+        old = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=16)
+        recent = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=14)
+        assert kube.request("GET", "/version", token_of(
+            presigned_url(server, editor_creds, KUBE_CLUSTER, at=recent)))[0] == 200
+        good = presigned_url(server, editor_creds, KUBE_CLUSTER)
+        tampered = good[:-1] + ("0" if good[-1] != "0" else "1")
+        for url in (
+            presigned_url(server, editor_creds, KUBE_CLUSTER, at=old),  # older than 15 minutes
+            presigned_url(server, editor_creds, KUBE_CLUSTER, "get_session_token"),  # Action
+            presigned_url(server, editor_creds, None),  # x-k8s-aws-id not signed
+            presigned_url(server, editor_creds, KUBE_CLUSTER, expires=901),
+            good + "&Foo=bar",  # a parameter aws-iam-authenticator does not allow
+            good.replace("http://127.0.0.1", "http://localhost.localdomain"),  # not loopback
+            tampered,
+        ):
+            unauthorized(*kube.request("GET", "/version", token_of(url)))
+        unauthorized(*kube.request("GET", "/version", token_of(good) + "=="))  # padded
+
+    def apply_creates_and_reads_back() -> None:
+        status, secret = kube.apply(editor_token, "apps", "db", data={"password": b64(SECRET_VALUE)},
+                                    metadata={"name": "db", "labels": {"app": "web"}})
+        assert status == 201, secret
+        assert secret["data"] == {"password": b64(SECRET_VALUE)} and secret["type"] == "Opaque", secret
+        fields = secret["metadata"]["managedFields"]
+        assert [(f["manager"], f["operation"]) for f in fields] == [("eksmgr", "Apply")], fields
+        assert fields[0]["fieldsV1"] == {"f:data": {"f:password": {}},
+                                         "f:metadata": {"f:labels": {"f:app": {}}}}, fields
+        again = kube.apply(editor_token, "apps", "db", data={"password": b64(SECRET_VALUE)},
+                           metadata={"name": "db", "labels": {"app": "web"}})
+        assert again[0] == 200, again
+        assert again[1]["metadata"]["resourceVersion"] == secret["metadata"]["resourceVersion"], again
+        status, read = kube.request("GET", "/api/v1/namespaces/apps/secrets/db", editor_token)
+        assert status == 200 and read["data"] == secret["data"], read
+        status, listed = kube.request("GET", "/api/v1/namespaces/apps/secrets?labelSelector=app%3Dweb",
+                                      editor_token)
+        assert status == 200 and [i["metadata"]["name"] for i in listed["items"]] == ["db"], listed
+
+    def namespace_scope() -> None:
+        status, body = kube.request("GET", "/api/v1/namespaces/other/secrets/db", editor_token)
+        assert status == 403, body
+        assert body["message"] == (f'secrets "db" is forbidden: User "{username}" cannot get resource '
+                                   '"secrets" in API group "" in the namespace "other"'), body
+        assert body["reason"] == "Forbidden" and body["details"] == {"name": "db", "kind": "secrets"}, body
+        status, body = kube.request("GET", "/api/v1/namespaces", editor_token)
+        assert status == 403 and body["message"].endswith('at the cluster scope'), body
+        assert kube.request("GET", "/api/v1/secrets", editor_token)[0] == 403
+        assert kube.request("POST", "/api/v1/namespaces", editor_token,
+                            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}})[0] == 403
+        assert kube.request("GET", "/api/v1/namespaces/apps", editor_token)[0] == 200
+        # "team-*" in the scope: team-a is in it, but does not exist.
+        status, body = kube.apply(editor_token, "team-a", "db", data={"k": b64("v")})
+        assert status == 404 and body["message"] == 'namespaces "team-a" not found', body
+
+    def conflicts_and_force() -> None:
+        path = f"/_emulator/clusters/{MANAGEMENT}/{REGION}/{KUBE_CLUSTER}/objects"
+        status, made = kube.request("POST", path, body={
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hand", "namespace": "apps"},
+            "data": {"kept": b64("a"), "shared": b64("b")}})
+        assert status == 201, made
+        assert made["metadata"]["managedFields"][0]["manager"] == "kubectl-create", made
+        status, body = kube.apply(editor_token, "apps", "hand", data={"shared": b64("changed")})
+        assert status == 409 and body["reason"] == "Conflict", body
+        cause = body["details"]["causes"][0]
+        assert cause["reason"] == "FieldManagerConflict" and cause["field"] == ".data.shared", cause
+        assert cause["message"].startswith('conflict with "kubectl-create"'), cause
+        # The same value is shared ownership, no conflict.
+        assert kube.apply(editor_token, "apps", "hand", manager="other",
+                          data={"kept": b64("a")})[0] == 200
+        status, forced = kube.apply(editor_token, "apps", "hand", force=True,
+                                    data={"shared": b64("changed"), "mine": b64("m")})
+        assert status == 200 and forced["data"]["shared"] == b64("changed"), forced
+        owners = {f["manager"]: f["fieldsV1"] for f in forced["metadata"]["managedFields"]}
+        assert "f:shared" in owners["eksmgr"]["f:data"], owners
+        assert "f:shared" not in owners["kubectl-create"].get("f:data", {}), owners
+        # A field the applier owned alone and omits now is removed; one it shares is kept.
+        status, after = kube.apply(editor_token, "apps", "hand", data={"shared": b64("changed")})
+        assert status == 200 and set(after["data"]) == {"kept", "shared"}, after
+
+    def refusals() -> None:
+        secrets = "/api/v1/namespaces/apps/secrets"
+        status, body = kube.request("PATCH", f"{secrets}/db", editor_token,
+                                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}},
+                                    "application/apply-patch+yaml")
+        assert status == 422 and "fieldManager" in body["message"], body
+        for fields, where in (
+            ({"data": {"bad key": b64("v")}}, "data[bad key]"),
+            ({"type": "kubernetes.io/tls", "data": {"tls.crt": b64("c")}}, "data[tls.key]"),
+            ({"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": b64("{")}},
+             "data[.dockerconfigjson]"),
+            ({"data": {"big": b64("x" * (1024 * 1024 + 1))}}, "data"),
+            ({"metadata": {"name": "Bad_Name"}}, "metadata.name"),
+        ):
+            name = fields.get("metadata", {}).get("name", "refused")
+            status, body = kube.request("POST", secrets, editor_token, {
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, **{
+                    k: v for k, v in fields.items() if k != "metadata"}})
+            assert status == 422 and body["reason"] == "Invalid", body
+            assert where in [c["field"] for c in body["details"]["causes"]], (where, body)
+        status, body = kube.apply(editor_token, "apps", "db", type="kubernetes.io/tls",
+                                  data={"tls.crt": b64("c"), "tls.key": b64("k")})
+        assert status == 422 and "type: Invalid value" in body["message"], body
+        status, body = kube.request("POST", secrets, editor_token, {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b64"}, "data": {"k": "%%%"}})
+        assert status == 400 and "%%%" not in body["message"], body
+
+    def writes() -> None:
+        secrets = "/api/v1/namespaces/apps/secrets"
+        status, made = kube.request("POST", f"{secrets}?fieldManager=selftest", editor_token, {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "plain"},
+            "stringData": {"a": "1"}})
+        assert status == 201 and made["data"] == {"a": b64("1")}, made
+        status, body = kube.request("POST", secrets, editor_token, {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "plain"}})
+        assert status == 409 and body["reason"] == "AlreadyExists", body
+        stale = {**made, "data": {"a": b64("2")}}
+        stale["metadata"] = {**made["metadata"], "resourceVersion": "1"}
+        status, body = kube.request("PUT", f"{secrets}/plain", editor_token, stale)
+        assert status == 409 and body["reason"] == "Conflict", body
+        status, replaced = kube.request("PUT", f"{secrets}/plain", editor_token, {**made, "data": {"a": b64("2")}})
+        assert status == 200 and replaced["data"] == {"a": b64("2")}, replaced
+        status, patched = kube.request("PATCH", f"{secrets}/plain", editor_token,
+                                       {"data": {"a": None, "b": b64("3")}}, "application/merge-patch+json")
+        assert status == 200 and patched["data"] == {"b": b64("3")}, patched
+        assert kube.request("DELETE", f"{secrets}/plain", editor_token)[1]["status"] == "Success"
+        assert kube.request("GET", f"{secrets}/plain", editor_token)[0] == 404
+
+    def unreachable_clusters() -> None:
+        control = f"/_emulator/clusters/{MANAGEMENT}/{REGION}/{KUBE_CLUSTER}"
+        assert kube.request("POST", f"{control}/down")[1]["down"] is True
+        try:
+            kube.request("GET", "/version", editor_token)
+        except ConnectionClosed:
+            pass
+        else:
+            raise AssertionError("a down cluster answered")
+        assert kube.request("POST", f"{control}/up")[1]["down"] is False
+        assert kube.request("GET", "/version", editor_token)[0] == 200
+        # A deleted cluster's endpoint is gone; made again, the cluster starts empty.
+        new_cluster("kube-gone")
+        grant("kube-gone", editor, EDIT, {"type": "namespace", "namespaces": ["default"]})
+        gone_token = token_of(presigned_url(server, editor_creds, "kube-gone"))
+        status, made = kube.request("PATCH", "/api/v1/namespaces/default/secrets/s?fieldManager=m",
+                                    gone_token, {"apiVersion": "v1", "kind": "Secret",
+                                                 "metadata": {"name": "s"}},
+                                    "application/apply-patch+yaml", cluster="kube-gone")
+        assert status == 201, made
+        endpoint_path = urlsplit(kube.cluster("kube-gone")["endpoint"]).path
+        eks.delete_cluster(name="kube-gone")
+        try:
+            connection = http.client.HTTPSConnection("127.0.0.1", kube.port, context=kube.context(KUBE_CLUSTER), timeout=20)
+            connection.request("GET", endpoint_path + "/version", headers={"Authorization": f"Bearer {gone_token}"})
+            connection.getresponse().read()
+        except (http.client.HTTPException, ConnectionError, ssl.SSLError):
+            pass
+        else:
+            raise AssertionError("a deleted cluster answered")
+        new_cluster("kube-gone")
+        grant("kube-gone", editor, EDIT, {"type": "namespace", "namespaces": ["default"]})
+        status, listed = kube.request("GET", "/api/v1/namespaces/default/secrets", gone_token, cluster="kube-gone")
+        assert status == 200 and listed["items"] == [], listed
+
+    def other_policies() -> None:
+        admin = role("kube-admin")
+        grant(KUBE_CLUSTER, admin, "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+              {"type": "cluster"})
+        admin_token = token_of(presigned_url(server, assume(admin), KUBE_CLUSTER))
+        status, listed = kube.request("GET", "/api/v1/namespaces", admin_token)
+        names = {i["metadata"]["name"] for i in listed["items"]}
+        assert status == 200 and {"default", "kube-system", "kube-public", "kube-node-lease", "apps"} <= names
+        assert kube.request("POST", "/api/v1/namespaces", admin_token, {
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "Not_A_Label"}})[0] == 422
+        assert kube.request("POST", "/api/v1/namespaces", admin_token, {
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "made"}})[0] == 201
+        status, everything = kube.request("GET", "/api/v1/secrets", admin_token)
+        assert status == 200 and {"db", "hand"} <= {i["metadata"]["name"] for i in everything["items"]}
+        # An IAM user matches its entry exactly; View reads namespaces, never secrets.
+        iam.create_user(UserName="kube-viewer")
+        user_arn = iam.get_user(UserName="kube-viewer")["User"]["Arn"]
+        key = iam.create_access_key(UserName="kube-viewer")["AccessKey"]
+        grant(KUBE_CLUSTER, user_arn, "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+              {"type": "cluster"})
+        viewer = token_of(presigned_url(server, key, KUBE_CLUSTER))
+        assert kube.request("GET", "/api/v1/namespaces", viewer)[0] == 200
+        status, body = kube.request("GET", "/api/v1/namespaces/apps/secrets/db", viewer)
+        assert status == 403 and f'User "{user_arn}"' in body["message"], body
+
+    def kubectl_with_aws_get_token() -> None:
+        # Real kubectl, its user the exec plugin `aws eks get-token` (awscli from the venv).
+        aws = Path(sys.executable).parent / "aws"
+        assert aws.exists(), f"{aws} is missing: run scripts/setup-emulator.sh"
+        folder = log_path.parent
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": KUBE_CLUSTER,
+            "clusters": [{"name": KUBE_CLUSTER, "cluster": {
+                "server": created["endpoint"],
+                "certificate-authority-data": created["certificateAuthority"]["data"]}}],
+            "contexts": [{"name": KUBE_CLUSTER, "context": {"cluster": KUBE_CLUSTER, "user": "editor"}}],
+            "users": [{"name": "editor", "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(aws),
+                "args": ["eks", "get-token", "--cluster-name", KUBE_CLUSTER, "--region", REGION,
+                         "--role-arn", editor, "--output", "json"],
+                "interactiveMode": "Never"}}}],
+        }
+        (folder / "kubeconfig").write_text(json.dumps(config))
+        env = {"PATH": f"{aws.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               "HOME": str(folder), "KUBECONFIG": str(folder / "kubeconfig"),
+               "AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": os.devnull,
+               "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+
+        def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True,
+                                  timeout=120)
+
+        got = kubectl("get", "secret", "db", "-n", "apps", "-o", "json")
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["data"] == {"password": b64(SECRET_VALUE)}, got.stdout
+        refused_list = kubectl("get", "secrets", "-n", "other")
+        assert refused_list.returncode != 0 and "Forbidden" in refused_list.stderr, refused_list.stderr
+        assert "assumed-role/kube-editor/EKSGetTokenAuth" in refused_list.stderr, refused_list.stderr
+        # A typed kubectl command sends protobuf.
+        made = kubectl("create", "secret", "generic", "by-kubectl", "-n", "apps", "--from-literal=k=v")
+        assert made.returncode == 0, made.stderr
+        status, secret = kube.request("GET", "/api/v1/namespaces/apps/secrets/by-kubectl", editor_token)
+        assert status == 200 and secret["type"] == "Opaque" and secret["data"] == {"k": b64("v")}, secret
+        assert secret["metadata"]["managedFields"][0]["manager"] == "kubectl-create", secret
+
+    def request_log() -> None:
+        text = log_path.read_text()
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert lines and all(set(line) == {"time", "method", "path", "query", "user", "status"}
+                             for line in lines), lines[:3]
+        assert any(line["user"] == username and line["status"] == 201 for line in lines)
+        assert any(line["user"] is None and line["status"] == 401 for line in lines)
+        assert any(line["status"] is None for line in lines)  # closed connections
+        assert SECRET_VALUE not in text and b64(SECRET_VALUE) not in text
+
+    check("kube: DescribeCluster gives the emulated endpoint and its CA (a separate server "
+          "certificate); discovery for an authenticated user", endpoint_and_discovery)
+    check("kube: a presigned GetCallerIdentity (query auth) answers the assumed role's ARN",
+          presigned_caller_identity)
+    check("kube: no token, no access entry, a token for another cluster, a CONFIG_MAP "
+          "cluster -> 401 Status", unauthenticated)
+    check("kube: tokens refused as aws-iam-authenticator does (older than 15 min, wrong "
+          "Action, x-k8s-aws-id unsigned, X-Amz-Expires > 900, extra parameter, host, "
+          "signature, padding)", token_rules)
+    check("kube: server-side apply creates a Secret (201, managedFields), a repeat is a "
+          "no-op, GET and a label selector read it back", apply_creates_and_reads_back)
+    check("kube: a namespace-scoped Edit policy: 403 elsewhere with kube-apiserver's "
+          "message, cluster-wide lists refused, wildcard scope, missing namespace 404",
+          namespace_scope)
+    check("kube: a hand-made secret's key conflicts (409 FieldManagerConflict) unless "
+          "force=true; shared values; omitted fields removed", conflicts_and_force)
+    check("kube: fieldManager required for apply (422); invalid secrets 422 (key, tls, "
+          "dockerconfigjson, 1 MiB, name, type change); bad base64 400", refusals)
+    check("kube: create (409 AlreadyExists), replace (409 on a stale resourceVersion), "
+          "merge patch, delete", writes)
+    check("kube: a down cluster and a deleted one close the connection; a re-created "
+          "cluster starts empty", unreachable_clusters)
+    check("kube: ClusterAdmin (namespaces, all secrets), an IAM user's View entry (no "
+          "secrets)", other_policies)
+    check("kube: real kubectl with `aws eks get-token` (AWS_ENDPOINT_URL) reads a secret, is "
+          "refused elsewhere (Forbidden), creates one (protobuf)", kubectl_with_aws_get_token)
+    check("kube: the request log has method, path, query, user and status only, no "
+          "secret value", request_log)
+
+
 # Seed defaults --------------------------------------------------------------------------
 
 
@@ -1479,13 +1918,18 @@ def main() -> int:
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     servers: list[Server] = []
+    scratch = tempfile.TemporaryDirectory(prefix="eksmgr-selftest-")
     try:
         main_server = Server(
             EKSMGR_EMULATOR_TODAY="2026-12-05",
             EKSMGR_EMULATOR_IAM_PROPAGATION_SECONDS=str(PROPAGATION),
         )
         servers.append(main_server)
-        second = Server(EKSMGR_EMULATOR_TODAY="2026-11-25")
+        # The second one also serves the clusters' Kubernetes API (kube_api), with a log.
+        kube_log = Path(scratch.name) / "kube.log"
+        second = Server(EKSMGR_EMULATOR_TODAY="2026-11-25",
+                        EKSMGR_EMULATOR_KUBE_PORT=str(free_port()),
+                        EKSMGR_EMULATOR_KUBE_LOG=str(kube_log))
         servers.append(second)
         seeded = main_server.seed("--fresh")
         second.seed()
@@ -1500,12 +1944,14 @@ def main() -> int:
         subnet_checks(main_server)
         instance_checks(main_server, second)
         seed_checks(second)
+        kube_checks(second, kube_log)
     except Exception as err:  # noqa: BLE001 - a setup failure fails the run
         RESULTS.append(("setup", False, f"{type(err).__name__}: {err}"))
         print(f"FAIL setup: {err}\n{traceback.format_exc()}", flush=True)
     finally:
         for server in servers:
             server.stop()
+        scratch.cleanup()
     passed = sum(1 for _, ok, _ in RESULTS if ok)
     failed = len(RESULTS) - passed
     print(f"{passed} passed, {failed} failed")

@@ -27,6 +27,7 @@ pub mod check;
 mod env;
 pub mod estate;
 pub mod example;
+pub mod kube;
 mod moto;
 mod paths;
 pub mod proxy;
@@ -35,7 +36,7 @@ pub mod schema;
 
 pub use aws::{REGION, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, assume, sdk_config};
 pub use env::env_for;
-pub use moto::{MotoServer, Seed, Spoke};
+pub use moto::{MotoServer, Seed, Spoke, free_port};
 pub use paths::{eksmgr_binary, repo_root};
 pub use runner::{Eksmgr, Output, Running};
 

@@ -419,6 +419,30 @@ fn access_entries(
             e.grant(policy_arn(p, g.policy), &g.namespaces, &g.groups);
         }
     }
+    // `[[secrets]]`: `eksmgr secrets push` authenticates to the cluster as the hub agent role
+    // (a STANDARD access entry may name a principal of another account,
+    // https://docs.aws.amazon.com/eks/latest/userguide/creating-access-entries.html) and
+    // writes secrets only in the target namespaces: AmazonEKSEditPolicy, scoped to them
+    // (https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html).
+    let namespaces: BTreeSet<&String> = config
+        .secrets
+        .iter()
+        .filter(|s| s.targets(name))
+        .flat_map(|s| &s.namespaces)
+        .collect();
+    if !namespaces.is_empty() {
+        let agent = super::hub::agent_role_arn(config, d);
+        let what = format!(
+            "the hub agent role, which pushes [[secrets]] to cluster {name} in {}",
+            c.account
+        );
+        let namespaces: Vec<String> = namespaces.into_iter().cloned().collect();
+        for (arn, role) in principals(resolver.resolve(&agent, &c.account, &what), f) {
+            let e = entries.entry(arn).or_default();
+            e.role = e.role.take().or(role);
+            e.grant(policy_arn(p, AccessPolicy::Edit), &namespaces, &[]);
+        }
+    }
     for (r, rc, role) in cross {
         if rc.address != c.address {
             continue;

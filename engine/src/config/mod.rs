@@ -42,8 +42,8 @@ pub use sections::{
     ClusterConfig, ClusterLogType, ClusterOverrideConfig, Config, CrossAccountRoleConfig,
     EcrRepositoryConfig, GovernanceConfig, HubConfig, ImageTagMutability, KmsConfig,
     NodeGroupConfig, OidcTrustConfig, OrganizationConfig, PodIdentityConfig, ResolveConflicts,
-    ScpConfig, ServiceAccountConfig, SpokesConfig, StackSetConfig, StateBackend, StateConfig,
-    SubnetSelectorConfig, TaintConfig, TaintEffect,
+    ScpConfig, SecretConfig, SecretType, ServiceAccountConfig, SpokesConfig, StackSetConfig,
+    StateBackend, StateConfig, SubnetSelectorConfig, TaintConfig, TaintEffect,
 };
 
 /// Reads and validates the configuration file at `path`. Errors name the file as given.

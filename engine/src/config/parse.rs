@@ -14,8 +14,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::error::{ConfigError, ConfigErrors};
 use super::sections::{
     AccessConfig, AccessGrantConfig, AgentConfig, ClusterConfig, Config, CrossAccountRoleConfig,
-    EcrRepositoryConfig, GovernanceConfig, HubConfig, OrganizationConfig, SpokesConfig,
-    StateConfig,
+    EcrRepositoryConfig, GovernanceConfig, HubConfig, OrganizationConfig, SecretConfig,
+    SpokesConfig, StateConfig,
 };
 use super::validate;
 
@@ -30,6 +30,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "cross_account_roles",
     "state",
     "agent",
+    "secrets",
 ];
 
 /// One step of a path into the document: a table key or an array index.
@@ -104,6 +105,7 @@ pub(super) struct Parsed {
     pub cross_account_roles: Vec<(usize, CrossAccountRoleConfig)>,
     pub state: Option<StateConfig>,
     pub agent: Option<AgentConfig>,
+    pub secrets: Vec<(usize, SecretConfig)>,
 }
 
 /// Parses and validates `text`, with the warnings of a valid configuration; see
@@ -166,6 +168,7 @@ fn assemble(p: Parsed) -> Option<Config> {
         cross_account_roles: p.cross_account_roles.into_iter().map(|(_, r)| r).collect(),
         state: p.state?,
         agent: p.agent?,
+        secrets: p.secrets.into_iter().map(|(_, s)| s).collect(),
     })
 }
 
@@ -661,6 +664,7 @@ impl<'i> Document<'i> {
             cross_account_roles: self.array(&["cross_account_roles"], errors),
             state: self.section("state", errors),
             agent: self.section("agent", errors),
+            secrets: self.array(&["secrets"], errors),
         }
     }
 }
@@ -687,6 +691,7 @@ const TABLE_POSITIONS: &[&[&str]] = &[
     &["cross_account_roles", "#", "oidc"],
     &["state"],
     &["agent"],
+    &["secrets", "#"],
 ];
 
 /// Whether the schema has a table at `path`.

@@ -41,6 +41,10 @@ pub struct Config {
     /// `[agent]`: what `eksmgr agent` carries out on its own.
     #[serde(default)]
     pub agent: AgentConfig,
+    /// Secrets Manager secrets in the hub pushed, on demand, as Kubernetes secrets into
+    /// spoke clusters (`eksmgr secrets push`), one `[[secrets]]` table each.
+    #[serde(default)]
+    pub secrets: Vec<SecretConfig>,
 }
 
 /// `[organization]`: the AWS Organization.
@@ -1233,5 +1237,98 @@ impl StateConfig {
     /// The key of the state object (`s3`).
     pub fn s3_key(&self) -> &str {
         self.key.as_deref().unwrap_or("eksmgr.state.json")
+    }
+}
+
+/// `[[secrets]]`: a Secrets Manager secret in the hub, written on demand (`eksmgr secrets
+/// push`) as a Kubernetes secret into the listed namespaces of the target clusters. Planning
+/// adds, in every target cluster, an access entry for the hub agent role with
+/// `AmazonEKSEditPolicy` limited to those namespaces (what the push authenticates as).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretConfig {
+    /// The Kubernetes secret's name (a DNS subdomain); also how `eksmgr secrets push NAME`
+    /// selects it. Unique among `[[secrets]]`.
+    pub name: String,
+    /// The Secrets Manager secret in the hub: a name under `hub.secrets_prefix` (`"registry"`
+    /// is `/EksManager/registry`; a name starting with `/` must start with the prefix), or
+    /// the secret's ARN in the hub account (its name under the prefix too: the agent role
+    /// may read nothing else).
+    pub source: String,
+    /// Target cluster names (of `[[clusters]]`), or `["*"]` for every cluster.
+    pub clusters: Vec<String>,
+    /// Target namespaces in each cluster. They are not created (`--create-namespace` asks
+    /// for it).
+    pub namespaces: Vec<String>,
+    /// The Kubernetes secret type: `Opaque` (default), `kubernetes.io/dockerconfigjson` or
+    /// `kubernetes.io/tls`.
+    #[serde(default, rename = "type")]
+    pub kind: SecretType,
+    /// The whole secret string into this one data key. Default for
+    /// `kubernetes.io/dockerconfigjson`: `.dockerconfigjson`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Fields of a JSON secret into data keys: `{ "data-key" = "json-field" }`. Without `key`
+    /// or `keys`, every field of the JSON object becomes a data key of the same name
+    /// (`Opaque`), or the fields `tls.crt` and `tls.key` (`kubernetes.io/tls`).
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+    /// Push this secret in every `eksmgr agent` cycle too (default `false`: only when
+    /// `eksmgr secrets push` is run).
+    #[serde(default)]
+    pub auto: bool,
+}
+
+/// The type of a Kubernetes secret eksmgr writes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema,
+)]
+pub enum SecretType {
+    /// Arbitrary keys.
+    #[default]
+    Opaque,
+    /// A registry credential: the key `.dockerconfigjson`, a JSON document.
+    #[serde(rename = "kubernetes.io/dockerconfigjson")]
+    DockerConfigJson,
+    /// A TLS certificate and key: the keys `tls.crt` and `tls.key`.
+    #[serde(rename = "kubernetes.io/tls")]
+    Tls,
+}
+
+impl SecretType {
+    /// The value of the secret's `type` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretType::Opaque => "Opaque",
+            SecretType::DockerConfigJson => "kubernetes.io/dockerconfigjson",
+            SecretType::Tls => "kubernetes.io/tls",
+        }
+    }
+
+    /// The data keys a secret of this type must have
+    /// (<https://kubernetes.io/docs/concepts/configuration/secret/#secret-types>).
+    pub fn required_keys(self) -> &'static [&'static str] {
+        match self {
+            SecretType::Opaque => &[],
+            SecretType::DockerConfigJson => &[".dockerconfigjson"],
+            SecretType::Tls => &["tls.crt", "tls.key"],
+        }
+    }
+}
+
+impl SecretConfig {
+    /// Whether the secret targets the cluster named `cluster`.
+    pub fn targets(&self, cluster: &str) -> bool {
+        self.clusters.iter().any(|c| c == "*" || c == cluster)
+    }
+
+    /// The secret's id for `GetSecretValue`: its ARN as given, or its full name under
+    /// `prefix` (which ends with `/`).
+    pub fn secret_id(&self, prefix: &str) -> String {
+        if self.source.starts_with("arn:") || self.source.starts_with('/') {
+            self.source.clone()
+        } else {
+            format!("{prefix}{}", self.source)
+        }
     }
 }

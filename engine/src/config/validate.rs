@@ -12,8 +12,8 @@ use super::ids::{Arn, ClusterAccount};
 use super::parse::{Document, Parsed, Seg, at};
 use super::regions::RegionCheck;
 use super::sections::{
-    AccessPolicy, AgentHostConfig, ClusterConfig, NodeGroupConfig, ServiceAccountConfig,
-    StateBackend, SubnetSelectorConfig,
+    AccessPolicy, AgentHostConfig, ClusterConfig, NodeGroupConfig, SecretType,
+    ServiceAccountConfig, StateBackend, SubnetSelectorConfig,
 };
 
 /// Runs every check over what deserialised, appending to `errors`, and to `warnings` what is
@@ -38,6 +38,7 @@ pub(super) fn validate(
     v.cross_account_roles(p);
     v.state(p);
     v.agent(p);
+    v.secrets(p);
 }
 
 struct Validator<'a, 'i> {
@@ -1123,6 +1124,128 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// `[[secrets]]`: names, sources under the prefix the agent role may read, targets, and
+    /// the data keys each secret type needs.
+    fn secrets(&mut self, p: &Parsed) {
+        let declared = self.declared_clusters();
+        let prefix = p
+            .hub
+            .as_ref()
+            .map_or("/EksManager/", |h| h.secrets_prefix.as_str());
+        let hub = p.hub.as_ref().map(|h| h.account_id.as_str().to_string());
+        for (n, (i, s)) in p.secrets.iter().enumerate() {
+            let i = *i;
+            self.check(
+                at!["secrets", i, "name"],
+                k8s_subdomain("secret name", &s.name),
+            );
+            if let Some((j, _)) = p.secrets[..n].iter().find(|(_, o)| o.name == s.name) {
+                let line = self.doc.line_of(at!["secrets", *j, "name"]);
+                self.report(
+                    at!["secrets", i, "name"],
+                    format!(
+                        "duplicate secret {:?}: already defined at line {line}",
+                        s.name
+                    ),
+                );
+            }
+            self.check(
+                at!["secrets", i, "source"],
+                secret_source(&s.source, prefix, hub.as_deref()),
+            );
+            if s.clusters.is_empty() {
+                self.report(
+                    at!["secrets", i, "clusters"],
+                    "expected at least one cluster name, or \"*\" for every cluster",
+                );
+            }
+            let wildcard = s.clusters.iter().any(|c| c == "*");
+            for (j, c) in s.clusters.iter().enumerate() {
+                let at = at!["secrets", i, "clusters", j];
+                if c == "*" {
+                    if s.clusters.len() > 1 {
+                        self.report(
+                            at,
+                            "\"*\" already names every cluster: remove the other names",
+                        );
+                    }
+                } else if !wildcard {
+                    self.cluster_ref(at, c, &declared);
+                }
+            }
+            if s.namespaces.is_empty() {
+                self.report(
+                    at!["secrets", i, "namespaces"],
+                    "expected at least one namespace",
+                );
+            }
+            for (j, ns) in s.namespaces.iter().enumerate() {
+                self.check(at!["secrets", i, "namespaces", j], k8s_namespace(ns));
+                if s.namespaces[..j].contains(ns) {
+                    self.report(
+                        at!["secrets", i, "namespaces", j],
+                        format!("namespace {ns:?} is listed twice"),
+                    );
+                }
+            }
+            if let Some(key) = &s.key {
+                self.check(at!["secrets", i, "key"], secret_data_key(key));
+                if !s.keys.is_empty() {
+                    self.report(
+                        at!["secrets", i, "keys"],
+                        "give either key (the whole value) or keys (JSON fields), not both",
+                    );
+                }
+                match s.kind {
+                    SecretType::Opaque => {}
+                    SecretType::DockerConfigJson if key == ".dockerconfigjson" => {}
+                    SecretType::DockerConfigJson => self.report(
+                        at!["secrets", i, "key"],
+                        format!(
+                            "a kubernetes.io/dockerconfigjson secret keeps its value in the key \".dockerconfigjson\", not {key:?}"
+                        ),
+                    ),
+                    SecretType::Tls => self.report(
+                        at!["secrets", i, "key"],
+                        "a kubernetes.io/tls secret needs two keys, tls.crt and tls.key: map them from a JSON secret with keys = { \"tls.crt\" = \"...\", \"tls.key\" = \"...\" }",
+                    ),
+                }
+            }
+            for (key, field) in &s.keys {
+                self.check(
+                    at!["secrets", i, "keys", key.as_str()],
+                    secret_data_key(key),
+                );
+                if field.is_empty() {
+                    self.report(
+                        at!["secrets", i, "keys", key.as_str()],
+                        "expected the name of a field of the JSON secret",
+                    );
+                }
+            }
+            if !s.keys.is_empty() {
+                let missing: Vec<&str> = s
+                    .kind
+                    .required_keys()
+                    .iter()
+                    .copied()
+                    .filter(|k| !s.keys.contains_key(*k))
+                    .collect();
+                if !missing.is_empty() {
+                    self.report(
+                        at!["secrets", i, "keys"],
+                        format!(
+                            "a {} secret needs the data keys {}: missing {}",
+                            s.kind.as_str(),
+                            s.kind.required_keys().join(", "),
+                            missing.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     fn cross_account_roles(&mut self, p: &Parsed) {
         let declared = self.declared_clusters();
         for (n, (i, r)) in p.cross_account_roles.iter().enumerate() {
@@ -1536,6 +1659,66 @@ fn managed_policy_name(s: &str) -> Check {
     } else {
         Err(format!(
             "invalid managed policy {s:?}: expected its name under arn:aws:iam::aws:policy/, e.g. \"service-role/AmazonEBSCSIDriverPolicy\""
+        ))
+    }
+}
+
+/// A `[[secrets]]` source: a Secrets Manager secret name (1 to 512 of `A-Za-z0-9/_+=.@-`,
+/// <https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html>)
+/// under `prefix`, or its ARN in the hub account. The agent role reads only
+/// `secret:<prefix>*` in the hub, so anything else would be refused at push time.
+fn secret_source(s: &str, prefix: &str, hub: Option<&str>) -> Check {
+    let name = if s.starts_with("arn:") {
+        let arn: Arn = s
+            .parse()
+            .map_err(|e| format!("invalid secret ARN {s:?}: {e}"))?;
+        if arn.service() != "secretsmanager" || !arn.resource().starts_with("secret:") {
+            return Err(format!(
+                "invalid secret ARN {s:?}: expected arn:<partition>:secretsmanager:<region>:<hub account>:secret:<name>"
+            ));
+        }
+        if let Some(hub) = hub
+            && arn.account() != hub
+        {
+            return Err(format!(
+                "secret {s:?} is in account {}, not in the hub ({hub}): the agent role reads secrets in the hub only",
+                arn.account()
+            ));
+        }
+        arn.resource().trim_start_matches("secret:").to_string()
+    } else {
+        s.to_string()
+    };
+    if name.is_empty()
+        || name.len() > 512
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+    {
+        return Err(format!(
+            "invalid secret name {name:?}: expected 1 to 512 letters, digits or /_+=.@-"
+        ));
+    }
+    if (s.starts_with("arn:") || s.starts_with('/')) && !name.starts_with(prefix) {
+        return Err(format!(
+            "secret {name:?} is not under hub.secrets_prefix {prefix:?}: the agent role may read only secrets named {prefix}*"
+        ));
+    }
+    Ok(())
+}
+
+/// A Kubernetes secret data key: `[-._a-zA-Z0-9]+`
+/// (<https://kubernetes.io/docs/concepts/configuration/secret/#restriction-names-data>).
+fn secret_data_key(k: &str) -> Check {
+    if !k.is_empty()
+        && k.len() <= 253
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid secret data key {k:?}: expected letters, digits, '-', '_' or '.'"
         ))
     }
 }
