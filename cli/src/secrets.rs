@@ -132,17 +132,36 @@ fn text(report: &Report, mode: Mode, s: Styler) -> String {
             t.namespace
         ));
     }
-    let failed = report.rows.iter().filter(|r| r.result.is_err()).count();
+    let count = |f: &dyn Fn(&Row) -> bool| report.rows.iter().filter(|r| f(r)).count();
+    let written = count(&|r| {
+        matches!(
+            r.result,
+            Ok((_, Done::Written | Done::CreatedNamespaceAndWritten))
+        )
+    });
+    let would = count(&|r| matches!(r.result, Ok((_, Done::WouldWrite))));
+    let human = count(&|r| r.exit_code(mode) == 3);
+    let failed = count(&|r| r.result.is_err());
     let n = report.rows.len();
-    let verb = match mode {
-        Mode::Status => "checked",
-        Mode::Push { dry_run: true, .. } => "checked (dry run)",
-        Mode::Push { .. } => "pushed",
-    };
-    out.push_str(&format!(
-        "\n{n} target{} {verb}, {failed} failed.\n",
-        if n == 1 { "" } else { "s" }
-    ));
+    let mut parts = vec![format!("{n} target{}", if n == 1 { "" } else { "s" })];
+    match mode {
+        Mode::Status => {
+            parts.push(format!(
+                "{} current",
+                count(&|r| matches!(r.result, Ok((Standing::Current, _))))
+            ));
+            parts.push(format!("{} to push", count(&|r| r.exit_code(mode) == 2)));
+        }
+        Mode::Push { .. } => {
+            parts.push(format!("{written} written"));
+            if would > 0 {
+                parts.push(format!("{would} would be written (dry run)"));
+            }
+        }
+    }
+    parts.push(format!("{human} left for a human"));
+    parts.push(format!("{failed} failed"));
+    out.push_str(&format!("\n{}.\n", parts.join(", ")));
     out
 }
 
@@ -191,4 +210,75 @@ fn json(report: &Report, mode: Mode) -> serde_json::Value {
         "sources": report.sources,
         "targets": rows,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use eksmgr_secrets::Target;
+
+    fn row(account: &str, ns: &str, result: Result<(Standing, Done), String>) -> Row {
+        Row {
+            target: Target {
+                secret: "app-credentials".into(),
+                cluster: ClusterId {
+                    account: account.into(),
+                    region: "us-east-1".into(),
+                    name: "workloads".into(),
+                },
+                namespace: ns.into(),
+            },
+            version_id: Some("v2".into()),
+            result,
+        }
+    }
+
+    fn report() -> Report {
+        let mut r = Report::default();
+        r.sources.insert(
+            "app-credentials".into(),
+            "arn:aws:secretsmanager:us-east-1:222222222222:secret:/EksManager/app-credentials-AbCdEf"
+                .into(),
+        );
+        r.rows = vec![
+            row("333333333333", "apps", Ok((Standing::Missing, Done::Written))),
+            row(
+                "333333333333",
+                "jobs",
+                Ok((Standing::Outdated { held: Some("v1".into()) }, Done::Written)),
+            ),
+            row("333333333333", "tools", Ok((Standing::Unmanaged, Done::Nothing))),
+            row("444444444444", "apps", Ok((Standing::Current, Done::Nothing))),
+            row("444444444444", "tools", Ok((Standing::NoNamespace, Done::Nothing))),
+            row(
+                "555555555555",
+                "apps",
+                Err("get namespace apps in cluster workloads@555555555555/us-east-1 failed: connection closed".into()),
+            ),
+        ];
+        r
+    }
+
+    #[test]
+    fn push_and_status_reports() {
+        let r = report();
+        let push = Mode::Push {
+            dry_run: false,
+            force: false,
+            create_namespaces: false,
+        };
+        assert_eq!(r.exit_code(push), 1);
+        insta::assert_snapshot!("push", text(&r, push, Styler::new(false)));
+        insta::assert_json_snapshot!("push_json", json(&r, push));
+        let mut status = report();
+        status.rows.pop();
+        for row in &mut status.rows {
+            if let Ok((_, done)) = &mut row.result {
+                *done = Done::Nothing;
+            }
+        }
+        assert_eq!(status.exit_code(Mode::Status), 3);
+        insta::assert_snapshot!("status", text(&status, Mode::Status, Styler::new(false)));
+    }
 }

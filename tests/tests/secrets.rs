@@ -416,6 +416,14 @@ async fn secrets_are_pushed_on_demand_and_never_leak() -> R {
         )?;
     }
     outputs.push(status);
+    // --dry-run writes nothing.
+    let dry = estate.expect(&["secrets", "push", "--dry-run", "--json"], 3)?;
+    ensure(
+        row(&rows(&dry)?, &s0, "apps")?["done"] == "would-write"
+            && decoded(&read_back(&estate, &kubeconfig, &s0, "apps")?, "password")? == VALUES[0],
+        || format!("--dry-run should write nothing\n{dry}"),
+    )?;
+    outputs.push(dry);
     let push = estate.expect(&["-vv", "secrets", "push", SECRET, "--json"], 3)?;
     let r = rows(&push)?;
     for account in [&s0, &s1] {
