@@ -48,11 +48,20 @@ pub async fn run(cli: Cli, color: bool) -> Result<u8> {
             crate::render::stats::render(
                 stats,
                 started.elapsed(),
+                peak_resident_bytes(),
                 crate::progress::output().styler()
             )
         );
     }
     code
+}
+
+/// The process's peak resident memory (`VmHWM` of `/proc/self/status`, Linux only).
+fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 async fn command(cli: &Cli, s: Styler) -> Result<u8> {

@@ -7,6 +7,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+/// Work at once in one account when `--account-parallelism` is not given. AWS throttles
+/// each account's requests per Region, service by service, with token buckets (for example
+/// <https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html>); calls to
+/// different accounts never compete. So the total may be large (thousands of accounts) while
+/// one account sees a handful at once: 8 reads of about 100 ms each are about 80 requests a
+/// second, within the burst of every bucket eksmgr reads from, and a no-op plan makes about
+/// 30 calls per spoke account.
+pub const DEFAULT_PER_ACCOUNT: usize = 8;
+
 /// How much work may run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -27,9 +36,9 @@ impl Limits {
         }
     }
 
-    /// `total` at once, and by default half of it (rounded up) in one account.
+    /// `total` at once, and [`DEFAULT_PER_ACCOUNT`] (at most `total`) in one account.
     pub fn with_default_per_account(total: usize) -> Self {
-        Limits::new(total, total.div_ceil(2))
+        Limits::new(total, DEFAULT_PER_ACCOUNT)
     }
 }
 
@@ -177,7 +186,8 @@ mod tests {
     fn limits_are_sane() {
         assert_eq!(Limits::new(0, 0), Limits::new(1, 1));
         assert_eq!(Limits::new(4, 9).per_account, 4);
-        assert_eq!(Limits::with_default_per_account(10).per_account, 5);
+        assert_eq!(Limits::with_default_per_account(512).per_account, 8);
+        assert_eq!(Limits::with_default_per_account(4).per_account, 4);
         assert_eq!(Limits::with_default_per_account(1).per_account, 1);
     }
 

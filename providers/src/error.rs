@@ -150,7 +150,7 @@ fn classify(code: &str) -> (ErrorKind, Option<&'static str>) {
     {
         (
             ErrorKind::Throttled,
-            Some("AWS is throttling this account; lower --parallelism or run again later"),
+            Some("AWS is throttling this account; lower --account-parallelism or run again later"),
         )
     } else if c.contains("AlreadyExists")
         || c.starts_with("Duplicate")

@@ -493,9 +493,18 @@ impl Sessions {
         RetryPartition::new(format!("{service}-{account}"))
     }
 
-    /// The SDK's standard retry mode (exponential backoff with jitter, a retry quota per
-    /// partition) with [`DEFAULT_MAX_ATTEMPTS`], or the caller's own settings when
-    /// `AWS_MAX_ATTEMPTS` or `AWS_RETRY_MODE` is set.
+    /// The SDK's standard retry mode (exponential backoff with jitter, a retry quota) with
+    /// [`DEFAULT_MAX_ATTEMPTS`], or the caller's own settings when `AWS_MAX_ATTEMPTS` or
+    /// `AWS_RETRY_MODE` is set
+    /// (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>). The
+    /// quota is kept per retry partition, and every client has the partition of its service
+    /// in its account ([`Sessions::partition`]): AWS throttles each account on its own, so a
+    /// throttled account spends only its own quota.
+    ///
+    /// Not the adaptive mode: its client-side rate limiter starts again from half a request
+    /// a second after each throttling error and climbs back slowly, so an account throttled
+    /// now and then (one call in four, in the end-to-end fault test) crawls: an apply of the
+    /// example estate that takes seconds in the standard mode did not finish in 180 s.
     pub fn retry(&self) -> aws_smithy_types::retry::RetryConfig {
         let user_set = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
             .iter()

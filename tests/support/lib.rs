@@ -33,6 +33,7 @@ mod paths;
 pub mod proxy;
 mod runner;
 pub mod schema;
+pub mod synthetic;
 
 pub use aws::{REGION, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, assume, sdk_config};
 pub use env::env_for;

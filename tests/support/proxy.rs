@@ -160,6 +160,33 @@ struct Shared {
     latency: Duration,
     /// Requests waiting while the proxy is frozen.
     held: usize,
+    /// Whether whole requests and answers are kept ([`Proxy::record_exchanges`]).
+    record: bool,
+    exchanges: Vec<Exchange>,
+}
+
+/// One request and moto's answer, whole, as [`Proxy::record_exchanges`] keeps them: what the
+/// synthetic AWS of the load benchmark replays (`crate::synthetic`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The HTTP method.
+    pub method: String,
+    /// The path and query string.
+    pub target: String,
+    /// The `X-Amz-Target` header (JSON protocols).
+    pub amz_target: Option<String>,
+    /// The request's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The request body.
+    pub body: Vec<u8>,
+    /// The access key id the request was signed with.
+    pub access_key_id: Option<String>,
+    /// The status of the answer.
+    pub status: u16,
+    /// The answer's `Content-Type`.
+    pub answer_type: Option<String>,
+    /// The answer's body.
+    pub answer: Vec<u8>,
 }
 
 /// The state behind the proxy: where it forwards, its clock, its rules and records.
@@ -175,7 +202,7 @@ struct Inner {
 
 /// The fault the proxy injected, if any, for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
+pub(crate) enum Fault {
     Throttle,
     ServerError,
 }
@@ -344,6 +371,17 @@ impl Proxy {
         self.lock().calls.clone()
     }
 
+    /// Keep (or stop keeping) every request forwarded to moto with its answer, whole, from now
+    /// on; [`Proxy::exchanges`] returns them. Injected faults are not kept.
+    pub fn record_exchanges(&self, on: bool) {
+        self.lock().record = on;
+    }
+
+    /// The exchanges kept since [`Proxy::record_exchanges`] was turned on, in order.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.lock().exchanges.clone()
+    }
+
     /// Forget the calls seen so far.
     pub fn reset_counts(&self) {
         self.lock().calls.clear();
@@ -487,6 +525,7 @@ impl Inner {
             return Ok(response);
         }
 
+        let body_kept = body.clone();
         let forwarded =
             tokio::time::timeout(UPSTREAM_TIMEOUT, forward(self.upstream, &parts, body)).await;
         let response = match forwarded {
@@ -508,6 +547,25 @@ impl Inner {
             let mut shared = self.lock();
             if call.action == "AssumeRole" {
                 remember_secrets(&mut shared.secrets, response.body());
+            }
+            if shared.record {
+                let text =
+                    |v: Option<&HeaderValue>| v.and_then(|v| v.to_str().ok()).map(str::to_owned);
+                shared.exchanges.push(Exchange {
+                    method: parts.method.to_string(),
+                    target: parts
+                        .uri
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .to_owned(),
+                    amz_target: header(&parts.headers, "x-amz-target").map(str::to_owned),
+                    content_type: header(&parts.headers, "content-type").map(str::to_owned),
+                    body: body_kept.to_vec(),
+                    access_key_id: call.access_key_id.clone(),
+                    status: call.status,
+                    answer_type: text(response.headers().get(header::CONTENT_TYPE)),
+                    answer: response.body().to_vec(),
+                });
             }
             let write = call.is_write() && call.status < 300;
             if write {
@@ -612,12 +670,16 @@ async fn forward(
 }
 
 /// A header's value as text.
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// An answer made by the proxy itself, with a request id as AWS gives one.
-fn simple(status: StatusCode, content_type: &'static str, body: String) -> Response<Bytes> {
+pub(crate) fn simple(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Bytes> {
     let mut response = Response::new(Bytes::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -646,7 +708,7 @@ fn next_fault(shared: &mut Shared, first_attempt: bool) -> Option<Fault> {
 }
 
 /// Whether a request is in a query protocol (STS, IAM, CloudFormation): a form, no target.
-fn is_query(headers: &HeaderMap) -> bool {
+pub(crate) fn is_query(headers: &HeaderMap) -> bool {
     header(headers, "x-amz-target").is_none()
         && header(headers, "content-type").is_some_and(|t| {
             t.to_ascii_lowercase()
@@ -657,7 +719,7 @@ fn is_query(headers: &HeaderMap) -> bool {
 /// The answer AWS gives when it throttles or fails, in the request's protocol: XML for the
 /// query protocols (STS, IAM, CloudFormation), JSON with `__type` (and the
 /// `x-amzn-ErrorType` header REST-JSON services use) otherwise.
-fn fault_response(fault: Fault, request: &HeaderMap) -> Response<Bytes> {
+pub(crate) fn fault_response(fault: Fault, request: &HeaderMap) -> Response<Bytes> {
     let (status, code, json_code, message) = match fault {
         Fault::Throttle => (
             StatusCode::BAD_REQUEST,
@@ -710,7 +772,7 @@ fn remember_secrets(secrets: &mut BTreeSet<String>, body: &[u8]) {
 }
 
 /// A request id that looks like STS's (a UUID-shaped, distinct per call).
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -777,7 +839,7 @@ fn classify(request: &Parts, body: &[u8]) -> Call {
 }
 
 /// The access key id and service of `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...`.
-fn credential_scope(authorization: &str) -> (Option<String>, Option<String>) {
+pub(crate) fn credential_scope(authorization: &str) -> (Option<String>, Option<String>) {
     let Some((_, rest)) = authorization.split_once("Credential=") else {
         return (None, None);
     };
@@ -789,7 +851,7 @@ fn credential_scope(authorization: &str) -> (Option<String>, Option<String>) {
 }
 
 /// The account of `arn:PARTITION:SERVICE:REGION:ACCOUNT:...`.
-fn arn_account(arn: &str) -> Option<&str> {
+pub(crate) fn arn_account(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| !a.is_empty())
 }
 
