@@ -327,3 +327,100 @@ async fn a_recorded_entry_is_read_in_one_round_and_a_missing_one_in_one_call() {
         );
     }
 }
+
+/// An association state records is read with one `DescribePodIdentityAssociation`; one whose
+/// recorded id is gone (made again by hand) is looked for by its service account.
+#[tokio::test]
+async fn a_recorded_association_is_read_with_one_call() {
+    use aws_sdk_eks::operation::describe_pod_identity_association::DescribePodIdentityAssociationError;
+    use aws_sdk_eks::types::error::ResourceNotFoundException;
+    const ROLE: &str = "arn:aws:iam::111122223333:role/prod-build";
+    let address = ResourceAddress::new(
+        "eks_pod_identity_association",
+        "prod/ci/builder",
+        ACCOUNT,
+        Some("eu-west-1".into()),
+    );
+    let assoc = |id: &'static str| {
+        move || {
+            DescribePodIdentityAssociationOutput::builder()
+                .association(
+                    PodIdentityAssociation::builder()
+                        .cluster_name("prod")
+                        .namespace("ci")
+                        .service_account("builder")
+                        .association_id(id)
+                        .role_arn(ROLE)
+                        .build(),
+                )
+                .build()
+        }
+    };
+    let list = mock!(Client::list_pod_identity_associations).then_output(|| {
+        ListPodIdentityAssociationsOutput::builder()
+            .associations(
+                PodIdentityAssociationSummary::builder()
+                    .cluster_name("prod")
+                    .namespace("ci")
+                    .service_account("builder")
+                    .association_id("a-new")
+                    .build(),
+            )
+            .build()
+    });
+
+    let describe = mock!(Client::describe_pod_identity_association)
+        .match_requests(|r| r.association_id() == Some("a-recorded"))
+        .then_output(assoc("a-recorded"));
+    let c = client(RuleMode::MatchAny, &[&describe, &list]);
+    let found = association::read_known_association_with_client(
+        &c,
+        &address,
+        "prod",
+        "ci",
+        "builder",
+        Some("a-recorded"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(found.id, "a-recorded");
+    assert_eq!(found.attrs["role_arn"], json!(ROLE));
+    assert_eq!((describe.num_calls(), list.num_calls()), (1, 0));
+
+    // The recorded id is gone; the service account's association now has another one.
+    let gone = mock!(Client::describe_pod_identity_association)
+        .match_requests(|r| r.association_id() == Some("a-recorded"))
+        .then_error(|| {
+            DescribePodIdentityAssociationError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("No association")
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("ResourceNotFoundException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+    let describe_new = mock!(Client::describe_pod_identity_association)
+        .match_requests(|r| r.association_id() == Some("a-new"))
+        .then_output(assoc("a-new"));
+    let c = client(RuleMode::MatchAny, &[&gone, &list, &describe_new]);
+    let found = association::read_known_association_with_client(
+        &c,
+        &address,
+        "prod",
+        "ci",
+        "builder",
+        Some("a-recorded"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(found.id, "a-new");
+    assert_eq!(
+        (gone.num_calls(), list.num_calls(), describe_new.num_calls()),
+        (1, 1, 1)
+    );
+}

@@ -377,6 +377,19 @@ class EKSBackendExtension(EKSBackend):
         access_scope: dict[str, Any] | None,
     ) -> AssociatedAccessPolicy:
         entry = self.describe_access_entry(cluster_name, principal_arn)
+        # Access policies go to STANDARD entries only; EKS grants the other types (nodes,
+        # Fargate) what they need itself: "You can assign one or more access policies to
+        # access entries of type STANDARD"
+        # (https://docs.aws.amazon.com/eks/latest/userguide/access-policies.html), and of
+        # EC2_LINUX or EC2_WINDOWS: "you can't ... associate an AccessPolicy to the access
+        # entry" (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessEntry.html).
+        # eksmgr plans STANDARD entries only; an association with another type is refused here
+        # as AWS refuses it.
+        if entry.type != STANDARD:
+            raise InvalidParameterException(
+                message=f"Access policies cannot be associated with an access entry of type "
+                f"{entry.type}"
+            )
         if not ACCESS_POLICY_ARN.match(policy_arn or ""):
             raise InvalidParameterException(
                 message=f"The specified policyArn is invalid: {policy_arn}"

@@ -1111,6 +1111,19 @@ def update_checks(main: Server) -> None:
     check("updates: UpdateNodegroupConfig labels and taints, with AWS's parameter types",
           labels_and_taints)
 
+    def node_entries_take_no_policies() -> None:
+        eks.create_access_entry(clusterName="ng", principalArn=node_role, type="EC2_LINUX")
+        refused(eks.associate_access_policy, "InvalidParameterException",
+                "Access policies cannot be associated with an access entry of type EC2_LINUX",
+                clusterName="ng", principalArn=node_role,
+                policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+                accessScope={"type": "cluster"})
+        listed = eks.list_associated_access_policies(clusterName="ng", principalArn=node_role)
+        assert listed["associatedAccessPolicies"] == [], listed
+
+    check("access entries: access policies only on STANDARD entries (EC2_LINUX refused)",
+          node_entries_take_no_policies)
+
 
 # Rule 10: EKS subnets ---------------------------------------------------------------------
 

@@ -163,36 +163,50 @@ impl<'a> Resolver<'a> {
             planned: BTreeMap::new(),
             unchecked: BTreeSet::new(),
         };
-        for res in out {
-            r.plan_role(res);
+        // The roles' ARNs are made in parts of a large estate at once, then recorded in order.
+        let parts = super::in_parts(out, |part| {
+            part.iter()
+                .filter_map(|res| role_arn_of(d, res).map(|arn| (arn, &res.address)))
+                .collect::<Vec<_>>()
+        });
+        for (arn, address) in parts.into_iter().flatten() {
+            r.planned.insert(arn, address.clone());
         }
         r
     }
 
     fn plan_role(&mut self, res: &DesiredResource) {
-        if res.kind != ResourceKind::IamRole {
-            return;
+        if let Some(arn) = role_arn_of(self.d, res) {
+            self.planned.insert(arn, res.address.clone());
         }
-        let path = res
-            .attrs
-            .get("path")
-            .and_then(|v| v.known())
-            .and_then(Value::as_str)
-            .unwrap_or("/");
-        let name = res
-            .attrs
-            .get("name")
-            .and_then(|v| v.known())
-            .and_then(Value::as_str)
-            .unwrap_or(&res.address.name);
-        let arn = format!(
-            "arn:{}:iam::{}:role{path}{name}",
-            self.d.partition, res.address.account
-        );
-        self.planned
-            .insert(arn.to_ascii_lowercase(), res.address.clone());
     }
+}
 
+/// The ARN (lower case) of a role eksmgr plans; `None` for other resources.
+fn role_arn_of(d: &Discovery, res: &DesiredResource) -> Option<String> {
+    if res.kind != ResourceKind::IamRole {
+        return None;
+    }
+    let path = res
+        .attrs
+        .get("path")
+        .and_then(|v| v.known())
+        .and_then(Value::as_str)
+        .unwrap_or("/");
+    let name = res
+        .attrs
+        .get("name")
+        .and_then(|v| v.known())
+        .and_then(Value::as_str)
+        .unwrap_or(&res.address.name);
+    let arn = format!(
+        "arn:{}:iam::{}:role{path}{name}",
+        d.partition, res.address.account
+    );
+    Some(arn.to_ascii_lowercase())
+}
+
+impl Resolver<'_> {
     /// Resolves `principal` (an ARN, maybe with `*` as account or in the role name) for a
     /// cluster in `account`. `what` names the grant for messages.
     fn resolve(&mut self, principal: &str, account: &str, what: &str) -> Resolved {

@@ -55,11 +55,23 @@ pub(super) fn resources(
     clusters: &[PlannedCluster],
     out: &mut Vec<DesiredResource>,
 ) -> Compute {
+    // In parts of a large estate's clusters at once, put together in order.
+    let parts = super::in_parts(clusters, |clusters| {
+        let mut out = Vec::new();
+        let mut errors = BTreeSet::new();
+        let mut warnings = BTreeSet::new();
+        for c in clusters {
+            let addons = addons(d, c, &mut out, &mut errors, &mut warnings);
+            node_groups(d, c, &addons, &mut out, &mut errors);
+        }
+        (out, errors, warnings)
+    });
     let mut errors = BTreeSet::new();
     let mut warnings = BTreeSet::new();
-    for c in clusters {
-        let addons = addons(d, c, out, &mut errors, &mut warnings);
-        node_groups(d, c, &addons, out, &mut errors);
+    for (part_out, part_errors, part_warnings) in parts {
+        out.extend(part_out);
+        errors.extend(part_errors);
+        warnings.extend(part_warnings);
     }
     Compute {
         errors: errors.into_iter().collect(),

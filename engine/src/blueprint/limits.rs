@@ -30,6 +30,11 @@ pub const CLOUDFORMATION_TEMPLATE_BODY: usize = 51_200;
 /// One message per document of `resources` over its AWS limit, naming the resource, the
 /// document, its size and the limit.
 pub(super) fn check(resources: &[DesiredResource]) -> Vec<String> {
+    // Measured in parts of the estate at once, the messages put together in order.
+    super::in_parts(resources, check_part).concat()
+}
+
+fn check_part(resources: &[DesiredResource]) -> Vec<String> {
     let mut errors = Vec::new();
     let mut over = |r: &DesiredResource, what: &str, size: usize, limit: usize, hint: &str| {
         if size > limit {

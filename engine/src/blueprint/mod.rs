@@ -340,6 +340,8 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
         drop_accounts(&mut out, &accounts, hub);
     }
     registry::resources(config, discovery, &roles, &mut out);
+    // A large estate's clusters are many small allocations to free.
+    drop_in_parts(roles.clusters);
     let too_large = limits::check(&out);
     if !too_large.is_empty() {
         return Err(BlueprintError::PoliciesTooLarge(too_large));
@@ -354,9 +356,7 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
     warnings.extend(compute.warnings);
     // The estate's resources are held for the whole run: give back the room their vectors
     // grew into while they were built.
-    for r in &mut out {
-        r.shrink_to_fit();
-    }
+    each_in_parts(&mut out, DesiredResource::shrink_to_fit);
     out.shrink_to_fit();
     Ok(Blueprint {
         resources: out,
@@ -364,6 +364,76 @@ pub fn expand(config: &Config, discovery: &Discovery) -> Result<Blueprint, Bluep
         warnings,
         skipped,
     })
+}
+
+/// Below this many items, [`in_parts`] works on one thread.
+const PARALLEL_MIN: usize = 200;
+
+/// The threads [`in_parts`] uses for `items` items: one per core, one below
+/// [`PARALLEL_MIN`].
+fn threads_for(items: usize) -> usize {
+    if items < PARALLEL_MIN {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    }
+}
+
+/// `f` of contiguous parts of `items`, one part per core, worked out at once (for large
+/// estates, whose expansion is mostly the same work for every spoke), in the parts' order;
+/// one part, on this thread, below [`PARALLEL_MIN`] items.
+pub(crate) fn in_parts<'a, T: Sync, R: Send>(
+    items: &'a [T],
+    f: impl Fn(&'a [T]) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads_for(items.len());
+    if threads <= 1 {
+        return vec![f(items)];
+    }
+    let size = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| scope.spawn(move || f(chunk)))
+            .collect();
+        running
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// [`in_parts`] for changing each of `items` in place.
+pub(crate) fn each_in_parts<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
+    let threads = threads_for(items.len());
+    if threads <= 1 {
+        items.iter_mut().for_each(f);
+        return;
+    }
+    let size = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|scope| {
+        for chunk in items.chunks_mut(size) {
+            scope.spawn(move || chunk.iter_mut().for_each(f));
+        }
+    });
+}
+
+/// Drops `items` in parts at once, one part per core (see [`in_parts`]).
+fn drop_in_parts<T: Send>(mut items: Vec<T>) {
+    let threads = threads_for(items.len());
+    let size = items.len().div_ceil(threads.max(1)).max(1);
+    let mut parts = Vec::new();
+    while items.len() > size {
+        parts.push(items.split_off(items.len() - size));
+    }
+    std::thread::scope(|scope| {
+        for part in parts {
+            scope.spawn(move || drop(part));
+        }
+        drop(items);
+    });
 }
 
 /// Removes the resources of `accounts` (never the hub's, which serve every spoke), and every

@@ -214,15 +214,43 @@ pub(super) fn role(
 
 /// Adds every spoke's resources and returns the roles the hub registry grants access to. A
 /// spoke with a cluster that cannot be planned (its subnets not given, not found or not
-/// readable) is skipped whole and recorded in `skipped`.
+/// readable) is skipped whole and recorded in `skipped`. Large estates are expanded in
+/// contiguous parts of their spokes at once ([`super::in_parts`]), put together in order: the
+/// same as one spoke after the other.
 pub(super) fn resources(
     config: &Config,
     d: &Discovery,
     out: &mut Vec<DesiredResource>,
     skipped: &mut Vec<SkippedSpoke>,
 ) -> SpokeRoles {
+    let parts = super::in_parts(&d.spokes, |spokes| {
+        let mut out = Vec::new();
+        let mut skipped = Vec::new();
+        let mut roles = SpokeRoles::default();
+        part(config, d, spokes, &mut out, &mut skipped, &mut roles);
+        (out, skipped, roles)
+    });
     let mut roles = SpokeRoles::default();
-    for spoke in &d.spokes {
+    for (part_out, part_skipped, part_roles) in parts {
+        out.extend(part_out);
+        skipped.extend(part_skipped);
+        roles.node_names.extend(part_roles.node_names);
+        roles.build_names.extend(part_roles.build_names);
+        roles.clusters.extend(part_roles.clusters);
+    }
+    roles
+}
+
+/// The resources of `spokes`, one after the other.
+fn part(
+    config: &Config,
+    d: &Discovery,
+    spokes: &[super::SpokeAccount],
+    out: &mut Vec<DesiredResource>,
+    skipped: &mut Vec<SkippedSpoke>,
+    roles: &mut SpokeRoles,
+) {
+    for spoke in spokes {
         let Ok(account) = AccountId::try_from(spoke.id.as_str()) else {
             continue;
         };
@@ -241,11 +269,10 @@ pub(super) fn resources(
             skipped.push(skip);
             continue;
         }
-        for c in &clusters {
-            cluster(config, d, &spoke.id, c, out, &mut roles);
+        for c in clusters {
+            cluster(config, d, &spoke.id, c, out, roles);
         }
     }
-    roles
 }
 
 /// The account's gaps as one skipped spoke, with what to do about them; `None` without gaps.
@@ -363,10 +390,11 @@ fn cluster(
     config: &Config,
     d: &Discovery,
     account: &str,
-    c: &ClusterConfig,
+    owned: ClusterConfig,
     out: &mut Vec<DesiredResource>,
     roles: &mut SpokeRoles,
 ) {
+    let c = &owned;
     let p = &d.partition;
     let region = config.cluster_region(c).to_string();
     let alias = c.kms_alias();
@@ -551,7 +579,7 @@ fn cluster(
     roles.clusters.push(PlannedCluster {
         account: account.to_string(),
         region: region.clone(),
-        config: c.clone(),
+        config: owned,
         address: eks.address.clone(),
     });
     out.push(key);

@@ -37,6 +37,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashMapExt};
 use smallvec::SmallVec;
 
 use crate::model::Value;
@@ -153,6 +154,22 @@ impl Request {
         request
     }
 
+    /// The same call for another action on another resource: the principal and the
+    /// condition keys stay (none of [`Request::new`]'s or [`Request::in_region`]'s depends on
+    /// either), and are not worked out again.
+    pub fn for_call(
+        &self,
+        action: impl Into<Cow<'static, str>>,
+        resource: RequestValue,
+    ) -> Request {
+        Request {
+            principal: self.principal.clone(),
+            action: action.into(),
+            resource,
+            context: self.context.clone(),
+        }
+    }
+
     /// Sets `aws:RequestedRegion`.
     pub fn in_region(mut self, region: impl Into<Arc<str>>) -> Self {
         let region = RequestValue::exact(region);
@@ -247,46 +264,309 @@ pub enum EvalError {
 /// Evaluates the `Deny` statements of `doc` (an object, or a possibly URL-encoded JSON string)
 /// for `req`.
 pub fn evaluate(doc: &Value, req: &Request) -> Result<Decision, EvalError> {
-    let parsed;
-    let doc = match doc {
-        Value::Object(_) => doc,
-        other => {
-            parsed = policy::parse(other)?;
-            &parsed
+    Ok(Policy::new(doc)?.evaluate(req))
+}
+
+/// A policy document read once, to evaluate many requests: what [`evaluate`] decides, without
+/// reading the document again for each request, and with what each statement's `Action` or
+/// `NotAction` says of an action (the same for every request of that action) worked out once
+/// per action. The guardrails evaluate one SCP for every call eksmgr needs in every spoke.
+#[derive(Debug)]
+pub struct Policy {
+    statements: Vec<Compiled>,
+    /// Where in [`Policy::by_action`] each action's results are.
+    actions: HashMap<Cow<'static, str>, usize>,
+    /// Per action seen: the `Action` / `NotAction` result of each statement (no for a
+    /// statement whose outcome does not depend on the request).
+    by_action: Vec<Box<[Eval]>>,
+}
+
+impl Policy {
+    /// Reads `doc` (an object, or a possibly URL-encoded JSON string).
+    pub fn new(doc: &Value) -> Result<Policy, EvalError> {
+        let parsed;
+        let doc = match doc {
+            Value::Object(_) => doc,
+            other => {
+                parsed = policy::parse(other)?;
+                &parsed
+            }
+        };
+        let statements: &[Value] = match doc.get("Statement") {
+            Some(Value::Array(list)) => list,
+            Some(single) => std::slice::from_ref(single),
+            None => return Err(EvalError::NoStatement),
+        };
+        Ok(Policy {
+            statements: statements
+                .iter()
+                .enumerate()
+                .map(|(index, st)| Compiled::read(index, st))
+                .collect(),
+            actions: HashMap::new(),
+            by_action: Vec::new(),
+        })
+    }
+
+    /// What the policy's `Deny` statements do to `req`: the same as [`evaluate`].
+    pub fn evaluate(&mut self, req: &Request) -> Decision {
+        let at = match self.actions.get(&*req.action) {
+            Some(&at) => at,
+            None => {
+                let results = self
+                    .statements
+                    .iter()
+                    .map(|c| match &c.rule {
+                        Rule::Fixed(_) => Eval::no(),
+                        Rule::Deny(d) => d.action.eval(|p| action_matches(p, &req.action)),
+                    })
+                    .collect();
+                self.by_action.push(results);
+                let at = self.by_action.len() - 1;
+                self.actions.insert(req.action.clone(), at);
+                at
+            }
+        };
+        let actions: &[Eval] = self.by_action.get(at).map_or(&[], |a| a);
+        let mut unproven = Vec::new();
+        for (c, action) in self.statements.iter().zip(actions) {
+            let outcome = match &c.rule {
+                Rule::Fixed(e) => e.clone(),
+                Rule::Deny(d) => d.applies(action, req),
+            };
+            match outcome.tri {
+                Tri::Yes => {
+                    return Decision::Denied {
+                        statement: c.statement.clone(),
+                    };
+                }
+                Tri::No => {}
+                Tri::Maybe => unproven.push(Unproven {
+                    statement: c.statement.clone(),
+                    reason: outcome.why.join("; "),
+                }),
+            }
         }
-    };
-    let statements: &[Value] = match doc.get("Statement") {
-        Some(Value::Array(list)) => list,
-        Some(single) => std::slice::from_ref(single),
-        None => return Err(EvalError::NoStatement),
-    };
-    let mut unproven = Vec::new();
-    for (index, st) in statements.iter().enumerate() {
-        let statement = || StatementRef {
+        if unproven.is_empty() {
+            Decision::NotDenied
+        } else {
+            Decision::Unknown {
+                statements: unproven,
+            }
+        }
+    }
+}
+
+/// One statement of a [`Policy`], read.
+#[derive(Debug)]
+struct Compiled {
+    statement: StatementRef,
+    rule: Rule,
+}
+
+/// What a statement does.
+#[derive(Debug)]
+enum Rule {
+    /// The same to every request (a statement that is not an object, or not a `Deny`).
+    Fixed(Eval),
+    /// A `Deny` statement.
+    Deny(Deny),
+}
+
+/// A `Deny` statement's elements, read.
+#[derive(Debug)]
+struct Deny {
+    action: Element,
+    resource: Element,
+    /// Why each element that is not evaluated makes the statement "may deny", in order.
+    unevaluated: Vec<String>,
+    condition: Option<Condition>,
+}
+
+/// An `Action`, `NotAction`, `Resource` or `NotResource` element, read.
+#[derive(Debug)]
+enum Element {
+    /// The same for every request.
+    Fixed(Eval),
+    /// One of the values matches (when `negated`, none does).
+    Any { values: Vec<String>, negated: bool },
+}
+
+impl Element {
+    fn read(v: &Value, element: &str, negated: bool) -> Element {
+        match strings(v) {
+            Some(list) => Element::Any {
+                values: list.into_iter().map(Cow::into_owned).collect(),
+                negated,
+            },
+            None => {
+                let e = Eval::maybe(format!("{element} is not a string or a list of strings"));
+                Element::Fixed(if negated { e.not() } else { e })
+            }
+        }
+    }
+
+    fn eval(&self, f: impl Fn(&str) -> Eval) -> Eval {
+        match self {
+            Element::Fixed(e) => e.clone(),
+            Element::Any { values, negated } => {
+                let e = Eval::any(values.iter().map(|s| f(s)));
+                if *negated { e.not() } else { e }
+            }
+        }
+    }
+}
+
+impl Compiled {
+    fn read(index: usize, st: &Value) -> Compiled {
+        let statement = StatementRef {
             index,
             sid: st.get("Sid").and_then(Value::as_str).map(str::to_string),
         };
-        let outcome = statement_applies(st, req);
-        match outcome.tri {
-            Tri::Yes => {
-                return Ok(Decision::Denied {
-                    statement: statement(),
-                });
-            }
-            Tri::No => {}
-            Tri::Maybe => unproven.push(Unproven {
-                statement: statement(),
-                reason: outcome.why.join("; "),
-            }),
+        let rule = match st {
+            Value::Object(m) => Deny::read(m).map_or_else(|| Rule::Fixed(Eval::no()), Rule::Deny),
+            _ => Rule::Fixed(Eval::maybe("the statement is not an object")),
+        };
+        Compiled { statement, rule }
+    }
+}
+
+impl Deny {
+    /// The statement's elements; `None` when it is not a `Deny`.
+    fn read(m: &eksmgr_state::value::Map) -> Option<Deny> {
+        if m.get("Effect").and_then(Value::as_str) != Some("Deny") {
+            return None;
+        }
+        let action = match (m.get("Action"), m.get("NotAction")) {
+            (Some(a), None) => Element::read(a, "Action", false),
+            (None, Some(a)) => Element::read(a, "NotAction", true),
+            _ => Element::Fixed(Eval::maybe(
+                "the statement needs exactly one of Action and NotAction",
+            )),
+        };
+        let resource = match (m.get("Resource"), m.get("NotResource")) {
+            (Some(r), None) => Element::read(r, "Resource", false),
+            (None, Some(r)) => Element::read(r, "NotResource", true),
+            (None, None) => Element::Fixed(Eval::yes()),
+            (Some(_), Some(_)) => Element::Fixed(Eval::maybe(
+                "the statement has both Resource and NotResource",
+            )),
+        };
+        let unevaluated = m
+            .keys()
+            .filter(|k| !STATEMENT_KEYS.contains(&k.as_str()))
+            .map(|k| format!("the element `{k}` is not evaluated"))
+            .collect();
+        Some(Deny {
+            action,
+            resource,
+            unevaluated,
+            condition: m.get("Condition").map(Condition::read),
+        })
+    }
+
+    /// Whether the statement denies `req`, given what its `Action` / `NotAction` says of the
+    /// request's action.
+    fn applies(&self, action: &Eval, req: &Request) -> Eval {
+        if action.tri == Tri::No {
+            return Eval::no();
+        }
+        let resource = self.resource.eval(|p| resource_matches(p, &req.resource));
+        let mut result = action.clone().and(resource);
+        if result.tri == Tri::No {
+            return result;
+        }
+        for why in &self.unevaluated {
+            result = result.and(Eval::maybe(why.as_str()));
+        }
+        if let Some(c) = &self.condition {
+            result = result.and(c.eval(req));
+        }
+        result
+    }
+}
+
+/// A `Condition` block, read.
+#[derive(Debug)]
+enum Condition {
+    /// The same for every request (not an object).
+    Fixed(Eval),
+    /// Each operator, with its keys (or what it is for every request).
+    Operators(Vec<(String, Result<Vec<KeyTest>, Eval>)>),
+}
+
+/// One key of one condition operator, read.
+#[derive(Debug)]
+struct KeyTest {
+    key: String,
+    /// The values, or what the key test is for every request that carries the key.
+    values: Result<Vec<String>, Eval>,
+}
+
+impl Condition {
+    fn read(c: &Value) -> Condition {
+        let Value::Object(ops) = c else {
+            return Condition::Fixed(Eval::maybe("Condition is not an object"));
+        };
+        Condition::Operators(
+            ops.iter()
+                .map(|(op, keys)| {
+                    let tests = match keys {
+                        Value::Object(keys) => Ok(keys
+                            .iter()
+                            .map(|(key, values)| KeyTest {
+                                key: key.as_str().to_string(),
+                                values: key_values(op, key, values),
+                            })
+                            .collect()),
+                        _ => Err(Eval::maybe(format!("the {op} condition is not an object"))),
+                    };
+                    (op.as_str().to_string(), tests)
+                })
+                .collect(),
+        )
+    }
+
+    /// Every operator holds.
+    fn eval(&self, req: &Request) -> Eval {
+        match self {
+            Condition::Fixed(e) => e.clone(),
+            Condition::Operators(ops) => Eval::all(ops.iter().map(|(op, tests)| match tests {
+                Ok(tests) => Eval::all(tests.iter().map(|t| t.eval(op, req))),
+                Err(e) => e.clone(),
+            })),
         }
     }
-    Ok(if unproven.is_empty() {
-        Decision::NotDenied
-    } else {
-        Decision::Unknown {
-            statements: unproven,
+}
+
+impl KeyTest {
+    fn eval(&self, op: &str, req: &Request) -> Eval {
+        let key = self.key.as_str();
+        let Some(actual) = req.key(key) else {
+            return Eval::maybe(format!(
+                "the condition key {key} ({op}) is not known before apply"
+            ));
+        };
+        match &self.values {
+            Ok(values) => key_condition(op, values, actual),
+            Err(e) => e.clone(),
         }
-    })
+    }
+}
+
+/// The values of one key of one condition operator, or why the test cannot be evaluated.
+fn key_values(op: &str, key: &str, values: &Value) -> Result<Vec<String>, Eval> {
+    let Some(values) = strings(values) else {
+        return Err(Eval::maybe(format!(
+            "the values of {op} {key} are not strings"
+        )));
+    };
+    if values.iter().any(|v| v.contains("${")) {
+        return Err(Eval::maybe(format!(
+            "{op} {key} uses a policy variable, which is not evaluated"
+        )));
+    }
+    Ok(values.into_iter().map(Cow::into_owned).collect())
 }
 
 /// Three-valued truth.
@@ -400,53 +680,6 @@ const STATEMENT_KEYS: &[&str] = &[
     "NotResource",
     "Condition",
 ];
-
-/// Whether a statement denies the request.
-fn statement_applies(st: &Value, req: &Request) -> Eval {
-    let Value::Object(m) = st else {
-        return Eval::maybe("the statement is not an object");
-    };
-    if m.get("Effect").and_then(Value::as_str) != Some("Deny") {
-        return Eval::no();
-    }
-    let action = match (m.get("Action"), m.get("NotAction")) {
-        (Some(a), None) => values_any(a, "Action", |p| action_matches(p, &req.action)),
-        (None, Some(a)) => values_any(a, "NotAction", |p| action_matches(p, &req.action)).not(),
-        _ => Eval::maybe("the statement needs exactly one of Action and NotAction"),
-    };
-    if action.tri == Tri::No {
-        return Eval::no();
-    }
-    let resource = match (m.get("Resource"), m.get("NotResource")) {
-        (Some(r), None) => values_any(r, "Resource", |p| resource_matches(p, &req.resource)),
-        (None, Some(r)) => {
-            values_any(r, "NotResource", |p| resource_matches(p, &req.resource)).not()
-        }
-        (None, None) => Eval::yes(),
-        (Some(_), Some(_)) => Eval::maybe("the statement has both Resource and NotResource"),
-    };
-    let mut result = action.and(resource);
-    if result.tri == Tri::No {
-        return result;
-    }
-    for k in m.keys() {
-        if !STATEMENT_KEYS.contains(&k.as_str()) {
-            result = result.and(Eval::maybe(format!("the element `{k}` is not evaluated")));
-        }
-    }
-    if let Some(c) = m.get("Condition") {
-        result = result.and(condition(c, req));
-    }
-    result
-}
-
-/// One of the strings of a policy element (a string or a list of strings) satisfies `f`.
-fn values_any(v: &Value, element: &str, f: impl Fn(&str) -> Eval) -> Eval {
-    match strings(v) {
-        Some(list) => Eval::any(list.iter().map(|s| f(s))),
-        None => Eval::maybe(format!("{element} is not a string or a list of strings")),
-    }
-}
 
 /// The strings of a value (booleans and numbers as text, as IAM reads them). Held inline up
 /// to a dozen: an element is read for every request the guardrails check.
@@ -591,37 +824,8 @@ fn arn_like(pattern: &str, value: &RequestValue) -> Eval {
     }
 }
 
-/// Every operator of a `Condition` block holds.
-fn condition(c: &Value, req: &Request) -> Eval {
-    let Value::Object(ops) = c else {
-        return Eval::maybe("Condition is not an object");
-    };
-    Eval::all(ops.iter().map(|(op, keys)| {
-        match keys {
-            Value::Object(keys) => Eval::all(
-                keys.iter()
-                    .map(|(key, values)| key_condition(op, key, values, req)),
-            ),
-            _ => Eval::maybe(format!("the {op} condition is not an object")),
-        }
-    }))
-}
-
-/// One key of one condition operator.
-fn key_condition(op: &str, key: &str, values: &Value, req: &Request) -> Eval {
-    let Some(actual) = req.key(key) else {
-        return Eval::maybe(format!(
-            "the condition key {key} ({op}) is not known before apply"
-        ));
-    };
-    let Some(values) = strings(values) else {
-        return Eval::maybe(format!("the values of {op} {key} are not strings"));
-    };
-    if values.iter().any(|v| v.contains("${")) {
-        return Eval::maybe(format!(
-            "{op} {key} uses a policy variable, which is not evaluated"
-        ));
-    }
+/// One key of one condition operator, the request carrying the key.
+fn key_condition(op: &str, values: &[String], actual: &RequestValue) -> Eval {
     // The request's keys are single-valued and present: both set qualifiers reduce to the
     // plain operator, and `IfExists` changes nothing.
     let base = op

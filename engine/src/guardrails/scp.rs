@@ -139,18 +139,18 @@ pub fn global_region(partition: &str) -> &'static str {
 
 /// Collects requirements of one caller in one account.
 struct Collector<'a> {
-    out: &'a mut BTreeSet<Requirement>,
+    out: &'a mut Vec<Requirement>,
     caller: Caller,
     account: Arc<str>,
     principal: RequestValue,
-    /// The region last asked for, shared by the requests made in it (an account's calls are
-    /// in one or two regions).
-    region: Option<Arc<str>>,
+    /// The region last asked for, with a request of the principal made in it whose keys the
+    /// requests made there share (an account's calls are in one or two regions).
+    region: Option<(Arc<str>, Request)>,
 }
 
 impl<'a> Collector<'a> {
     fn new(
-        out: &'a mut BTreeSet<Requirement>,
+        out: &'a mut Vec<Requirement>,
         caller: Caller,
         account: &Arc<str>,
         principal: RequestValue,
@@ -165,17 +165,21 @@ impl<'a> Collector<'a> {
     }
 
     fn add(&mut self, need: Need, actions: &[&'static str], resource: RequestValue, region: &str) {
-        let region = match &self.region {
-            Some(shared) if **shared == *region => Arc::clone(shared),
-            _ => Arc::clone(self.region.insert(Arc::from(region))),
+        let template = match &self.region {
+            Some((shared, template)) if **shared == *region => template,
+            _ => {
+                let shared: Arc<str> = Arc::from(region);
+                let template = Request::new(self.principal.clone(), "", RequestValue::exact(""))
+                    .in_region(Arc::clone(&shared));
+                &self.region.insert((shared, template)).1
+            }
         };
         for action in actions {
-            self.out.insert(Requirement {
+            self.out.push(Requirement {
                 caller: self.caller,
                 need,
                 account: Arc::clone(&self.account),
-                request: Request::new(self.principal.clone(), *action, resource.clone())
-                    .in_region(Arc::clone(&region)),
+                request: template.for_call(*action, resource.clone()),
             });
         }
     }
@@ -188,7 +192,7 @@ pub fn requirements(
     resources: &[DesiredResource],
 ) -> Vec<Requirement> {
     let mut out = BTreeSet::new();
-    Spokes::new(config, d, resources).each(&d.spokes, |reqs| out.append(reqs));
+    Spokes::new(config, d, resources).each(&d.spokes, |reqs| out.extend(reqs.drain(..)));
     out.into_iter().collect()
 }
 
@@ -206,7 +210,7 @@ struct Context<'a> {
     keys_kept: bool,
 }
 
-/// The spokes' requirements, made one spoke at a time (each set holds that spoke's only:
+/// The spokes' requirements, made one spoke at a time (each list holds that spoke's only,
 /// every requirement names its account), so that they need not all be held at once; the
 /// resources are grouped by account first, so each spoke's are found without a scan.
 struct Spokes<'a> {
@@ -239,9 +243,10 @@ impl<'a> Spokes<'a> {
         Spokes { ctx, by_account }
     }
 
-    /// Calls `f` with the requirements of each of `spokes` in turn.
-    fn each(&self, spokes: &[SpokeAccount], mut f: impl FnMut(&mut BTreeSet<Requirement>)) {
-        let mut out = BTreeSet::new();
+    /// Calls `f` with the requirements of each of `spokes` in turn, in no particular order
+    /// and possibly more than once (what the SCP does to them does not depend on either).
+    fn each(&self, spokes: &[SpokeAccount], mut f: impl FnMut(&mut Vec<Requirement>)) {
+        let mut out = Vec::new();
         for spoke in spokes {
             let s = spoke.id.as_str();
             let planned = self.by_account.get(s).map_or(&[][..], Vec::as_slice);
@@ -257,7 +262,7 @@ fn spoke_requirements(
     ctx: &Context<'_>,
     spoke: &str,
     resources: &[&DesiredResource],
-    out: &mut BTreeSet<Requirement>,
+    out: &mut Vec<Requirement>,
 ) {
     let Context {
         p,
@@ -491,18 +496,27 @@ fn check_spokes(
 ) -> Result<Groups, eval::EvalError> {
     let mut groups = Groups::new();
     let mut error = None;
+    // Read when the first requirement is evaluated: a document that cannot be read is an
+    // error only then, as when each requirement is evaluated on its own.
+    let mut policy: Option<eval::Policy> = None;
     spokes.each(accounts, |requirements| {
         if error.is_some() {
             return;
         }
-        for req in std::mem::take(requirements) {
-            let decision = match eval::evaluate(doc, &req.request) {
-                Ok(decision) => decision,
-                Err(e) => {
-                    error = Some(e);
-                    return;
+        for req in requirements.drain(..) {
+            if policy.is_none() {
+                match eval::Policy::new(doc) {
+                    Ok(p) => policy = Some(p),
+                    Err(e) => {
+                        error = Some(e);
+                        return;
+                    }
                 }
+            }
+            let Some(policy) = policy.as_mut() else {
+                return;
             };
+            let decision = policy.evaluate(&req.request);
             let hits: Vec<(StatementRef, Verdict, Option<String>)> = match decision {
                 Decision::NotDenied => continue,
                 Decision::Denied { statement } => vec![(statement, Verdict::Denied, None)],

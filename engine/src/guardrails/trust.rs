@@ -223,13 +223,26 @@ fn source(config: &Config, role: &DesiredResource) -> Option<Source> {
         })
 }
 
-/// Checks the trust policies of the planned roles and of the StackSet template's roles.
+/// Checks the trust policies of the planned roles and of the StackSet template's roles (in
+/// parts of a large estate at once, the findings put together in order).
 pub(crate) fn check(
     config: &Config,
     _d: &Discovery,
     resources: &[DesiredResource],
     findings: &mut Findings,
 ) {
+    let parts = crate::blueprint::in_parts(resources, |part| {
+        let mut found = Findings::default();
+        check_part(config, part, &mut found);
+        found
+    });
+    for part in parts {
+        findings.errors.extend(part.errors);
+        findings.warnings.extend(part.warnings);
+    }
+}
+
+fn check_part(config: &Config, resources: &[DesiredResource], findings: &mut Findings) {
     for r in resources {
         match r.kind {
             ResourceKind::IamRole => {

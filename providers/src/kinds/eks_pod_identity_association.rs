@@ -51,6 +51,34 @@ pub async fn read_association_with_client(
     namespace: &str,
     service_account: &str,
 ) -> Result<Option<ObservedResource>, ProviderError> {
+    read_known_association_with_client(c, address, cluster, namespace, service_account, None).await
+}
+
+/// [`read_association_with_client`], starting from the association id state records, if
+/// any: one `DescribePodIdentityAssociation` reads it when it is still that service
+/// account's. Only when it is gone (deleted, or made again by hand with a new id) is the
+/// service account's association looked for with `ListPodIdentityAssociations`.
+pub async fn read_known_association_with_client(
+    c: &Client,
+    address: &ResourceAddress,
+    cluster: &str,
+    namespace: &str,
+    service_account: &str,
+    known_id: Option<&str>,
+) -> Result<Option<ObservedResource>, ProviderError> {
+    if let Some(id) = known_id.filter(|id| !id.is_empty())
+        && let Some(found) = describe(c, address, cluster, id).await?
+        && found.namespace() == Some(namespace)
+        && found.service_account() == Some(service_account)
+    {
+        return Ok(Some(observed(
+            found,
+            cluster,
+            namespace,
+            service_account,
+            id,
+        )));
+    }
     let resource = address.to_string();
     let call = Call::new(
         &address.account,
@@ -85,40 +113,61 @@ pub async fn read_association_with_client(
     let Some(id) = id else {
         return Ok(None);
     };
+    Ok(describe(c, address, cluster, &id)
+        .await?
+        .map(|a| observed(a, cluster, namespace, service_account, &id)))
+}
+
+/// `DescribePodIdentityAssociation`; `None` when it (or its cluster) does not exist.
+async fn describe(
+    c: &Client,
+    address: &ResourceAddress,
+    cluster: &str,
+    id: &str,
+) -> Result<Option<aws_sdk_eks::types::PodIdentityAssociation>, ProviderError> {
+    let resource = address.to_string();
     let call = Call::new(
         &address.account,
         &resource,
         "eks:DescribePodIdentityAssociation",
     );
-    let assoc = match c
+    match c
         .describe_pod_identity_association()
         .cluster_name(cluster)
-        .association_id(&id)
+        .association_id(id)
         .send()
         .await
     {
-        Ok(o) => o.association,
-        Err(e) if not_found(&e) => None,
-        Err(e) => return Err(map(call, e)),
-    };
-    Ok(assoc.map(|a| {
-        let mut attrs = Attrs::new();
-        attrs.insert("cluster_name".into(), json!(cluster));
-        attrs.insert(
-            "namespace".into(),
-            json!(a.namespace().unwrap_or(namespace)),
-        );
-        attrs.insert(
-            "service_account".into(),
-            json!(a.service_account().unwrap_or(service_account)),
-        );
-        attrs.insert("role_arn".into(), json!(a.role_arn().unwrap_or_default()));
-        attrs.insert("association_id".into(), json!(id));
-        if let Some(arn) = a.association_arn() {
-            attrs.insert("arn".into(), json!(arn));
-        }
-        ObservedResource::new(id, attrs)
-    }))
+        Ok(o) => Ok(o.association),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(map(call, e)),
+    }
+}
+
+/// What eksmgr observes of an association.
+fn observed(
+    a: aws_sdk_eks::types::PodIdentityAssociation,
+    cluster: &str,
+    namespace: &str,
+    service_account: &str,
+    id: &str,
+) -> ObservedResource {
+    let mut attrs = Attrs::new();
+    attrs.insert("cluster_name".into(), json!(cluster));
+    attrs.insert(
+        "namespace".into(),
+        json!(a.namespace().unwrap_or(namespace)),
+    );
+    attrs.insert(
+        "service_account".into(),
+        json!(a.service_account().unwrap_or(service_account)),
+    );
+    attrs.insert("role_arn".into(), json!(a.role_arn().unwrap_or_default()));
+    attrs.insert("association_id".into(), json!(id));
+    if let Some(arn) = a.association_arn() {
+        attrs.insert("arn".into(), json!(arn));
+    }
+    ObservedResource::new(id.to_string(), attrs)
 }
 
 /// Creates a pod identity association; one that exists already for the service account is
@@ -256,7 +305,7 @@ impl KindProvider for EksPodIdentityAssociation {
         let c = client(s, &req.address.account, req.address.region.as_deref()).await?;
         let attrs = req.desired.or(req.recorded).cloned().unwrap_or_default();
         let (cluster, namespace, sa) = association_key(&attrs, req.address);
-        read_association_with_client(&c, req.address, cluster, namespace, sa).await
+        read_known_association_with_client(&c, req.address, cluster, namespace, sa, req.id).await
     }
 
     /// Creates a pod identity association.
