@@ -109,9 +109,9 @@ pub enum ColorChoice {
 }
 
 /// `--parallelism` when not given: enough AWS calls in flight for an organization of
-/// thousands of accounts (a no-op plan of 5,000 spokes makes about 170,000 calls; at 100 ms
-/// each that is 33 s at 512 in flight, 28 minutes at 10). AWS throttles per account, so what
-/// protects AWS is `--account-parallelism` (default
+/// thousands of accounts (a no-op plan of 5,000 spokes makes about 115,000 calls; at 100 ms
+/// each that took 57 s on two cores, and takes about 19 minutes at 10). AWS throttles per
+/// account, so what protects AWS is `--account-parallelism` (default
 /// [`eksmgr_engine::schedule::DEFAULT_PER_ACCOUNT`]) and each account's own retry quota, not
 /// this total.
 pub const DEFAULT_PARALLELISM: u16 = 512;

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 /// different accounts never compete. So the total may be large (thousands of accounts) while
 /// one account sees a handful at once: 8 reads of about 100 ms each are about 80 requests a
 /// second, within the burst of every bucket eksmgr reads from, and a no-op plan makes about
-/// 30 calls per spoke account.
+/// 23 calls per spoke account.
 pub const DEFAULT_PER_ACCOUNT: usize = 8;
 
 /// How much work may run at once.

@@ -2,7 +2,8 @@
 //! real binary (its scheduler, the AWS SDK's serialisation, retries and HTTP stack) against
 //! the synthetic AWS (`eksmgr_e2e::synthetic`), every call taking `--latency-ms`.
 //!
-//! It records the example estate's no-op plan in moto (four spokes), builds a synthetic
+//! It records the example estate's no-op plan in moto (four spokes, applied and planned by the
+//! binary measured, so the recording holds that build's calls), builds a synthetic
 //! organization of `--spokes N` from it (the state file generated to match), then runs:
 //!
 //! * `--runs` no-op plans at eksmgr's default settings (plus `--eksmgr-args`, e.g.
@@ -169,7 +170,7 @@ fn run(args: &Args) -> R {
         spokes: recorded,
         others,
         ..
-    } = record_example("eksmgr-organization-")?;
+    } = record_example("eksmgr-organization-", Some(&copy))?;
     let taken: BTreeSet<String> = recorded
         .iter()
         .chain([

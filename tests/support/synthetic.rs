@@ -924,13 +924,17 @@ pub struct Recorded {
 /// Starts moto with an organization of four spokes, applies the example estate
 /// (`examples/eksmgr.toml`, a `workloads` cluster in every spoke), and records a no-op plan
 /// through the proxy. The first two spokes are exact, the third is the template, the fourth
-/// is answered from the template.
-pub fn record_example(prefix: &str) -> Result<Recorded, String> {
-    let estate = Estate::builder(prefix)
+/// is answered from the template. `binary` is the eksmgr that applies and plans (default: the
+/// one the tests use): the recording holds the calls of that build.
+pub fn record_example(prefix: &str, binary: Option<&Path>) -> Result<Recorded, String> {
+    let mut builder = Estate::builder(prefix)
         .spokes(4)
         .proxy()
-        .config(example_config_every_spoke)
-        .start()?;
+        .config(example_config_every_spoke);
+    if let Some(binary) = binary {
+        builder = builder.binary(binary);
+    }
+    let estate = builder.start()?;
     estate.apply()?;
     let spokes = estate.seed.spoke_account_ids.clone();
     let (exact, template, others) = (

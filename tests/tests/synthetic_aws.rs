@@ -45,7 +45,7 @@ fn the_synthetic_aws_plans_as_the_emulator_does() -> R {
         spokes,
         others,
         ..
-    } = record_example("eksmgr-synthetic-")?;
+    } = record_example("eksmgr-synthetic-", None)?;
     ensure(spokes.len() == SPOKES, || {
         format!("{} spokes", spokes.len())
     })?;
