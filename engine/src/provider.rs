@@ -117,4 +117,12 @@ pub trait Provider: Send + Sync {
         id: &str,
         before: &Attrs,
     ) -> Result<(), ProviderError>;
+    /// Refresh has read everything of `account`: the provider may drop what it holds for the
+    /// account's reads (clients, account-wide listings), so that a plan of thousands of
+    /// accounts holds them for the accounts being read only. Anything asked of the account
+    /// later must still work. It is awaited while no read is polled, so it must not wait for
+    /// anything a read may hold (an async lock, say). By default nothing is dropped.
+    async fn release(&self, account: &str) {
+        let _ = account;
+    }
 }

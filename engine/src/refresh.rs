@@ -13,6 +13,11 @@ use crate::model::{DesiredResource, ObservedResource};
 use crate::provider::{Provider, ProviderError, ReadRequest};
 use crate::schedule::{FairQueue, Limits};
 
+/// Accounts open for reading per group of `--account-parallelism` slots of `--parallelism`
+/// (see [`refresh_with_progress`]): 4, so that the accounts waiting on their role assumption
+/// or a listing leave enough others to fill the slots.
+const ACCOUNTS_PER_SLOT_GROUP: usize = 4;
+
 /// What a read found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -94,20 +99,45 @@ pub async fn refresh_with_progress<P: Provider + ?Sized>(
         accounts: by_account.len(),
     };
     on_progress(progress);
-    let mut queue = FairQueue::new(limits.into());
-    for (account, mut kinds) in by_account {
-        while !kinds.is_empty() {
-            kinds.retain(|_, group| {
-                if let Some(addr) = group.pop_front() {
-                    queue.push(account, addr);
-                }
-                !group.is_empty()
-            });
-        }
-    }
+    let limits = limits.into();
+    // Accounts are read a window at a time, in turns within the window: enough accounts to
+    // keep every slot busy (each account's reads start with its role assumption and
+    // listings), few enough that what the provider holds for an account being read (its
+    // clients and listings, dropped by `release` once the account is read) stays bounded in
+    // an organization of thousands of accounts.
+    let window = limits
+        .total
+        .div_ceil(limits.per_account)
+        .saturating_mul(ACCOUNTS_PER_SLOT_GROUP)
+        .max(1);
+    let mut unopened: VecDeque<(&str, Vec<&ResourceAddress>)> = by_account
+        .into_iter()
+        .map(|(account, mut kinds)| {
+            let mut turns = Vec::new();
+            while !kinds.is_empty() {
+                kinds.retain(|_, group| {
+                    if let Some(addr) = group.pop_front() {
+                        turns.push(addr);
+                    }
+                    !group.is_empty()
+                });
+            }
+            (account, turns)
+        })
+        .collect();
+    let mut left: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut queue = FairQueue::new(limits);
     let mut running = FuturesUnordered::new();
     let mut observed = Observations::new();
     loop {
+        while left.len() < window
+            && let Some((account, turns)) = unopened.pop_front()
+        {
+            left.insert(account, turns.len());
+            for addr in turns {
+                queue.push(account, addr);
+            }
+        }
         while let Some((_, addr)) = queue.start_next() {
             let record = state.resources.get(addr);
             let desired = desired_by.get(addr).copied();
@@ -139,6 +169,13 @@ pub async fn refresh_with_progress<P: Provider + ?Sized>(
             break;
         };
         queue.finished(&addr.account);
+        if let Some(n) = left.get_mut(addr.account.as_str()) {
+            *n -= 1;
+            if *n == 0 {
+                left.remove(addr.account.as_str());
+                provider.release(&addr.account).await;
+            }
+        }
         observed.insert(addr, obs);
         progress.done += 1;
         on_progress(progress);
@@ -223,5 +260,93 @@ mod tests {
                 accounts: 0
             }]
         );
+    }
+
+    /// Reads through [`RecordedProvider`], logging each read's account and each release.
+    #[derive(Default)]
+    struct Watching {
+        log: std::sync::Mutex<Vec<(&'static str, String)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Watching {
+        async fn read(
+            &self,
+            req: ReadRequest<'_>,
+        ) -> Result<Option<ObservedResource>, ProviderError> {
+            let account = req.address.account.to_string();
+            self.log.lock().unwrap().push(("read", account.clone()));
+            let found = RecordedProvider.read(req).await;
+            self.log.lock().unwrap().push(("done", account));
+            found
+        }
+        async fn create(
+            &self,
+            address: &ResourceAddress,
+            attrs: &crate::model::Attrs,
+        ) -> Result<ObservedResource, ProviderError> {
+            RecordedProvider.create(address, attrs).await
+        }
+        async fn update(
+            &self,
+            address: &ResourceAddress,
+            id: &str,
+            before: &crate::model::Attrs,
+            after: &crate::model::Attrs,
+            changed: &[String],
+        ) -> Result<ObservedResource, ProviderError> {
+            RecordedProvider
+                .update(address, id, before, after, changed)
+                .await
+        }
+        async fn delete(
+            &self,
+            address: &ResourceAddress,
+            id: &str,
+            before: &crate::model::Attrs,
+        ) -> Result<(), ProviderError> {
+            RecordedProvider.delete(address, id, before).await
+        }
+        async fn release(&self, account: &str) {
+            self.log.lock().unwrap().push(("release", account.to_string()));
+        }
+    }
+
+    #[tokio::test]
+    async fn accounts_are_read_a_window_at_a_time_and_released_once_read() {
+        let estate = Estate::new(30);
+        let config = crate::config::parse(&estate.config_toml(), "synthetic.toml").unwrap();
+        let bp = crate::blueprint::expand(&config, &estate.discovery()).unwrap();
+        let state = state_matching(&bp.resources, &cloud_matching(&bp.resources));
+        let provider = Watching::default();
+        let limits = Limits::new(4, 2);
+        let read = refresh(&provider, &bp.resources, &state, limits).await;
+        let window = 2 * ACCOUNTS_PER_SLOT_GROUP;
+        let accounts: BTreeSet<&str> = read.keys().map(|a| a.account.as_str()).collect();
+        assert!(accounts.len() > window, "{} accounts", accounts.len());
+
+        let log = provider.log.lock().unwrap();
+        let mut open: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut released = BTreeSet::new();
+        let mut most_open = 0;
+        for (event, account) in log.iter() {
+            let account = account.as_str();
+            match *event {
+                "read" => {
+                    assert!(!released.contains(account), "{account} read after release");
+                    *open.entry(account).or_default() += 1;
+                }
+                "done" => *open.get_mut(account).unwrap() -= 1,
+                _ => {
+                    assert_eq!(open.remove(account), Some(0), "{account} released mid-read");
+                    assert!(released.insert(account), "{account} released twice");
+                }
+            }
+            most_open = most_open.max(open.len());
+        }
+        assert!(open.is_empty(), "never released: {open:?}");
+        assert_eq!(released, accounts);
+        assert!(most_open <= window, "{most_open} accounts open at once");
+        assert!(most_open > 1, "accounts should overlap");
     }
 }

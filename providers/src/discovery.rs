@@ -306,6 +306,8 @@ pub async fn discover_principals(
     let lists: Vec<_> = futures::stream::iter(accounts)
         .map(|account| async move {
             let roles = list_roles(sessions, &account).await;
+            // The listing stays for the plan's reads; the client is built again when needed.
+            sessions.release_clients(&account);
             (account, roles)
         })
         .buffer_unordered(parallelism.max(1))

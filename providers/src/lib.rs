@@ -98,6 +98,10 @@ impl AwsProvider {
 
 #[async_trait]
 impl Provider for AwsProvider {
+    async fn release(&self, account: &str) {
+        self.sessions.release(account);
+    }
+
     async fn read(&self, req: ReadRequest<'_>) -> Result<Option<ObservedResource>, ProviderError> {
         let (kind, cx) = self.kind(req.address)?;
         kind.read(&cx, &req)

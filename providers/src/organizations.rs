@@ -23,8 +23,9 @@ pub(crate) async fn accounts_in(
     parent: &str,
 ) -> Result<Arc<Vec<Account>>, ProviderError> {
     s.shared_read(
+        management,
         &format!("organizations:ListAccountsForParent:{parent}"),
-        async {
+        move || async move {
             let c = client(s, management, None).await?;
             let resource = parent_resource(parent);
             let call = Call::new(management, &resource, "organizations:ListAccountsForParent");

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use std::time::SystemTime;
 
-use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::provider::error::CredentialsError;
@@ -127,8 +126,12 @@ pub struct Sessions {
     base: SdkConfig,
     config: SessionsConfig,
     cache: Arc<Mutex<HashMap<String, SessionCell>>>,
-    clients: Arc<Mutex<HashMap<ClientKey, Arc<dyn Any + Send + Sync>>>>,
-    reads: Arc<Mutex<HashMap<String, ReadCell>>>,
+    /// Service clients (a plain lock, never held across an await: see [`Sessions::release`]).
+    clients: Arc<std::sync::Mutex<HashMap<ClientKey, Arc<dyn Any + Send + Sync>>>>,
+    /// Shared reads (a plain lock, as `clients`).
+    reads: Arc<std::sync::Mutex<HashMap<(String, String), ReadCell>>>,
+    /// STS clients by the chain of roles of the identity they call with ("" is the caller).
+    sts: Arc<std::sync::Mutex<HashMap<String, aws_sdk_sts::Client>>>,
     stats: CallStats,
 }
 
@@ -236,8 +239,9 @@ impl Sessions {
             base,
             config,
             cache: Arc::new(Mutex::new(HashMap::new())),
-            clients: Arc::new(Mutex::new(HashMap::new())),
-            reads: Arc::new(Mutex::new(HashMap::new())),
+            clients: Arc::default(),
+            reads: Arc::default(),
+            sts: Arc::default(),
             stats,
         }
     }
@@ -247,33 +251,41 @@ impl Sessions {
         &self.stats
     }
 
-    /// Runs `read` once per run for `key` and shares its result (an error included) with
-    /// every caller asking for the same key, concurrent ones too: an account-wide listing
-    /// serves the reads of many resources, and nothing is asked twice. Writes that change
-    /// what a key describes call [`Sessions::forget`].
-    pub(crate) async fn shared_read<T, F>(
+    /// Runs `read` once per run for `key` (a read in `account`) and shares its result (an
+    /// error included) with every caller asking for the same key, concurrent ones too: an
+    /// account-wide listing serves the reads of many resources, and nothing is asked twice.
+    /// Writes that change what a key describes call [`Sessions::forget`]; once the plan has
+    /// read an account, [`Sessions::release`] drops its reads. The read is made (on the heap)
+    /// only by the caller that runs it: the others wait without holding its future.
+    pub(crate) async fn shared_read<T, F, R>(
         &self,
+        account: &str,
         key: &str,
         read: F,
     ) -> Result<Arc<T>, ProviderError>
     where
         T: Send + Sync + 'static,
-        F: std::future::Future<Output = Result<T, ProviderError>>,
+        F: FnOnce() -> R,
+        R: std::future::Future<Output = Result<T, ProviderError>>,
     {
         let cell = {
-            let mut cells = self.reads.lock().await;
-            cells.entry(key.to_string()).or_default().clone()
+            let mut cells = lock(&self.reads);
+            cells
+                .entry((account.to_string(), key.to_string()))
+                .or_default()
+                .clone()
         };
         let value = cell
             .get_or_init(|| async {
-                let shared: Arc<dyn Any + Send + Sync> = Arc::new(read.await.map(Arc::new));
+                let shared: Arc<dyn Any + Send + Sync> =
+                    Arc::new(Box::pin(read()).await.map(Arc::new));
                 shared
             })
             .await;
         match value.downcast_ref::<Result<Arc<T>, ProviderError>>() {
             Some(r) => r.clone(),
             None => Err(ProviderError {
-                account: self.config.management_account_id.clone(),
+                account: account.to_string(),
                 resource: key.to_string(),
                 api_call: "eksmgr:shared-read".into(),
                 message: "a shared read was asked for with two different result types".into(),
@@ -283,9 +295,26 @@ impl Sessions {
         }
     }
 
-    /// Drops the shared read of `key`, so that the next one asks AWS again.
-    pub(crate) async fn forget(&self, key: &str) {
-        self.reads.lock().await.remove(key);
+    /// Drops the shared read of `key` in `account`, so that the next one asks AWS again.
+    pub(crate) async fn forget(&self, account: &str, key: &str) {
+        lock(&self.reads).remove(&(account.to_string(), key.to_string()));
+    }
+
+    /// Drops what the run holds for `account` besides its credentials: its service clients
+    /// and its shared reads (account-wide listings). The plan's reads call it once they have
+    /// read the account, so that a run over thousands of accounts holds the clients of only
+    /// the accounts being read (each client keeps its own copy of the SDK's endpoint rules
+    /// and runtime plugins); anything asked of the account later builds them again. The
+    /// assumed role is kept: it is not assumed twice.
+    pub fn release(&self, account: &str) {
+        self.release_clients(account);
+        lock(&self.reads).retain(|(a, _), _| a != account);
+    }
+
+    /// Drops the service clients of `account` (see [`Sessions::release`]), keeping its
+    /// shared reads: after discovery has listed an account's roles for the plan.
+    pub fn release_clients(&self, account: &str) {
+        lock(&self.clients).retain(|(_, a, _), _| a != account);
     }
 
     /// The settings.
@@ -364,9 +393,9 @@ impl Sessions {
                 let mut cells = self.cache.lock().await;
                 cells.entry(key.clone()).or_default().clone()
             };
-            let from = conf.clone();
+            let sts = self.sts_for(&reached, &conf);
             conf = cell
-                .get_or_init(|| async { self.assume(&from, arn, account, &chain).await })
+                .get_or_init(|| async { self.assume(sts, arn, account, &chain).await })
                 .await
                 .clone()?;
             reached = key;
@@ -374,17 +403,26 @@ impl Sessions {
         Ok(conf)
     }
 
-    /// Assumes a role from `from` (a step of `chain`, the way to `account`) and checks at once
+    /// The STS client of the identity reached through `reached` (the keys of
+    /// [`Sessions::through`]), whose configuration is `from`: built once and shared.
+    fn sts_for(&self, reached: &str, from: &SdkConfig) -> aws_sdk_sts::Client {
+        lock(&self.sts)
+            .entry(reached.to_string())
+            .or_insert_with(|| sts_client(from))
+            .clone()
+    }
+
+    /// Assumes a role with `sts` (a step of `chain`, the way to `account`) and checks at once
     /// that it works.
     async fn assume(
         &self,
-        from: &SdkConfig,
+        sts: aws_sdk_sts::Client,
         role_arn: &str,
         account: &str,
         chain: &[String],
     ) -> Result<SdkConfig, ProviderError> {
         let provider = assumed_credentials(
-            from,
+            sts,
             role_arn,
             &self.config.session_name,
             self.config.session_duration,
@@ -454,9 +492,7 @@ impl Sessions {
     }
 
     async fn cached<C: Clone + 'static>(&self, key: &ClientKey) -> Option<C> {
-        self.clients
-            .lock()
-            .await
+        lock(&self.clients)
             .get(key)
             .and_then(|c| c.downcast_ref::<C>())
             .cloned()
@@ -481,10 +517,7 @@ impl Sessions {
                 interceptor: self.stats.interceptor(account),
             },
         );
-        self.clients
-            .lock()
-            .await
-            .insert(key, Arc::new(client.clone()));
+        lock(&self.clients).insert(key, Arc::new(client.clone()));
         Ok(client)
     }
 
@@ -531,6 +564,12 @@ impl Sessions {
     }
 }
 
+/// A plain lock's guard; a panic while it was held left nothing half-done in these maps
+/// (each change is one insert or removal), so a poisoned lock is used as it is.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What to check when `account`, reached through the roles of `chain`, cannot be reached.
 fn chain_hint(account: &str, chain: &[String]) -> String {
     format!(
@@ -539,24 +578,34 @@ fn chain_hint(account: &str, chain: &[String]) -> String {
     )
 }
 
-/// The credentials of `role_arn` assumed from `from`: assumed at once, to check that it works
-/// (the error is the service's code and message), and again only shortly before they expire;
-/// every assumption is counted in `stats`.
+/// The STS client roles are assumed with from `from`: one per identity, shared by every
+/// role assumed from it (thousands of spoke roles are assumed from the hub agent role; a
+/// client each would hold its own copy of the SDK's endpoint rules and runtime plugins for
+/// the whole run). The home region when `from` has none, as the SDK's own provider does.
+pub(crate) fn sts_client(from: &SdkConfig) -> aws_sdk_sts::Client {
+    let mut conf = aws_sdk_sts::config::Builder::from(from);
+    if from.region().is_none() {
+        conf = conf.region(Region::from_static("us-east-1"));
+    }
+    aws_sdk_sts::Client::from_conf(conf.build())
+}
+
+/// The credentials of `role_arn` assumed with `sts` (a client of the identity it is assumed
+/// from, [`sts_client`]): assumed at once, to check that it works (the error is the
+/// service's code and message), and again only shortly before they expire; every assumption
+/// is counted in `stats`.
 pub(crate) async fn assumed_credentials(
-    from: &SdkConfig,
+    sts: aws_sdk_sts::Client,
     role_arn: &str,
     session_name: &str,
     session_length: Duration,
     stats: &CallStats,
 ) -> Result<SharedCredentialsProvider, String> {
-    let inner = AssumeRoleProvider::builder(role_arn)
-        .session_name(session_name)
-        .session_length(session_length)
-        .configure(from)
-        .build()
-        .await;
     let provider = RunCredentials {
-        inner,
+        sts,
+        role_arn: role_arn.to_string(),
+        session_name: session_name.to_string(),
+        session_length,
         cached: Mutex::new(None),
         stats: stats.clone(),
         account: account_of(role_arn).to_string(),
@@ -571,11 +620,41 @@ pub(crate) async fn assumed_credentials(
 /// once and again only shortly before the credentials expire.
 #[derive(Debug)]
 struct RunCredentials {
-    inner: AssumeRoleProvider,
+    /// The client of the identity the role is assumed from (shared).
+    sts: aws_sdk_sts::Client,
+    role_arn: String,
+    session_name: String,
+    session_length: Duration,
     cached: Mutex<Option<Credentials>>,
     stats: CallStats,
     /// The account of the role.
     account: String,
+}
+
+impl RunCredentials {
+    /// One `AssumeRole` call
+    /// (<https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html>).
+    async fn assume(&self) -> Result<Credentials, CredentialsError> {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session_name)
+            .duration_seconds(i32::try_from(self.session_length.as_secs()).unwrap_or(3600))
+            .send()
+            .await
+            .map_err(CredentialsError::provider_error)?;
+        let c = out.credentials().ok_or_else(|| {
+            CredentialsError::invalid_configuration("AssumeRole answered without credentials")
+        })?;
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            SystemTime::try_from(*c.expiration()).ok(),
+            "eksmgr-assume-role",
+        ))
+    }
 }
 
 /// The account id of a role ARN (`arn:aws:iam::ACCOUNT:role/NAME`).
@@ -601,7 +680,7 @@ impl ProvideCredentials for RunCredentials {
                     return Ok(c.clone());
                 }
             }
-            let c = self.inner.provide_credentials().await;
+            let c = self.assume().await;
             self.stats.assumed_role(&self.account, c.is_ok());
             let c = c?;
             *cached = Some(c.clone());

@@ -153,16 +153,20 @@ pub(crate) async fn described(
     address: &ResourceAddress,
     name: &str,
 ) -> Result<Arc<Option<ObservedResource>>, ProviderError> {
-    s.shared_read(&described_key(address, name), async {
-        let resource = address.to_string();
-        let c = cfn(s, &address.account, address.region.as_deref()).await?;
-        let call = Call::new(
-            &address.account,
-            &resource,
-            "cloudformation:DescribeStackSet",
-        );
-        describe(&c, call, name).await
-    })
+    s.shared_read(
+        &address.account,
+        &described_key(address, name),
+        move || async move {
+            let resource = address.to_string();
+            let c = cfn(s, &address.account, address.region.as_deref()).await?;
+            let call = Call::new(
+                &address.account,
+                &resource,
+                "cloudformation:DescribeStackSet",
+            );
+            describe(&c, call, name).await
+        },
+    )
     .await
 }
 

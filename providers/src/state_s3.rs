@@ -148,7 +148,7 @@ impl S3StateStore {
             return Ok(S3StateStore::new(base, location));
         };
         let credentials = crate::sessions::assumed_credentials(
-            base,
+            crate::sessions::sts_client(base),
             role_arn,
             STATE_SESSION_NAME,
             STATE_SESSION_LENGTH,

@@ -148,7 +148,7 @@ pub(crate) async fn listed_roles(
     s: &Sessions,
     account: &str,
 ) -> Result<Arc<Vec<Role>>, ProviderError> {
-    s.shared_read(&listed_key(account), async {
+    s.shared_read(account, &listed_key(account), move || async move {
         let c = client(s, account, None).await?;
         let call = Call::new(account, "the account's IAM roles", "iam:ListRoles");
         let mut out = Vec::new();
@@ -169,7 +169,7 @@ async fn role_details(
     s: &Sessions,
     account: &str,
 ) -> Result<Arc<Option<HashMap<String, RoleDetail>>>, ProviderError> {
-    s.shared_read(&details_key(account), async {
+    s.shared_read(account, &details_key(account), move || async move {
         let c = client(s, account, None).await?;
         let call = Call::new(
             account,
@@ -204,8 +204,8 @@ async fn role_details(
 
 /// After a write in an account, its listings no longer describe it.
 async fn forget_listings(s: &Sessions, account: &str) {
-    s.forget(&listed_key(account)).await;
-    s.forget(&details_key(account)).await;
+    s.forget(account, &listed_key(account)).await;
+    s.forget(account, &details_key(account)).await;
 }
 
 /// A role from the account-wide listings: two paginated calls per account serve every role
