@@ -308,7 +308,10 @@ mod tests {
             RecordedProvider.delete(address, id, before).await
         }
         async fn release(&self, account: &str) {
-            self.log.lock().unwrap().push(("release", account.to_string()));
+            self.log
+                .lock()
+                .unwrap()
+                .push(("release", account.to_string()));
         }
     }
 
