@@ -19,16 +19,19 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use compact_str::CompactString;
 
 /// Where a call went: the account whose credentials signed it, the service and the operation.
+/// Inline strings (up to 24 bytes without an allocation): a run over thousands of accounts
+/// keeps one key per account and operation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CallKey {
     /// The account (`caller` before discovery knows who the caller is).
-    pub account: String,
+    pub account: CompactString,
     /// The service, as the SDK names it (`iam`, `eks` ...).
-    pub service: String,
+    pub service: CompactString,
     /// The operation (`GetRole` ...).
-    pub operation: String,
+    pub operation: CompactString,
 }
 
 /// What happened to the calls of one [`CallKey`].
@@ -94,9 +97,9 @@ impl CallStats {
 
     fn bump(&self, account: &str, service: &str, operation: &str, by: Counts) {
         let key = CallKey {
-            account: account.to_string(),
-            service: service.to_string(),
-            operation: operation.to_string(),
+            account: account.into(),
+            service: service.into(),
+            operation: operation.into(),
         };
         self.lock().entry(key).or_default().add(by);
     }
@@ -134,7 +137,7 @@ impl CallStats {
     pub fn by_operation(&self) -> Vec<((String, String), Counts)> {
         let mut out: BTreeMap<(String, String), Counts> = BTreeMap::new();
         for (k, v) in self.lock().iter() {
-            out.entry((k.service.clone(), k.operation.clone()))
+            out.entry((k.service.to_string(), k.operation.to_string()))
                 .or_default()
                 .add(*v);
         }
