@@ -296,7 +296,7 @@ impl Sessions {
     }
 
     /// Drops the shared read of `key` in `account`, so that the next one asks AWS again.
-    pub(crate) async fn forget(&self, account: &str, key: &str) {
+    pub(crate) fn forget(&self, account: &str, key: &str) {
         lock(&self.reads).remove(&(account.to_string(), key.to_string()));
     }
 
@@ -581,7 +581,8 @@ fn chain_hint(account: &str, chain: &[String]) -> String {
 /// The STS client roles are assumed with from `from`: one per identity, shared by every
 /// role assumed from it (thousands of spoke roles are assumed from the hub agent role; a
 /// client each would hold its own copy of the SDK's endpoint rules and runtime plugins for
-/// the whole run). The home region when `from` has none, as the SDK's own provider does.
+/// the whole run). In us-east-1 when `from` has no region, as the SDK's own assume-role
+/// provider does.
 pub(crate) fn sts_client(from: &SdkConfig) -> aws_sdk_sts::Client {
     let mut conf = aws_sdk_sts::config::Builder::from(from);
     if from.region().is_none() {

@@ -112,8 +112,9 @@ impl CallStats {
         }
     }
 
-    /// Counts one `sts:AssumeRole` of a role in `account` (it went through the SDK's own STS
-    /// client, which eksmgr does not build).
+    /// Counts one `sts:AssumeRole` of a role in `account` (it went through the STS client
+    /// shared by every role assumed from one identity, which carries no counting interceptor:
+    /// the call is counted here, in the account of the role).
     pub fn assumed_role(&self, account: &str, ok: bool) {
         self.called(account, "sts", "AssumeRole", ok);
     }

@@ -203,9 +203,9 @@ async fn role_details(
 }
 
 /// After a write in an account, its listings no longer describe it.
-async fn forget_listings(s: &Sessions, account: &str) {
-    s.forget(account, &listed_key(account)).await;
-    s.forget(account, &details_key(account)).await;
+fn forget_listings(s: &Sessions, account: &str) {
+    s.forget(account, &listed_key(account));
+    s.forget(account, &details_key(account));
 }
 
 /// A role from the account-wide listings: two paginated calls per account serve every role
@@ -337,7 +337,7 @@ impl KindProvider for IamRole {
         let (address, attrs) = (op.address, op.attrs);
         let s = cx.sessions;
         let x = ctx(s, address).await?;
-        forget_listings(s, x.account).await;
+        forget_listings(s, x.account);
         let name = attr_str(attrs, "name").unwrap_or(&address.name);
         let created =
             x.c.create_role()
@@ -384,7 +384,7 @@ impl KindProvider for IamRole {
         let (address, before, after, changed) = (op.address, op.before, op.after, op.changed);
         let s = cx.sessions;
         let x = ctx(s, address).await?;
-        forget_listings(s, x.account).await;
+        forget_listings(s, x.account);
         let name = attr_str(after, "name").unwrap_or(&address.name);
         let has = |n: &str| changed.iter().any(|c| c == n);
         if has("assume_role_policy") {
@@ -444,7 +444,7 @@ impl KindProvider for IamRole {
         let address = op.address;
         let s = cx.sessions;
         let x = ctx(s, address).await?;
-        forget_listings(s, x.account).await;
+        forget_listings(s, x.account);
         let name = address.name.as_str();
         let Some(current) = get(&x.c, x.account, &x.resource, name).await? else {
             return Ok(());

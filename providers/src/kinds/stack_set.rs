@@ -53,8 +53,7 @@ impl KindProvider for StackSet {
         let account = address.account.as_str();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(attrs, "name").unwrap_or(&address.name);
-        s.forget(&address.account, &described_key(address, name))
-            .await;
+        s.forget(&address.account, &described_key(address, name));
         let call = Call::new(account, &resource, "cloudformation:CreateStackSet");
         let caps: Vec<Capability> = attr_strings(attrs, "capabilities")
             .iter()
@@ -106,8 +105,7 @@ impl KindProvider for StackSet {
         let account = address.account.as_str();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(after, "name").unwrap_or(&address.name);
-        s.forget(&address.account, &described_key(address, name))
-            .await;
+        s.forget(&address.account, &described_key(address, name));
         let call = Call::new(account, &resource, "cloudformation:UpdateStackSet");
         let caps: Vec<Capability> = attr_strings(after, "capabilities")
             .iter()
@@ -148,8 +146,7 @@ impl KindProvider for StackSet {
         let s = cx.sessions;
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
-        s.forget(&address.account, &described_key(address, &address.name))
-            .await;
+        s.forget(&address.account, &described_key(address, &address.name));
         let call = Call::new(&address.account, &resource, "cloudformation:DeleteStackSet");
         let r = while_busy!(
             call,

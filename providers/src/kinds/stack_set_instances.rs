@@ -180,8 +180,7 @@ impl KindProvider for StackSetInstances {
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(attrs, "stack_set_name").unwrap_or(&address.name);
-        s.forget(&address.account, &described_key(address, name))
-            .await;
+        s.forget(&address.account, &described_key(address, name));
         let ous = attr_strings(attrs, "organizational_unit_ids");
         let regions = attr_strings(attrs, "regions");
         let call = Call::new(
@@ -208,8 +207,7 @@ impl KindProvider for StackSetInstances {
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(after, "stack_set_name").unwrap_or(&address.name);
-        s.forget(&address.account, &described_key(address, name))
-            .await;
+        s.forget(&address.account, &described_key(address, name));
         let set = |a: &Attrs, n: &str| attr_strings(a, n).into_iter().collect::<BTreeSet<String>>();
         let (want_ous, have_ous) = (
             set(after, "organizational_unit_ids"),
@@ -256,8 +254,7 @@ impl KindProvider for StackSetInstances {
         let resource = address.to_string();
         let c = cfn(s, &address.account, address.region.as_deref()).await?;
         let name = attr_str(before, "stack_set_name").unwrap_or(&address.name);
-        s.forget(&address.account, &described_key(address, name))
-            .await;
+        s.forget(&address.account, &described_key(address, name));
         let call = Call::new(
             &address.account,
             &resource,
