@@ -1035,10 +1035,12 @@ async fn state_mv(loaded: &context::Loaded, source: &str, destination: &str) -> 
         rec.address = to.clone();
         st.resources.insert(to.clone(), rec);
         for r in st.resources.values_mut() {
-            for d in &mut r.depends_on {
-                if *d == from {
-                    *d = to.clone();
-                }
+            if r.depends_on.contains(&from) {
+                r.depends_on = r
+                    .depends_on
+                    .iter()
+                    .map(|d| if *d == from { to.clone() } else { d.clone() })
+                    .collect();
             }
         }
         loaded.store.save(&mut st).await?;

@@ -144,6 +144,7 @@ pub fn decide(plan: &Plan, policy: &AgentPolicy, hub: &str) -> Decision {
 mod tests {
     use super::*;
     use crate::plan::PlannedChange;
+    use std::sync::Arc;
 
     const HUB: &str = "222222222222";
     const SPOKE: &str = "333333333333";
@@ -159,7 +160,7 @@ mod tests {
             after: None,
             attribute_diffs: Vec::new(),
             reason: None,
-            depends_on: Vec::new(),
+            depends_on: Arc::default(),
             notes: Vec::new(),
             blocked: None,
         }
@@ -193,7 +194,7 @@ mod tests {
             Action::Create,
         );
         let mut cluster = change(ResourceKind::EksCluster, "workloads", SPOKE, Action::Create);
-        cluster.depends_on.push(role.address.clone());
+        cluster.depends_on = Arc::from([role.address.clone()]);
         let repo = change(ResourceKind::EcrRepository, "api", HUB, Action::Update);
         let mut replaced = change(ResourceKind::EksCluster, "edge", SPOKE, Action::Replace);
         replaced.blocked = Some("allow_replacement is false".into());
@@ -203,7 +204,7 @@ mod tests {
             SPOKE,
             Action::Create,
         );
-        addon.depends_on.push(replaced.address.clone());
+        addon.depends_on = Arc::from([replaced.address.clone()]);
         let gone = change(ResourceKind::KmsKey, "old", "444444444444", Action::Delete);
         let scp = change(
             ResourceKind::OrgPolicy,

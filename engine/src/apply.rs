@@ -541,7 +541,7 @@ fn wait_graph<'p>(
     let mut waits: BTreeMap<&ResourceAddress, Vec<&ResourceAddress>> =
         ops.keys().map(|a| (*a, Vec::new())).collect();
     for (addr, change) in ops {
-        for dep in &change.depends_on {
+        for dep in change.depends_on.iter() {
             let Some((dep_key, dep_change)) = ops.get_key_value(dep) else {
                 continue;
             };

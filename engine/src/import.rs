@@ -92,7 +92,7 @@ pub async fn import<P: Provider + ?Sized>(
         address: address.clone(),
         id: found.id,
         attrs: found.attrs,
-        depends_on: d.all_dependencies(),
+        depends_on: d.dependencies().cloned().collect(),
         updated_at: chrono::Utc::now(),
     })
 }

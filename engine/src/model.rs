@@ -260,16 +260,18 @@ impl DesiredResource {
         self.depend_on(target)
     }
 
-    /// Hard and ordering-only dependencies together.
-    pub fn all_dependencies(&self) -> Vec<ResourceAddress> {
-        let mut all = self.depends_on.clone();
-        all.extend(
+    /// Hard and ordering-only dependencies together, hard ones first.
+    pub fn dependencies(&self) -> impl Iterator<Item = &ResourceAddress> {
+        self.depends_on.iter().chain(
             self.order_after
                 .iter()
-                .filter(|a| !self.depends_on.contains(a))
-                .cloned(),
-        );
-        all
+                .filter(|a| !self.depends_on.contains(a)),
+        )
+    }
+
+    /// [`Self::dependencies`], as a list.
+    pub fn all_dependencies(&self) -> Vec<ResourceAddress> {
+        self.dependencies().cloned().collect()
     }
 
     /// The known attributes only (what a provider can use to find the resource).

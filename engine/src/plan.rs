@@ -10,7 +10,7 @@ use std::collections::hash_map::Entry;
 use foldhash::{HashMap, HashMapExt};
 
 use crate::model::Value;
-use eksmgr_state::{ResourceAddress, State};
+use eksmgr_state::{ResourceAddress, ResourceRecord, State};
 use serde::{Deserialize, Serialize};
 
 use crate::annotation::{Note, Reason, Resolution};
@@ -71,8 +71,9 @@ pub struct PlannedChange {
     /// Why the change has its action, where the action alone does not say.
     #[serde(default)]
     pub reason: Option<Reason>,
-    /// Addresses this one depends on (for apply order).
-    pub depends_on: Vec<ResourceAddress>,
+    /// Addresses this one depends on (for apply order); shared with the state record when it
+    /// names the same ones.
+    pub depends_on: Arc<[ResourceAddress]>,
     /// What a reviewer must know (irreversible, slow or destructive effects).
     #[serde(default)]
     pub notes: Vec<Note>,
@@ -430,7 +431,7 @@ impl Planner {
             }
         }
         let mut addresses: Vec<&ResourceAddress> = desired.iter().map(|d| &d.address).collect();
-        let mut records: Vec<Option<&eksmgr_state::ResourceRecord>> = vec![None; desired.len()];
+        let mut records: Vec<Option<&ResourceRecord>> = vec![None; desired.len()];
         for (addr, rec) in &state.resources {
             match index.entry(addr) {
                 Entry::Occupied(at) => {
@@ -612,7 +613,7 @@ impl Planner {
                 _ => None,
             };
             let change = match wanted {
-                Some(d) => plan_desired(d, record.is_some(), found, &known),
+                Some(d) => plan_desired(d, record, found, &known),
                 None => {
                     let Some(kind) = ResourceKind::of(addr) else {
                         return Err(PlanError::UnknownKind(addr.clone()));
@@ -730,10 +731,11 @@ fn role_replacement_notes(plan: &mut Plan, desired: &[DesiredResource]) {
 
 fn plan_desired(
     d: &DesiredResource,
-    in_state: bool,
+    record: Option<&ResourceRecord>,
     found: Option<&crate::model::ObservedResource>,
     known: &Known<'_>,
 ) -> PlannedChange {
+    let in_state = record.is_some();
     let after = resolve_refs(&d.attrs, known);
     let before = found.map(|o| &*o.attrs);
     let diffs = diff::diff_desired(d.kind, before, &after);
@@ -784,7 +786,11 @@ fn plan_desired(
         after: Some(after),
         attribute_diffs: diffs,
         reason,
-        depends_on: d.all_dependencies(),
+        // What the record says already (the steady state): one list, shared by the two.
+        depends_on: match record {
+            Some(r) if r.depends_on.iter().eq(d.dependencies()) => Arc::clone(&r.depends_on),
+            _ => d.dependencies().cloned().collect(),
+        },
         notes: Vec::new(),
         blocked: None,
     }

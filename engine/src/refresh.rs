@@ -28,8 +28,9 @@ pub enum Observation {
     Missing,
     /// It could not be read (unreachable account, access denied ...).
     Unreadable {
-        /// The error.
-        error: ProviderError,
+        /// The error (boxed: an observation of every resource is kept for the plan, and
+        /// almost all of them are found, so the map's entries are sized for those).
+        error: Box<ProviderError>,
     },
 }
 
@@ -160,7 +161,9 @@ pub async fn refresh_with_progress<P: Provider + ?Sized>(
                         Observation::Found(o)
                     }
                     Ok(None) => Observation::Missing,
-                    Err(error) => Observation::Unreadable { error },
+                    Err(error) => Observation::Unreadable {
+                        error: Box::new(error),
+                    },
                 };
                 (addr.clone(), obs)
             });

@@ -324,7 +324,7 @@ pub fn state_matching(
         };
         let mut record = ResourceRecord::new(d.address.clone(), o.id.clone());
         record.attrs = Arc::new(Attrs::clone(&o.attrs));
-        record.depends_on = d.all_dependencies();
+        record.depends_on = d.dependencies().cloned().collect();
         state.upsert(record);
     }
     state
@@ -529,6 +529,12 @@ mod tests {
             let resolves = d.attrs.values().any(|v| v.known().is_none());
             assert_eq!(Arc::ptr_eq(after, &d.attrs), !resolves, "{}", c.address);
             shared_after += usize::from(!resolves);
+            // The dependencies are the record's: the configuration still names the same ones.
+            assert!(
+                Arc::ptr_eq(&c.depends_on, &state.resources[&c.address].depends_on),
+                "{}: dependencies copied",
+                c.address
+            );
         }
         assert!(shared_after > plan.changes.len() / 2, "{shared_after}");
 

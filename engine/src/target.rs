@@ -48,7 +48,7 @@ pub fn narrow(
         deps.insert(&d.address, d.all_dependencies());
     }
     for (a, r) in &state.resources {
-        deps.entry(a).or_insert_with(|| r.depends_on.clone());
+        deps.entry(a).or_insert_with(|| r.depends_on.to_vec());
     }
     let mut next: BTreeMap<&ResourceAddress, Vec<ResourceAddress>> = BTreeMap::new();
     if destroy {
@@ -126,7 +126,7 @@ mod tests {
         let mut state = State::new();
         for r in [&a, &b, &c] {
             let mut rec = ResourceRecord::new(r.address.clone(), r.address.name.clone());
-            rec.depends_on = r.depends_on.clone();
+            rec.depends_on = r.depends_on.as_slice().into();
             state.resources.insert(r.address.clone(), rec);
         }
         let t = narrow(&[], &state, std::slice::from_ref(&b.address), true).unwrap();

@@ -530,7 +530,7 @@ fn an_unreachable_spoke_does_not_hold_back_the_registry_or_other_spokes() {
         .map(|r| {
             let obs = if r.address.account == "444444444444" {
                 Observation::Unreadable {
-                    error: error.clone(),
+                    error: Box::new(error.clone()),
                 }
             } else if r.address.account == "333333333333" || r.kind == ResourceKind::EcrRepository {
                 Observation::Missing

@@ -10,18 +10,26 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::ops::Deref;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The address of one managed resource.
 ///
-/// Its parts are inline strings (up to 24 bytes without an allocation: account ids, regions
-/// and almost every kind and name), since a plan holds several copies of every resource's
-/// address (the resource, state's key and record, the dependencies that name it).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ResourceAddress {
+/// A plan holds many copies of every resource's address (the resource, state's key and
+/// record, the dependencies that name it, the observation and the change), so an address is
+/// a shared pointer to its parts: a copy is 8 bytes and a reference count, and the parts are
+/// read through it (`address.kind`, `address.account` ...). Two addresses are equal when
+/// their parts are, wherever they were made.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ResourceAddress(Arc<AddressParts>);
+
+/// What a [`ResourceAddress`] is made of.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct AddressParts {
     /// Resource kind, e.g. `eks_cluster`; never contains `.`.
     pub kind: CompactString,
     /// Resource name within its kind, account and region.
@@ -30,6 +38,25 @@ pub struct ResourceAddress {
     pub account: CompactString,
     /// AWS region, or `None` for account-global resources such as IAM.
     pub region: Option<CompactString>,
+}
+
+impl Deref for ResourceAddress {
+    type Target = AddressParts;
+
+    fn deref(&self) -> &AddressParts {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ResourceAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceAddress")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("account", &self.account)
+            .field("region", &self.region)
+            .finish()
+    }
 }
 
 impl ResourceAddress {
@@ -41,12 +68,17 @@ impl ResourceAddress {
         account: impl Into<CompactString>,
         region: Option<String>,
     ) -> Self {
-        Self {
+        Self(Arc::new(AddressParts {
             kind: kind.into(),
             name: name.into(),
             account: account.into(),
             region: region.map(Into::into),
-        }
+        }))
+    }
+
+    /// Whether the two are the same copy (not only equal).
+    pub fn same_copy(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     fn sort_key(&self) -> (&str, Option<&str>, &str, &str) {
@@ -146,12 +178,12 @@ impl FromStr for ResourceAddress {
                 return Err(err("the region contains `/`"));
             }
         }
-        Ok(Self {
+        Ok(Self(Arc::new(AddressParts {
             kind: kind.into(),
             name: name.into(),
             account: account.into(),
             region: region.map(CompactString::from),
-        })
+        })))
     }
 }
 

@@ -26,7 +26,7 @@ pub mod lock;
 pub mod record;
 pub mod value;
 
-pub use address::{AddressParseError, ResourceAddress};
+pub use address::{AddressParseError, AddressParts, ResourceAddress};
 pub use backend::{
     Backend, HeldLock, InPlace, JournalSync, Loaded, LockHooks, NoHooks, OpenJournal, Shield,
     StateGuard,

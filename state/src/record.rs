@@ -31,9 +31,10 @@ pub struct ResourceRecord {
     /// with [`Arc::make_mut`].
     #[serde(default)]
     pub attrs: Arc<Map>,
-    /// Resources this one depended on when it was last applied.
+    /// Resources this one depended on when it was last applied. Shared (not copied) with the
+    /// plan's change of the resource when the configuration still says exactly this.
     #[serde(default)]
-    pub depends_on: Vec<ResourceAddress>,
+    pub depends_on: Arc<[ResourceAddress]>,
     /// When this record was last written.
     pub updated_at: DateTime<Utc>,
 }
@@ -45,7 +46,7 @@ impl ResourceRecord {
             address,
             id: id.into(),
             attrs: Arc::default(),
-            depends_on: Vec::new(),
+            depends_on: Arc::default(),
             updated_at: Utc::now(),
         }
     }
@@ -205,6 +206,23 @@ impl RawState {
         {
             return Err(pair[1].address.clone());
         }
+        // A dependency names another record: share that record's address instead of keeping
+        // the copy parsed from the file (an address's parts are 112 bytes, a copy 8).
+        let addresses: Vec<ResourceAddress> = records.iter().map(|r| r.address.clone()).collect();
+        for r in &mut records {
+            let shared = |d: &ResourceAddress| match addresses.binary_search(d) {
+                Ok(i) => addresses.get(i).cloned(),
+                Err(_) => None,
+            };
+            if r.depends_on.iter().any(|d| shared(d).is_some()) {
+                r.depends_on = r
+                    .depends_on
+                    .iter()
+                    .map(|d| shared(d).unwrap_or_else(|| d.clone()))
+                    .collect();
+            }
+        }
+        drop(addresses);
         let resources = records
             .into_iter()
             .map(|r| (r.address.clone(), r))
@@ -271,7 +289,7 @@ mod tests {
         let mut s = State::new();
         let mut rec = ResourceRecord::new(addr("eks_cluster.b[2/eu-west-1]"), "b");
         std::sync::Arc::make_mut(&mut rec.attrs).insert("version".into(), "1.31");
-        rec.depends_on.push(addr("iam_role.r[2]"));
+        rec.depends_on = Arc::from([addr("iam_role.r[2]")]);
         s.upsert(rec);
         s.upsert(ResourceRecord::new(addr("iam_role.r[2]"), "r"));
         s.upsert(ResourceRecord::new(addr("eks_cluster.a[1/eu-west-1]"), "a"));
@@ -295,6 +313,15 @@ mod tests {
         );
         let back: State = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
+        // One copy of an address, shared by the map's key, the record and the records that
+        // depend on it.
+        let (key, r) = back
+            .resources
+            .get_key_value(&addr("iam_role.r[2]"))
+            .unwrap();
+        assert!(key.same_copy(&r.address));
+        let b = &back.resources[&addr("eks_cluster.b[2/eu-west-1]")];
+        assert!(b.depends_on[0].same_copy(key));
     }
 
     #[test]

@@ -18,8 +18,7 @@ fn sample_state() -> State {
     let mut s = State::new();
     let mut rec = ResourceRecord::new(addr("eks_cluster.prod-eu[514890031187/eu-west-1]"), "arn:c");
     std::sync::Arc::make_mut(&mut rec.attrs).insert("version".into(), "1.31");
-    rec.depends_on
-        .push(addr("iam_role.EKSManagerAgentRole[514890031187]"));
+    rec.depends_on = std::sync::Arc::from([addr("iam_role.EKSManagerAgentRole[514890031187]")]);
     s.upsert(rec);
     s.upsert(ResourceRecord::new(
         addr("iam_role.EKSManagerAgentRole[514890031187]"),

@@ -208,9 +208,13 @@ fn apply_summaries_count_adoptions_and_list_what_was_left_running() {
     use eksmgr_engine::apply::ApplyOutcome;
     use eksmgr_engine::plan::Action;
     let address = |name: &str| {
-        let mut a = role("x").address.clone();
-        a.name = name.into();
-        a
+        let a = role("x").address.clone();
+        eksmgr_state::ResourceAddress::new(
+            a.kind.clone(),
+            name,
+            a.account.clone(),
+            a.region.as_ref().map(ToString::to_string),
+        )
     };
     let adopted = ApplyOutcome {
         completed: vec![(address("a"), Action::NoOp), (address("b"), Action::Update)],

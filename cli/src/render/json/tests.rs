@@ -143,14 +143,14 @@ fn record(state: &mut State, d: &DesiredResource, id: &str, attrs: Attrs) {
 
 fn access_denied(account: &str, resource: &str) -> Observation {
     Observation::Unreadable {
-        error: ProviderError {
+        error: Box::new(ProviderError {
             account: account.into(),
             resource: resource.into(),
             api_call: "sts:AssumeRole".into(),
             message: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
             hint: Some("check the spoke admin role's trust policy".into()),
             kind: ErrorKind::AccessDenied,
-        },
+        }),
     }
 }
 
