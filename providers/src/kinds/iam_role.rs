@@ -157,6 +157,9 @@ pub(crate) async fn listed_roles(
             let page = page.map_err(|e| map(call, e))?;
             out.extend(page.roles().iter().cloned());
         }
+        // Kept until the account is read: without the room the vector grew into (a role is
+        // about 400 bytes before its strings, and most accounts have a few).
+        out.shrink_to_fit();
         Ok(out)
     })
     .await
