@@ -1,8 +1,8 @@
 //! Counting the AWS calls of a run, for `--stats` and for the API-economy benchmarks: an SDK
 //! interceptor on every client counts operations (one per API call, however many attempts),
-//! attempts (retries included) and failures, per service and operation, and the accounts called. Role
-//! assumptions, which the SDK's credentials provider makes outside any client eksmgr builds,
-//! are counted where eksmgr asks for fresh credentials.
+//! attempts (retries included) and failures, per service and operation, and the accounts
+//! called. Role assumptions, which go through an STS client shared by every role assumed from
+//! one identity, are counted where eksmgr asks for fresh credentials.
 //!
 //! The counters are process-wide ([`global`]): a run is one process, and every client of it,
 //! the discovery ones included, reports to the same place. Tests that need counters of their
