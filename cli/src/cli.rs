@@ -196,6 +196,32 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The `--parallelism` (AWS calls in flight) of the commands that take one.
+    pub fn parallelism(&self) -> Option<u16> {
+        match self {
+            Command::Agent(a) => Some(a.parallelism),
+            Command::Plan(a) => Some(a.parallelism),
+            Command::Apply(c) => Some(c.args.parallelism),
+            Command::Destroy(a) => Some(a.parallelism),
+            // `secrets --parallelism` counts clusters, a few connections each.
+            Command::Validate
+            | Command::Show(_)
+            | Command::Unlock { .. }
+            | Command::Graph { .. }
+            | Command::Import { .. }
+            | Command::State(_)
+            | Command::Kubeconfig(_)
+            | Command::Secrets(_)
+            | Command::Init(_)
+            | Command::Whoami(_)
+            | Command::Schema { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. } => None,
+        }
+    }
+}
+
 /// Output formats of `graph`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {

@@ -10,6 +10,7 @@ mod context;
 mod init;
 mod interrupt;
 mod kubeconfig;
+mod open_files;
 mod progress;
 mod schema;
 mod secrets;
@@ -33,6 +34,16 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse_from(cli::terraform_spellings(std::env::args_os()));
     let color = set_up_output(&args);
     init_logging(&args);
+    // Before the first connection is opened.
+    if let Some(parallelism) = args.command.parallelism()
+        && let Some(warning) = open_files::raise_for(parallelism)
+    {
+        let out = progress::output();
+        out.println(format_args!(
+            "{} {warning}",
+            out.styler().yellow("Warning:")
+        ));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(4)

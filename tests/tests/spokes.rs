@@ -1250,3 +1250,53 @@ async fn no_op_plan_call_budget() -> R {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// e. The open-file limit
+// ---------------------------------------------------------------------------------------------
+
+/// A shell's low soft open-file limit (macOS starts at 256) is raised for the run, up to the
+/// hard limit, without a word; a hard limit too low for `--parallelism` (512 by default, about
+/// 1,088 files) is named with the `--parallelism` it allows, and the plan still runs.
+#[test]
+fn the_open_file_limit_is_raised_for_the_parallelism() -> R {
+    let estate = Estate::builder("eksmgr-e2e-open-files-")
+        .spokes(1)
+        .config(governance_only_config)
+        .start()?;
+    let hard_limit = std::process::Command::new("sh")
+        .args(["-c", "ulimit -H -n"])
+        .output()
+        .map_err(err("sh -c 'ulimit -H -n'"))?;
+    let hard_limit = String::from_utf8_lossy(&hard_limit.stdout)
+        .trim()
+        .to_owned();
+    // Only where the machine's hard limit allows what the default needs.
+    let room = hard_limit == "unlimited" || hard_limit.parse::<u64>().is_ok_and(|n| n >= 1088);
+
+    let soft = estate
+        .eksmgr
+        .wrapped("eksmgr-soft-256.sh", "ulimit -S -n 256")?;
+    let out = soft.run(&["plan"])?;
+    ensure(out.code == Some(0), || format!("the plan runs\n{out}"))?;
+    ensure(out.stderr.contains("open-file limit") != room, || {
+        format!(
+            "a soft limit of 256 under a hard limit of {hard_limit} is raised without a word\n{out}"
+        )
+    })?;
+
+    let hard = estate
+        .eksmgr
+        .wrapped("eksmgr-hard-256.sh", "ulimit -n 256")?;
+    let out = hard.run(&["plan"])?;
+    ensure(out.code == Some(0), || {
+        format!("the plan still runs\n{out}")
+    })?;
+    ensure(
+        out.stderr
+            .contains("Warning: the open-file limit is 256 and the hard limit allows no more")
+            && out.stderr.contains("or run with --parallelism 96"),
+        || format!("a hard limit of 256 is named, with the --parallelism it allows\n{out}"),
+    )?;
+    Ok(())
+}
